@@ -1,0 +1,3 @@
+from falmigrate.cli.app import main
+
+main()

@@ -1,0 +1,72 @@
+"""Progress reporting without printing.
+
+The library never prints. Long operations call ``task()``/``log()`` here; the CLI installs a sink
+(rich progress bars for people, nothing for ``--json``) through a context variable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Protocol
+
+
+class ProgressSink(Protocol):
+    def start(self, key: int, description: str, total: int | None) -> None: ...
+    def advance(self, key: int, amount: int) -> None: ...
+    def finish(self, key: int) -> None: ...
+    def log(self, message: str) -> None: ...
+
+
+class NullSink:
+    def start(self, key: int, description: str, total: int | None) -> None:
+        pass
+
+    def advance(self, key: int, amount: int) -> None:
+        pass
+
+    def finish(self, key: int) -> None:
+        pass
+
+    def log(self, message: str) -> None:
+        pass
+
+
+_sink: contextvars.ContextVar[ProgressSink] = contextvars.ContextVar("falmigrate_progress", default=NullSink())
+_counter = iter(range(1, 1 << 62))
+
+
+class Task:
+    """A handle on one progress bar; ``advance`` is cheap and thread-safe enough for counters."""
+
+    def __init__(self, sink: ProgressSink, description: str, total: int | None) -> None:
+        self._sink = sink
+        self.key = next(_counter)
+        sink.start(self.key, description, total)
+
+    def advance(self, amount: int = 1) -> None:
+        self._sink.advance(self.key, amount)
+
+
+@contextlib.contextmanager
+def task(description: str, total: int | None = None) -> Iterator[Task]:
+    sink = _sink.get()
+    handle = Task(sink, description, total)
+    try:
+        yield handle
+    finally:
+        sink.finish(handle.key)
+
+
+def log(message: str) -> None:
+    _sink.get().log(message)
+
+
+@contextlib.contextmanager
+def use_sink(sink: ProgressSink) -> Iterator[None]:
+    token = _sink.set(sink)
+    try:
+        yield
+    finally:
+        _sink.reset(token)
