@@ -17,6 +17,7 @@ _REWRITERS: dict[str, str] = {
     "cog": "falmigrate.codemods.cog:rewrite",
     "modal": "falmigrate.codemods.modal:rewrite",
     "runpod": "falmigrate.codemods.runpod:rewrite",
+    "docker": "falmigrate.codemods.docker_native:rewrite",  # only with --native
 }
 
 
