@@ -1,0 +1,226 @@
+"""Source text for the parts of a Modal→fal rewrite that do not exist in the user's code.
+
+Class settings, ``setup``/``teardown`` that call the user's ``@modal.enter``/``@modal.exit`` methods,
+``@fal.endpoint`` wrappers (with pydantic input/output models built by ``render.models``), and the
+glue that serves an ASGI/WSGI app or a ``web_server`` port. The user's own functions stay as written;
+wrappers only call them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from falmigrate.importers.modal.plan import AppPlan, Handler, camel
+from falmigrate.importers.modal.reader import ModalModule
+from falmigrate.importers.modal.signature import Signature, read_signature
+from falmigrate.render.models import ModelSource, annotation, model_source, safe_name
+from falmigrate.spec import InputField
+
+INDENT = "    "
+# fal class attributes written from the app's settings, in this order.
+SETTING_ORDER = (
+    ("machine_type", "hardware"), ("num_gpus", "hardware"),
+    ("keep_alive", "scaling"), ("min_concurrency", "scaling"), ("max_concurrency", "scaling"),
+    ("concurrency_buffer", "scaling"), ("concurrency_buffer_perc", "scaling"), ("max_multiplexing", "scaling"),
+    ("scaling_delay", "scaling"), ("startup_timeout", "scaling"), ("request_timeout", "scaling"),
+    ("skip_retry_conditions", "scaling"),
+)
+# Module-level helpers the generated apps use, by name; each is emitted once, only when needed.
+HELPERS: dict[str, str] = {
+    "hop": '''
+_HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
+''',
+    "response": '''
+def _falmigrate_response(upstream: httpx.Response) -> Response:
+    headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS}
+    return Response(content=upstream.content, status_code=upstream.status_code, headers=headers)
+''',
+    "forward": '''
+async def _falmigrate_forward(request: Request, path: str, *, transport=None, base_url: str = "http://app") -> Response:
+    """Send the request on to the served app (in-process ASGI app or local server port)."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+    async with httpx.AsyncClient(transport=transport, base_url=base_url, timeout=None) as client:
+        upstream = await client.request(
+            request.method, "/" + path, params=request.query_params, headers=headers, content=await request.body()
+        )
+    return _falmigrate_response(upstream)
+''',
+    "wsgi": '''
+def _falmigrate_forward_wsgi(wsgi_app, request: Request, path: str, body: bytes) -> Response:
+    """Send the request on to an in-process WSGI app."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+    with httpx.Client(transport=httpx.WSGITransport(app=wsgi_app), base_url="http://app") as client:
+        upstream = client.request(request.method, "/" + path, params=request.query_params, headers=headers, content=body)
+    return _falmigrate_response(upstream)
+''',
+    "wait": '''
+def _falmigrate_wait_for_port(port: int, timeout: float) -> None:
+    """Wait until a server listens on 127.0.0.1:port (like Modal's web_server startup_timeout)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the web server did not start listening on port {port} within {timeout}s")
+            time.sleep(0.1)
+''',
+}
+HELPER_DEPS = {"forward": ("hop", "response"), "wsgi": ("hop", "response"), "response": ("hop",)}
+
+
+@dataclass
+class Generated:
+    """What one fal app adds: models before the class, lines in the class, and imports."""
+
+    models: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)  # class attributes (top of the class body)
+    members: list[str] = field(default_factory=list)  # methods (end of the class body)
+    needs: ModelSource = field(default_factory=lambda: ModelSource(code=""))
+    helpers: set[str] = field(default_factory=set)
+    typing_any: bool = False
+
+
+def settings_lines(app: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, group in SETTING_ORDER:
+        value = (app.get(group) or {}).get(name)
+        if value is None or (name == "machine_type" and value == "S"):
+            continue
+        lines.append(f"{name} = {_literal(value)}")
+    return lines
+
+
+def _literal(value: Any) -> str:
+    """Python source for a settings value, double-quoted like the rest of the generated code."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    return repr(value)
+
+
+def _call_args(sig: Signature, var: str, fields: list[InputField], batched: bool) -> str:
+    if sig.body_param is not None:
+        return f"[{sig.body_param}]" if batched else sig.body_param
+    wrap = (lambda s: f"[{s}]") if batched else (lambda s: s)
+    return ", ".join(f"{f.name}={wrap(f'{var}.{safe_name(f.name)}')}" for f in fields)
+
+
+def _body_annotation(sig: Signature, needs: ModelSource) -> str:
+    if sig.body_type == "dict":
+        needs.typing_names.add("Any")
+        return "dict[str, Any]"
+    return sig.body_type or "dict"
+
+
+def endpoint_source(mod: ModalModule, plan: AppPlan, handler: Handler, taken: set[str], gen: Generated) -> None:
+    """Add the wrapper endpoint (and its models) for one user method/function to ``gen``."""
+    member = handler.member
+    sig = read_signature(mod, member.node, is_method=handler.is_method)
+    web = member.web_role is not None
+    batched = "batched" in member.roles
+    base = camel(member.name)
+    call_target = f"self.{member.name}" if handler.is_method else member.name
+    if sig.body_param is not None:
+        params = f"self, {sig.body_param}: {_body_annotation(sig, gen.needs)}"
+        call = f"{call_target}({_call_args(sig, 'input', sig.fields, batched)})"
+    else:
+        model_name = _unique(f"{base}Input", taken)
+        fields = sig.fields
+        if batched:
+            fields = [f.model_copy(update={"type": f.type.item}) if f.type.kind == "list" and f.type.item else f for f in fields]
+        ms = model_source(model_name, fields, docstring=f"Request body of {member.name}.")
+        gen.models.append(ms.code)
+        gen.needs.merge(ms)
+        params = f"self, input: {model_name}"
+        call = f"{call_target}({_call_args(sig, 'input', fields, batched)})"
+    if member.is_async:
+        call = f"await {call}" if not sig.stream else f"[item async for item in {call}]"
+    elif sig.stream:
+        call = f"list({call})"
+    if batched:
+        call = f"({call})[0]"
+    returns, result = "", call
+    if not web and sig.output_model is None:
+        out_name = _unique(f"{base}Output", taken)
+        out_type = annotation(sig.output, gen.needs) if not sig.stream else "list[Any]"
+        if sig.stream:
+            gen.needs.typing_names.add("Any")
+        gen.models.append(f"class {out_name}(BaseModel):\n{INDENT}output: {out_type}\n")
+        gen.needs.pydantic_names.add("BaseModel")
+        returns, result = f" -> {out_name}", f"{out_name}(output={call})"
+    elif sig.output_model is not None:
+        returns = f" -> {sig.output_model}"
+    name = f"{member.name}_endpoint" if handler.is_method else member.name
+    asyn = "async " if member.is_async else ""
+    gen.members.append(
+        f'@fal.endpoint("{handler.path}")\n{asyn}def {name}({params}){returns}:\n{INDENT}return {result}\n'
+    )
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def lifecycle_source(plan: AppPlan, gen: Generated) -> None:
+    """``setup``/``teardown`` calling the user's enter/exit methods (and starting a served app)."""
+    is_cls = plan.source_class is not None
+    calls = [f"self.{n}()" for n in plan.setup] if is_cls else []
+    server = plan.server
+    if server is not None:
+        target = f"self.{server.name}" if is_cls else server.name
+        if plan.kind == "web_server":
+            port = plan.server_port or 8000
+            timeout = plan.server_startup_timeout or 5.0
+            calls += [f"{target}()", f"_falmigrate_wait_for_port({port}, {timeout!r})"]
+            gen.helpers.add("wait")
+        else:
+            calls.append(f"self._served_app = {target}()")
+    user_setup = is_cls and plan.setup == ["setup"] and server is None
+    if calls and not user_setup:
+        gen.members.insert(0, "def setup(self):\n" + "".join(f"{INDENT}{c}\n" for c in calls))
+    if is_cls and plan.teardown and plan.teardown != ["teardown"]:
+        gen.members.append("def teardown(self):\n" + "".join(f"{INDENT}self.{n}()\n" for n in plan.teardown))
+
+
+def server_source(plan: AppPlan, gen: Generated) -> None:
+    """The catch-all endpoint that forwards requests to the served ASGI/WSGI app or port."""
+    head = '@fal.endpoint("/{path:path}")\n'
+    gen.helpers.add("wsgi" if plan.kind == "wsgi_app" else "forward")
+    if plan.kind == "asgi_app":
+        body = f"{INDENT}return await _falmigrate_forward(request, path, transport=httpx.ASGITransport(app=self._served_app))\n"
+        gen.members.append(head + "async def forward(self, path: str, request: Request) -> Response:\n" + body)
+    elif plan.kind == "wsgi_app":
+        body = (f"{INDENT}body = await request.body()\n"
+                f"{INDENT}return await asyncio.to_thread(_falmigrate_forward_wsgi, self._served_app, request, path, body)\n")
+        gen.members.append(head + "async def forward(self, path: str, request: Request) -> Response:\n" + body)
+    else:
+        port = plan.server_port or 8000
+        body = f'{INDENT}return await _falmigrate_forward(request, path, base_url="http://127.0.0.1:{port}")\n'
+        gen.members.append(head + "async def forward(self, path: str, request: Request) -> Response:\n" + body)
+
+
+def generate_app(mod: ModalModule, plan: AppPlan, app: dict[str, Any], taken: set[str]) -> Generated:
+    gen = Generated()
+    gen.header = settings_lines(app)
+    for handler in plan.handlers:
+        endpoint_source(mod, plan, handler, taken, gen)
+    if plan.server is not None:
+        server_source(plan, gen)
+    lifecycle_source(plan, gen)
+    return gen
+
+
+def indent(code: str, prefix: str = INDENT) -> str:
+    return "".join(prefix + line if line.strip() else line for line in code.splitlines(keepends=True))

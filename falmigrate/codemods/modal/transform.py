@@ -1,0 +1,346 @@
+"""The Modal module → fal module rewrite, statement by statement over the module body (libcst).
+
+Rules, in order (ids FM250–FM259, findings share the importer's FM2xx ids):
+  FM250 drop ``modal`` imports; FM251 drop Modal object definitions (App, images, volumes, secrets)
+  leaving a note; FM252 ``@app.cls`` class → ``fal.App`` subclass with settings, setup/teardown and
+  endpoint wrappers; FM253 ``@app.function`` keeps the function, a fal.App gets wrappers; FM254
+  ``local_entrypoint`` → comment; FM255 ``with image.imports()`` → try/except ImportError; FM256
+  leftovers → TODO (see ``cleanup``); FM257 volume paths → /data; FM258 imports added at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from falmigrate.codemods.modal.cleanup import (
+    Cleanup,
+    CleanupState,
+    commented_out,
+    imports_try,
+    is_imports_with,
+    refs,
+    todo_lines,
+)
+from falmigrate.codemods.modal.generate import HELPER_DEPS, HELPERS, Generated, generate_app, indent
+from falmigrate.importers.modal.plan import AppPlan, plan_module
+from falmigrate.importers.modal.reader import ModalClass, ModalModule, decorator_call
+from falmigrate.spec import Decision, Finding, Location
+
+MAPPED_OBJECTS = {
+    "App": "the fal.App classes below", "Stub": "the fal.App classes below", "Image": "the Dockerfile",
+    "Volume": "paths under /data", "Secret": "fal secrets (environment variables)", "NetworkFileSystem": "paths under /data",
+    "CloudBucketMount": "paths under /data", "Cron": "no schedule on fal (FM213)", "Period": "no schedule on fal (FM213)",
+    "Retries": "fal's own retries (FM205)", "gpu": "machine_type",
+}
+
+
+@dataclass
+class RewriteOutput:
+    code: str
+    findings: list[Finding] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+
+def _parse_members(code: str) -> list[cst.BaseStatement]:
+    return list(cst.parse_module(code).body)
+
+
+def _strip_modal_decorators(mod: ModalModule, node: cst.FunctionDef | cst.ClassDef) -> Any:
+    kept = [d for d in node.decorators if decorator_call(mod, d) is None]
+    return node.with_changes(decorators=kept)
+
+
+class ModalRewrite:
+    def __init__(self, mod: ModalModule, apps: dict[str, dict[str, Any]], volume_paths: dict[str, str]) -> None:
+        self.mod = mod
+        self.apps = apps
+        self.plans = plan_module(mod)
+        self.findings: list[Finding] = []
+        self.decisions: list[Decision] = []
+        removed = set(mod.modal_aliases) | set(mod.imported) | set(mod.apps)
+        self.state = CleanupState(
+            removed=removed, functions={m.name for m in mod.functions}, classes={c.name for c in mod.classes},
+            volume_paths=volume_paths, path=mod.path, positions=mod.positions)
+        self.taken = {s.name.value for s in mod.module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
+        self.taken |= set(mod.assignments) | {p.class_name for p in self.plans}
+        self.generated: dict[str, Generated] = {}
+        self._notes: list[cst.EmptyLine] = []
+        self._pending: list[cst.EmptyLine] = []
+
+    # -- top level ---------------------------------------------------------------------------
+    def run(self) -> RewriteOutput:
+        if not self.mod.modal_aliases and not self.mod.imported:
+            return RewriteOutput(self.mod.module.code)
+        for plan in self.plans:
+            self.generated[plan.class_name] = generate_app(self.mod, plan, self.apps.get(plan.class_name, {}), self.taken)
+        body: list[cst.BaseStatement] = []
+        for stmt in self.mod.module.body:
+            for new in self._statement(stmt):
+                if self._pending:
+                    new = new.with_changes(leading_lines=[*self._pending, *new.leading_lines])
+                    self._pending = []
+                body.append(new)
+        body += self._function_apps()
+        if self._pending:
+            body.append(cst.SimpleStatementLine([cst.Pass()], leading_lines=self._pending))
+        module = self.mod.module.with_changes(body=body)
+        module = self._add_imports(module)
+        self.findings += self.state.findings
+        if self.state.rewrites:
+            self.decisions.append(Decision(source="f.remote(...) / f.local(...) / f.map(...)",
+                                           target="direct calls of the same function", note=f"{self.state.rewrites} call(s)"))
+        return RewriteOutput(module.code, self.findings, self.decisions)
+
+    def _statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            new = self._simple(stmt)
+            return [new] if new is not None else []
+        if isinstance(stmt, cst.ClassDef):
+            cls = next((c for c in self.mod.classes if c.node is stmt), None)
+            if cls is not None:
+                return self._class(cls)
+            return [stmt.visit(Cleanup(self.state))]
+        if isinstance(stmt, cst.FunctionDef):
+            return [self._function(stmt)]
+        if isinstance(stmt, cst.With) and is_imports_with(stmt, self.state.removed):
+            return [imports_try(stmt).visit(Cleanup(self.state))]
+        header = self._header_refs(stmt)
+        if header & self.state.removed:
+            msg = f"uses Modal objects ({', '.join(sorted(header & self.state.removed))}); rewrite by hand"
+            self._finding("FM215", msg, stmt)
+            return [commented_out(stmt, "FM215", msg)]
+        return [stmt.visit(Cleanup(self.state))]
+
+    def _header_refs(self, stmt: cst.BaseStatement) -> set[str]:
+        if isinstance(stmt, (cst.If, cst.While)):
+            return refs(stmt.test)
+        if isinstance(stmt, cst.For):
+            return refs(stmt.iter)
+        if isinstance(stmt, cst.With):
+            return set().union(*(refs(i.item) for i in stmt.items))
+        return set()
+
+    def _finding(self, rule: str, message: str, node: cst.CSTNode, severity: str = "warning", remediation: str | None = None) -> None:
+        self.findings.append(Finding(rule=rule, severity=severity, message=message, remediation=remediation,  # type: ignore[arg-type]
+                                     location=Location(file=self.mod.path, line=self.mod.line_of(node) or None)))
+
+    def _simple(self, stmt: cst.SimpleStatementLine) -> cst.BaseStatement | None:
+        kept = []
+        for small in stmt.body:
+            if isinstance(small, cst.Import):
+                names = [a for a in small.names if cst.helpers.get_full_name_for_node(a.name) != "modal"
+                         and not (cst.helpers.get_full_name_for_node(a.name) or "").startswith("modal.")]
+                if names:
+                    kept.append(small.with_changes(names=[n.with_changes(comma=cst.MaybeSentinel.DEFAULT) for n in names]))
+                continue
+            if isinstance(small, cst.ImportFrom) and small.module is not None:
+                source = cst.helpers.get_full_name_for_node(small.module) or ""
+                if source == "modal" or source.startswith("modal."):
+                    continue
+            if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None and refs(small.value) & self.state.removed:
+                self._remove_assignment(small)
+                continue
+            kept.append(small)
+        notes, self._notes = self._notes, []
+        if not kept:
+            self._pending = [*self._pending, *stmt.leading_lines, *notes]
+            return None
+        new = stmt.with_changes(body=kept, leading_lines=[*stmt.leading_lines, *notes])
+        return new.visit(Cleanup(self.state))
+
+    def _remove_assignment(self, small: cst.Assign | cst.AnnAssign) -> None:
+        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+        names = [t.value for t in targets if isinstance(t, cst.Name)]
+        self.state.removed.update(names)
+        root = _root_name(small.value)
+        kind = (self.mod.dotted(root) or "").split(".")
+        obj = kind[1] if len(kind) > 1 and kind[0] == "modal" else ("Image" if root is not None and isinstance(root, cst.Name) and root.value in self.state.removed else "")
+        label = ", ".join(names) or "value"
+        if obj in MAPPED_OBJECTS:
+            note = f"# falmigrate: Modal {obj} `{label}` removed; now {MAPPED_OBJECTS[obj]}"
+            self._notes = [*self._notes, cst.EmptyLine(comment=cst.Comment(note))]
+            return
+        code = cst.Module([]).code_for_node(small)
+        message = f"Modal object `{label}` ({'modal.' + obj if obj else 'Modal value'}) has no fal equivalent"
+        self._finding("FM215", message, small, remediation="replace it with a fal/Python equivalent by hand")
+        self._notes = [*self._notes, *todo_lines("FM215", message, code)]
+
+    def _function(self, node: cst.FunctionDef) -> cst.BaseStatement:
+        if any(m.node is node for m in self.mod.entrypoints):
+            msg = f"@app.local_entrypoint {node.name.value} drove the app from the CLI; call the fal endpoint instead"
+            self._finding("FM214", msg, node, remediation="use `fal run fal_app.py::<Class>` and a fal client")
+            return commented_out(node, "FM214", msg)
+        if any(m.node is node for m in self.mod.functions):
+            node = _strip_modal_decorators(self.mod, node)
+        return node.visit(Cleanup(self.state))
+
+    # -- classes -----------------------------------------------------------------------------
+    def _class(self, cls: ModalClass) -> list[cst.BaseStatement]:
+        gen = self.generated[cls.name]
+        node = _strip_modal_decorators(self.mod, cls.node)
+        body: list[cst.BaseStatement] = []
+        statements = list(node.body.body)
+        if statements and _is_docstring(statements[0]):
+            body.append(statements.pop(0))
+        body += _parse_members("\n".join(gen.header) + "\n") if gen.header else []
+        for stmt in statements:
+            if isinstance(stmt, cst.FunctionDef):
+                stmt = _strip_modal_decorators(self.mod, stmt)
+            elif isinstance(stmt, cst.SimpleStatementLine):
+                stmt = self._parameter(stmt)
+            body.append(stmt.visit(Cleanup(self.state)))
+        for member in gen.members:
+            body += _with_blank(_parse_members(member))
+        bases = [cst.Arg(cst.parse_expression("fal.App")), *node.bases]
+        new = node.with_changes(bases=bases, body=node.body.with_changes(body=body),
+                                lpar=cst.LeftParen(), rpar=cst.RightParen())
+        self.decisions.append(Decision(source=f"@app.cls class {cls.name}", target=f"class {cls.name}(fal.App)",
+                                       location=Location(file=self.mod.path, line=cls.line)))
+        models = _parse_members("\n\n".join(gen.models)) if gen.models else []
+        return _with_blank([*models, new], lines=2)
+
+    def _parameter(self, stmt: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        body = []
+        for small in stmt.body:
+            if isinstance(small, cst.AnnAssign) and isinstance(small.value, cst.Call) and self.mod.dotted(small.value.func) == "modal.parameter":
+                default = next((a.value for a in small.value.args if a.keyword and a.keyword.value == "default"), None)
+                small = small.with_changes(value=default or cst.Name("None"))
+            body.append(small)
+        return stmt.with_changes(body=body)
+
+    # -- function apps -----------------------------------------------------------------------
+    def _function_apps(self) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        helpers = self._helpers()
+        if helpers:
+            code = "\n\n\n".join(HELPERS[name].strip() for name in HELPERS if name in helpers)
+            out += _with_blank(_parse_members(code + "\n"), lines=2)
+        for plan in self.plans:
+            if plan.source_class is not None:
+                continue
+            gen = self.generated[plan.class_name]
+            out += _with_blank(_parse_members("\n\n".join(gen.models)), lines=2) if gen.models else []
+            out += _with_blank(_parse_members(_app_class(plan, gen)), lines=2)
+            self.decisions.append(Decision(source=f"Modal {plan.kind} ({', '.join(h.member.name for h in plan.handlers) or plan.server.name if plan.server else ''})",
+                                           target=f"class {plan.class_name}(fal.App)"))
+        return out
+
+    def _helpers(self) -> set[str]:
+        names = set().union(*(g.helpers for g in self.generated.values())) if self.generated else set()
+        for name in list(names):
+            names.update(HELPER_DEPS.get(name, ()))
+        return names
+
+    # -- imports -----------------------------------------------------------------------------
+    def _add_imports(self, module: cst.Module) -> cst.Module:
+        bound = _bound_names(module)
+        lines = []
+        if "fal" not in bound:
+            lines.append("import fal")
+        needs = [g.needs for g in self.generated.values()]
+        groups = {
+            "typing": set().union(*(n.typing_names for n in needs)),
+            "pydantic": set().union(*(n.pydantic_names for n in needs)),
+            "fal.toolkit": set().union(*(n.toolkit_names for n in needs)),
+        }
+        helpers = self._helpers()
+        if helpers & {"forward", "wsgi"}:
+            groups["fastapi"] = {"Request", "Response"}
+            for mod_name in ("asyncio", "httpx"):
+                if mod_name not in bound and (mod_name == "httpx" or "wsgi" in helpers):
+                    lines.append(f"import {mod_name}")
+        for source, names in groups.items():
+            missing = sorted(names - bound)
+            if missing:
+                lines.append(f"from {source} import {', '.join(missing)}")
+        if not lines:
+            return module
+        new = _parse_members("\n".join(lines) + "\n")
+        index = _import_insert_index(module)
+        return module.with_changes(body=[*module.body[:index], *new, *module.body[index:]])
+
+
+def _app_class(plan: AppPlan, gen: Generated) -> str:
+    lines = [f"class {plan.class_name}(fal.App):"]
+    lines += [f"    {h}" for h in gen.header]
+    members = [indent(m) for m in gen.members]
+    if gen.header and members:
+        lines.append("")
+    return "\n".join(lines) + "\n" + "\n".join(members)
+
+
+def _root_name(expr: cst.BaseExpression | None) -> cst.BaseExpression | None:
+    while isinstance(expr, (cst.Call, cst.Attribute, cst.Subscript)):
+        if isinstance(expr, cst.Call):
+            expr = expr.func
+        elif isinstance(expr, cst.Attribute):
+            if isinstance(expr.value, cst.Name):
+                return expr
+            expr = expr.value
+        else:
+            expr = expr.value
+    return expr
+
+
+def _is_docstring(stmt: cst.BaseStatement) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
+
+
+def _with_blank(stmts: list[cst.BaseStatement], lines: int = 1) -> list[cst.BaseStatement]:
+    """Each def/class (and the first statement) preceded by exactly ``lines`` blank lines."""
+    out = []
+    for i, stmt in enumerate(stmts):
+        if i == 0 or isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
+            out.append(_spaced(stmt, lines))
+        else:
+            out.append(stmt)
+    return out
+
+
+def _spaced(stmt: cst.BaseStatement, lines: int) -> cst.BaseStatement:
+    leading = list(stmt.leading_lines)
+    while leading and leading[0].comment is None:
+        leading.pop(0)
+    stmt = stmt.with_changes(leading_lines=[cst.EmptyLine(indent=False)] * lines + leading)
+    if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)) and stmt.decorators:
+        decorators = list(stmt.decorators)
+        first = decorators[0]
+        dl = list(first.leading_lines)
+        while dl and dl[0].comment is None:
+            dl.pop(0)
+        decorators[0] = first.with_changes(leading_lines=dl)
+        stmt = stmt.with_changes(decorators=decorators)
+    return stmt
+
+
+def _bound_names(module: cst.Module) -> set[str]:
+    names: set[str] = set()
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(small.names, cst.ImportStar):
+                    for alias in small.names:
+                        if alias.asname is not None:
+                            names.add(cst.helpers.get_full_name_for_node(alias.asname.name) or "")
+                        else:
+                            names.add((cst.helpers.get_full_name_for_node(alias.name) or "").split(".")[0])
+        elif isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
+            names.add(stmt.name.value)
+    return names
+
+
+def _import_insert_index(module: cst.Module) -> int:
+    index = 0
+    for i, stmt in enumerate(module.body):
+        if _is_docstring(stmt) and i == 0:
+            index = 1
+            continue
+        if isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
+            index = i + 1
+            continue
+        break
+    return index

@@ -1,0 +1,237 @@
+"""One ``AppPlan`` → the spec parts of one fal app (endpoints, lifecycle, knobs, findings).
+
+``BuiltApp`` is what the primary app puts in the AppSpec's own fields and what every other app puts
+in ``spec.extra["apps"]`` (``extra_dict``), so both have the same shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from falmigrate.importers.modal.images import ImageChain, read_chain, to_image_spec
+from falmigrate.importers.modal.knobs import Settings, apply_call
+from falmigrate.importers.modal.plan import AppPlan, Handler
+from falmigrate.importers.modal.reader import ModalModule, NotLiteral
+from falmigrate.importers.modal.signature import read_signature
+from falmigrate.spec import (
+    Decision,
+    Endpoint,
+    Finding,
+    HardwareSpec,
+    ImageSpec,
+    Lifecycle,
+    Location,
+    ScalingSpec,
+    TypeRef,
+    VolumeSpec,
+)
+
+
+@dataclass
+class BuiltApp:
+    class_name: str
+    kind: str
+    endpoints: list[Endpoint] = field(default_factory=list)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    scaling: ScalingSpec = field(default_factory=ScalingSpec)
+    hardware: HardwareSpec = field(default_factory=HardwareSpec)
+    secrets: list[str] = field(default_factory=list)
+    volumes: list[VolumeSpec] = field(default_factory=list)
+    settings: Settings = field(default_factory=Settings)
+    findings: list[Finding] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+    def extra_dict(self) -> dict[str, Any]:
+        return {
+            "class_name": self.class_name,
+            "kind": self.kind,
+            "endpoints": [e.model_dump(mode="json", exclude_defaults=True) for e in self.endpoints],
+            "lifecycle": self.lifecycle.model_dump(mode="json", exclude_defaults=True),
+            "scaling": self.scaling.model_dump(mode="json", exclude_none=True),
+            "hardware": self.hardware.model_dump(mode="json", exclude_defaults=True),
+            "secrets": list(self.secrets),
+            "volumes": [v.model_dump(mode="json") for v in self.volumes],
+        }
+
+
+def _loc(mod: ModalModule, line: int) -> Location:
+    return Location(file=mod.path, line=line)
+
+
+def _docstring(node: cst.FunctionDef) -> str | None:
+    doc = node.get_docstring()
+    return doc.strip().splitlines()[0] if doc else None
+
+
+def plan_settings(mod: ModalModule, plan: AppPlan) -> Settings:
+    settings = Settings()
+    for app_call in mod.apps.values():
+        apply_call(mod, app_call, settings)
+    for call in plan.calls:
+        apply_call(mod, call, settings)
+    if plan.kind == "functions" and len(plan.calls) > 1:
+        first = Settings()
+        apply_call(mod, plan.calls[0], first)
+        for call in plan.calls[1:]:
+            other = Settings()
+            apply_call(mod, call, other)
+            if (other.hardware, other.scaling) != (first.hardware, first.scaling):
+                settings.findings.append(Finding(
+                    rule="FM222", severity="warning", location=_loc(mod, call.line),
+                    message="the Modal functions ask for different gpu/scaling settings; one fal app holds them all "
+                            "and the last setting wins",
+                    remediation="split the functions into several fal.App classes if they need different machines"))
+                break
+    if plan.concurrent is not None:
+        _concurrent(mod, plan, settings)
+    return settings
+
+
+def _concurrent(mod: ModalModule, plan: AppPlan, settings: Settings) -> None:
+    call = plan.concurrent
+    assert call is not None
+    try:
+        max_inputs = mod.literal(call.kw("max_inputs")) if call.kw("max_inputs") is not None else None
+        target = mod.literal(call.kw("target_inputs")) if call.kw("target_inputs") is not None else None
+    except NotLiteral:
+        max_inputs = target = None
+    if isinstance(max_inputs, int):
+        settings.scaling["max_multiplexing"] = max_inputs
+        settings.decisions.append(Decision(source=f"@modal.concurrent(max_inputs={max_inputs})",
+                                           target=f"max_multiplexing={max_inputs}", location=_loc(mod, call.line)))
+    if target is not None:
+        settings.findings.append(Finding(
+            rule="FM212", severity="info", location=_loc(mod, call.line),
+            message=f"@modal.concurrent(target_inputs={target}) has no fal equivalent; max_multiplexing={max_inputs}",
+            remediation="tune concurrency_buffer / scaling_delay on fal if the autoscaling target matters"))
+    sync = [h.member.name for h in plan.handlers if not h.member.is_async]
+    if sync:
+        settings.findings.append(Finding(
+            rule="FM212", severity="info", location=_loc(mod, call.line),
+            message=f"{', '.join(sync)} is synchronous: fal runs concurrent requests of it in a thread pool",
+            remediation="make the handler `async def` for cheaper multiplexing, or keep it thread-safe"))
+
+
+def _handler_findings(mod: ModalModule, handler: Handler, out: list[Finding]) -> None:
+    member, loc = handler.member, _loc(mod, handler.member.line)
+    if "batched" in member.roles:
+        out.append(Finding(rule="FM211", severity="warning", location=loc,
+                           message=f"@modal.batched on {member.name}: the fal endpoint calls it with batches of one",
+                           remediation="batch requests yourself (e.g. a queue in setup()) if throughput matters"))
+    web = member.roles.get("fastapi_endpoint") or member.roles.get("web_endpoint")
+    if web is not None:
+        try:
+            method = str(mod.literal(web.kw("method"))) if web.kw("method") is not None else "GET"
+        except NotLiteral:
+            method = "GET"
+        if method.upper() != "POST":
+            out.append(Finding(rule="FM219", severity="info", location=loc,
+                               message=f"{member.name} was a {method.upper()} web endpoint; fal endpoints take POST with a JSON body",
+                               remediation="send the former query parameters as JSON fields"))
+
+
+def _endpoint(mod: ModalModule, plan: AppPlan, handler: Handler, out: list[Finding]) -> Endpoint:
+    member = handler.member
+    sig = read_signature(mod, member.node, is_method=handler.is_method)
+    out += sig.findings
+    _handler_findings(mod, handler, out)
+    if sig.stream:
+        out.append(Finding(rule="FM224", severity="warning", location=_loc(mod, member.line),
+                           message=f"{member.name} yields results; the fal endpoint returns them as one list",
+                           remediation="use fal's streaming endpoints if the client needs partial results"))
+    return Endpoint(
+        path=handler.path,
+        handler=f"{plan.class_name}.{member.name}" if handler.is_method else member.name,
+        inputs=sig.fields,
+        output=sig.output if not sig.stream else TypeRef(kind="list", item=sig.output.item if sig.output.kind == "list" else None),
+        output_mode="single",
+        is_async=member.is_async,
+        method="POST",
+        description=_docstring(member.node),
+        location=_loc(mod, member.line),
+    )
+
+
+def _server_endpoints(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> list[Endpoint]:
+    assert plan.server is not None
+    name = plan.server.name
+    loc = _loc(mod, plan.server.line)
+    if plan.kind == "web_server":
+        out.append(Finding(rule="FM221", severity="info", location=loc,
+                           message=f"web_server {name} (port {plan.server_port}): setup() starts it and a catch-all "
+                                   "endpoint proxies POST requests to it",
+                           remediation="check the server listens on 127.0.0.1 or 0.0.0.0 at that port"))
+        if plan.server_port is None:
+            out.append(Finding(rule="FM221", severity="error", location=loc, message="web_server port cannot be read statically",
+                               remediation="set PORT in the generated app"))
+        return [Endpoint(path="/", handler=name, location=loc)]
+    out.append(Finding(rule="FM220", severity="info", location=loc,
+                       message=f"{plan.kind} {name}: the app's routes are served by a catch-all fal endpoint (POST only)",
+                       remediation="GET routes need a POST client on fal"))
+    endpoints = []
+    for route in plan.routes:
+        sig = read_signature(mod, route.node, is_method=False)
+        endpoints.append(Endpoint(path=route.path, handler=f"{name}:{route.node.name.value}", inputs=sig.fields,
+                                  output=sig.output, method=route.method, is_async=route.node.asynchronous is not None,
+                                  location=_loc(mod, route.line)))
+    return endpoints or [Endpoint(path="/", handler=name, location=loc)]
+
+
+def build_app(mod: ModalModule, plan: AppPlan) -> BuiltApp:
+    settings = plan_settings(mod, plan)
+    findings = list(settings.findings)
+    endpoints = [_endpoint(mod, plan, h, findings) for h in plan.handlers]
+    if plan.server is not None:
+        endpoints = _server_endpoints(mod, plan, findings) + endpoints
+    prefix = f"{plan.class_name}." if plan.source_class is not None else ""
+    setup = [f"{prefix}{n}" for n in plan.setup] or ([plan.server.name] if plan.server and plan.source_class is None else [])
+    lifecycle = Lifecycle(setup=", ".join(setup) or None, teardown=", ".join(f"{prefix}{n}" for n in plan.teardown) or None)
+    _lifecycle_findings(mod, plan, findings)
+    return BuiltApp(
+        class_name=plan.class_name, kind=plan.kind, endpoints=endpoints, lifecycle=lifecycle,
+        scaling=settings.scaling_spec(), hardware=settings.hardware, secrets=settings.secrets,
+        volumes=settings.volumes, settings=settings, findings=findings, decisions=settings.decisions,
+    )
+
+
+def _lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> None:
+    cls = plan.source_class
+    for skipped in plan.skipped:
+        out.append(Finding(rule="FM213", severity="warning", location=_loc(mod, skipped.line),
+                           message=f"{skipped.name} runs on a Modal schedule; fal apps have no schedules, it is not an endpoint",
+                           remediation="call the function from an external scheduler (cron, CI) or expose it as an endpoint"))
+    if cls is None:
+        return
+    for member in cls.with_role("enter"):
+        snap = member.roles["enter"].kw("snap")
+        if snap is not None and mod.literal(snap) is True:
+            out.append(Finding(rule="FM208", severity="info", location=_loc(mod, member.line),
+                               message=f"@modal.enter(snap=True) {member.name}: fal has no memory snapshots; it runs in setup()",
+                               remediation="nothing to do; cold starts run the whole setup()"))
+    for name, line in cls.parameters:
+        out.append(Finding(rule="FM210", severity="warning", location=_loc(mod, line),
+                           message=f"modal.parameter {name!r}: fal has one instance per runner; it becomes a class attribute "
+                                   "with its default",
+                           remediation="pass the value in each request instead if it varies per call"))
+
+
+def image_for(mod: ModalModule, plans: list[AppPlan], apps: list[BuiltApp]) -> tuple[ImageSpec, list[Finding], list[Decision]]:
+    """The one Dockerfile image: the primary app's Modal image (other apps' images → FM222)."""
+    primary = apps[0].settings
+    expr = primary.image_expr
+    code = cst.Module([]).code_for_node
+    for app, plan in zip(apps[1:], plans[1:]):
+        other = app.settings.image_expr
+        if other is not None and (expr is None or code(other) != code(expr)):
+            primary.findings.append(Finding(
+                rule="FM222", severity="warning", location=_loc(mod, plan.line),
+                message=f"{app.class_name} uses another Modal image; the Dockerfile is built from {apps[0].class_name}'s image",
+                remediation="merge the other image's steps into the Dockerfile"))
+    chain = read_chain(mod, expr) if expr is not None else ImageChain()
+    gpu = any(a.hardware.gpu for a in apps)
+    env = {k: v for a in apps for k, v in a.settings.env.items()}
+    image = to_image_spec(chain, gpu=gpu, env=env)
+    return image, [*chain.findings, *(f for f in primary.findings if f.rule == "FM222")], chain.decisions

@@ -1,0 +1,210 @@
+"""The Modal → fal mapping as data: GPU names, function/class keywords, decorators, image builders.
+
+The importer, the codemod and ``docs/from-modal.md`` all read these tables, so the published mapping
+cannot drift from what the code does (a test regenerates the doc and compares).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Modal GPU type (upper case, as Modal normalises it) -> (fal machine_type, note).
+# fal's GPU machine types: GPU-A6000, GPU-A100, GPU-H100, GPU-H200, GPU-B200.
+GPU_TYPES: dict[str, tuple[str, str]] = {
+    "T4": ("GPU-A6000", "nearest fal GPU (16 GB T4 → 48 GB A6000)"),
+    "L4": ("GPU-A6000", "nearest fal GPU (24 GB L4 → 48 GB A6000)"),
+    "A10G": ("GPU-A6000", "nearest fal GPU (24 GB A10G → 48 GB A6000)"),
+    "A10": ("GPU-A6000", "nearest fal GPU (24 GB A10 → 48 GB A6000)"),
+    "L40S": ("GPU-A6000", "same memory class (48 GB)"),
+    "A100": ("GPU-A100", "same GPU"),
+    "A100-40GB": ("GPU-A100", "same GPU family"),
+    "A100-80GB": ("GPU-A100", "same GPU"),
+    "H100": ("GPU-H100", "same GPU"),
+    "H100!": ("GPU-H100", "same GPU (Modal's no-upgrade H100)"),
+    "H200": ("GPU-H200", "same GPU"),
+    "B200": ("GPU-B200", "same GPU"),
+    "ANY": ("GPU-A6000", "`any` becomes a fallback list of fal GPUs"),
+}
+# What `gpu="any"` expands to: fal tries these in order.
+ANY_GPU_FALLBACKS: list[str] = ["GPU-A6000", "GPU-A100", "GPU-H100"]
+# The GPU type in Modal's own naming that exactly matches a fal type (no Finding needed).
+EXACT_GPUS = {"A100", "A100-80GB", "H100", "H100!", "H200", "B200"}
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One `@app.cls` / `@app.function` keyword and what it becomes on the fal App."""
+
+    modal: str
+    fal: str | None  # ScalingSpec / HardwareSpec field, or None (Finding only)
+    rule: str | None = None  # Finding rule id when there is no direct equivalent
+    note: str = ""
+    old_names: tuple[str, ...] = ()
+
+
+KNOBS: list[Knob] = [
+    Knob("gpu", "machine_type + num_gpus", note="see the GPU table; `T:N` sets num_gpus=N; a list is a fallback list"),
+    Knob("cpu", None, "FM204", "fal sizes CPU by machine_type (XS/S/M/L); pick one by hand"),
+    Knob("memory", None, "FM204", "fal sizes memory by machine_type (XS/S/M/L); pick one by hand"),
+    Knob("timeout", "request_timeout", note="seconds per request"),
+    Knob("startup_timeout", "startup_timeout", note="seconds for setup()"),
+    Knob("scaledown_window", "keep_alive", note="idle seconds before a runner stops",
+         old_names=("container_idle_timeout",)),
+    Knob("min_containers", "min_concurrency", note="warm floor", old_names=("keep_warm",)),
+    Knob("max_containers", "max_concurrency", note="scale ceiling", old_names=("concurrency_limit",)),
+    Knob("buffer_containers", "concurrency_buffer", note="extra warm runners"),
+    Knob("allow_concurrent_inputs", "max_multiplexing", note="old spelling of `@modal.concurrent(max_inputs=)`"),
+    Knob("max_inputs", None, "FM223", "fal runners are not recycled after N inputs"),
+    Knob("retries", None, "FM205", "fal retries failed requests on its own terms; see `skip_retry_conditions`"),
+    Knob("volumes", "/data paths", note="`{path: Volume.from_name(name)}` → `/data/<name>`; literal paths rewritten"),
+    Knob("secrets", "secrets (env var names)", "FM207", "values are never read; create fal secrets by hand"),
+    Knob("env", "ENV in the Dockerfile", note="environment variables of the container"),
+    Knob("image", "Dockerfile", note="the image chain, in order"),
+    Knob("enable_memory_snapshot", None, "FM208", "fal has no memory snapshots; setup() runs on every cold start"),
+    Knob("region", None, "FM209", "fal `regions` uses its own region names"),
+    Knob("cloud", None, "FM209", "fal chooses the cloud"),
+    Knob("ephemeral_disk", None, "FM223", "no fal equivalent"),
+    Knob("single_use_containers", None, "FM223", "no fal equivalent"),
+    Knob("schedule", None, "FM213", "fal apps have no schedules; call the endpoint from a scheduler"),
+    Knob("network_file_systems", None, "FM206", "use fal's persistent `/data`"),
+    Knob("include_source", None, None, "the Dockerfile copies the whole project"),
+    Knob("serialized", None, None, "not needed on fal"),
+    Knob("name", None, None, "fal names the endpoint after the method"),
+    Knob("proxy", None, "FM223", "no fal equivalent"),
+    Knob("block_network", None, "FM223", "no fal equivalent"),
+    Knob("restrict_modal_access", None, None, "not needed on fal"),
+    Knob("nonpreemptible", None, "FM223", "no fal equivalent"),
+    Knob("routing_region", None, "FM209", "fal chooses request routing"),
+    Knob("i6pn", None, "FM223", "no fal equivalent"),
+    Knob("is_generator", None, "FM224", "streamed outputs are collected into a list"),
+]
+KNOB_BY_NAME: dict[str, Knob] = {}
+for _knob in KNOBS:
+    KNOB_BY_NAME[_knob.modal] = _knob
+    for _old in _knob.old_names:
+        KNOB_BY_NAME[_old] = _knob
+# Modal keyword -> ScalingSpec field for the plain integer knobs.
+SCALING_FIELDS: dict[str, str] = {
+    "timeout": "request_timeout",
+    "startup_timeout": "startup_timeout",
+    "scaledown_window": "keep_alive",
+    "container_idle_timeout": "keep_alive",
+    "min_containers": "min_concurrency",
+    "keep_warm": "min_concurrency",
+    "max_containers": "max_concurrency",
+    "concurrency_limit": "max_concurrency",
+    "buffer_containers": "concurrency_buffer",
+    "allow_concurrent_inputs": "max_multiplexing",
+}
+
+
+@dataclass(frozen=True)
+class DecoratorMap:
+    modal: str
+    fal: str
+    rule: str | None = None
+
+
+DECORATORS: list[DecoratorMap] = [
+    DecoratorMap("modal.App(...) / modal.Stub(...)", "one `fal.App` subclass per Modal class, one for plain functions"),
+    DecoratorMap("@app.cls(...)", "`class X(fal.App)` with the keywords as class attributes"),
+    DecoratorMap("@app.function(...)", "a `@fal.endpoint` on the functions app calling the function"),
+    DecoratorMap("@modal.enter() (snap=)", "`setup()` calls each enter method in order", "FM208"),
+    DecoratorMap("@modal.exit()", "`teardown()` calls each exit method"),
+    DecoratorMap("@modal.method()", "`@fal.endpoint(\"/<name>\")` with a pydantic input model from the signature"),
+    DecoratorMap("@modal.fastapi_endpoint / web_endpoint", "`@fal.endpoint`; the request body keeps its shape", "FM219"),
+    DecoratorMap("@modal.asgi_app() / wsgi_app()", "the app's own routes, forwarded in-process by a catch-all endpoint", "FM220"),
+    DecoratorMap("@modal.web_server(port)", "setup() starts the server; a catch-all endpoint proxies to the port", "FM221"),
+    DecoratorMap("@modal.concurrent(max_inputs=, target_inputs=)", "`max_multiplexing = max_inputs`", "FM212"),
+    DecoratorMap("@modal.batched(...)", "endpoint calls the function with one-element batches", "FM211"),
+    DecoratorMap("modal.parameter()", "a plain class attribute with the default", "FM210"),
+    DecoratorMap("@app.local_entrypoint()", "kept as a comment; call the fal endpoint instead", "FM214"),
+    DecoratorMap("with image.imports():", "`try: ... except ImportError: pass`"),
+    DecoratorMap(".remote() / .map() / .spawn() / modal.Dict / Queue / Sandbox", "TODO marker", "FM215"),
+]
+
+# Image builder method -> how it reaches the Dockerfile.
+IMAGE_METHODS: dict[str, str] = {
+    "debian_slim": "FROM python:<version>-slim-bookworm (CUDA base when the app uses a GPU)",
+    "micromamba": "FROM mambaorg/micromamba base",
+    "from_registry": "FROM <ref>; `add_python` installs that Python",
+    "from_aws_ecr": "FROM <ref>",
+    "from_gcp_artifact_registry": "FROM <ref>",
+    "from_dockerfile": "the Dockerfile's FROM; its other lines need a manual merge (FM217)",
+    "pip_install": "RUN pip install ... (in order)",
+    "uv_pip_install": "RUN pip install ... (in order)",
+    "pip_install_from_requirements": "RUN pip install -r <file>",
+    "pip_install_from_pyproject": "RUN pip install <project dir>",
+    "micromamba_install": "RUN micromamba install ...",
+    "apt_install": "RUN apt-get install -y ...",
+    "run_commands": "RUN <command> (each)",
+    "dockerfile_commands": "the Dockerfile lines as given",
+    "env": "ENV KEY=value",
+    "workdir": "WORKDIR <path>",
+    "add_local_dir": "COPY <local> <remote>",
+    "add_local_file": "COPY <local> <remote>",
+    "add_local_python_source": "COPY <module> (the project copy)",
+    "copy_local_dir": "COPY <local> <remote>",
+    "copy_local_file": "COPY <local> <remote>",
+    "run_function": "TODO: runs at build time, needs a manual step (FM216)",
+    "entrypoint": "ENTRYPOINT",
+    "cmd": "CMD",
+    "shell": "SHELL",
+}
+
+RULES: dict[str, str] = {
+    "FM201": "GPU type mapped to the nearest fal machine type",
+    "FM202": "unknown or dynamic GPU value",
+    "FM203": "GPU fallback list with different counts",
+    "FM204": "cpu / memory request: choose a fal machine_type",
+    "FM205": "retries: fal's retry behaviour differs",
+    "FM206": "volume mapped to a path under /data",
+    "FM207": "Modal secret: create the fal secrets by hand",
+    "FM208": "memory snapshots have no fal equivalent",
+    "FM209": "region / cloud placement",
+    "FM210": "modal.parameter() class parameters",
+    "FM211": "@modal.batched runs with batches of one",
+    "FM212": "@modal.concurrent details",
+    "FM213": "schedules have no fal equivalent",
+    "FM214": "local_entrypoint kept as a comment",
+    "FM215": "Modal runtime objects and remote calls",
+    "FM216": "Image.run_function runs at build time",
+    "FM217": "Image.from_dockerfile needs a manual merge",
+    "FM218": "image builder call that cannot be read statically",
+    "FM219": "web endpoint method / shape notes",
+    "FM220": "ASGI / WSGI app served through a catch-all endpoint",
+    "FM221": "web_server proxied through a catch-all endpoint",
+    "FM222": "several Modal images or per-function settings merged",
+    "FM223": "keyword without a fal equivalent",
+    "FM224": "generator output collected into a list",
+    "FM226": "several fal apps: the primary one is in the spec, the others in spec.extra['apps']",
+    "FM227": "more than one file defines a Modal App",
+}
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def render_mapping_doc() -> str:
+    """The mapping part of docs/from-modal.md, generated from the tables above."""
+    out = ["## GPU types", ""]
+    gpu_rows = [[f"`{k}`", f"`{v[0]}`", v[1]] for k, v in GPU_TYPES.items()]
+    gpu_rows.append(["`T:N` (e.g. `H100:2`)", "machine type of `T`", "`num_gpus = N`"])
+    gpu_rows.append(["list of types", "list of machine types", "fal tries them in order"])
+    out += _table(["Modal gpu", "fal machine_type", "note"], gpu_rows)
+    out += ["", f"`gpu=\"any\"` becomes `machine_type = {ANY_GPU_FALLBACKS!r}`.", "", "## Function and class keywords", ""]
+    knob_rows = [
+        [f"`{k.modal}`" + "".join(f" / `{o}`" for o in k.old_names), f"`{k.fal}`" if k.fal else "—", k.rule or "", k.note]
+        for k in KNOBS
+    ]
+    out += _table(["Modal keyword", "fal", "finding", "note"], knob_rows)
+    out += ["", "## Decorators and objects", ""]
+    out += _table(["Modal", "fal", "finding"], [[f"`{d.modal}`", d.fal, d.rule or ""] for d in DECORATORS])
+    out += ["", "## Image builder methods", ""]
+    out += _table(["Modal Image method", "Dockerfile"], [[f"`{k}`", v] for k, v in IMAGE_METHODS.items()])
+    out += ["", "## Finding rules", ""]
+    out += _table(["rule", "meaning"], [[k, v] for k, v in RULES.items()])
+    return "\n".join(out) + "\n"
