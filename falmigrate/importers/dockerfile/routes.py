@@ -1,0 +1,137 @@
+"""Routes of a server's Python module, read statically (``ast``; the user's code is never imported).
+
+FastAPI (``@app.get("/p")``, ``@router.post``, ``api_route``), Flask (``@app.route("/p",
+methods=[...])``, ``@app.get``) and ``http.server`` handlers (``do_GET`` with ``self.path == "/p"``
+tests). Used to find a health route and to list the endpoints a pass-through app serves.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+_VERBS = {"get", "post", "put", "delete", "patch", "head", "options"}
+HEALTH_CANDIDATES = ("/health", "/healthz", "/healthcheck", "/health_check", "/ping", "/ready", "/readyz",
+                     "/livez", "/status")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: str
+    line: int
+    is_async: bool = False
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    framework: str  # "fastapi" | "flask" | "http.server" | "unknown"
+    app_names: tuple[str, ...]  # module-level names bound to FastAPI()/Flask()
+    routes: tuple[Route, ...]
+    port_default: int | None  # a literal port the module binds (app.run(port=…), PORT default, …)
+
+
+def _str(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _methods(call: ast.Call, default: str) -> list[str]:
+    for kw in call.keywords:
+        if kw.arg == "methods" and isinstance(kw.value, (ast.List, ast.Tuple, ast.Set)):
+            found = [_str(e) for e in kw.value.elts]
+            return [m.upper() for m in found if m] or [default]
+    return [default]
+
+
+def _decorator_routes(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[Route]:
+    out = []
+    for dec in fn.decorator_list:
+        if not (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) and dec.args):
+            continue
+        path, attr = _str(dec.args[0]), dec.func.attr
+        if path is None:
+            continue
+        if attr in _VERBS:
+            methods = [attr.upper()]
+        elif attr in ("route", "api_route"):
+            methods = _methods(dec, "GET")
+        else:
+            continue
+        for method in methods:
+            out.append(Route(method, path, fn.name, fn.lineno, isinstance(fn, ast.AsyncFunctionDef)))
+    return out
+
+
+def _http_server_routes(tree: ast.Module) -> list[Route]:
+    """``do_GET``/``do_POST`` methods; each ``self.path == "/p"`` test in them is one route."""
+    out = []
+    for cls in [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]:
+        for fn in cls.body:
+            if not (isinstance(fn, ast.FunctionDef) and fn.name.startswith("do_")):
+                continue
+            method = fn.name[3:].upper()
+            for node in ast.walk(fn):
+                if not isinstance(node, ast.Compare) or len(node.comparators) != 1:
+                    continue
+                left, right = node.left, node.comparators[0]
+                is_path = isinstance(left, ast.Attribute) and left.attr == "path" and isinstance(node.ops[0], ast.Eq)
+                if is_path and (path := _str(right)) is not None:
+                    out.append(Route(method, path, fn.name, node.lineno))
+    return out
+
+
+def _port_default(tree: ast.Module) -> int | None:
+    """A literal port: ``port=N`` keywords, ``os.environ.get("PORT", "N")``, ``("host", N)`` binds."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            for kw in node.keywords:
+                if kw.arg == "port" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, int):
+                    return kw.value.value
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in ("get", "getenv") and len(node.args) == 2 and (_str(node.args[0]) or "").endswith("PORT"):
+                default = node.args[1]
+                if isinstance(default, ast.Constant) and str(default.value).isdigit():
+                    return int(default.value)
+            if name in ("HTTPServer", "ThreadingHTTPServer", "TCPServer") and node.args:
+                addr = node.args[0]
+                if isinstance(addr, ast.Tuple) and len(addr.elts) == 2:
+                    port = addr.elts[1]
+                    if isinstance(port, ast.Constant) and isinstance(port.value, int):
+                        return port.value
+    return None
+
+
+def read_module(path: Path) -> ModuleInfo | None:
+    """Routes and framework of one Python file, or None when it cannot be parsed."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, UnicodeDecodeError, SyntaxError):
+        return None
+    apps: list[str] = []
+    framework = "unknown"
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("FastAPI", "Flask"):
+                framework = "fastapi" if name == "FastAPI" else "flask"
+                apps += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    routes = [r for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+              for r in _decorator_routes(n)]
+    if not routes and framework == "unknown":
+        routes = _http_server_routes(tree)
+        if routes or "BaseHTTPRequestHandler" in ast.dump(tree):
+            framework = "http.server"
+    routes.sort(key=lambda r: (r.line, r.method))
+    return ModuleInfo(framework, tuple(apps), tuple(routes), _port_default(tree))
+
+
+def health_route(routes: tuple[Route, ...] | list[Route]) -> str | None:
+    """The first GET route that looks like a health check, in HEALTH_CANDIDATES order."""
+    gets = {r.path for r in routes if r.method in ("GET", "HEAD")}
+    for candidate in HEALTH_CANDIDATES:
+        if candidate in gets:
+            return candidate
+    return None

@@ -1,0 +1,144 @@
+"""Source side of ``falmigrate verify`` for Docker servers: the real server, started without Docker.
+
+The server command from the spec runs in the project's code folder with the Dockerfile's ENV, on a
+free local port (the ``{port}`` placeholder and ``$PORT``), with this interpreter's ``bin`` first on
+PATH so ``uvicorn``/``gunicorn``/``python`` are the ones installed here. Each case is sent as a real
+HTTP request (``method`` → ``endpoint`` with ``input`` as the JSON body; as query parameters for
+GET/DELETE/HEAD). ``fal_side_env`` gives the generated app the same setting for the fal side.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from falmigrate.errors import VerifyError
+from falmigrate.spec import AppSpec
+
+PLACEHOLDER = "{port}"
+STARTUP_TIMEOUT = 60.0
+_BODYLESS = {"GET", "HEAD", "DELETE", "OPTIONS"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_dir(root: Path, spec: AppSpec) -> Path:
+    sub = (spec.extra.get("docker") or {}).get("server_dir") or ""
+    return (Path(root) / sub).resolve() if sub else Path(root).resolve()
+
+
+def server_env(spec: AppSpec, port: int, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment ``docker run`` would give the server: image ENV, then PORT, local bin on PATH."""
+    env = dict(os.environ if base is None else base)
+    env.update(spec.image.env)
+    env["PORT"] = str(port)
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def fal_side_env(src: Path, spec: AppSpec) -> dict[str, str]:
+    """Variables for the fal side's worker so the generated app's setup() starts the user's server
+    from ``src`` (not the image's workdir) on a free port, with the Dockerfile's ENV."""
+    port = free_port()
+    env = {k: v for k, v in server_env(spec, port, base={"PATH": os.environ.get("PATH", "")}).items()}
+    env["FALMIGRATE_SERVER_PORT"] = str(port)
+    env["FALMIGRATE_SERVER_DIR"] = str(server_dir(src, spec))
+    return env
+
+
+def _wait(process: subprocess.Popen, port: int, health: str, timeout: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise VerifyError(f"the server exited with code {process.returncode} before answering GET {health}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise VerifyError(f"the server did not answer GET {health} on port {port} within {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+def start(root: Path, spec: AppSpec, port: int | None = None) -> tuple[subprocess.Popen, int]:
+    """Start the server and wait until it is healthy; returns (process, port)."""
+    if spec.server is None:
+        raise VerifyError("the spec has no server to start")
+    port = port or free_port()
+    command = [part.replace(PLACEHOLDER, str(port)) for part in spec.server.command]
+    cwd = server_dir(root, spec)
+    try:
+        process = subprocess.Popen(command, cwd=cwd, env=server_env(spec, port), start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise VerifyError(f"cannot start {' '.join(command)!r}: {exc}") from exc
+    try:
+        _wait(process, port, spec.server.health_path, STARTUP_TIMEOUT)
+    except VerifyError as exc:
+        stop(process)
+        tail = (process.stderr.read().decode(errors="replace") if process.stderr else "")[-2000:]
+        raise VerifyError(f"{exc.message}\n{tail}".rstrip()) from None
+    return process, port
+
+
+def stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def request(client: Any, case: dict[str, Any]) -> Any:
+    """Send one case; the answer as the fal side reports it: the JSON body, else status + text."""
+    method = str(case.get("method", "POST")).upper()
+    path = case.get("endpoint", "/")
+    body = case.get("input", {})
+    if method in _BODYLESS:
+        response = client.request(method, path, params=body or None)
+    else:
+        response = client.request(method, path, json=body)
+    return response_value(response)
+
+
+def response_value(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {"status": response.status_code, "text": response.text}
+
+
+def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
+    """One value per case (a failing request gives ``{"error": "..."}``)."""
+    import httpx
+
+    process, port = start(Path(root), spec)
+    results: list[Any] = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            for case in cases:
+                try:
+                    results.append(request(client, case))
+                except httpx.HTTPError as exc:
+                    results.append({"error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        stop(process)
+    return results
