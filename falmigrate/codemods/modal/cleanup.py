@@ -97,6 +97,7 @@ class CleanupState:
     volume_paths: dict[str, str]  # Modal mount path -> fal path
     path: str
     positions: object = None
+    kinds: dict[str, str] = field(default_factory=dict)  # removed name -> Modal object kind ("Volume"…)
     findings: list[Finding] = field(default_factory=list)
     rewrites: int = 0
 
@@ -149,6 +150,11 @@ class Cleanup(cst.CSTTransformer):
         return updated
 
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine):
+        volume_call = self._volume_sync(updated)
+        if volume_call:
+            self.state.rewrites += 1
+            note = cst.EmptyLine(comment=cst.Comment(f"# falmigrate: `{volume_call}` not needed on fal (/data is shared)"))
+            return cst.SimpleStatementLine([cst.Pass()], leading_lines=[*updated.leading_lines, note])
         names = refs(updated)
         stale = names & self.state.removed
         remote_class = self._class_remote(updated)
@@ -167,6 +173,16 @@ class Cleanup(cst.CSTTransformer):
                     if isinstance(target.target, cst.Name):
                         self.state.removed.add(target.target.value)
         return commented_out(updated, "FM215", message)
+
+    def _volume_sync(self, stmt: cst.SimpleStatementLine) -> str | None:
+        """``vol.commit()`` / ``vol.reload()`` on a Modal Volume: a no-op on fal."""
+        if len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Expr):
+            return None
+        call = stmt.body[0].value
+        if (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value in ("commit", "reload")
+                and isinstance(call.func.value, cst.Name) and self.state.kinds.get(call.func.value.value) == "Volume"):
+            return f"{call.func.value.value}.{call.func.attr.value}()"
+        return None
 
     def _class_remote(self, node: cst.CSTNode) -> str | None:
         """A converted class used the Modal way (``Model().f.remote(x)``)."""

@@ -71,6 +71,35 @@ def _falmigrate_wait_for_port(port: int, timeout: float) -> None:
                 raise RuntimeError(f"the web server did not start listening on port {port} within {timeout}s")
             time.sleep(0.1)
 ''',
+    "children": '''
+def _falmigrate_children() -> set[int]:
+    """PIDs of this process's children (Linux /proc): the server processes setup() started."""
+    import os
+
+    me, pids = str(os.getpid()), set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[-1].split()
+            except OSError:
+                continue
+            if len(fields) > 1 and fields[1] == me:
+                pids.add(int(entry))
+    return pids
+
+
+def _falmigrate_stop(pids: set[int]) -> None:
+    """Stop the server processes at teardown."""
+    import os
+    import signal
+
+    for pid in sorted(pids):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+''',
 }
 HELPER_DEPS = {"forward": ("hop", "response"), "wsgi": ("hop", "response"), "response": ("hop",)}
 
@@ -173,25 +202,38 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _hook(name: str, calls: list[tuple[str, bool]]) -> str:
+    """``def setup(self)`` (``async`` when any call is async) calling each in order."""
+    is_async = any(a for _, a in calls)
+    lines = [f"{INDENT}{'await ' if a else ''}{c}\n" for c, a in calls]
+    return f"{'async ' if is_async else ''}def {name}(self):\n" + "".join(lines)
+
+
 def lifecycle_source(plan: AppPlan, gen: Generated) -> None:
     """``setup``/``teardown`` calling the user's enter/exit methods (and starting a served app)."""
-    is_cls = plan.source_class is not None
-    calls = [f"self.{n}()" for n in plan.setup] if is_cls else []
+    cls = plan.source_class
+    members = {m.name: m for m in cls.members} if cls is not None else {}
+    calls = [(f"self.{n}()", members[n].is_async) for n in plan.setup]
     server = plan.server
     if server is not None:
-        target = f"self.{server.name}" if is_cls else server.name
+        target = f"self.{server.name}" if cls is not None else server.name
         if plan.kind == "web_server":
             port = plan.server_port or 8000
             timeout = plan.server_startup_timeout or 5.0
-            calls += [f"{target}()", f"_falmigrate_wait_for_port({port}, {timeout!r})"]
-            gen.helpers.add("wait")
+            calls += [("started_before = _falmigrate_children()", False), (f"{target}()", server.is_async),
+                      (f"_falmigrate_wait_for_port({port}, {timeout!r})", False),
+                      ("self._server_pids = _falmigrate_children() - started_before", False)]
+            gen.helpers |= {"wait", "children"}
         else:
-            calls.append(f"self._served_app = {target}()")
-    user_setup = is_cls and plan.setup == ["setup"] and server is None
+            calls.append((f"self._served_app = {'await ' if server.is_async else ''}{target}()", False))
+    user_setup = cls is not None and plan.setup == ["setup"] and server is None
     if calls and not user_setup:
-        gen.members.insert(0, "def setup(self):\n" + "".join(f"{INDENT}{c}\n" for c in calls))
-    if is_cls and plan.teardown and plan.teardown != ["teardown"]:
-        gen.members.append("def teardown(self):\n" + "".join(f"{INDENT}self.{n}()\n" for n in plan.teardown))
+        gen.members.insert(0, _hook("setup", calls))
+    exits = [(f"self.{n}()", members[n].is_async) for n in plan.teardown]
+    if plan.kind == "web_server":
+        exits.append(("_falmigrate_stop(self._server_pids)", False))
+    if exits and not (plan.teardown == ["teardown"] and plan.kind != "web_server"):
+        gen.members.append(_hook("teardown", exits))
 
 
 def server_source(plan: AppPlan, gen: Generated) -> None:

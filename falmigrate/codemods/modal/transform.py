@@ -83,7 +83,11 @@ class ModalRewrite:
                     new = new.with_changes(leading_lines=[*self._pending, *new.leading_lines])
                     self._pending = []
                 body.append(new)
-        body += self._function_apps()
+        extra = self._function_apps()
+        if self._pending and extra:
+            extra[0] = extra[0].with_changes(leading_lines=[*self._pending, *extra[0].leading_lines])
+            self._pending = []
+        body += extra
         if self._pending:
             body.append(cst.SimpleStatementLine([cst.Pass()], leading_lines=self._pending))
         module = self.mod.module.with_changes(body=body)
@@ -104,14 +108,16 @@ class ModalRewrite:
                 return self._class(cls)
             return [stmt.visit(Cleanup(self.state))]
         if isinstance(stmt, cst.FunctionDef):
-            return [self._function(stmt)]
+            new_fn = self._function(stmt)
+            return [new_fn] if new_fn is not None else []
         if isinstance(stmt, cst.With) and is_imports_with(stmt, self.state.removed):
             return [imports_try(stmt).visit(Cleanup(self.state))]
         header = self._header_refs(stmt)
         if header & self.state.removed:
             msg = f"uses Modal objects ({', '.join(sorted(header & self.state.removed))}); rewrite by hand"
             self._finding("FM215", msg, stmt)
-            return [commented_out(stmt, "FM215", msg)]
+            self._pending = [*self._pending, *commented_out(stmt, "FM215", msg).leading_lines]
+            return []
         return [stmt.visit(Cleanup(self.state))]
 
     def _header_refs(self, stmt: cst.BaseStatement) -> set[str]:
@@ -149,15 +155,19 @@ class ModalRewrite:
             self._pending = [*self._pending, *stmt.leading_lines, *notes]
             return None
         new = stmt.with_changes(body=kept, leading_lines=[*stmt.leading_lines, *notes])
-        return new.visit(Cleanup(self.state))
+        new = new.visit(Cleanup(self.state))
+        if _is_todo_pass(new):
+            self._pending = [*self._pending, *new.leading_lines]
+            return None
+        return new
 
     def _remove_assignment(self, small: cst.Assign | cst.AnnAssign) -> None:
         targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
         names = [t.value for t in targets if isinstance(t, cst.Name)]
         self.state.removed.update(names)
-        root = _root_name(small.value)
-        kind = (self.mod.dotted(root) or "").split(".")
-        obj = kind[1] if len(kind) > 1 and kind[0] == "modal" else ("Image" if root is not None and isinstance(root, cst.Name) and root.value in self.state.removed else "")
+        obj = self._object_kind(small.value)
+        for name in names:
+            self.state.kinds[name] = obj
         label = ", ".join(names) or "value"
         if obj in MAPPED_OBJECTS:
             note = f"# falmigrate: Modal {obj} `{label}` removed; now {MAPPED_OBJECTS[obj]}"
@@ -168,11 +178,27 @@ class ModalRewrite:
         self._finding("FM215", message, small, remediation="replace it with a fal/Python equivalent by hand")
         self._notes = [*self._notes, *todo_lines("FM215", message, code)]
 
-    def _function(self, node: cst.FunctionDef) -> cst.BaseStatement:
+    def _object_kind(self, expr: cst.BaseExpression | None) -> str:
+        """"Image", "Volume", "App"… for a Modal object expression (following removed names)."""
+        while isinstance(expr, (cst.Call, cst.Attribute, cst.Subscript)):
+            dotted = self.mod.dotted(expr) if isinstance(expr, cst.Attribute) else None
+            if dotted is not None and dotted.startswith("modal.") and dotted.count(".") == 1:
+                return dotted.split(".")[1]
+            expr = expr.func if isinstance(expr, cst.Call) else expr.value
+        if isinstance(expr, cst.Name):
+            if expr.value in self.state.kinds:
+                return self.state.kinds[expr.value]
+            dotted = self.mod.dotted(expr) or ""
+            if dotted.startswith("modal."):
+                return dotted.split(".")[1]
+        return ""
+
+    def _function(self, node: cst.FunctionDef) -> cst.BaseStatement | None:
         if any(m.node is node for m in self.mod.entrypoints):
             msg = f"@app.local_entrypoint {node.name.value} drove the app from the CLI; call the fal endpoint instead"
             self._finding("FM214", msg, node, remediation="use `fal run fal_app.py::<Class>` and a fal client")
-            return commented_out(node, "FM214", msg)
+            self._pending = [*self._pending, *commented_out(node, "FM214", msg).leading_lines]
+            return None
         if any(m.node is node for m in self.mod.functions):
             node = _strip_modal_decorators(self.mod, node)
         return node.visit(Cleanup(self.state))
@@ -283,6 +309,11 @@ def _root_name(expr: cst.BaseExpression | None) -> cst.BaseExpression | None:
         else:
             expr = expr.value
     return expr
+
+
+def _is_todo_pass(stmt: cst.BaseStatement) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Pass)
+            and any(line.comment is not None and "TODO(falmigrate" in line.comment.value for line in stmt.leading_lines))
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:

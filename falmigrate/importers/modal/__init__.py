@@ -126,7 +126,12 @@ def load_module(mod: ModalModule, root: Path) -> AppSpec:
         volumes=primary.volumes,
         findings=_dedupe(findings),
         decisions=decisions,
-        extra={"modal_app": modal_name, "apps": [a.extra_dict() for a in apps[1:]], "kind": primary.kind},
+        extra={
+            "modal_app": modal_name,
+            "apps": [a.extra_dict() for a in apps[1:]],
+            "kind": primary.kind,
+            "runner": {a.class_name: a.runner for a in apps},
+        },
     )
     return spec
 

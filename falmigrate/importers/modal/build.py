@@ -43,6 +43,7 @@ class BuiltApp:
     settings: Settings = field(default_factory=Settings)
     findings: list[Finding] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    runner: dict[str, Any] = field(default_factory=dict)
 
     def extra_dict(self) -> dict[str, Any]:
         return {
@@ -133,9 +134,21 @@ def _handler_findings(mod: ModalModule, handler: Handler, out: list[Finding]) ->
                                remediation="send the former query parameters as JSON fields"))
 
 
-def _endpoint(mod: ModalModule, plan: AppPlan, handler: Handler, out: list[Finding]) -> Endpoint:
+def _call_info(plan: AppPlan, handler: Handler, sig: Any) -> dict[str, Any]:
+    """How the verify runner calls this handler the Modal way (``.local()``)."""
+    return {
+        "class": plan.source_class.name if plan.source_class is not None else None,
+        "name": handler.member.name,
+        "body_param": sig.body_param,
+        "body_type": sig.body_type,
+        "batched": "batched" in handler.member.roles,
+    }
+
+
+def _endpoint(mod: ModalModule, plan: AppPlan, handler: Handler, out: list[Finding], calls: dict[str, Any]) -> Endpoint:
     member = handler.member
     sig = read_signature(mod, member.node, is_method=handler.is_method)
+    calls[handler.path] = _call_info(plan, handler, sig)
     out += sig.findings
     _handler_findings(mod, handler, out)
     if sig.stream:
@@ -183,7 +196,14 @@ def _server_endpoints(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> li
 def build_app(mod: ModalModule, plan: AppPlan) -> BuiltApp:
     settings = plan_settings(mod, plan)
     findings = list(settings.findings)
-    endpoints = [_endpoint(mod, plan, h, findings) for h in plan.handlers]
+    calls: dict[str, Any] = {}
+    endpoints = [_endpoint(mod, plan, h, findings, calls) for h in plan.handlers]
+    runner: dict[str, Any] = {"kind": plan.kind, "calls": calls}
+    if plan.server is not None:
+        runner["server"] = {
+            "class": plan.source_class.name if plan.source_class is not None else None,
+            "name": plan.server.name, "port": plan.server_port, "startup_timeout": plan.server_startup_timeout,
+        }
     if plan.server is not None:
         endpoints = _server_endpoints(mod, plan, findings) + endpoints
     prefix = f"{plan.class_name}." if plan.source_class is not None else ""
@@ -194,6 +214,7 @@ def build_app(mod: ModalModule, plan: AppPlan) -> BuiltApp:
         class_name=plan.class_name, kind=plan.kind, endpoints=endpoints, lifecycle=lifecycle,
         scaling=settings.scaling_spec(), hardware=settings.hardware, secrets=settings.secrets,
         volumes=settings.volumes, settings=settings, findings=findings, decisions=settings.decisions,
+        runner=runner,
     )
 
 

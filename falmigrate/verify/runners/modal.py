@@ -1,0 +1,179 @@
+"""Source side of ``falmigrate verify`` for Modal: run the user's app locally through Modal's own path.
+
+No cloud: ``Cls().method.local(x)`` (Modal runs the ``@enter`` methods first, once per instance) and
+``fn.local(x)`` for functions; an ``asgi_app``/``wsgi_app`` factory's ``.local()`` returns the app,
+which is then called in-process; a ``web_server`` function's ``.local()`` starts the server, which is
+then sent real HTTP requests. How to call each endpoint comes from ``spec.extra["runner"]`` (written by
+the importer). Runs inside the verify worker subprocess (cwd = the source root).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from falmigrate.errors import VerifyError
+from falmigrate.spec import AppSpec
+
+
+def _module(root: Path, spec: AppSpec) -> Any:
+    entry = Path(spec.source.entry_file or "app.py")
+    folder = str((root / entry).parent.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(entry.stem)
+    except Exception as exc:  # the user's module failed to import: the source side cannot start
+        raise VerifyError(f"cannot import {entry} under modal: {type(exc).__name__}: {exc}", file=str(entry)) from exc
+
+
+def _resolve(value: Any) -> Any:
+    """Await coroutines and collect (async) generators, as a Modal client would see the results."""
+    if inspect.iscoroutine(value):
+        value = asyncio.run(value)
+    if inspect.isasyncgen(value):
+        async def _collect(gen: Any) -> list[Any]:
+            return [item async for item in gen]
+        return asyncio.run(_collect(value))
+    if inspect.isgenerator(value):
+        return list(value)
+    return value
+
+
+class _Runner:
+    def __init__(self, root: Path, spec: AppSpec) -> None:
+        self.module = _module(root, spec)
+        self.apps: dict[str, dict[str, Any]] = spec.extra.get("runner", {})
+        self.primary = spec.class_name
+        self.instances: dict[str, Any] = {}
+        self.served: dict[str, Any] = {}
+
+    def _instance(self, class_name: str) -> Any:
+        if class_name not in self.instances:
+            instance = getattr(self.module, class_name)()
+            # Modal 1.6.4's local path runs @enter before sync methods but not before async ones
+            # (its _aenter only honours __aenter__); a container always runs them at start, so do
+            # the same here through the same (private) entry point Modal's sync path uses.
+            enter = getattr(instance, "_enter", None)
+            if callable(enter):
+                enter()
+            self.instances[class_name] = instance
+        return self.instances[class_name]
+
+    def _target(self, owner: str | None, name: str) -> Any:
+        return getattr(self._instance(owner), name) if owner else getattr(self.module, name)
+
+    def run(self, case: dict[str, Any]) -> Any:
+        app_name = case.get("app") or self.primary
+        app = self.apps.get(app_name)
+        if app is None:
+            raise VerifyError(f"case {case.get('name')!r}: no app {app_name!r} in the spec")
+        path = case.get("endpoint", "/")
+        body = case.get("input", {})
+        if "server" in app:
+            return self._serve(app_name, app, path, case.get("method", "POST"), body)
+        call = app["calls"].get(path)
+        if call is None:
+            raise VerifyError(f"case {case.get('name')!r}: {app_name} has no endpoint {path!r}")
+        fn = self._target(call["class"], call["name"])
+        if call["body_param"] is not None:
+            arg = getattr(self.module, call["body_type"]).model_validate(body) if call["body_type"] != "dict" else body
+            args, kwargs = [[arg] if call["batched"] else arg], {}
+        else:
+            args, kwargs = [], ({k: [v] for k, v in body.items()} if call["batched"] else dict(body))
+        result = _resolve(fn.local(*args, **kwargs))
+        return result[0] if call["batched"] else result
+
+    def _serve(self, app_name: str, app: dict[str, Any], path: str, method: str, body: Any) -> Any:
+        import httpx
+
+        server = app["server"]
+        if app_name not in self.served:
+            factory = self._target(server["class"], server["name"])
+            self.served[app_name] = _resolve(factory.local())
+            if app["kind"] == "web_server":
+                _wait_for_port(server["port"], server.get("startup_timeout") or 5.0)
+        target = self.served[app_name]
+        if app["kind"] == "asgi_app":
+            from starlette.testclient import TestClient
+
+            with TestClient(target) as client:
+                response = client.request(method, path, json=body)
+        elif app["kind"] == "wsgi_app":
+            with httpx.Client(transport=httpx.WSGITransport(app=target), base_url="http://app") as client:
+                response = client.request(method, path, json=body)
+        else:
+            response = httpx.request(method, f"http://127.0.0.1:{server['port']}{path}", json=body, timeout=60)
+        try:
+            return response.json()
+        except ValueError:
+            return {"status": response.status_code, "text": response.text}
+
+
+def _wait_for_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise VerifyError(f"the Modal web_server did not listen on port {port} within {timeout}s") from exc
+            time.sleep(0.1)
+
+
+def _children() -> list[int]:
+    """PIDs of this process's children (servers a web_server function started)."""
+    pids = []
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and fields[1] == me:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _stop_children(before: set[int]) -> None:
+    for pid in sorted(set(_children()) - before):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            continue
+    for pid in sorted(set(_children()) - before):
+        try:
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+
+
+def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
+    """One value per case (a failing case gives ``{"error": "..."}``)."""
+    before = set(_children()) if Path("/proc").is_dir() else set()
+    runner = _Runner(Path(root), spec)
+    results: list[Any] = []
+    try:
+        for case in cases:
+            try:
+                results.append(runner.run(case))
+            except VerifyError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the user's code raised: a result to compare
+                results.append({"error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        if Path("/proc").is_dir():
+            _stop_children(before)
+    return results
