@@ -104,10 +104,17 @@ def _port_default(tree: ast.Module) -> int | None:
 
 
 def read_module(path: Path) -> ModuleInfo | None:
-    """Routes and framework of one Python file, or None when it cannot be parsed."""
+    """Routes and framework of one Python file, or None when it cannot be read or parsed."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except (OSError, UnicodeDecodeError, SyntaxError):
+        return read_module_text(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def read_module_text(source: str, filename: str = "app.py") -> ModuleInfo | None:
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError:
         return None
     apps: list[str] = []
     framework = "unknown"

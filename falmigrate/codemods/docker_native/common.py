@@ -1,0 +1,117 @@
+"""Pieces both native rewrites share: finding the web-app object, dropping the ``__main__`` launch,
+turning other uses of the app object into TODO markers, adding imports, and the class header."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from falmigrate.spec import Finding, Location
+
+INDENT = "    "
+RESERVED = {"setup", "teardown", "health", "image", "collect_routes", "lifespan", "openapi", "serve",
+            "provide_hints", "handle_exit", "requirements", "machine_type"}
+
+
+def finding(rule: str, message: str, path: str, line: int | None, severity: str = "info",
+            remediation: str | None = None) -> Finding:
+    return Finding(rule=rule, severity=severity, message=message, remediation=remediation,
+                   location=Location(file=path, line=line))
+
+
+def mentions(node: cst.CSTNode, names: set[str]) -> bool:
+    """Whether ``node`` reads any of ``names``."""
+    found = False
+
+    class _Visitor(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            nonlocal found
+            found = found or name.value in names
+
+    node.visit(_Visitor())
+    return found
+
+
+def is_main_guard(stmt: cst.CSTNode) -> bool:
+    if not isinstance(stmt, cst.If):
+        return False
+    test = stmt.test
+    return (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name) and test.left.value == "__name__"
+            and any(isinstance(c.comparator, cst.SimpleString) and "__main__" in c.comparator.value
+                    for c in test.comparisons))
+
+
+def todo(stmt: cst.CSTNode, module: cst.Module, rule: str, message: str) -> cst.SimpleStatementLine:
+    """``pass`` under ``# TODO(falmigrate RULE): message`` and the original code as comments."""
+    original = module.code_for_node(stmt).strip().splitlines()
+    lines = [cst.EmptyLine(comment=cst.Comment(f"# TODO(falmigrate {rule}): {message}"))]
+    lines += [cst.EmptyLine(comment=cst.Comment(f"#   {line}".rstrip())) for line in original]
+    return cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=lines)
+
+
+def app_assignments(module: cst.Module, constructors: set[str]) -> dict[str, int]:
+    """Module-level ``name = Constructor(...)`` → statement index."""
+    out = {}
+    for index, stmt in enumerate(module.body):
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            continue
+        node = stmt.body[0]
+        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+            func = node.value.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else getattr(func, "value", None)
+            if name in constructors:
+                for target in node.targets:
+                    if isinstance(target.target, cst.Name):
+                        out[target.target.value] = index
+    return out
+
+
+def with_imports(module: cst.Module, lines: list[str]) -> cst.Module:
+    """Insert import lines after the docstring and ``__future__`` imports (once)."""
+    existing = module.code
+    new = [cst.parse_statement(line + "\n") for line in lines if line not in existing.splitlines()]
+    body = list(module.body)
+    if new:
+        new[0] = new[0].with_changes(leading_lines=[cst.EmptyLine()])
+    at = 0
+    while at < len(body):
+        stmt = body[at]
+        first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+        is_doc = at == 0 and isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString)
+        is_future = isinstance(first, cst.ImportFrom) and getattr(first.module, "value", "") == "__future__"
+        if not (is_doc or is_future):
+            break
+        at += 1
+    return module.with_changes(body=body[:at] + new + body[at:])
+
+
+def class_header(class_name: str, settings: list[str]) -> list[str]:
+    lines = [f"class {class_name}(fal.App):",
+             f'{INDENT}image = fal.ContainerImage.from_dockerfile(str(_HERE / "Dockerfile"), context_dir=_HERE)']
+    lines += [f"{INDENT}{line}" for line in settings]
+    return lines
+
+
+def method_name(name: str, taken: set[str]) -> str:
+    candidate = name if name not in RESERVED and not name.startswith("_") else f"{name.lstrip('_')}_endpoint"
+    while candidate in taken or candidate in RESERVED:
+        candidate += "_"
+    taken.add(candidate)
+    return candidate
+
+
+def drop_unused_import(module: cst.Module, name: str) -> cst.Module:
+    """Remove ``name`` from ``from x import ...`` lines when nothing else in the module reads it."""
+    body = []
+    for stmt in module.body:
+        others = [s for s in module.body if s is not stmt]
+        used = any(mentions(s, {name}) for s in others)
+        node = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+        if not used and isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
+            names = [a for a in node.names if not (isinstance(a.name, cst.Name) and a.name.value == name)]
+            if len(names) != len(node.names):
+                if not names:
+                    continue
+                names[-1] = names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                stmt = stmt.with_changes(body=[node.with_changes(names=names)])
+        body.append(stmt)
+    return module.with_changes(body=body)
