@@ -18,10 +18,12 @@ from falmigrate.spec import AppSpec
 
 
 def app_settings(spec: AppSpec) -> dict[str, dict[str, Any]]:
-    """class name -> {"hardware": {...}, "scaling": {...}} for every fal app of the spec."""
-    apps = {spec.class_name: {"hardware": spec.hardware.model_dump(), "scaling": spec.scaling.model_dump()}}
+    """class name -> {"hardware": {...}, "scaling": {...}, "secrets": [...]} for every fal app of the spec."""
+    apps = {spec.class_name: {"hardware": spec.hardware.model_dump(), "scaling": spec.scaling.model_dump(),
+                              "secrets": list(spec.secrets)}}
     for extra in spec.extra.get("apps", []):
-        apps[extra["class_name"]] = {"hardware": extra.get("hardware", {}), "scaling": extra.get("scaling", {})}
+        apps[extra["class_name"]] = {"hardware": extra.get("hardware", {}), "scaling": extra.get("scaling", {}),
+                                     "secrets": extra.get("secrets", [])}
     return apps
 
 

@@ -56,6 +56,18 @@ def refs(node: cst.CSTNode) -> set[str]:
     return visitor.names
 
 
+def _assigned_names(stmt: cst.SimpleStatementLine) -> list[str]:
+    """Plain names a simple ``x = ...`` / ``x: T = ...`` statement binds (empty for anything else)."""
+    if len(stmt.body) != 1:
+        return []
+    small = stmt.body[0]
+    if isinstance(small, cst.Assign) and all(isinstance(t.target, cst.Name) for t in small.targets):
+        return [t.target.value for t in small.targets]  # type: ignore[union-attr]
+    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value is not None:
+        return [small.target.value]
+    return []
+
+
 def todo_lines(rule: str, message: str, code: str) -> list[cst.EmptyLine]:
     lines = [cst.EmptyLine(comment=cst.Comment(f"# TODO(falmigrate {rule}): {message}"))]
     lines += [cst.EmptyLine(comment=cst.Comment(("# " + line).rstrip())) for line in code.rstrip().splitlines()]
@@ -166,12 +178,12 @@ class Cleanup(cst.CSTTransformer):
             rule="FM215", severity="warning", message=message,
             remediation="call the fal endpoint (fal_client) or the function directly",
             location=Location(file=self.state.path, line=self._line(original))))
-        for stmt in updated.body:
-            if isinstance(stmt, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
-                targets = stmt.targets if isinstance(stmt, cst.Assign) else [stmt]
-                for target in targets:
-                    if isinstance(target.target, cst.Name):
-                        self.state.removed.add(target.target.value)
+        targets = _assigned_names(updated)
+        if targets:
+            # Keep the names bound so later lines still work (and the module still passes ruff F).
+            placeholder = cst.parse_statement(" = ".join([*targets, "None"]) + "\n")
+            code = cst.Module([]).code_for_node(updated.with_changes(leading_lines=[]))
+            return placeholder.with_changes(leading_lines=[*updated.leading_lines, *todo_lines("FM215", message, code)])
         return commented_out(updated, "FM215", message)
 
     def _volume_sync(self, stmt: cst.SimpleStatementLine) -> str | None:

@@ -123,6 +123,8 @@ def settings_lines(app: dict[str, Any]) -> list[str]:
         if value is None or (name == "machine_type" and value == "S"):
             continue
         lines.append(f"{name} = {_literal(value)}")
+    if app.get("secrets"):
+        lines.append(f"secrets = {_literal(sorted(app['secrets']))}")
     return lines
 
 

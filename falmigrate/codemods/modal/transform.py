@@ -250,7 +250,8 @@ class ModalRewrite:
             gen = self.generated[plan.class_name]
             out += _with_blank(_parse_members("\n\n".join(gen.models)), lines=2) if gen.models else []
             out += _with_blank(_parse_members(_app_class(plan, gen)), lines=2)
-            self.decisions.append(Decision(source=f"Modal {plan.kind} ({', '.join(h.member.name for h in plan.handlers) or plan.server.name if plan.server else ''})",
+            served = [h.member.name for h in plan.handlers] + ([plan.server.name] if plan.server else [])
+            self.decisions.append(Decision(source=f"Modal {plan.kind} ({', '.join(served)})",
                                            target=f"class {plan.class_name}(fal.App)"))
         return out
 

@@ -179,6 +179,16 @@ RULES: dict[str, str] = {
     "FM224": "generator output collected into a list",
     "FM226": "several fal apps: the primary one is in the spec, the others in spec.extra['apps']",
     "FM227": "more than one file defines a Modal App",
+    # codemod rules (applied in this order; see falmigrate/codemods/modal/transform.py)
+    "FM250": "codemod: drop `modal` imports",
+    "FM251": "codemod: drop Modal object definitions (App, images, volumes, secrets), leaving a note",
+    "FM252": "codemod: `@app.cls` class → fal.App subclass (settings, setup/teardown, endpoint wrappers)",
+    "FM253": "codemod: `@app.function` kept; a fal.App holds its endpoint wrapper",
+    "FM254": "codemod: `local_entrypoint` → comment",
+    "FM255": "codemod: `with image.imports()` → try/except ImportError",
+    "FM256": "codemod: remaining Modal uses → TODO comment (FM215) or direct calls",
+    "FM257": "codemod: volume paths in string literals → /data/<volume>",
+    "FM258": "codemod: fal / pydantic / forwarding imports added",
 }
 
 
@@ -208,3 +218,17 @@ def render_mapping_doc() -> str:
     out += ["", "## Finding rules", ""]
     out += _table(["rule", "meaning"], [[k, v] for k, v in RULES.items()])
     return "\n".join(out) + "\n"
+
+
+DOC_BEGIN = "<!-- BEGIN GENERATED: falmigrate.importers.modal.mapping.render_mapping_doc -->"
+DOC_END = "<!-- END GENERATED -->"
+
+
+def update_doc(text: str) -> str:
+    """``text`` (docs/from-modal.md) with its generated mapping section replaced by the current one."""
+    generated = f"{DOC_BEGIN}\n\n{render_mapping_doc()}\n{DOC_END}"
+    if DOC_BEGIN in text and DOC_END in text:
+        head, _, rest = text.partition(DOC_BEGIN)
+        _, _, tail = rest.partition(DOC_END)
+        return head + generated + tail
+    return text.rstrip("\n") + "\n\n# Mapping tables\n\n" + generated + "\n"

@@ -8,6 +8,7 @@ and the codemod both use this model, so they agree on what is what.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,6 +271,13 @@ def _collect_definitions(mod: ModalModule) -> None:
 
 def read_module(source: str, path: str) -> ModalModule:
     """Parse ``source`` (the file at ``path``, relative to the project root) into a ModalModule."""
+    try:
+        ast.parse(source, filename=path)  # CPython's parser pins the line of a syntax error best
+    except SyntaxError as exc:
+        raise SourceError(
+            f"cannot parse Python: {exc.msg}", file=path, line=exc.lineno, column=exc.offset,
+            hint="fix the syntax error (falmigrate reads the file without running it)",
+        ) from exc
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:

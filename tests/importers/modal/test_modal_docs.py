@@ -1,0 +1,37 @@
+"""docs/from-modal.md carries the mapping tables generated from the importer's own data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from falmigrate.importers.modal import mapping
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "from-modal.md"
+
+
+def test_mapping_doc_is_current() -> None:
+    text = DOC.read_text()
+    if os.environ.get("FALMIGRATE_UPDATE_GOLDEN") == "1":
+        DOC.write_text(mapping.update_doc(text))
+        text = DOC.read_text()
+    assert mapping.update_doc(text) == text, "regenerate with FALMIGRATE_UPDATE_GOLDEN=1 pytest tests/importers/modal"
+
+
+def test_doc_lists_every_gpu_knob_and_rule() -> None:
+    text = DOC.read_text()
+    for gpu, (machine, _) in mapping.GPU_TYPES.items():
+        assert f"| `{gpu}` | `{machine}` |" in text
+    for knob in mapping.KNOBS:
+        assert f"`{knob.modal}`" in text
+        for old in knob.old_names:
+            assert f"`{old}`" in text
+    for rule in mapping.RULES:
+        assert f"| {rule} |" in text
+
+
+def test_update_doc_replaces_only_the_generated_part() -> None:
+    stale = f"# Title\n\nintro\n\n{mapping.DOC_BEGIN}\nold table\n{mapping.DOC_END}\n\noutro\n"
+    fresh = mapping.update_doc(stale)
+    assert fresh.startswith("# Title\n\nintro\n\n") and fresh.endswith("\n\noutro\n")
+    assert "old table" not in fresh and "| `H100` | `GPU-H100` |" in fresh

@@ -1,0 +1,206 @@
+"""Modal importer: static reading of apps, knobs (new and old names), GPUs, images, bad input."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from falmigrate.errors import SourceError
+from falmigrate.importers.modal import ModalImporter
+from falmigrate.importers.modal.knobs import parse_gpu
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "modal"
+
+
+def load(tmp_path: Path, code: str, name: str = "app.py"):
+    (tmp_path / name).write_text(textwrap.dedent(code))
+    return ModalImporter().load(tmp_path)
+
+
+def rules(spec) -> list[str]:
+    return [f.rule for f in spec.findings]
+
+
+def test_detect(tmp_path: Path) -> None:
+    importer = ModalImporter()
+    assert importer.detect(FIXTURES / "class_enter_methods" / "input") == 0.9
+    assert importer.detect(tmp_path) == 0.0
+    (tmp_path / "x.py").write_text("import modal\n")
+    assert importer.detect(tmp_path) == 0.3
+
+
+@pytest.mark.parametrize(
+    ("value", "machine", "count"),
+    [
+        ("T4", "GPU-A6000", None),
+        ("a10g", "GPU-A6000", None),
+        ("A100-80GB", "GPU-A100", None),
+        ("H100:2", "GPU-H100", 2),
+        ("B200:8", "GPU-B200", 8),
+        ("H200", "GPU-H200", None),
+        (["L40S", "A100-80GB"], ["GPU-A6000", "GPU-A100"], None),
+        ("any", ["GPU-A6000", "GPU-A100", "GPU-H100"], None),
+    ],
+)
+def test_gpu_strings(value, machine, count) -> None:
+    got_machine, got_count, notes = parse_gpu(value)
+    assert (got_machine, got_count) == (machine, count)
+    assert all(rule != "FM202" for rule, _, _ in notes)
+
+
+def test_unknown_gpu_is_a_finding_not_a_crash() -> None:
+    machine, _, notes = parse_gpu("Z9000")
+    assert machine == "GPU-A100"
+    assert [(r, s) for r, s, _ in notes] == [("FM202", "error")]
+    assert parse_gpu(["H100:2", "A100"])[1] == 2
+    assert any(r == "FM203" for r, _, _ in parse_gpu(["H100:2", "A100"])[2])
+
+
+def test_class_knobs_with_old_names_and_constants(tmp_path: Path) -> None:
+    spec = load(tmp_path, """
+        import modal
+        MINUTES = 60
+        stub = modal.Stub("old-style")
+
+        @stub.cls(gpu=modal.gpu.A100(count=2, size="80GB"), container_idle_timeout=5 * MINUTES,
+                  keep_warm=1, concurrency_limit=4, allow_concurrent_inputs=10, timeout=10 * MINUTES,
+                  retries=2, cpu=2.0)
+        class Model:
+            @modal.enter()
+            def load(self):
+                self.x = 1
+
+            @modal.method()
+            def run(self, n: int = 3) -> int:
+                return n * self.x
+    """)
+    assert spec.name == "old-style" and spec.class_name == "Model"
+    assert spec.hardware.machine_type == "GPU-A100" and spec.hardware.num_gpus == 2 and spec.hardware.gpu
+    s = spec.scaling
+    assert (s.keep_alive, s.min_concurrency, s.max_concurrency, s.max_multiplexing, s.request_timeout) == (300, 1, 4, 10, 600)
+    assert {"FM205", "FM204"} <= set(rules(spec))
+    assert spec.lifecycle.setup == "Model.load"
+    [endpoint] = spec.endpoints
+    assert endpoint.path == "/" and endpoint.handler == "Model.run"
+    assert endpoint.inputs[0].name == "n" and endpoint.inputs[0].default == 3 and not endpoint.inputs[0].required
+
+
+def test_new_knob_names_volumes_secrets(tmp_path: Path) -> None:
+    spec = load(tmp_path, """
+        import modal
+        vol = modal.Volume.from_name("my weights")
+        app = modal.App("k")
+
+        @app.function(gpu="L4", scaledown_window=30, min_containers=2, max_containers=9, buffer_containers=1,
+                      startup_timeout=90, volumes={"/vol": vol},
+                      secrets=[modal.Secret.from_name("hf", required_keys=["HF_TOKEN"]),
+                               modal.Secret.from_dict({"API_KEY": "not-read"})],
+                      enable_memory_snapshot=True, region="us-east", env={"MODE": "x"})
+        def f(a: str) -> str:
+            return a
+    """)
+    s = spec.scaling
+    assert (s.keep_alive, s.min_concurrency, s.max_concurrency, s.concurrency_buffer, s.startup_timeout) == (30, 2, 9, 1, 90)
+    assert spec.hardware.machine_type == "GPU-A6000"
+    assert [(v.name, v.source_path, v.fal_path) for v in spec.volumes] == [("my-weights", "/vol", "/data/my-weights")]
+    assert spec.secrets == ["HF_TOKEN", "API_KEY"]
+    assert "not-read" not in spec.to_json()
+    assert {"FM201", "FM206", "FM207", "FM208", "FM209"} <= set(rules(spec))
+    assert spec.image.env == {"MODE": "x"} and spec.image.cuda
+
+
+def test_image_chain_in_order() -> None:
+    spec = ModalImporter().load(FIXTURES / "image_chain" / "input")
+    image = spec.image
+    assert image.python == "3.12" and image.cuda is None
+    assert image.system_packages == ["git", "ffmpeg"]
+    assert image.python_requirements == ["pillow==10.4.0", "requests", "httpx"]
+    assert image.requirements_file == "requirements.txt"
+    assert [r.command for r in image.run_steps] == ["mkdir -p /cache", "echo built > /cache/marker"]
+    assert image.env == {"HF_HOME": "/cache", "APP_MODE": "prod"} and image.workdir == "/srv"
+    assert [(c.src, c.dest) for c in image.copies] == [("assets/config.json", "/srv/config.json"), ("assets", "/srv/assets")]
+    assert "FM216" in rules(spec)
+    assert any("add_local_python_source" in d.source for d in spec.decisions)
+
+
+def test_from_registry_add_python_and_gpu_list() -> None:
+    spec = ModalImporter().load(FIXTURES / "from_registry" / "input")
+    assert spec.image.base == "nvidia/cuda:12.4.1-devel-ubuntu22.04" and spec.image.python == "3.11"
+    assert spec.hardware.machine_type == ["GPU-A6000", "GPU-A100"]
+    assert spec.scaling.request_timeout == 300
+    assert "FM213" in rules(spec)  # the scheduled function is not an endpoint
+    assert [e.handler for e in spec.endpoints] == ["matmul"]
+
+
+def test_web_kinds_and_extra_apps() -> None:
+    spec = ModalImporter().load(FIXTURES / "wsgi_batched" / "input")
+    assert spec.class_name == "LegacyApp" and spec.extra["kind"] == "wsgi_app"
+    [other] = spec.extra["apps"]
+    assert other["class_name"] == "WsgiBatchedApp" and other["endpoints"][0]["handler"] == "square"
+    assert {"FM220", "FM211", "FM226"} <= set(rules(spec))
+    server = ModalImporter().load(FIXTURES / "web_server" / "input")
+    assert server.extra["runner"]["ServeApp"]["server"] == {"class": None, "name": "serve", "port": 18741, "startup_timeout": 20.0}
+    asgi = ModalImporter().load(FIXTURES / "asgi_app" / "input")
+    assert [(e.path, e.method) for e in asgi.endpoints] == [("/add", "POST"), ("/mul", "POST")]
+    assert asgi.scaling.max_multiplexing == 20 and asgi.scaling.max_concurrency == 3
+
+
+def test_body_model_and_parameters() -> None:
+    spec = ModalImporter().load(FIXTURES / "fastapi_endpoint" / "input")
+    [endpoint] = spec.endpoints
+    assert [f.name for f in endpoint.inputs] == ["name", "excited"]
+    assert endpoint.inputs[0].min_length == 1 and endpoint.inputs[0].description == "who to greet"
+    assert spec.extra["runner"]["GreeterApp"]["calls"]["/"]["body_type"] == "Greeting"
+    gpu = ModalImporter().load(FIXTURES / "gpu_volumes_secrets" / "input")
+    assert {"FM210", "FM208"} <= set(rules(gpu))
+    assert (gpu.hardware.machine_type, gpu.hardware.num_gpus) == ("GPU-H100", 2)
+
+
+def test_concurrent_findings() -> None:
+    spec = ModalImporter().load(FIXTURES / "concurrent" / "input")
+    assert spec.scaling.max_multiplexing == 16
+    assert any(f.rule == "FM212" and "target_inputs" in f.message for f in spec.findings)
+    assert spec.extra["apps"][0]["scaling"]["max_multiplexing"] == 4
+
+
+def test_no_app_is_a_source_error(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("import modal\n\nx = 1\n")
+    with pytest.raises(SourceError, match="no modal.App"):
+        ModalImporter().load(tmp_path)
+
+
+def test_syntax_error_has_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("import modal\napp = modal.App('x')\n\ndef broken(:\n    pass\n")
+    with pytest.raises(SourceError) as info:
+        ModalImporter().load(tmp_path)
+    assert info.value.file == "app.py" and info.value.line == 4
+
+
+def test_app_without_functions(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="nothing serves requests") as info:
+        load(tmp_path, "import modal\napp = modal.App('empty')\n")
+    assert info.value.line == 2
+
+
+def test_dynamic_values_become_findings(tmp_path: Path) -> None:
+    spec = load(tmp_path, """
+        import os
+        import modal
+        app = modal.App("dyn", image=modal.Image.debian_slim().pip_install(*os.environ["PKGS"].split()))
+
+        @app.function(gpu=os.environ["GPU"], timeout=int(os.environ["T"]))
+        def f(x: int = len("abc")) -> int:
+            return x
+    """)
+    assert {"FM202", "FM223", "FM218", "FM219"} <= set(rules(spec))
+    assert spec.hardware.machine_type == "GPU-A100"
+
+
+def test_second_app_file_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "other.py").write_text("import modal\napp = modal.App('o')\n")
+    spec = load(tmp_path, "import modal\napp = modal.App('m')\n\n@app.function()\ndef f():\n    return 1\n")
+    assert spec.source.entry_file == "app.py"
+    assert any(f.rule == "FM227" and "tools/other.py" in f.message for f in spec.findings)
