@@ -175,39 +175,71 @@ def _pip_command(packages: list[str], options: list[str]) -> str:
     return "python3 -m pip install --no-cache-dir " + " ".join(shlex.quote(a) for a in [*options, *packages])
 
 
+def _apt_command(packages: list[str]) -> str:
+    quoted = " ".join(shlex.quote(p) for p in packages)
+    return f"apt-get update && apt-get install -y --no-install-recommends {quoted} && rm -rf /var/lib/apt/lists/*"
+
+
+class _Builder:
+    """Folds ops into ImageSpec fields. The Dockerfile renders apt, pip, run steps, env, copies in that
+    order, so once a run step exists later apt/pip become run steps too, and run steps after
+    ``.env()``/``.workdir()`` carry that env / ``cd`` themselves: the chain's order is kept."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {"env": {}, "run_steps": [], "copies": [], "dockerfile_extra": [],
+                                     "system_packages": [], "python_requirements": []}
+        self.workdir: str | None = None
+
+    def run(self, command: str) -> None:
+        prefix = "".join(f"export {k}={shlex.quote(v)} && " for k, v in self.data["env"].items())
+        if self.workdir:
+            prefix += f"mkdir -p {shlex.quote(self.workdir)} && cd {shlex.quote(self.workdir)} && "
+        self.data["run_steps"].append(RunStep(command=prefix + command))
+
+    def apt(self, packages: list[str]) -> None:
+        if self.data["run_steps"]:
+            self.run(_apt_command(packages))
+        else:
+            self.data["system_packages"] += packages
+
+    def pip(self, packages: list[str], options: list[str]) -> None:
+        if self.data["run_steps"] or options:
+            self.run(_pip_command(packages, options))
+        else:
+            self.data["python_requirements"] += packages
+
+    def requirements(self, path: str, options: list[str]) -> None:
+        if self.data["run_steps"] or options or self.data.get("requirements_file"):
+            self.run(_pip_command(["-r", path], options))
+        else:
+            self.data["requirements_file"] = path
+
+
 def to_image_spec(chain: ImageChain, *, gpu: bool, env: dict[str, str] | None = None) -> ImageSpec:
-    """The IR image: base/python/cuda from the base op, then every step in source order as run steps
-    (pip and apt too, so ``pip_install`` before ``run_commands`` stays before it)."""
-    data: dict[str, Any] = {"env": {}, "run_steps": [], "copies": [], "dockerfile_extra": []}
+    """The IR image for a chain (see ``_Builder`` for how the order is kept)."""
+    b = _Builder()
+    data = b.data
     for op in chain.ops:
         if op.kind == "base":
-            kind = op.value["kind"]
             data["python"] = op.value.get("python")
-            if kind == "registry":
+            if op.value["kind"] == "registry":
                 data["base"] = op.value.get("ref")
-            elif kind == "micromamba":
+            elif op.value["kind"] == "micromamba":
                 data["base"] = "mambaorg/micromamba:1.5-bookworm-slim"
         elif op.kind == "apt":
-            data["system_packages"] = [*data.get("system_packages", []), *op.value]
+            b.apt(op.value)
         elif op.kind == "pip":
-            pkgs = op.value["packages"]
-            if op.value["options"] or op.value["requirements"]:
-                reqs = [x for r in op.value["requirements"] for x in ("-r", r)]
-                data["run_steps"].append(RunStep(command=_pip_command([*reqs, *pkgs], op.value["options"])))
-            else:
-                data["python_requirements"] = [*data.get("python_requirements", []), *pkgs]
+            reqs = [x for r in op.value["requirements"] for x in ("-r", r)]
+            b.pip([*reqs, *op.value["packages"]], op.value["options"])
         elif op.kind == "pip_requirements":
-            if data.get("requirements_file") is None and not op.value["options"]:
-                data["requirements_file"] = op.value["path"]
-            else:
-                data["run_steps"].append(RunStep(command=_pip_command(["-r", op.value["path"]], op.value["options"])))
+            b.requirements(op.value["path"], op.value["options"])
         elif op.kind == "run":
-            cmds = op.value if isinstance(op.value, list) else [op.value]
-            data["run_steps"] += [RunStep(command=c) for c in cmds]
+            for command in op.value if isinstance(op.value, list) else [op.value]:
+                b.run(command)
         elif op.kind == "env":
             data["env"].update(op.value)
         elif op.kind == "workdir":
-            data["workdir"] = op.value
+            data["workdir"] = b.workdir = op.value
         elif op.kind == "copy":
             data["copies"].append(Copy(src=op.value[0], dest=op.value[1]))
         elif op.kind == "extra":
@@ -216,6 +248,6 @@ def to_image_spec(chain: ImageChain, *, gpu: bool, env: dict[str, str] | None = 
             data["dockerfile_extra"].append(f"# TODO(falmigrate): {op.value}")
     if env:
         data["env"].update(env)
-    if gpu:
+    if gpu and data.get("base") is None:
         data["cuda"] = DEFAULT_CUDA
     return ImageSpec(**{k: v for k, v in data.items() if v is not None})

@@ -204,3 +204,33 @@ def test_second_app_file_is_reported(tmp_path: Path) -> None:
     spec = load(tmp_path, "import modal\napp = modal.App('m')\n\n@app.function()\ndef f():\n    return 1\n")
     assert spec.source.entry_file == "app.py"
     assert any(f.rule == "FM227" and "tools/other.py" in f.message for f in spec.findings)
+
+
+def test_image_order_is_kept_across_dockerfile_sections(tmp_path: Path) -> None:
+    spec = load(tmp_path, """
+        import modal
+        image = (
+            modal.Image.debian_slim(python_version="3.11")
+            .pip_install("torch")
+            .run_commands("python -c 'import torch'")
+            .env({"HF_HOME": "/cache"})
+            .workdir("/work dir")
+            .pip_install("diffusers", index_url="https://example.invalid/simple")
+            .apt_install("git")
+            .run_commands(["echo a", "echo b"])
+        )
+        app = modal.App("order", image=image)
+
+        @app.function()
+        def f() -> int:
+            return 1
+    """)
+    image = spec.image
+    assert image.python_requirements == ["torch"] and image.system_packages == []
+    commands = [r.command for r in image.run_steps]
+    assert commands[0] == "python -c 'import torch'"
+    prefix = "export HF_HOME=/cache && mkdir -p '/work dir' && cd '/work dir' && "
+    assert commands[1] == prefix + "python3 -m pip install --no-cache-dir --index-url https://example.invalid/simple diffusers"
+    assert commands[2].startswith(prefix + "apt-get update && apt-get install -y --no-install-recommends git")
+    assert commands[3:] == [prefix + "echo a", prefix + "echo b"]
+    assert image.workdir == "/work dir" and image.env == {"HF_HOME": "/cache"}
