@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The test command: project venv + test services + pytest.
+#
+#   bash scripts/test.sh [pytest args...]
+#
+# Makes (or reuses) .venv with `pip install -e '.[test]'` (re-installed when pyproject.toml changes),
+# starts the services of scripts/services.sh (Docker engine, registries, base image), runs pytest
+# with the given arguments and stops the services again on exit, unless they were already running
+# before (then someone else owns them). Exits with pytest's exit code.
+# FALMIGRATE_PYTEST_WORKERS=N runs pytest-xdist with N workers (default: serial).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+VENV="$REPO/.venv"
+PYTHON="${FALMIGRATE_PYTHON:-python3}"
+
+log() { echo "test.sh: $*" >&2; }
+
+ensure_venv() {
+  local stamp="$VENV/.falmigrate-stamp" want
+  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    log "reusing $VENV"; return
+  fi
+  if ! "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      log "installing python3-venv"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip >&2
+      PYTHON=/usr/bin/python3
+    else
+      log "need Python >= 3.11 with venv"; exit 1
+    fi
+  fi
+  log "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip >&2
+  "$VENV/bin/python" -m pip install -q -e '.[test]' >&2
+  echo "$want" >"$stamp"
+}
+
+ensure_venv
+
+if bash scripts/services.sh status; then
+  log "services already running: using them and leaving them running"
+else
+  trap 'bash scripts/services.sh stop || true' EXIT
+  bash scripts/services.sh start
+fi
+
+args=()
+if [ -n "${FALMIGRATE_PYTEST_WORKERS:-}" ]; then
+  args+=(-n "$FALMIGRATE_PYTEST_WORKERS")
+fi
+
+set +e
+"$VENV/bin/python" -m pytest "${args[@]}" "$@"
+rc=$?
+set -e
+log "pytest exited with $rc"
+exit $rc
