@@ -100,14 +100,17 @@ def method_name(name: str, taken: set[str]) -> str:
 
 
 def drop_unused_import(module: cst.Module, name: str) -> cst.Module:
-    """Remove ``name`` from ``from x import ...`` lines when nothing else in the module reads it."""
+    """Remove ``name`` from ``import``/``from x import`` lines when nothing else in the module reads it."""
     body = []
     for stmt in module.body:
         others = [s for s in module.body if s is not stmt]
         used = any(mentions(s, {name}) for s in others)
         node = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
-        if not used and isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
-            names = [a for a in node.names if not (isinstance(a.name, cst.Name) and a.name.value == name)]
+        importing = isinstance(node, cst.Import) or (isinstance(node, cst.ImportFrom)
+                                                     and not isinstance(node.names, cst.ImportStar))
+        if not used and importing:
+            names = [a for a in node.names
+                     if not (isinstance(a.name, cst.Name) and a.name.value == name and a.asname is None)]
             if len(names) != len(node.names):
                 if not names:
                     continue
@@ -115,3 +118,25 @@ def drop_unused_import(module: cst.Module, name: str) -> cst.Module:
                 stmt = stmt.with_changes(body=[node.with_changes(names=names)])
         body.append(stmt)
     return module.with_changes(body=body)
+
+
+def _imported_names(module: cst.Module) -> list[str]:
+    names = []
+    for stmt in module.body:
+        node = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+        if isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
+            names += [a.name.value for a in node.names if isinstance(a.name, cst.Name) and a.asname is None]
+    return names
+
+
+def _used(module: cst.Module, name: str) -> bool:
+    return any(mentions(s, {name}) for s in module.body
+               if not (isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], (cst.Import, cst.ImportFrom))))
+
+
+def drop_orphaned_imports(original: cst.Module, new: cst.Module) -> cst.Module:
+    """Drop imports the rewrite left unused (used in ``original``, not in ``new``); others stay."""
+    for name in _imported_names(new):
+        if _used(original, name) and not _used(new, name):
+            new = drop_unused_import(new, name)
+    return new

@@ -14,7 +14,7 @@ from falmigrate.codemods.docker_native.common import (
     INDENT,
     app_assignments,
     class_header,
-    drop_unused_import,
+    drop_orphaned_imports,
     finding,
     is_main_guard,
     mentions,
@@ -162,7 +162,7 @@ def rewrite_fastapi(source: str, path: str, class_name: str, app_name: str, sett
                                               "warning", "re-create it with fal (middleware → endpoint code)"))
         else:
             body.append(stmt)
-    new = drop_unused_import(module.with_changes(body=body), "FastAPI")
+    new = drop_orphaned_imports(module, module.with_changes(body=body))
     new = with_imports(new, ["from pathlib import Path", "import fal"])
     lines = _class_lines(st, module, class_name, settings)
     code = new.code.rstrip() + "\n\n_HERE = Path(__file__).resolve().parent\n\n\n" + "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from falmigrate.codemods.docker_native.common import (
     INDENT,
     app_assignments,
     class_header,
+    drop_orphaned_imports,
     finding,
     is_main_guard,
     mentions,
@@ -75,7 +76,7 @@ def rewrite_flask(source: str, path: str, class_name: str, app_name: str, settin
             continue
         body.append(stmt)
     imports = ["from pathlib import Path", "import fal", "from fastapi import Request, Response"]
-    new = with_imports(module.with_changes(body=body), imports)
+    new = with_imports(drop_orphaned_imports(module, module.with_changes(body=body)), imports)
     lines = class_header(class_name, settings)
     taken: set[str] = set()
     seen: set[str] = set()

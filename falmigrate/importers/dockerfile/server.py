@@ -174,17 +174,25 @@ def _script(path: Path, cmd: list[str]) -> tuple[Recognised | None, int]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return None, 0
+    found: list[tuple[int, int, Recognised]] = []  # (preference, line, server); exec lines win
     for number, line in enumerate(lines, 1):
         stripped = line.strip()
         if stripped.startswith("#") or not stripped:
             continue
         if re.match(r'^exec\s+"?\$(@|\{@\})"?\s*$', stripped):
-            return (recognise_words(cmd) if cmd else None), number
+            rec = recognise_words(cmd) if cmd else None
+            if rec is not None:
+                found.append((3, number, rec))
+            continue
         for words in _shell_segments(stripped):
             rec = _launcher(words)
             if rec is not None:
-                return rec, number
-    return None, 0
+                # a plain `python x.py` before the end is more likely a setup step than the server
+                found.append((3 if stripped.startswith("exec ") else 2 if rec.kind != "python" else 1, number, rec))
+    if not found:
+        return None, 0
+    best = max(found, key=lambda item: (item[0], item[1]))
+    return best[2], best[1]
 
 
 def recognise_words(words: list[str]) -> Recognised | None:

@@ -1,0 +1,130 @@
+"""``--native``: FastAPI/Flask modules rewritten into fal apps (rules FM450–FM457)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from falmigrate.codemods import rewrite as dispatch
+from falmigrate.codemods.docker_native import RULES, rewrite
+from falmigrate.importers.dockerfile import DockerImporter
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "docker"
+FASTAPI_APP = '''"""Service."""
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+
+app = FastAPI(title="x")
+app.add_middleware(CORSMiddleware, allow_origins=["*"])
+STATE = {}
+
+
+@app.on_event("startup")
+async def load():
+    STATE["model"] = 2
+
+
+@app.post("/run", response_model=dict)
+async def run(x: int, request: Request):
+    return {"y": x * STATE["model"]}
+
+
+@app.get("/run")
+def run_get():
+    return {}
+
+
+@app.api_route("/setup", methods=["PUT"])
+def setup(q: str = "a", *, flag: bool = False):
+    return {"q": q}
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, port=8000)
+'''
+
+
+def _ruff_clean(code: str, tmp_path: Path) -> str:
+    path = tmp_path / "fal_app.py"
+    path.write_text(code)
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F,E9", "--no-cache", str(path)],
+                          check=False, capture_output=True, text=True)
+    return proc.stdout + proc.stderr if proc.returncode else ""
+
+
+def _spec(project, files):
+    root = project(files)
+    return DockerImporter().load(root), root
+
+
+def test_fastapi_module_becomes_fal_endpoints(project, tmp_path):
+    spec, root = _spec(project, {"Dockerfile": 'FROM python:3.11\nCOPY . .\nCMD ["uvicorn", "main:app"]\n',
+                                 "main.py": FASTAPI_APP})
+    result = rewrite(spec, root, native=True)
+    code = result.code
+    ast.parse(code)
+    assert _ruff_clean(code, tmp_path) == ""
+    assert "FastAPI(" not in code and "from fastapi import Request" in code  # unused FastAPI import dropped
+    assert "@app." not in code and "uvicorn.run" not in code
+    assert "# TODO(falmigrate FM453)" in code and "#   app.add_middleware" in code
+    assert '@fal.endpoint("/run")\n    async def run(self, x: int, request: Request) -> dict:\n' \
+           '        return await run(x=x, request=request)' in code
+    assert "def setup_endpoint(self, q: str = \"a\", *, flag: bool = False):" in code  # reserved name
+    assert "return setup(q=q, flag=flag)" in code
+    assert "    async def setup(self):\n        await load()" in code
+    rules = sorted(f.rule for f in result.findings)
+    assert rules == ["FM451", "FM452", "FM453", "FM454", "FM455"]
+    assert all(rule in RULES for rule in rules)
+
+
+def test_flask_module_keeps_the_app_and_dispatches(tmp_path):
+    spec = DockerImporter().load(FIXTURES / "flask_gunicorn" / "input")
+    result = rewrite(spec, FIXTURES / "flask_gunicorn" / "input", native=True)
+    code = result.code
+    assert _ruff_clean(code, tmp_path) == ""
+    assert "app = Flask(__name__)" in code and "app.full_dispatch_request()" in code
+    assert '@fal.endpoint("/healthz")' in code and '_falmigrate_flask("GET", request' in code
+    assert {f.rule for f in result.findings} == {"FM451", "FM456"}
+
+
+def test_flask_path_converters(project):
+    spec, root = _spec(project, {
+        "Dockerfile": 'FROM python:3.11\nCOPY . .\nCMD ["flask", "run"]\n',
+        "app.py": "from flask import Flask\napp = Flask(__name__)\n\n@app.post('/items/<int:item_id>/<name>')\n"
+                  "def item(item_id, name):\n    return {'id': item_id}\n",
+    })
+    code = rewrite(spec, root, native=True).code
+    assert '@fal.endpoint("/items/{item_id}/{name}")' in code
+    assert "async def item(self, request: Request, item_id: str, name: str) -> Response:" in code
+
+
+def test_non_python_framework_falls_back_to_pass_through():
+    spec = DockerImporter().load(FIXTURES / "http_server" / "input")
+    result = rewrite(spec, FIXTURES / "http_server" / "input", native=True)
+    assert [f.rule for f in result.findings] == ["FM450"]
+    assert "SERVER_COMMAND = [\"python\", \"server.py\"]" in result.code
+
+
+def test_dispatch_only_with_native():
+    spec = DockerImporter().load(FIXTURES / "fastapi_uvicorn" / "input")
+    root = FIXTURES / "fastapi_uvicorn" / "input"
+    assert dispatch(spec, root) is None
+    assert dispatch(spec, root, native=True).code == rewrite(spec, root, native=True).code
+
+
+@pytest.mark.parametrize("case", ["fastapi_uvicorn", "flask_gunicorn", "multi_stage", "entrypoint_script"])
+def test_native_is_deterministic_and_parses(case):
+    root = FIXTURES / case / "input"
+    spec = DockerImporter().load(root)
+    first = rewrite(spec, root, native=True).code
+    assert first == rewrite(spec, root, native=True).code
+    tree = ast.parse(first)
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert classes[-1].name == spec.class_name
