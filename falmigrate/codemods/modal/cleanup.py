@@ -109,7 +109,8 @@ class CleanupState:
     volume_paths: dict[str, str]  # Modal mount path -> fal path
     path: str
     positions: object = None
-    kinds: dict[str, str] = field(default_factory=dict)  # removed name -> Modal object kind ("Volume"…)
+    kinds: dict[str, str] = field(default_factory=dict)
+    dropped_refs: set[str] = field(default_factory=set)  # names the removed Modal code used  # removed name -> Modal object kind ("Volume"…)
     findings: list[Finding] = field(default_factory=list)
     rewrites: int = 0
 
@@ -140,10 +141,41 @@ class Cleanup(cst.CSTTransformer):
             return cst.Call(func=cst.Name("list"), args=[cst.Arg(inner)])
         return updated.with_changes(func=base)
 
-    def leave_With(self, original: cst.With, updated: cst.With) -> cst.BaseStatement:
+    def leave_With(self, original: cst.With, updated: cst.With):
         if is_imports_with(updated, self.state.removed):
             return imports_try(updated)
-        return updated
+        stale = set().union(*(refs(i.item) for i in updated.items)) & self.state.removed
+        if not stale or not isinstance(updated.body, cst.IndentedBlock):
+            return updated
+        # ``with app.run():`` and the like: keep the body, drop the Modal context.
+        header = cst.Module([]).code_for_node(updated.with_changes(body=cst.IndentedBlock([]), leading_lines=[]))
+        note = cst.EmptyLine(comment=cst.Comment(f"# falmigrate: `{header.strip().splitlines()[0]}` (Modal) removed"))
+        self.state.findings.append(Finding(
+            rule="FM215", severity="info", message=f"Modal context ({', '.join(sorted(stale))}) removed; its body runs as is",
+            location=Location(file=self.state.path, line=self._line(original))))
+        body = list(updated.body.body)
+        body[0] = body[0].with_changes(leading_lines=[*updated.leading_lines, note, *body[0].leading_lines])
+        return cst.FlattenSentinel(body)
+
+    def _compound(self, original: cst.BaseStatement, updated: cst.BaseStatement, header: cst.CSTNode):
+        stale = refs(header) & self.state.removed
+        if not stale:
+            return updated
+        message = f"uses Modal objects ({', '.join(sorted(stale))}) that do not exist on fal; rewrite by hand"
+        self.state.dropped_refs |= refs(updated)
+        self.state.findings.append(Finding(rule="FM215", severity="warning", message=message,
+                                           remediation="rewrite the block without Modal",
+                                           location=Location(file=self.state.path, line=self._line(original))))
+        return commented_out(updated, "FM215", message)
+
+    def leave_If(self, original: cst.If, updated: cst.If):
+        return self._compound(original, updated, updated.test)
+
+    def leave_While(self, original: cst.While, updated: cst.While):
+        return self._compound(original, updated, updated.test)
+
+    def leave_For(self, original: cst.For, updated: cst.For):
+        return self._compound(original, updated, updated.iter)
 
     def leave_SimpleString(self, original: cst.SimpleString, updated: cst.SimpleString) -> cst.BaseExpression:
         if not self.state.volume_paths or "b" in updated.prefix.lower():
@@ -178,6 +210,7 @@ class Cleanup(cst.CSTTransformer):
             rule="FM215", severity="warning", message=message,
             remediation="call the fal endpoint (fal_client) or the function directly",
             location=Location(file=self.state.path, line=self._line(original))))
+        self.state.dropped_refs |= names
         targets = _assigned_names(updated)
         if targets:
             # Keep the names bound so later lines still work (and the module still passes ruff F).

@@ -48,8 +48,11 @@ def _parse_members(code: str) -> list[cst.BaseStatement]:
     return list(cst.parse_module(code).body)
 
 
-def _strip_modal_decorators(mod: ModalModule, node: cst.FunctionDef | cst.ClassDef) -> Any:
+def _strip_modal_decorators(mod: ModalModule, node: cst.FunctionDef | cst.ClassDef, dropped: set[str]) -> Any:
     kept = [d for d in node.decorators if decorator_call(mod, d) is None]
+    for dec in node.decorators:
+        if decorator_call(mod, dec) is not None:
+            dropped |= refs(dec.decorator)
     return node.with_changes(decorators=kept)
 
 
@@ -91,7 +94,7 @@ class ModalRewrite:
         if self._pending:
             body.append(cst.SimpleStatementLine([cst.Pass()], leading_lines=self._pending))
         module = self.mod.module.with_changes(body=body)
-        module = self._add_imports(module)
+        module = self._add_imports(_prune_imports(module, self.state.dropped_refs, self.decisions))
         self.findings += self.state.findings
         if self.state.rewrites:
             self.decisions.append(Decision(source="f.remote(...) / f.local(...) / f.map(...)",
@@ -112,22 +115,7 @@ class ModalRewrite:
             return [new_fn] if new_fn is not None else []
         if isinstance(stmt, cst.With) and is_imports_with(stmt, self.state.removed):
             return [imports_try(stmt).visit(Cleanup(self.state))]
-        header = self._header_refs(stmt)
-        if header & self.state.removed:
-            msg = f"uses Modal objects ({', '.join(sorted(header & self.state.removed))}); rewrite by hand"
-            self._finding("FM215", msg, stmt)
-            self._pending = [*self._pending, *commented_out(stmt, "FM215", msg).leading_lines]
-            return []
-        return [stmt.visit(Cleanup(self.state))]
-
-    def _header_refs(self, stmt: cst.BaseStatement) -> set[str]:
-        if isinstance(stmt, (cst.If, cst.While)):
-            return refs(stmt.test)
-        if isinstance(stmt, cst.For):
-            return refs(stmt.iter)
-        if isinstance(stmt, cst.With):
-            return set().union(*(refs(i.item) for i in stmt.items))
-        return set()
+        return list(cst.Module(body=[stmt]).visit(Cleanup(self.state)).body)
 
     def _finding(self, rule: str, message: str, node: cst.CSTNode, severity: str = "warning", remediation: str | None = None) -> None:
         self.findings.append(Finding(rule=rule, severity=severity, message=message, remediation=remediation,  # type: ignore[arg-type]
@@ -154,7 +142,8 @@ class ModalRewrite:
         if not kept:
             self._pending = [*self._pending, *stmt.leading_lines, *notes]
             return None
-        new = stmt.with_changes(body=kept, leading_lines=[*stmt.leading_lines, *notes])
+        new = stmt if kept == list(stmt.body) and not notes else stmt.with_changes(
+            body=kept, leading_lines=[*stmt.leading_lines, *notes])
         new = new.visit(Cleanup(self.state))
         if _is_todo_pass(new):
             self._pending = [*self._pending, *new.leading_lines]
@@ -162,6 +151,7 @@ class ModalRewrite:
         return new
 
     def _remove_assignment(self, small: cst.Assign | cst.AnnAssign) -> None:
+        self.state.dropped_refs |= refs(small.value) if small.value is not None else set()
         targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
         names = [t.value for t in targets if isinstance(t, cst.Name)]
         self.state.removed.update(names)
@@ -197,16 +187,17 @@ class ModalRewrite:
         if any(m.node is node for m in self.mod.entrypoints):
             msg = f"@app.local_entrypoint {node.name.value} drove the app from the CLI; call the fal endpoint instead"
             self._finding("FM214", msg, node, remediation="use `fal run fal_app.py::<Class>` and a fal client")
+            self.state.dropped_refs |= _all_refs(node)
             self._pending = [*self._pending, *commented_out(node, "FM214", msg).leading_lines]
             return None
         if any(m.node is node for m in self.mod.functions):
-            node = _strip_modal_decorators(self.mod, node)
+            node = _strip_modal_decorators(self.mod, node, self.state.dropped_refs)
         return node.visit(Cleanup(self.state))
 
     # -- classes -----------------------------------------------------------------------------
     def _class(self, cls: ModalClass) -> list[cst.BaseStatement]:
         gen = self.generated[cls.name]
-        node = _strip_modal_decorators(self.mod, cls.node)
+        node = _strip_modal_decorators(self.mod, cls.node, self.state.dropped_refs)
         body: list[cst.BaseStatement] = []
         statements = list(node.body.body)
         if statements and _is_docstring(statements[0]):
@@ -214,7 +205,7 @@ class ModalRewrite:
         body += _parse_members("\n".join(gen.header) + "\n") if gen.header else []
         for stmt in statements:
             if isinstance(stmt, cst.FunctionDef):
-                stmt = _strip_modal_decorators(self.mod, stmt)
+                stmt = _strip_modal_decorators(self.mod, stmt, self.state.dropped_refs)
             elif isinstance(stmt, cst.SimpleStatementLine):
                 stmt = self._parameter(stmt)
             body.append(stmt.visit(Cleanup(self.state)))
@@ -288,6 +279,48 @@ class ModalRewrite:
         new = _parse_members("\n".join(lines) + "\n")
         index = _import_insert_index(module)
         return module.with_changes(body=[*module.body[:index], *new, *module.body[index:]])
+
+
+def _prune_imports(module: cst.Module, dropped: set[str], decisions: list[Decision]) -> cst.Module:
+    """Drop imported names only the removed Modal code used (e.g. an image from another module)."""
+    used = set()
+    for stmt in module.body:
+        if not (isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)):
+            used |= _all_refs(stmt)
+    unused = dropped - used
+    if not unused:
+        return module
+    body = []
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, cst.ImportFrom) for s in stmt.body):
+            smalls = []
+            for small in stmt.body:
+                if isinstance(small.names, cst.ImportStar):
+                    smalls.append(small)
+                    continue
+                names = [a for a in small.names if (a.asname.name.value if a.asname else a.name.value) not in unused]  # type: ignore[union-attr]
+                if len(names) != len(small.names):
+                    gone = sorted({a.name.value for a in small.names} - {a.name.value for a in names})  # type: ignore[union-attr]
+                    decisions.append(Decision(source=f"import of {', '.join(gone)}", target="removed (only Modal code used it)"))
+                if names:
+                    names[-1] = names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                    smalls.append(small.with_changes(names=names))
+            if not smalls:
+                continue
+            stmt = stmt.with_changes(body=smalls)
+        body.append(stmt)
+    return module.with_changes(body=body)
+
+
+def _all_refs(node: cst.CSTNode) -> set[str]:
+    names: set[str] = set()
+
+    class _V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            names.add(n.value)
+
+    node.visit(_V())
+    return names
 
 
 def _app_class(plan: AppPlan, gen: Generated) -> str:

@@ -128,6 +128,12 @@ def read_signature(mod: ModalModule, fn: cst.FunctionDef, *, is_method: bool) ->
     if is_method and params:
         params = params[1:]
     params += list(fn.params.kwonly_params)
+    variadic = [p.name.value for p in (fn.params.star_arg, fn.params.star_kwarg) if isinstance(p, cst.Param)]
+    if variadic:
+        sig.findings.append(Finding(
+            rule="FM219", severity="warning", location=Location(file=mod.path, line=mod.line_of(fn)),
+            message=f"{fn.name.value}: variadic parameters ({', '.join(variadic)}) are not part of the request model",
+            remediation="add named fields for them to the generated input model"))
     for param in params:
         fld, finding = input_field(mod, param, models)
         sig.fields.append(fld)
