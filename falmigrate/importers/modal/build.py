@@ -11,6 +11,7 @@ from typing import Any
 
 import libcst as cst
 
+from falmigrate.importers.modal import mapping
 from falmigrate.importers.modal.images import ImageChain, read_chain, to_image_spec
 from falmigrate.importers.modal.knobs import Settings, apply_call
 from falmigrate.importers.modal.plan import AppPlan, Handler
@@ -226,6 +227,12 @@ def _lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> 
                            remediation="call the function from an external scheduler (cron, CI) or expose it as an endpoint"))
     if cls is None:
         return
+    clashes = sorted({m.name for m in cls.members} & mapping.FAL_APP_ATTRIBUTES)
+    clashes += sorted({name for name, _ in cls.parameters} & mapping.FAL_APP_ATTRIBUTES)
+    for name in clashes:
+        out.append(Finding(rule="FM228", severity="warning", location=_loc(mod, cls.line),
+                           message=f"{cls.name}.{name} redefines fal.App.{name}; the fal app may misbehave",
+                           remediation=f"rename {name} in the generated class"))
     for member in cls.with_role("enter"):
         snap = member.roles["enter"].kw("snap")
         if snap is not None and mod.literal(snap) is True:

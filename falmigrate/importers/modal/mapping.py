@@ -152,6 +152,18 @@ IMAGE_METHODS: dict[str, str] = {
     "shell": "SHELL",
 }
 
+# Public attributes of fal.App (fal 1.83.0) a converted class must not redefine by accident.
+FAL_APP_ATTRIBUTES = frozenset({
+    "app_auth", "app_files", "app_files_context_dir", "app_files_ignore", "app_name", "build_metadata",
+    "collect_routes", "concurrency_buffer", "concurrency_buffer_perc", "current_request", "data_mounts",
+    "get_billing_components", "get_endpoints", "get_health_check_config", "handle_exit", "health", "host_kwargs",
+    "image", "isolate_channel", "kind", "lifespan", "local_file_path", "local_python_modules", "machine_type",
+    "max_concurrency", "max_multiplexing", "metrics_port", "min_concurrency", "num_gpus", "openapi",
+    "provide_hints", "regions", "request_start_timeout", "request_timeout", "requirements",
+    "requirements_context_dir", "retry_config", "run_local", "scaling_delay", "secrets", "serve",
+    "skip_retry_conditions", "spawn", "startup_timeout", "termination_grace_period_seconds", "version",
+})
+
 RULES: dict[str, str] = {
     "FM201": "GPU type mapped to the nearest fal machine type",
     "FM202": "unknown or dynamic GPU value",
@@ -179,6 +191,7 @@ RULES: dict[str, str] = {
     "FM224": "generator output collected into a list",
     "FM226": "several fal apps: the primary one is in the spec, the others in spec.extra['apps']",
     "FM227": "more than one file defines a Modal App",
+    "FM228": "a class member redefines a fal.App attribute",
     # codemod rules (applied in this order; see falmigrate/codemods/modal/transform.py)
     "FM250": "codemod: drop `modal` imports",
     "FM251": "codemod: drop Modal object definitions (App, images, volumes, secrets), leaving a note",

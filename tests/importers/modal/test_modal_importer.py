@@ -234,3 +234,23 @@ def test_image_order_is_kept_across_dockerfile_sections(tmp_path: Path) -> None:
     assert commands[2].startswith(prefix + "apt-get update && apt-get install -y --no-install-recommends git")
     assert commands[3:] == [prefix + "echo a", prefix + "echo b"]
     assert image.workdir == "/work dir" and image.env == {"HF_HOME": "/cache"}
+
+
+def test_fal_attribute_clash_and_the_table_matches_fal(tmp_path: Path) -> None:
+    import fal
+
+    from falmigrate.importers.modal.mapping import FAL_APP_ATTRIBUTES
+
+    public = {n for n in dir(fal.App) if not n.startswith("_")} - {"setup", "teardown"}
+    assert public <= FAL_APP_ATTRIBUTES
+    spec = load(tmp_path, """
+        import modal
+        app = modal.App("clash")
+
+        @app.cls()
+        class Svc:
+            @modal.method()
+            def health(self) -> str:
+                return "ok"
+    """)
+    assert any(f.rule == "FM228" and "Svc.health" in f.message for f in spec.findings)
