@@ -97,14 +97,19 @@ def start(root: Path, spec: AppSpec, port: int | None = None) -> tuple[subproces
 
 
 def stop(process: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, then SIGKILL whatever of it is left (forked workers)."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
     except ProcessLookupError:
         pass
+    process.wait()
 
 
 def request(client: Any, case: dict[str, Any]) -> Any:

@@ -1,0 +1,101 @@
+"""Behaviour diff on the fixtures: the real server (started locally, no Docker) vs the generated fal app
+run offline through its ASGI app (its setup() starts the same server), same requests, same answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from falmigrate.codemods.docker_native import rewrite
+from falmigrate.errors import VerifyError
+from falmigrate.importers.dockerfile import DockerImporter
+from falmigrate.render.server_app import render
+from falmigrate.verify.runners.docker import fal_side_env, run_source, start, stop
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "docker"
+FALSIDE = Path(__file__).with_name("falside.py")
+CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file())
+
+
+def _fal_side(src: Path, spec, code: str, cases: list[dict], tmp_path: Path, mode: str) -> list:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "fal_app.py").write_text(code)
+    (out / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    (out / "cases.json").write_text(json.dumps(cases))
+    env = {**os.environ, **fal_side_env(src, spec)}
+    proc = subprocess.run([sys.executable, str(FALSIDE), str(out), mode, str(out / "cases.json"), str(out / "r.json")],
+                          cwd=out, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((out / "r.json").read_text())
+
+
+def test_fixture_set_is_complete():
+    assert {"fastapi_uvicorn", "flask_gunicorn", "multi_stage", "http_server", "entrypoint_script"} <= set(CASES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_pass_through_app_answers_like_the_server(case, tmp_path):
+    src = FIXTURES / case / "input"
+    spec = DockerImporter().load(src)
+    cases = json.loads((FIXTURES / case / "cases.json").read_text())
+    source = run_source(src, spec, cases)
+    assert not any(isinstance(v, dict) and "error" in v and len(v) == 1 and "Error:" in str(v["error"])
+                   for v in source), source
+    fal = _fal_side(src, spec, render(spec), cases, tmp_path, "pass-through")
+    assert fal == source
+
+
+@pytest.mark.parametrize("case", ["fastapi_uvicorn", "flask_gunicorn", "multi_stage"])
+def test_native_app_answers_like_the_server(case, tmp_path):
+    src = FIXTURES / case / "input"
+    spec = DockerImporter().load(src)
+    cases = json.loads((FIXTURES / case / "cases.json").read_text())
+    fal = _fal_side(src, spec, rewrite(spec, src, native=True).code, cases, tmp_path, "native")
+    assert fal == run_source(src, spec, cases)
+
+
+def test_environment_matters(tmp_path):
+    """The comparison can fail: without the Dockerfile's ENV the server answers differently."""
+    src = FIXTURES / "fastapi_uvicorn" / "input"
+    spec = DockerImporter().load(src)
+    case = [{"name": "p", "endpoint": "/predict", "method": "POST", "input": {"text": "ab"}}]
+    with_env = run_source(src, spec, case)
+    without = run_source(src, spec.model_copy(update={"image": spec.image.model_copy(update={"env": {}})}), case)
+    assert with_env[0]["score"] == 6 and without[0]["score"] == 2
+
+
+def test_server_that_dies_is_a_verify_error(project):
+    root = project({"Dockerfile": 'FROM python:3.11\nCOPY . .\nEXPOSE 9\nCMD ["python", "crash.py"]\n',
+                    "crash.py": "raise SystemExit('boom: no model file')\n"})
+    spec = DockerImporter().load(root)
+    with pytest.raises(VerifyError, match="exited with code 1") as info:
+        run_source(root, spec, [{"endpoint": "/"}])
+    assert "boom: no model file" in info.value.message
+
+
+def test_start_uses_a_free_port_and_stop_ends_the_process_group():
+    src = FIXTURES / "flask_gunicorn" / "input"
+    spec = DockerImporter().load(src)
+    process, port = start(src, spec)
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json() == {"ok": True}
+    finally:
+        stop(process)
+    assert process.poll() is not None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # SIGKILLed workers vanish once their parent is gone
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)
