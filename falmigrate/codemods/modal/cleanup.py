@@ -204,8 +204,10 @@ class Cleanup(cst.CSTTransformer):
         remote_class = self._class_remote(updated)
         if not stale and not remote_class:
             return updated
-        what = ", ".join(sorted(stale)) if stale else f"{remote_class}.<method>.remote()"
-        message = f"uses Modal objects ({what}) that do not exist on fal; rewrite by hand"
+        if stale:
+            message = f"uses Modal objects ({', '.join(sorted(stale))}) that do not exist on fal; rewrite by hand"
+        else:
+            message = f"calls {remote_class} the Modal way (.remote()/.spawn()/...), which fal does not have; rewrite by hand"
         self.state.findings.append(Finding(
             rule="FM215", severity="warning", message=message,
             remediation="call the fal endpoint (fal_client) or the function directly",
@@ -242,6 +244,9 @@ class Cleanup(cst.CSTTransformer):
                         root = root.value if isinstance(root, cst.Attribute) else root.func
                     if isinstance(root, cst.Name) and root.value in state.classes:
                         found.append(root.value)
+                if (attr.attr.value in CALL_ATTRS - {"remote", "local", "map", "get"} and isinstance(attr.value, cst.Name)
+                        and attr.value.value in state.functions):
+                    found.append(attr.value.value)
 
         node.visit(_Finder())
         return found[0] if found else None

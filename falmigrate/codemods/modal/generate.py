@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from falmigrate.importers.modal.build import plan_settings
 from falmigrate.importers.modal.plan import AppPlan, Handler, camel
 from falmigrate.importers.modal.reader import ModalModule
 from falmigrate.importers.modal.signature import Signature, read_signature
@@ -191,8 +192,13 @@ def endpoint_source(mod: ModalModule, plan: AppPlan, handler: Handler, taken: se
         returns = f" -> {sig.output_model}"
     name = f"{member.name}_endpoint" if handler.is_method else member.name
     asyn = "async " if member.is_async else ""
+    todo = ""
+    if batched:
+        todo += f"# TODO(falmigrate FM211): @modal.batched: {member.name} now runs with batches of one\n"
+    if sig.stream:
+        todo += f"# TODO(falmigrate FM224): {member.name} streamed its results; they are returned as one list\n"
     gen.members.append(
-        f'@fal.endpoint("{handler.path}")\n{asyn}def {name}({params}){returns}:\n{INDENT}return {result}\n'
+        f'{todo}@fal.endpoint("{handler.path}")\n{asyn}def {name}({params}){returns}:\n{INDENT}return {result}\n'
     )
 
 
@@ -255,9 +261,25 @@ def server_source(plan: AppPlan, gen: Generated) -> None:
         gen.members.append(head + "async def forward(self, path: str, request: Request) -> Response:\n" + body)
 
 
+# Findings about @app.cls/@app.function keywords that leave a TODO line in the class body.
+KNOB_TODO_RULES = ("FM202", "FM204", "FM205", "FM207", "FM208", "FM209", "FM212", "FM222", "FM223")
+
+
+def knob_todos(mod: ModalModule, plan: AppPlan) -> list[str]:
+    """``# TODO(falmigrate FMxxx): …`` lines for the keywords without a fal equivalent."""
+    settings = plan_settings(mod, plan)
+    lines = []
+    for finding in settings.findings:
+        if finding.rule in KNOB_TODO_RULES and finding.severity != "info":
+            line = f"# TODO(falmigrate {finding.rule}): {finding.message}"
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
 def generate_app(mod: ModalModule, plan: AppPlan, app: dict[str, Any], taken: set[str]) -> Generated:
     gen = Generated()
-    gen.header = settings_lines(app)
+    gen.header = settings_lines(app) + knob_todos(mod, plan)
     for handler in plan.handlers:
         endpoint_source(mod, plan, handler, taken, gen)
     if plan.server is not None:

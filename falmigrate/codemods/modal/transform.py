@@ -190,8 +190,14 @@ class ModalRewrite:
             self.state.dropped_refs |= _all_refs(node)
             self._pending = [*self._pending, *commented_out(node, "FM214", msg).leading_lines]
             return None
-        if any(m.node is node for m in self.mod.functions):
+        member = next((m for m in self.mod.functions if m.node is node), None)
+        if member is not None:
+            scheduled = member.app_call is not None and member.app_call.kw("schedule") is not None and member.web_role is None
             node = _strip_modal_decorators(self.mod, node, self.state.dropped_refs)
+            if scheduled:
+                note = cst.EmptyLine(comment=cst.Comment(
+                    f"# TODO(falmigrate FM213): {node.name.value} ran on a Modal schedule; call it from a scheduler"))
+                node = node.with_changes(leading_lines=[*node.leading_lines, note])
         return node.visit(Cleanup(self.state))
 
     # -- classes -----------------------------------------------------------------------------
@@ -225,6 +231,8 @@ class ModalRewrite:
             if isinstance(small, cst.AnnAssign) and isinstance(small.value, cst.Call) and self.mod.dotted(small.value.func) == "modal.parameter":
                 default = next((a.value for a in small.value.args if a.keyword and a.keyword.value == "default"), None)
                 small = small.with_changes(value=default or cst.Name("None"))
+                stmt = stmt.with_changes(leading_lines=[*stmt.leading_lines, cst.EmptyLine(comment=cst.Comment(
+                    "# TODO(falmigrate FM210): was modal.parameter(); one value per fal app, not per caller"))])
             body.append(small)
         return stmt.with_changes(body=body)
 

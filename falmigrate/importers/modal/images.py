@@ -132,12 +132,12 @@ def _step_op(mod: ModalModule, method: str, call: cst.Call, line: int, chain: Im
             message=f"Image.run_function({fn}) runs Python at image build time; it is not in the Dockerfile",
             remediation=f"add `RUN python -c 'import <module>; <module>.{fn}()'` to the Dockerfile, or call {fn}() in setup()",
             location=loc))
-        return ImageOp("todo", f"run_function({fn}) ran here at build time (FM216)", line, method)
+        return ImageOp("todo", ("FM216", f"Image.run_function({fn}) ran here at build time; add that step by hand"), line, method)
     if method in ("imports",):
         return None
     chain.findings.append(Finding(rule="FM218", severity="warning", message=f"Image.{method}(...) is not translated",
                                   remediation="add the equivalent Dockerfile step by hand", location=loc))
-    return ImageOp("todo", f"Image.{method}(...) not translated (FM218)", line, method)
+    return ImageOp("todo", ("FM218", f"Image.{method}(...) not translated"), line, method)
 
 
 def read_chain(mod: ModalModule, expr: cst.BaseExpression | None, chain: ImageChain | None = None,
@@ -165,7 +165,7 @@ def read_chain(mod: ModalModule, expr: cst.BaseExpression | None, chain: ImageCh
         chain.findings.append(Finding(rule="FM218", severity="warning",
                                       message=f"Image.{method}(...) has arguments that cannot be read statically ({exc})",
                                       remediation="add the equivalent Dockerfile step by hand", location=Location(file=mod.path, line=line)))
-        op = ImageOp("todo", f"Image.{method}(...) not read (FM218)", line, method)
+        op = ImageOp("todo", ("FM218", f"Image.{method}(...) could not be read statically"), line, method)
     if op is not None:
         chain.ops.append(op)
     return chain
@@ -245,7 +245,8 @@ def to_image_spec(chain: ImageChain, *, gpu: bool, env: dict[str, str] | None = 
         elif op.kind == "extra":
             data["dockerfile_extra"] += list(op.value)
         elif op.kind == "todo":
-            data["dockerfile_extra"].append(f"# TODO(falmigrate): {op.value}")
+            rule, message = op.value
+            data["dockerfile_extra"].append(f"# TODO(falmigrate {rule}): {message}")
     if env:
         data["env"].update(env)
     if gpu and data.get("base") is None:
