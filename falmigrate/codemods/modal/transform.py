@@ -208,7 +208,14 @@ class ModalRewrite:
         statements = list(node.body.body)
         if statements and _is_docstring(statements[0]):
             body.append(statements.pop(0))
-        body += _parse_members("\n".join(gen.header) + "\n") if gen.header else []
+        settings = [line for line in gen.header if not line.startswith("#")]
+        comments = [cst.EmptyLine(comment=cst.Comment(line)) for line in gen.header if line.startswith("#")]
+        header = _parse_members("\n".join(settings) + "\n") if settings else []
+        if comments and not header and statements:
+            statements[0] = statements[0].with_changes(leading_lines=[*comments, *statements[0].leading_lines])
+        elif comments and header:
+            header[0] = header[0].with_changes(leading_lines=[*header[0].leading_lines, *comments])
+        body += header
         for stmt in statements:
             if isinstance(stmt, cst.FunctionDef):
                 stmt = _strip_modal_decorators(self.mod, stmt, self.state.dropped_refs)
