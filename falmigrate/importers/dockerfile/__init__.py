@@ -24,6 +24,7 @@ __all__ = ["DockerImporter", "find_dockerfile", "parse_dockerfile"]
 
 DOCKERFILE_NAMES = ("Dockerfile", "dockerfile", "Containerfile")
 _URL = re.compile(r"https?://[^/\s'\"]+(/[^\s'\"]*)?")
+RESERVED_PORTS = {8080: "fal's own app server port", 9090: "fal's metrics port"}
 _GENERIC_DIRS = {"input", "src", "app", "code", "project", "repo", "server"}
 
 
@@ -106,6 +107,22 @@ def _port(parsed: ParsedDockerfile, rec: Recognised, info: ModuleInfo | None, lo
     return port, findings
 
 
+def _avoid_reserved(port: int, rec: Recognised, loc: Location, findings: list[Finding]) -> int:
+    """fal's runtime serves the app on 8080 and metrics on 9090 inside the runner: move the server."""
+    if port not in RESERVED_PORTS:
+        return port
+    new = port + 1
+    while new in RESERVED_PORTS:
+        new += 1
+    movable = any("{port}" in word for word in rec.words)
+    findings.append(Finding(
+        rule="FM408", severity="info" if movable else "warning", location=loc,
+        message=f"port {port} is {RESERVED_PORTS[port]} inside a fal runner; the server is moved to {new}"
+                + ("" if movable else " through $PORT"),
+        remediation=None if movable else f"make the server listen on $PORT (or on {new})"))
+    return new
+
+
 class DockerImporter:
     platform: ClassVar[str] = "docker"
 
@@ -149,6 +166,7 @@ class DockerImporter:
         app_file, info = _module(base, rec, parsed.final.env)
         port, port_findings = _port(parsed, rec, info, loc)
         findings += port_findings
+        port = _avoid_reserved(port, rec, loc, findings)
         health, health_from = _health(parsed, rec, info)
         if health_from == "none found":
             findings.append(Finding(rule="FM402", severity="info", location=loc,

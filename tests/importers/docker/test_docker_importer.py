@@ -16,7 +16,7 @@ EXPECTED = {
     "fastapi_uvicorn": ("uvicorn", 8000, "/health", "", ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "{port}"]),
     "flask_gunicorn": ("gunicorn", 5000, "/healthz", "",
                        ["/bin/sh", "-c", "gunicorn --workers $WORKERS --bind 0.0.0.0:{port} app:app"]),
-    "multi_stage": ("uvicorn", 8080, "/ready", "src",
+    "multi_stage": ("uvicorn", 8081, "/ready", "src",
                     ["python", "-m", "uvicorn", "api.service:app", "--host", "0.0.0.0", "--port", "{port}"]),
     "http_server": ("python", 9000, "/health", "", ["python", "server.py"]),
     "entrypoint_script": ("flask", 7000, "/ping", "",
@@ -136,3 +136,14 @@ def test_code_dir_and_secret_mounts(project):
     assert spec.server.health_path == "/ping" and spec.source.entry_file == "app/m.py"
     step = spec.image.run_steps[0]
     assert step.command == "make weights" and step.secrets[0].id == "hf" and step.secrets[0].target == "/run/hf"
+
+
+def test_fal_reserved_ports_are_avoided(project):
+    spec = DockerImporter().load(FIXTURES / "multi_stage" / "input")  # uvicorn --port 8080
+    assert spec.server.port == 8081 and [f.rule for f in spec.findings] == ["FM408"]
+    assert spec.findings[0].severity == "info"  # the port is on the command line: it moves
+    root = project({"Dockerfile": 'FROM pytorch/torchserve\nCMD ["torchserve", "--start", "--ts-config", "c"]\n'})
+    spec = DockerImporter().load(root)
+    assert spec.server.kind == "torchserve" and spec.server.port == 8081 and spec.server.health_path == "/ping"
+    moved = next(f for f in spec.findings if f.rule == "FM408")
+    assert moved.severity == "warning" and "$PORT" in moved.remediation
