@@ -117,3 +117,22 @@ def test_batched_and_generator_wrappers() -> None:
     namespace: dict = {}
     exec(compile(code, "b.py", "exec"), namespace)  # noqa: S102 - generated code of our own test input
     assert namespace["double"]([3]) == [6]
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_every_todo_marker_has_a_finding(name: str) -> None:
+    root = FIXTURES / name / "input"
+    spec = ModalImporter().load(root)
+    result = rewrite(spec, root)
+    markers = set(re.findall(r"TODO\(falmigrate (FM\d+)\)", result.code))
+    markers |= set(re.findall(r"TODO\(falmigrate (FM\d+)\)", "\n".join(spec.image.dockerfile_extra)))
+    assert name != "image_chain" or markers  # the Dockerfile TODO for run_function counts
+    found = {f.rule for f in [*spec.findings, *result.findings]}
+    assert markers <= found, markers - found
+
+
+def test_knobs_without_equivalent_leave_todo_lines() -> None:
+    code = fixture_code("gpu_volumes_secrets")
+    for rule in ("FM205", "FM207", "FM208", "FM210"):
+        assert f"# TODO(falmigrate {rule})" in code
+    assert 'machine_type = "GPU-H100"\n    num_gpus = 2' in code and 'secrets = ["HF_TOKEN"]' in code
