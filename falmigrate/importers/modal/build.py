@@ -178,6 +178,11 @@ def _server_endpoints(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> li
                            message=f"web_server {name} (port {plan.server_port}): setup() starts it and a catch-all "
                                    "endpoint proxies POST requests to it",
                            remediation="check the server listens on 127.0.0.1 or 0.0.0.0 at that port"))
+        if plan.server_port in mapping.FAL_RESERVED_PORTS:
+            out.append(Finding(rule="FM229", severity="error", location=loc,
+                               message=f"web_server port {plan.server_port} is used by fal's own runner "
+                                       f"(reserved: {sorted(mapping.FAL_RESERVED_PORTS)})",
+                               remediation="make the server listen on another port and change the generated PORT"))
         if plan.server_port is None:
             out.append(Finding(rule="FM221", severity="error", location=loc, message="web_server port cannot be read statically",
                                remediation="set PORT in the generated app"))

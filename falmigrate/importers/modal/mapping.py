@@ -164,6 +164,9 @@ FAL_APP_ATTRIBUTES = frozenset({
     "skip_retry_conditions", "spawn", "startup_timeout", "termination_grace_period_seconds", "version",
 })
 
+# Ports fal's runner itself listens on (the app server and its metrics).
+FAL_RESERVED_PORTS = frozenset({8080, 9090})
+
 RULES: dict[str, str] = {
     "FM201": "GPU type mapped to the nearest fal machine type",
     "FM202": "unknown or dynamic GPU value",
@@ -192,6 +195,7 @@ RULES: dict[str, str] = {
     "FM226": "several fal apps: the primary one is in the spec, the others in spec.extra['apps']",
     "FM227": "more than one file defines a Modal App",
     "FM228": "a class member redefines a fal.App attribute",
+    "FM229": "web_server port collides with fal's runner ports",
     # codemod rules (applied in this order; see falmigrate/codemods/modal/transform.py)
     "FM250": "codemod: drop `modal` imports",
     "FM251": "codemod: drop Modal object definitions (App, images, volumes, secrets), leaving a note",

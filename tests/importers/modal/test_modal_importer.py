@@ -254,3 +254,17 @@ def test_fal_attribute_clash_and_the_table_matches_fal(tmp_path: Path) -> None:
                 return "ok"
     """)
     assert any(f.rule == "FM228" and "Svc.health" in f.message for f in spec.findings)
+
+
+def test_web_server_on_a_fal_runner_port(tmp_path: Path) -> None:
+    spec = load(tmp_path, """
+        import subprocess
+        import modal
+        app = modal.App("ports")
+
+        @app.function()
+        @modal.web_server(8080)
+        def serve():
+            subprocess.Popen("python -m http.server 8080", shell=True)
+    """)
+    assert any(f.rule == "FM229" and f.severity == "error" for f in spec.findings)
