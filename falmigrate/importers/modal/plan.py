@@ -59,6 +59,11 @@ def camel(name: str) -> str:
     return out if out[0].isalpha() else f"App{out}"
 
 
+def _app_class_name(name: str) -> str:
+    base = camel(name)
+    return base if base.endswith("App") else f"{base}App"
+
+
 def _unique(name: str, taken: set[str]) -> str:
     candidate, n = name, 2
     while candidate in taken:
@@ -159,12 +164,12 @@ def plan_module(mod: ModalModule) -> list[AppPlan]:
     app_name = next((_app_name(mod, c) for c in mod.apps.values()), None) or "modal"
     for member in mod.functions:
         if member.web_role in SERVER_ROLES:
-            name = _unique(f"{camel(member.name)}App", taken)
+            name = _unique(_app_class_name(member.name), taken)
             plans.append(_server_plan(mod, member, name, [member.app_call] if member.app_call else [], False))
             plans[-1].concurrent = member.roles.get("concurrent")
             continue
         if functions is None:
-            functions = AppPlan(_unique(f"{camel(app_name)}App", taken), "functions", member.line)
+            functions = AppPlan(_unique(_app_class_name(app_name), taken), "functions", member.line)
             plans.append(functions)
         if member.app_call is not None and member.app_call.kw("schedule") is not None and member.web_role is None:
             functions.skipped.append(member)
