@@ -34,8 +34,12 @@ ensure_venv() {
   fi
   log "creating $VENV"
   "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-  "$VENV/bin/python" -m pip install -q -e '.[test]' >&2
+  # pip's output goes to a log (the machine's extra indexes make it noisy); shown when it fails
+  if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
+         "$VENV/bin/python" -m pip install -q -e '.[test]'; } >"$VENV/pip-install.log" 2>&1; then
+    grep -v '^WARNING: Location' "$VENV/pip-install.log" | tail -40 >&2
+    log "pip install failed (full log: $VENV/pip-install.log)"; exit 1
+  fi
   echo "$want" >"$stamp"
 }
 

@@ -12,10 +12,8 @@ import pytest
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
 
-MANIFEST_TYPES = ", ".join([
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-])
+MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json, "
+                  "application/vnd.oci.image.manifest.v1+json")
 
 
 def _build(docker_client, base_image: str, tag: str) -> None:
