@@ -1,0 +1,126 @@
+"""Engine side of ``falmigrate build`` on the real engine: errors and exit codes, .dockerignore,
+secrets that stay out of the image and the log, streamed export and the startup profile."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from falmigrate.build import engine, engine_build, export, profile
+from falmigrate.build.buildlog import BuildLog
+from falmigrate.build.secrets import Redactor, parse_secret
+from falmigrate.cli.app import app
+from tests.build.conftest import archive_members, write_context
+
+pytestmark = pytest.mark.engine
+SECRET_VALUE = "s3cr3t-Value-4e1f9a"
+
+
+def _cli(args: list[str], docker_host: str):
+    return CliRunner().invoke(app, args, env={"DOCKER_HOST": docker_host}, catch_exceptions=False)
+
+
+def _no_repo(registry: str, repo: str) -> bool:
+    name = repo.split("/", 1)[1]
+    return httpx.get(f"http://{registry}/v2/{name}/tags/list", timeout=10).status_code == 404
+
+
+def test_unreachable_engine_exit_10(tmp_path):
+    write_context(tmp_path / "app", {"Dockerfile": "FROM scratch\nCOPY . /\n"})
+    result = _cli(["build", str(tmp_path / "app"), "--json"], "unix:///nonexistent/docker.sock")
+    assert result.exit_code == 10
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "engine"
+    assert "/nonexistent/docker.sock" in error["message"]
+    assert "DOCKER_HOST" in error["hint"]
+
+
+def test_failing_step_exit_11_with_step_and_tail(tmp_path, docker_host, tiny_image, registry, unique_repo):
+    write_context(tmp_path / "app", {
+        "Dockerfile": f"FROM {tiny_image}\nRUN echo first-step-ok\nRUN echo marker-before-failure && exit 3\n",
+    })
+    result = _cli(["build", str(tmp_path / "app"), "--tag", f"{unique_repo}:v1", "--push", "--json"], docker_host)
+    assert result.exit_code == 11, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "build"
+    assert error["step"] == "step 3/3: RUN echo marker-before-failure && exit 3"
+    assert "marker-before-failure" in error["log_tail"]
+    assert "returned a non-zero code: 3" in error["message"]
+    assert _no_repo(registry, unique_repo)
+
+
+def test_syntax_error_exit_11_with_line(tmp_path, docker_host, tiny_image, registry, unique_repo):
+    write_context(tmp_path / "app", {"Dockerfile": f"FROM {tiny_image}\nRUN true\nCOPPY . /app\n"})
+    result = _cli(["build", str(tmp_path / "app"), "--tag", f"{unique_repo}:v1", "--push"], docker_host)
+    assert result.exit_code == 11
+    assert "Dockerfile:3" in result.stderr
+    assert "unknown instruction: COPPY" in result.stderr
+    assert _no_repo(registry, unique_repo)
+
+
+def test_dockerignore_and_base_image_override(tmp_path, docker_client, docker_host, tiny_image, captured_log):
+    context = write_context(tmp_path / "app", {
+        "Dockerfile": "FROM does-not-exist/base:1 AS runtime\nCOPY . /app\nRUN ls /app > /listing.txt\n",
+        ".dockerignore": "*.log\nprivate/\n",
+        "main.py": "print('hi')\n",
+        "debug.log": "junk\n",
+        "private/key.txt": "nope\n",
+    })
+    from falmigrate.build import dockerfile
+
+    info = dockerfile.read(context / "Dockerfile")
+    edited = tmp_path / "Dockerfile.edited"
+    edited.write_text(dockerfile.replace_base_image(info, tiny_image))
+    assert edited.read_text().splitlines()[0] == f"FROM {tiny_image} AS runtime"
+    client = engine.connect(docker_host)
+    log = BuildLog(lambda s: s, "Dockerfile")
+    image_id = engine_build.build_with_sdk(client, engine_build.BuildRequest(context=context, dockerfile=edited), log)
+    archive = export.save_image(client, image_id, tmp_path / "out" / "image.tar")
+    files = {name.split("!", 1)[1] for name in archive_members(archive) if "!" in name}
+    assert "app/main.py" in files
+    assert "app/Dockerfile" in files
+    assert not any(name.startswith(("app/debug.log", "app/private")) for name in files)
+    assert log.steps_seen == 3
+    assert any("Step 3/3 : RUN ls /app" in line for line in captured_log.lines)
+    docker_client.images.remove(image_id, force=True)
+
+
+def test_secret_never_in_image_or_log(tmp_path, docker_host, tiny_image, captured_log):
+    secret_file = tmp_path / "token.txt"
+    secret_file.write_text(SECRET_VALUE)
+    context = write_context(tmp_path / "app", {
+        "Dockerfile": (
+            f"FROM {tiny_image}\n"
+            "RUN --mount=type=secret,id=token test \"$(cat /run/secrets/token)\" != '' "
+            "&& echo \"the token is $(cat /run/secrets/token)\" && wc -c < /run/secrets/token > /token-size\n"
+        ),
+    })
+    secret = parse_secret(f"id=token,src={secret_file}")
+    client = engine.connect(docker_host)
+    log = BuildLog(Redactor([secret]), "Dockerfile")
+    request = engine_build.BuildRequest(context=context, dockerfile=context / "Dockerfile", secrets=(secret,),
+                                        network_mode="host", no_cache=True)
+    image_id = engine_build.build_with_cli(request, log, docker_host)
+    printed = "\n".join(captured_log.lines)
+    assert "the token is ***" in printed
+    assert SECRET_VALUE not in printed
+    archive = export.save_image(client, image_id, tmp_path / "image.tar")
+    members = archive_members(archive)
+    assert members[next(n for n in members if n.endswith("!token-size"))].strip() == str(len(SECRET_VALUE)).encode()
+    assert SECRET_VALUE.encode() not in archive.read_bytes()
+    assert not any(SECRET_VALUE.encode() in data for data in members.values())
+    client.remove_image(image_id, force=True)
+
+
+def test_startup_profile_records_opened_files(docker_client, docker_host, tiny_image):
+    client = engine.connect(docker_host)
+    paths = profile.profile_startup(client, tiny_image, command=["sh", "-c", "cat /etc/passwd > /dev/null; sleep 60"],
+                                    seconds=3)
+    assert "/etc/passwd" in paths
+    assert "/bin/busybox" in paths or "/bin/sh" in paths
+    assert not any(p.startswith(("/proc/", "/.falmigrate-profile")) for p in paths)
+    leftovers = docker_client.containers.list(all=True, filters={"label": "falmigrate=profile"})
+    assert leftovers == []
