@@ -117,8 +117,13 @@ class Generated:
     typing_any: bool = False
 
 
+# Every generated app runs in the image the generated Dockerfile (next to fal_app.py) describes.
+IMAGE_LINE = 'image = fal.ContainerImage.from_dockerfile(str(_FALMIGRATE_DIR / "Dockerfile"), context_dir=_FALMIGRATE_DIR)'
+DIR_LINE = "_FALMIGRATE_DIR = pathlib.Path(__file__).resolve().parent"
+
+
 def settings_lines(app: dict[str, Any]) -> list[str]:
-    lines = []
+    lines = [IMAGE_LINE]
     for name, group in SETTING_ORDER:
         value = (app.get(group) or {}).get(name)
         if value is None or (name == "machine_type" and value == "S"):

@@ -24,7 +24,7 @@ from falmigrate.codemods.modal.cleanup import (
     refs,
     todo_lines,
 )
-from falmigrate.codemods.modal.generate import HELPER_DEPS, HELPERS, Generated, generate_app, indent
+from falmigrate.codemods.modal.generate import DIR_LINE, HELPER_DEPS, HELPERS, Generated, generate_app, indent
 from falmigrate.importers.modal.plan import AppPlan, plan_module
 from falmigrate.importers.modal.reader import ModalClass, ModalModule, decorator_call
 from falmigrate.spec import Decision, Finding, Location
@@ -273,6 +273,8 @@ class ModalRewrite:
         lines = []
         if "fal" not in bound:
             lines.append("import fal")
+        if "pathlib" not in bound:
+            lines.append("import pathlib")
         needs = [g.needs for g in self.generated.values()]
         groups = {
             "typing": set().union(*(n.typing_names for n in needs)),
@@ -289,9 +291,8 @@ class ModalRewrite:
             missing = sorted(names - bound)
             if missing:
                 lines.append(f"from {source} import {', '.join(missing)}")
-        if not lines:
-            return module
-        new = _parse_members("\n".join(lines) + "\n")
+        new = _parse_members("\n".join(lines) + "\n") if lines else []
+        new += _with_blank(_parse_members(DIR_LINE + "\n"))
         index = _import_insert_index(module)
         return module.with_changes(body=[*module.body[:index], *new, *module.body[index:]])
 

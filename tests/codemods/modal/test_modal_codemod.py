@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import runpy
 import subprocess
 import sys
 import textwrap
@@ -96,7 +97,7 @@ def test_lifecycle_names_and_exit(tmp_path: Path) -> None:
     assert "def status_endpoint(self, body: dict[str, Any]):\n        return self.status(body)" in code
 
 
-def test_batched_and_generator_wrappers() -> None:
+def test_batched_and_generator_wrappers(tmp_path: Path) -> None:
     source = textwrap.dedent("""
         import modal
         app = modal.App("b")
@@ -114,9 +115,11 @@ def test_batched_and_generator_wrappers() -> None:
     assert "return DoubleOutput(output=(double(xs=[input.xs]))[0])" in code
     assert "    xs: int\n" in code  # one item per request
     assert "return CountOutput(output=list(count(n=input.n)))" in code
-    namespace: dict = {}
-    exec(compile(code, "b.py", "exec"), namespace)  # noqa: S102 - generated code of our own test input
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    (tmp_path / "b.py").write_text(code)
+    namespace = runpy.run_path(str(tmp_path / "b.py"))
     assert namespace["double"]([3]) == [6]
+    assert namespace["BApp"].image is not None  # the generated Dockerfile next to fal_app.py
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
