@@ -247,7 +247,7 @@ stop_pid() {  # stop_pid PIDFILE NAME
 }
 
 cmd_stop() {
-  [ -d "$STATE" ] || { rm -f "$ENV_FILE"; return 0; }
+  [ -d "$STATE" ] || return 0
   exec 9>"$STATE/.lock"
   flock -w 300 9 || die "timed out waiting for the lock on $STATE"
   stop_pid "$STATE/registry-plain/pid" "registry-plain"
@@ -258,13 +258,17 @@ cmd_stop() {
   fi
   stop_pid "$STATE/dockerd.pid" "dockerd"
   # Unmount anything dockerd left behind before removing its directories.
-  grep -o " $STATE/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -o " $STATE/[^ ]*" /proc/mounts 2>/dev/null || true; } | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
   if [ "${FALMIGRATE_KEEP_STATE:-0}" = 1 ]; then
     rm -rf "$STATE/registry-plain" "$STATE/registry-tls" "$STATE/tls" "$EXEC_ROOT"
   else
     find "$STATE" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} + 2>/dev/null || true
   fi
-  rm -f "$ENV_FILE" "$STATE/env"
+  # The repo's env file only if it describes these services (another state dir may own it).
+  if [ -f "$ENV_FILE" ] && grep -qx "FALMIGRATE_TEST_STATE=$STATE" "$ENV_FILE"; then rm -f "$ENV_FILE"; fi
+  rm -f "$STATE/env"
   log "stopped"
 }
 

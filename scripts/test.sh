@@ -45,7 +45,9 @@ ensure_venv() {
 
 ensure_venv
 
-if bash scripts/services.sh status; then
+if [ "${FALMIGRATE_SKIP_SERVICES:-0}" = 1 ]; then
+  log "FALMIGRATE_SKIP_SERVICES=1: not starting services"
+elif bash scripts/services.sh status; then
   log "services already running: using them and leaving them running"
 else
   trap 'bash scripts/services.sh stop || true' EXIT
