@@ -48,6 +48,7 @@ class BuildOptions:
     profile: bool = False  # run the image once to record the startup profile
     profile_command: tuple[str, ...] = ()
     profile_seconds: float = 30.0
+    profile_out: Path | None = None  # where --profile writes the recorded list (for --startup-profile)
     docker_host: str | None = None
     update_app: Path | None = None
     insecure_registry: bool = False
@@ -130,8 +131,11 @@ def _startup_paths(client, image_id: str, options: BuildOptions) -> list[str] | 
     if options.startup_profile:
         return profile_mod.read_profile(options.startup_profile)
     if options.profile:
-        return profile_mod.profile_startup(client, image_id, command=list(options.profile_command) or None,
-                                           seconds=options.profile_seconds)
+        paths = profile_mod.profile_startup(client, image_id, command=list(options.profile_command) or None,
+                                            seconds=options.profile_seconds)
+        if options.profile_out:
+            profile_mod.write_profile(paths, options.profile_out)
+        return paths
     return None
 
 

@@ -77,6 +77,9 @@ def build_command(
     profile_seconds: Annotated[
         float, typer.Option("--profile-seconds", help="Time limit of the profiling run.")
     ] = 30.0,
+    profile_out: Annotated[
+        Path | None, typer.Option("--profile-out", help="Write the recorded startup file list here.")
+    ] = None,
     update_app: Annotated[
         Path | None, typer.Option("--update-app", help="Point OUT/fal_app.py at the pushed image digest.")
     ] = None,
@@ -99,7 +102,8 @@ def build_command(
             secrets=tuple(parse_secret(s) for s in secret or []), base_image=base_image, network=network,
             no_cache=no_cache, layout=layout, startup_profile=startup_profile, profile=profile,
             profile_command=tuple(shlex.split(profile_command)) if profile_command else (),
-            profile_seconds=profile_seconds, update_app=update_app, insecure_registry=insecure,
+            profile_seconds=profile_seconds, profile_out=profile_out, update_app=update_app,
+            insecure_registry=insecure,
         )
         return build(options)
 
