@@ -10,13 +10,34 @@ unset fields stay absent so ``job_input.get(k, default)`` behaves as on RunPod),
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from falmigrate.codemods.modal.generate import settings_lines
 from falmigrate.render.models import model_source
 
 INDENT = "    "
+# fal class attributes written from the spec, in this order: (attribute, spec group).
+SETTING_ORDER = (
+    ("machine_type", "hardware"), ("num_gpus", "hardware"),
+    ("keep_alive", "scaling"), ("min_concurrency", "scaling"), ("max_concurrency", "scaling"),
+    ("concurrency_buffer", "scaling"), ("concurrency_buffer_perc", "scaling"), ("max_multiplexing", "scaling"),
+    ("scaling_delay", "scaling"), ("startup_timeout", "scaling"), ("request_timeout", "scaling"),
+    ("skip_retry_conditions", "scaling"),
+)
+
+
+def settings_lines(settings: dict[str, Any]) -> list[str]:
+    """``name = value`` class attribute lines for every knob the spec sets (fal defaults left out)."""
+    lines = []
+    for name, group in SETTING_ORDER:
+        value = (settings.get(group) or {}).get(name)
+        if value is None or (name == "machine_type" and value == "S"):
+            continue
+        lines.append(f"{name} = {json.dumps(value) if not isinstance(value, bool) else value}")
+    if settings.get("secrets"):
+        lines.append(f"secrets = {json.dumps(sorted(settings['secrets']))}")
+    return lines
 
 HELPERS = '''
 
@@ -78,9 +99,9 @@ def _stream_members(p: AppParts, model: str) -> list[str]:
               f"{INDENT * 2}except HTTPException as exc:\n"
               f"{INDENT * 3}yield f\"event: error\\ndata: {{json.dumps(exc.detail)}}\\n\\n\"\n\n")
     return [
-        f'@fal.endpoint("/")\n{asyn}def run(self, input: {model}) -> {p.class_name}Output:\n'
-        f"{INDENT}job = _falmigrate_job(input)\n"
-        f"{INDENT}return {p.class_name}Output(output={collect})\n",
+        (f'@fal.endpoint("/")\n{asyn}def run(self, input: {model}) -> {p.class_name}Output:\n'
+         f"{INDENT}job = _falmigrate_job(input)\n"
+         f"{INDENT}return {p.class_name}Output(output={collect})\n"),
         (f'@fal.endpoint("/stream")\ndef stream(self, input: {model}) -> StreamingResponse:\n'
          f"{INDENT}job = _falmigrate_job(input)\n\n" + events
          + f'{INDENT}return StreamingResponse(events(), media_type="text/event-stream")\n'),
@@ -124,7 +145,7 @@ def app_source(p: AppParts) -> tuple[str, list[str]]:
     if is_stream:
         imports += ["import json", "from fastapi.responses import StreamingResponse"]
     header = [f"class {p.class_name}(fal.App):",
-              f'{INDENT}image = fal.ContainerImage.from_dockerfile(str(_HERE / "Dockerfile"), context_dir=_HERE)']
+              f'{INDENT}image = fal.ContainerImage.from_dockerfile(str(_FALMIGRATE_DIR / "Dockerfile"), context_dir=_FALMIGRATE_DIR)']
     if p.description:
         header.insert(1, f'{INDENT}"""{p.description.replace(chr(34) * 3, "")}"""')
     header += [f"{INDENT}{line}" for line in settings_lines(p.settings)]
@@ -132,5 +153,5 @@ def app_source(p: AppParts) -> tuple[str, list[str]]:
     body = "\n".join(header) + "\n\n" + "\n".join(_indent(m) for m in members)
     imports.append("from pathlib import Path")
     code = ("\n\n# --- fal app (added by falmigrate from the RunPod worker above) ---\n\n"
-            "_HERE = Path(__file__).resolve().parent\n" + helpers + "\n\n" + "\n\n".join(parts) + "\n\n" + body)
+            "_FALMIGRATE_DIR = Path(__file__).resolve().parent\n" + helpers + "\n\n" + "\n\n".join(parts) + "\n\n" + body)
     return code, imports

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from falmigrate.codemods.docker_native.common import drop_unused_import, is_main_guard
+from falmigrate.codemods.docker_native.common import is_main_guard, mentions
 from falmigrate.importers.runpod.init import InitPlan, is_start_statement, plan_init
 from falmigrate.importers.runpod.reader import PROGRESS, START, WorkerModule
 from falmigrate.spec import Decision, Finding, Location
@@ -95,18 +95,19 @@ def _tidy(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
 
 
 def _init_function(names: list[str], moved: list[cst.BaseStatement]) -> cst.FunctionDef:
-    first = moved[0]
-    leading = list(getattr(first, "leading_lines", []))
     body: list[cst.BaseStatement] = []
     if names:
         body.append(cst.SimpleStatementLine([cst.Global([cst.NameItem(cst.Name(n)) for n in names])]))
     for i, stmt in enumerate(moved):
-        body.append(stmt.with_changes(leading_lines=[] if i == 0 else _tidy(stmt.leading_lines)))
+        lines = _tidy(stmt.leading_lines)
+        if i == 0 and lines and lines[0].comment is None:
+            lines = lines[1:]
+        body.append(stmt.with_changes(leading_lines=lines))
     doc = cst.SimpleStatementLine([cst.Expr(cst.SimpleString(
         '"""The worker\'s module-level initialisation (moved here by falmigrate; runs in setup())."""'))])
     return cst.FunctionDef(
         name=cst.Name(INIT_FUNCTION), params=cst.Parameters(), body=cst.IndentedBlock([doc, *body]),
-        leading_lines=[*leading, cst.EmptyLine()] if leading else [cst.EmptyLine(), cst.EmptyLine()],
+        leading_lines=[cst.EmptyLine(), cst.EmptyLine()],
     )
 
 
@@ -133,11 +134,56 @@ def edit_module(mod: WorkerModule) -> ModuleEdit:
         edit.findings.append(Finding(rule="FM300", severity="info", message="a runpod.serverless.start call inside a "
                                      "function became `pass` under a TODO marker",
                                      location=Location(file=mod.path, line=mod.starts[0].line)))
-    for name in sorted({n.split(".")[0] for n, q in mod.aliases.items() if q.startswith("runpod")} | set(mod.aliases)):
-        if "." not in name:
-            module = drop_unused_import(module, name)
-    edit.module = module
+    edit.module = _drop_unused_runpod_imports(module)
     return edit
+
+
+def _local_names(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    name = alias.name
+    while isinstance(name, cst.Attribute):
+        name = name.value
+    return name.value if isinstance(name, cst.Name) else ""
+
+
+def _is_runpod_import(node: cst.CSTNode) -> bool:
+    if isinstance(node, cst.Import):
+        return any(mod_name(a.name).split(".")[0] == "runpod" for a in node.names)
+    return (isinstance(node, cst.ImportFrom) and node.module is not None and not node.relative
+            and mod_name(node.module).split(".")[0] == "runpod" and not isinstance(node.names, cst.ImportStar))
+
+
+def mod_name(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Attribute):
+        return f"{mod_name(node.value)}.{node.attr.value}"
+    return node.value if isinstance(node, cst.Name) else ""
+
+
+def _is_import_line(stmt: cst.CSTNode) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom))
+                                                             for s in stmt.body)
+
+
+def _drop_unused_runpod_imports(module: cst.Module) -> cst.Module:
+    """Remove names of module-level ``runpod`` imports that nothing in the module reads any more."""
+    body: list[cst.BaseStatement] = []
+    carried: list[cst.EmptyLine] = []  # comments of a dropped import move to the next statement
+    for stmt in module.body:
+        node = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+        if node is not None and _is_runpod_import(node):
+            others = [s for s in module.body if not _is_import_line(s)]
+            keep = [a for a in node.names if any(mentions(o, {_local_names(a)}) for o in others)]
+            if not keep:
+                carried += [line for line in stmt.leading_lines if line.comment is not None]
+                continue
+            keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            stmt = stmt.with_changes(body=[node.with_changes(names=keep)])
+        if carried and hasattr(stmt, "leading_lines"):
+            stmt = stmt.with_changes(leading_lines=[*carried, *stmt.leading_lines])
+            carried = []
+        body.append(stmt)
+    return module.with_changes(body=body)
 
 
 def _start_lines(mod: WorkerModule, module: cst.Module) -> list[int]:

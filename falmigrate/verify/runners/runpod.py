@@ -1,0 +1,107 @@
+"""Source side of ``falmigrate verify`` for RunPod: run the worker's handler through the runpod SDK.
+
+The worker module is executed as ``__main__`` (so a ``start`` call under the main guard fires too)
+with ``runpod.serverless.start`` replaced by a recorder: the config it receives is exactly what the
+SDK would run. Each case then goes through the SDK's own job path, the one ``--test_input`` uses:
+``rp_job.run_job`` for plain/async handlers, and for generators ``rp_job.run_job_generator`` with the
+aggregation ``handle_job`` applies (an item carrying "error" ends the job). No cloud, no network:
+nothing is posted anywhere. Runs inside the verify worker subprocess (cwd = the source root).
+
+Values returned: the job's ``output`` (the fal side's response model wraps it as ``output``, which
+the framework unwraps), or ``{"error": message}`` for a failed job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import runpy
+import sys
+from pathlib import Path
+from typing import Any
+
+from falmigrate.errors import VerifyError
+from falmigrate.spec import AppSpec
+
+
+def _load_config(root: Path, spec: AppSpec) -> dict[str, Any]:
+    import runpod
+    import runpod.serverless
+
+    entry = root / (spec.source.entry_file or "handler.py")
+    captured: list[dict[str, Any]] = []
+    real_start = runpod.serverless.start
+
+    def _record(config: dict[str, Any]) -> None:
+        captured.append(config)
+
+    folder = str(entry.parent.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    runpod.serverless.start = _record
+    argv = sys.argv
+    sys.argv = [str(entry)]
+    try:
+        runpy.run_path(str(entry), run_name="__main__")
+    except SystemExit:
+        pass
+    except Exception as exc:  # the worker failed to import: the source side cannot start
+        raise VerifyError(f"cannot run {spec.source.entry_file} under runpod: {type(exc).__name__}: {exc}",
+                          file=spec.source.entry_file) from exc
+    finally:
+        runpod.serverless.start = real_start
+        sys.argv = argv
+    if not captured or not callable(captured[0].get("handler")):
+        raise VerifyError(f"{spec.source.entry_file} did not call runpod.serverless.start with a handler",
+                          file=spec.source.entry_file)
+    return captured[0]
+
+
+def _error_text(error: Any) -> Any:
+    """A handler exception arrives as the SDK's JSON error report; keep its message."""
+    if isinstance(error, str):
+        try:
+            info = json.loads(error)
+        except ValueError:
+            return error
+        if isinstance(info, dict) and "error_message" in info:
+            return f"{info.get('error_type', '')}: {info['error_message']}"
+    return error
+
+
+async def _run_generator(config: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    from runpod.serverless.modules import rp_job
+
+    result: dict[str, Any] = {"output": []}
+    async for partial in rp_job.run_job_generator(config["handler"], job):
+        if isinstance(partial.get("output"), dict) and partial["output"].get("error"):
+            partial = {"error": partial["output"]["error"]}
+        if partial.get("error"):
+            return partial
+        result["output"].append(partial["output"])
+    return result
+
+
+async def _run(config: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    from runpod.serverless.modules import rp_handler, rp_job
+
+    if rp_handler.is_generator(config["handler"]):
+        return await _run_generator(config, job)
+    return await rp_job.run_job(config["handler"], job)
+
+
+def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
+    """One value per case: the job's output, or ``{"error": message}`` when the job failed."""
+    root = Path(root)
+    os.environ.setdefault("RUNPOD_LOG_LEVEL", "ERROR")
+    config = _load_config(root, spec)
+    results: list[Any] = []
+    for index, case in enumerate(cases):
+        job = {"id": f"falmigrate-verify-{index}", "input": dict(case.get("input") or {})}
+        outcome = asyncio.run(_run(config, job))
+        if outcome.get("error"):
+            results.append({"error": _error_text(outcome["error"])})
+        else:
+            results.append(outcome.get("output"))
+    return results
