@@ -38,7 +38,7 @@ DEFAULT_GPU = "GPU-A6000"
 
 # Source construct → fal construct (what the codemod does), with the rule id of its finding.
 CONSTRUCTS: list[tuple[str, str, str]] = [
-    ('runpod.serverless.start({"handler": fn})', '`@fal.endpoint("/")` on a `fal.App` calling `fn(job)`', "FM300"),
+    ('`runpod.serverless.start({"handler": fn})`', '`@fal.endpoint("/")` on a `fal.App` calling `fn(job)`', "FM300"),
     ("sync / async handler", "sync / async endpoint; `job` = `{\"id\": <request id>, \"input\": <request body>}`", "FM300"),
     ("generator / async generator handler", '`/` returns the aggregated list; `/stream` streams each item (server-sent events)', "FM310"),
     ('`rp_validator.validate(job_input, SCHEMA)`', "pydantic request model (type, required, default, recognised constraints); the validate call stays", "FM304"),
@@ -89,3 +89,44 @@ def render_tables() -> str:
     lines += [f"| `{a}` | `{b}` |" for a, b in GPU_NAME_MARKERS]
     lines += ["", f"Unknown ids map to `{DEFAULT_GPU}` with a warning (FM311)."]
     return "\n".join(lines) + "\n"
+
+
+# Every finding rule the RunPod importer and codemod emit.
+RULES: dict[str, str] = {
+    "FM300": "`runpod.serverless.start` dropped (nested call → `pass` under a TODO)",
+    "FM303": "request field types unknown (keys read from `job[\"input\"]`), or schema type unknown",
+    "FM304": "schema constraint or default not translated; `validate()` still checks it",
+    "FM305": "`progress_update` → log line",
+    "FM306": "`concurrency_modifier` → fixed `max_multiplexing`",
+    "FM307": "`{\"error\": ...}` return → HTTP 400",
+    "FM308": "`refresh_worker` dropped",
+    "FM309": "module-level initialisation moved into `setup()`",
+    "FM310": "generator handler → aggregated `/` + streaming `/stream`",
+    "FM311": "GPU ids → `machine_type` (unknown ids warned)",
+    "FM312": "secret-looking env vars → fal `secrets` (names only)",
+    "FM313": "network volume `/runpod-volume` used",
+    "FM314": "`return_aggregate_stream` unset but `/` aggregates",
+    "FM315": "worker Dockerfile → fal Dockerfile (or none found)",
+    "FM316": "sync handler with `max_multiplexing` > 1",
+    "FM317": "`job[\"id\"]` is a fresh id per request",
+    "FM318": "other RunPod utilities (`rp_upload`, `rp_download`, …) used",
+}
+DOC_BEGIN = "<!-- BEGIN GENERATED: falmigrate.importers.runpod.mapping.render_tables -->"
+DOC_END = "<!-- END GENERATED -->"
+
+
+def render_doc_section() -> str:
+    rules = ["### Finding rules", "", "| rule | meaning |", "|---|---|"]
+    rules += [f"| {rule} | {text} |" for rule, text in RULES.items()]
+    return render_tables() + "\n" + "\n".join(rules) + "\n"
+
+
+def update_doc(text: str) -> str:
+    """``text`` with the part between DOC_BEGIN and DOC_END replaced by the current tables."""
+    head, sep, rest = text.partition(DOC_BEGIN)
+    if not sep:
+        raise ValueError("the doc has no generated-section marker")
+    _, sep2, tail = rest.partition(DOC_END)
+    if not sep2:
+        raise ValueError("the doc's generated section is not closed")
+    return f"{head}{DOC_BEGIN}\n{render_doc_section()}{DOC_END}{tail}"

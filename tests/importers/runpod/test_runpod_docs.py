@@ -1,0 +1,46 @@
+"""docs/from-runpod.md carries the mapping tables generated from the importer's own data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from falmigrate.importers.runpod import mapping
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "from-runpod.md"
+
+
+def test_mapping_doc_is_current() -> None:
+    text = DOC.read_text()
+    if os.environ.get("FALMIGRATE_UPDATE_GOLDEN") == "1":
+        DOC.write_text(mapping.update_doc(text))
+        text = DOC.read_text()
+    assert mapping.update_doc(text) == text, "regenerate with FALMIGRATE_UPDATE_GOLDEN=1 pytest tests/importers/runpod"
+
+
+def test_doc_lists_every_gpu_pool_and_rule() -> None:
+    text = DOC.read_text()
+    for pool, machine in mapping.GPU_POOLS.items():
+        assert f"| `{pool}` | `{machine}` |" in text
+    for rule in mapping.RULES:
+        assert f"| {rule} |" in text
+
+
+def test_every_rule_the_code_emits_is_documented() -> None:
+    import re
+
+    package = Path(mapping.__file__).parent
+    codemod = package.parents[1] / "codemods" / "runpod"
+    sources = [p.read_text() for p in [*package.glob("*.py"), *codemod.glob("*.py")]]
+    emitted = {m for text in sources for m in re.findall(r'"(FM3\d\d)"', text)}
+    assert emitted and emitted <= set(mapping.RULES)
+
+
+def test_update_doc_replaces_only_the_generated_part() -> None:
+    stale = f"# T\n\nintro\n\n{mapping.DOC_BEGIN}\nold\n{mapping.DOC_END}\n\noutro\n"
+    fresh = mapping.update_doc(stale)
+    assert fresh.startswith("# T\n\nintro\n\n") and fresh.endswith("\n\noutro\n") and "\nold\n" not in fresh
+    with pytest.raises(ValueError):
+        mapping.update_doc("no markers")
