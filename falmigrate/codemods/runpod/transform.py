@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from falmigrate.codemods.docker_native.common import is_main_guard, mentions
-from falmigrate.importers.runpod.init import InitPlan, is_start_statement, plan_init
+from falmigrate.importers.runpod.init import InitPlan, guard_statements, is_start_statement, plan_init
 from falmigrate.importers.runpod.reader import PROGRESS, START, WorkerModule
 from falmigrate.spec import Decision, Finding, Location
 
@@ -118,7 +118,9 @@ def edit_module(mod: WorkerModule) -> ModuleEdit:
     edit.moved = plan
     body = list(mod.module.body)
     if plan.indices:
-        moved = [body[i] for i in plan.indices]
+        moved: list[cst.BaseStatement] = []
+        for i in plan.indices:
+            moved += guard_statements(mod, body[i]) if i == plan.guard else [body[i]]
         function = _init_function(plan.names, moved)
         first = plan.indices[0]
         body = [function if i == first else s for i, s in enumerate(body) if i == first or i not in plan.indices]

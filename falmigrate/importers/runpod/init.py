@@ -22,6 +22,7 @@ class InitPlan:
     indices: list[int] = field(default_factory=list)  # positions in module.body
     names: list[str] = field(default_factory=list)  # globals the moved statements bind
     lines: list[int] = field(default_factory=list)
+    guard: int | None = None  # index of an ``if __name__ == "__main__":`` whose body (minus start) moves too
 
 
 class _Scan(cst.CSTVisitor):
@@ -100,10 +101,31 @@ def is_start_statement(mod: WorkerModule, stmt: cst.CSTNode) -> bool:
             and mod.is_call_to(stmt.body[0].value, START))
 
 
+def guard_statements(mod: WorkerModule, stmt: cst.CSTNode) -> list[cst.BaseStatement] | None:
+    """The other statements of a main guard that starts the worker (they are its startup), else None."""
+    if not (isinstance(stmt, cst.If) and _is_main_guard(stmt) and stmt.orelse is None
+            and isinstance(stmt.body, cst.IndentedBlock)):
+        return None
+    body = list(stmt.body.body)
+    rest = [s for s in body if not is_start_statement(mod, s)]
+    return rest if rest and len(rest) < len(body) else None
+
+
 def plan_init(mod: WorkerModule) -> InitPlan:
     plan = InitPlan()
     moved: set[str] = set()
     for index, stmt in enumerate(mod.module.body):
+        guarded = guard_statements(mod, stmt)
+        if guarded is not None:
+            plan.indices.append(index)
+            plan.guard = index
+            plan.lines.append(mod.line(guarded[0]))
+            for inner in guarded:
+                scan = _Scan()
+                inner.visit(scan)
+                moved.update(scan.binds)
+                plan.names += [n for n in scan.binds if n not in plan.names]
+            continue
         if _stays(stmt, index) or is_start_statement(mod, stmt):
             continue
         scan = _Scan()

@@ -85,7 +85,8 @@ def test_start_under_main_guard_and_unused_imports_go() -> None:
     code = converted("worker")
     assert "import runpod as rp" not in code and "progress_update" not in code.split("def handler")[0]
     assert "from runpod.serverless.utils.rp_validator import validate" in code  # still used
-    assert 'if __name__ == "__main__":\n    parser = argparse.ArgumentParser()' in code
+    assert "__main__" not in code  # the guard's other statements are the worker's startup: moved
+    assert "    parser = argparse.ArgumentParser()" in code.split("def _falmigrate_init")[1].split("def handler")[0]
 
 
 def test_nested_start_becomes_a_todo_with_a_finding() -> None:

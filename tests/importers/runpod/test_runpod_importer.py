@@ -38,7 +38,7 @@ def rules(spec) -> list[str]:
 
 @pytest.mark.parametrize(("case", "kind"), [
     ("generator_stream", "generator"), ("async_handler", "async"), ("validator_schema", "sync"),
-    ("module_init", "sync"), ("error_return", "sync"), ("hub_dockerfile", "async"),
+    ("module_init", "sync"), ("error_return", "sync"), ("hub_dockerfile", "async"), ("main_guard_init", "sync"),
 ])
 def test_handler_form(case: str, kind: str) -> None:
     spec = load(case)
@@ -78,6 +78,12 @@ def test_module_init_is_planned_into_setup() -> None:
     assert spec.lifecycle.setup == "_falmigrate_init"
     assert spec.extra["runpod"]["init"] == ["VOCAB", "INDEX", "DEVICE"]
     assert "FM309" in rules(spec)
+
+
+def test_startup_under_the_main_guard_is_planned_too() -> None:
+    spec = load("main_guard_init")
+    assert spec.lifecycle.setup == "_falmigrate_init" and spec.extra["runpod"]["init"] == ["translator"]
+    assert {"FM307", "FM308", "FM309"} <= set(rules(spec))
 
 
 def test_hub_json_dockerfile_and_tests_json() -> None:
