@@ -96,7 +96,7 @@ def test_hub_json_dockerfile_and_tests_json() -> None:
     assert image.base == "runpod/base:0.6.2-cuda12.2.0" and image.cuda == "12.2.0"
     assert image.system_packages == ["ffmpeg"]
     assert image.requirements_file == "requirements.txt"
-    assert image.env == {"GREETING": "hello", "PYTHONUNBUFFERED": "1"}
+    assert image.env == {"GREETING": "hello", "PYTHONPATH": "/app/src", "PYTHONUNBUFFERED": "1"}
     assert "HF_TOKEN" not in image.env
     assert spec.source.entry_file == "src/handler.py"
     assert spec.endpoints[0].examples == [{"text": "one two three", "shout": True}, {"text": "a b c d"},
@@ -198,3 +198,18 @@ def test_spec_round_trips_and_is_relative() -> None:
         spec = load(case)
         assert type(spec).from_json(spec.to_json()) == spec
         assert spec.source.root == "." and not any(f.startswith("/") for f in spec.source.files)
+
+
+def test_runpod_pytorch_base_keeps_cuda_and_python(tmp_path: Path) -> None:
+    root = project(tmp_path, "import runpod\ndef h(job):\n    return 1\nrunpod.serverless.start({'handler': h})\n", {
+        "Dockerfile": "ARG BASE=runpod/pytorch:2.1.0-py3.10-cuda11.8.0-devel-ubuntu22.04\nFROM ${BASE}\n"
+                      "WORKDIR /workspace\nRUN apt-get update && apt-get install -y git-lfs\n"
+                      "RUN pip install diffusers==0.27.2 transformers\nRUN python -c 'print(1)'\n"
+                      "COPY handler.py .\nCMD [\"python\", \"-u\", \"handler.py\"]\n"})
+    image = RunpodImporter().load(root).image
+    assert image.base == "runpod/pytorch:2.1.0-py3.10-cuda11.8.0-devel-ubuntu22.04"
+    assert (image.python, image.cuda) == ("3.10", "11.8.0")
+    assert image.system_packages == ["git-lfs"]
+    assert image.python_requirements[:2] == ["diffusers==0.27.2", "transformers"]
+    assert [step.command for step in image.run_steps] == ["python -c 'print(1)'"]
+    assert image.cmd is None and image.entrypoint is None and image.exposed_port is None
