@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from falmigrate.codemods.runpod import rewrite, transform_source
 from falmigrate.importers.runpod import RunpodImporter
@@ -118,3 +121,31 @@ def test_settings_become_class_attributes() -> None:
     for line in ('machine_type = ["GPU-A6000", "GPU-A100"]', "max_multiplexing = 4", 'secrets = ["HF_TOKEN"]',
                  'image = fal.ContainerImage.from_dockerfile('):
         assert f"    {line}" in code
+
+
+KEYS = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda k: not keyword.iskeyword(k))
+DEFAULTS = st.one_of(st.integers(-5, 5), st.booleans(), st.text("abc ", max_size=4),
+                     st.floats(-2, 2, allow_nan=False).map(lambda f: round(f, 2)), st.none())
+
+
+@settings(max_examples=25, deadline=None)
+@given(reads=st.dictionaries(KEYS, DEFAULTS, min_size=1, max_size=5), is_async=st.booleans(),
+       guarded=st.booleans())
+def test_generated_workers_convert_cleanly(reads: dict, is_async: bool, guarded: bool) -> None:
+    lines = [f"    v_{i} = job_input.get({k!r}, {v!r})" for i, (k, v) in enumerate(reads.items())]
+    start = 'runpod.serverless.start({"handler": handler})'
+    source = ("import runpod\n\nCACHE = dict(a=1)\n\n\n"
+              f"{'async ' if is_async else ''}def handler(job):\n    job_input = job['input']\n"
+              + "\n".join(lines) + "\n    return {'n': len(CACHE)}\n\n\n"
+              + (f'if __name__ == "__main__":\n    {start}\n' if guarded else f"{start}\n"))
+    from falmigrate.importers.runpod.handler import analyse_handler
+    from falmigrate.importers.runpod.reader import read_worker
+    from falmigrate.importers.runpod.schema import read_fields
+
+    mod = read_worker(source)
+    fields = read_fields(mod, analyse_handler(mod, mod.functions["handler"]).reads)
+    assert [f.name for f in fields] == list(reads)
+    code = transform_source(source, fields=fields).code
+    compile(code, "fal_app.py", "exec")
+    assert "global CACHE" in code and "runpod" not in code.split("# --- fal app")[0]
+    assert transform_source(code).code == code
