@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import ssl
 import uuid
 
 import httpx
@@ -62,3 +63,20 @@ def test_build_push_and_read_manifest(docker_client, base_image, registry, regis
         assert json.loads(resp.text) == manifest
     finally:
         docker_client.images.remove(f"{repo}:v1", force=True)
+
+
+def test_tls_registry_needs_credentials(tls_registry):
+    url = f"https://{tls_registry.address}/v2/"
+    with httpx.Client(verify=ssl.create_default_context(cafile=tls_registry.ca), timeout=30) as http:
+        anonymous = http.get(url)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["WWW-Authenticate"].startswith("Basic realm=")
+        assert http.get(url, auth=(tls_registry.user, "wrong-password")).status_code == 401
+        assert http.get(url, auth=(tls_registry.user, tls_registry.password)).status_code == 200
+    with pytest.raises(httpx.ConnectError):  # the CA is really needed: the default trust store refuses it
+        httpx.get(url, timeout=30, verify=True)
+
+
+def test_tiny_image_runs(docker_client, tiny_image):
+    output = docker_client.containers.run(tiny_image, ["sh", "-c", "echo tiny-$((6*7))"], remove=True)
+    assert output.strip() == b"tiny-42"
