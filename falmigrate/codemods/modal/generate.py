@@ -17,7 +17,7 @@ from falmigrate.importers.modal.plan import AppPlan, Handler, camel
 from falmigrate.importers.modal.reader import ModalModule
 from falmigrate.importers.modal.signature import Signature, read_signature
 from falmigrate.render.models import ModelSource, annotation, model_source, safe_name
-from falmigrate.spec import InputField
+from falmigrate.spec import InputField, TypeRef
 
 INDENT = "    "
 # fal class attributes written from the app's settings, in this order.
@@ -187,7 +187,10 @@ def endpoint_source(mod: ModalModule, plan: AppPlan, handler: Handler, taken: se
     returns, result = "", call
     if not web and sig.output_model is None:
         out_name = _unique(f"{base}Output", taken)
-        out_type = annotation(sig.output, gen.needs) if not sig.stream else "list[Any]"
+        out_ref = sig.output.item if batched and sig.output.kind == "list" and sig.output.item else sig.output
+        if batched and out_ref is sig.output:
+            out_ref = TypeRef(kind="any")
+        out_type = annotation(out_ref, gen.needs) if not sig.stream else "list[Any]"
         if sig.stream:
             gen.needs.typing_names.add("Any")
         gen.models.append(f"class {out_name}(BaseModel):\n{INDENT}output: {out_type}\n")
