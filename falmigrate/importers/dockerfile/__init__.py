@@ -107,14 +107,19 @@ def _port(parsed: ParsedDockerfile, rec: Recognised, info: ModuleInfo | None, lo
     return port, findings
 
 
-def _avoid_reserved(port: int, rec: Recognised, loc: Location, findings: list[Finding]) -> int:
+def port_movable(words: list[str], info: ModuleInfo | None) -> bool:
+    """Whether the server can be put on another port: ``{port}`` in its command, or it reads $PORT."""
+    text = " ".join(words)
+    return "{port}" in text or "$PORT" in text or "${PORT" in text or bool(info and info.reads_port_env)
+
+
+def _avoid_reserved(port: int, movable: bool, loc: Location, findings: list[Finding]) -> int:
     """fal's runtime serves the app on 8080 and metrics on 9090 inside the runner: move the server."""
     if port not in RESERVED_PORTS:
         return port
     new = port + 1
     while new in RESERVED_PORTS:
         new += 1
-    movable = any("{port}" in word for word in rec.words)
     findings.append(Finding(
         rule="FM408", severity="info" if movable else "warning", location=loc,
         message=f"port {port} is {RESERVED_PORTS[port]} inside a fal runner; the server is moved to {new}"
@@ -166,7 +171,8 @@ class DockerImporter:
         app_file, info = _module(base, rec, parsed.final.env)
         port, port_findings = _port(parsed, rec, info, loc)
         findings += port_findings
-        port = _avoid_reserved(port, rec, loc, findings)
+        movable = port_movable(rec.words, info)
+        port = _avoid_reserved(port, movable, loc, findings)
         health, health_from = _health(parsed, rec, info)
         if health_from == "none found":
             findings.append(Finding(rule="FM402", severity="info", location=loc,
@@ -174,7 +180,9 @@ class DockerImporter:
                                     remediation="add a GET /health route or a HEALTHCHECK to the Dockerfile"))
         for note in rec.notes:
             findings.append(Finding(rule="FM404", severity="info", location=loc, message=note))
-        return self._spec(root, parsed, sub, rec, app_file, info, port, health, health_from, findings, loc)
+        spec = self._spec(root, parsed, sub, rec, app_file, info, port, health, health_from, findings, loc)
+        docker = {**spec.extra["docker"], "port_movable": movable}
+        return spec.model_copy(update={"extra": {**spec.extra, "docker": docker}})
 
     def _spec(self, root: Path, parsed: ParsedDockerfile, sub: str, rec: Recognised, app_file: str | None,
               info: ModuleInfo | None, port: int, health: str, health_from: str, findings: list[Finding],

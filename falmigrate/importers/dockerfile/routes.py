@@ -31,6 +31,7 @@ class ModuleInfo:
     app_names: tuple[str, ...]  # module-level names bound to FastAPI()/Flask()
     routes: tuple[Route, ...]
     port_default: int | None  # a literal port the module binds (app.run(port=…), PORT default, …)
+    reads_port_env: bool = False  # the module reads $PORT (os.environ.get("PORT"…), os.getenv, environ[…])
 
 
 def _str(node: ast.AST | None) -> str | None:
@@ -132,7 +133,18 @@ def read_module_text(source: str, filename: str = "app.py") -> ModuleInfo | None
         if routes or "BaseHTTPRequestHandler" in ast.dump(tree):
             framework = "http.server"
     routes.sort(key=lambda r: (r.line, r.method))
-    return ModuleInfo(framework, tuple(apps), tuple(routes), _port_default(tree))
+    return ModuleInfo(framework, tuple(apps), tuple(routes), _port_default(tree), _reads_port_env(tree))
+
+
+def _reads_port_env(tree: ast.Module) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and _str(node.args[0]) == "PORT":
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in ("get", "getenv"):
+                return True
+        if isinstance(node, ast.Subscript) and _str(node.slice) == "PORT":
+            return True
+    return False
 
 
 def health_route(routes: tuple[Route, ...] | list[Route]) -> str | None:

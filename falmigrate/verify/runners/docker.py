@@ -1,7 +1,7 @@
 """Source side of ``falmigrate verify`` for Docker servers: the real server, started without Docker.
 
 The server command from the spec runs in the project's code folder with the Dockerfile's ENV, on a
-free local port (the ``{port}`` placeholder and ``$PORT``), with this interpreter's ``bin`` first on
+free local port (the ``{port}`` placeholder and ``$PORT``; a server that can do neither keeps its port), with this interpreter's ``bin`` first on
 PATH so ``uvicorn``/``gunicorn``/``python`` are the ones installed here. Each case is sent as a real
 HTTP request (``method`` → ``endpoint`` with ``input`` as the JSON body; as query parameters for
 GET/DELETE/HEAD). ``fal_side_env`` gives the generated app the same setting for the fal side.
@@ -32,6 +32,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def pick_port(spec: AppSpec) -> int:
+    """A free port when the server can be moved ({port} in its command or it reads $PORT), else its own."""
+    docker = spec.extra.get("docker") or {}
+    if spec.server is not None and docker.get("port_movable") is False:
+        return spec.server.port
+    return free_port()
+
+
 def server_dir(root: Path, spec: AppSpec) -> Path:
     sub = (spec.extra.get("docker") or {}).get("server_dir") or ""
     return (Path(root) / sub).resolve() if sub else Path(root).resolve()
@@ -51,7 +59,7 @@ def server_env(spec: AppSpec, port: int, base: dict[str, str] | None = None) -> 
 def fal_side_env(src: Path, spec: AppSpec) -> dict[str, str]:
     """Variables for the fal side's worker so the generated app's setup() starts the user's server
     from ``src`` (not the image's workdir) on a free port, with the Dockerfile's ENV."""
-    port = free_port()
+    port = pick_port(spec)
     env = {k: v for k, v in server_env(spec, port, base={"PATH": os.environ.get("PATH", "")}).items()}
     env["FALMIGRATE_SERVER_PORT"] = str(port)
     env["FALMIGRATE_SERVER_DIR"] = str(server_dir(src, spec))
@@ -79,7 +87,7 @@ def start(root: Path, spec: AppSpec, port: int | None = None) -> tuple[subproces
     """Start the server and wait until it is healthy; returns (process, port)."""
     if spec.server is None:
         raise VerifyError("the spec has no server to start")
-    port = port or free_port()
+    port = port or pick_port(spec)
     command = [part.replace(PLACEHOLDER, str(port)) for part in spec.server.command]
     cwd = server_dir(root, spec)
     try:

@@ -99,3 +99,22 @@ def test_start_uses_a_free_port_and_stop_ends_the_process_group():
         time.sleep(0.05)
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)
+
+
+def test_server_with_a_fixed_port_is_verified_on_it(project, tmp_path):
+    root = project({
+        "Dockerfile": 'FROM python:3.11\nCOPY . .\nCMD ["python", "srv.py"]\n',
+        "srv.py": "import json\nfrom http.server import BaseHTTPRequestHandler, HTTPServer\n\n\n"
+                  "class H(BaseHTTPRequestHandler):\n    def do_POST(self):\n"
+                  "        n = int(self.headers['Content-Length'])\n"
+                  "        body = json.dumps({'keys': sorted(json.loads(self.rfile.read(n)))}).encode()\n"
+                  "        self.send_response(200)\n"
+                  "        self.end_headers()\n        self.wfile.write(body)\n\n    def do_GET(self):\n"
+                  "        self.send_response(200)\n        self.end_headers()\n\n\n"
+                  "HTTPServer(('127.0.0.1', 18765), H).serve_forever()\n",
+    })
+    spec = DockerImporter().load(root)
+    assert spec.server.port == 18765 and spec.extra["docker"]["port_movable"] is False
+    cases = [{"endpoint": "/x", "method": "POST", "input": {"a": 1}}]
+    assert run_source(root, spec, cases) == [{"keys": ["a"]}]
+    assert _fal_side(root, spec, render(spec), cases, tmp_path, "pass-through") == [{"keys": ["a"]}]
