@@ -43,7 +43,8 @@ def is_main_guard(stmt: cst.CSTNode) -> bool:
 def todo(stmt: cst.CSTNode, module: cst.Module, rule: str, message: str) -> cst.SimpleStatementLine:
     """``pass`` under ``# TODO(falmigrate RULE): message`` and the original code as comments."""
     original = module.code_for_node(stmt).strip().splitlines()
-    lines = [cst.EmptyLine(comment=cst.Comment(f"# TODO(falmigrate {rule}): {message}"))]
+    keep = list(getattr(stmt, "leading_lines", []))
+    lines = [*keep, cst.EmptyLine(comment=cst.Comment(f"# TODO(falmigrate {rule}): {message}"))]
     lines += [cst.EmptyLine(comment=cst.Comment(f"#   {line}".rstrip())) for line in original]
     return cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=lines)
 

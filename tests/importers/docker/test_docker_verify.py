@@ -53,7 +53,7 @@ def test_pass_through_app_answers_like_the_server(case, tmp_path):
     assert fal == source
 
 
-@pytest.mark.parametrize("case", ["fastapi_uvicorn", "flask_gunicorn", "multi_stage"])
+@pytest.mark.parametrize("case", ["fastapi_uvicorn", "flask_gunicorn", "multi_stage", "fastapi_native", "flask_native"])
 def test_native_app_answers_like_the_server(case, tmp_path):
     src = FIXTURES / case / "input"
     spec = DockerImporter().load(src)
