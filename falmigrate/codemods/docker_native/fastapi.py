@@ -22,6 +22,7 @@ from falmigrate.codemods.docker_native.common import (
     todo,
     with_imports,
 )
+from falmigrate.codemods.docker_native.query import plan_query
 from falmigrate.errors import SourceError
 from falmigrate.spec import Decision, Location
 
@@ -79,14 +80,18 @@ def _call_args(params: cst.Parameters) -> str:
     return ", ".join(parts)
 
 
-def _endpoint(route: _Route, module: cst.Module, taken: set[str]) -> list[str]:
+def _endpoint(route: _Route, module: cst.Module, taken: set[str], st: _State) -> list[str]:
     fn = route.fn
-    params = module.code_for_node(fn.params).strip()
+    params, args = module.code_for_node(fn.params).strip(), _call_args(fn.params)
+    plan = plan_query(fn, route.path, module, st.names) if route.methods != ["POST"] else None
+    if plan is not None:  # the query parameters come in the JSON body now
+        params, args = plan.params, plan.call
+        st.models.append(plan.model_code)
     is_async = fn.asynchronous is not None
     returns = route.response_model or (module.code_for_node(fn.returns.annotation) if fn.returns else None)
     name = method_name(fn.name.value, taken)
     head = f"{'async ' if is_async else ''}def {name}(self{', ' + params if params else ''})"
-    call = f"{'await ' if is_async else ''}{fn.name.value}({_call_args(fn.params)})"
+    call = f"{'await ' if is_async else ''}{fn.name.value}({args})"
     return [f'{INDENT}@fal.endpoint("{route.path}")',
             f"{INDENT}{head}{' -> ' + returns if returns else ''}:",
             f"{INDENT}{INDENT}return {call}"]
@@ -104,6 +109,8 @@ class _State:
         self.routes: list[_Route] = []
         self.events: dict[str, list[cst.FunctionDef]] = {"startup": [], "shutdown": []}
         self.result = RewriteResult(code="")
+        self.models: list[str] = []  # request models for query parameters (query.py)
+        self.names: set[str] = set()  # module-level names, to keep generated ones apart
 
 
 def _function(stmt: cst.FunctionDef, module: cst.Module, apps: set[str], st: _State, line: int) -> cst.CSTNode:
@@ -162,10 +169,13 @@ def rewrite_fastapi(source: str, path: str, class_name: str, app_name: str, sett
                                               "warning", "re-create it with fal (middleware → endpoint code)"))
         else:
             body.append(stmt)
-    new = drop_orphaned_imports(module, module.with_changes(body=body))
-    new = with_imports(new, ["from pathlib import Path", "import fal"])
+    st.names = {s.name.value for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
     lines = _class_lines(st, module, class_name, settings)
-    code = new.code.rstrip() + "\n\n_HERE = Path(__file__).resolve().parent\n\n\n" + "\n".join(lines) + "\n"
+    new = drop_orphaned_imports(module, module.with_changes(body=body))
+    new = with_imports(new, ["from pathlib import Path", "import fal"] + (["import pydantic"] if st.models else []))
+    models = "".join(f"\n\n{m}" for m in st.models)
+    code = (new.code.rstrip() + "\n" + models + "\n\n_HERE = Path(__file__).resolve().parent\n\n\n"
+            + "\n".join(lines) + "\n")
     st.result.code = code
     st.result.decisions.append(Decision(source=f"FastAPI app `{app_name}` ({path})",
                                         target=f"fal.App {class_name}, one endpoint per route",
@@ -188,10 +198,12 @@ def _class_lines(st: _State, module: cst.Module, class_name: str, settings: list
                                               route.line, "warning", "give it its own path"))
             continue
         seen.add(route.path)
+        before = len(st.models)
+        lines += ["", *_endpoint(route, module, taken, st)]
         if route.methods != ["POST"]:
+            moved = "; its query parameters are read from the JSON body" if len(st.models) > before else ""
             st.result.findings.append(finding("FM451", f"{'/'.join(route.methods)} {route.path} answers POST as a "
-                                              "fal endpoint", st.path, route.line))
-        lines += ["", *_endpoint(route, module, taken)]
+                                              f"fal endpoint{moved}", st.path, route.line))
         st.result.decisions.append(Decision(source=f"{'/'.join(route.methods)} {route.path}",
                                             target=f'@fal.endpoint("{route.path}")',
                                             location=Location(file=st.path, line=route.line)))

@@ -41,7 +41,8 @@ def test_fastapi_fixture_image_and_routes():
     assert spec.image.requirements_file == "requirements.txt"
     assert spec.image.env == {"MODEL_SCALE": "3"}
     assert [(e.method, e.path, e.handler) for e in spec.endpoints] == [
-        ("GET", "/health", "health"), ("POST", "/predict", "predict"), ("GET", "/items/{item_id}", "item")]
+        ("GET", "/health", "health"), ("POST", "/predict", "predict"), ("GET", "/items/{item_id}", "item"),
+        ("GET", "/count", "count")]
     assert spec.server.native_module == "main:app"
     assert spec.findings == []
 

@@ -76,8 +76,9 @@ def test_fastapi_module_becomes_fal_endpoints(project, tmp_path):
     assert "# TODO(falmigrate FM453)" in code and "#   app.add_middleware" in code
     assert '@fal.endpoint("/run")\n    async def run(self, x: int, request: Request) -> dict:\n' \
            '        return await run(x=x, request=request)' in code
-    assert "def setup_endpoint(self, q: str = \"a\", *, flag: bool = False):" in code  # reserved name
-    assert "return setup(q=q, flag=flag)" in code
+    assert "def setup_endpoint(self, query: SetupQuery):" in code  # reserved name; PUT query → body model
+    assert "return setup(q=query.q, flag=query.flag)" in code
+    assert 'class SetupQuery(pydantic.BaseModel):\n    q: str = "a"\n    flag: bool = False\n' in code
     assert "    async def setup(self):\n        await load()" in code
     rules = sorted(f.rule for f in result.findings)
     assert rules == ["FM451", "FM452", "FM453", "FM454", "FM455"]
@@ -128,3 +129,22 @@ def test_native_is_deterministic_and_parses(case):
     tree = ast.parse(first)
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
     assert classes[-1].name == spec.class_name
+
+
+def test_get_query_parameters_move_into_a_body_model(project, tmp_path):
+    spec, root = _spec(project, {
+        "Dockerfile": 'FROM python:3.11\nCOPY . .\nCMD ["uvicorn", "m:app"]\n',
+        "m.py": "from typing import Optional\n\nfrom fastapi import FastAPI, Request\nfrom pydantic import BaseModel\n\n"
+                "app = FastAPI()\n\n\nclass Body(BaseModel):\n    x: int\n\n\n"
+                "@app.get('/users/{uid}/posts')\ndef posts(uid: int, limit: int = 10, tag: Optional[str] = None):\n"
+                "    return []\n\n\n@app.get('/raw')\ndef raw(request: Request):\n    return {}\n\n\n"
+                "@app.put('/body')\ndef body(b: Body, n: int = 1):\n    return b\n",
+    })
+    code = rewrite(spec, root, native=True).code
+    assert _ruff_clean(code, tmp_path) == ""
+    assert "class PostsQuery(pydantic.BaseModel):\n    limit: int = 10\n    tag: Optional[str] = None\n" in code
+    assert "def posts(self, query: PostsQuery, uid: int):\n        return posts(uid=uid, limit=query.limit, " \
+           "tag=query.tag)" in code
+    assert "def raw(self, request: Request):" in code  # not scalar: kept as is
+    assert "def body(self, b: Body, n: int = 1):" in code  # already has a body: kept as is
+    assert "import pydantic" in code
