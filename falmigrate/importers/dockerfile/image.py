@@ -4,7 +4,9 @@ RUN lines that only install apt/pip packages become ``system_packages``/``python
 (the generated Dockerfile installs them on a plain Debian + python3 base); any other RUN line is kept
 verbatim as a run step (with its ``--mount=type=secret`` ids). ENV, WORKDIR and COPYs to other places
 than the code directory are kept. Build stages the final stage copies from are kept as text
-(``stage_texts``) together with their ``COPY --from`` lines (``ImageSpec.dockerfile_extra``).
+(``stage_texts``) together with their ``COPY --from`` lines (``ImageSpec.dockerfile_extra``). RUN
+lines that come after the Dockerfile copied the code go to ``dockerfile_extra`` behind a
+``COPY . <workdir>`` of their own, since they need the project's files.
 """
 
 from __future__ import annotations
@@ -107,7 +109,9 @@ def image_spec(parsed: ParsedDockerfile, port: int) -> tuple[ImageSpec, list[Fin
             if ins.instruction == "RUN":
                 command = _run_command(ins)
                 segments = re.split(r"&&|;", command)
-                if code_copied:  # needs the project's files: runs after the code COPY
+                if code_copied:  # needs the project's files: the code is copied in first
+                    if not any(line.startswith("COPY . ") for line in extra):
+                        extra.append(f"COPY . {final.workdir or '/app'}")
                     extra.append(f"RUN {command}")
                 elif all(_PURE.match(s) for s in segments):
                     a, p, files = installs(command)

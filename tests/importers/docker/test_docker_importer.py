@@ -69,7 +69,8 @@ def test_multi_stage_keeps_build_stage_and_copy_from():
 def test_entrypoint_fixture_runs_its_script_and_later_steps():
     spec = DockerImporter().load(FIXTURES / "entrypoint_script" / "input")
     assert spec.extra["docker"]["via"] == "docker-entrypoint.sh"
-    assert spec.image.dockerfile_extra == ["RUN chmod +x docker-entrypoint.sh"]  # needs the code: after COPY
+    # needs the code: the code is copied in before it
+    assert spec.image.dockerfile_extra == ["COPY . /opt/service", "RUN chmod +x docker-entrypoint.sh"]
 
 
 def test_detect_prefers_dockerfiles_with_a_command(project):
