@@ -3,7 +3,7 @@
 The spec's ``server`` says what to start (command with a ``{port}`` placeholder, port, health path,
 kind); ``image`` keeps the user's build (base, apt/pip installs, other RUN steps, ENV, WORKDIR, extra
 COPYs); ``endpoints`` lists the routes found statically in the server's module (FastAPI, Flask,
-http.server). Build stages the final stage copies from are kept in ``extra["docker"]["stages"]``.
+http.server). Build stages the final stage copies from are kept in ``extra["build_stages"]``.
 Static only: the Dockerfile is parsed, the Python code read with ``ast``, nothing is run.
 """
 
@@ -208,7 +208,9 @@ class DockerImporter:
         if stages:
             decisions.append(Decision(source=f"{len(stages)} build stage(s)", target="kept before the final stage"))
         extra = {"docker": {"dockerfile": parsed.path, "server_dir": sub, "framework": info.framework if info else None,
-                            "via": rec.via, "stages": stages}}
+                            "via": rec.via}}
+        if stages:
+            extra["build_stages"] = stages  # Dockerfile text rendered before the final stage
         return AppSpec(
             name=name, class_name=class_name,
             source=SourceInfo(platform="docker", root=".", entry_file=rel_app, entry_symbol=rec.app_object,

@@ -58,7 +58,7 @@ def test_flask_fixture_keeps_build_steps():
 
 def test_multi_stage_keeps_build_stage_and_copy_from():
     spec = DockerImporter().load(FIXTURES / "multi_stage" / "input")
-    stages = spec.extra["docker"]["stages"]
+    stages = spec.extra["build_stages"]
     assert len(stages) == 1 and stages[0].startswith("FROM python:3.11-slim AS builder\n")
     assert "--prefix=/install" in stages[0]
     assert spec.image.dockerfile_extra == ["COPY --from=builder /install /usr/local"]
