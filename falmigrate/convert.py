@@ -1,0 +1,151 @@
+"""The conversion pipeline: source project → AppSpec → rewritten/rendered files → output directory.
+
+``convert`` is pure (reads the source, returns text); ``write_output`` is the only step that touches
+the output directory, and it does so atomically: everything is written into a temporary sibling
+directory which is renamed into place at the end, so a failure never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from falmigrate import codemods, importers, progress
+from falmigrate.errors import FalmigrateError, OutputExistsError, SourceError, UsageError
+from falmigrate.spec import AppSpec
+
+PLATFORM_CHOICES = ("auto", *importers.PLATFORMS)
+
+
+@dataclass
+class ConvertResult:
+    """What a conversion produced: the final spec and every output file's text by relative path."""
+
+    spec: AppSpec
+    files: dict[str, str] = field(default_factory=dict)
+    rewritten: bool = False  # True when fal_app.py came from a codemod, False when from a template
+    # The source project (minus junk) by relative path: the output directory is the image's build
+    # context, so `COPY . /app` in the generated Dockerfile ships the user's code. Generated files win.
+    sources: dict[str, bytes] = field(default_factory=dict)
+
+
+# Never copied into the output/build context: VCS, caches, virtualenvs, and .env files (secrets).
+JUNK_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache",
+                       ".pytest_cache", ".ruff_cache", ".idea", ".vscode", ".cog", ".modal", ".runpod"})
+JUNK_FILES = frozenset({".DS_Store", ".env"})
+JUNK_SUFFIXES = (".pyc", ".pyo")
+
+
+def source_files(src: Path) -> dict[str, bytes]:
+    """Every regular file under ``src`` worth shipping, sorted; symlinks and junk are skipped."""
+    found: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames[:] = sorted(d for d in dirnames if d not in JUNK_DIRS and not (Path(dirpath) / d).is_symlink())
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name in JUNK_FILES or name.startswith(".env.") or name.endswith(JUNK_SUFFIXES) or path.is_symlink():
+                continue
+            found[path.relative_to(src).as_posix()] = path.read_bytes()
+    return dict(sorted(found.items()))
+
+
+def _merge(spec: AppSpec, findings: list, decisions: list) -> AppSpec:
+    if not findings and not decisions:
+        return spec
+    return spec.model_copy(update={
+        "findings": [*spec.findings, *findings],
+        "decisions": [*spec.decisions, *decisions],
+    })
+
+
+def convert(src: Path, platform: str = "auto", *, native: bool = False,
+            image_ref: str | None = None) -> ConvertResult:
+    """Read ``src`` as a ``platform`` project and return the generated files (nothing is written)."""
+    from falmigrate.render import render_files  # lazy: keeps `import falmigrate.convert` cheap
+
+    src = Path(src)
+    if platform not in PLATFORM_CHOICES:
+        raise UsageError(f"unknown platform {platform!r}; choose one of: {', '.join(PLATFORM_CHOICES)}")
+    if not src.is_dir():
+        raise SourceError(f"source directory does not exist: {src}", file=src)
+    progress.log(f"reading {src}")
+    spec = importers.load(src, platform)
+    result = _rewrite(spec, src, native)
+    app_code = None
+    if result is not None:
+        spec = _merge(spec, list(result.findings), list(result.decisions))
+        app_code = result.code
+    files = render_files(spec, app_code, image_ref=image_ref)
+    sources = {k: v for k, v in source_files(src).items() if k not in files}
+    return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources)
+
+
+def _rewrite(spec: AppSpec, src: Path, native: bool) -> codemods.RewriteResult | None:
+    """The platform's codemod, or None (template app) when this build has no codemod for it."""
+    try:
+        return codemods.rewrite(spec, src, native=native)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("falmigrate.codemods."):
+            raise
+        progress.log(f"no code rewrite for {spec.source.platform} in this build: fal_app.py delegates to the module")
+        return None
+
+
+def _check_target(out: Path, force: bool) -> None:
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise OutputExistsError(f"output path exists and is not a directory: {out}", file=out)
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputExistsError(f"output directory is not empty: {out}", file=out,
+                                hint="pass --force to replace it")
+
+
+def _safe_relpath(name: str) -> Path:
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise FalmigrateError(f"refusing to write generated file outside the output directory: {name}")
+    return rel
+
+
+def write_output(result: ConvertResult, out: Path, force: bool = False) -> Path:
+    """Write ``result.files`` into ``out`` atomically; refuse a non-empty ``out`` unless ``force``."""
+    out = Path(out).absolute()
+    _check_target(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        for name, data in sorted(result.sources.items()):
+            if name not in result.files:
+                _write(tmp, name, data)
+        for name in sorted(result.files):
+            _write(tmp, name, result.files[name].encode("utf-8"))
+        os.chmod(tmp, 0o755)
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _write(root: Path, name: str, data: bytes) -> None:
+    path = root / _safe_relpath(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Rename ``tmp`` to ``out``; an existing ``out`` (allowed by force) is moved aside first."""
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.rmdir(old)
+    os.rename(out, old)
+    try:
+        os.rename(tmp, out)
+    except BaseException:
+        os.rename(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

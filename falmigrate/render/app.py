@@ -1,0 +1,178 @@
+"""``fal_app.py`` from a template, for apps no codemod rewrites: a ``fal.App`` that delegates to the user's
+module as it is (imported in ``setup()``), with one ``@fal.endpoint`` per spec endpoint.
+
+Request/response models come from ``render.models`` (same spelling as every codemod). Response models
+wrap a plain return value in a single field named ``output`` (the verify convention); a handler that
+returns a model is unwrapped into the generated model of the same fields.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from falmigrate.render import render_template
+from falmigrate.render.models import ModelSource, model_source
+from falmigrate.spec import AppSpec, Endpoint, Finding, InputField, TypeRef
+
+TEMPLATE = "fal_app.py.j2"
+OUTPUT_FIELD = "output"
+_FILE_KINDS = {"file", "image", "audio", "video"}
+NO_ENTRY_RULE = "FM090"
+
+
+def _literal(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (str, list)) else repr(value)
+
+
+def _camel(name: str) -> str:
+    words = re.split(r"[^0-9A-Za-z]+", name)
+    text = "".join(w[:1].upper() + w[1:] for w in words if w)
+    return text if text and not text[0].isdigit() else f"E{text}"
+
+
+def _identifier(name: str) -> str:
+    text = re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_") or "endpoint"
+    return f"_{text}" if text[0].isdigit() else text
+
+
+def _plain_ref(ref: TypeRef) -> TypeRef:
+    """A model without known fields becomes a JSON object (there is no class to name)."""
+    if ref.kind == "model" and not ref.fields:
+        return TypeRef(kind="json")
+    if ref.item is not None:
+        return ref.model_copy(update={"item": _plain_ref(ref.item)})
+    if ref.kind == "model":
+        return ref.model_copy(update={"fields": [_plain_field(f) for f in ref.fields or []]})
+    return ref
+
+
+def _plain_field(f: InputField) -> InputField:
+    return f.model_copy(update={"type": _plain_ref(f.type)})
+
+
+class _Models:
+    """Collects model classes in dependency order (nested models before their users), deduplicated."""
+
+    def __init__(self) -> None:
+        self.blocks: list[str] = []
+        self.names: set[str] = set()
+        self.needs = ModelSource(code="")
+
+    def unique(self, name: str) -> str:
+        candidate, n = name, 2
+        while candidate in self.names:
+            candidate, n = f"{name}{n}", n + 1
+        return candidate
+
+    def _nested(self, ref: TypeRef) -> None:
+        if ref.item is not None:
+            self._nested(ref.item)
+        if ref.kind == "model" and ref.fields and ref.name and ref.name not in self.names:
+            self.add(ref.name, ref.fields, url_files=False)
+
+    def add(self, name: str, fields: list[InputField], *, url_files: bool, doc: str | None = None) -> str:
+        for f in fields:
+            self._nested(f.type)
+        self.names.add(name)
+        source = model_source(name, fields, docstring=doc, file_inputs_as_url=url_files)
+        self.needs.merge(source)
+        self.blocks.append(source.code.rstrip("\n"))
+        return name
+
+
+def _file_fields(endpoint: Endpoint) -> list[str]:
+    names = []
+    for f in endpoint.inputs:
+        ref = f.type.item if f.type.kind == "optional" and f.type.item else f.type
+        if ref.kind in _FILE_KINDS:
+            names.append(f.name)
+    return names
+
+
+def _endpoint(spec: AppSpec, endpoint: Endpoint, models: _Models, used: set[str]) -> dict[str, Any]:
+    handler = endpoint.handler.rsplit(".", 1)[-1]
+    method = _identifier(handler)
+    while method in used or method in {"setup", "teardown"}:
+        method += "_"
+    used.add(method)
+    base = _camel(handler)
+    inputs = [_plain_field(f) for f in endpoint.inputs]
+    input_class = models.add(models.unique(f"{base}Input"), inputs, url_files=True,
+                             doc=endpoint.description)
+    output = _plain_ref(endpoint.output)
+    if endpoint.output_mode == "stream":
+        output = TypeRef(kind="list", item=output)
+    if output.kind == "model" and output.fields:
+        output_class = models.add(models.unique(output.name or f"{base}Output"), list(output.fields),
+                                  url_files=False)
+        wrap = "model"
+    else:
+        output_field = InputField(name=OUTPUT_FIELD, type=output)
+        output_class = models.add(models.unique(f"{base}Output"), [output_field], url_files=False)
+        wrap = OUTPUT_FIELD
+    return {
+        "path": _literal(endpoint.path),
+        "method_name": method,
+        "handler": _literal(handler),
+        "input_class": input_class,
+        "output_class": output_class,
+        "is_async": endpoint.is_async,
+        "file_fields": _literal(_file_fields(endpoint)),
+        "wrap": _literal(wrap),
+    }
+
+
+def _entry_module(spec: AppSpec) -> str | None:
+    entry = spec.source.entry_file
+    if not entry or not entry.endswith(".py"):
+        return None
+    return entry[:-3].replace("/", ".").replace("\\", ".")
+
+
+def findings(spec: AppSpec) -> list[Finding]:
+    """What the template app cannot do for this spec (reported in MIGRATION.md)."""
+    if spec.server is None and spec.endpoints and _entry_module(spec) is None:
+        return [Finding(rule=NO_ENTRY_RULE, severity="error",
+                        message="no Python entry module is known, so the generated endpoints are stubs",
+                        remediation="implement each endpoint in fal_app.py (search for TODO(falmigrate FM090))")]
+    return []
+
+
+def settings(spec: AppSpec) -> list[str]:
+    from falmigrate.render.server_app import settings_lines  # same spelling of knobs everywhere
+
+    lines = settings_lines(spec)
+    mounts = sorted({v.fal_path for v in spec.volumes})
+    if mounts:
+        lines.append(f"data_mounts = {json.dumps(mounts)}")
+    return lines
+
+
+def context(spec: AppSpec) -> dict[str, Any]:
+    models = _Models()
+    used: set[str] = set()
+    endpoints = [_endpoint(spec, e, models, used) for e in spec.endpoints]
+    models.needs.typing_names.discard("Any")  # the template imports Any itself
+    return {
+        "title": spec.name,
+        "platform": spec.source.platform,
+        "class_name": spec.class_name,
+        "import_lines": models.needs.import_lines(),
+        "models": models.blocks,
+        "settings": settings(spec),
+        "entry_module": _literal(_entry_module(spec)),
+        "has_entry": _entry_module(spec) is not None,
+        "entry_symbol": _literal(spec.source.entry_symbol),
+        "workdir": _literal(spec.image.workdir or "/app"),
+        "setup_name": _literal(spec.lifecycle.setup) if spec.lifecycle.setup else None,
+        "teardown_name": _literal(spec.lifecycle.teardown) if spec.lifecycle.teardown else None,
+        "endpoints": endpoints,
+        "no_entry_rule": NO_ENTRY_RULE,
+    }
+
+
+def render(spec: AppSpec) -> str:
+    """The template app's text without the generated-file header."""
+    return render_template(TEMPLATE, **context(spec))

@@ -1,0 +1,78 @@
+"""The fal side of offline checks: load a generated ``fal_app.py`` and call its endpoints without fal's cloud.
+
+``App(_allow_init=True)`` and ``App._build_app()`` are private fal API (checked against fal 1.83.0);
+this is the ONE module that touches them, so a change in fal breaks exactly one place. File outputs
+go to fal's in-memory repository (``data:`` URLs) instead of the CDN: generated code stays normal
+production code, only this process is patched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from falmigrate.errors import VerifyError
+
+
+def load_module(path: Path, name: str = "fal_app") -> ModuleType:
+    """Import ``path`` as a module (its directory first on sys.path, like ``fal run`` does)."""
+    path = Path(path).resolve()
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise VerifyError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def app_classes(module: ModuleType) -> list[type]:
+    """Every ``fal.App`` subclass defined in ``module`` (not imported ones), in definition order."""
+    import fal
+
+    return [
+        value for value in vars(module).values()
+        if inspect.isclass(value) and issubclass(value, fal.App) and value is not fal.App
+        and value.__module__ == module.__name__
+    ]
+
+
+def use_in_memory_files() -> None:
+    """Make fal.toolkit's default file repositories return ``data:`` URLs (no network, no credentials)."""
+    from fal.toolkit.file import file as file_module
+    from fal.toolkit.file.providers.fal import InMemoryRepository
+
+    for key in ("fal", "fal_v3"):
+        file_module.BUILT_IN_REPOSITORIES[key] = InMemoryRepository
+
+
+@contextlib.contextmanager
+def client(app_class: type) -> Iterator[Any]:
+    """A fastapi TestClient on the app's ASGI app; entering runs the lifespan, i.e. ``setup()``."""
+    from fastapi.testclient import TestClient
+
+    app = app_class(_allow_init=True)
+    asgi = app._build_app()
+    with TestClient(asgi, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def pick_app(module: ModuleType, name: str | None = None) -> type:
+    classes = app_classes(module)
+    if name is not None:
+        for cls in classes:
+            if cls.__name__ == name:
+                return cls
+        raise VerifyError(f"no fal.App subclass named {name!r} in {module.__file__}")
+    if not classes:
+        raise VerifyError(f"no fal.App subclass in {module.__file__}")
+    return classes[0]

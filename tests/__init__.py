@@ -1,0 +1,1 @@
+"""Test suite of falmigrate (a package so tests can share helpers: ``tests.helpers``)."""

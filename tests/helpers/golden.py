@@ -1,0 +1,78 @@
+"""Golden-file fixtures: ``fixtures/<platform>/<case>/{input,expected}``.
+
+``fixture_cases(platform)`` lists the case directories (pytest params, ids = case names);
+``assert_golden(case_dir, files)`` compares generated files with ``expected/`` and, when the
+environment has ``FALMIGRATE_UPDATE_GOLDEN=1``, rewrites ``expected/`` instead (the only way goldens
+change: an explicit flag, then a reviewed diff).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "fixtures"
+UPDATE_ENV = "FALMIGRATE_UPDATE_GOLDEN"
+
+
+def updating() -> bool:
+    return os.environ.get(UPDATE_ENV, "") == "1"
+
+
+def fixture_cases(platform: str) -> list[Path]:
+    """Every ``fixtures/<platform>/<case>`` that has an ``input/`` directory, sorted by name."""
+    base = FIXTURES / platform
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if p.is_dir() and (p / "input").is_dir())
+
+
+def _expected_files(expected: Path) -> dict[str, str]:
+    if not expected.is_dir():
+        return {}
+    return {
+        p.relative_to(expected).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(expected.rglob("*")) if p.is_file()
+    }
+
+
+def _write_expected(expected: Path, files: dict[str, str]) -> None:
+    tmp = expected.with_name(expected.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for name in sorted(files):
+        path = tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(files[name], encoding="utf-8")
+    shutil.rmtree(expected, ignore_errors=True)
+    tmp.rename(expected)
+
+
+def assert_golden(case_dir: Path, files: dict[str, str]) -> None:
+    """Fail with a unified diff per differing file (and the names of missing/extra files)."""
+    expected_dir = Path(case_dir) / "expected"
+    if updating():
+        _write_expected(expected_dir, files)
+        return
+    expected = _expected_files(expected_dir)
+    if not expected:
+        raise AssertionError(f"no golden files in {expected_dir}; create them with {UPDATE_ENV}=1 and review")
+    problems: list[str] = []
+    for name in sorted(set(expected) | set(files)):
+        if name not in files:
+            problems.append(f"{name}: expected but not generated")
+        elif name not in expected:
+            problems.append(f"{name}: generated but not in expected/")
+        elif files[name] != expected[name]:
+            diff = difflib.unified_diff(
+                expected[name].splitlines(keepends=True), files[name].splitlines(keepends=True),
+                fromfile=f"expected/{name}", tofile=f"generated/{name}",
+            )
+            problems.append("".join(diff))
+    if problems:
+        raise AssertionError(
+            f"golden mismatch for {Path(case_dir).name} (regenerate with {UPDATE_ENV}=1 if intended):\n"
+            + "\n".join(problems)
+        )
