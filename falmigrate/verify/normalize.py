@@ -1,0 +1,81 @@
+"""One comparable shape for both sides of a behaviour diff.
+
+Files (paths, ``data:`` URLs, fal File objects or their JSON form, bytes) become
+``{"file_sha256": hex}``; pydantic models become dicts; tuples, sets, generators and iterators become
+lists; floats are rounded (1e-6) so float formatting noise is not a behaviour change.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+FLOAT_DIGITS = 6
+_FILE_KEYS = {"content_type", "file_name", "file_size", "file_data", "width", "height"}
+
+
+def _sha(data: bytes) -> dict[str, str]:
+    return {"file_sha256": hashlib.sha256(data).hexdigest()}
+
+
+def data_url_bytes(url: str) -> bytes:
+    header, _, payload = url.partition(",")
+    if header.endswith(";base64"):
+        return base64.b64decode(payload)
+    return unquote_to_bytes(payload)
+
+
+def _url_value(url: str) -> Any:
+    if url.startswith("data:"):
+        return _sha(data_url_bytes(url))
+    if url.startswith("file://"):
+        path = Path(url[len("file://"):])
+        if path.is_file():
+            return _sha(path.read_bytes())
+    return url
+
+
+def _looks_like_file(value: Mapping) -> bool:
+    return isinstance(value.get("url"), str) and bool(_FILE_KEYS & set(value))
+
+
+def normalize(value: Any) -> Any:
+    """The comparable form of ``value`` (JSON-compatible)."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isnan(value) or math.isinf(value) else round(value, FLOAT_DIGITS)
+    if isinstance(value, str):
+        return _url_value(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _sha(bytes(value))
+    if isinstance(value, os.PathLike):
+        path = Path(os.fspath(value))
+        return _sha(path.read_bytes()) if path.is_file() else str(path)
+    if hasattr(value, "model_dump") and callable(value.model_dump):
+        return normalize(value.model_dump())
+    if isinstance(value, Mapping):
+        if _looks_like_file(value):
+            return _url_value(value["url"])
+        return {str(k): normalize(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (set, frozenset)):
+        return sorted((normalize(v) for v in value), key=repr)
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and scalars
+        return normalize(value.tolist())
+    if inspect.isgenerator(value) or isinstance(value, Iterable):
+        return [normalize(v) for v in value]
+    return str(value)
+
+
+def unwrap_output(value: Any, field: str = "output") -> Any:
+    """The fal side's response model with the single field ``output`` → that field's value."""
+    if isinstance(value, dict) and list(value) == [field]:
+        return value[field]
+    return value

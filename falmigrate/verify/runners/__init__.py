@@ -1,0 +1,39 @@
+"""Source-side runners of ``falmigrate verify``, one module per platform: ``runners/<platform>.py``.
+
+Each module defines ``run_source(root, spec, cases) -> list`` (one value per case, ``{"error": str}``
+for a case that raised), which runs the user's code the platform's own way. A module may also define
+``fal_side_env(src, spec) -> dict`` with environment variables the fal side's worker needs (e.g. a
+server's port). Modules are imported lazily, so one platform's missing SDK cannot break another.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from falmigrate.errors import VerifyError
+from falmigrate.spec import AppSpec
+
+
+def runner_module(platform: str) -> ModuleType:
+    name = f"{__name__}.{platform}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            raise VerifyError(f"no verify runner for {platform} projects in this build") from None
+        raise VerifyError(f"the {platform} verify runner cannot start: {exc}") from exc
+
+
+def run_source(platform: str, root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
+    results = runner_module(platform).run_source(Path(root), spec, cases)
+    if len(results) != len(cases):
+        raise VerifyError(f"the {platform} runner returned {len(results)} result(s) for {len(cases)} case(s)")
+    return list(results)
+
+
+def fal_side_env(platform: str, src: Path, spec: AppSpec) -> dict[str, str]:
+    hook = getattr(runner_module(platform), "fal_side_env", None)
+    return dict(hook(Path(src), spec)) if hook else {}

@@ -1,0 +1,78 @@
+"""Subprocess entry of ``falmigrate verify``: run one side's cases and write the results as JSON.
+
+    python -m falmigrate.verify.worker source SRC SPEC_JSON CASES_JSON RESULT_JSON
+    python -m falmigrate.verify.worker fal    OUT SPEC_JSON CASES_JSON RESULT_JSON
+
+The parent starts it with cwd = that directory. The result file holds ``{"ok": true, "results": [...]}``
+(normalized values, one per case) or ``{"ok": false, "error": "..."}`` when the side could not start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from falmigrate.spec import AppSpec
+from falmigrate.verify.normalize import normalize, unwrap_output
+
+
+def _fal_value(response: Any) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    if response.status_code == 200:
+        return unwrap_output(body)
+    return {"error": f"HTTP {response.status_code}", "body": body}
+
+
+def run_fal(out: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
+    from falmigrate.verify import falside
+
+    falside.use_in_memory_files()
+    module = falside.load_module(out / "fal_app.py")
+    results: dict[int, Any] = {}
+    groups: dict[str | None, list[int]] = {}
+    for index, case in enumerate(cases):
+        groups.setdefault(case.get("app"), []).append(index)
+    for app_name, indexes in groups.items():
+        with falside.client(falside.pick_app(module, app_name or None)) as client:
+            for index in indexes:
+                case = cases[index]
+                method = str(case.get("method", "POST")).upper()
+                body = case.get("input", {})
+                kwargs = {"params": body} if method in ("GET", "HEAD", "DELETE") else {"json": body}
+                results[index] = _fal_value(client.request(method, case.get("endpoint", "/"), **kwargs))
+    return [results[i] for i in range(len(cases))]
+
+
+def run_source(src: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
+    from falmigrate.verify import runners
+
+    return runners.run_source(spec.source.platform, src, spec, cases)
+
+
+def main(argv: list[str]) -> int:
+    side, directory, spec_path, cases_path, result_path = argv
+    root = Path(directory).resolve()
+    os.chdir(root)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        spec = AppSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
+        cases = json.loads(Path(cases_path).read_text(encoding="utf-8"))
+        values = (run_fal if side == "fal" else run_source)(root, spec, cases)
+        payload = {"ok": True, "results": [normalize(v) for v in values]}
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent as "this side could not run"
+        payload = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                   "traceback": traceback.format_exc(limit=8)}
+    Path(result_path).write_text(json.dumps(payload, default=str, sort_keys=True), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
