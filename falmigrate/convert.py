@@ -96,9 +96,9 @@ def _rewrite(spec: AppSpec, src: Path, native: bool) -> codemods.RewriteResult |
 
 def _check_target(out: Path, force: bool) -> None:
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise OutputExistsError(f"output path exists and is not a directory: {out}", file=out)
+        raise OutputExistsError("output path exists and is not a directory", file=out)
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise OutputExistsError(f"output directory is not empty: {out}", file=out,
+        raise OutputExistsError("output directory is not empty", file=out,
                                 hint="pass --force to replace it")
 
 
