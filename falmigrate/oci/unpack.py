@@ -1,0 +1,239 @@
+"""Safe unpack of image layers into a rootfs directory.
+
+Layers are applied in order with OCI whiteouts (``.wh.<name>`` deletes, ``.wh..wh..opq`` makes a
+directory opaque). Every entry is checked before anything is written: absolute names and ``..``
+components are refused; parent directories are resolved inside the target and a parent that is (or
+passes through) a symlink leading outside the target is refused, so a symlink entry can never be used
+to write through; hardlinks must point at an existing entry inside the target; device nodes are
+refused unless ``allow_devices``. A refused entry raises UnsafeArchiveError naming the layer and entry;
+nothing outside the target is created, changed or deleted.
+
+Two producers feed the same ``Rootfs`` writer: tar streams (gzip, zstd — including zstd:chunked — or
+plain, sniffed from the magic bytes) and TOC entries of partially pulled FlashPack layers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import shutil
+import stat
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from falmigrate.errors import UnsafeArchiveError
+
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+TYPES = ("reg", "dir", "symlink", "hardlink", "char", "block", "fifo")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    type: str  # one of TYPES
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    mtime: float = 0.0
+    linkname: str = ""
+    devmajor: int = 0
+    devminor: int = 0
+
+
+def parse_time(text: str | None) -> float:
+    if not text:
+        return 0.0
+    try:
+        return max(0.0, datetime.fromisoformat(text).timestamp())
+    except ValueError:
+        return 0.0
+
+
+class Rootfs:
+    """Applies entries to ``target``; one instance per unpack (tracks the current layer's paths)."""
+
+    def __init__(self, target: Path, *, allow_devices: bool = False) -> None:
+        target = Path(target)
+        target.mkdir(parents=True, exist_ok=True)
+        self.root = os.path.realpath(target)
+        self.allow_devices = allow_devices
+        self.chown = hasattr(os, "geteuid") and os.geteuid() == 0
+        self.layer = ""
+        self._written: set[str] = set()
+
+    def begin_layer(self, label: str) -> None:
+        self.layer = label
+        self._written = set()
+
+    def _refuse(self, name: str, why: str) -> UnsafeArchiveError:
+        return UnsafeArchiveError(f"layer {self.layer}: entry {name!r}: {why}; nothing was written outside "
+                                  f"the target", hint="the image is malformed or hostile; do not use it")
+
+    def _inside(self, path: str) -> bool:
+        return path == self.root or path.startswith(self.root + os.sep)
+
+    def _split(self, name: str) -> list[str]:
+        if name.startswith("/"):
+            raise self._refuse(name, "absolute path")
+        parts = [p for p in name.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise self._refuse(name, "path traversal ('..')")
+        if any("\x00" in p for p in parts):
+            raise self._refuse(name, "NUL byte in name")
+        return parts
+
+    def _parent(self, name: str, parts: list[str], create: bool = True) -> str:
+        """The real directory that holds ``parts[-1]``, resolved and checked inside the root."""
+        current = self.root
+        for part in parts[:-1]:
+            candidate = os.path.join(current, part)
+            if not os.path.lexists(candidate):
+                if not create:
+                    raise self._refuse(name, f"parent {part!r} does not exist")
+                os.mkdir(candidate, 0o755)
+            real = os.path.realpath(candidate)
+            if not self._inside(real):
+                raise self._refuse(name, f"parent {part!r} is a symlink leading outside the target")
+            if not os.path.isdir(real):
+                raise self._refuse(name, f"parent {part!r} is not a directory")
+            current = real
+        return current
+
+    def apply(self, entry: Entry, content: Callable[[], BinaryIO] | None = None) -> None:
+        parts = self._split(entry.name)
+        if not parts:
+            if entry.type == "dir":
+                os.chmod(self.root, entry.mode & 0o7777)
+            return
+        parent = self._parent(entry.name, parts)
+        leaf = parts[-1]
+        if leaf == OPAQUE:
+            self._opaque(parent, parts[:-1])
+            return
+        if leaf.startswith(WHITEOUT):
+            _remove(os.path.join(parent, leaf[len(WHITEOUT):]))
+            return
+        self._create(entry, parent, leaf, content)
+        self._written.add("/".join(parts))
+
+    def _opaque(self, parent: str, dir_parts: list[str]) -> None:
+        prefix = "/".join(dir_parts)
+        for child in sorted(os.listdir(parent)):
+            key = f"{prefix}/{child}" if prefix else child
+            if key not in self._written:
+                _remove(os.path.join(parent, child))
+
+    def _create(self, entry: Entry, parent: str, leaf: str, content: Callable[[], BinaryIO] | None) -> None:
+        path = os.path.join(parent, leaf)
+        kind = entry.type
+        if kind in ("char", "block") and not self.allow_devices:
+            raise self._refuse(entry.name, f"{kind} device node (pass allow_devices to create it)")
+        if kind not in TYPES:
+            raise self._refuse(entry.name, f"unsupported entry type {kind!r}")
+        if kind == "hardlink":
+            source = self._link_source(entry)
+        if os.path.lexists(path):
+            if kind == "dir" and os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, entry.mode & 0o7777)
+                self._owner(path, entry)
+                return
+            _remove(path)
+        if kind == "dir":
+            os.mkdir(path, 0o700)
+        elif kind == "reg":
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            with os.fdopen(fd, "wb") as out:
+                if content is not None:
+                    with content() as src:
+                        shutil.copyfileobj(src, out, 1 << 20)
+        elif kind == "symlink":
+            os.symlink(entry.linkname, path)
+        elif kind == "hardlink":
+            os.link(source, path, follow_symlinks=False)
+            return
+        elif kind == "fifo":
+            os.mkfifo(path, 0o600)
+        else:
+            devtype = stat.S_IFCHR if kind == "char" else stat.S_IFBLK
+            os.mknod(path, 0o600 | devtype, os.makedev(entry.devmajor, entry.devminor))
+        self._owner(path, entry)
+        if kind != "symlink":
+            os.chmod(path, entry.mode & 0o7777)
+        if kind != "dir":
+            with contextlib.suppress(OSError):
+                os.utime(path, (entry.mtime, entry.mtime), follow_symlinks=False)
+
+    def _link_source(self, entry: Entry) -> str:
+        parts = self._split(entry.linkname) if entry.linkname else []
+        if not parts:
+            raise self._refuse(entry.name, "hardlink without a target")
+        try:
+            parent = self._parent(entry.name, parts, create=False)
+        except UnsafeArchiveError:
+            raise self._refuse(entry.name, f"hardlink target {entry.linkname!r} escapes the target") from None
+        source = os.path.join(parent, parts[-1])
+        if not os.path.lexists(source):
+            raise self._refuse(entry.name, f"hardlink target {entry.linkname!r} does not exist")
+        return source
+
+    def _owner(self, path: str, entry: Entry) -> None:
+        if self.chown:
+            with contextlib.suppress(OSError):
+                os.lchown(path, entry.uid, entry.gid)
+
+
+def _remove(path: str) -> None:
+    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
+
+
+_TAR_TYPES = {tarfile.REGTYPE: "reg", tarfile.AREGTYPE: "reg", tarfile.CONTTYPE: "reg", tarfile.DIRTYPE: "dir",
+              tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: "char",
+              tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo"}
+
+
+def open_decompressed(handle: BinaryIO) -> BinaryIO:
+    """A tar stream from a gzip, zstd or plain layer (sniffed by magic bytes)."""
+    import io
+
+    buffered = io.BufferedReader(handle) if not hasattr(handle, "peek") else handle
+    magic = buffered.peek(4)[:4]
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=buffered)
+    if magic == b"\x28\xb5\x2f\xfd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+    return buffered
+
+
+def apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
+    """Apply one layer given as a (possibly compressed) tar stream."""
+    with tarfile.open(fileobj=open_decompressed(handle), mode="r|") as tar:
+        for member in tar:
+            kind = _TAR_TYPES.get(member.type)
+            if kind is None:
+                raise rootfs._refuse(member.name, f"unsupported tar member type {member.type!r}")
+            entry = Entry(name=member.name, type=kind, mode=member.mode, uid=member.uid, gid=member.gid,
+                          mtime=float(member.mtime), linkname=member.linkname,
+                          devmajor=member.devmajor, devminor=member.devminor)
+            opener = (lambda m=member: tar.extractfile(m)) if kind == "reg" else None
+            rootfs.apply(entry, opener)
+
+
+def unpack_layers(layers: list[Path], target: Path, *, allow_devices: bool = False) -> Path:
+    """Apply layer blobs (paths, in manifest order) to ``target``; returns the target."""
+    rootfs = Rootfs(target, allow_devices=allow_devices)
+    for number, path in enumerate(layers):
+        rootfs.begin_layer(f"{number} ({Path(path).name[:19]})")
+        with open(path, "rb") as handle:
+            apply_tar(rootfs, handle)
+    return target
