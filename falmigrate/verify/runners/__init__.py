@@ -4,11 +4,15 @@ Each module defines ``run_source(root, spec, cases) -> list`` (one value per cas
 for a case that raised), which runs the user's code the platform's own way. A module may also define
 ``fal_side_env(src, spec) -> dict`` with environment variables the fal side's worker needs (e.g. a
 server's port). Modules are imported lazily, so one platform's missing SDK cannot break another.
+
+``FALMIGRATE_VERIFY_RUNNERS="platform=dotted.module,..."`` replaces a platform's runner module (for
+out-of-tree runners and tests); the module must be importable from the worker's environment.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,9 +20,16 @@ from typing import Any
 from falmigrate.errors import VerifyError
 from falmigrate.spec import AppSpec
 
+OVERRIDE_ENV = "FALMIGRATE_VERIFY_RUNNERS"
+
+
+def _overrides() -> dict[str, str]:
+    pairs = (item.partition("=") for item in os.environ.get(OVERRIDE_ENV, "").split(",") if item.strip())
+    return {key.strip(): value.strip() for key, _, value in pairs if value.strip()}
+
 
 def runner_module(platform: str) -> ModuleType:
-    name = f"{__name__}.{platform}"
+    name = _overrides().get(platform) or f"{__name__}.{platform}"
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
