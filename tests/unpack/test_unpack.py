@@ -1,0 +1,160 @@
+"""Safe unpack: layers in order, whiteouts, opaque dirs, and a corpus of hostile layers (each refused,
+nothing outside the target touched)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from falmigrate.errors import UnsafeArchiveError
+from falmigrate.oci.unpack import Entry, Rootfs, apply_tar, unpack_layers
+
+
+def _tar(members: list[tuple]) -> bytes:
+    """members: (name, kind, payload) with kind reg|dir|sym|link|chr|blk|fifo."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, payload in members:
+            info = tarfile.TarInfo(name)
+            info.mtime = 1_700_000_000
+            if kind == "reg":
+                data = payload.encode() if isinstance(payload, str) else payload
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+                continue
+            info.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE, "link": tarfile.LNKTYPE,
+                         "chr": tarfile.CHRTYPE, "blk": tarfile.BLKTYPE, "fifo": tarfile.FIFOTYPE}[kind]
+            info.mode = 0o755 if kind == "dir" else 0o644
+            if kind in ("sym", "link"):
+                info.linkname = payload
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def _layer(tmp: Path, name: str, members: list[tuple], compress: str = "none") -> Path:
+    data = _tar(members)
+    if compress == "gzip":
+        data = gzip.compress(data)
+    elif compress == "zstd":
+        data = zstandard.ZstdCompressor().compress(data)
+    path = tmp / name
+    path.write_bytes(data)
+    return path
+
+
+def _snapshot(path: Path) -> dict[str, tuple]:
+    result = {}
+    for root, dirs, files in os.walk(path):
+        for n in sorted(dirs + files):
+            p = Path(root) / n
+            st = p.lstat()
+            result[str(p.relative_to(path))] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return result
+
+
+@pytest.mark.parametrize("compress", ["none", "gzip", "zstd"])
+def test_layers_in_order_with_whiteouts_and_opaque_dirs(tmp_path: Path, compress: str) -> None:
+    base = _layer(tmp_path, "l0", [("etc", "dir", None), ("etc/a", "reg", "a0"), ("etc/gone", "reg", "x"),
+                                   ("opq", "dir", None), ("opq/old1", "reg", "o"), ("opq/sub", "dir", None),
+                                   ("opq/sub/deep", "reg", "d"), ("bin", "dir", None), ("bin/tool", "reg", "T"),
+                                   ("usr", "dir", None), ("usr/lib", "dir", None), ("lib", "sym", "usr/lib")], compress)
+    top = _layer(tmp_path, "l1", [("etc/a", "reg", "a1"), ("etc/.wh.gone", "reg", ""),
+                                  ("opq", "dir", None), ("opq/.wh..wh..opq", "reg", ""), ("opq/new", "reg", "n"),
+                                  ("bin/tool2", "link", "bin/tool"), ("lib/libx.so", "reg", "L")], compress)
+    target = tmp_path / "rootfs"
+    unpack_layers([base, top], target)
+    assert (target / "etc/a").read_text() == "a1"
+    assert not (target / "etc/gone").exists()
+    assert sorted(os.listdir(target / "opq")) == ["new"]
+    assert os.stat(target / "bin/tool2").st_ino == os.stat(target / "bin/tool").st_ino
+    assert (target / "usr/lib/libx.so").read_text() == "L"  # through the in-target relative symlink
+    assert os.readlink(target / "lib") == "usr/lib"
+
+
+def test_file_replaces_symlink_instead_of_writing_through_it(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    layer = _layer(tmp_path, "l", [("f", "sym", str(outside))])
+    layer2 = _layer(tmp_path, "l2", [("f", "reg", "new")])
+    unpack_layers([layer, layer2], tmp_path / "root")
+    assert outside.read_text() == "keep"
+    assert (tmp_path / "root/f").read_text() == "new" and not (tmp_path / "root/f").is_symlink()
+
+
+HOSTILE = {
+    "absolute path": [("/abs-escape", "reg", "x")],
+    "dotdot traversal": [("../dotdot-escape", "reg", "x")],
+    "nested dotdot": [("a", "dir", None), ("a/../../nested-escape", "reg", "x")],
+    "symlink parent absolute": [("evil", "sym", "{outside}"), ("evil/planted", "reg", "x")],
+    "symlink parent relative": [("evil", "sym", "../outside"), ("evil/planted", "reg", "x")],
+    "symlink chain": [("a", "sym", "b"), ("b", "sym", "../outside"), ("a/planted", "reg", "x")],
+    "symlink then whiteout": [("evil", "sym", "../outside"), ("evil/.wh.sentinel", "reg", "")],
+    "symlink then opaque": [("evil", "sym", "../outside"), ("evil/.wh..wh..opq", "reg", "")],
+    "hardlink absolute": [("h", "link", "{outside}/sentinel")],
+    "hardlink dotdot": [("h", "link", "../outside/sentinel")],
+    "hardlink via symlink": [("s", "sym", "../outside"), ("h", "link", "s/sentinel")],
+    "char device": [("dev-null", "chr", None)],
+    "block device": [("dev-sda", "blk", None)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE), ids=lambda c: c.replace(" ", "-"))
+def test_hostile_layer_is_refused_and_nothing_outside_changes(tmp_path: Path, case: str) -> None:
+    work = tmp_path / "work"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "sentinel").write_text("precious")
+    work.mkdir()
+    members = [(n.replace("{outside}", str(outside)), k, p.replace("{outside}", str(outside)) if isinstance(p, str) else p)
+               for n, k, p in HOSTILE[case]]
+    layer = _layer(work, "layer.tar", members)
+    target = work / "root"
+    target.mkdir()
+    before = _snapshot(tmp_path)
+    with pytest.raises(UnsafeArchiveError) as info:
+        unpack_layers([layer], target)
+    assert "layer 0" in str(info.value)
+    after = _snapshot(tmp_path)
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert all(k.startswith("work/root") for k in changed), changed
+    assert (outside / "sentinel").read_text() == "precious"
+    assert sorted(os.listdir(outside)) == ["sentinel"]
+    assert not (tmp_path.parent / "abs-escape").exists() and not Path("/abs-escape").exists()
+
+
+def test_devices_allowed_when_asked(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root to create device nodes (the test machines run as root)")
+    layer = _layer(tmp_path, "l", [("dev", "dir", None), ("dev/null", "chr", None), ("dev/fifo", "fifo", None)])
+    unpack_layers([layer], tmp_path / "root", allow_devices=True)
+    import stat
+
+    assert stat.S_ISCHR(os.lstat(tmp_path / "root/dev/null").st_mode)
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "root/dev/fifo").st_mode)
+
+
+def test_entry_api_refuses_traversal_in_toc_entries(tmp_path: Path) -> None:
+    rootfs = Rootfs(tmp_path / "root")
+    rootfs.begin_layer("toc")
+    rootfs.apply(Entry(name="./ok/", type="dir", mode=0o755))
+    with pytest.raises(UnsafeArchiveError, match="traversal"):
+        rootfs.apply(Entry(name="./ok/../../x", type="reg"), None)
+    with pytest.raises(UnsafeArchiveError, match="unsupported"):
+        rootfs.apply(Entry(name="weird", type="socket"), None)
+
+
+def test_apply_tar_reads_concatenated_zstd_frames(tmp_path: Path) -> None:
+    raw = _tar([("a", "reg", "hello"), ("b", "reg", "world" * 1000)])
+    half = len(raw) // 2
+    cctx = zstandard.ZstdCompressor()
+    data = cctx.compress(raw[:half]) + cctx.compress(raw[half:])
+    rootfs = Rootfs(tmp_path / "root")
+    rootfs.begin_layer("0")
+    apply_tar(rootfs, io.BytesIO(data))
+    assert (tmp_path / "root/b").read_text() == "world" * 1000
