@@ -11,6 +11,7 @@ layer without the annotations, makes the caller fall back to downloading the who
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Iterator
@@ -159,5 +160,5 @@ def apply_toc(rootfs: Rootfs, entries: list[dict], store: Store) -> None:
         opener = None
         if e.get("type") == "reg" and e.get("size"):
             path = store.file_path(e["digest"])
-            opener = path.open
+            opener = functools.partial(path.open, "rb")
         rootfs.apply(_entry(e), opener)

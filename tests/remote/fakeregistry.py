@@ -1,0 +1,172 @@
+"""An in-process HTTP proxy in front of the real registry that injects faults (and can demand Bearer
+tokens), for tests of retries, resume, integrity checks and the token flow."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+
+import httpx
+
+
+@dataclass
+class Fault:
+    method: str
+    path: str  # regex searched in the request path
+    action: str  # "status" | "reset" | "truncate" | "corrupt" | "slow" | "reset-body"
+    times: int = 1  # -1: always
+    status: int = 500
+    retry_after: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times != 0 and method == self.method and re.search(self.path, path) is not None
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, *, token: str | None = None, user: str = "u", password: str = "p") -> None:
+        self.upstream = f"http://{upstream}"
+        self.faults: list[Fault] = []
+        self.log: list[tuple[str, str, int]] = []
+        self.token = token
+        self.creds = (user, password)
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _handle(self) -> None:
+                proxy.handle(self)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.client = httpx.Client(timeout=60)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.client.close()
+
+    def add(self, *faults: Fault) -> None:
+        self.faults.extend(faults)
+
+    def _take(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    if fault.times > 0:
+                        fault.times -= 1
+                    return fault
+        return None
+
+    def _record(self, method: str, path: str, status: int) -> None:
+        with self.lock:
+            self.log.append((method, path, status))
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        path = h.path.split("?", 1)[0]
+        length = int(h.headers.get("Content-Length") or 0)
+        fault = self._take(h.command, path)
+        if fault and fault.action == "reset-body":
+            h.rfile.read(min(length, max(1, length // 2)))
+            self._record(h.command, path, 0)
+            _reset(h)
+            return
+        body = h.rfile.read(length) if length else b""
+        if path == "/token":
+            return self._token(h)
+        if self.token and path.startswith("/v2/") and h.headers.get("Authorization") != f"Bearer {self.token}":
+            realm = f"http://{self.address}/token"
+            return self._reply(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {
+                "WWW-Authenticate": f'Bearer realm="{realm}",service="fake",scope="repository:x:pull"'})
+        if fault and fault.action == "status":
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            self._record(h.command, path, fault.status)
+            return self._reply(h, fault.status, b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}', headers)
+        if fault and fault.action == "reset":
+            self._record(h.command, path, 0)
+            _reset(h)
+            return
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in ("host", "authorization", "content-length")}
+        resp = self.client.request(h.command, self.upstream + h.path, content=body, headers=headers)
+        data = resp.content
+        self._record(h.command, path, resp.status_code)
+        out = {k: v for k, v in resp.headers.items()
+               if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
+        if "location" in resp.headers:
+            out["Location"] = resp.headers["location"].replace(self.upstream, f"http://{self.address}")
+        if fault and fault.action == "corrupt" and data:
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        if fault and fault.action == "truncate" and data:
+            h.send_response(resp.status_code)
+            for k, v in out.items():
+                h.send_header(k, v)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data[: len(data) // 2])
+            h.wfile.flush()
+            _reset(h)
+            return
+        if fault and fault.action == "slow":
+            return self._slow(h, resp.status_code, out, data)
+        self._reply(h, resp.status_code, data if h.command != "HEAD" else b"", out,
+                    length=len(data) if h.command != "HEAD" else int(resp.headers.get("content-length") or 0))
+
+    def _slow(self, h, status: int, headers: dict, data: bytes) -> None:
+        h.send_response(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        try:
+            for i in range(0, len(data), 16384):
+                h.wfile.write(data[i:i + 16384])
+                h.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    def _token(self, h) -> None:
+        expected = "Basic " + base64.b64encode(":".join(self.creds).encode()).decode()
+        if h.headers.get("Authorization") != expected:
+            return self._reply(h, 401, b'{"details":"bad credentials"}', {})
+        self._reply(h, 200, json.dumps({"token": self.token}).encode(), {"Content-Type": "application/json"})
+
+    def _reply(self, h, status: int, body: bytes, headers: dict, length: int | None = None) -> None:
+        h.send_response(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body) if length is None else length))
+        h.end_headers()
+        if body:
+            h.wfile.write(body)
+
+
+def _reset(h: BaseHTTPRequestHandler) -> None:
+    """Close the connection abruptly (RST)."""
+    import struct
+
+    try:
+        h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        h.connection.close()
+    except OSError:
+        pass
+    h.close_connection = True
