@@ -1,0 +1,140 @@
+"""CLI: convert / inspect / verify exit codes, --check/--diff/--json, --version, the schema."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from falmigrate import __version__
+from falmigrate.cli.app import app
+from falmigrate.cli.convert import default_out
+from falmigrate.errors import EXIT_CODES
+from falmigrate.render import render_files
+from falmigrate.spec import AppSpec
+from tests.helpers.golden import REPO
+from tests.helpers.specs import echo_spec, full_spec, write_project
+
+FIXTURE = REPO / "fixtures" / "modal" / "concurrent" / "input"
+
+
+def invoke(*args: str, env: dict | None = None):
+    return CliRunner().invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"falmigrate {__version__}"
+
+
+def test_convert_writes_then_refuses_then_force(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("convert", FIXTURE, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert {"fal_app.py", "Dockerfile", "MIGRATION.md", "report.json"} <= {p.name for p in out.iterdir()}
+    again = invoke("convert", FIXTURE, "--out", out)
+    assert again.exit_code == 3 and "--force" in again.stderr
+    assert invoke("convert", FIXTURE, "--out", out, "--force").exit_code == 0
+
+
+def test_convert_check_and_diff(tmp_path):
+    out = tmp_path / "out"
+    assert invoke("convert", FIXTURE, "--out", out, "--check").exit_code == 1  # nothing there yet
+    assert not out.exists()
+    invoke("convert", FIXTURE, "--out", out)
+    assert invoke("convert", FIXTURE, "--out", out, "--check").exit_code == 0
+    (out / "Dockerfile").write_text((out / "Dockerfile").read_text() + "RUN echo local edit\n")
+    check = invoke("convert", FIXTURE, "--out", out, "--check")
+    assert check.exit_code == 1 and "Dockerfile" in check.stderr
+    diff = invoke("convert", FIXTURE, "--out", out, "--diff")
+    assert diff.exit_code == 0 and "-RUN echo local edit" in diff.stdout and "+++ b/Dockerfile" in diff.stdout
+    assert "RUN echo local edit" in (out / "Dockerfile").read_text()  # --diff writes nothing
+    data = json.loads(invoke("convert", FIXTURE, "--out", out, "--check", "--json").stdout)
+    assert data["ok"] is False and data["changed"] == ["Dockerfile"]
+
+
+def test_convert_json_summary(tmp_path):
+    result = invoke("convert", FIXTURE, "--out", tmp_path / "o", "--json")
+    data = json.loads(result.stdout)
+    assert result.exit_code == 0 and data["ok"] and data["platform"] == "modal" and data["written"]
+    assert data["files"] == ["Dockerfile", "MIGRATION.md", "fal_app.py", "report.json"]
+
+
+def test_default_out_is_sibling(tmp_path):
+    assert default_out(tmp_path / "proj") == tmp_path / "proj-fal"
+
+
+@pytest.mark.parametrize("args", [
+    ("convert", "/nonexistent/src"),
+    ("convert", str(FIXTURE), "--from", "heroku"),
+    ("inspect", "/nonexistent/src"),
+    ("inspect", str(FIXTURE), "--from", "heroku"),
+    ("inspect",),
+    ("convert", str(FIXTURE), "--image-ref", "not-a-digest"),
+])
+def test_bad_input_is_one_line_exit_2(args, tmp_path):
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_bad_input_json(tmp_path):
+    result = invoke("convert", "/nonexistent/src", "--json")
+    data = json.loads(result.stdout)
+    assert result.exit_code == 2 and data["error"]["exit_code"] == 2 and data["ok"] is False
+
+
+def test_inspect_schema_is_valid_json_schema_and_specs_validate():
+    schema = json.loads(invoke("inspect", "--schema").stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for spec in (echo_spec(), full_spec()):
+        jsonschema.validate(json.loads(spec.to_json()), schema)
+    wrapped = json.loads(invoke("inspect", "--schema", "--json").stdout)
+    assert wrapped["schema"] == schema
+
+
+def test_inspect_prints_spec_that_round_trips():
+    result = invoke("inspect", FIXTURE)
+    spec = AppSpec.model_validate(json.loads(result.stdout))
+    assert spec.source.platform == "modal"
+    assert AppSpec.from_json(spec.to_json()) == spec
+    assert json.loads(invoke("inspect", FIXTURE, "--json").stdout)["spec"] == json.loads(result.stdout)
+
+
+def test_spec_round_trip():
+    for spec in (echo_spec(), full_spec()):
+        assert AppSpec.from_json(spec.to_json()) == spec
+
+
+def _verify_project(tmp_path, monkeypatch):
+    monkeypatch.setenv("FALMIGRATE_VERIFY_RUNNERS", "cog=tests.verify.fake_runner")
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    src, out = write_project(tmp_path / "src"), write_project(tmp_path / "out")
+    for name, text in render_files(echo_spec(), None).items():
+        (out / name).write_text(text)
+    return src, out
+
+
+def test_verify_exit_codes(tmp_path, monkeypatch):
+    src, out = _verify_project(tmp_path, monkeypatch)
+    ok = invoke("verify", src, out)
+    assert ok.exit_code == 0 and "pass  predict-example-1" in ok.stdout
+    report = json.loads(invoke("verify", src, out, "--json").stdout)
+    assert report["ok"] and report["passed"] == 1
+    (out / "predict.py").write_text((out / "predict.py").read_text().replace('"!"', '"?"'))
+    assert invoke("verify", src, out).exit_code == 1
+    failed = invoke("verify", src, out, "--json")
+    assert failed.exit_code == 1 and json.loads(failed.stdout)["failed"] == 1
+    (src / "predict.py").write_text("def broken(:\n")
+    assert invoke("verify", src, out).exit_code == 12
+    cases = tmp_path / "cases.json"
+    cases.write_text("[1, 2]")
+    assert invoke("verify", src, out, "--cases", cases).exit_code == 2
+
+
+def test_exit_code_table_is_documented():
+    text = (REPO / "docs" / "cli.md").read_text()
+    for code, meaning in EXIT_CODES.items():
+        assert f"| {code} | {meaning} |" in text
