@@ -89,6 +89,8 @@ def context(spec: AppSpec) -> dict[str, Any]:
         "entrypoint": _json_list(image.entrypoint),
         "cmd": _json_list(image.cmd),
         "extra_lines": list(image.dockerfile_extra),
+        # build stages the final stage copies from (multi-stage Dockerfiles), rendered before its FROM
+        "stages": [str(stage) for stage in spec.extra.get("build_stages") or []],
     }
 
 
