@@ -24,13 +24,16 @@ class Fault:
     times: int = 1  # -1: always
     status: int = 500
     retry_after: str | None = None
+    after: int = 0  # let this many matching requests through first
 
     def matches(self, method: str, path: str) -> bool:
         return self.times != 0 and method == self.method and re.search(self.path, path) is not None
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, *, token: str | None = None, user: str = "u", password: str = "p") -> None:
+    def __init__(self, upstream: str, *, token: str | None = None, user: str = "u", password: str = "p",
+                 no_ranges: bool = False) -> None:
+        self.no_ranges = no_ranges
         self.upstream = f"http://{upstream}"
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str, int]] = []
@@ -72,6 +75,9 @@ class FaultProxy:
         with self.lock:
             for fault in self.faults:
                 if fault.matches(method, path):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     if fault.times > 0:
                         fault.times -= 1
                     return fault
@@ -95,6 +101,7 @@ class FaultProxy:
             return self._token(h)
         if self.token and path.startswith("/v2/") and h.headers.get("Authorization") != f"Bearer {self.token}":
             realm = f"http://{self.address}/token"
+            self._record(h.command, path, 401)
             return self._reply(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {
                 "WWW-Authenticate": f'Bearer realm="{realm}",service="fake",scope="repository:x:pull"'})
         if fault and fault.action == "status":
@@ -105,12 +112,13 @@ class FaultProxy:
             self._record(h.command, path, 0)
             _reset(h)
             return
-        headers = {k: v for k, v in h.headers.items() if k.lower() not in ("host", "authorization", "content-length")}
+        dropped = ("host", "authorization", "content-length") + (("range",) if self.no_ranges else ())
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in dropped}
         resp = self.client.request(h.command, self.upstream + h.path, content=body, headers=headers)
         data = resp.content
         self._record(h.command, path, resp.status_code)
         out = {k: v for k, v in resp.headers.items()
-               if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
+               if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding", "location")}
         if "location" in resp.headers:
             out["Location"] = resp.headers["location"].replace(self.upstream, f"http://{self.address}")
         if fault and fault.action == "corrupt" and data:
@@ -146,6 +154,7 @@ class FaultProxy:
 
     def _token(self, h) -> None:
         expected = "Basic " + base64.b64encode(":".join(self.creds).encode()).decode()
+        self._record(h.command, "/token", 200 if h.headers.get("Authorization") == expected else 401)
         if h.headers.get("Authorization") != expected:
             return self._reply(h, 401, b'{"details":"bad credentials"}', {})
         self._reply(h, 200, json.dumps({"token": self.token}).encode(), {"Content-Type": "application/json"})
@@ -156,7 +165,7 @@ class FaultProxy:
             h.send_header(k, v)
         h.send_header("Content-Length", str(len(body) if length is None else length))
         h.end_headers()
-        if body:
+        if body and h.command != "HEAD":
             h.wfile.write(body)
 
 

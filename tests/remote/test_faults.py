@@ -1,0 +1,158 @@
+"""Faults injected by an in-process proxy in front of the real registry: retries, resume, integrity."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from falmigrate.errors import IntegrityError, RegistryAuthError, RegistryError
+from falmigrate.oci.digest import Digest
+from falmigrate.oci.remote import reference
+from falmigrate.oci.remote.client import RegistryClient
+from falmigrate.oci.remote.pull import pull
+from falmigrate.oci.remote.push import push_image, push_layout
+from falmigrate.oci.remote.store import Store
+from tests.remote.conftest import manifest_of
+from tests.remote.fakeregistry import Fault, FaultProxy
+
+
+def _client(proxy: FaultProxy, **kw) -> RegistryClient:
+    return RegistryClient(proxy.address, backoff=0.01, **kw)
+
+
+def _assert_store_clean(store: Path) -> None:
+    for blob in (store / "blobs" / "sha256").iterdir():
+        assert not blob.name.startswith(".tmp-"), f"left a temp file {blob.name}"
+        assert str(Digest.of_bytes(blob.read_bytes())) == f"sha256:{blob.name}", f"bad blob {blob.name}"
+
+
+@pytest.fixture
+def pushed(registry, gzip_layout, repo) -> str:
+    push_layout(gzip_layout, "latest", reference.parse(f"{registry}/{repo}:v1"))
+    return repo
+
+
+def test_5xx_on_manifest_and_blob_are_retried(registry, pushed, tmp_path) -> None:
+    with FaultProxy(registry) as proxy, _client(proxy) as client:
+        proxy.add(Fault("GET", "/manifests/", "status", times=1, status=503),
+                  Fault("GET", "/blobs/", "status", times=2, status=500))
+        result = pull(reference.parse(f"{proxy.address}/{pushed}:v1"), Store(tmp_path / "s"), client)
+    assert result.stats.blobs_fetched == 2
+    assert [s for _, _, s in proxy.log].count(500) == 2 and [s for _, _, s in proxy.log].count(503) == 1
+    _assert_store_clean(tmp_path / "s")
+
+
+def test_429_waits_for_retry_after(registry, pushed, tmp_path) -> None:
+    with FaultProxy(registry) as proxy, _client(proxy) as client:
+        proxy.add(Fault("GET", "/manifests/", "status", times=1, status=429, retry_after="1"))
+        started = time.monotonic()
+        pull(reference.parse(f"{proxy.address}/{pushed}:v1"), Store(tmp_path / "s"), client)
+    assert time.monotonic() - started >= 1.0
+
+
+def test_persistent_500_is_a_registry_error(registry, pushed, tmp_path) -> None:
+    with FaultProxy(registry) as proxy, _client(proxy, retries=2) as client:
+        proxy.add(Fault("GET", "/blobs/", "status", times=-1, status=500))
+        with pytest.raises(RegistryError, match="HTTP 500"):
+            pull(reference.parse(f"{proxy.address}/{pushed}:v1"), Store(tmp_path / "s"), client)
+    _assert_store_clean(tmp_path / "s")
+
+
+@pytest.mark.parametrize("action", ["truncate", "corrupt"])
+def test_bad_blob_once_is_retried(registry, pushed, tmp_path, action) -> None:
+    with FaultProxy(registry) as proxy, _client(proxy) as client:
+        proxy.add(Fault("GET", "/blobs/", action, times=1))
+        result = pull(reference.parse(f"{proxy.address}/{pushed}:v1"), Store(tmp_path / "s"), client)
+    assert result.stats.blobs_fetched == 2
+    _assert_store_clean(tmp_path / "s")
+
+
+@pytest.mark.parametrize("action", ["truncate", "corrupt"])
+def test_always_bad_blob_is_rejected_and_never_stored(registry, pushed, gzip_layout, tmp_path, action) -> None:
+    layer = manifest_of(gzip_layout)["layers"][0]["digest"]
+    with FaultProxy(registry) as proxy, _client(proxy) as client:
+        proxy.add(Fault("GET", f"/blobs/{layer}", action, times=-1))
+        with pytest.raises((IntegrityError, RegistryError)):
+            pull(reference.parse(f"{proxy.address}/{pushed}:v1"), Store(tmp_path / "s"), client)
+    assert not Store(tmp_path / "s").has_blob(layer)
+    _assert_store_clean(tmp_path / "s")
+
+
+def test_connection_reset_mid_upload_resumes(registry, chunked_layout, repo, tmp_path) -> None:
+    store = Store(chunked_layout)
+    with FaultProxy(registry) as proxy, _client(proxy) as client:
+        proxy.add(Fault("PATCH", "/blobs/uploads/", "reset-body", times=2, after=2))
+        ref = reference.parse(f"{proxy.address}/{repo}:v1")
+        result = push_image(store, store.resolve("latest"), ref, client, monolithic_limit=0, chunk_size=200_000)
+    assert [s for m, _, s in proxy.log if m == "PATCH"].count(0) == 2
+    assert any(m == "GET" and "/blobs/uploads/" in p for m, p, _ in proxy.log)  # asked where it stood
+    with RegistryClient(registry) as client:
+        back = pull(reference.parse(f"{registry}/{repo}@{result.digest}"), Store(tmp_path / "s"), client)
+    layer = manifest_of(chunked_layout)["layers"][0]["digest"]
+    assert back.digest == result.digest and Store(tmp_path / "s").read_blob(layer) == store.read_blob(layer)
+
+
+def test_connection_reset_on_monolithic_upload_is_retried(registry, gzip_layout, repo) -> None:
+    with FaultProxy(registry) as proxy, _client(proxy) as client:
+        proxy.add(Fault("PUT", "/blobs/uploads/", "reset-body", times=1))
+        store = Store(gzip_layout)
+        result = push_image(store, store.resolve("latest"), reference.parse(f"{proxy.address}/{repo}:v1"), client)
+    assert result.stats.blobs_uploaded == 2
+
+
+def test_bearer_token_flow_and_refusal(registry, gzip_layout, repo, tmp_path) -> None:
+    with FaultProxy(registry, token="tok-123", user="alice", password="s3cret-pw") as proxy:
+        cfg = tmp_path / "config.json"
+        cfg.write_text(json.dumps({"auths": {proxy.address: {
+            "auth": base64.b64encode(b"alice:s3cret-pw").decode()}}}))
+        ref = reference.parse(f"{proxy.address}/{repo}:v1")
+        result = push_layout(gzip_layout, "latest", ref, docker_config=str(cfg), backoff=0.01)
+        assert result.stats.blobs_uploaded == 2
+        assert ("GET", "/v2/", 401) in proxy.log and ("GET", "/token", 200) in proxy.log
+        cfg.write_text(json.dumps({"auths": {proxy.address: {"username": "alice", "password": "nope-pw"}}}))
+        with pytest.raises(RegistryAuthError) as info:
+            push_layout(gzip_layout, "latest", ref, docker_config=str(cfg), backoff=0.01)
+        assert "nope-pw" not in str(info.value) and "refused user 'alice'" in str(info.value)
+
+
+def test_registry_without_ranges_falls_back_to_whole_layers(registry, chunked_layout, repo, tmp_path) -> None:
+    push_layout(chunked_layout, "latest", reference.parse(f"{registry}/{repo}:v1"))
+    with FaultProxy(registry, no_ranges=True) as proxy, _client(proxy) as client:
+        result = pull(reference.parse(f"{proxy.address}/{repo}:v1"), Store(tmp_path / "s"), client,
+                      to=tmp_path / "fs")
+    assert [layer["mode"] for layer in result.layers] == ["full"]
+    assert (tmp_path / "fs" / "bin" / "busybox").stat().st_size > 100_000
+    _assert_store_clean(tmp_path / "s")
+
+
+def test_kill_9_during_pull_then_rerun_succeeds(registry, chunked_layout, repo, tmp_path) -> None:
+    push_layout(chunked_layout, "latest", reference.parse(f"{registry}/{repo}:v1"))
+    layer = manifest_of(chunked_layout)["layers"][0]["digest"]
+    store = tmp_path / "store"
+    with FaultProxy(registry) as proxy:
+        proxy.add(Fault("GET", f"/blobs/{layer}", "slow", times=-1))
+        cmd = [sys.executable, "-m", "falmigrate", "pull", f"docker://{proxy.address}/{repo}:v1", "--store", str(store)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(p.name.startswith(".tmp-") and p.stat().st_size > 0
+                                                      for p in (store / "blobs" / "sha256").glob(".tmp-*")):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not Store(store).has_blob(layer)
+    for blob in (store / "blobs" / "sha256").iterdir():
+        if not blob.name.startswith(".tmp-"):
+            assert str(Digest.of_bytes(blob.read_bytes())) == f"sha256:{blob.name}"
+    rerun = subprocess.run([sys.executable, "-m", "falmigrate", "pull", f"docker://{registry}/{repo}:v1",
+                            "--store", str(store), "--json"], capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert Store(store).has_blob(layer) and json.loads(rerun.stdout)["bytes_reused"] > 0
