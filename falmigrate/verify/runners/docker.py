@@ -4,7 +4,8 @@ The server command from the spec runs in the project's code folder with the Dock
 free local port (the ``{port}`` placeholder and ``$PORT``; a server that can do neither keeps its port), with this interpreter's ``bin`` first on
 PATH so ``uvicorn``/``gunicorn``/``python`` are the ones installed here. Each case is sent as a real
 HTTP request (``method`` → ``endpoint`` with ``input`` as the JSON body; as query parameters for
-GET/DELETE/HEAD). ``fal_side_env`` gives the generated app the same setting for the fal side.
+GET/DELETE/HEAD), and the answer is shaped like the fal side's worker shapes its own (``response_value``).
+``fal_side_env`` gives the generated app the same setting for the fal side.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from falmigrate.spec import AppSpec
 
 PLACEHOLDER = "{port}"
 STARTUP_TIMEOUT = 60.0
-_BODYLESS = {"GET", "HEAD", "DELETE", "OPTIONS"}
+_BODYLESS = {"GET", "HEAD", "DELETE"}
 
 
 def free_port() -> int:
@@ -121,7 +122,7 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def request(client: Any, case: dict[str, Any]) -> Any:
-    """Send one case; the answer as the fal side reports it: the JSON body, else status + text."""
+    """Send one case; the answer as the fal side reports it (``response_value``)."""
     method = str(case.get("method", "POST")).upper()
     path = case.get("endpoint", "/")
     body = case.get("input", {})
@@ -133,10 +134,17 @@ def request(client: Any, case: dict[str, Any]) -> Any:
 
 
 def response_value(response: Any) -> Any:
+    """The same shape as the fal side's worker: a 200's body (a lone ``output`` field unwrapped), else
+    ``{"error": "HTTP <status>", "body": body}``; non-JSON bodies as text."""
+    from falmigrate.verify.normalize import unwrap_output
+
     try:
-        return response.json()
+        body = response.json()
     except ValueError:
-        return {"status": response.status_code, "text": response.text}
+        body = response.text
+    if response.status_code == 200:
+        return unwrap_output(body)
+    return {"error": f"HTTP {response.status_code}", "body": body}
 
 
 def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:

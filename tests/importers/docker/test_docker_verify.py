@@ -14,9 +14,11 @@ import httpx
 import pytest
 
 from falmigrate.codemods.docker_native import rewrite
+from falmigrate.convert import convert, write_output
 from falmigrate.errors import VerifyError
 from falmigrate.importers.dockerfile import DockerImporter
 from falmigrate.render.server_app import render
+from falmigrate.verify import load_cases, verify
 from falmigrate.verify.runners.docker import fal_side_env, run_source, start, stop
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "docker"
@@ -43,14 +45,30 @@ def test_fixture_set_is_complete():
 
 @pytest.mark.parametrize("case", CASES)
 def test_pass_through_app_answers_like_the_server(case, tmp_path):
+    """``falmigrate verify`` (both worker subprocesses) on the converted fixture: every case equal."""
     src = FIXTURES / case / "input"
-    spec = DockerImporter().load(src)
-    cases = json.loads((FIXTURES / case / "cases.json").read_text())
-    source = run_source(src, spec, cases)
-    assert not any(isinstance(v, dict) and "error" in v and len(v) == 1 and "Error:" in str(v["error"])
-                   for v in source), source
-    fal = _fal_side(src, spec, render(spec), cases, tmp_path, "pass-through")
-    assert fal == source
+    out = write_output(convert(src, "docker"), tmp_path / "out")
+    cases = load_cases(FIXTURES / case / "cases.json")
+    report = verify(src, out, cases)
+    assert report["ok"], [row.get("diff") for row in report["cases"] if not row["equal"]]
+    assert report["passed"] == len(cases) and report["platform"] == "docker"
+    assert not any(isinstance(row["source"], dict) and "error" in row["source"] and "HTTP" not in row["source"]["error"]
+                   for row in report["cases"])
+
+
+def test_verify_finds_a_different_answer(tmp_path):
+    """The diff can fail: a forwarder that sends /reverse to /stats is reported as a mismatch."""
+    src = FIXTURES / "http_server" / "input"
+    out = write_output(convert(src, "docker"), tmp_path / "out")
+    app = out / "fal_app.py"
+    broken = app.read_text().replace('_server_url("/" + path', '_server_url("/" + path.replace("reverse", "stats")')
+    assert broken != app.read_text()
+    app.write_text(broken)
+    cases = [{"name": "reverse", "endpoint": "/reverse", "method": "POST", "input": {"text": "a bc"}},
+             {"name": "root", "endpoint": "/", "method": "GET", "input": {}}]
+    report = verify(src, out, cases)
+    assert not report["ok"] and report["passed"] == 1
+    assert report["cases"][0]["source"] == {"reversed": "cb a"} and report["cases"][0]["fal"]["words"] == 2
 
 
 @pytest.mark.parametrize("case", ["fastapi_uvicorn", "flask_gunicorn", "multi_stage", "fastapi_native", "flask_native"])
