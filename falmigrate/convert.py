@@ -30,6 +30,7 @@ class ConvertResult:
     # The source project (minus junk) by relative path: the output directory is the image's build
     # context, so `COPY . /app` in the generated Dockerfile ships the user's code. Generated files win.
     sources: dict[str, bytes] = field(default_factory=dict)
+    executables: set[str] = field(default_factory=set)  # source files that keep their executable bit
 
 
 # Never copied into the output/build context: VCS, caches, virtualenvs, and .env files (secrets).
@@ -80,7 +81,9 @@ def convert(src: Path, platform: str = "auto", *, native: bool = False,
         app_code = result.code
     files = render_files(spec, app_code, image_ref=image_ref)
     sources = {k: v for k, v in source_files(src).items() if k not in files}
-    return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources)
+    executables = {name for name in sources if os.access(src / name, os.X_OK)}
+    return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources,
+                         executables=executables)
 
 
 def _rewrite(spec: AppSpec, src: Path, native: bool) -> codemods.RewriteResult | None:
@@ -118,7 +121,7 @@ def write_output(result: ConvertResult, out: Path, force: bool = False) -> Path:
     try:
         for name, data in sorted(result.sources.items()):
             if name not in result.files:
-                _write(tmp, name, data)
+                _write(tmp, name, data, executable=name in result.executables)
         for name in sorted(result.files):
             _write(tmp, name, result.files[name].encode("utf-8"))
         os.chmod(tmp, 0o755)
@@ -129,10 +132,12 @@ def write_output(result: ConvertResult, out: Path, force: bool = False) -> Path:
     return out
 
 
-def _write(root: Path, name: str, data: bytes) -> None:
+def _write(root: Path, name: str, data: bytes, *, executable: bool = False) -> None:
     path = root / _safe_relpath(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+    if executable:
+        path.chmod(0o755)
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

@@ -35,11 +35,11 @@ def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
     calls = []
     real = convert_module._write
 
-    def failing(root, name, data):
+    def failing(root, name, data, **kw):
         calls.append(name)
         if len(calls) == 3:
             raise OSError("disk full")
-        real(root, name, data)
+        real(root, name, data, **kw)
 
     monkeypatch.setattr(convert_module, "_write", failing)
     with pytest.raises(OSError, match="disk full"):
@@ -52,7 +52,7 @@ def test_failure_with_force_keeps_old_output(tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("keep me")
-    monkeypatch.setattr(convert_module, "_write", lambda *a: (_ for _ in ()).throw(OSError("boom")))
+    monkeypatch.setattr(convert_module, "_write", lambda *a, **kw: (_ for _ in ()).throw(OSError("boom")))
     with pytest.raises(OSError):
         write_output(_result(), out, force=True)
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
@@ -121,3 +121,23 @@ def test_convert_bad_input(tmp_path):
         convert(tmp_path, "heroku")
     with pytest.raises(SourceError):
         convert(tmp_path)  # empty dir: no importer recognises it
+
+
+def test_executable_bit_kept(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.py").write_text("x = 1\n")
+    (src / "start.sh").write_text("#!/bin/sh\necho hi\n")
+    (src / "start.sh").chmod(0o755)
+    result = _result()
+    result.sources = source_files(src)
+    result.executables = {"start.sh"}
+    out = write_output(result, tmp_path / "out")
+    assert (out / "start.sh").stat().st_mode & 0o111 and not (out / "app.py").stat().st_mode & 0o111
+
+
+def test_convert_records_executables():
+    case = REPO / "fixtures" / "docker" / "entrypoint_script" / "input"
+    result = convert(case, "docker")
+    scripts = {n for n in result.sources if n.endswith(".sh")}
+    assert scripts and scripts <= result.executables
