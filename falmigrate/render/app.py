@@ -167,6 +167,8 @@ def context(spec: AppSpec) -> dict[str, Any]:
         "entry_symbol": _literal(spec.source.entry_symbol),
         "workdir": _literal(spec.image.workdir or "/app"),
         "setup_name": _literal(spec.lifecycle.setup) if spec.lifecycle.setup else None,
+        # cog-style setup(self, weights): no weights URL is known at this point
+        "setup_args": "weights=None" if spec.lifecycle.setup_takes_weights else "",
         "teardown_name": _literal(spec.lifecycle.teardown) if spec.lifecycle.teardown else None,
         "endpoints": endpoints,
         "no_entry_rule": NO_ENTRY_RULE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,13 @@ from falmigrate.verify.check import check_generated_app
 from tests.helpers.specs import echo_spec, full_spec, write_project
 
 _names = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_user_modules(monkeypatch):
+    """Each test's app imports its own predict.py/handler.py: forget the previous test's module."""
+    for name in ("predict", "handler"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
 
 
 def _write(out: Path, files: dict[str, str]) -> Path:
@@ -95,3 +103,16 @@ def test_check_syntax_error_and_no_app(tmp_path):
 def test_check_missing_file(tmp_path):
     with pytest.raises(CheckFailed, match="no fal_app.py"):
         check_generated_app(tmp_path)
+
+
+def test_setup_with_weights_argument(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "predict.py").write_text(
+        "class Predictor:\n    def setup(self, weights=\"unset\"):\n        self.w = weights\n\n"
+        "    def predict(self, text, n=2):\n        return f\"{text}:{self.w}\"\n")
+    spec = echo_spec(lifecycle=echo_spec().lifecycle.model_copy(update={"setup_takes_weights": True}))
+    for name, text in render_files(spec, None).items():
+        (out / name).write_text(text)
+    with falside.client(falside.pick_app(_load(out))) as client:
+        assert client.post("/", json={"text": "a"}).json() == {"output": "a:None"}
