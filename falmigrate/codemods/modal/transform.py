@@ -216,6 +216,8 @@ class ModalRewrite:
         elif comments and header:
             header[0] = header[0].with_changes(leading_lines=[*header[0].leading_lines, *comments])
         body += header
+        if header and statements and not any(line.comment is None for line in statements[0].leading_lines[:1]):
+            statements[0] = statements[0].with_changes(leading_lines=[cst.EmptyLine(indent=False), *statements[0].leading_lines])
         for stmt in statements:
             if isinstance(stmt, cst.FunctionDef):
                 stmt = _strip_modal_decorators(self.mod, stmt, self.state.dropped_refs)

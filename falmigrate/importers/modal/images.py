@@ -224,6 +224,14 @@ def to_image_spec(chain: ImageChain, *, gpu: bool, env: dict[str, str] | None = 
             data["python"] = op.value.get("python")
             if op.value["kind"] == "registry":
                 data["base"] = op.value.get("ref")
+                if op.value.get("python"):
+                    # Modal's add_python puts a standalone CPython on the image; here the distro's.
+                    b.apt(["python3", "python3-pip", "python-is-python3"])
+                    chain.findings.append(Finding(
+                        rule="FM230", severity="info",
+                        message=f"from_registry(add_python={op.value['python']!r}): the Dockerfile installs the base "
+                                "image's distribution Python (apt python3), whose version may differ",
+                        remediation=f"install Python {op.value['python']} explicitly if the exact version matters"))
             elif op.value["kind"] == "micromamba":
                 data["base"] = "mambaorg/micromamba:1.5-bookworm-slim"
         elif op.kind == "apt":

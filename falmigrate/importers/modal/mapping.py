@@ -127,7 +127,7 @@ DECORATORS: list[DecoratorMap] = [
 IMAGE_METHODS: dict[str, str] = {
     "debian_slim": "FROM python:<version>-slim-bookworm (CUDA base when the app uses a GPU)",
     "micromamba": "FROM mambaorg/micromamba base",
-    "from_registry": "FROM <ref>; `add_python` installs that Python",
+    "from_registry": "FROM <ref>; `add_python` → apt python3 python3-pip python-is-python3 (FM230)",
     "from_aws_ecr": "FROM <ref>",
     "from_gcp_artifact_registry": "FROM <ref>",
     "from_dockerfile": "the Dockerfile's FROM; its other lines need a manual merge (FM217)",
@@ -196,6 +196,7 @@ RULES: dict[str, str] = {
     "FM227": "more than one file defines a Modal App",
     "FM228": "a class member redefines a fal.App attribute",
     "FM229": "web_server port collides with fal's runner ports",
+    "FM230": "from_registry(add_python=) installs the distribution's Python",
     # codemod rules (applied in this order; see falmigrate/codemods/modal/transform.py)
     "FM250": "codemod: drop `modal` imports",
     "FM251": "codemod: drop Modal object definitions (App, images, volumes, secrets), leaving a note",

@@ -182,7 +182,9 @@ def plan_module(mod: ModalModule) -> list[AppPlan]:
         _paths(functions.handlers)
         if not functions.handlers:
             plans.remove(functions)
-    plans.sort(key=lambda p: p.line)
+    # Classes first (they stay where they are in the module; function apps are appended after), so
+    # the primary app is also the first fal.App in the generated file.
+    plans.sort(key=lambda p: (p.source_class is None, p.line))
     return plans
 
 

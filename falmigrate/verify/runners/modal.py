@@ -177,3 +177,9 @@ def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[A
         if Path("/proc").is_dir():
             _stop_children(before)
     return results
+
+
+def fal_side_env(src: Path, spec: AppSpec) -> dict[str, str]:
+    """In the image the project is copied next to fal_app.py; offline, its modules come from SRC."""
+    paths = [str(Path(src).resolve()), os.environ.get("PYTHONPATH", "")]
+    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
