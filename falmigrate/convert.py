@@ -31,6 +31,17 @@ class ConvertResult:
     # context, so `COPY . /app` in the generated Dockerfile ships the user's code. Generated files win.
     sources: dict[str, bytes] = field(default_factory=dict)
     executables: set[str] = field(default_factory=set)  # source files that keep their executable bit
+    src: Path | None = None
+
+    def sources_for(self, out: Path) -> dict[str, bytes]:
+        """The sources to write into ``out``; an ``out`` inside the source tree is not copied into itself."""
+        if self.src is None:
+            return dict(self.sources)
+        try:
+            inner = Path(out).absolute().relative_to(Path(self.src).absolute()).as_posix()
+        except ValueError:
+            return dict(self.sources)
+        return {k: v for k, v in self.sources.items() if not (k == inner or k.startswith(inner + "/"))}
 
 
 # Never copied into the output/build context: VCS, caches, virtualenvs, and .env files (secrets).
@@ -83,7 +94,7 @@ def convert(src: Path, platform: str = "auto", *, native: bool = False,
     sources = {k: v for k, v in source_files(src).items() if k not in files}
     executables = {name for name in sources if os.access(src / name, os.X_OK)}
     return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources,
-                         executables=executables)
+                         executables=executables, src=src.absolute())
 
 
 def _rewrite(spec: AppSpec, src: Path, native: bool) -> codemods.RewriteResult | None:
@@ -115,11 +126,14 @@ def _safe_relpath(name: str) -> Path:
 def write_output(result: ConvertResult, out: Path, force: bool = False) -> Path:
     """Write ``result.files`` into ``out`` atomically; refuse a non-empty ``out`` unless ``force``."""
     out = Path(out).absolute()
+    if result.src is not None and Path(result.src).absolute().resolve().is_relative_to(out.resolve()):
+        raise UsageError("the output directory would replace the source project", file=out,
+                         hint="choose an --out outside the source directory's ancestors")
     _check_target(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
-        for name, data in sorted(result.sources.items()):
+        for name, data in sorted(result.sources_for(out).items()):
             if name not in result.files:
                 _write(tmp, name, data, executable=name in result.executables)
         for name in sorted(result.files):

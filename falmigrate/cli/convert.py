@@ -30,7 +30,7 @@ def _current(out: Path, name: str) -> bytes | None:
 def _changes(result, out: Path) -> tuple[list[str], list[str]]:
     """(names that would change, unified diffs of the generated text files)."""
     changed, diffs = [], []
-    wanted = {name: data for name, data in result.sources.items()}
+    wanted = result.sources_for(out)
     wanted.update({name: text.encode("utf-8") for name, text in result.files.items()})
     for name in sorted(wanted):
         current = _current(out, name)

@@ -141,3 +141,28 @@ def test_convert_records_executables():
     result = convert(case, "docker")
     scripts = {n for n in result.sources if n.endswith(".sh")}
     assert scripts and scripts <= result.executables
+
+
+def test_out_inside_source_is_not_copied_into_itself(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.py").write_text("x = 1\n")
+    result = _result()
+    result.src, result.sources = src, source_files(src)
+    write_output(result, src / "fal-out")
+    result.sources = source_files(src)  # a re-run now sees the previous output inside the source
+    assert "fal-out/fal_app.py" in result.sources
+    out = write_output(result, src / "fal-out", force=True)
+    assert not (out / "fal-out").exists() and (out / "app.py").is_file()
+
+
+def test_out_cannot_replace_the_source(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.py").write_text("x = 1\n")
+    result = _result()
+    result.src = src
+    for out in (src, tmp_path):
+        with pytest.raises(UsageError):
+            write_output(result, out, force=True)
+    assert (src / "app.py").read_text() == "x = 1\n"
