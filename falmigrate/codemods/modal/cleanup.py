@@ -113,6 +113,7 @@ class CleanupState:
     dropped_refs: set[str] = field(default_factory=set)  # names the removed Modal code used  # removed name -> Modal object kind ("Volume"…)
     findings: list[Finding] = field(default_factory=list)
     rewrites: int = 0
+    path_rewrites: int = 0
 
 
 class Cleanup(cst.CSTTransformer):
@@ -190,6 +191,7 @@ class Cleanup(cst.CSTTransformer):
                 new = dest + value[len(src):]
                 if quote in new or "\\" in new:
                     return updated
+                self.state.path_rewrites += 1
                 return updated.with_changes(value=f"{updated.prefix}{quote}{new}{quote}")
         return updated
 

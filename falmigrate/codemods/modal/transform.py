@@ -96,6 +96,11 @@ class ModalRewrite:
         module = self.mod.module.with_changes(body=body)
         module = self._add_imports(_prune_imports(module, self.state.dropped_refs, self.decisions))
         self.findings += self.state.findings
+        if self.state.path_rewrites:
+            self.decisions.append(Decision(
+                source="Modal volume paths " + ", ".join(sorted(self.state.volume_paths)),
+                target=", ".join(f"{k} → {v}" for k, v in sorted(self.state.volume_paths.items())),
+                note=f"{self.state.path_rewrites} string literal(s) under Modal volume paths rewritten"))
         if self.state.rewrites:
             self.decisions.append(Decision(source="f.remote(...) / f.local(...) / f.map(...)",
                                            target="direct calls of the same function", note=f"{self.state.rewrites} call(s)"))

@@ -244,4 +244,4 @@ def _other(mod: ModalModule, key: str, expr: cst.BaseExpression, call: Call, out
         return
     severity = "info" if knob.rule in ("FM204", "FM209") else "warning"
     out.findings.append(Finding(rule=knob.rule, severity=severity, location=loc,  # type: ignore[arg-type]
-                                message=f"{key}={value!r}: {knob.note}", remediation=knob.note))
+                                message=f"{key}={value!r} has no direct fal equivalent", remediation=knob.note))
