@@ -92,6 +92,21 @@ def class_header(class_name: str, settings: list[str]) -> list[str]:
     return lines
 
 
+def original_methods_lines(routes: list[tuple[str, str, list[str], str | None]]) -> list[str]:
+    """``_add_extra_routes`` registering each route's original non-POST methods (path, target, methods,
+    response model), so existing clients keep working next to the fal endpoints (which answer POST)."""
+    if not routes:
+        return []
+    lines = ["", f"{INDENT}def _add_extra_routes(self, app):",
+             f"{INDENT}{INDENT}# the routes' original methods keep answering (fal endpoints answer POST)",
+             f"{INDENT}{INDENT}super()._add_extra_routes(app)"]
+    for path, target, methods, model in routes:
+        extra = f", response_model={model}" if model else ""
+        lines.append(f'{INDENT}{INDENT}app.add_api_route("{path}", {target}, methods={methods!r}{extra})'
+                     .replace("'", '"'))
+    return lines
+
+
 def method_name(name: str, taken: set[str]) -> str:
     candidate = name if name not in RESERVED and not name.startswith("_") else f"{name.lstrip('_')}_endpoint"
     while candidate in taken or candidate in RESERVED:

@@ -19,6 +19,7 @@ from falmigrate.codemods.docker_native.common import (
     is_main_guard,
     mentions,
     method_name,
+    original_methods_lines,
     todo,
     with_imports,
 )
@@ -191,6 +192,7 @@ def _class_lines(st: _State, module: cst.Module, class_name: str, settings: list
         lines += ["", *_hook("teardown", st.events["shutdown"])]
     taken: set[str] = set()
     seen: set[str] = set()
+    originals: list[tuple[str, str, list[str], str | None]] = []
     for route in st.routes:
         if route.path in seen:
             st.result.findings.append(finding("FM455", f"{route.methods[0]} {route.path} ({route.fn.name.value}) "
@@ -200,6 +202,9 @@ def _class_lines(st: _State, module: cst.Module, class_name: str, settings: list
         seen.add(route.path)
         before = len(st.models)
         lines += ["", *_endpoint(route, module, taken, st)]
+        others = [m for m in route.methods if m != "POST"]
+        if others:  # the user's own handler serves the original methods, exactly as before
+            originals.append((route.path, route.fn.name.value, others, route.response_model))
         if route.methods != ["POST"]:
             moved = "; its query parameters are read from the JSON body" if len(st.models) > before else ""
             st.result.findings.append(finding("FM451", f"{'/'.join(route.methods)} {route.path} answers POST as a "
@@ -209,4 +214,4 @@ def _class_lines(st: _State, module: cst.Module, class_name: str, settings: list
                                             location=Location(file=st.path, line=route.line)))
     if not st.routes:
         raise SourceError("no routes found on the FastAPI app: nothing to turn into fal endpoints", file=st.path)
-    return lines
+    return lines + original_methods_lines(originals)

@@ -21,6 +21,7 @@ from falmigrate.codemods.docker_native.common import (
     is_main_guard,
     mentions,
     method_name,
+    original_methods_lines,
     with_imports,
 )
 from falmigrate.errors import SourceError
@@ -80,6 +81,7 @@ def rewrite_flask(source: str, path: str, class_name: str, app_name: str, settin
     lines = class_header(class_name, settings)
     taken: set[str] = set()
     seen: set[str] = set()
+    originals: list[tuple[str, str, list[str], str | None]] = []
     for route in info.routes if info else ():
         fpath = fal_path(route.path)
         if fpath in seen:
@@ -90,11 +92,16 @@ def rewrite_flask(source: str, path: str, class_name: str, app_name: str, settin
         if route.method != "POST":
             result.findings.append(finding("FM451", f"{route.method} {route.path} answers POST as a fal endpoint "
                                            "(Flask still sees it as " + route.method + ")", path, route.line))
-        lines += ["", *[ln for ln in _endpoint(route, taken) if ln is not None]]
+        endpoint = [ln for ln in _endpoint(route, taken) if ln is not None]
+        lines += ["", *endpoint]
+        if route.method != "POST":
+            name = endpoint[1].split("def ", 1)[1].split("(", 1)[0]
+            originals.append((fpath, f"self.{name}", [route.method], None))
         result.decisions.append(Decision(source=f"{route.method} {route.path}", target=f'@fal.endpoint("{fpath}")',
                                          location=Location(file=path, line=route.line)))
     if not seen:
         raise SourceError("no routes found on the Flask app: nothing to turn into fal endpoints", file=path)
+    lines += original_methods_lines(originals)
     app = min(apps) if app_name not in apps else app_name
     result.findings.append(finding("FM456", "Flask views are dispatched through Flask in-process", path, None))
     result.code = (new.code.rstrip() + "\n" + DISPATCH.format(app=app)

@@ -3,40 +3,22 @@ run offline through its ASGI app (its setup() starts the same server), same requ
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from falmigrate.codemods.docker_native import rewrite
 from falmigrate.convert import convert, write_output
 from falmigrate.errors import VerifyError
 from falmigrate.importers.dockerfile import DockerImporter
-from falmigrate.render.server_app import render
 from falmigrate.verify import load_cases, verify
-from falmigrate.verify.runners.docker import fal_side_env, run_source, start, stop
+from falmigrate.verify.normalize import normalize
+from falmigrate.verify.runners.docker import run_source, start, stop
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "docker"
-FALSIDE = Path(__file__).with_name("falside.py")
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file())
-
-
-def _fal_side(src: Path, spec, code: str, cases: list[dict], tmp_path: Path, mode: str) -> list:
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "fal_app.py").write_text(code)
-    (out / "Dockerfile").write_text("FROM python:3.11-slim\n")
-    (out / "cases.json").write_text(json.dumps(cases))
-    env = {**os.environ, **fal_side_env(src, spec)}
-    proc = subprocess.run([sys.executable, str(FALSIDE), str(out), mode, str(out / "cases.json"), str(out / "r.json")],
-                          cwd=out, env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((out / "r.json").read_text())
 
 
 def test_fixture_set_is_complete():
@@ -73,11 +55,19 @@ def test_verify_finds_a_different_answer(tmp_path):
 
 @pytest.mark.parametrize("case", ["fastapi_uvicorn", "flask_gunicorn", "multi_stage", "fastapi_native", "flask_native"])
 def test_native_app_answers_like_the_server(case, tmp_path):
+    """--native output through ``falmigrate verify``: same answers, original methods included."""
     src = FIXTURES / case / "input"
-    spec = DockerImporter().load(src)
-    cases = json.loads((FIXTURES / case / "cases.json").read_text())
-    fal = _fal_side(src, spec, rewrite(spec, src, native=True).code, cases, tmp_path, "native")
-    assert fal == run_source(src, spec, cases)
+    result = convert(src, "docker", native=True)
+    assert result.rewritten
+    out = write_output(result, tmp_path / "out")
+    cases = load_cases(FIXTURES / case / "cases.json")
+    report = verify(src, out, cases)
+    assert report["ok"], [row.get("diff") for row in report["cases"] if not row["equal"]]
+    posted = [{**c, "method": "POST"} for c in cases if c["method"] == "GET" and c["input"]]
+    if posted:  # GET query parameters also arrive as the fal endpoint's JSON body
+        fal = verify(src, out, posted)["cases"]
+        source = run_source(src, DockerImporter().load(src), [dict(c, method="GET") for c in posted])
+        assert [row["fal"] for row in fal] == [normalize(v) for v in source]
 
 
 def test_environment_matters(tmp_path):
@@ -133,6 +123,7 @@ def test_server_with_a_fixed_port_is_verified_on_it(project, tmp_path):
     })
     spec = DockerImporter().load(root)
     assert spec.server.port == 18765 and spec.extra["docker"]["port_movable"] is False
-    cases = [{"endpoint": "/x", "method": "POST", "input": {"a": 1}}]
+    cases = [{"name": "x", "endpoint": "/x", "method": "POST", "input": {"a": 1}}]
     assert run_source(root, spec, cases) == [{"keys": ["a"]}]
-    assert _fal_side(root, spec, render(spec), cases, tmp_path, "pass-through") == [{"keys": ["a"]}]
+    report = verify(root, write_output(convert(root, "docker"), tmp_path / "out"), cases)
+    assert report["ok"] and report["cases"][0]["fal"] == {"keys": ["a"]}
