@@ -166,3 +166,47 @@ def test_out_cannot_replace_the_source(tmp_path):
         with pytest.raises(UsageError):
             write_output(result, out, force=True)
     assert (src / "app.py").read_text() == "x = 1\n"
+
+
+def _fake_source(tmp_path, monkeypatch, rewrite):
+    from falmigrate import codemods, importers
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "predict.py").write_text("x = 1\n")
+    monkeypatch.setattr(importers, "load", lambda root, platform="auto": echo_spec())
+    monkeypatch.setattr(codemods, "rewrite", rewrite)
+    return src
+
+
+def test_codemod_result_is_used_and_merged(tmp_path, monkeypatch):
+    from falmigrate.codemods import RewriteResult
+    from falmigrate.spec import Decision, Finding
+
+    code = "import fal\n\n\nclass EchoApp(fal.App):\n    pass\n"
+    extra = RewriteResult(code=code, findings=[Finding(rule="FM777", message="left a TODO")],
+                          decisions=[Decision(source="BasePredictor", target="fal.App")])
+    src = _fake_source(tmp_path, monkeypatch, lambda spec, root, **kw: extra)
+    result = convert(src, "cog")
+    assert result.rewritten and result.files["fal_app.py"].endswith(code)
+    assert [f.rule for f in result.spec.findings] == ["FM777"]
+    assert "| FM777 |" in result.files["MIGRATION.md"] and "BasePredictor" in result.files["MIGRATION.md"]
+    assert result.sources == {"predict.py": b"x = 1\n"}
+
+
+def test_missing_codemod_falls_back_to_template(tmp_path, monkeypatch):
+    def missing(spec, root, **kw):
+        raise ModuleNotFoundError("No module named 'falmigrate.codemods.cog'", name="falmigrate.codemods.cog")
+
+    src = _fake_source(tmp_path, monkeypatch, missing)
+    result = convert(src, "cog")
+    assert not result.rewritten and "ENTRY_MODULE = \"predict\"" in result.files["fal_app.py"]
+
+
+def test_other_import_errors_are_not_swallowed(tmp_path, monkeypatch):
+    def broken(spec, root, **kw):
+        raise ModuleNotFoundError("No module named 'numpy'", name="numpy")
+
+    src = _fake_source(tmp_path, monkeypatch, broken)
+    with pytest.raises(ModuleNotFoundError):
+        convert(src, "cog")
