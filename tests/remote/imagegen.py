@@ -30,11 +30,11 @@ def make_tree(root: Path, *, files: int = 40, file_size: int = 5 * MiB, seed: in
     return root
 
 
-def _tar_of(root: Path) -> bytes:
+def _tar_of(root: Path, prefix: str = "") -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(root.rglob("*")):
-            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(root)))
+            info = tar.gettarinfo(str(path), arcname=prefix + str(path.relative_to(root)))
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             info.mtime = 1_700_000_000
@@ -55,15 +55,24 @@ def _put(layout: Path, data: bytes) -> str:
 
 def layout_from_tree(root: Path, layout: Path, tag: str = "latest") -> Path:
     """An OCI layout with one uncompressed layer holding ``root``."""
-    tar = _tar_of(root)
-    layer = _put(layout, tar)
+    return layout_from_trees([root], layout, tag)
+
+
+def layout_from_trees(roots: list[Path | tuple[Path, str]], layout: Path, tag: str = "latest") -> Path:
+    """An OCI layout with one uncompressed layer per tree (lowest first); (tree, "dir/") puts it under dir/."""
+    layers = []
+    for root in roots:
+        tree, prefix = root if isinstance(root, tuple) else (root, "")
+        tar = _tar_of(tree, prefix)
+        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _put(layout, tar),
+                       "size": len(tar)})
+        del tar
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/app/run.sh"]},
-                         "rootfs": {"type": "layers", "diff_ids": [layer]}}).encode()
+                         "rootfs": {"type": "layers", "diff_ids": [x["digest"] for x in layers]}}).encode()
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                       "digest": _put(layout, config), "size": len(config)},
-                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                                       "digest": layer, "size": len(tar)}]}).encode()
+                           "layers": layers}).encode()
     index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
                                                  "digest": _put(layout, manifest), "size": len(manifest),
                                                  "annotations": {"org.opencontainers.image.ref.name": tag}}]}

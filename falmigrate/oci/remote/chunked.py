@@ -15,6 +15,7 @@ import functools
 import io
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import zstandard
@@ -33,7 +34,7 @@ from falmigrate.oci.remote.store import Store
 from falmigrate.oci.unpack import Entry, Rootfs, parse_time
 
 GAP = 16 << 10  # fetch a gap this small rather than issue another request
-MAX_RANGE = 64 << 20
+MAX_RANGE = 16 << 20
 MAX_TOC = 256 << 20
 
 
@@ -124,12 +125,12 @@ def _groups(files: list[dict]) -> Iterator[list[dict]]:
 
 
 def fetch_files(client: RegistryClient, repo: str, layer: dict, entries: list[dict], store: Store,
-                stats: TransferStats, on_progress=lambda n: None) -> None:
-    """Fetch, verify and store every file of the TOC the store lacks."""
+                stats: TransferStats, on_progress=lambda n: None, jobs: int = 4) -> None:
+    """Fetch, verify and store every file of the TOC the store lacks (``jobs`` ranges in parallel)."""
     missing = _missing_files(entries, store)
     reused = {e["digest"] for e in entries if e.get("type") == "reg" and e.get("digest")} - {e["digest"] for e in missing}
     stats.add(files_reused=len(reused))
-    for group in _groups(missing):
+    def one(group: list[dict]) -> None:
         start, end = group[0]["offset"], max(e["endOffset"] for e in group)
         data = fetch_range(client, repo, layer["digest"], start, end, stats)
         on_progress(end - start)
@@ -144,6 +145,9 @@ def fetch_files(client: RegistryClient, repo: str, layer: dict, entries: list[di
             verifier.check(f"file {e['name']!r} of layer {layer['digest']}")
             store.write_file(e["digest"], [content], e["size"])
             stats.add(files_fetched=1)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, _groups(missing)))
 
 
 def _entry(e: dict) -> Entry:
