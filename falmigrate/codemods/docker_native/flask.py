@@ -25,10 +25,8 @@ from falmigrate.codemods.docker_native.common import (
     with_imports,
 )
 from falmigrate.errors import SourceError
-from falmigrate.importers.dockerfile.routes import Route, read_module_text
+from falmigrate.importers.dockerfile.routes import Route, openapi_path, read_module_text
 from falmigrate.spec import Decision, Location
-
-_CONVERTER = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 DISPATCH = '''
 
@@ -46,7 +44,7 @@ def _falmigrate_flask(method: str, request: Request, body: bytes) -> Response:
 
 def fal_path(flask_path: str) -> str:
     """``/items/<int:item_id>`` → ``/items/{item_id}``."""
-    return _CONVERTER.sub(lambda m: "{" + m.group(1) + "}", flask_path)
+    return openapi_path(flask_path)
 
 
 def _endpoint(route: Route, taken: set[str]) -> list[str]:

@@ -16,7 +16,7 @@ from typing import ClassVar
 from falmigrate.errors import SourceError
 from falmigrate.importers.dockerfile.image import code_dir, image_spec, stage_texts
 from falmigrate.importers.dockerfile.parse import ParsedDockerfile, parse_dockerfile
-from falmigrate.importers.dockerfile.routes import ModuleInfo, health_route, read_module
+from falmigrate.importers.dockerfile.routes import ModuleInfo, health_route, openapi_path, read_module
 from falmigrate.importers.dockerfile.server import Recognised, recognise
 from falmigrate.spec import AppSpec, Decision, Endpoint, Finding, Location, ServerSpec, SourceInfo
 
@@ -194,7 +194,7 @@ class DockerImporter:
         if info is not None and info.framework in ("fastapi", "flask") and info.app_names and rel_app:
             native = rel_app.removesuffix(".py").replace("/", ".") + ":" + (rec.app_object or info.app_names[0])
         endpoints = [
-            Endpoint(path=r.path, handler=r.handler, method=r.method, is_async=r.is_async,
+            Endpoint(path=openapi_path(r.path), handler=r.handler, method=r.method, is_async=r.is_async,
                      location=Location(file=rel_app or parsed.path, line=r.line))
             for r in (info.routes if info else ())
         ]

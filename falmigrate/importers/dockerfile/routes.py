@@ -8,10 +8,12 @@ tests). Used to find a health route and to list the endpoints a pass-through app
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 _VERBS = {"get", "post", "put", "delete", "patch", "head", "options"}
+_CONVERTER = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 HEALTH_CANDIDATES = ("/health", "/healthz", "/healthcheck", "/health_check", "/ping", "/ready", "/readyz",
                      "/livez", "/status")
 
@@ -145,6 +147,11 @@ def _reads_port_env(tree: ast.Module) -> bool:
         if isinstance(node, ast.Subscript) and _str(node.slice) == "PORT":
             return True
     return False
+
+
+def openapi_path(path: str) -> str:
+    """Flask's ``/items/<int:item_id>`` → ``/items/{item_id}`` (FastAPI/fal style); others unchanged."""
+    return _CONVERTER.sub(lambda m: "{" + m.group(1) + "}", path)
 
 
 def health_route(routes: tuple[Route, ...] | list[Route]) -> str | None:
