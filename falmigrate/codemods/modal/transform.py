@@ -25,6 +25,7 @@ from falmigrate.codemods.modal.cleanup import (
     todo_lines,
 )
 from falmigrate.codemods.modal.generate import DIR_LINE, HELPER_DEPS, HELPERS, Generated, generate_app, indent
+from falmigrate.codemods.modal.imports import all_refs, bound_names, import_insert_index, prune_imports
 from falmigrate.importers.modal.plan import AppPlan, plan_module
 from falmigrate.importers.modal.reader import ModalClass, ModalModule, decorator_call
 from falmigrate.spec import Decision, Finding, Location
@@ -94,7 +95,7 @@ class ModalRewrite:
         if self._pending:
             body.append(cst.SimpleStatementLine([cst.Pass()], leading_lines=self._pending))
         module = self.mod.module.with_changes(body=body)
-        module = self._add_imports(_prune_imports(module, self.state.dropped_refs, self.decisions))
+        module = self._add_imports(prune_imports(module, self.state.dropped_refs, self.decisions))
         self.findings += self.state.findings
         if self.state.path_rewrites:
             self.decisions.append(Decision(
@@ -192,7 +193,7 @@ class ModalRewrite:
         if any(m.node is node for m in self.mod.entrypoints):
             msg = f"@app.local_entrypoint {node.name.value} drove the app from the CLI; call the fal endpoint instead"
             self._finding("FM214", msg, node, remediation="use `fal run fal_app.py::<Class>` and a fal client")
-            self.state.dropped_refs |= _all_refs(node)
+            self.state.dropped_refs |= all_refs(node)
             self._pending = [*self._pending, *commented_out(node, "FM214", msg).leading_lines]
             return None
         member = next((m for m in self.mod.functions if m.node is node), None)
@@ -276,7 +277,7 @@ class ModalRewrite:
 
     # -- imports -----------------------------------------------------------------------------
     def _add_imports(self, module: cst.Module) -> cst.Module:
-        bound = _bound_names(module)
+        bound = bound_names(module)
         lines = []
         if "fal" not in bound:
             lines.append("import fal")
@@ -300,50 +301,12 @@ class ModalRewrite:
                 lines.append(f"from {source} import {', '.join(missing)}")
         new = _parse_members("\n".join(lines) + "\n") if lines else []
         new += _with_blank(_parse_members(DIR_LINE + "\n"))
-        index = _import_insert_index(module)
+        index = import_insert_index(module)
         return module.with_changes(body=[*module.body[:index], *new, *module.body[index:]])
 
 
-def _prune_imports(module: cst.Module, dropped: set[str], decisions: list[Decision]) -> cst.Module:
-    """Drop imported names only the removed Modal code used (e.g. an image from another module)."""
-    used = set()
-    for stmt in module.body:
-        if not (isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)):
-            used |= _all_refs(stmt)
-    unused = dropped - used
-    if not unused:
-        return module
-    body = []
-    for stmt in module.body:
-        if isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, cst.ImportFrom) for s in stmt.body):
-            smalls = []
-            for small in stmt.body:
-                if isinstance(small.names, cst.ImportStar):
-                    smalls.append(small)
-                    continue
-                names = [a for a in small.names if (a.asname.name.value if a.asname else a.name.value) not in unused]  # type: ignore[union-attr]
-                if len(names) != len(small.names):
-                    gone = sorted({a.name.value for a in small.names} - {a.name.value for a in names})  # type: ignore[union-attr]
-                    decisions.append(Decision(source=f"import of {', '.join(gone)}", target="removed (only Modal code used it)"))
-                if names:
-                    names[-1] = names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-                    smalls.append(small.with_changes(names=names))
-            if not smalls:
-                continue
-            stmt = stmt.with_changes(body=smalls)
-        body.append(stmt)
-    return module.with_changes(body=body)
 
 
-def _all_refs(node: cst.CSTNode) -> set[str]:
-    names: set[str] = set()
-
-    class _V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            names.add(n.value)
-
-    node.visit(_V())
-    return names
 
 
 def _app_class(plan: AppPlan, gen: Generated) -> str:
@@ -405,30 +368,4 @@ def _spaced(stmt: cst.BaseStatement, lines: int) -> cst.BaseStatement:
     return stmt
 
 
-def _bound_names(module: cst.Module) -> set[str]:
-    names: set[str] = set()
-    for stmt in module.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(small.names, cst.ImportStar):
-                    for alias in small.names:
-                        if alias.asname is not None:
-                            names.add(cst.helpers.get_full_name_for_node(alias.asname.name) or "")
-                        else:
-                            names.add((cst.helpers.get_full_name_for_node(alias.name) or "").split(".")[0])
-        elif isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
-            names.add(stmt.name.value)
-    return names
 
-
-def _import_insert_index(module: cst.Module) -> int:
-    index = 0
-    for i, stmt in enumerate(module.body):
-        if _is_docstring(stmt) and i == 0:
-            index = 1
-            continue
-        if isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
-            index = i + 1
-            continue
-        break
-    return index
