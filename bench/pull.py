@@ -1,0 +1,160 @@
+"""Pull/push benchmark: our cold pull + unpack vs `docker pull` (gzip variant) and vs `skopeo copy` +
+`umoci unpack`; bytes of an update pull and an update push after a one-file change.
+
+    python bench/pull.py [--source DIR] [--json OUT] [--markdown]
+
+The image is venv-like: layer 1 = a real site-packages tree (default: this interpreter's), layer 2 = a
+small app. FlashPack layers are made by skopeo's zstd:chunked writer (same format); the gzip variant
+is what the Docker 20.10 engine can read. Services come from `.services/env` (scripts/services.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import site
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from falmigrate.oci.remote import reference
+from falmigrate.oci.remote.pull import pull_reference
+from falmigrate.oci.remote.push import push_layout
+from tests.remote.imagegen import layout_from_trees, recompress
+
+
+def _env() -> dict[str, str]:
+    env = {}
+    path = REPO / ".services" / "env"
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition("=")
+            env[key] = value
+    env.update({k: v for k, v in os.environ.items() if k.startswith("FALMIGRATE_TEST_")})
+    return env
+
+
+def _timed(fn):
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def _run(*cmd: str, env: dict | None = None) -> None:
+    subprocess.run(list(cmd), check=True, capture_output=True, env=env)
+
+
+def _app(root: Path, version: int) -> Path:
+    (root / "app").mkdir(parents=True, exist_ok=True)
+    (root / "app" / "main.py").write_text(f"VERSION = {version}\n" + "# padding line\n" * 500)
+    (root / "app" / "run.sh").write_text("#!/bin/sh\nexec python3 /app/main.py\n")
+    return root
+
+
+def _images(work: Path, source: Path, version: int) -> tuple[Path, Path]:
+    app = _app(work / f"app{version}", version)
+    plain = layout_from_trees([(source, "usr/lib/python3/site-packages/"), app], work / f"plain{version}")
+    fp = recompress(plain, work / f"fp{version}", "zstd:chunked")
+    gz = recompress(plain, work / f"gz{version}", "gzip")
+    shutil.rmtree(plain)
+    return fp, gz
+
+
+def _layers_size(layout: Path) -> int:
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
+    return sum(x["size"] for x in manifest["layers"]) + manifest["config"]["size"]
+
+
+def run(source: Path, work: Path) -> dict:
+    env = _env()
+    registry = env["FALMIGRATE_TEST_REGISTRY"]
+    docker_env = {**os.environ, "DOCKER_HOST": env["FALMIGRATE_TEST_DOCKER_HOST"]}
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")
+    repo = f"bench/pull-{int(time.time())}"
+    results: dict = {"source": str(source), "registry": registry}
+    t, (fp1, gz1) = _timed(lambda: _images(work, source, 1))
+    results["make_images_s"] = round(t, 1)
+    results["image_bytes_flashpack"] = _layers_size(fp1)
+    results["image_bytes_gzip"] = _layers_size(gz1)
+    t, pushed = _timed(lambda: push_layout(fp1, "latest", reference.parse(f"{registry}/{repo}:v1")))
+    results["push_cold"] = {"seconds": round(t, 2), **pushed.stats.as_dict()}
+    push_layout(gz1, "latest", reference.parse(f"{registry}/{repo}:gz1"))
+
+    t, ours = _timed(lambda: pull_reference(reference.parse(f"{registry}/{repo}:v1"), work / "store",
+                                            to=work / "rootfs1"))
+    results["ours_cold_pull_unpack_s"] = round(t, 2)
+    results["ours_cold_bytes_fetched"] = ours.stats.bytes_fetched
+
+    subprocess.run(["docker", "rmi", "-f", f"{registry}/{repo}:gz1"], capture_output=True, env=docker_env, check=False)
+    t, _ = _timed(lambda: _run("docker", "pull", "-q", f"{registry}/{repo}:gz1", env=docker_env))
+    results["docker_pull_gzip_s"] = round(t, 2)
+    subprocess.run(["docker", "rmi", "-f", f"{registry}/{repo}:gz1"], capture_output=True, env=docker_env, check=False)
+
+    def skopeo_umoci() -> None:
+        _run("skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{registry}/{repo}:gz1",
+             f"oci:{work / 'sk'}:x")
+        _run("umoci", "unpack", "--image", f"{work / 'sk'}:x", str(work / "bundle"))
+    t, _ = _timed(skopeo_umoci)
+    results["skopeo_umoci_s"] = round(t, 2)
+    results["ratio_vs_docker"] = round(results["ours_cold_pull_unpack_s"] / results["docker_pull_gzip_s"], 2)
+    results["ratio_vs_skopeo_umoci"] = round(results["ours_cold_pull_unpack_s"] / results["skopeo_umoci_s"], 2)
+
+    fp2, _ = _images(work, source, 2)
+    t, pushed2 = _timed(lambda: push_layout(fp2, "latest", reference.parse(f"{registry}/{repo}:v2")))
+    changed = (work / "app2" / "app" / "main.py").stat().st_size
+    results["update_push"] = {"seconds": round(t, 2), "changed_file_bytes": changed, **pushed2.stats.as_dict()}
+    t, upd = _timed(lambda: pull_reference(reference.parse(f"{registry}/{repo}:v2"), work / "store",
+                                           to=work / "rootfs2"))
+    results["update_pull"] = {"seconds": round(t, 2), **upd.stats.as_dict()}
+    results["update_pull_ratio"] = round(upd.stats.bytes_fetched / results["image_bytes_flashpack"], 5)
+    results["update_push_bytes_minus_changed_file"] = pushed2.stats.bytes_sent - changed
+    return results
+
+
+def markdown(r: dict) -> str:
+    mb = 1 << 20
+    return "\n".join([
+        (f"Image: site-packages ({r['image_bytes_flashpack'] / mb:.0f} MiB FlashPack, "
+        f"{r['image_bytes_gzip'] / mb:.0f} MiB gzip) + a small app layer; loopback registry."),
+        "",
+        "| measurement | value | target |",
+        "|---|---|---|",
+        f"| ours: cold pull + unpack (FlashPack, partial-pull path) | {r['ours_cold_pull_unpack_s']} s | |",
+        f"| `docker pull` of the gzip variant (engine 20.10, vfs) | {r['docker_pull_gzip_s']} s | |",
+        f"| `skopeo copy` + `umoci unpack` (gzip) | {r['skopeo_umoci_s']} s | |",
+        f"| ours / docker pull | {r['ratio_vs_docker']}x | <= 0.5x |",
+        f"| ours / skopeo+umoci | {r['ratio_vs_skopeo_umoci']}x | |",
+        (f"| update pull bytes (one file changed) | {r['update_pull']['bytes_fetched']} B = "
+        f"{r['update_pull_ratio'] * 100:.3f}% of the image | <= 1% |"),
+        (f"| update push bytes sent | {r['update_push']['bytes_sent']} B (changed file {r['update_push']['changed_file_bytes']} B; "
+        f"skipped {r['update_push']['bytes_skipped']} B) | <= changed file + 64 KiB |"),
+        f"| cold push | {r['push_cold']['seconds']} s, {r['push_cold']['bytes_sent']} B | |",
+    ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=Path(site.getsitepackages()[0]))
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="falmigrate-bench-pull-"))
+    try:
+        results = run(args.source, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    print(markdown(results) if args.markdown else json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
