@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import shutil
 import stat
@@ -151,7 +152,7 @@ class Rootfs:
             with os.fdopen(fd, "wb") as out:
                 if content is not None:
                     with content() as src:
-                        shutil.copyfileobj(src, out, 1 << 20)
+                        _copy(src, out)
         elif kind == "symlink":
             os.symlink(entry.linkname, path)
         elif kind == "hardlink":
@@ -188,6 +189,21 @@ class Rootfs:
                 os.lchown(path, entry.uid, entry.gid)
 
 
+def _copy(src: BinaryIO, out: BinaryIO) -> None:
+    """In-kernel copy for real files (the partial-pull file store), else a buffered copy."""
+    if type(src) is io.BufferedReader and isinstance(src.raw, io.FileIO) and hasattr(os, "copy_file_range"):
+        out.flush()
+        try:
+            while os.copy_file_range(src.fileno(), out.fileno(), 1 << 30):
+                pass
+            return
+        except OSError:
+            src.seek(0)
+            out.seek(0)
+            out.truncate()
+    shutil.copyfileobj(src, out, 1 << 20)
+
+
 def _remove(path: str) -> None:
     if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
         os.unlink(path)
@@ -202,8 +218,6 @@ _TAR_TYPES = {tarfile.REGTYPE: "reg", tarfile.AREGTYPE: "reg", tarfile.CONTTYPE:
 
 def open_decompressed(handle: BinaryIO) -> BinaryIO:
     """A tar stream from a gzip, zstd or plain layer (sniffed by magic bytes)."""
-    import io
-
     buffered = io.BufferedReader(handle) if not hasattr(handle, "peek") else handle
     magic = buffered.peek(4)[:4]
     if magic[:2] == b"\x1f\x8b":
