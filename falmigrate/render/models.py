@@ -109,7 +109,10 @@ def _field_call(f: InputField, needs: ModelSource) -> str | None:
 
 def safe_name(name: str) -> str:
     """A field name pydantic and Python both accept; ``alias`` keeps the wire name."""
-    return f"{name}_" if keyword.iskeyword(name) or name.startswith("_") or name in {"model_config"} else name
+    if name.startswith("_"):  # pydantic refuses leading underscores: "_x" -> "x_"
+        name = name.lstrip("_") or "field"
+        return name if name.endswith("_") else f"{name}_"
+    return f"{name}_" if keyword.iskeyword(name) or name in {"model_config"} else name
 
 
 def model_source(
