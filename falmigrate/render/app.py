@@ -9,6 +9,7 @@ returns a model is unwrapped into the generated model of the same fields.
 from __future__ import annotations
 
 import json
+import keyword
 import re
 from typing import Any
 
@@ -34,7 +35,8 @@ def _camel(name: str) -> str:
 
 def _identifier(name: str) -> str:
     text = re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_") or "endpoint"
-    return f"_{text}" if text[0].isdigit() else text
+    text = f"_{text}" if text[0].isdigit() else text
+    return f"{text}_" if keyword.iskeyword(text) or keyword.issoftkeyword(text) else text
 
 
 def _plain_ref(ref: TypeRef) -> TypeRef:
