@@ -138,3 +138,15 @@ def test_exit_code_table_is_documented():
     text = (REPO / "docs" / "cli.md").read_text()
     for code, meaning in EXIT_CODES.items():
         assert f"| {code} | {meaning} |" in text
+
+
+@pytest.mark.parametrize("case", ["runpod/async_handler", "modal/concurrent"])
+def test_convert_then_verify_a_bundled_fixture(case, tmp_path):
+    """The whole loop on real fixtures: convert, then verify with the fixture's cases (both sides run)."""
+    case_dir = REPO / "fixtures" / case
+    out = tmp_path / "out"
+    assert invoke("convert", case_dir / "input", "--out", out).exit_code == 0
+    result = invoke("verify", case_dir / "input", out, "--cases", case_dir / "cases.json", "--json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0, report
+    assert report["ok"] and report["passed"] == len(json.loads((case_dir / "cases.json").read_text()))
