@@ -150,3 +150,17 @@ def test_convert_then_verify_a_bundled_fixture(case, tmp_path):
     report = json.loads(result.stdout)
     assert result.exit_code == 0, report
     assert report["ok"] and report["passed"] == len(json.loads((case_dir / "cases.json").read_text()))
+
+
+@pytest.mark.parametrize("command", ["convert", "inspect", "verify"])
+def test_every_option_is_documented(command):
+    import typer.main
+
+    text = (REPO / "docs" / "cli.md").read_text()
+    section = text.split(f"## `{command}`", 1)[1].split("\n## ", 1)[0]
+    click_command = typer.main.get_command(app).commands[command]
+    for param in click_command.params:
+        if param.name == "help":
+            continue
+        names = [o for o in getattr(param, "opts", []) if o.startswith("--")] or [param.name.upper()]
+        assert f"`{names[0]}`" in section, f"{command}: {names[0]} missing from docs/cli.md"
