@@ -157,7 +157,7 @@ def test_every_option_is_documented(command):
     import typer.main
 
     text = (REPO / "docs" / "cli.md").read_text()
-    section = text.split(f"## `{command}`", 1)[1].split("\n## ", 1)[0]
+    section = text.split(f"\n## `{command}`\n", 1)[1].split("\n## ", 1)[0]
     click_command = typer.main.get_command(app).commands[command]
     for param in click_command.params:
         if param.name == "help":
