@@ -124,9 +124,6 @@ def edit_module(mod: WorkerModule) -> ModuleEdit:
         function = _init_function(plan.names, moved)
         first = plan.indices[0]
         body = [function if i == first else s for i, s in enumerate(body) if i == first or i not in plan.indices]
-        edit.decisions.append(Decision(source=f"module-level statements at lines {plan.lines}",
-                                       target=f"{INIT_FUNCTION}() called from setup()",
-                                       location=Location(file=mod.path, line=plan.lines[0])))
     body = _strip_start(mod, body)
     module = mod.module.with_changes(body=body)
     calls = _Calls(mod, edit)

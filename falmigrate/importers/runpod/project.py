@@ -68,11 +68,15 @@ def _image(root: Path, entry_dir: str, project: Project) -> ImageSpec:
         rule="FM315", severity="info", location=loc,
         message=f"the worker's Dockerfile (base {image.base}) became the fal Dockerfile; its CMD is replaced by fal's runtime",
     ))
+    code = {entry_dir or ".", "."}
+    copies = [c for c in image.copies  # the project itself is copied to the workdir by the fal Dockerfile
+              if c.src.strip("/").removeprefix("./") not in code and c.src.rstrip("/") not in code
+              and c.src != image.requirements_file and not c.src.endswith(".py")]
     env = dict(image.env)
     if entry_dir:  # the worker's own modules sit next to it: keep them importable from /app/fal_app.py
         env.setdefault("PYTHONPATH", f"{image.workdir.rstrip('/')}/{entry_dir}")
     return image.model_copy(update={"python": python, "exposed_port": None, "entrypoint": None, "cmd": None,
-                                    "env": dict(sorted(env.items()))})
+                                    "env": dict(sorted(env.items())), "copies": copies})
 
 
 def _env(entries: Any, project: Project, rel: str) -> dict[str, str]:

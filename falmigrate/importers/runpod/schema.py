@@ -1,7 +1,8 @@
 """``rp_validator`` schemas and plain ``job["input"]`` reads → request fields.
 
 A schema entry ``{"type": T, "required": bool, "default": v, "constraints": lambda x: ...}`` becomes an
-``InputField``: type, required, default, and the constraint when it is a recognised form
+``InputField``: type, required, default, and — for fields without a default, the only ones whose
+constraints rp_validator really checks — the constraint when it is a recognised form
 (``a <= x <= b``, ``x > a``, ``len(x) <= n``, ``x in [...]``, joined by ``and``). Other constraints
 stay where they are: the handler still calls ``validate``, so nothing is lost; a finding says the
 request model does not check them.
@@ -146,7 +147,15 @@ def _schema_field(name: str, rules: cst.Dict, mod: WorkerModule, loc: Location, 
                                     message=f"the default of {name!r} is computed; the request model leaves it unset",
                                     remediation="the handler's validate() call still fills it in"))
     update: dict[str, Any] = {}
-    if "constraints" in entries:
+    if "constraints" in entries and "default" in entries:
+        # rp_validator (checked in runpod 1.10.0) skips every check, constraints included, of a field
+        # with a default when the value has the default's type: a request model enforcing the
+        # constraint would refuse requests RunPod accepts.
+        findings.append(Finding(rule="FM304", severity="info", location=loc,
+                                message=f"the constraint on {name!r} is not enforced by RunPod (rp_validator skips "
+                                        "constraints of fields with a default); the request model does not add it",
+                                remediation="add a pydantic Field constraint if the check was intended"))
+    elif "constraints" in entries:
         constraint = read_constraint(entries["constraints"], mod)
         if constraint is None:
             findings.append(Finding(rule="FM304", severity="info", location=loc,
