@@ -62,7 +62,7 @@ def load_worker(root: Path) -> WorkerModule:
     found = find_entry(root)
     if not found:
         raise SourceError("no runpod.serverless.start(...) call found: nothing says which function is the handler",
-                          file=".", hint='call runpod.serverless.start({"handler": handler}) in the worker module')
+                          hint='call runpod.serverless.start({"handler": handler}) in the worker module')
     starts = [(rel, s.line) for rel, mod in found for s in mod.starts]
     if len(starts) > 1:
         where = ", ".join(f"{rel}:{line}" for rel, line in starts)
