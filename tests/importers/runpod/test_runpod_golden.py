@@ -31,3 +31,15 @@ def test_golden_and_checks(case_dir: Path, tmp_path: Path) -> None:
 def test_convert_is_deterministic_and_detected() -> None:
     case = next(c for c in CASES if c.name == "hub_dockerfile")
     assert convert(case / "input", "runpod").files == convert(case / "input", "auto").files
+
+
+@pytest.mark.parametrize("case_dir", CASES, ids=lambda p: p.name)
+def test_every_todo_marker_has_a_finding(case_dir: Path) -> None:
+    import json
+    import re
+
+    expected = case_dir / "expected"
+    markers = set(re.findall(r"TODO\(falmigrate (FM\d+)\)", (expected / "fal_app.py").read_text()))
+    report = json.loads((expected / "report.json").read_text())
+    rules = {f["rule"] for f in report["findings"]}
+    assert markers <= rules
