@@ -22,6 +22,7 @@ import shutil
 import stat
 import tarfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -59,7 +60,7 @@ def parse_time(text: str | None) -> float:
 class Rootfs:
     """Applies entries to ``target``; one instance per unpack (tracks the current layer's paths)."""
 
-    def __init__(self, target: Path, *, allow_devices: bool = False) -> None:
+    def __init__(self, target: Path, *, allow_devices: bool = False, jobs: int = 1) -> None:
         target = Path(target)
         target.mkdir(parents=True, exist_ok=True)
         self.root = os.path.realpath(target)
@@ -67,8 +68,13 @@ class Rootfs:
         self.chown = hasattr(os, "geteuid") and os.geteuid() == 0
         self.layer = ""
         self._written: set[str] = set()
+        self._dirs: dict[tuple[str, ...], str] = {}  # checked parents; cleared whenever we remove anything
+        self._pool = ThreadPoolExecutor(max_workers=jobs) if jobs > 1 else None
+        self._pending: list[Future] = []
+        self._pending_names: set[str] = set()
 
     def begin_layer(self, label: str) -> None:
+        self.flush()
         self.layer = label
         self._written = set()
 
@@ -91,6 +97,9 @@ class Rootfs:
 
     def _parent(self, name: str, parts: list[str], create: bool = True) -> str:
         """The real directory that holds ``parts[-1]``, resolved and checked inside the root."""
+        key = tuple(parts[:-1])
+        if key in self._dirs:
+            return self._dirs[key]
         current = self.root
         for part in parts[:-1]:
             candidate = os.path.join(current, part)
@@ -104,10 +113,18 @@ class Rootfs:
             if not os.path.isdir(real):
                 raise self._refuse(name, f"parent {part!r} is not a directory")
             current = real
+        if create:
+            self._dirs[key] = current
         return current
 
-    def apply(self, entry: Entry, content: Callable[[], BinaryIO] | None = None) -> None:
+    def apply(self, entry: Entry, content: Callable[[], BinaryIO] | None = None, *, parallel: bool = False) -> None:
+        """Apply one entry. ``parallel``: a regular file whose content opener is independent of the
+        caller's stream may be written by a worker thread; every check still runs here, in order, and
+        anything but a fresh regular file first waits for the writes in flight."""
         parts = self._split(entry.name)
+        key = "/".join(parts)
+        if key in self._pending_names or entry.type != "reg" or not parallel or self._pool is None:
+            self.flush()
         if not parts:
             if entry.type == "dir":
                 os.chmod(self.root, entry.mode & 0o7777)
@@ -118,17 +135,36 @@ class Rootfs:
             self._opaque(parent, parts[:-1])
             return
         if leaf.startswith(WHITEOUT):
-            _remove(os.path.join(parent, leaf[len(WHITEOUT):]))
+            self._remove(os.path.join(parent, leaf[len(WHITEOUT):]))
             return
+        self._written.add(key)
+        if parallel and self._pool is not None and entry.type == "reg":
+            if not os.path.lexists(os.path.join(parent, leaf)):
+                self._pending.append(self._pool.submit(self._create, entry, parent, leaf, content))
+                self._pending_names.add(key)
+                return
+            self.flush()
         self._create(entry, parent, leaf, content)
-        self._written.add("/".join(parts))
+
+    def flush(self) -> None:
+        """Wait for the parallel file writes in flight; re-raise the first failure."""
+        pending, self._pending = self._pending, []
+        self._pending_names = set()
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        self.flush()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def _opaque(self, parent: str, dir_parts: list[str]) -> None:
         prefix = "/".join(dir_parts)
         for child in sorted(os.listdir(parent)):
             key = f"{prefix}/{child}" if prefix else child
             if key not in self._written:
-                _remove(os.path.join(parent, child))
+                self._remove(os.path.join(parent, child))
 
     def _create(self, entry: Entry, parent: str, leaf: str, content: Callable[[], BinaryIO] | None) -> None:
         path = os.path.join(parent, leaf)
@@ -144,7 +180,7 @@ class Rootfs:
                 os.chmod(path, entry.mode & 0o7777)
                 self._owner(path, entry)
                 return
-            _remove(path)
+            self._remove(path)
         if kind == "dir":
             os.mkdir(path, 0o700)
         elif kind == "reg":
@@ -182,6 +218,10 @@ class Rootfs:
         if not os.path.lexists(source):
             raise self._refuse(entry.name, f"hardlink target {entry.linkname!r} does not exist")
         return source
+
+    def _remove(self, path: str) -> None:
+        self._dirs.clear()
+        _remove(path)
 
     def _owner(self, path: str, entry: Entry) -> None:
         if self.chown:

@@ -22,7 +22,7 @@ from falmigrate import progress
 from falmigrate.errors import ImageError, IntegrityError, RegistryError
 from falmigrate.oci.digest import Digest
 from falmigrate.oci.mediatypes import INDEX_TYPES, MANIFEST_ACCEPT
-from falmigrate.oci.remote import chunked
+from falmigrate.oci.remote import chunked, localindex
 from falmigrate.oci.remote.client import RegistryClient, repo_scope
 from falmigrate.oci.remote.reference import Reference
 from falmigrate.oci.remote.stats import TransferStats
@@ -138,19 +138,24 @@ def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | Non
     layers = manifest.get("layers", [])
     result = PullResult(reference=f"{ref.name}@{root['digest']}", digest=root["digest"], manifest=manifest, stats=stats)
     plans: dict[str, object] = {}
+    local = localindex.sources(Store(store.root)) if to is not None and partial else {}
     with progress.task(f"pull {ref}", sum(layer.get("size", 0) for layer in layers)) as bar:
         def one(layer: dict):
-            if to is not None and partial and not store.has_blob(layer["digest"]):
-                pos = chunked.toc_position(layer)
-                if pos is not None:
-                    try:
-                        entries = chunked.read_toc(client, repo, layer, pos, store, stats)
-                        chunked.fetch_files(client, repo, layer, entries, store, stats, bar.advance)
+            pos = chunked.toc_position(layer) if to is not None and partial else None
+            if pos is not None and not store.has_blob(layer["digest"]):
+                try:
+                    entries = chunked.read_toc(client, repo, layer, pos, store, stats)
+                    missing = chunked.missing_files(entries, store, local)
+                    if sum(e["endOffset"] - e["offset"] for e in missing) * 2 < layer.get("size", 0):
+                        chunked.fetch_files(client, repo, layer, entries, store, stats, bar.advance, jobs, local)
                         return ("partial", entries)
-                    except chunked.NoRangeSupport:
-                        progress.log(f"{ref.registry} ignores range requests: downloading whole layers")
+                except chunked.NoRangeSupport:
+                    progress.log(f"{ref.registry} ignores range requests: downloading whole layers")
+                    pos = None
             cached = store.has_blob(layer["digest"])
             fetch_blob(client, repo, layer, store, stats, bar.advance)
+            if pos is not None and store.has_file(pos.checksum):
+                localindex.remember(store, layer["digest"], pos.checksum)  # cold layer: whole blob, TOC kept
             return ("cached" if cached else "full", None)
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -160,15 +165,16 @@ def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | Non
     if to is None:
         store.tag(ref.tag or root["digest"], root)
     else:
-        rootfs = Rootfs(Path(to), allow_devices=allow_devices)
+        rootfs = Rootfs(Path(to), allow_devices=allow_devices, jobs=jobs)
         for number, layer in enumerate(layers):
             rootfs.begin_layer(f"{number} ({layer['digest'][:19]})")
             mode, entries = plans[layer["digest"]]
             if mode == "partial":
-                chunked.apply_toc(rootfs, entries, store)
+                chunked.apply_toc(rootfs, entries, store, local)
             else:
                 with open(store.blob_path(layer["digest"]), "rb") as handle:
                     apply_tar(rootfs, handle)
+        rootfs.close()
         result.rootfs = str(to)
     return result
 

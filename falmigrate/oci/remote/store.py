@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from falmigrate.oci.digest import Digest, Verifier
 from falmigrate.oci.mediatypes import OCI_INDEX
 
 REF_NAME = "org.opencontainers.image.ref.name"
+_counter = itertools.count()
 
 
 def default_store() -> Path:
@@ -113,7 +116,8 @@ def _verified_write(dest: Path, digest: str, chunks: Iterable[bytes], size: int 
             pass
         return dest
     verifier = Verifier(digest, size)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+    tmp = str(dest.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_counter)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
