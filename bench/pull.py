@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+ROUNDS = 3
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -88,22 +89,36 @@ def run(source: Path, work: Path) -> dict:
     results["push_cold"] = {"seconds": round(t, 2), **pushed.stats.as_dict()}
     push_layout(gz1, "latest", reference.parse(f"{registry}/{repo}:gz1"))
 
-    t, ours = _timed(lambda: pull_reference(reference.parse(f"{registry}/{repo}:v1"), work / "store",
-                                            to=work / "rootfs1"))
-    results["ours_cold_pull_unpack_s"] = round(t, 2)
-    results["ours_cold_bytes_fetched"] = ours.stats.bytes_fetched
+    def ours_cold():
+        shutil.rmtree(work / "store", ignore_errors=True)
+        shutil.rmtree(work / "rootfs1", ignore_errors=True)
+        return pull_reference(reference.parse(f"{registry}/{repo}:v1"), work / "store", to=work / "rootfs1")
 
-    subprocess.run(["docker", "rmi", "-f", f"{registry}/{repo}:gz1"], capture_output=True, env=docker_env, check=False)
-    t, _ = _timed(lambda: _run("docker", "pull", "-q", f"{registry}/{repo}:gz1", env=docker_env))
-    results["docker_pull_gzip_s"] = round(t, 2)
-    subprocess.run(["docker", "rmi", "-f", f"{registry}/{repo}:gz1"], capture_output=True, env=docker_env, check=False)
+    def docker_pull() -> None:
+        subprocess.run(["docker", "rmi", "-f", f"{registry}/{repo}:gz1"], capture_output=True, env=docker_env,
+                       check=False)
+        _run("docker", "pull", "-q", f"{registry}/{repo}:gz1", env=docker_env)
 
     def skopeo_umoci() -> None:
+        shutil.rmtree(work / "sk", ignore_errors=True)
+        shutil.rmtree(work / "bundle", ignore_errors=True)
         _run("skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{registry}/{repo}:gz1",
              f"oci:{work / 'sk'}:x")
         _run("umoci", "unpack", "--image", f"{work / 'sk'}:x", str(work / "bundle"))
-    t, _ = _timed(skopeo_umoci)
-    results["skopeo_umoci_s"] = round(t, 2)
+
+    # the machine is shared: each contender runs ROUNDS times, interleaved, and the best time counts
+    times: dict[str, list[float]] = {"ours": [], "docker": [], "skopeo": []}
+    for _ in range(ROUNDS):
+        t, ours = _timed(ours_cold)
+        times["ours"].append(t)
+        times["docker"].append(_timed(docker_pull)[0])
+        times["skopeo"].append(_timed(skopeo_umoci)[0])
+    subprocess.run(["docker", "rmi", "-f", f"{registry}/{repo}:gz1"], capture_output=True, env=docker_env, check=False)
+    results["all_runs_s"] = {k: [round(x, 2) for x in v] for k, v in times.items()}
+    results["ours_cold_pull_unpack_s"] = round(min(times["ours"]), 2)
+    results["ours_cold_bytes_fetched"] = ours.stats.bytes_fetched
+    results["docker_pull_gzip_s"] = round(min(times["docker"]), 2)
+    results["skopeo_umoci_s"] = round(min(times["skopeo"]), 2)
     results["ratio_vs_docker"] = round(results["ours_cold_pull_unpack_s"] / results["docker_pull_gzip_s"], 2)
     results["ratio_vs_skopeo_umoci"] = round(results["ours_cold_pull_unpack_s"] / results["skopeo_umoci_s"], 2)
 
@@ -137,6 +152,8 @@ def markdown(r: dict) -> str:
         (f"| update push bytes sent | {r['update_push']['bytes_sent']} B (changed file {r['update_push']['changed_file_bytes']} B; "
         f"skipped {r['update_push']['bytes_skipped']} B) | <= changed file + 64 KiB |"),
         f"| cold push | {r['push_cold']['seconds']} s, {r['push_cold']['bytes_sent']} B | |",
+        "",
+        f"All runs (s, best counts): {r['all_runs_s']}",
     ])
 
 
