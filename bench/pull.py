@@ -142,7 +142,7 @@ def markdown(r: dict) -> str:
         "",
         "| measurement | value | target |",
         "|---|---|---|",
-        f"| ours: cold pull + unpack (FlashPack, partial-pull path) | {r['ours_cold_pull_unpack_s']} s | |",
+        f"| ours: cold pull + unpack (FlashPack: TOC, then whole layer since nothing is local) | {r['ours_cold_pull_unpack_s']} s | |",
         f"| `docker pull` of the gzip variant (engine 20.10, vfs) | {r['docker_pull_gzip_s']} s | |",
         f"| `skopeo copy` + `umoci unpack` (gzip) | {r['skopeo_umoci_s']} s | |",
         f"| ours / docker pull | {r['ratio_vs_docker']}x | <= 0.5x |",

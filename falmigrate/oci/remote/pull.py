@@ -138,7 +138,7 @@ def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | Non
     layers = manifest.get("layers", [])
     result = PullResult(reference=f"{ref.name}@{root['digest']}", digest=root["digest"], manifest=manifest, stats=stats)
     plans: dict[str, object] = {}
-    local = localindex.sources(Store(store.root)) if to is not None and partial else {}
+    local = localindex.sources(store) if to is not None and partial else {}
     with progress.task(f"pull {ref}", sum(layer.get("size", 0) for layer in layers)) as bar:
         def one(layer: dict):
             pos = chunked.toc_position(layer) if to is not None and partial else None

@@ -99,15 +99,15 @@ def push_image(store: Store, descriptor: dict, ref: Reference, client: RegistryC
     stats = TransferStats()
     total = sum(b["size"] for b in unique.values())
     with progress.task(f"push {ref}", total) as bar:
-        candidates = {r for d in unique for r in known.get(d, [])} | set(mount_from)
-        uploader = BlobUploader(client, ref.repository, stats, mount_from=tuple(sorted(candidates)),
+        uploader = BlobUploader(client, ref.repository, stats, mount_from=tuple(mount_from),
                                 on_progress=bar.advance, **uploader_options)
 
         def one(blob: dict) -> str:
             path = store.blob_path(blob["digest"])
             if not path.is_file():
                 raise ImageError(f"{store.root}: blob {blob['digest']} is missing from the layout")
-            return uploader.push(blob["digest"], blob["size"], lambda: open(path, "rb"))
+            return uploader.push(blob["digest"], blob["size"], lambda: open(path, "rb"),
+                                 mount_from=tuple(known.get(blob["digest"], [])))
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             list(pool.map(one, sorted(unique.values(), key=lambda b: -b["size"])))

@@ -58,14 +58,18 @@ class BlobUploader:
         resp = self.client.request("HEAD", f"/v2/{self.repo}/blobs/{digest}", scope=self.scope, ok=(200, 404))
         return resp.status_code == 200
 
-    def push(self, digest: str, size: int, opener: Opener) -> str:
-        """Make ``digest`` present in the repository; returns 'skipped', 'mounted' or 'uploaded'."""
+    def push(self, digest: str, size: int, opener: Opener, mount_from: tuple[str, ...] = ()) -> str:
+        """Make ``digest`` present in the repository; returns 'skipped', 'mounted' or 'uploaded'.
+
+        Mounting is tried from ``mount_from`` (repositories known to hold this blob) and then from the
+        uploader's general list; the first refusal's upload session is used for the upload."""
         if self.exists(digest):
             self.stats.add(bytes_skipped=size, blobs_skipped=1)
             self.on_progress(size)
             return "skipped"
         location = None
-        for source in self.mount_from:
+        candidates = [r for r in dict.fromkeys((*mount_from, *self.mount_from)) if r != self.repo][:3]
+        for source in candidates:
             scope = f"{self.scope} {repo_scope(source, 'pull')}"
             resp = self.client.request("POST", f"/v2/{self.repo}/blobs/uploads/", scope=scope, ok=(201, 202),
                                        params={"mount": digest, "from": source})
@@ -73,8 +77,10 @@ class BlobUploader:
                 self.stats.add(bytes_mounted=size, blobs_mounted=1)
                 self.on_progress(size)
                 return "mounted"
-            location = resp.headers.get("location")
-            break
+            if location is None:
+                location = resp.headers.get("location")
+            else:
+                self._cancel(resp.headers.get("location"))
         if location is None:
             resp = self.client.request("POST", f"/v2/{self.repo}/blobs/uploads/", scope=self.scope, ok=(202,))
             location = resp.headers.get("location")
@@ -125,6 +131,10 @@ class BlobUploader:
             self.on_progress(length)
         self.client.request("PUT", _with_digest(location, digest), scope=self.scope, ok=(201,),
                             headers={"Content-Length": "0"}, what=f"finishing upload of blob {digest}")
+
+    def _cancel(self, location: str | None) -> None:
+        if location:
+            self.client.request("DELETE", location, scope=self.scope, ok=(204, 404), what="cancel upload")
 
     def _status(self, location: str) -> tuple[str, int]:
         """Where an interrupted upload stands: (location, next offset)."""
