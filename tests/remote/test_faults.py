@@ -66,7 +66,7 @@ def test_persistent_500_is_a_registry_error(registry, pushed, tmp_path) -> None:
     _assert_store_clean(tmp_path / "s")
 
 
-@pytest.mark.parametrize("action", ["truncate", "corrupt"])
+@pytest.mark.parametrize("action", ["truncate", "corrupt", "reset"])
 def test_bad_blob_once_is_retried(registry, pushed, tmp_path, action) -> None:
     with FaultProxy(registry) as proxy, _client(proxy) as client:
         proxy.add(Fault("GET", "/blobs/", action, times=1))
