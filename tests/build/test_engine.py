@@ -3,6 +3,7 @@ secrets that stay out of the image and the log, streamed export and the startup 
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import httpx
@@ -124,3 +125,30 @@ def test_startup_profile_records_opened_files(docker_client, docker_host, tiny_i
     assert not any(p.startswith(("/proc/", "/.falmigrate-profile")) for p in paths)
     leftovers = docker_client.containers.list(all=True, filters={"label": "falmigrate=profile"})
     assert leftovers == []
+
+
+@pytest.mark.registry
+def test_secret_build_report_and_layout_stay_clean(tmp_path, docker_host, tiny_image, unique_repo, monkeypatch):
+    monkeypatch.setenv("FM_TEST_TOKEN", SECRET_VALUE)
+    context = write_context(tmp_path / "app", {
+        "Dockerfile": (f"FROM {tiny_image}\nCOPY hello.txt /hello.txt\n"
+                       "RUN --mount=type=secret,id=tok echo \"using $(cat /run/secrets/tok)\" && touch /done\n"),
+        "hello.txt": "hello\n",
+    })
+    args = ["build", str(context), "--secret", "id=tok,env=FM_TEST_TOKEN", "--network", "host", "--tag",
+            f"{unique_repo}:v1", "--push", "--compression", "gzip", "--layout", str(tmp_path / "oci")]
+    shown = CliRunner().invoke(app, [*args, "--no-cache"], env={"DOCKER_HOST": docker_host}, catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    assert "using ***" in shown.stderr
+    assert SECRET_VALUE not in shown.stdout + shown.stderr
+    result = CliRunner().invoke(app, [*args, "--json"], env={"DOCKER_HOST": docker_host}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["builder"] == "buildkit-cli"
+    assert report["secrets"] == [{"id": "tok", "source": "env"}]
+    assert SECRET_VALUE not in result.stdout + result.stderr
+    for blob in (tmp_path / "oci" / "blobs" / "sha256").iterdir():
+        data = blob.read_bytes()
+        assert SECRET_VALUE.encode() not in data
+        if data[:2] == b"\x1f\x8b":
+            assert SECRET_VALUE.encode() not in gzip.decompress(data)
