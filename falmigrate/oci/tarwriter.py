@@ -1,0 +1,88 @@
+"""Deterministic tar of a directory tree: same tree → same bytes → same diff_id.
+
+Entries are sorted, uid/gid are 0 (names empty), mtime is SOURCE_DATE_EPOCH or 0, PAX format is
+used (long names, unicode, xattrs as ``SCHILY.xattr.*``), symlinks and hardlinks are kept (the
+second path of an inode becomes a hardlink to the first in sorted order). Public:
+``write_tree_tar(root, fileobj)`` and ``tree_tar(root, path)``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+from pathlib import Path
+from typing import BinaryIO
+
+
+def _epoch() -> int:
+    try:
+        return int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+    except ValueError:
+        return 0
+
+
+def _walk(root: Path) -> list[str]:
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, root)
+        for name in sorted(dirnames + filenames):
+            out.append(name if rel == "." else f"{rel}/{name}")
+    return sorted(out)
+
+
+def _xattrs(path: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    try:
+        for key in sorted(os.listxattr(path, follow_symlinks=False)):
+            value = os.getxattr(path, key, follow_symlinks=False)
+            result[f"SCHILY.xattr.{key}"] = value.decode("utf-8", "surrogateescape")
+    except OSError:
+        pass
+    return result
+
+
+def write_tree_tar(root: Path, fileobj: BinaryIO) -> None:
+    """Write the tree under ``root`` as a deterministic PAX tar to ``fileobj``."""
+    root = Path(root)
+    mtime = _epoch()
+    inodes: dict[tuple[int, int], str] = {}
+    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for rel in _walk(root):
+            full = str(root / rel)
+            st = os.lstat(full)
+            info = tarfile.TarInfo(rel)
+            info.mode = stat.S_IMODE(st.st_mode)
+            info.mtime = mtime
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.pax_headers = _xattrs(full)
+            key = (st.st_dev, st.st_ino)
+            if stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+            elif stat.S_ISLNK(st.st_mode):
+                info.type = tarfile.SYMTYPE
+                info.linkname = os.readlink(full)
+            elif stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and key in inodes:
+                info.type = tarfile.LNKTYPE
+                info.linkname = inodes[key]
+            elif stat.S_ISREG(st.st_mode):
+                if st.st_nlink > 1:
+                    inodes[key] = rel
+                info.size = st.st_size
+                with open(full, "rb") as handle:
+                    tar.addfile(info, handle)
+                continue
+            else:
+                continue  # sockets, devices: not part of an image tree built here
+            tar.addfile(info)
+
+
+def tree_tar(root: Path, dest: Path) -> Path:
+    """Write the deterministic tar of ``root`` to ``dest`` (atomically) and return ``dest``."""
+    tmp = Path(f"{dest}.tmp{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        write_tree_tar(root, handle)
+    os.replace(tmp, dest)
+    return Path(dest)
