@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -35,7 +36,7 @@ def _files(root):
         for name in names:
             p = os.path.join(dirpath, name)
             rel = os.path.relpath(p, root)
-            out[rel] = os.readlink(p) if os.path.islink(p) else open(p, "rb").read()
+            out[rel] = os.readlink(p) if os.path.islink(p) else Path(p).read_bytes()
     return out
 
 

@@ -47,10 +47,10 @@ def compress_tar(tar_path: Path, dest: Path, compression: str, *, prefetch: list
     diff_id, _ = _sha(tar_path)
     annotations: dict[str, str] = {}
     if compression == "gzip":
-        with open(tar_path, "rb") as src, open(dest, "wb") as raw:
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
-                while data := src.read(CHUNK):
-                    gz.write(data)
+        with open(tar_path, "rb") as src, open(dest, "wb") as raw, \
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
+            while data := src.read(CHUNK):
+                gz.write(data)
         media = mediatypes.OCI_LAYER_GZIP
     elif compression == "zstd":
         cctx = zstandard.ZstdCompressor(level=3, threads=os.cpu_count() or 1)

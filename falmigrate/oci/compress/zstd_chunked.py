@@ -22,7 +22,7 @@ import os
 import struct
 import tarfile
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import zstandard
@@ -80,7 +80,7 @@ def _entry(member: tarfile.TarInfo) -> dict:
         "mode": member.mode,
         "uid": member.uid,
         "gid": member.gid,
-        "modtime": datetime.fromtimestamp(int(member.mtime), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "modtime": datetime.fromtimestamp(int(member.mtime), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     if member.linkname:
         entry["linkName"] = member.linkname
