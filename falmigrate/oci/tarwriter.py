@@ -43,13 +43,30 @@ def _xattrs(path: str) -> dict[str, str]:
     return result
 
 
-def write_tree_tar(root: Path, fileobj: BinaryIO) -> None:
-    """Write the tree under ``root`` as a deterministic PAX tar to ``fileobj``."""
+def _ordered(paths: list[str], first: list[str] | None) -> list[str]:
+    """Prefetch paths (and their parent directories) first, in profile order; then the rest sorted."""
+    if not first:
+        return paths
+    present = set(paths)
+    head: list[str] = []
+    for want in first:
+        want = want.strip("/")
+        parts = want.split("/")
+        for i in range(1, len(parts) + 1):
+            p = "/".join(parts[:i])
+            if p in present and p not in head:
+                head.append(p)
+    seen = set(head)
+    return head + [p for p in paths if p not in seen]
+
+
+def write_tree_tar(root: Path, fileobj: BinaryIO, first: list[str] | None = None) -> None:
+    """Write the tree under ``root`` as a deterministic PAX tar; ``first`` paths lead (prefetch)."""
     root = Path(root)
     mtime = _epoch()
     inodes: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for rel in _walk(root):
+        for rel in _ordered(_walk(root), first):
             full = str(root / rel)
             st = os.lstat(full)
             info = tarfile.TarInfo(rel)
@@ -79,10 +96,10 @@ def write_tree_tar(root: Path, fileobj: BinaryIO) -> None:
             tar.addfile(info)
 
 
-def tree_tar(root: Path, dest: Path) -> Path:
+def tree_tar(root: Path, dest: Path, first: list[str] | None = None) -> Path:
     """Write the deterministic tar of ``root`` to ``dest`` (atomically) and return ``dest``."""
     tmp = Path(f"{dest}.tmp{os.getpid()}")
     with open(tmp, "wb") as handle:
-        write_tree_tar(root, handle)
+        write_tree_tar(root, handle, first)
     os.replace(tmp, dest)
     return Path(dest)

@@ -75,7 +75,7 @@ def _decompressing(raw: BinaryIO) -> BinaryIO:
 
 
 def _file_opener(path: Path) -> Callable[[], BinaryIO]:
-    return lambda: open(path, "rb")  # noqa: SIM115 - the caller closes it
+    return lambda: open(path, "rb")
 
 
 def _from_layout(ref: str) -> SourceImage:
@@ -112,13 +112,13 @@ def _from_archive(ref: str) -> SourceImage:
     return SourceImage(config_bytes, layers)
 
 
-def _from_tree(ref: str, workdir: Path) -> SourceImage:
+def _from_tree(ref: str, workdir: Path, first: list[str] | None = None) -> SourceImage:
     from falmigrate.oci.tarwriter import tree_tar
 
     root = Path(ref.removeprefix("dir-tree:"))
     if not root.is_dir():
         raise UsageError(f"dir-tree: {root} is not a directory")
-    tar = tree_tar(root, workdir / "tree.tar")
+    tar = tree_tar(root, workdir / "tree.tar", first)
     with open(tar, "rb") as handle:
         diff_id = "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
     config = {"architecture": "amd64", "os": "linux", "config": {},
@@ -126,15 +126,16 @@ def _from_tree(ref: str, workdir: Path) -> SourceImage:
     return SourceImage(_dumps(config), [SourceLayer(diff_id, _file_opener(tar))])
 
 
-def open_image(ref: str, workdir: Path | None = None) -> SourceImage:
-    """The source image named by ``ref`` (temporary files go to ``workdir``)."""
+def open_image(ref: str, workdir: Path | None = None, prefetch: list[str] | None = None) -> SourceImage:
+    """The source image named by ``ref`` (temporary files go to ``workdir``; a dir-tree puts the
+    ``prefetch`` paths first in its layer)."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="falmigrate-src-"))
     if ref.startswith("oci:"):
         return _from_layout(ref)
     if ref.startswith("docker-archive:"):
         return _from_archive(ref)
     if ref.startswith("dir-tree:"):
-        return _from_tree(ref, workdir)
+        return _from_tree(ref, workdir, prefetch)
     if ref.startswith("docker://"):
         from falmigrate.oci.remote import transport
         return transport.open_image(ref, workdir)
@@ -185,7 +186,7 @@ def repack(src: str, dst: str, compression: str = "flashpack", prefetch: list[st
             raise UsageError(f"cannot write to {dst!r}", hint="use oci:PATH[:TAG] or docker://REF")
         path, tag = (tmp / "out", "latest") if remote else split_oci(dst)
         tag = tag or "latest"
-        image = open_image(src, tmp)
+        image = open_image(src, tmp, prefetch)
         layout = Layout(path)
         cache_file = layout.path / CACHE
         cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
