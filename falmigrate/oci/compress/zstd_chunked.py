@@ -98,7 +98,7 @@ def _entry(member: tarfile.TarInfo) -> dict:
 def write_layer(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None) -> dict[str, str]:
     """Write the FlashPack encoding of ``tar_path`` to ``dest``; returns the layer annotations."""
     entries: list[dict] = []
-    wanted = set(prefetch or [])
+    wanted = {p.strip("/") for p in prefetch or []}
     with open(tar_path, "rb") as src, open(dest, "wb") as out, tarfile.open(tar_path, "r:") as tar:
         writer = _Writer(out)
         pos = 0
@@ -111,7 +111,7 @@ def write_layer(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None
                 pos = member.offset_data + member.size
             elif member.isreg():
                 entry["digest"] = "sha256:" + hashlib.sha256(b"").hexdigest()
-            if member.name.lstrip("./") in wanted or member.name in wanted:
+            if member.name.removeprefix("./").strip("/") in wanted:
                 entry["prefetch"] = True
             entries.append(entry)
         total = os.path.getsize(tar_path)
