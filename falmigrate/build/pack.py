@@ -1,11 +1,9 @@
 """From the engine's docker-archive to an OCI image layout, and from there to a registry.
 
-Stop-gap until the OCI area's FlashPack packer (``falmigrate/oci/compress/zstd_chunked.py``,
-``oci/layout.py``) lands: this module writes gzip layers only (``--compression gzip``), streaming
-each layer tar from the archive through gzip into the layout's blob store. A small map in the
-layout (diff_id → gzip blob) reuses layers packed before, so a code-only change repacks only the
-code layer. ``flashpack``/``zstd`` raise a clear ImageError until the packer is available.
-Pushing goes through the registry area's ``oci.remote.push.push_layout``.
+Packing uses the OCI area's ``oci.transports.repack`` (FlashPack/zstd/gzip, per-layout layer cache
+keyed by diff_id, startup profile → prefetch order); this module adds the per-layer report (diff_id,
+media type, reused). ``pack_archive_gzip`` is the stand-alone gzip packer written before repack
+landed, kept as a fallback. Pushing goes through the registry area's ``oci.remote.push.push_layout``.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from falmigrate import progress
-from falmigrate.errors import ImageError
 from falmigrate.oci import mediatypes
 
 CHUNK = 1 << 20
@@ -40,9 +37,23 @@ class PackResult:
 
 def pack_archive(archive: Path, *, layout: Path, tag: str, compression: str,
                  startup_profile: list[str] | None = None) -> PackResult:
-    if compression != "gzip":
-        raise ImageError(f"--compression {compression} needs the FlashPack packer (falmigrate/oci/compress), "
-                         "which is not available in this build", hint="use --compression gzip")
+    """Repack every layer with the OCI area's ``transports.repack`` (layer cache by diff_id)."""
+    from falmigrate.oci.transports import repack
+
+    blobs = layout / "blobs" / "sha256"
+    before = {p.name for p in blobs.iterdir()} if blobs.is_dir() else set()
+    result = repack(f"docker-archive:{archive}", f"oci:{layout}:{tag}", compression, startup_profile)
+    manifest = json.loads((blobs / result["digest"].split(":", 1)[1]).read_bytes())
+    config = json.loads((blobs / manifest["config"]["digest"].split(":", 1)[1]).read_bytes())
+    diff_ids = config["rootfs"]["diff_ids"]
+    layers = [{"digest": d["digest"], "size": d["size"], "media_type": d["mediaType"], "diff_id": diff_id,
+               "annotations": d.get("annotations", {}), "reused": d["digest"].split(":", 1)[1] in before}
+              for d, diff_id in zip(manifest["layers"], diff_ids, strict=True)]
+    return PackResult(digest=result["digest"], layout=layout, tag=tag, layers=layers)
+
+
+def pack_archive_gzip(archive: Path, *, layout: Path, tag: str) -> PackResult:
+    """The stand-alone gzip packer (kept as a fallback; not used by the pipeline)."""
     blobs = layout / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
@@ -50,9 +61,7 @@ def pack_archive(archive: Path, *, layout: Path, tag: str, compression: str,
     with tarfile.open(archive) as outer:
         manifest = json.load(outer.extractfile("manifest.json"))[0]
         config_bytes = outer.extractfile(manifest["Config"]).read()
-        layers = []
-        for name in manifest["Layers"]:
-            layers.append(_layer(outer, name, blobs, known))
+        layers = [_layer(outer, name, blobs, known) for name in manifest["Layers"]]
     _save_map(layout, known)
     config_digest = _write_blob(blobs, config_bytes)
     oci_manifest = {

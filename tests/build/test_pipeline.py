@@ -1,6 +1,5 @@
 """``falmigrate build`` end to end on the real engine and registry: a converted fixture is built on
-the local base image, packed into an OCI layout (gzip: the FlashPack packer has not landed yet),
-checked with skopeo, pushed, pulled back by podman and by our client; it runs on the Docker engine; a one-line code change repacks
+the local base image, repacked as FlashPack into an OCI layout, validated (ours and skopeo), pushed, pulled back by podman and by our client; it runs on the Docker engine; a one-line code change repacks
 and uploads only the code layer; ``--update-app`` points fal_app.py at the pushed digest.
 
 One engine build is shared per module (builds cost tens of seconds on vfs); later builds of the
@@ -67,18 +66,22 @@ def layout(tmp_path_factory) -> Path:
 def flashpack(app_out, docker_host, base_image, repo, layout, tmp_path_factory) -> dict:
     profile_out = tmp_path_factory.mktemp("profile") / "startup.txt"
     report = run_build([str(app_out), "--base-image", base_image, "--network", "host", "--tag", f"{repo}:v1",
-                        "--compression", "gzip", "--push", "--layout", str(layout), "--profile", "--profile-command", PROFILE_COMMAND,
+                        "--push", "--layout", str(layout), "--profile", "--profile-command", PROFILE_COMMAND,
                         "--profile-out", str(profile_out)], docker_host)
     report["profile_out"] = str(profile_out)
     return report
 
 
-def test_report_and_layout(flashpack, layout):
+def test_report_layout_and_validate(flashpack, layout):
+    from falmigrate.oci.validate import validate
+
     assert flashpack["ok"] and flashpack["digest"].startswith("sha256:")
     assert flashpack["builder"] == "engine-sdk"
     assert len(flashpack["layers"]) >= 3  # base rootfs + dependency step(s) + the app's code
-    assert all(layer["media_type"] == mediatypes.OCI_LAYER_GZIP for layer in flashpack["layers"])
+    assert all(layer["media_type"] == mediatypes.OCI_LAYER_ZSTD for layer in flashpack["layers"])
+    assert all(any("zstd-chunked" in key for key in layer["annotations"]) for layer in flashpack["layers"])
     assert set(flashpack["timings"]) >= {"build", "export", "pack", "push", "profile"}
+    validate(layout)
     inspected = subprocess.run(["skopeo", "inspect", f"oci:{layout}:{flashpack['layout_tag']}"],
                                capture_output=True, text=True, check=True)
     assert json.loads(inspected.stdout)["Digest"] == flashpack["digest"]
@@ -139,7 +142,8 @@ def test_code_change_repacks_and_uploads_only_the_code_layer(app_out, flashpack,
         handle.write(f"# one more line {uuid.uuid4().hex}\n")  # unique: no registry holds this layer yet
     log_mark = registry_log.stat().st_size
     report = run_build([str(changed), "--base-image", base_image, "--network", "host", "--tag", f"{repo}:v2",
-                        "--compression", "gzip", "--push", "--layout", str(layout), "--update-app", str(changed)], docker_host)
+                        "--push", "--layout", str(layout), "--update-app", str(changed),
+                        "--startup-profile", flashpack["profile_out"]], docker_host)  # same profile: cache hits
     old, new = flashpack["layers"], report["layers"]
     assert len(old) == len(new)
     assert [layer["digest"] for layer in new[:-1]] == [layer["digest"] for layer in old[:-1]]
