@@ -24,8 +24,7 @@ from pathlib import Path
 def _weights(path: Path, mb: int) -> None:
     block = os.urandom(1 << 20)
     with open(path, "wb") as out:
-        for i in range(mb):
-            out.write(block if i % 4 == 0 else (os.urandom(1 << 20) if i % 4 == 1 else bytes(1 << 20)))
+        out.writelines(block if i % 4 == 0 else (os.urandom(1 << 20) if i % 4 == 1 else bytes(1 << 20)) for i in range(mb))
 
 
 def _timed(cmd: list[str]) -> float:

@@ -10,6 +10,7 @@ Public: ``write_layer(tar_path, dest) -> annotations``; ``read_footer(read_range
 ``read_toc(read_range, size) -> dict``; ``read_file(read_range, entry) -> bytes`` (digest checked);
 ``file_reader(path)`` → a ``read_range(offset, length)`` for a local blob. The registry's partial
 pull passes its own HTTP-range ``read_range``.
+Files of 4 MiB and more are compressed by zstd's worker threads (still one frame each).
 Not done yet: content-defined chunking of large files (each file is one frame), tar-split data.
 """
 
@@ -36,6 +37,7 @@ FOOTER_SIZE = 48
 TOC_TYPE = 1
 CHUNK = 1 << 20
 LEVEL = 3
+MT_MIN = 4 << 20
 
 ReadRange = Callable[[int, int], bytes]
 
@@ -50,13 +52,17 @@ class _Writer:
         self.out = out
         self.offset = 0
         self.cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=False)
+        # big files: one frame still, compressed by zstd's worker threads (output does not depend on
+        # how many workers, as long as there is at least one, so digests stay reproducible)
+        self.mt = zstandard.ZstdCompressor(level=LEVEL, write_checksum=False,
+                                           threads=max(2, os.cpu_count() or 1))
 
     def frame(self, src, start: int, length: int) -> tuple[int, int, str]:
         """Compress ``length`` bytes of ``src`` from ``start`` as one frame; (begin, end, sha256)."""
         begin = self.offset
         digest = hashlib.sha256()
         src.seek(start)
-        comp = self.cctx.compressobj(size=length)
+        comp = (self.mt if length >= MT_MIN else self.cctx).compressobj(size=length)
         left = length
         while left:
             data = src.read(min(CHUNK, left))
