@@ -112,6 +112,9 @@ def _manifest(layout: Layout, desc: dict, problems: list[str]) -> None:
 
 def validate(path: Path) -> dict:
     """Check the layout at ``path``; returns a report or raises ValidationFailed with every problem."""
+    if not (Path(path) / "oci-layout").is_file() or not (Path(path) / "index.json").is_file():
+        raise ValidationFailed([f"{path}: not an OCI image layout (oci-layout or index.json missing)"],
+                               subject=str(path))
     layout = Layout(path)
     problems: list[str] = []
     manifests = layout.read_index().get("manifests", [])

@@ -50,3 +50,9 @@ def test_validate_cli_reports_problems_with_exit_4(tmp_path):
     res = runner.invoke(app, ["validate", str(tmp_path / "lay"), "--json"])
     assert res.exit_code == 4
     assert "content digest" in res.stdout
+
+
+def test_validate_missing_layout_is_an_error_not_an_empty_layout(tmp_path):
+    res = CliRunner().invoke(app, ["validate", str(tmp_path / "nothing"), "--json"])
+    assert res.exit_code == 4
+    assert not (tmp_path / "nothing").exists()
