@@ -1,0 +1,136 @@
+"""Replicate cog importer: ``cog.yaml`` + the predictor/runner module → AppSpec (statically).
+
+``config`` reads cog.yaml (lines kept for findings), ``predictor`` reads the class with libcst,
+``image`` chooses the base image from the compatibility data, and this module joins them into the
+spec the cog codemod (``falmigrate.codemods.cog``) and the renderers consume.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from falmigrate.importers.cog import mapping
+from falmigrate.importers.cog.config import CONFIG_NAME, CogConfig, read_config
+from falmigrate.importers.cog.image import plan_image
+from falmigrate.importers.cog.predictor import PredictorInfo, read_predictor
+from falmigrate.importers.cog.types import file_kind
+from falmigrate.spec import (
+    AppSpec,
+    Decision,
+    Finding,
+    Lifecycle,
+    Location,
+    ScalingSpec,
+    SourceInfo,
+    VolumeSpec,
+)
+
+__all__ = ["CogImporter"]
+DATA_MOUNT = "/data"
+
+
+def _finding(rule: str, message: str, remediation: str, location: Location | None) -> Finding:
+    return Finding(rule=rule, severity=mapping.severity(rule), message=message, remediation=remediation,
+                   location=location)
+
+
+def _app_name(root: Path, config: CogConfig) -> str:
+    image = config.data.get("image")
+    if isinstance(image, str) and image.strip():
+        name = image.strip().rsplit("/", 1)[-1].split(":", 1)[0]
+    else:
+        resolved = Path(root).resolve()
+        name = resolved.parent.name if resolved.name == "input" else resolved.name
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "cog-app"
+
+
+def _scaling(config: CogConfig, info: PredictorInfo, findings: list[Finding],
+             decisions: list[Decision]) -> ScalingSpec:
+    limit = (config.data.get("concurrency") or {}).get("max") or info.concurrent_max
+    if not limit or limit <= 1:
+        return ScalingSpec()
+    where = config.loc("concurrency", "max") if config.data.get("concurrency") else info.endpoint.location
+    decisions.append(Decision(source=f"concurrency.max: {limit}", target=f"max_multiplexing = {limit}",
+                              location=where))
+    note = "" if info.endpoint.is_async else " — but predict is not async, so requests still run one at a time"
+    findings.append(_finding("FM105", f"concurrency.max {limit} → max_multiplexing {limit}{note}",
+                             "keep the endpoint async so requests on one runner really overlap", where))
+    return ScalingSpec(max_multiplexing=limit)
+
+
+def _weights(config: CogConfig, info: PredictorInfo, text: str, findings: list[Finding]) -> list[VolumeSpec]:
+    sources = []
+    if info.setup_weights:
+        sources.append("setup(self, weights)")
+    if "COG_WEIGHTS" in text:
+        sources.append("COG_WEIGHTS")
+    if config.data.get("weights") is not None:
+        sources.append("cog.yaml weights:")
+    if info.fetches_weights:
+        sources.append("a weights download in setup()")
+    if not sources:
+        return []
+    location = config.loc("weights") if config.data.get("weights") is not None else info.endpoint.location
+    findings.append(_finding(
+        "FM103", f"weights ({', '.join(sources)}): fal has no per-deployment weights URL; `/data` is mounted "
+                 "(persistent storage shared by the app's runners)",
+        "download the weights once into /data (e.g. fal.toolkit.download_model_weights) or set COG_WEIGHTS "
+        "as a fal secret; setup() receives os.environ['COG_WEIGHTS'] like cog did", location))
+    return [VolumeSpec(name="weights", source_path="COG_WEIGHTS", fal_path=DATA_MOUNT)]
+
+
+def _train(config: CogConfig, findings: list[Finding]) -> None:
+    if config.data.get("train"):
+        findings.append(_finding("FM104", f"train: {config.data['train']} is not migrated",
+                                 "run training elsewhere (e.g. a fal job or your own script); the TODO "
+                                 "marker in fal_app.py says where", config.loc("train")))
+
+
+class CogImporter:
+    platform = "cog"
+
+    def detect(self, root: Path) -> float:
+        path = Path(root) / CONFIG_NAME
+        if not path.is_file():
+            return 0.0
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return 1.0 if re.search(r"^(predict|run)\s*:", text, re.MULTILINE) else 0.7
+
+    def load(self, root: Path) -> AppSpec:
+        root = Path(root)
+        config = read_config(root)
+        file, class_name, key = config.predictor_ref()
+        info = read_predictor(root, file, class_name, config.loc(*key))
+        plan = plan_image(root, config)
+        findings = [*config.findings, *plan.findings, *info.findings]
+        decisions = [Decision(source=f"{key[0]}: \"{file}:{class_name}\"",
+                              target=f"class {class_name}(fal.App) in fal_app.py", location=config.loc(*key)),
+                     Decision(source=f"{class_name}.{info.method}()",
+                              target='@fal.endpoint("/") with a pydantic request model',
+                              location=info.endpoint.location),
+                     *plan.decisions,
+                     Decision(source="cog's workdir /src", target="WORKDIR /src (the project is copied there)")]
+        text = (root / file).read_text(encoding="utf-8")
+        volumes = _weights(config, info, text, findings)
+        scaling = _scaling(config, info, findings, decisions)
+        _train(config, findings)
+        if info.endpoint.output_mode == "stream":
+            findings.append(_finding("FM115", f"{info.method}() streams: `/` returns the whole list as `output`, "
+                                     "`/stream` sends each item as a server-sent event",
+                                     "clients that read a stream call /stream", info.endpoint.location))
+        extra = {"cog": {
+            "file": file, "class": class_name, "method": info.method, "setup_weights": info.setup_weights,
+            "file_inputs": [f.name for f in info.endpoint.inputs if file_kind(f.type)],
+            "train": config.data.get("train"),
+        }}
+        return AppSpec(
+            name=_app_name(root, config), class_name=class_name,
+            source=SourceInfo(platform="cog", root=".", entry_file=file, entry_symbol=class_name,
+                              files=sorted({CONFIG_NAME, file} | ({plan.image.requirements_file}
+                                                                   if plan.image.requirements_file else set()))),
+            endpoints=[info.endpoint],
+            lifecycle=Lifecycle(setup="setup" if info.has_setup else None, setup_takes_weights=info.setup_weights),
+            scaling=scaling, hardware=plan.hardware, image=plan.image, volumes=volumes,
+            findings=findings, decisions=decisions, extra=extra,
+        )

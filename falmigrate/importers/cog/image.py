@@ -1,0 +1,164 @@
+"""cog.yaml ``build`` → ImageSpec + HardwareSpec, choosing the base image the way cog does.
+
+cog picks CUDA/cuDNN from the pinned ``torch`` version when ``build.cuda`` is not given; the
+compatibility table is data (``data/compat.json``), so adding a torch or CUDA release is a data edit.
+CPU apps get ``python:<python_version>-slim-bookworm`` (via the renderer); GPU apps an
+``nvidia/cuda`` runtime base with Ubuntu's python3 installed by apt.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from falmigrate.importers.cog import mapping
+from falmigrate.importers.cog.config import CogConfig
+from falmigrate.spec import Decision, Finding, HardwareSpec, ImageSpec, RunStep, SecretMount
+
+_TORCH_PIN = re.compile(r"^\s*torch\s*==\s*(\d+)\.(\d+)", re.IGNORECASE)
+
+
+@dataclass
+class ImagePlan:
+    image: ImageSpec
+    hardware: HardwareSpec
+    findings: list[Finding] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version))
+
+
+def _major_minor(version: str) -> str:
+    parts = re.findall(r"\d+", version)
+    return ".".join(parts[:2]) if len(parts) >= 2 else (parts[0] if parts else version)
+
+
+def torch_version(requirements: list[str]) -> str | None:
+    """``major.minor`` of a ``torch==`` pin among requirement lines, if any."""
+    for line in requirements:
+        match = _TORCH_PIN.match(line.split("#", 1)[0])
+        if match:
+            return f"{match.group(1)}.{match.group(2)}"
+    return None
+
+
+def _requirement_lines(root: Path, config: CogConfig) -> list[str]:
+    lines = [str(p) for p in config.build.get("python_packages") or []]
+    req = config.build.get("python_requirements")
+    if req:
+        path = Path(root) / str(req)
+        if not path.is_file():
+            raise config.error(f"build.python_requirements: {req} does not exist", "build", "python_requirements")
+        lines += path.read_text(encoding="utf-8").splitlines()
+    return lines
+
+
+def _run_steps(config: CogConfig) -> list[RunStep]:
+    steps = [RunStep(command=str(c), location=config.loc("build", "pre_install", i))
+             for i, c in enumerate(config.build.get("pre_install") or [])]
+    for index, step in enumerate(config.build.get("run") or []):
+        location = config.loc("build", "run", index)
+        if isinstance(step, str):
+            steps.append(RunStep(command=step, location=location))
+            continue
+        mounts = [SecretMount(id=str(m["id"]), target=m.get("target")) for m in step.get("mounts") or []]
+        steps.append(RunStep(command=step["command"], secrets=mounts, location=location))
+    return steps
+
+
+def _pick_cuda(config: CogConfig, torch: str | None, plan: ImagePlan) -> tuple[str, str]:
+    """(CUDA major.minor, cuDNN major) with a base image in the table; FM113 when overriding the user."""
+    data = mapping.compat()
+    images = data["cuda_images"]
+    torch_info = data["torch"].get(torch) if torch else None
+    asked = config.text("build", "cuda")
+    if asked:
+        cuda = _major_minor(asked)
+        if torch_info and cuda not in torch_info["cuda"]:
+            _warn_compat(config, plan, f"build.cuda {asked} is not one torch {torch} was built for "
+                         f"({', '.join(torch_info['cuda'])})", "cuda")
+        if cuda not in images:
+            same_major = [c for c in images if c.split(".")[0] == cuda.split(".")[0]
+                          and _version_key(c) <= _version_key(cuda)]
+            chosen = max(same_major, key=_version_key) if same_major else data["default_cuda"]
+            _warn_compat(config, plan, f"no base image known for CUDA {asked}; using CUDA {chosen}", "cuda")
+            cuda = chosen
+    elif torch_info:
+        cuda = max((c for c in torch_info["cuda"] if c in images), key=_version_key)
+    else:
+        cuda = data["default_cuda"]
+    available = images[cuda]["cudnn"]
+    asked_cudnn = config.text("build", "cudnn")
+    wanted = _major_minor(asked_cudnn).split(".")[0] if asked_cudnn else (torch_info or {}).get("cudnn")
+    if wanted in available:
+        return cuda, wanted
+    chosen = max(available, key=int)
+    if asked_cudnn:
+        _warn_compat(config, plan, f"no CUDA {cuda} base with cuDNN {asked_cudnn}; using cuDNN {chosen}", "cudnn")
+    return cuda, chosen
+
+
+def _warn_compat(config: CogConfig, plan: ImagePlan, message: str, key: str) -> None:
+    plan.findings.append(Finding(rule="FM113", severity=mapping.severity("FM113"), message=message,
+                                 remediation="check the CUDA/cuDNN your wheels need and edit the Dockerfile's FROM",
+                                 location=config.loc("build", key)))
+
+
+def _gpu(config: CogConfig, image: dict, torch: str | None, plan: ImagePlan) -> None:
+    data = mapping.compat()
+    cuda, cudnn = _pick_cuda(config, torch, plan)
+    info = data["cuda_images"][cuda]
+    image.update(base=info["cudnn"][cudnn], cuda=info["full"], cudnn=cudnn,
+                 python=data["cuda_system_python"])
+    image["system_packages"] = [*data["cuda_python_apt"], *image["system_packages"]]
+    why = f"torch {torch}" if torch and not config.text("build", "cuda") else "build.cuda" \
+        if config.text("build", "cuda") else "default"
+    plan.decisions.append(Decision(source=f"build.gpu: true (CUDA {cuda}, cuDNN {cudnn} from {why})",
+                                   target=f"FROM {info['cudnn'][cudnn]}", location=config.loc("build", "gpu")))
+    asked = config.text("build", "python_version")
+    if asked and asked != data["cuda_system_python"]:
+        plan.findings.append(Finding(
+            rule="FM112", severity=mapping.severity("FM112"),
+            message=f"python_version {asked}: the CUDA base image uses Ubuntu 22.04's python3 "
+                    f"({data['cuda_system_python']})",
+            remediation="install the Python you need in the Dockerfile (e.g. deadsnakes or uv) if 3.10 does not work",
+            location=config.loc("build", "python_version")))
+    plan.hardware = HardwareSpec(machine_type=data["gpu_machine"], gpu=True)
+    plan.findings.append(Finding(
+        rule="FM102", severity=mapping.severity("FM102"),
+        message=f"build.gpu: true — Replicate picks the GPU per deployment; machine_type is set to "
+                f"{data['gpu_machine']}",
+        remediation="set machine_type in fal_app.py to the GPU the model needs (GPU-A6000, GPU-A100, GPU-H100, …)",
+        location=config.loc("build", "gpu")))
+
+
+def plan_image(root: Path, config: CogConfig) -> ImagePlan:
+    """The ImageSpec/HardwareSpec for ``config`` plus the findings and decisions made on the way."""
+    build = config.build
+    requirements = _requirement_lines(root, config)
+    env = dict(item.split("=", 1) for item in config.data.get("environment") or [])
+    image: dict = {
+        "python": config.text("build", "python_version") or mapping.compat()["default_python"],
+        "system_packages": [str(p) for p in build.get("system_packages") or []],
+        "python_requirements": [str(p) for p in build.get("python_packages") or []],
+        "requirements_file": str(build["python_requirements"]) if build.get("python_requirements") else None,
+        "run_steps": _run_steps(config),
+        "env": env,
+        "workdir": "/src",
+    }
+    plan = ImagePlan(image=ImageSpec(), hardware=HardwareSpec(machine_type=mapping.compat()["cpu_machine"]))
+    if build.get("gpu") is True:
+        _gpu(config, image, torch_version(requirements), plan)
+    elif build.get("gpu") not in (None, False):
+        raise config.error("`build.gpu` must be true or false", "build", "gpu")
+    for step in image["run_steps"]:
+        if step.secrets:
+            ids = ", ".join(s.id for s in step.secrets)
+            plan.decisions.append(Decision(source=f"build.run with secret mount(s) {ids}",
+                                           target="RUN --mount=type=secret (BuildKit; pass --secret id=… at build)",
+                                           location=step.location))
+    plan.image = ImageSpec(**image)
+    return plan
