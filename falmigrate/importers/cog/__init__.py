@@ -87,6 +87,42 @@ def _train(config: CogConfig, findings: list[Finding]) -> None:
                                  "marker in fal_app.py says where", config.loc("train")))
 
 
+def _io_decisions(root: Path, config: CogConfig, info: PredictorInfo) -> list[Decision]:
+    """The user-visible mappings a cog user needs to know about: files, secrets, outputs, image."""
+    found = []
+    for f in info.endpoint.inputs:
+        if file_kind(f.type):
+            found.append(Decision(source=f"input `{f.name}`: {f.type}", target="URL string (http(s) or data:), "
+                                  "downloaded to a local path before the body runs", location=f.location))
+        elif "secret" in str(f.type):
+            found.append(Decision(source=f"input `{f.name}`: cog.Secret", target="pydantic SecretStr field",
+                                  location=f.location))
+    out = info.endpoint.output
+    if info.endpoint.output_mode == "stream":
+        target = 'list under `output` at "/", one server-sent event per item at "/stream"'
+        found.append(Decision(source=f"streamed output ({out})", target=target, location=info.endpoint.location))
+    elif out.kind == "model":
+        found.append(Decision(source=f"output class {out.name}", target="response model with the same fields "
+                              "(paths become fal File objects with a URL)", location=info.endpoint.location))
+    else:
+        note = " (a fal File: the response carries its URL)" if file_kind(out) else ""
+        found.append(Decision(source=f"output {out}", target=f"response field `output`{note}",
+                              location=info.endpoint.location))
+    build = config.build
+    if not build.get("gpu"):
+        python = config.text("build", "python_version") or mapping.compat()["default_python"]
+        found.append(Decision(source=f"build.python_version {python} (CPU)",
+                              target=f"FROM python:{python}-slim-bookworm", location=config.loc("build", "python_version")))
+    for key, target in (("system_packages", "apt-get install layer"),
+                        ("python_requirements", "COPY + pip install -r layer"),
+                        ("python_packages", "pip install layer")):
+        if build.get(key):
+            found.append(Decision(source=f"build.{key}", target=target, location=config.loc("build", key)))
+    if config.data.get("environment"):
+        found.append(Decision(source="environment", target="Dockerfile ENV lines", location=config.loc("environment")))
+    return found
+
+
 class CogImporter:
     platform = "cog"
 
@@ -110,6 +146,7 @@ class CogImporter:
                               target='@fal.endpoint("/") with a pydantic request model',
                               location=info.endpoint.location),
                      *plan.decisions,
+                     *_io_decisions(root, config, info),
                      Decision(source="cog's workdir /src", target="WORKDIR /src (the project is copied there)")]
         text = (root / file).read_text(encoding="utf-8")
         volumes = _weights(config, info, text, findings)

@@ -212,7 +212,8 @@ def _input_field(reader: _Reader, param: cst.Param) -> InputField:
         choices = list(args["choices"])
         ref = TypeRef(kind="literal", choices=choices) if ref.kind != "optional" else \
             TypeRef(kind="optional", item=TypeRef(kind="literal", choices=choices))
-    if ref.kind == "secret":
+    leaf = ref.item if ref.kind == "optional" and ref.item is not None else ref
+    if leaf.kind == "secret":
         reader.find("FM111", f"`{name}` is a cog.Secret: a SecretStr request field",
                     "send it with each request, or move it to a fal secret (`fal secrets set`)", param)
     elif ref.kind == "file" and reader.names.resolve(annotation) == "File":

@@ -1,0 +1,147 @@
+"""cog codemod: the user's predictor module rewritten into ``fal_app.py`` (libcst; comments kept).
+
+Rules (ids in ``falmigrate/importers/cog/data/mapping.json``, FM100–FM199), applied in this order:
+1. the predictor class becomes a ``fal.App`` subclass with the image and knob settings (FM102, FM105);
+2. ``setup(self, weights)`` → ``setup(self)`` binding ``weights`` like cog did (FM103);
+3. ``predict``/``run`` → ``@fal.endpoint("/")`` with generated request/response models; streams add
+   ``/stream`` (FM115);
+4. ``cog`` imports → their equivalents (pathlib, pydantic, collections.abc) or dropped; cog APIs with
+   no equivalent keep a ``TODO(falmigrate FM109)`` marker; imports left unused by the rewrite go.
+Applying it to its own output changes nothing (the class is no longer a cog predictor).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+
+from falmigrate.codemods import RewriteResult
+from falmigrate.codemods.cog import imports, support
+from falmigrate.codemods.cog.transform import EndpointPlan, rewrite_class
+from falmigrate.importers.cog import mapping
+from falmigrate.importers.cog.predictor import cog_names, parse_module
+from falmigrate.render.app import settings
+from falmigrate.render.models import ModelSource, model_source
+from falmigrate.spec import AppSpec, Decision, Finding, InputField, Location, TypeRef
+
+_TODO_RULES = {"FM107", "FM108", "FM114", "FM116"}
+
+
+def _todo(rule: str, text: str) -> str:
+    return f"# TODO(falmigrate {rule}): {text}"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _top_names(module: cst.Module) -> set[str]:
+    names = set()
+    for statement in module.body:
+        if isinstance(statement, (cst.ClassDef, cst.FunctionDef)):
+            names.add(statement.name.value)
+    return names | {local for _, _, local in support.existing_bindings(module)}
+
+
+def _output_fields(spec_output: TypeRef, stream: bool) -> tuple[list[InputField], bool]:
+    if spec_output.kind == "model" and spec_output.fields and not stream:
+        return list(spec_output.fields), True
+    ref = TypeRef(kind="list", item=spec_output) if stream else spec_output
+    if ref.kind == "model" or (ref.item is not None and ref.item.kind == "model"):
+        ref = TypeRef(kind="list", item=TypeRef(kind="json")) if stream else TypeRef(kind="json")
+    return [InputField(name="output", type=ref)], False
+
+
+def _models(spec: AppSpec, taken: set[str]) -> tuple[EndpointPlan, ModelSource, list[str]]:
+    endpoint = spec.endpoints[0]
+    method = endpoint.handler.rsplit(".", 1)[-1]
+    title = method[:1].upper() + method[1:]
+    input_class = _unique(f"{title}Input", taken)
+    output_class = _unique(f"{title}Output", taken)
+    needs = ModelSource(code="")
+    request = model_source(input_class, list(endpoint.inputs), file_inputs_as_url=True,
+                           docstring=f"The request body: the inputs of {spec.class_name}.{method}().")
+    fields, wrap_model = _output_fields(endpoint.output, endpoint.output_mode == "stream")
+    response = model_source(output_class, fields, docstring=f"The response of {spec.class_name}.{method}().")
+    needs.merge(request)
+    needs.merge(response)
+    input_names = {f.name for f in endpoint.inputs}
+    request_name = next(n for n in ("request", "request_", "fal_request") if n not in input_names)
+    plan = EndpointPlan(endpoint=endpoint, input_class=input_class, output_class=output_class,
+                        wrap_model=wrap_model, request=request_name, settings=settings(spec),
+                        setup_weights=spec.lifecycle.setup_takes_weights)
+    return plan, needs, [request.code, response.code]
+
+
+def _todos(spec: AppSpec, file: str) -> dict[str, list[str]]:
+    todos: dict[str, list[str]] = {"class": [], "setup": [], "endpoint": []}
+    for f in spec.findings:
+        if f.rule in _TODO_RULES and f.location and f.location.file == file:
+            todos["endpoint"].append(_todo(f.rule, f"{f.message} (line {f.location.line})"))
+    if spec.volumes:
+        target = "setup" if spec.lifecycle.setup_takes_weights else "class"
+        todos[target].append(_todo("FM103", "cog passed weights from COG_WEIGHTS; on fal keep them in /data "
+                                   "(persistent) or download them here"))
+    train = (spec.extra.get("cog") or {}).get("train")
+    if train:
+        todos["class"].append(_todo("FM104", f"cog.yaml train: {train} was not migrated; train elsewhere"))
+    return todos
+
+
+def _opened_inputs(cls: cst.ClassDef, method: str, names) -> set[str]:
+    opened = set()
+    for statement in cls.body.body:
+        if isinstance(statement, cst.FunctionDef) and statement.name.value == method:
+            for param in [*statement.params.params, *statement.params.kwonly_params]:
+                if param.annotation and names.resolve(param.annotation.annotation) == "File" \
+                        and param.name.value != "self":
+                    opened.add(param.name.value)
+    return opened
+
+
+def _blocks(spec: AppSpec, model_code: list[str]) -> list[cst.BaseStatement]:
+    stream = spec.endpoints[0].output_mode == "stream"
+    text = support.HELPERS + (support.WEIGHTS if spec.lifecycle.setup_takes_weights else "")
+    if stream:
+        text += support.AEVENTS if spec.endpoints[0].is_async else support.EVENTS
+    text += "".join(f"\n\n{code}" for code in model_code)
+    body = list(cst.parse_module(text).body)
+    first = body[0].with_changes(leading_lines=[cst.EmptyLine(indent=False), cst.EmptyLine(indent=False),
+                                                cst.EmptyLine(comment=cst.Comment(support.MARK))])
+    return [first, *body[1:]]
+
+
+def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
+    """fal_app.py text (without header) for a cog spec, plus what the rewrite itself found."""
+    cog = spec.extra.get("cog") or {}
+    file, class_name, method = cog.get("file") or spec.source.entry_file, spec.class_name, cog.get("method")
+    original = parse_module(Path(root), file)
+    names = cog_names(original)
+    plan, needs, model_code = _models(spec, _top_names(original))
+    plan.todos = _todos(spec, file)
+    findings: list[Finding] = []
+    body: list[cst.BaseStatement] = []
+    for statement in original.body:
+        if isinstance(statement, cst.ClassDef) and statement.name.value == class_name:
+            opened = _opened_inputs(statement, method or "predict", names)
+            body.extend(_blocks(spec, model_code))
+            body.append(rewrite_class(statement, plan, names, opened))
+        else:
+            body.append(statement)
+    module = original.with_changes(body=body)
+    module, found = imports.fix_imports(original, module, names, needs,
+                                        stream=spec.endpoints[0].output_mode == "stream", file=file)
+    findings += found
+    code = module.code
+    compile(code, "fal_app.py", "exec")  # a bug here must not produce a broken file silently
+    decisions = [Decision(source=f"{file} (module)", target="fal_app.py (the same module, rewritten)",
+                          location=Location(file=file))]
+    return RewriteResult(code=code, findings=findings, decisions=decisions)
+
+
+__all__ = ["mapping", "rewrite"]

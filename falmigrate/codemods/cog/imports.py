@@ -1,0 +1,201 @@
+"""Import bookkeeping of the cog codemod, done last (after every other edit).
+
+``cog.X`` attribute uses become plain names; ``from cog import …``/``import cog`` go; each cog name the
+rewritten module still uses is imported from its equivalent (``support.COG_NAMES``) or, without one,
+kept from cog with a ``TODO(falmigrate FM109)`` marker. Imports that only the removed signatures used
+are dropped (ruff F401 stays clean); imports that were unused before stay untouched. The imports
+the generated code needs go after the module's last top-level import.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from falmigrate.codemods.cog import support
+from falmigrate.importers.cog import mapping
+from falmigrate.importers.cog.types import Names
+from falmigrate.render.models import ModelSource
+from falmigrate.spec import Finding, Location
+
+_METRIC_ATTRS = {"record_metric", "scope"}
+_NO_EQUIVALENT = {"current_scope", "emit_metric", "URLFile", "URLPath", "CancelationException", "Opaque",
+                  "streaming", "ExperimentalFeatureWarning", "File"}
+
+
+class _NameUses(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+
+def used_names(module: cst.Module) -> set[str]:
+    visitor = _NameUses()
+    module.visit(visitor)
+    return visitor.names
+
+
+class _CogAttributes(cst.CSTTransformer):
+    """``cog.Path`` → ``Path`` (recorded so it gets imported)."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.BaseExpression:
+        if isinstance(updated.value, cst.Name) and updated.value.value in self.names.modules:
+            self.names.cog.setdefault(updated.attr.value, updated.attr.value)
+            return cst.Name(updated.attr.value)
+        return updated
+
+
+def _is_cog_import(small: cst.BaseSmallStatement, names: Names) -> bool:
+    if isinstance(small, cst.ImportFrom) and small.module is not None:
+        return cst.Module([]).code_for_node(small.module) in ("cog", "cog.types")
+    if isinstance(small, cst.Import):
+        return all(cst.Module([]).code_for_node(a.name) == "cog" for a in small.names)
+    return False
+
+
+def _prune(statement: cst.SimpleStatementLine, names: Names, gone: set[str]) -> cst.SimpleStatementLine | None:
+    """The import line without cog imports and without aliases in ``gone``; None when nothing is left."""
+    kept = []
+    for small in statement.body:
+        if _is_cog_import(small, names):
+            continue
+        if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(small.names, cst.ImportStar):
+            aliases = [a for a in small.names if _local(a) not in gone]
+            if not aliases:
+                continue
+            if len(aliases) != len(small.names):
+                aliases[-1] = aliases[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                small = small.with_changes(names=aliases)
+                if isinstance(small, cst.ImportFrom) and len(aliases) == 1:
+                    small = small.with_changes(lpar=None, rpar=None)
+        kept.append(small)
+    if not kept:
+        return None
+    return statement.with_changes(body=kept)
+
+
+def _local(alias: cst.ImportAlias) -> str:
+    if alias.asname:
+        return alias.asname.name.value
+    return cst.Module([]).code_for_node(alias.name).split(".")[0]
+
+
+def _required(needs: ModelSource, stream: bool) -> list[tuple[str, str | None, str]]:
+    """(module, name or None for `import module`, local name) the generated code uses."""
+    wanted = [("dataclasses", None, "dataclasses"), ("os", None, "os"), ("tempfile", None, "tempfile"),
+              ("fal", None, "fal"), ("fal.toolkit", "File", "File"), ("fal.toolkit", "download_file", "download_file")]
+    if stream:
+        wanted += [("json", None, "json"), ("fastapi.encoders", "jsonable_encoder", "jsonable_encoder"),
+                   ("fastapi.responses", "StreamingResponse", "StreamingResponse")]
+    wanted += [("typing", n, n) for n in sorted(needs.typing_names)]
+    wanted += [("pydantic", n, n) for n in sorted(needs.pydantic_names)]
+    wanted += [("fal.toolkit", n, n) for n in sorted(needs.toolkit_names)]
+    return wanted
+
+
+class _MetricTodos(cst.CSTTransformer):
+    """A TODO(FM109) line above statements using cog APIs fal does not have."""
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, cog_locals: set[str], file: str) -> None:
+        self.cog_locals = cog_locals
+        self.file = file
+        self.findings: list[Finding] = []
+        self.hit: str | None = None
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self.hit = None
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if isinstance(node.value, cst.Name) and node.value.value == "self" and node.attr.value in _METRIC_ATTRS:
+            self.hit = f"self.{node.attr.value}"
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value in self.cog_locals:
+            self.hit = node.value
+
+    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
+                                  updated: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        if self.hit is None or any(isinstance(s, (cst.Import, cst.ImportFrom)) for s in updated.body):
+            return updated
+        line = self.get_metadata(PositionProvider, original).start.line
+        text = f"cog's {self.hit} has no fal equivalent"
+        self.findings.append(Finding(rule="FM109", severity=mapping.severity("FM109"), message=text,
+                                     remediation="remove it or replace it (fal streams logs; metrics are not kept)",
+                                     location=Location(file=self.file, line=line)))
+        comment = cst.EmptyLine(indent=True, comment=cst.Comment(f"# TODO(falmigrate FM109): {text}"))
+        self.hit = None
+        return updated.with_changes(leading_lines=[*updated.leading_lines, comment])
+
+
+def _imports_block(module: cst.Module, names: Names, needs: ModelSource, stream: bool,
+                   after: set[str]) -> tuple[list[cst.SimpleStatementLine], list[str]]:
+    existing = support.existing_bindings(module)
+    bound = {local for _, _, local in existing}
+    lines: list[cst.SimpleStatementLine] = []
+    kept_from_cog: list[str] = []
+    grouped: dict[str, list[str]] = {}
+    for local, cog_name in sorted(names.cog.items()):
+        if local not in after or local in bound:
+            continue
+        target = support.COG_NAMES.get(cog_name)
+        if target is None:
+            kept_from_cog.append(local)
+            lines.append(support.import_statement("cog", cog_name, local))
+        elif target[1] == local:
+            grouped.setdefault(target[0], []).append(local)
+        else:
+            lines.append(support.import_statement(target[0], target[1], local))
+        bound.add(local)
+    for module_name, name, local in _required(needs, stream):
+        if local in bound:
+            continue
+        bound.add(local)
+        if name is None:
+            lines.append(support.import_statement(module_name, None))
+        else:
+            grouped.setdefault(module_name, []).append(name)
+    lines += [cst.parse_statement(f"from {m} import {', '.join(sorted(ns))}\n") for m, ns in grouped.items()]
+    return lines, kept_from_cog
+
+
+def fix_imports(original: cst.Module, module: cst.Module, names: Names, needs: ModelSource, *,
+                stream: bool, file: str) -> tuple[cst.Module, list[Finding]]:
+    module = module.visit(_CogAttributes(names))
+    before, after = used_names(original), used_names(module)
+    gone = {n for n in before - after}
+    body: list[cst.BaseStatement] = []
+    last_import = -1
+    for statement in module.body:
+        is_import = isinstance(statement, cst.SimpleStatementLine) and any(
+            isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body)
+        if is_import:
+            statement = _prune(statement, names, gone)
+            if statement is None:
+                continue
+            last_import = len(body)
+        body.append(statement)
+    module = module.with_changes(body=body)
+    lines, kept = _imports_block(module, names, needs, stream, after)
+    at = last_import + 1 if last_import >= 0 else (1 if body and _docstring(body[0]) else 0)
+    module = module.with_changes(body=[*body[:at], *lines, *body[at:]])
+    todo = _MetricTodos({n for n in kept if names.cog.get(n) in _NO_EQUIVALENT | {n}}, file)
+    module = MetadataWrapper(module).visit(todo)
+    return module, todo.findings
+
+
+def _docstring(statement: cst.BaseStatement) -> bool:
+    return (isinstance(statement, cst.SimpleStatementLine) and isinstance(statement.body[0], cst.Expr)
+            and isinstance(statement.body[0].value, cst.SimpleString))

@@ -1,0 +1,106 @@
+"""Text the cog codemod adds to the user's module: helper functions and import bookkeeping.
+
+The helpers are plain production code (no falmigrate import at run time): file inputs are downloaded
+with ``fal.toolkit.download_file`` before the body runs (cog did the same), return values are turned
+into response data (paths → uploaded ``fal.toolkit.File``), streams are sent as server-sent events.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+MARK = "# --- added by falmigrate: request/response models and helpers for the fal app below ---"
+
+HELPERS = '''
+_FALMIGRATE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _falmigrate_download(url, open_file=False):
+    """A request's file URL (http(s) or data: URI) → a local path, downloaded before the body runs (as cog did)."""
+    if url is None:
+        return None
+    if isinstance(url, list):
+        return [_falmigrate_download(item, open_file) for item in url]
+    path = download_file(url, target_dir=tempfile.mkdtemp(prefix="falmigrate-input-"))
+    return open(path, "rb") if open_file else path
+
+
+def _falmigrate_value(value):
+    """A predictor's return value as response data: paths become uploaded fal Files, models become dicts."""
+    if isinstance(value, os.PathLike):
+        return File.from_path(os.fspath(value))
+    if hasattr(value, "model_dump") and not isinstance(value, File):
+        value = dict(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {key: _falmigrate_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)) or hasattr(value, "__next__"):
+        return [_falmigrate_value(item) for item in value]
+    return value
+'''
+
+WEIGHTS = '''
+
+def _falmigrate_weights():
+    """What cog passed to setup(weights): the COG_WEIGHTS environment variable, or None."""
+    return os.environ.get("COG_WEIGHTS") or None
+'''
+
+EVENTS = '''
+
+def _falmigrate_events(items):
+    """Each streamed item as one server-sent event (JSON), as cog streamed outputs."""
+    for item in items:
+        yield f"data: {json.dumps(jsonable_encoder(_falmigrate_value(item)))}\\n\\n"
+'''
+
+AEVENTS = '''
+
+async def _falmigrate_aevents(items):
+    """Each item of an async stream as one server-sent event (JSON)."""
+    async for item in items:
+        yield f"data: {json.dumps(jsonable_encoder(_falmigrate_value(item)))}\\n\\n"
+'''
+
+# What each cog name becomes when the rewritten module still uses it: (module, name) to import as
+# the same local name. Names mapped to None are dropped (their uses were rewritten away).
+COG_NAMES: dict[str, tuple[str, str] | None] = {
+    "BasePredictor": None,
+    "BaseRunner": None,
+    "Input": None,
+    "concurrent": None,
+    "Path": ("pathlib", "Path"),
+    "BaseModel": ("pydantic", "BaseModel"),
+    "Secret": ("pydantic", "SecretStr"),
+    "ConcatenateIterator": ("collections.abc", "Iterator"),
+    "AsyncConcatenateIterator": ("collections.abc", "AsyncIterator"),
+}
+
+
+def import_statement(module: str, name: str | None, alias: str | None = None) -> cst.SimpleStatementLine:
+    if name is None:
+        return cst.parse_statement(f"import {module}" + (f" as {alias}" if alias else ""))
+    suffix = f" as {alias}" if alias and alias != name else ""
+    return cst.parse_statement(f"from {module} import {name}{suffix}")
+
+
+def existing_bindings(module: cst.Module) -> set[tuple[str, str | None, str]]:
+    """(module, imported name or None, local name) of every top-level import."""
+    found: set[tuple[str, str | None, str]] = set()
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.Import):
+                for alias in small.names:
+                    dotted = cst.Module([]).code_for_node(alias.name)
+                    local = alias.asname.name.value if alias.asname else dotted.split(".")[0]
+                    found.add((dotted, None, local))
+            elif isinstance(small, cst.ImportFrom) and small.module is not None \
+                    and not isinstance(small.names, cst.ImportStar):
+                dotted = cst.Module([]).code_for_node(small.module)
+                for alias in small.names:
+                    name = alias.name.value
+                    found.add((dotted, name, alias.asname.name.value if alias.asname else name))
+    return found
