@@ -116,11 +116,19 @@ def _blocks(spec: AppSpec, model_code: list[str]) -> list[cst.BaseStatement]:
     return [first, *body[1:]]
 
 
+def _already_fal(module: cst.Module, class_name: str) -> bool:
+    return any(isinstance(s, cst.ClassDef) and s.name.value == class_name
+               and any(cst.Module([]).code_for_node(b.value) == "fal.App" for b in s.bases)
+               for s in module.body)
+
+
 def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     """fal_app.py text (without header) for a cog spec, plus what the rewrite itself found."""
     cog = spec.extra.get("cog") or {}
     file, class_name, method = cog.get("file") or spec.source.entry_file, spec.class_name, cog.get("method")
     original = parse_module(Path(root), file)
+    if _already_fal(original, class_name):  # a re-run on our own output: nothing to do
+        return RewriteResult(code=original.code)
     names = cog_names(original)
     plan, needs, model_code = _models(spec, _top_names(original))
     plan.todos = _todos(spec, file)

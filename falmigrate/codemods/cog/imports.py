@@ -178,22 +178,34 @@ def fix_imports(original: cst.Module, module: cst.Module, names: Names, needs: M
     gone = {n for n in before - after}
     body: list[cst.BaseStatement] = []
     last_import = -1
+    carried: list[cst.EmptyLine] = []  # comments above a dropped import move to the next statement
+    moved = (-1, 0)  # (index of the statement that received carried comments, how many)
     for statement in module.body:
         is_import = isinstance(statement, cst.SimpleStatementLine) and any(
             isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body)
         if is_import:
-            statement = _prune(statement, names, gone)
-            if statement is None:
+            pruned = _prune(statement, names, gone)
+            if pruned is None:
+                carried += [line for line in statement.leading_lines if line.comment is not None]
                 continue
-            last_import = len(body)
+            statement, last_import = pruned, len(body)
+        if carried:
+            statement = statement.with_changes(leading_lines=[*carried, *statement.leading_lines])
+            moved, carried = (len(body), len(carried)), []
         body.append(statement)
     module = module.with_changes(body=body)
     lines, kept = _imports_block(module, names, needs, stream, after)
     at = last_import + 1 if last_import >= 0 else (1 if body and _docstring(body[0]) else 0)
+    if lines and moved[0] == at:  # every import was dropped: their comments lead the new imports
+        target = body[at]
+        lines[0] = lines[0].with_changes(leading_lines=target.leading_lines[:moved[1]])
+        body[at] = target.with_changes(leading_lines=target.leading_lines[moved[1]:])
     module = module.with_changes(body=[*body[:at], *lines, *body[at:]])
-    todo = _MetricTodos({n for n in kept if names.cog.get(n) in _NO_EQUIVALENT | {n}}, file)
-    module = MetadataWrapper(module).visit(todo)
-    return module, todo.findings
+    flagged = {n for n in kept if names.cog.get(n) in _NO_EQUIVALENT | {n}}
+    located = _MetricTodos(flagged, file)  # findings carry the user's line numbers, not ours
+    MetadataWrapper(original).visit(located)
+    module = MetadataWrapper(module).visit(_MetricTodos(flagged, file))
+    return module, located.findings
 
 
 def _docstring(statement: cst.BaseStatement) -> bool:

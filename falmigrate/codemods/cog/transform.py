@@ -69,7 +69,9 @@ class _Returns(cst.CSTTransformer):
         if updated.value is None:
             return updated
         value = cst.Call(func=cst.Name("_falmigrate_value"), args=[cst.Arg(updated.value)])
-        arg = cst.Arg(value, star="**") if self.plan.wrap_model else cst.Arg(value, keyword=cst.Name("output"))
+        tight = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+        arg = cst.Arg(value, star="**") if self.plan.wrap_model else \
+            cst.Arg(value, keyword=cst.Name("output"), equal=tight)
         return updated.with_changes(value=cst.Call(func=cst.Name(self.plan.output_class), args=[arg]))
 
 
@@ -121,11 +123,13 @@ def endpoint_defs(function: cst.FunctionDef, plan: EndpointPlan, opened: set[str
     if plan.endpoint.output_mode != "stream":
         new = function.with_changes(
             decorators=[_endpoint_decorator("/")], params=_params(plan), leading_lines=leading,
+            whitespace_before_params=cst.SimpleWhitespace(""),
             returns=cst.Annotation(cst.Name(plan.output_class)),
             body=function.body.with_changes(body=statements))
         return [new.visit(_Returns(plan))]
     is_async = function.asynchronous is not None
     items = function.with_changes(name=cst.Name(f"_{name}_items"), decorators=[], params=_params(plan),
+                                  whitespace_before_params=cst.SimpleWhitespace(""),
                                   leading_lines=leading,
                                   body=function.body.with_changes(body=statements))
     call = f"self._{name}_items({plan.request})"

@@ -1,0 +1,210 @@
+"""The cog importer on small projects written by each test: spellings, mappings, and bad input
+(a clear SourceError at file:line, or a Finding — never a crash, never a half-written output)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from falmigrate.cli.app import app as cli_app
+from falmigrate.errors import SourceError
+from falmigrate.importers.cog import CogImporter
+from falmigrate.importers.cog.image import torch_version
+
+PREDICT = """
+from cog import BasePredictor, Input
+
+class Predictor(BasePredictor):
+    def predict(self, text: str = Input(default="hi")) -> str:
+        return text
+"""
+
+
+def project(tmp_path: Path, yaml_text: str, files: dict[str, str] | None = None) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "cog.yaml").write_text(textwrap.dedent(yaml_text))
+    for name, text in (files if files is not None else {"predict.py": PREDICT}).items():
+        (root / name).write_text(textwrap.dedent(text))
+    return root
+
+
+def rules(spec) -> set[str]:
+    return {f.rule for f in spec.findings}
+
+
+def test_invalid_yaml_points_at_the_line(tmp_path: Path) -> None:
+    root = project(tmp_path, 'build:\n  python_version: "3.11"\n  gpu: [true\npredict: "predict.py:Predictor"\n')
+    with pytest.raises(SourceError) as info:
+        CogImporter().load(root)
+    assert info.value.file == "cog.yaml" and info.value.line is not None and info.value.line >= 3
+    assert "not valid YAML" in info.value.message
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("missing.py:Predictor", "does not exist"),
+    ("predict.py:Nope", "defines no top-level class Nope"),
+])
+def test_bad_predictor_reference_points_at_cog_yaml(tmp_path: Path, ref: str, message: str) -> None:
+    root = project(tmp_path, f'build:\n  python_version: "3.11"\npredict: "{ref}"\n')
+    with pytest.raises(SourceError) as info:
+        CogImporter().load(root)
+    assert (info.value.file, info.value.line) == ("cog.yaml", 3)
+    assert message in info.value.message
+
+
+def test_syntax_error_points_at_the_predictor_line(tmp_path: Path) -> None:
+    root = project(tmp_path, 'predict: "predict.py:Predictor"\n',
+                   {"predict.py": "from cog import BasePredictor\n\nclass Predictor(BasePredictor):\n    def predict(self:\n"})
+    with pytest.raises(SourceError) as info:
+        CogImporter().load(root)
+    assert info.value.file == "predict.py" and info.value.line == 4
+
+
+def test_failed_conversion_writes_nothing(tmp_path: Path) -> None:
+    root = project(tmp_path, 'predict: "predict.py:Missing"\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli_app, ["convert", str(root), "-o", str(out), "--from", "cog"])
+    assert result.exit_code == 2, result.output
+    assert "cog.yaml:1" in result.output
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
+
+
+def test_unsupported_types_are_findings_not_crashes(tmp_path: Path) -> None:
+    predict = """
+    from cog import BasePredictor, Input
+    import numpy as np
+
+    class Predictor(BasePredictor):
+        def predict(self, arr: np.ndarray = Input(description="x"), n: int = Input(default=len("ab"))) -> np.ndarray:
+            return arr
+    """
+    spec = CogImporter().load(project(tmp_path, 'predict: "predict.py:Predictor"\n', {"predict.py": predict}))
+    found = {f.rule: f for f in spec.findings}
+    assert {"FM107", "FM108", "FM114"} <= set(found)
+    assert found["FM107"].severity == "error" and found["FM107"].location.file == "predict.py"
+    assert found["FM107"].location.line == 6
+    arr, n = spec.endpoints[0].inputs
+    assert arr.type.kind == "any" and n.required  # a non-literal default cannot be kept
+
+
+def test_both_spellings_and_runner_class(tmp_path: Path) -> None:
+    runner = """
+    from cog import BaseRunner, Input
+
+    class Runner(BaseRunner):
+        async def run(self, n: int = Input(default=1, ge=0, le=3)) -> int:
+            return n
+    """
+    spec = CogImporter().load(project(tmp_path, 'run: "run.py:Runner"\n', {"run.py": runner}))
+    endpoint = spec.endpoints[0]
+    assert (spec.class_name, endpoint.handler, endpoint.is_async) == ("Runner", "Runner.run", True)
+    assert (endpoint.inputs[0].ge, endpoint.inputs[0].le, endpoint.inputs[0].default) == (0, 3, 1)
+
+
+def test_deprecated_unknown_and_info_keys(tmp_path: Path) -> None:
+    spec = CogImporter().load(project(tmp_path, """\
+        image: r8.im/me/my-model
+        build:
+          python_version: "3.10"
+          python_packages: ["numpy==1.26.4"]
+          pre_install: ["echo hi"]
+          fancy_option: 1
+        predict: "predict.py:Predictor"
+        train: "train.py:train"
+        mystery: true
+        """))
+    by_rule: dict[str, list] = {}
+    for f in spec.findings:
+        by_rule.setdefault(f.rule, []).append(f)
+    assert len(by_rule["FM100"]) == 2 and all(f.severity == "warning" for f in by_rule["FM100"])
+    assert {f.location.line for f in by_rule["FM101"]} == {6, 9}
+    assert by_rule["FM104"][0].location.line == 8 and "FM106" in by_rule
+    assert spec.name == "my-model" and spec.image.python == "3.10"
+    assert [s.command for s in spec.image.run_steps] == ["echo hi"]
+    assert spec.image.python_requirements == ["numpy==1.26.4"]
+
+
+def test_concurrency_gpu_weights_and_secrets(tmp_path: Path) -> None:
+    predict = """
+    from typing import Optional
+    from cog import BasePredictor, Input, Path, Secret
+
+    class Predictor(BasePredictor):
+        def setup(self, weights: Optional[Path] = None):
+            self.w = weights
+
+        async def predict(self, token: Secret = Input(description="t"), image: Path = Input(description="i")) -> str:
+            return "x"
+    """
+    spec = CogImporter().load(project(tmp_path, """\
+        build:
+          gpu: true
+          python_requirements: requirements.txt
+          run:
+            - command: pip install private
+              mounts:
+                - type: secret
+                  id: pip_token
+                  target: /run/secrets/pip
+        environment: ["A=1", "B=two=2"]
+        concurrency:
+          max: 6
+        predict: "predict.py:Predictor"
+        """, {"predict.py": predict, "requirements.txt": "torch==2.4.1\n"}))
+    assert spec.scaling.max_multiplexing == 6
+    assert spec.hardware.machine_type == "GPU-A100" and spec.hardware.gpu
+    assert spec.image.base == "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"  # newest CUDA torch 2.4 ships for
+    assert spec.image.env == {"A": "1", "B": "two=2"}
+    assert spec.image.run_steps[0].secrets[0].id == "pip_token"
+    assert spec.volumes and spec.volumes[0].fal_path == "/data" and spec.lifecycle.setup_takes_weights
+    assert {"FM102", "FM103", "FM105", "FM111"} <= rules(spec)
+    token, image = spec.endpoints[0].inputs
+    assert token.type.kind == "secret" and image.type.kind == "file" and image.required
+
+
+@pytest.mark.parametrize("yaml_text, base, finding", [
+    ('build:\n  gpu: true\n  cuda: "11.8"\n', "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04", None),
+    ('build:\n  gpu: true\n', "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04", None),
+    ('build:\n  gpu: true\n  cuda: "12.8"\n  python_packages: ["torch==2.1.2"]\n',
+     "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04", "FM113"),
+    ('build:\n  gpu: true\n  python_packages: ["torch==2.0.1"]\n', "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04", None),
+    ('build:\n  gpu: true\n  cuda: "11.3"\n', "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04", "FM113"),
+])
+def test_base_image_selection(tmp_path: Path, yaml_text: str, base: str, finding: str | None) -> None:
+    spec = CogImporter().load(project(tmp_path, yaml_text + 'predict: "predict.py:Predictor"\n'))
+    assert spec.image.base == base
+    assert (finding in rules(spec)) if finding else "FM113" not in rules(spec)
+
+
+def test_cpu_keeps_python_version_as_written(tmp_path: Path) -> None:
+    spec = CogImporter().load(project(tmp_path, 'build:\n  python_version: 3.10\npredict: "predict.py:Predictor"\n'))
+    assert spec.image.python == "3.10" and spec.image.base is None and spec.hardware.machine_type == "S"
+
+
+def test_torch_pin_parsing() -> None:
+    assert torch_version(["numpy", "torch==2.3.1+cu121  # gpu"]) == "2.3"
+    assert torch_version(["torchvision==0.18"]) is None
+
+
+@pytest.mark.parametrize("yaml_text, line", [
+    ('build:\n  run: "echo no list"\npredict: "predict.py:Predictor"\n', 2),
+    ('build:\n  run:\n    - command: x\n      mounts: [{type: ssh}]\npredict: "predict.py:Predictor"\n', 4),
+    ('environment: {A: 1}\npredict: "predict.py:Predictor"\n', 1),
+    ('build:\n  gpu: yes-please\npredict: "predict.py:Predictor"\n', 2),
+    ('build:\n  python_version: "3.11"\n', None),
+    ('- just\n- a list\n', 1),
+])
+def test_wrong_shapes_are_source_errors(tmp_path: Path, yaml_text: str, line: int | None) -> None:
+    with pytest.raises(SourceError) as info:
+        CogImporter().load(project(tmp_path, yaml_text))
+    assert info.value.file == "cog.yaml" and info.value.line == line
+
+
+def test_detect(tmp_path: Path) -> None:
+    assert CogImporter().detect(project(tmp_path, 'predict: "predict.py:Predictor"\n')) == 1.0
+    assert CogImporter().detect(tmp_path / "proj" / "nothing") == 0.0
