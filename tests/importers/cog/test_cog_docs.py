@@ -1,0 +1,46 @@
+"""docs/from-replicate.md carries the mapping tables generated from the importer's own data."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from falmigrate.importers.cog import mapping
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "from-replicate.md"
+
+
+def test_mapping_doc_is_current() -> None:
+    text = DOC.read_text()
+    if os.environ.get("FALMIGRATE_UPDATE_GOLDEN") == "1":
+        DOC.write_text(mapping.update_doc(text))
+        text = DOC.read_text()
+    assert mapping.update_doc(text) == text, "regenerate with FALMIGRATE_UPDATE_GOLDEN=1 pytest tests/importers/cog"
+
+
+def test_doc_lists_every_rule_key_and_torch_version() -> None:
+    text = DOC.read_text()
+    for rule in mapping.rules():
+        assert f"| {rule} |" in text
+    for key in mapping.mapping()["build_keys"]:
+        assert f"`build.{key}`" in text
+    for version in mapping.compat()["torch"]:
+        assert f"| {version} |" in text
+
+
+def test_every_rule_the_code_emits_is_documented() -> None:
+    root = Path(mapping.__file__).resolve().parents[2]
+    sources = [*(root / "importers" / "cog").glob("*.py"), *(root / "codemods" / "cog").glob("*.py")]
+    emitted = {m for path in sources for m in re.findall(r"\"(FM1\d\d)\"", path.read_text())}
+    assert emitted and emitted <= set(mapping.rules())
+
+
+def test_update_doc_replaces_only_the_generated_part() -> None:
+    stale = f"# T\n\nintro\n\n{mapping.DOC_BEGIN}\nold\n{mapping.DOC_END}\n\noutro\n"
+    fresh = mapping.update_doc(stale)
+    assert fresh.startswith("# T\n\nintro\n\n") and fresh.endswith("\n\noutro\n") and "\nold\n" not in fresh
+    with pytest.raises(ValueError):
+        mapping.update_doc("no markers")
