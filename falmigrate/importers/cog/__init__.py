@@ -168,6 +168,6 @@ class CogImporter:
                                                                    if plan.image.requirements_file else set()))),
             endpoints=[info.endpoint],
             lifecycle=Lifecycle(setup="setup" if info.has_setup else None, setup_takes_weights=info.setup_weights),
-            scaling=scaling, hardware=plan.hardware, image=plan.image, volumes=volumes,
+            scaling=scaling, hardware=plan.hardware, image=plan.image, volumes=volumes, secrets=plan.secrets,
             findings=findings, decisions=decisions, extra=extra,
         )

@@ -16,6 +16,7 @@ from falmigrate.importers.cog import mapping
 from falmigrate.importers.cog.config import CogConfig
 from falmigrate.spec import Decision, Finding, HardwareSpec, ImageSpec, RunStep, SecretMount
 
+_SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 _TORCH_PIN = re.compile(r"^\s*torch\s*==\s*(\d+)\.(\d+)", re.IGNORECASE)
 
 
@@ -23,6 +24,7 @@ _TORCH_PIN = re.compile(r"^\s*torch\s*==\s*(\d+)\.(\d+)", re.IGNORECASE)
 class ImagePlan:
     image: ImageSpec
     hardware: HardwareSpec
+    secrets: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
 
@@ -139,7 +141,13 @@ def plan_image(root: Path, config: CogConfig) -> ImagePlan:
     """The ImageSpec/HardwareSpec for ``config`` plus the findings and decisions made on the way."""
     build = config.build
     requirements = _requirement_lines(root, config)
-    env = dict(item.split("=", 1) for item in config.data.get("environment") or [])
+    env, secrets = {}, []
+    for item in config.data.get("environment") or []:
+        key, value = item.split("=", 1)
+        if _SECRET_NAME.search(key):
+            secrets.append(key)
+            continue
+        env[key] = value
     image: dict = {
         "python": config.text("build", "python_version") or mapping.compat()["default_python"],
         "system_packages": [str(p) for p in build.get("system_packages") or []],
@@ -149,7 +157,15 @@ def plan_image(root: Path, config: CogConfig) -> ImagePlan:
         "env": env,
         "workdir": "/src",
     }
-    plan = ImagePlan(image=ImageSpec(), hardware=HardwareSpec(machine_type=mapping.compat()["cpu_machine"]))
+    plan = ImagePlan(image=ImageSpec(), hardware=HardwareSpec(machine_type=mapping.compat()["cpu_machine"]),
+                     secrets=sorted(secrets))
+    for index, item in enumerate(config.data.get("environment") or []):
+        if item.split("=", 1)[0] in secrets:
+            plan.findings.append(Finding(
+                rule="FM117", severity=mapping.severity("FM117"),
+                message=f"environment {item.split('=', 1)[0]} looks like a secret: its value is not copied",
+                remediation=f"create it in fal: `fal secrets set {item.split('=', 1)[0]}=…` (the app lists it in `secrets`)",
+                location=config.loc("environment", index)))
     if build.get("gpu") is True:
         _gpu(config, image, torch_version(requirements), plan)
     elif build.get("gpu") not in (None, False):

@@ -49,3 +49,11 @@ def test_migration_md_speaks_cog() -> None:
     for needle in ("cog.yaml:", "predict.py", "build.python_packages", "train", "hf_token", "SecretStr",
                    "fal run fal_app.py::Predictor"):
         assert needle in text, needle
+
+
+def test_secret_values_never_reach_generated_files() -> None:
+    case = next(c for c in CASES if c.name == "secret_mounts")
+    assert "HF_TOKEN=hf_fake_value_for_tests" in (case / "input" / "cog.yaml").read_text()
+    files = convert(case / "input", "cog").files
+    assert all("hf_fake_value_for_tests" not in text for text in files.values())
+    assert 'secrets = ["HF_TOKEN"]' in files["fal_app.py"] and "fal secrets set HF_TOKEN" in files["MIGRATION.md"]

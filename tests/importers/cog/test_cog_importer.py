@@ -151,7 +151,7 @@ def test_concurrency_gpu_weights_and_secrets(tmp_path: Path) -> None:
                 - type: secret
                   id: pip_token
                   target: /run/secrets/pip
-        environment: ["A=1", "B=two=2"]
+        environment: ["A=1", "B=two=2", "HF_TOKEN=hf_abc123"]
         concurrency:
           max: 6
         predict: "predict.py:Predictor"
@@ -159,10 +159,11 @@ def test_concurrency_gpu_weights_and_secrets(tmp_path: Path) -> None:
     assert spec.scaling.max_multiplexing == 6
     assert spec.hardware.machine_type == "GPU-A100" and spec.hardware.gpu
     assert spec.image.base == "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"  # newest CUDA torch 2.4 ships for
-    assert spec.image.env == {"A": "1", "B": "two=2"}
+    assert spec.image.env == {"A": "1", "B": "two=2"} and spec.secrets == ["HF_TOKEN"]
+    assert "hf_abc123" not in spec.to_json()  # a secret's value never reaches the spec (or any output)
     assert spec.image.run_steps[0].secrets[0].id == "pip_token"
     assert spec.volumes and spec.volumes[0].fal_path == "/data" and spec.lifecycle.setup_takes_weights
-    assert {"FM102", "FM103", "FM105", "FM111"} <= rules(spec)
+    assert {"FM102", "FM103", "FM105", "FM111", "FM117"} <= rules(spec)
     token, image = spec.endpoints[0].inputs
     assert token.type.kind == "secret" and image.type.kind == "file" and image.required
 
