@@ -19,7 +19,6 @@ import libcst as cst
 from falmigrate.codemods import RewriteResult
 from falmigrate.codemods.cog import imports, support
 from falmigrate.codemods.cog.transform import EndpointPlan, rewrite_class
-from falmigrate.importers.cog import mapping
 from falmigrate.importers.cog.predictor import cog_names, parse_module
 from falmigrate.render.app import settings
 from falmigrate.render.models import ModelSource, model_source
