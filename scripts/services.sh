@@ -6,15 +6,17 @@
 #   scripts/services.sh env     print `export` lines for the running services (eval "$(… env)")
 #   scripts/services.sh status  exit 0 when the services recorded in .services/env answer
 #
-# Everything lives under $FALMIGRATE_STATE (default /tmp/falmigrate-services): dockerd's data and
-# exec roots and socket, registry storage, logs, TLS material, PID files. The Debian+Python base
+# Everything lives under $FALMIGRATE_STATE (default /tmp/falmigrate-services-<checksum of the repo
+# path>): dockerd's data and exec roots and socket, registry storage, logs, TLS material, PID files. The Debian+Python base
 # rootfs is cached in ~/.cache/falmigrate/ between runs. `start` is idempotent and serialised by a
 # lock, so several callers can run it at once. FALMIGRATE_KEEP_STATE=1 makes `stop` keep the
 # engine's data root (faster next start).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATE="${FALMIGRATE_STATE:-/tmp/falmigrate-services}"
+# One state dir per checkout, so two clones (a developer tree and a clean CI clone) never share
+# or stop each other's services.
+STATE="${FALMIGRATE_STATE:-/tmp/falmigrate-services-$(printf %s "$REPO" | cksum | cut -d' ' -f1)}"
 CACHE="${FALMIGRATE_CACHE:-$HOME/.cache/falmigrate}"
 ENV_DIR="$REPO/.services"
 ENV_FILE="$ENV_DIR/env"
