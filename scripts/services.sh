@@ -44,6 +44,9 @@ need_packages() {
   command -v strace >/dev/null || missing+=(strace)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v curl >/dev/null || missing+=(curl)
+  # the OCI image-spec JSON schemas the oci tests validate our manifests/index/config against
+  [ -f /usr/share/gocode/src/github.com/opencontainers/image-spec/schema/image-manifest-schema.json ] ||
+    missing+=(golang-github-opencontainers-image-spec-dev)
   [ -x /usr/bin/docker ] || missing+=(docker.io)
   if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing packages ${missing[*]} and not root: install them first"
