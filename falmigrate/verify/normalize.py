@@ -8,10 +8,12 @@ lists; floats are rounded (1e-6) so float formatting noise is not a behaviour ch
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import inspect
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,22 +21,38 @@ from urllib.parse import unquote_to_bytes
 
 FLOAT_DIGITS = 6
 _FILE_KEYS = {"content_type", "file_name", "file_size", "file_data", "width", "height"}
+# RFC 2397: data:[<type>/<subtype>][;attribute=value]*[;base64],<data>. Strict on purpose: text that
+# merely starts with "data:" (an SSE line `data: {...}`, a log message) must stay text.
+_TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
+_DATA_URL = re.compile(
+    rf"^data:(?:{_TOKEN}/{_TOKEN})?(?:;{_TOKEN}=(?:{_TOKEN}|%[0-9A-Fa-f]{{2}}|\"[^\"]*\")+)*(?P<base64>;base64)?,"
+    r"(?P<payload>[^\s]*)$",
+    re.IGNORECASE,
+)
 
 
 def _sha(data: bytes) -> dict[str, str]:
     return {"file_sha256": hashlib.sha256(data).hexdigest()}
 
 
-def data_url_bytes(url: str) -> bytes:
-    header, _, payload = url.partition(",")
-    if header.endswith(";base64"):
-        return base64.b64decode(payload)
+def data_url_bytes(url: str) -> bytes | None:
+    """The bytes a well-formed ``data:`` URL carries, or None when ``url`` is not one."""
+    match = _DATA_URL.match(url)
+    if match is None:
+        return None
+    payload = match.group("payload")
+    if match.group("base64"):
+        try:
+            return base64.b64decode(unquote_to_bytes(payload), validate=True)
+        except (binascii.Error, ValueError):
+            return None
     return unquote_to_bytes(payload)
 
 
 def _url_value(url: str) -> Any:
-    if url.startswith("data:"):
-        return _sha(data_url_bytes(url))
+    data = data_url_bytes(url) if url[:5].lower() == "data:" else None
+    if data is not None:
+        return _sha(data)
     if url.startswith("file://"):
         path = Path(url[len("file://"):])
         if path.is_file():

@@ -58,3 +58,15 @@ def test_unwrap_output():
 
 def test_missing_path_stays_a_path():
     assert normalize(Path("/nonexistent/file")) == "/nonexistent/file"
+
+
+def test_only_well_formed_data_urls_are_files():
+    # SSE lines and other text that merely starts with "data:" stay text (they used to be decoded).
+    for text in ('data: {"token": "a"}', "data: hello", "data:", "data:no-comma", "data:text/plain hello,x",
+                 "data:image/png;base64,not base64!", "data:text/plain,two words"):
+        assert normalize(text) == text
+    assert normalize(["data: {\"i\": 1}", "data: {\"i\": 2}"]) == ["data: {\"i\": 1}", "data: {\"i\": 2}"]
+    encoded = base64.b64encode(DATA).decode()
+    assert normalize(f"DATA:text/plain;charset=utf-8;base64,{encoded}") == SHA
+    assert normalize("data:,hello%20file") == SHA
+    assert normalize("data:;base64,") == {"file_sha256": hashlib.sha256(b"").hexdigest()}
