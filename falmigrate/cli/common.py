@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import typer
 from rich.console import Console
@@ -47,7 +47,7 @@ class RichSink:
         )
         self._ids: dict[int, Any] = {}
 
-    def __enter__(self) -> RichSink:
+    def __enter__(self) -> Self:
         self._progress.start()
         return self
 
