@@ -135,7 +135,12 @@ class Rootfs:
             self._opaque(parent, parts[:-1])
             return
         if leaf.startswith(WHITEOUT):
-            self._remove(os.path.join(parent, leaf[len(WHITEOUT):]))
+            victim = leaf[len(WHITEOUT):]
+            if victim in ("", ".", ".."):  # would delete the parent, or the directory above it
+                raise self._refuse(entry.name, f"whiteout of {victim!r}")
+            if victim.startswith(WHITEOUT):
+                return  # other .wh..wh.* names are aufs bookkeeping (e.g. .wh..wh.plnk), not paths
+            self._remove(os.path.join(parent, victim))
             return
         self._written.add(key)
         if parallel and self._pool is not None and entry.type == "reg":
@@ -217,6 +222,8 @@ class Rootfs:
         source = os.path.join(parent, parts[-1])
         if not os.path.lexists(source):
             raise self._refuse(entry.name, f"hardlink target {entry.linkname!r} does not exist")
+        if os.path.isdir(source) and not os.path.islink(source):
+            raise self._refuse(entry.name, f"hardlink target {entry.linkname!r} is a directory")
         return source
 
     def _remove(self, path: str) -> None:

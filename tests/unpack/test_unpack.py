@@ -99,6 +99,10 @@ HOSTILE = {
     "hardlink absolute": [("h", "link", "{outside}/sentinel")],
     "hardlink dotdot": [("h", "link", "../outside/sentinel")],
     "hardlink via symlink": [("s", "sym", "../outside"), ("h", "link", "s/sentinel")],
+    "hardlink to directory": [("d", "dir", None), ("h", "link", "d")],
+    "whiteout dotdot": [(".wh...", "reg", "")],
+    "nested whiteout dotdot": [("a", "dir", None), ("a/.wh...", "reg", "")],
+    "whiteout dot": [(".wh..", "reg", "")],
     "char device": [("dev-null", "chr", None)],
     "block device": [("dev-sda", "blk", None)],
 }
