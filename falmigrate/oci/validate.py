@@ -3,7 +3,7 @@
 ``validate(path) -> dict`` walks index.json → manifests → config + layers, recomputes each blob's
 digest and size, each layer's diff_id (decompressing by magic bytes: gzip, zstd or plain tar),
 compares it to the config's ``rootfs.diff_ids``, and for zstd:chunked layers checks the footer, the
-TOC checksum annotation and every file digest. All problems are raised together as ValidationFailed.
+TOC checksum annotation, every chunk digest and every file digest. All problems are raised together as ValidationFailed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import zstandard
 
 from falmigrate.errors import FalmigrateError, ValidationFailed
 from falmigrate.oci import mediatypes
-from falmigrate.oci.compress import zstd_chunked as zc
+from falmigrate.oci.compress import toc
 from falmigrate.oci.layout import Layout
 
 CHUNK = 1 << 20
@@ -62,23 +62,37 @@ def _blob(layout: Layout, desc: dict, what: str, problems: list[str]) -> Path | 
 
 
 def _chunked(path: Path, desc: dict, problems: list[str]) -> None:
+    """Footer ↔ annotations ↔ TOC, then every file's frames against its chunk and file digests."""
     notes = desc.get("annotations", {})
-    checksum = notes.get(mediatypes.ZSTD_CHUNKED_MANIFEST_CHECKSUM) or notes.get(
-        mediatypes.ZSTD_CHUNKED_MANIFEST_CHECKSUM_OLD)
-    if not checksum:
+    size = path.stat().st_size
+    announced = toc.position_from_annotations(notes, size)
+    if announced is None:
+        if any(k in notes for k in (mediatypes.ZSTD_CHUNKED_MANIFEST_CHECKSUM,
+                                    mediatypes.ZSTD_CHUNKED_MANIFEST_CHECKSUM_OLD)):
+            problems.append(f"layer {desc['digest']}: zstd:chunked annotations are missing or malformed")
         return
-    read = zc.file_reader(path)
+    where = f"layer {desc['digest']}"
+    read = toc.file_reader(path)
     try:
-        toc = zc.read_toc(read, path.stat().st_size, checksum=checksum)
+        footer = toc.read_footer(read, size)
+        if (footer.offset, footer.length, footer.uncompressed) != (
+                announced.offset, announced.length, announced.uncompressed):
+            problems.append(f"{where}: footer says the TOC is at {footer.offset}:{footer.length}:"
+                            f"{footer.uncompressed}, the manifest-position annotation says "
+                            f"{announced.offset}:{announced.length}:{announced.uncompressed}")
     except FalmigrateError as exc:
-        problems.append(f"layer {desc['digest']}: {exc}")
+        problems.append(f"{where}: footer: {exc}")
+    try:
+        parsed = toc.read_toc(read, size, position=announced)
+        files = list(toc.file_chunks(parsed["entries"]))
+    except FalmigrateError as exc:
+        problems.append(f"{where}: {exc}")
         return
-    for entry in toc["entries"]:
-        if entry.get("type") == "reg" and entry.get("size"):
-            try:
-                zc.read_file(read, entry)
-            except FalmigrateError as exc:
-                problems.append(f"layer {desc['digest']}: file {exc}")
+    for entry, chunks in files:
+        try:
+            toc.verify_file(read, entry, chunks)
+        except FalmigrateError as exc:
+            problems.append(f"{where}: file {exc}")
 
 
 def _manifest(layout: Layout, desc: dict, problems: list[str]) -> None:

@@ -1,82 +1,126 @@
-"""FlashPack: zstd:chunked-compatible layers — write them and read them (footer, TOC, single files).
+"""FlashPack: write zstd:chunked-compatible layers (the reading side is ``compress.toc``).
 
 Layout of a blob (what skopeo 1.9 / containers/storage read): one valid zstd stream of the tar in
 many frames; each regular file's content starts its own frame so it can be fetched with one HTTP
-range; then a skippable frame (magic 0x184D2A50, u32 LE length) holding the zstd-compressed TOC JSON;
-then the footer, a 48-byte skippable frame whose 40 bytes are u64 LE TOC offset, compressed length,
-uncompressed length, type (1 = TOC) and the magic ``GnUlInUx``.
+range, and files of ``cdc.CHUNKED_MIN`` bytes or more are cut at content-defined boundaries into
+chunks of their own frames (``chunk`` TOC entries; zero runs as ``chunkType: "zeros"``), so an edit
+in the middle of a big file changes only a chunk or two; then a skippable frame (magic 0x184D2A50,
+u32 LE length) holding the zstd-compressed TOC JSON; then the 48-byte footer (u64 LE TOC offset,
+compressed length, uncompressed length, type 1, ``GnUlInUx``). No tar-split frame: see
+docs/flashpack.md for why.
 
-Public: ``write_layer(tar_path, dest) -> annotations``; ``read_footer(read_range, size)``;
-``read_toc(read_range, size) -> dict``; ``read_file(read_range, entry) -> bytes`` (digest checked);
-``file_reader(path)`` → a ``read_range(offset, length)`` for a local blob. The registry's partial
-pull passes its own HTTP-range ``read_range``.
-Files of 4 MiB and more are compressed by zstd's worker threads (still one frame each).
-Not done yet: content-defined chunking of large files (each file is one frame), tar-split data.
+Frames are compressed on a thread pool (python-zstandard releases the GIL) and written in order, at
+most ``WINDOW`` frames in flight, so memory stays bounded and the bytes do not depend on the number
+of threads: each frame is compressed on its own at the same level.
+
+Public: ``write_layer(tar_path, dest, prefetch=None) -> annotations``; the reader functions of
+``compress.toc`` are re-exported here for callers that know this module.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
 import struct
 import tarfile
+import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import zstandard
 
-from falmigrate.errors import ImageError, IntegrityError
+from falmigrate.errors import ImageError
 from falmigrate.oci import mediatypes
+from falmigrate.oci.compress import cdc
+from falmigrate.oci.compress.toc import (  # noqa: F401 - re-exported: the one TOC reader
+    FOOTER_MAGIC,
+    FOOTER_SIZE,
+    SKIPPABLE_MAGIC,
+    TOC_TYPE,
+    ReadRange,
+    file_chunks,
+    file_reader,
+    iter_content,
+    read_file,
+    read_footer,
+    read_toc,
+)
 
-SKIPPABLE_MAGIC = 0x184D2A50
-FOOTER_MAGIC = b"GnUlInUx"
-FOOTER_SIZE = 48
-TOC_TYPE = 1
-CHUNK = 1 << 20
 LEVEL = 3
-MT_MIN = 4 << 20
-
-ReadRange = Callable[[int, int], bytes]
+WINDOW_PER_THREAD = 4
+ZERO_BLOCK = bytes(1 << 20)
 
 _TYPES = {tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink",
           tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo"}
+_local = threading.local()
 
 
-class _Writer:
-    """Counts compressed bytes written to ``out`` frame by frame."""
+def _cctx() -> zstandard.ZstdCompressor:
+    if not hasattr(_local, "cctx"):
+        _local.cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=False)
+    return _local.cctx
 
-    def __init__(self, out) -> None:
+
+@functools.lru_cache(maxsize=64)
+def _zeros_frame(count: int) -> tuple[bytes, str]:
+    """(one frame of ``count`` zero bytes, their sha256): zero runs repeat, so they are cached."""
+    comp = _cctx().compressobj(size=count)
+    digest = hashlib.sha256()
+    out, left = [], count
+    while left:
+        block = memoryview(ZERO_BLOCK)[:min(left, len(ZERO_BLOCK))]
+        digest.update(block)
+        out.append(comp.compress(block))
+        left -= len(block)
+    out.append(comp.flush())
+    return b"".join(out), "sha256:" + digest.hexdigest()
+
+
+def _compress(data: bytes | None, zeros: int) -> tuple[bytes, str]:
+    if data is None:
+        return _zeros_frame(zeros)
+    return _cctx().compress(data), "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class _Frames:
+    """Compresses frames on worker threads and writes them to ``out`` in submission order."""
+
+    def __init__(self, out, threads: int) -> None:
         self.out = out
         self.offset = 0
-        self.cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=False)
-        # big files: one frame still, compressed by zstd's worker threads (output does not depend on
-        # how many workers, as long as there is at least one, so digests stay reproducible)
-        self.mt = zstandard.ZstdCompressor(level=LEVEL, write_checksum=False,
-                                           threads=max(2, os.cpu_count() or 1))
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flashpack")
+        self.window = max(2, threads * WINDOW_PER_THREAD)
+        self.pending: deque[tuple[Future, Callable | None]] = deque()
 
-    def frame(self, src, start: int, length: int) -> tuple[int, int, str]:
-        """Compress ``length`` bytes of ``src`` from ``start`` as one frame; (begin, end, sha256)."""
+    def submit(self, data: bytes | None, zeros: int = 0,
+               done: Callable[[int, int, str], None] | None = None) -> None:
+        """Queue one frame (``data``, or ``zeros`` zero bytes); ``done(begin, end, sha256)`` once written."""
+        self.pending.append((self.pool.submit(_compress, data, zeros), done))
+        while len(self.pending) > self.window:
+            self._emit()
+
+    def _emit(self) -> None:
+        future, done = self.pending.popleft()
+        frame, digest = future.result()
         begin = self.offset
-        digest = hashlib.sha256()
-        src.seek(start)
-        comp = (self.mt if length >= MT_MIN else self.cctx).compressobj(size=length)
-        left = length
-        while left:
-            data = src.read(min(CHUNK, left))
-            if not data:
-                raise ImageError("layer tar is truncated")
-            left -= len(data)
-            digest.update(data)
-            self._write(comp.compress(data))
-        self._write(comp.flush())
-        return begin, self.offset, "sha256:" + digest.hexdigest()
+        self.out.write(frame)
+        self.offset += len(frame)
+        if done is not None:
+            done(begin, self.offset, digest)
 
-    def _write(self, data: bytes) -> None:
-        self.out.write(data)
-        self.offset += len(data)
+    def drain(self) -> int:
+        while self.pending:
+            self._emit()
+        return self.offset
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _entry(member: tarfile.TarInfo) -> dict:
@@ -101,31 +145,82 @@ def _entry(member: tarfile.TarInfo) -> dict:
     return entry
 
 
+def _read(src, start: int, length: int) -> bytes:
+    src.seek(start)
+    data = src.read(length)
+    if len(data) != length:
+        raise ImageError("layer tar is truncated")
+    return data
+
+
+def _small_file(frames: _Frames, src, member: tarfile.TarInfo, entry: dict) -> None:
+    def done(begin: int, end: int, digest: str) -> None:
+        entry.update(offset=begin, endOffset=end, digest=digest)
+    frames.submit(_read(src, member.offset_data, member.size), done=done)
+
+
+def _chunked_file(frames: _Frames, src, member: tarfile.TarInfo, entry: dict, entries: list[dict]) -> None:
+    """Cut a big file at content-defined boundaries: ``entry`` (the first chunk) + ``chunk`` entries."""
+    whole = hashlib.sha256()
+    file_offset = 0
+    for index, piece in enumerate(cdc.pieces(src, member.offset_data, member.size)):
+        if index == 0:
+            part = entry
+        else:
+            part = {"type": "chunk", "name": member.name, "chunkOffset": file_offset}
+            entries.append(part)
+        part["chunkSize"] = piece.size
+        if piece.data is None:
+            part["chunkType"] = "zeros"
+            for start in range(0, piece.zeros, len(ZERO_BLOCK)):
+                whole.update(memoryview(ZERO_BLOCK)[:min(len(ZERO_BLOCK), piece.zeros - start)])
+        else:
+            whole.update(piece.data)
+
+        def done(begin: int, end: int, digest: str, part=part, first=index == 0) -> None:
+            part.update(offset=begin, chunkDigest=digest)
+            if first:
+                entry["offset"] = begin
+            entry["endOffset"] = end
+        frames.submit(piece.data, piece.zeros, done)
+        file_offset += piece.size
+    entry["digest"] = "sha256:" + whole.hexdigest()
+
+
+def _threads() -> int:
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 def write_layer(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None) -> dict[str, str]:
     """Write the FlashPack encoding of ``tar_path`` to ``dest``; returns the layer annotations."""
     entries: list[dict] = []
     wanted = {p.strip("/") for p in prefetch or []}
     with open(tar_path, "rb") as src, open(dest, "wb") as out, tarfile.open(tar_path, "r:") as tar:
-        writer = _Writer(out)
-        pos = 0
-        for member in tar:
-            entry = _entry(member)
-            if member.isreg() and member.size > 0:
-                writer.frame(src, pos, member.offset_data - pos)
-                begin, end, digest = writer.frame(src, member.offset_data, member.size)
-                entry.update(offset=begin, endOffset=end, digest=digest)
-                pos = member.offset_data + member.size
-            elif member.isreg():
-                entry["digest"] = "sha256:" + hashlib.sha256(b"").hexdigest()
-            if member.name.removeprefix("./").strip("/") in wanted:
-                entry["prefetch"] = True
-            entries.append(entry)
-        total = os.path.getsize(tar_path)
-        writer.frame(src, pos, total - pos)
+        frames = _Frames(out, _threads())
+        try:
+            pos = 0
+            for member in tar:
+                entry = _entry(member)
+                entries.append(entry)
+                if member.name.removeprefix("./").strip("/") in wanted:
+                    entry["prefetch"] = True
+                if member.isreg() and member.size > 0:
+                    frames.submit(_read(src, pos, member.offset_data - pos))  # the tar header(s) before it
+                    if member.size >= cdc.CHUNKED_MIN:
+                        _chunked_file(frames, src, member, entry, entries)
+                    else:
+                        _small_file(frames, src, member, entry)
+                    pos = member.offset_data + member.size
+                elif member.isreg():
+                    entry["digest"] = "sha256:" + hashlib.sha256(b"").hexdigest()
+            frames.submit(_read(src, pos, os.path.getsize(tar_path) - pos))  # last headers, padding, end
+            tar_end = frames.drain()
+        finally:
+            frames.close()
         toc = json.dumps({"version": 1, "entries": entries}, separators=(",", ":")).encode()
         toc_z = zstandard.ZstdCompressor(level=LEVEL).compress(toc)
         out.write(struct.pack("<II", SKIPPABLE_MAGIC, len(toc_z)))
-        toc_offset = writer.offset + 8
+        toc_offset = tar_end + 8
         out.write(toc_z)
         out.write(struct.pack("<II", SKIPPABLE_MAGIC, FOOTER_SIZE - 8))
         out.write(struct.pack("<QQQQ", toc_offset, len(toc_z), len(toc), TOC_TYPE) + FOOTER_MAGIC)
@@ -141,56 +236,3 @@ def write_layer(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None
     if count:
         notes[mediatypes.FLASHPACK_PREFETCH] = str(count)
     return notes
-
-
-def file_reader(path: Path) -> ReadRange:
-    """A ``read_range(offset, length)`` over a local blob file."""
-    def read_range(offset: int, length: int) -> bytes:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return handle.read(length)
-    return read_range
-
-
-def read_footer(read_range: ReadRange, size: int) -> tuple[int, int, int]:
-    """(TOC offset, compressed length, uncompressed length) from the footer of a blob of ``size``."""
-    if size < FOOTER_SIZE:
-        raise ImageError("blob too small for a zstd:chunked footer")
-    raw = read_range(size - FOOTER_SIZE, FOOTER_SIZE)
-    magic, length = struct.unpack("<II", raw[:8])
-    if magic != SKIPPABLE_MAGIC or length != FOOTER_SIZE - 8 or raw[-8:] != FOOTER_MAGIC:
-        raise ImageError("no zstd:chunked footer (bad magic)")
-    offset, clen, ulen, kind = struct.unpack("<QQQQ", raw[8:40])
-    if kind != TOC_TYPE or offset + clen > size - FOOTER_SIZE:
-        raise ImageError(f"zstd:chunked footer is inconsistent (offset {offset}, length {clen}, type {kind})")
-    return offset, clen, ulen
-
-
-def read_toc(read_range: ReadRange, size: int, *, checksum: str | None = None) -> dict:
-    """The parsed TOC JSON; ``checksum`` (the manifest-checksum annotation) is verified if given."""
-    offset, clen, ulen = read_footer(read_range, size)
-    raw = read_range(offset, clen)
-    if checksum and "sha256:" + hashlib.sha256(raw).hexdigest() != checksum:
-        raise IntegrityError("zstd:chunked TOC does not match its manifest-checksum annotation")
-    try:
-        data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=ulen)
-        toc = json.loads(data)
-    except (zstandard.ZstdError, ValueError) as exc:
-        raise ImageError(f"zstd:chunked TOC is unreadable: {exc}") from exc
-    if len(data) != ulen or not isinstance(toc.get("entries"), list):
-        raise ImageError("zstd:chunked TOC has the wrong size or no entries")
-    return toc
-
-
-def read_file(read_range: ReadRange, entry: dict) -> bytes:
-    """The content of one regular-file TOC entry, fetched by its range and digest-checked."""
-    if entry.get("size", 0) == 0:
-        return b""
-    raw = read_range(entry["offset"], entry["endOffset"] - entry["offset"])
-    try:
-        data = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
-    except zstandard.ZstdError as exc:
-        raise IntegrityError(f"{entry['name']}: frame does not decompress: {exc}") from exc
-    if "sha256:" + hashlib.sha256(data).hexdigest() != entry.get("digest") or len(data) != entry["size"]:
-        raise IntegrityError(f"{entry['name']}: content does not match its TOC digest")
-    return data

@@ -1,0 +1,96 @@
+"""Content-defined chunks of a large file, so an edit in the middle of a weights file changes few chunks.
+
+Cut points come from FastCDC (a gear rolling hash; ``pyfastcdc``, whose loop is compiled Cython and
+runs at GB/s with the GIL released — a Python byte loop would take minutes per GB). A boundary
+depends only on the bytes just before it, so after an insertion or overwrite the chunking falls back
+in step within a chunk or two. Runs of zero bytes of at least ``ZERO_MIN`` at the edges of a chunk
+(or filling it) become separate ``zeros`` pieces, merged with neighbouring zero pieces, so sparse
+regions cost one tiny frame and a puller can write holes; that split depends only on content too.
+
+``pieces(src, start, length)`` streams: it holds at most a few ``MAX_CHUNK`` buffers at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from pyfastcdc import FastCDC
+
+AVG_CHUNK = 256 << 10
+MIN_CHUNK = AVG_CHUNK // 4
+MAX_CHUNK = AVG_CHUNK * 4
+CHUNKED_MIN = 1 << 20  # files from this size on are cut into chunks; smaller ones stay one frame
+ZERO_MIN = 16 << 10
+
+_cutter = FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """``data`` bytes, or (``data`` is None) a run of ``zeros`` zero bytes."""
+
+    data: bytes | None
+    zeros: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.zeros if self.data is None else len(self.data)
+
+
+class _Window:
+    """``length`` bytes of ``src`` from its current position, read through ``readinto``."""
+
+    def __init__(self, src: BinaryIO, length: int) -> None:
+        self.src, self.left = src, length
+
+    def readinto(self, buf) -> int:
+        if not self.left:
+            return 0
+        view = memoryview(buf)[:min(len(buf), self.left)]
+        n = self.src.readinto(view)
+        if not n:
+            raise EOFError("layer tar is truncated")
+        self.left -= n
+        return n
+
+
+def _split(data: bytes) -> Iterator[Piece]:
+    """One CDC chunk → leading zeros, data, trailing zeros (only runs of at least ZERO_MIN split off)."""
+    if data[-1] == 0:
+        body = data.rstrip(b"\0")
+        if not body:
+            yield Piece(None, len(data))
+            return
+        tail = len(data) - len(body)
+        if tail < ZERO_MIN:
+            body, tail = data, 0
+    else:
+        body, tail = data, 0
+    if body[0] == 0:
+        rest = body.lstrip(b"\0")
+        head = len(body) - len(rest)
+        if head >= ZERO_MIN:
+            yield Piece(None, head)
+            body = rest
+    yield Piece(body)
+    if tail:
+        yield Piece(None, tail)
+
+
+def pieces(src: BinaryIO, start: int, length: int) -> Iterator[Piece]:
+    """The data and zero-run pieces of ``src[start:start+length]``, in order, covering every byte."""
+    src.seek(start)
+    zeros = 0
+    for chunk in _cutter.cut_stream(_Window(src, length)):
+        for piece in _split(bytes(chunk.data)):
+            if piece.data is None:
+                zeros += piece.zeros
+                continue
+            if zeros:
+                yield Piece(None, zeros)
+                zeros = 0
+            yield piece
+    if zeros:
+        yield Piece(None, zeros)
