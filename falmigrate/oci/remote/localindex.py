@@ -1,10 +1,16 @@
-"""Which files the local store can produce without the network.
+"""Which files and chunks the local store can produce without the network.
 
 A cold FlashPack layer (most of its bytes missing locally) is downloaded whole: one sequential
-transfer and one tar unpack beat thousands of range requests and a second copy of every file. Its
-verified TOC is remembered here, so a later partial pull of another layer finds a file by content
-digest either in ``files/`` (fetched by an earlier partial pull) or as a byte range of a stored
-blob (decompressed locally). Only what neither holds is fetched from the registry.
+transfer and one tar unpack beat thousands of range requests and a second copy of every file. The
+verified TOC of every pulled zstd:chunked layer (whole or partial) is remembered here, so a later
+partial pull finds content by digest:
+
+- a whole file: in ``files/`` (fetched by an earlier partial pull) or as the frames of a stored blob;
+- a chunk of a big file (``chunkDigest``): as its frame in a stored blob, or as a byte range of an
+  earlier version of the file kept in ``files/`` — so after an edit in the middle of a 2 GB file only
+  the changed chunks travel.
+
+Only what none of these holds is fetched from the registry.
 """
 
 from __future__ import annotations
@@ -12,70 +18,127 @@ from __future__ import annotations
 import functools
 import io
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import zstandard
 
-from falmigrate.errors import IntegrityError
+from falmigrate.errors import FalmigrateError
+from falmigrate.oci.compress import toc as toclib
 from falmigrate.oci.remote.store import Store, _atomic_write
 
 INDEX = "chunked-layers.json"
+PIECE = 1 << 20
 
 
 @dataclass(frozen=True)
 class Source:
-    blob: Path
+    """Content at ``path``: compressed frames [offset, end) of a blob, or plain bytes [offset, end)."""
+
+    path: Path
     offset: int
     end: int
     size: int
+    compressed: bool = True
+
+    def read(self) -> Iterator[bytes]:
+        if self.compressed:
+            yield from toclib.decompress_range(toclib.file_reader(self.path), self.offset, self.end)
+            return
+        with self.path.open("rb") as handle:
+            handle.seek(self.offset)
+            left = self.end - self.offset
+            while left:
+                data = handle.read(min(PIECE, left))
+                if not data:
+                    raise FalmigrateError(f"{self.path} is shorter than expected")
+                left -= len(data)
+                yield data
+
+
+@dataclass
+class LocalIndex:
+    files: dict[str, Source] = field(default_factory=dict)  # whole-file content digest → frames in a blob
+    chunks: dict[str, Source] = field(default_factory=dict)  # chunk digest → frame or stored-file range
 
 
 def remember(store: Store, layer_digest: str, toc_checksum: str) -> None:
-    """Record that ``layer_digest`` (a stored blob) has the TOC stored as file ``toc_checksum``."""
+    """Record that ``layer_digest``'s verified TOC is stored as file ``toc_checksum``."""
     with store._locked():
         path = store.root / INDEX
         known = json.loads(path.read_text()) if path.is_file() else {}
+        if known.get(layer_digest) == toc_checksum:
+            return
         known[layer_digest] = toc_checksum
         _atomic_write(path, json.dumps(known, sort_keys=True).encode())
 
 
-def sources(store: Store) -> dict[str, Source]:
-    """content digest → where in a stored blob its compressed frames are."""
+def _entries(store: Store, checksum: str) -> list[dict] | None:
+    try:
+        raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(store.file_path(checksum).read_bytes())).read()
+        return json.loads(raw)["entries"]
+    except (OSError, zstandard.ZstdError, ValueError, KeyError, TypeError):
+        return None
+
+
+def sources(store: Store) -> LocalIndex:
+    """Where the remembered layers' files and chunks can be read locally."""
+    found = LocalIndex()
     path = store.root / INDEX
     if not path.is_file():
-        return {}
-    found: dict[str, Source] = {}
-    for layer, checksum in json.loads(path.read_text()).items():
+        return found
+    for layer, checksum in sorted(json.loads(path.read_text()).items()):
+        entries = _entries(store, checksum) if store.has_file(checksum) else None
+        if entries is None:
+            continue
         blob = store.blob_path(layer)
-        if not blob.is_file() or not store.has_file(checksum):
-            continue
+        have_blob = blob.is_file()
         try:
-            raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(store.file_path(checksum).read_bytes())).read()
-            entries = json.loads(raw)["entries"]
-        except (zstandard.ZstdError, ValueError, KeyError):
+            files = list(toclib.file_chunks(entries))
+        except FalmigrateError:
             continue
-        for e in entries:
-            if e.get("type") == "reg" and e.get("digest") and e.get("size") and "endOffset" in e:
-                found.setdefault(e["digest"], Source(blob, e["offset"], e["endOffset"], e["size"]))
+        for entry, chunks in files:
+            digest = entry.get("digest")
+            if have_blob:
+                found.files.setdefault(digest, Source(blob, entry["offset"], entry["endOffset"], entry["size"]))
+            stored = store.file_path(digest) if digest else None
+            for chunk in chunks:
+                if not chunk.digest or chunk.zeros:
+                    continue
+                if have_blob:
+                    found.chunks.setdefault(chunk.digest, Source(blob, chunk.offset, chunk.end, chunk.size))
+                elif stored is not None and stored.is_file():
+                    found.chunks.setdefault(chunk.digest, Source(
+                        stored, chunk.file_offset, chunk.file_offset + chunk.size, chunk.size, compressed=False))
     return found
 
 
-def _open_local(source: Source, digest: str) -> BinaryIO:
-    with source.blob.open("rb") as handle:
-        handle.seek(source.offset)
-        piece = handle.read(source.end - source.offset)
-    content = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(piece), read_across_frames=True).read()
-    if len(content) != source.size:
-        raise IntegrityError(f"stored blob {source.blob.name}: file {digest} decompressed to {len(content)} bytes")
-    return io.BytesIO(content)
+class _SourceReader(io.RawIOBase):
+    """A read-only stream over a Source (so big files are never held whole in memory)."""
+
+    def __init__(self, source: Source) -> None:
+        self._pieces = source.read()
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        while not self._buffer:
+            self._buffer = next(self._pieces, b"")
+            if not self._buffer:
+                return 0
+        n = min(len(buf), len(self._buffer))
+        buf[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
 
 
-def opener(store: Store, local: dict[str, Source], digest: str) -> Callable[[], BinaryIO]:
-    """How to read the content ``digest``: from files/ or from a stored blob's range."""
+def opener(store: Store, local: LocalIndex, digest: str) -> Callable[[], BinaryIO]:
+    """How to read the content ``digest``: from files/ or from a stored blob's frames."""
     path = store.file_path(digest)
-    if path.is_file() or digest not in local:
+    if path.is_file() or digest not in local.files:
         return functools.partial(path.open, "rb")
-    return functools.partial(_open_local, local[digest], digest)
+    return lambda: io.BufferedReader(_SourceReader(local.files[digest]), PIECE)

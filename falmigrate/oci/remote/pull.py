@@ -4,7 +4,8 @@ Manifests are fetched with every media type we read in ``Accept``; an index is n
 platform. Blobs are verified while they stream into the store (temp file + rename: a killed pull
 leaves no bad blob, a rerun continues). With ``to=DIR`` the layers are unpacked safely; FlashPack /
 zstd:chunked layers are pulled partially (TOC + only the files the store lacks) when the registry
-honours range requests, other layers are downloaded whole. Without ``to`` every blob is fetched so
+honours range requests — only the files, and of big files only the chunks, that the store lacks —
+other layers are downloaded whole. Without ``to`` every blob is fetched so
 the store holds a complete OCI layout tagged with the reference.
 """
 
@@ -138,16 +139,17 @@ def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | Non
     layers = manifest.get("layers", [])
     result = PullResult(reference=f"{ref.name}@{root['digest']}", digest=root["digest"], manifest=manifest, stats=stats)
     plans: dict[str, object] = {}
-    local = localindex.sources(store) if to is not None and partial else {}
+    local = localindex.sources(store) if to is not None and partial else localindex.LocalIndex()
     with progress.task(f"pull {ref}", sum(layer.get("size", 0) for layer in layers)) as bar:
         def one(layer: dict):
             pos = chunked.toc_position(layer) if to is not None and partial else None
             if pos is not None and not store.has_blob(layer["digest"]):
                 try:
                     entries = chunked.read_toc(client, repo, layer, pos, store, stats)
-                    missing = chunked.missing_files(entries, store, local)
-                    if sum(e["endOffset"] - e["offset"] for e in missing) * 2 < layer.get("size", 0):
-                        chunked.fetch_files(client, repo, layer, entries, store, stats, bar.advance, jobs, local)
+                    work = chunked.plan(entries, store, local)
+                    if work.fetch_bytes * 2 < layer.get("size", 0):
+                        chunked.fetch_files(client, repo, layer, work, store, stats, bar.advance, jobs, local)
+                        localindex.remember(store, layer["digest"], pos.checksum)  # its chunks, for next time
                         return ("partial", entries)
                 except chunked.NoRangeSupport:
                     progress.log(f"{ref.registry} ignores range requests: downloading whole layers")

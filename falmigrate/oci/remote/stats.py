@@ -19,6 +19,8 @@ class TransferStats:
     blobs_fetched: int = 0
     files_fetched: int = 0
     files_reused: int = 0
+    chunks_fetched: int = 0  # partial pulls: chunks of files fetched by range
+    chunks_reused: int = 0  # partial pulls: chunks found locally (or zero runs, never fetched)
     range_requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
