@@ -91,6 +91,10 @@ def context(spec: AppSpec) -> dict[str, Any]:
         "extra_lines": list(image.dockerfile_extra),
         # build stages the final stage copies from (multi-stage Dockerfiles), rendered before its FROM
         "stages": [str(stage) for stage in spec.extra.get("build_stages") or []],
+        # an importer matching its platform's layer order (cog: ENV right after FROM so installs and
+        # run steps see it; WORKDIR after the run steps, which run in the base image's directory)
+        "env_first": bool(spec.extra.get("dockerfile_env_first")),
+        "workdir_late": bool(spec.extra.get("dockerfile_workdir_late")),
     }
 
 
