@@ -116,12 +116,11 @@ def _manifest(layout: Layout, desc: dict, problems: list[str]) -> None:
                             f"{mediatypes.compression_of(layer['mediaType'])}, bytes are {kind}")
         try:
             actual = _diff_id(lpath, kind)
+            if i < len(diff_ids) and diff_ids[i] != actual:
+                problems.append(f"layer {layer['digest']}: diff_id is {actual}, config says {diff_ids[i]}")
         except (OSError, EOFError, zstandard.ZstdError) as exc:
             problems.append(f"layer {layer['digest']}: does not decompress: {exc}")
-            continue
-        if i < len(diff_ids) and diff_ids[i] != actual:
-            problems.append(f"layer {layer['digest']}: diff_id is {actual}, config says {diff_ids[i]}")
-        _chunked(lpath, layer, problems)
+        _chunked(lpath, layer, problems)  # still run: it names the file and chunk that is broken
 
 
 def validate(path: Path) -> dict:

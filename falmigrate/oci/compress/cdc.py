@@ -3,9 +3,9 @@
 Cut points come from FastCDC (a gear rolling hash; ``pyfastcdc``, whose loop is compiled Cython and
 runs at GB/s with the GIL released — a Python byte loop would take minutes per GB). A boundary
 depends only on the bytes just before it, so after an insertion or overwrite the chunking falls back
-in step within a chunk or two. Runs of zero bytes of at least ``ZERO_MIN`` at the edges of a chunk
-(or filling it) become separate ``zeros`` pieces, merged with neighbouring zero pieces, so sparse
-regions cost one tiny frame and a puller can write holes; that split depends only on content too.
+in step within a chunk or two. Runs of zero bytes of at least ``ZERO_MIN`` inside a chunk (or
+filling it) become separate ``zeros`` pieces, merged with neighbouring zero pieces, so sparse regions
+cost one tiny frame and a puller can write holes; that split depends only on content too.
 
 ``pieces(src, start, length)`` streams: it holds at most a few ``MAX_CHUNK`` buffers at a time.
 """
@@ -24,6 +24,7 @@ MAX_CHUNK = AVG_CHUNK * 4
 CHUNKED_MIN = 1 << 20  # files from this size on are cut into chunks; smaller ones stay one frame
 ZERO_MIN = 16 << 10
 
+_ZERO_RUN = bytes(ZERO_MIN)
 _cutter = FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
 
 
@@ -57,26 +58,16 @@ class _Window:
 
 
 def _split(data: bytes) -> Iterator[Piece]:
-    """One CDC chunk → leading zeros, data, trailing zeros (only runs of at least ZERO_MIN split off)."""
-    if data[-1] == 0:
-        body = data.rstrip(b"\0")
-        if not body:
-            yield Piece(None, len(data))
-            return
-        tail = len(data) - len(body)
-        if tail < ZERO_MIN:
-            body, tail = data, 0
-    else:
-        body, tail = data, 0
-    if body[0] == 0:
-        rest = body.lstrip(b"\0")
-        head = len(body) - len(rest)
-        if head >= ZERO_MIN:
-            yield Piece(None, head)
-            body = rest
-    yield Piece(body)
-    if tail:
-        yield Piece(None, tail)
+    """One CDC chunk → its data pieces and the zero runs of at least ZERO_MIN bytes between them."""
+    pos = 0
+    while (run := data.find(_ZERO_RUN, pos)) >= 0:  # C string search; the first hit starts a run
+        end = len(data) - len(data[run + ZERO_MIN:].lstrip(b"\0"))
+        if run > pos:
+            yield Piece(data[pos:run])
+        yield Piece(None, end - run)
+        pos = end
+    if pos < len(data):
+        yield Piece(data[pos:] if pos else data)
 
 
 def pieces(src: BinaryIO, start: int, length: int) -> Iterator[Piece]:

@@ -58,6 +58,10 @@ ZERO_BLOCK = bytes(1 << 20)
 
 _TYPES = {tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink",
           tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo"}
+# TOC keys in one fixed order: frames finish on worker threads in any order, the TOC bytes must not
+_KEY_ORDER = ("type", "name", "linkName", "mode", "size", "uid", "gid", "modtime", "devMajor", "devMinor",
+              "xattrs", "digest", "offset", "endOffset", "chunkSize", "chunkOffset", "chunkDigest", "chunkType",
+              "prefetch")
 _local = threading.local()
 
 
@@ -217,7 +221,8 @@ def write_layer(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None
             tar_end = frames.drain()
         finally:
             frames.close()
-        toc = json.dumps({"version": 1, "entries": entries}, separators=(",", ":")).encode()
+        ordered = [{k: e[k] for k in _KEY_ORDER if k in e} for e in entries]
+        toc = json.dumps({"version": 1, "entries": ordered}, separators=(",", ":")).encode()
         toc_z = zstandard.ZstdCompressor(level=LEVEL).compress(toc)
         out.write(struct.pack("<II", SKIPPABLE_MAGIC, len(toc_z)))
         toc_offset = tar_end + 8
