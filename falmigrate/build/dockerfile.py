@@ -1,7 +1,10 @@
 """Small, careful edits and reads of a Dockerfile before it goes to the engine.
 
-``--base-image REF`` replaces the image of the first ``FROM`` (so a generated Dockerfile can be built
-on a locally made base image without any outside registry); the step count drives the progress bar.
+``--base-image REF`` replaces the base of the stage that becomes the image (so a generated
+Dockerfile can be built on a locally made base image without any outside registry). In a
+multi-stage Dockerfile that is the *last* stage; builder stages keep their own images. When the
+last stage starts from an earlier stage (``FROM builder``), the chain is followed back to the stage
+that names an outside image, and that FROM is replaced. The step count drives the progress bar.
 The original file is never modified: the edited text is written to a temporary file outside the
 build context, which the SDK and the CLI both send alongside the context.
 """
@@ -15,7 +18,16 @@ from pathlib import Path
 from falmigrate.errors import SourceError
 
 _FROM = re.compile(r"^(?P<head>\s*FROM\s+(?:--\S+\s+)*)(?P<image>\S+)(?P<tail>.*)$", re.IGNORECASE)
+_STAGE_NAME = re.compile(r"^\s+AS\s+(?P<name>\S+)\s*$", re.IGNORECASE)
 _INSTRUCTION = re.compile(r"^\s*([A-Za-z]+)(\s|$)")
+
+
+@dataclass(frozen=True)
+class FromLine:
+    line: int  # 1-based
+    image: str  # as written (may name an earlier stage)
+    stage: str | None  # the `AS name`, lower-cased (stage names are case-insensitive)
+    problem: str | None = None  # why this line could not be read (only an error for --base-image)
 
 
 @dataclass(frozen=True)
@@ -23,7 +35,11 @@ class DockerfileInfo:
     path: Path
     text: str
     steps: int  # number of instructions (the classic builder's "Step i/N")
-    first_from_line: int | None  # 1-based
+    froms: tuple[FromLine, ...] = ()
+
+    @property
+    def first_from_line(self) -> int | None:
+        return self.froms[0].line if self.froms else None
 
 
 def read(path: Path) -> DockerfileInfo:
@@ -32,26 +48,56 @@ def read(path: Path) -> DockerfileInfo:
                           "or --file PATH")
     text = path.read_text(encoding="utf-8")
     steps = 0
-    first_from = None
+    froms: list[FromLine] = []
     for number, line in _logical_lines(text):
         match = _INSTRUCTION.match(line)
         if not match:
             continue
         steps += 1
-        if first_from is None and match.group(1).upper() == "FROM":
-            first_from = number
-    return DockerfileInfo(path=path, text=text, steps=steps, first_from_line=first_from)
+        if match.group(1).upper() == "FROM":
+            froms.append(_from_line(number, line))
+    return DockerfileInfo(path=path, text=text, steps=steps, froms=tuple(froms))
+
+
+def _from_line(number: int, line: str) -> FromLine:
+    match = _FROM.match(line.rstrip("\r\n"))
+    if not match or match.group("image").endswith("\\"):
+        return FromLine(number, "", None, "cannot read this FROM line (write it on one line: "
+                                          "FROM [--platform=…] IMAGE [AS NAME])")
+    stage = None
+    if match.group("tail").strip():
+        named = _STAGE_NAME.match(match.group("tail"))
+        if not named:
+            return FromLine(number, match.group("image"), None,
+                            f"unexpected text after the image in FROM: {match.group('tail').strip()!r}")
+        stage = named.group("name").lower()
+    return FromLine(line=number, image=match.group("image"), stage=stage)
+
+
+def base_from(info: DockerfileInfo) -> FromLine:
+    """The FROM whose outside image the final image is built on (see the module docstring)."""
+    if not info.froms:
+        raise SourceError("the Dockerfile has no FROM instruction", file=info.path)
+    for line in info.froms:  # every stage name matters for following the chain
+        if line.problem:
+            raise SourceError(line.problem, file=info.path, line=line.line,
+                              hint="--base-image needs every FROM on one line")
+    index = len(info.froms) - 1
+    while True:
+        current = info.froms[index]
+        earlier = [i for i in range(index) if info.froms[i].stage == current.image.lower()]
+        if not earlier:
+            return current
+        index = earlier[-1]  # the latest stage of that name defined before this FROM
 
 
 def replace_base_image(info: DockerfileInfo, image: str) -> str:
-    """The Dockerfile text with the first FROM's image replaced by ``image`` (stage name kept)."""
-    if info.first_from_line is None:
-        raise SourceError("the Dockerfile has no FROM instruction", file=info.path)
+    """The Dockerfile text with the final stage's base image replaced by ``image`` (stage name kept)."""
+    target = base_from(info)
     lines = info.text.splitlines(keepends=True)
-    index = info.first_from_line - 1
+    index = target.line - 1
     match = _FROM.match(lines[index].rstrip("\r\n"))
-    if not match:
-        raise SourceError("cannot read the first FROM line", file=info.path, line=info.first_from_line)
+    assert match is not None  # read() parsed this very line
     ending = lines[index][len(lines[index].rstrip("\r\n")):]
     lines[index] = f"{match.group('head')}{image}{match.group('tail')}{ending}"
     return "".join(lines)

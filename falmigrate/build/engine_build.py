@@ -63,7 +63,10 @@ def build_with_sdk(client: docker.APIClient, request: BuildRequest, log: BuildLo
         )
         for message in stream:
             found = _classic_message(message, log)
-            image_id = image_id or found  # the aux ID comes before "Successfully built <short id>"
+            # Each stage of a multi-stage build reports its own aux ID: the last one is the image.
+            # The final "Successfully built <short id>" comes after it and names the same image.
+            if found and not (image_id and image_id.startswith("sha256:") and image_id[7:].startswith(found)):
+                image_id = found
     except APIError as exc:
         if exc.response is not None and 400 <= exc.response.status_code < 500:
             raise log.failed(str(exc.explanation or exc)) from None

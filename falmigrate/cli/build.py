@@ -49,7 +49,8 @@ def build_command(
         typer.Option("--secret", help="id=NAME,src=FILE or id=NAME,env=VAR (BuildKit secret mount)."),
     ] = None,
     base_image: Annotated[
-        str | None, typer.Option("--base-image", help="Replace the image of the Dockerfile's first FROM.")
+        str | None,
+        typer.Option("--base-image", help="Replace the base image of the final stage (builder stages keep theirs)."),
     ] = None,
     network: Annotated[
         str | None,

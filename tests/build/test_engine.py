@@ -89,6 +89,33 @@ def test_dockerignore_and_base_image_override(tmp_path, docker_client, docker_ho
     docker_client.images.remove(image_id, force=True)
 
 
+def test_base_image_replaces_only_the_final_stage(tmp_path, docker_client, docker_host, base_image, tiny_image):
+    # The builder needs Python (the Debian base), the final stage is meant to be busybox: replacing the
+    # first FROM instead would break the builder's RUN and leave the unpullable final base in place.
+    context = write_context(tmp_path / "app", {"Dockerfile": (
+        f"FROM {base_image} AS builder\n"
+        "RUN python3 -c \"open('/artifact', 'w').write('built by python')\"\n"
+        "FROM does-not-exist/runtime:1\n"
+        "COPY --from=builder /artifact /artifact\n"
+        "RUN busybox true && test ! -e /usr/bin/python3\n"
+    )})
+    result = _cli(["build", str(context), "--base-image", tiny_image, "--compression", "gzip",
+                   "--layout", str(tmp_path / "oci"), "--json"], docker_host)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (context / "Dockerfile").read_text().count("does-not-exist/runtime:1") == 1  # the user's file untouched
+    output = docker_client.containers.run(report["image_id"], ["cat", "/artifact"], entrypoint=[], remove=True,
+                                          network_mode="none")
+    assert output == b"built by python"
+    # the final stage's image (not the builder's, which has /artifact too): busybox + the COPY layer
+    tiny_layers = docker_client.images.get(tiny_image).attrs["RootFS"]["Layers"]
+    built_layers = docker_client.images.get(report["image_id"]).attrs["RootFS"]["Layers"]
+    assert built_layers[:len(tiny_layers)] == tiny_layers
+    assert not set(docker_client.images.get(base_image).attrs["RootFS"]["Layers"]) & set(built_layers)
+    assert [layer["diff_id"] for layer in report["layers"]] == built_layers
+    docker_client.images.remove(report["image_id"], force=True)
+
+
 def test_secret_never_in_image_or_log(tmp_path, docker_host, tiny_image, captured_log):
     secret_file = tmp_path / "token.txt"
     secret_file.write_text(SECRET_VALUE)

@@ -16,19 +16,42 @@ def _info(tmp_path, text):
     return dockerfile.read(path)
 
 
-def test_base_image_replaces_only_first_from(tmp_path):
-    info = _info(tmp_path, "# syntax note\nARG X=1\nFROM --platform=linux/amd64 python:3.11 AS build\n"
-                           "RUN echo \\\n  FROM not-this\nFROM build\nCMD [\"x\"]\n")
-    assert info.steps == 5
+def test_base_image_single_stage(tmp_path):
+    info = _info(tmp_path, "# syntax note\nARG X=1\nFROM --platform=linux/amd64 python:3.11 AS app\n"
+                           "RUN echo \\\n  FROM not-this\nCMD [\"x\"]\n")
+    assert info.steps == 4
     assert info.first_from_line == 3
     text = dockerfile.replace_base_image(info, "local/base:1")
-    assert text.splitlines()[2] == "FROM --platform=linux/amd64 local/base:1 AS build"
-    assert text.splitlines()[5] == "FROM build"
+    assert text.splitlines()[2] == "FROM --platform=linux/amd64 local/base:1 AS app"
+    assert text.splitlines()[4] == "  FROM not-this"
 
 
-def test_no_from_is_an_error(tmp_path):
-    with pytest.raises(SourceError):
-        dockerfile.replace_base_image(_info(tmp_path, "RUN true\n"), "x")
+def test_base_image_replaces_the_final_stage_not_the_builders(tmp_path):
+    info = _info(tmp_path, "FROM golang:1.22 AS build\nRUN go build\n"
+                           "FROM node:20 AS assets\nRUN npm ci\n"
+                           "FROM debian:bookworm-slim\nCOPY --from=build /x /x\n")
+    lines = dockerfile.replace_base_image(info, "local/base:1").splitlines()
+    assert lines[0] == "FROM golang:1.22 AS build"
+    assert lines[2] == "FROM node:20 AS assets"
+    assert lines[4] == "FROM local/base:1"
+
+
+def test_base_image_follows_a_final_stage_built_on_an_earlier_stage(tmp_path):
+    info = _info(tmp_path, "FROM python:3.11 AS Runtime\nRUN pip install x\n"
+                           "FROM golang:1.22 AS build\nRUN go build\n"
+                           "FROM runtime AS final\nCOPY --from=build /x /x\n")
+    assert dockerfile.base_from(info).line == 1
+    lines = dockerfile.replace_base_image(info, "local/base:1").splitlines()
+    assert lines == ["FROM local/base:1 AS Runtime", "RUN pip install x", "FROM golang:1.22 AS build",
+                     "RUN go build", "FROM runtime AS final", "COPY --from=build /x /x"]
+
+
+def test_base_image_unreadable_from_is_an_error_with_its_line(tmp_path):
+    info = _info(tmp_path, "FROM python:3.11 AS a b\nRUN true\n")
+    assert info.steps == 2  # reading never fails: only --base-image needs the FROM lines
+    with pytest.raises(SourceError) as caught:
+        dockerfile.replace_base_image(info, "x")
+    assert caught.value.line == 1
 
 
 def test_parse_secret_forms(tmp_path, monkeypatch):
