@@ -1,95 +1,228 @@
 """OCI image layout on disk: ``oci-layout``, ``index.json`` (tags as ref.name), ``blobs/sha256/``.
 
-Content-addressed: a blob is stored once under its digest (``put_file``/``put_bytes`` are no-ops
-when it exists); every write is temp + rename; ``index.json`` updates hold an exclusive ``flock``
-so two writers at once are safe. Public: ``Layout(path)`` with ``put_bytes``, ``put_file``,
-``blob_path``, ``tag``, ``resolve``, ``read_index``; ``pack_tree(tree, layout, tag, compression)``
-writes a one-layer image of a directory tree.
+Content-addressed: a blob is stored once under its digest (``put_*`` are no-ops when it exists, and
+two writers storing the same blob at once both end with the one file). Crash-safe: every file is
+written to ``.falmigrate-tmp/<pid>-…`` inside the layout and renamed into place, and blobs land
+before the ``index.json`` entry that names them, so a writer killed at any moment leaves a valid
+layout; temp files of dead writers are swept by the next writer. ``index.json`` read-modify-writes
+hold an exclusive ``flock`` so concurrent taggers never lose each other's entries.
+
+Public: ``Layout(path)`` with ``put_bytes``, ``put_file``, ``put_document``, ``blob_path``,
+``index``, ``read_index``, ``tag``, ``resolve`` (a dict, for older callers), ``descriptor``,
+``image``, ``write_image``, ``update_json``; ``pack_tree(tree, layout, tag, compression)`` writes
+a one-layer image of a directory tree.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
-import hashlib
 import json
 import os
-import tempfile
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from falmigrate.errors import ImageError
-from falmigrate.oci import mediatypes
+from falmigrate.oci.digest import Digest
+from falmigrate.oci.objects import (
+    REF_NAME,
+    Descriptor,
+    Image,
+    ImageConfig,
+    Index,
+    Layer,
+    Manifest,
+    canonical_json,
+)
 
-REF_NAME = "org.opencontainers.image.ref.name"
+__all__ = ["REF_NAME", "Layout", "pack_tree"]
+
+LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
+TMP_DIR = ".falmigrate-tmp"
+LOCK_FILE = ".falmigrate.lock"
 
 
 def _dumps(obj: dict) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+    """Kept for older callers: the canonical JSON of ``obj``."""
+    return canonical_json(obj)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Layout:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         (self.path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        self._swept = False
         if not (self.path / "oci-layout").exists():
-            self._atomic(self.path / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+            self._atomic(self.path / "oci-layout", LAYOUT_VERSION)
         if not (self.path / "index.json").exists():
             with self._lock():
                 if not (self.path / "index.json").exists():
-                    self._atomic(self.path / "index.json", _dumps({"schemaVersion": 2, "manifests": []}))
+                    self._atomic(self.path / "index.json", Index().to_bytes())
+
+    # -- temp files, atomic writes, the lock -------------------------------------------------------
+
+    def temp_path(self, suffix: str = "") -> Path:
+        """A fresh path inside the layout (same file system, so renames into blobs/ are atomic)."""
+        tmp_dir = self.path / TMP_DIR
+        tmp_dir.mkdir(exist_ok=True)
+        if not self._swept:
+            self._sweep(tmp_dir)
+        return tmp_dir / f"{os.getpid()}-{secrets.token_hex(8)}{suffix}"
+
+    def _sweep(self, tmp_dir: Path) -> None:
+        """Remove what writers that no longer run left behind (killed mid-write)."""
+        self._swept = True
+        for leftover in tmp_dir.iterdir():
+            pid = leftover.name.split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
 
     def _atomic(self, dest: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, dest)
+        tmp = self.temp_path()
+        # os.open with 0o666 lets the umask decide the mode, as for any other file the user writes
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @contextmanager
-    def _lock(self):
-        with open(self.path / ".falmigrate.lock", "a") as handle:
+    def _lock(self) -> Iterator[None]:
+        with open(self.path / LOCK_FILE, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def blob_path(self, digest: str) -> Path:
-        algo, _, hexpart = digest.partition(":")
+    def update_json(self, name: str, change: Callable[[dict], dict]) -> dict:
+        """Read-modify-write a JSON side file of the layout (e.g. a cache) under the layout lock."""
+        with self._lock():
+            path = self.path / name
+            current = json.loads(path.read_bytes()) if path.exists() else {}
+            new = change(current)
+            self._atomic(path, canonical_json(new))
+            return new
+
+    # -- blobs -------------------------------------------------------------------------------------
+
+    def blob_path(self, digest: str | Digest) -> Path:
+        algo, _, hexpart = str(digest).partition(":")
         return self.path / "blobs" / algo / hexpart
 
     def put_bytes(self, data: bytes) -> str:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = str(Digest.of_bytes(data))
         if not self.blob_path(digest).exists():
             self._atomic(self.blob_path(digest), data)
         return digest
 
-    def put_file(self, src: Path, digest: str) -> Path:
+    def put_document(self, document: Manifest | Index | ImageConfig) -> Descriptor:
+        data = document.to_bytes()
+        self.put_bytes(data)
+        return Descriptor.of_bytes(document.media_type, data)
+
+    def put_file(self, src: Path, digest: str | Digest) -> Path:
         """Move ``src`` (already digested) into the store, or drop it if the blob exists."""
         dest = self.blob_path(digest)
         if dest.exists():
             os.unlink(src)
-        else:
+            return dest
+        try:
             os.replace(src, dest)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            tmp = self.temp_path()  # another file system: copy next to the store, then rename
+            try:
+                shutil.copyfile(src, tmp)
+                os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+            os.unlink(src)
         return dest
+
+    # -- index.json --------------------------------------------------------------------------------
+
+    def index(self) -> Index:
+        return Index.parse((self.path / "index.json").read_bytes(), str(self.path / "index.json"))
 
     def read_index(self) -> dict:
         return json.loads((self.path / "index.json").read_bytes())
 
-    def tag(self, descriptor: dict, tag: str) -> None:
+    def tag(self, descriptor: Descriptor | dict, tag: str) -> None:
         """Point ``tag`` at ``descriptor`` in index.json (replacing an older one of that name)."""
+        if not isinstance(descriptor, Descriptor):
+            descriptor = Descriptor.from_dict(descriptor)
         with self._lock():
-            index = self.read_index()
-            keep = [m for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) != tag]
-            desc = dict(descriptor, annotations={**descriptor.get("annotations", {}), REF_NAME: tag})
-            index["manifests"] = keep + [desc]
-            self._atomic(self.path / "index.json", _dumps(index))
+            self._atomic(self.path / "index.json", self.index().with_tag(descriptor, tag).to_bytes())
+
+    def descriptor(self, tag: str | None) -> Descriptor:
+        found = self.index().find(tag)
+        if found is None:
+            raise ImageError(f"{self.path}: no image tagged {tag!r}", hint=f"tags: {self.index().tags}")
+        return found
 
     def resolve(self, tag: str | None) -> dict:
-        manifests = self.read_index()["manifests"]
-        for desc in manifests:
-            if tag is None or desc.get("annotations", {}).get(REF_NAME) == tag:
-                return desc
-        raise ImageError(f"{self.path}: no image tagged {tag!r}")
+        return self.descriptor(tag).to_dict()
+
+    # -- images ------------------------------------------------------------------------------------
+
+    def _opener(self, desc: Descriptor) -> Callable[[], BinaryIO]:
+        path = self.blob_path(desc.digest)
+        return lambda: open(path, "rb")
+
+    def image(self, tag: str | None = None) -> Image:
+        """The image tagged ``tag`` (for an index: its first manifest); layers open their blobs."""
+        desc = self.descriptor(tag)
+        if desc.media_type.is_index:
+            nested = Index.parse(self.blob_path(desc.digest).read_bytes(), f"index {desc.digest}")
+            if not nested.manifests:
+                raise ImageError(f"{self.path}: index {desc.digest} (tag {tag!r}) lists no manifests")
+            desc = nested.manifests[0]
+        manifest = Manifest.parse(self.blob_path(desc.digest).read_bytes(), f"manifest {desc.digest}")
+        config = ImageConfig.parse(self.blob_path(manifest.config.digest).read_bytes(),
+                                   f"config {manifest.config.digest}", media_type=manifest.config.media_type)
+        return Image.from_parts(manifest, config, self._opener)
+
+    def write_image(self, image: Image, tag: str | None = None) -> Descriptor:
+        """Store ``image``'s config and manifest (its layer blobs must be here already), then tag it."""
+        missing = [str(layer.digest) for layer in image.layers if not self.blob_path(layer.digest).exists()]
+        if missing:
+            raise ImageError(f"{self.path}: layer blobs missing, not writing the manifest: {missing}")
+        self.put_document(image.config)
+        desc = self.put_document(image.manifest)
+        if tag is not None:
+            self.tag(desc, tag)
+        return desc
+
+
+def stored_layer(layout: Layout, compressed: Any) -> Layer:
+    """Move a ``compress.Compressed`` result into the layout and describe it as a Layer."""
+    layout.put_file(compressed.path, compressed.digest)
+    desc = Descriptor(compressed.media_type, Digest.parse(compressed.digest), compressed.size,
+                      compressed.annotations)
+    return Layer(desc, Digest.parse(compressed.diff_id), layout._opener(desc))
 
 
 def pack_tree(tree: Path, layout_path: Path, tag: str = "latest", compression: str = "flashpack",
@@ -99,22 +232,12 @@ def pack_tree(tree: Path, layout_path: Path, tag: str = "latest", compression: s
     from falmigrate.oci.tarwriter import tree_tar
 
     layout = Layout(layout_path)
-    with tempfile.TemporaryDirectory(dir=layout.path) as tmp:
-        tar = tree_tar(Path(tree), Path(tmp) / "layer.tar")
-        comp = compress_tar(tar, Path(tmp) / "layer.blob", compression, prefetch=prefetch)
-        layout.put_file(comp.path, comp.digest)
-    config = {"architecture": "amd64", "os": "linux", "config": {},
-              "rootfs": {"type": "layers", "diff_ids": [comp.diff_id]}}
-    config_bytes = _dumps(config)
-    layer = {"mediaType": comp.media_type, "digest": comp.digest, "size": comp.size}
-    if comp.annotations:
-        layer["annotations"] = comp.annotations
-    manifest = {"schemaVersion": 2, "mediaType": mediatypes.OCI_MANIFEST,
-                "config": {"mediaType": mediatypes.OCI_CONFIG, "digest": layout.put_bytes(config_bytes),
-                           "size": len(config_bytes)},
-                "layers": [layer]}
-    manifest_bytes = _dumps(manifest)
-    desc = {"mediaType": mediatypes.OCI_MANIFEST, "digest": layout.put_bytes(manifest_bytes),
-            "size": len(manifest_bytes)}
-    layout.tag(desc, tag)
-    return desc
+    work = layout.temp_path()
+    work.mkdir()
+    try:
+        tar = tree_tar(Path(tree), work / "layer.tar")
+        layer = stored_layer(layout, compress_tar(tar, work / "layer.blob", compression, prefetch=prefetch))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    image = Image.build(ImageConfig.new([layer.diff_id]), [layer])
+    return layout.write_image(image, tag).to_dict()

@@ -14,7 +14,6 @@ layer recompressed, each diff_id checked against the config, a per-layout layer 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import shutil
@@ -26,13 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-import zstandard
-
 from falmigrate import progress
 from falmigrate.errors import ImageError, IntegrityError, UsageError
-from falmigrate.oci import mediatypes
 from falmigrate.oci.compress import compress_tar
-from falmigrate.oci.layout import Layout, _dumps
+from falmigrate.oci.digest import Digest
+from falmigrate.oci.layout import Layout, stored_layer
+from falmigrate.oci.objects import Descriptor, Image, ImageConfig, Layer, decompressing
 
 CACHE = "falmigrate-layer-cache.json"
 CHUNK = 1 << 20
@@ -64,35 +62,17 @@ def split_oci(ref: str) -> tuple[Path, str | None]:
     return Path(path), tag or None
 
 
-def _decompressing(raw: BinaryIO) -> BinaryIO:
-    head = raw.read(4)
-    raw.seek(0)
-    if head[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw)
-    if head == b"\x28\xb5\x2f\xfd":
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-    return raw
-
-
 def _file_opener(path: Path) -> Callable[[], BinaryIO]:
     return lambda: open(path, "rb")
 
 
 def _from_layout(ref: str) -> SourceImage:
     path, tag = split_oci(ref)
-    layout = Layout(path) if (path / "oci-layout").exists() else None
-    if layout is None:
+    if not (path / "oci-layout").exists():
         raise ImageError(f"{path}: not an OCI image layout (no oci-layout file)")
-    desc = layout.resolve(tag)
-    manifest = json.loads(layout.blob_path(desc["digest"]).read_bytes())
-    if manifest.get("mediaType") in mediatypes.INDEX_TYPES or "manifests" in manifest:
-        desc = manifest["manifests"][0]
-        manifest = json.loads(layout.blob_path(desc["digest"]).read_bytes())
-    config_bytes = layout.blob_path(manifest["config"]["digest"]).read_bytes()
-    diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
-    paths = [layout.blob_path(layer["digest"]) for layer in manifest["layers"]]
-    layers = [SourceLayer(d, _file_opener(p)) for d, p in zip(diff_ids, paths, strict=True)]
-    return SourceImage(config_bytes, layers)
+    image = Layout(path).image(tag)
+    layers = [SourceLayer(str(layer.diff_id), layer.opener) for layer in image.layers]
+    return SourceImage(image.config.to_bytes(), layers)
 
 
 def _from_archive(ref: str) -> SourceImage:
@@ -121,9 +101,7 @@ def _from_tree(ref: str, workdir: Path, first: list[str] | None = None) -> Sourc
     tar = tree_tar(root, workdir / "tree.tar", first)
     with open(tar, "rb") as handle:
         diff_id = "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
-    config = {"architecture": "amd64", "os": "linux", "config": {},
-              "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
-    return SourceImage(_dumps(config), [SourceLayer(diff_id, _file_opener(tar))])
+    return SourceImage(ImageConfig.new([diff_id]).to_bytes(), [SourceLayer(diff_id, _file_opener(tar))])
 
 
 def open_image(ref: str, workdir: Path | None = None, prefetch: list[str] | None = None) -> SourceImage:
@@ -150,7 +128,7 @@ def _spool(layer: SourceLayer, dest: Path) -> None:
     """Write the uncompressed tar of ``layer`` to ``dest`` and check its diff_id."""
     h = hashlib.sha256()
     with layer.opener() as raw, open(dest, "wb") as out:
-        stream = _decompressing(raw) if hasattr(raw, "seek") and raw.seekable() else raw
+        stream = decompressing(raw) if hasattr(raw, "seek") and raw.seekable() else raw
         while data := stream.read(CHUNK):
             h.update(data)
             out.write(data)
@@ -159,21 +137,17 @@ def _spool(layer: SourceLayer, dest: Path) -> None:
 
 
 def _layer(layout: Layout, cache: dict, layer: SourceLayer, compression: str,
-           prefetch: list[str] | None, tmp: Path) -> tuple[dict, bool]:
+           prefetch: list[str] | None, tmp: Path) -> tuple[Layer, bool]:
     profile = hashlib.sha256("\n".join(prefetch or []).encode()).hexdigest()[:16]
     key = f"{layer.diff_id}|{compression}|{profile}"
     hit = cache.get(key)
     if hit and layout.blob_path(hit["digest"]).exists():
-        return hit, True
+        return Layer(Descriptor.from_dict(hit, f"{layout.path / CACHE}: {key}"), Digest.parse(layer.diff_id)), True
     tar = tmp / "layer.tar"
     _spool(layer, tar)
-    comp = compress_tar(tar, tmp / "layer.blob", compression, prefetch=prefetch)
-    layout.put_file(comp.path, comp.digest)
-    desc = {"mediaType": comp.media_type, "digest": comp.digest, "size": comp.size}
-    if comp.annotations:
-        desc["annotations"] = comp.annotations
-    cache[key] = desc
-    return desc, False
+    stored = stored_layer(layout, compress_tar(tar, tmp / "layer.blob", compression, prefetch=prefetch))
+    cache[key] = stored.descriptor.to_dict()
+    return stored, False
 
 
 def repack(src: str, dst: str, compression: str = "flashpack", prefetch: list[str] | None = None) -> dict:
@@ -190,26 +164,23 @@ def repack(src: str, dst: str, compression: str = "flashpack", prefetch: list[st
         layout = Layout(path)
         cache_file = layout.path / CACHE
         cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
-        layers, reused = [], 0
+        known = dict(cache)
+        layers: list[Layer] = []
+        reused = 0
         with progress.task(f"pack {compression}", len(image.layers)) as task:
             for layer in image.layers:
-                desc, hit = _layer(layout, cache, layer, compression, prefetch, tmp)
-                layers.append(desc)
+                packed, hit = _layer(layout, cache, layer, compression, prefetch, tmp)
+                layers.append(packed)
                 reused += hit
                 task.advance(1)
-        layout._atomic(cache_file, _dumps(cache))
-        config_digest = layout.put_bytes(image.config_bytes)
-        manifest = {"schemaVersion": 2, "mediaType": mediatypes.OCI_MANIFEST,
-                    "config": {"mediaType": mediatypes.OCI_CONFIG, "digest": config_digest,
-                               "size": len(image.config_bytes)},
-                    "layers": layers}
-        body = _dumps(manifest)
-        desc = {"mediaType": mediatypes.OCI_MANIFEST, "digest": layout.put_bytes(body), "size": len(body)}
-        layout.tag(desc, tag)
+        added = {k: v for k, v in cache.items() if known.get(k) != v}
+        layout.update_json(CACHE, lambda current: {**current, **added})  # merged: writers at once keep both
+        config = ImageConfig.parse(image.config_bytes, f"{src}: config")
+        desc = layout.write_image(Image.build(config, layers), tag)  # same diff_ids: config bytes kept
         if remote:
             from falmigrate.oci.remote import transport
             transport.write_image(path, tag, dst)
             shutil.rmtree(path, ignore_errors=True)
-    return {"digest": desc["digest"], "destination": dst, "compression": compression,
-            "layers": [{"digest": d["digest"], "size": d["size"]} for d in layers],
+    return {"digest": str(desc.digest), "destination": dst, "compression": compression,
+            "layers": [{"digest": str(layer.digest), "size": layer.size} for layer in layers],
             "layers_reused": reused, "seconds": round(time.monotonic() - started, 3)}
