@@ -1,0 +1,123 @@
+"""OCI layout under concurrent writers and killed writers: both writers' images intact and tagged, one
+copy per blob, no temp files left; a writer killed at any moment leaves a valid layout, and the next
+writer sweeps what it left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from falmigrate.oci.layout import TMP_DIR, Layout, pack_tree
+from falmigrate.oci.validate import validate
+from tests.oci.schemas import check_layout
+
+REPO = Path(__file__).resolve().parents[2]
+
+WRITER = """
+import os, sys, time
+from pathlib import Path
+from falmigrate.oci.layout import Layout, pack_tree
+lay, name, shared, own, go = sys.argv[1:6]
+while not os.path.exists(go):
+    time.sleep(0.001)
+layout = Layout(Path(lay))
+for i in range(3):
+    pack_tree(Path(shared), Path(lay), f"{name}-shared-{i}", ("gzip", "zstd", "flashpack")[i])
+    desc = pack_tree(Path(own), Path(lay), f"{name}-own-{i}", ("flashpack", "gzip", "zstd")[i])
+    for j in range(15):  # many index.json updates racing the other writer's
+        layout.tag(desc, f"{name}-tag-{i}-{j}")
+"""
+
+LOOPER = """
+import sys
+from pathlib import Path
+from falmigrate.oci.layout import pack_tree
+lay, tree = sys.argv[1:3]
+i = 0
+while True:
+    pack_tree(Path(tree), Path(lay), f"loop-{i}", ("flashpack", "gzip", "zstd")[i % 3])
+    i += 1
+"""
+
+
+def _tree(root: Path, seed: str, size: int) -> Path:
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "seed.txt").write_text(seed)
+    block = hashlib.sha256(seed.encode()).digest()
+    (root / "data.bin").write_bytes(b"".join(hashlib.sha256(block + i.to_bytes(4, "little")).digest()
+                                             for i in range(size // 32)))
+    return root
+
+
+def _python(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-c", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def _check_store(lay: Path) -> None:
+    """Every blob under its own digest, no leftovers, nothing unexpected at the top."""
+    blobs = sorted((lay / "blobs" / "sha256").iterdir())
+    for blob in blobs:
+        assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name, f"{blob}: content is not its name"
+    assert {p.name for p in lay.iterdir()} <= {"oci-layout", "index.json", "blobs", ".falmigrate.lock", TMP_DIR}
+    assert [p.name for p in (lay / "blobs").iterdir()] == ["sha256"]
+
+
+def test_two_writers_at_once(tmp_path):
+    lay = tmp_path / "lay"
+    shared = _tree(tmp_path / "shared", "same for both", 3_000_000)
+    go = tmp_path / "go"
+    procs = [_python(WRITER, str(lay), name, str(shared), str(_tree(tmp_path / name, name, 2_000_000)), str(go))
+             for name in ("a", "b")]
+    time.sleep(1.0)  # both started and waiting: release them together
+    go.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+    index = Layout(lay).read_index()
+    tags = {m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]}
+    expected = {f"{n}-{kind}-{i}" for n in "ab" for kind in ("shared", "own") for i in range(3)}
+    expected |= {f"{n}-tag-{i}-{j}" for n in "ab" for i in range(3) for j in range(15)}
+    assert tags == expected
+    assert len(index["manifests"]) == len(expected)
+    shared_digests = {m["digest"] for m in index["manifests"]
+                      if "-shared-" in m["annotations"]["org.opencontainers.image.ref.name"]}
+    assert len(shared_digests) == 3  # a and b wrote the same three images: the same three manifests
+    validate(lay)
+    check_layout(lay)
+    _check_store(lay)
+    referenced = {m["digest"] for m in index["manifests"]}
+    for digest in list(referenced):
+        manifest = json.loads(Layout(lay).blob_path(digest).read_bytes())
+        referenced |= {manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])}
+    assert {p.name for p in (lay / "blobs" / "sha256").iterdir()} == {d.split(":")[1] for d in referenced}
+    assert not (lay / TMP_DIR).exists() or list((lay / TMP_DIR).iterdir()) == []
+
+
+def test_killed_writer_leaves_a_valid_layout(tmp_path):
+    lay = tmp_path / "lay"
+    tree = _tree(tmp_path / "tree", "killed", 8_000_000)
+    pack_tree(tree, lay, "before", "gzip")
+    leftovers_seen = 0
+    for delay in (0.3, 0.8, 1.3, 1.9, 2.6, 3.4):
+        proc = _python(LOOPER, str(lay), str(tree))
+        time.sleep(delay)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        report = validate(lay)  # whatever index.json names is complete
+        assert report["ok"] and check_layout(lay) >= 4
+        assert Layout(lay).resolve("before")
+        tmp_dir = lay / TMP_DIR
+        leftovers_seen += len(list(tmp_dir.iterdir())) if tmp_dir.exists() else 0
+        Layout(lay).temp_path()  # the next writer sweeps what the dead one left
+        assert list(tmp_dir.iterdir()) == []
+        _check_store(lay)
+    assert leftovers_seen > 0  # some kill did land mid-write (else this test proves nothing)
