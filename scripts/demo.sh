@@ -44,8 +44,9 @@ say "starting the local Docker engine + registry (scripts/services.sh)"
 started=0
 if ! bash scripts/services.sh status; then
   started=1
-  trap 'bash scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
-  bash scripts/services.sh start
+  owner="demo.sh-$$-$RANDOM"
+  trap 'bash scripts/services.sh stop-if-owner "$owner" >/dev/null 2>&1 || true' EXIT
+  FALMIGRATE_SERVICES_OWNER="$owner" bash scripts/services.sh start
 fi
 eval "$(bash scripts/services.sh env)"
 export DOCKER_HOST="$FALMIGRATE_TEST_DOCKER_HOST"

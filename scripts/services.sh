@@ -5,6 +5,8 @@
 #   scripts/services.sh stop    stop what `start` started (by PID file) and remove its state
 #   scripts/services.sh env     print `export` lines for the running services (eval "$(… env)")
 #   scripts/services.sh status  exit 0 when the services recorded in .services/env answer
+#   scripts/services.sh stop-if-owner TOKEN   stop, but only if `start` ran with
+#                               FALMIGRATE_SERVICES_OWNER=TOKEN and was the one that started dockerd
 #
 # Everything lives under $FALMIGRATE_STATE (default /tmp/falmigrate-services-<checksum of the repo
 # path>): dockerd's data and exec roots and socket, registry storage, logs, TLS material, PID files. The Debian+Python base
@@ -226,6 +228,11 @@ cmd_start() {
   mkdir -p "$STATE"
   exec 9>"$STATE/.lock"
   flock -w 300 9 || die "timed out waiting for the lock on $STATE"
+  # Whoever brings the engine up owns the set: only the owner's `stop-if-owner` stops it, so a
+  # test run that found (or raced another caller to) running services never stops them under others.
+  if ! alive "$STATE/dockerd.pid"; then
+    printf '%s\n' "${FALMIGRATE_SERVICES_OWNER:-}" >"$STATE/owner"
+  fi
   need_packages
   start_dockerd
   make_tls
@@ -288,10 +295,17 @@ cmd_env() {
   sed 's/^/export /' "$ENV_FILE"
 }
 
+cmd_stop_if_owner() {  # stop-if-owner TOKEN: stop only the set that `start` with this token brought up
+  local token=${1:-}
+  [ -n "$token" ] && [ -f "$STATE/owner" ] && [ "$(cat "$STATE/owner")" = "$token" ] || return 0
+  cmd_stop
+}
+
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
+  stop-if-owner) cmd_stop_if_owner "${2:-}" ;;
   env) cmd_env ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|env|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|stop-if-owner TOKEN|env|status" >&2; exit 2 ;;
 esac

@@ -50,8 +50,11 @@ if [ "${FALMIGRATE_SKIP_SERVICES:-0}" = 1 ]; then
 elif bash scripts/services.sh status; then
   log "services already running: using them and leaving them running"
 else
-  trap 'bash scripts/services.sh stop || true' EXIT
-  bash scripts/services.sh start
+  # Stop them on exit only if this run is the one that started them (another caller may have
+  # started them meanwhile and still be using them).
+  owner="test.sh-$$-$RANDOM"
+  trap 'bash scripts/services.sh stop-if-owner "$owner" || true' EXIT
+  FALMIGRATE_SERVICES_OWNER="$owner" bash scripts/services.sh start
 fi
 
 args=()
