@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from falmigrate.errors import UnsafeArchiveError
+from falmigrate.errors import ImageError, UnsafeArchiveError
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -277,7 +277,18 @@ def open_decompressed(handle: BinaryIO) -> BinaryIO:
 
 
 def apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
-    """Apply one layer given as a (possibly compressed) tar stream."""
+    """Apply one layer given as a (possibly compressed) tar stream; ImageError if it is not one."""
+    import zlib
+
+    import zstandard
+
+    try:
+        _apply_tar(rootfs, handle)
+    except (tarfile.TarError, zstandard.ZstdError, gzip.BadGzipFile, zlib.error, EOFError) as exc:
+        raise ImageError(f"layer {rootfs.layer}: not a readable (compressed) tar: {exc}") from None
+
+
+def _apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
     with tarfile.open(fileobj=open_decompressed(handle), mode="r|") as tar:
         for member in tar:
             kind = _TAR_TYPES.get(member.type)

@@ -133,16 +133,19 @@ def test_registry_without_ranges_falls_back_to_whole_layers(registry, chunked_la
     _assert_store_clean(tmp_path / "s")
 
 
-def test_kill_9_during_pull_then_rerun_succeeds(registry, chunked_layout, repo, tmp_path) -> None:
+@pytest.mark.parametrize("unpack", [False, True], ids=["store", "store+rootfs"])
+def test_kill_9_during_pull_then_rerun_succeeds(registry, chunked_layout, repo, tmp_path, unpack) -> None:
     push_layout(chunked_layout, "latest", reference.parse(f"{registry}/{repo}:v1"))
     layer = manifest_of(chunked_layout)["layers"][0]["digest"]
-    store = tmp_path / "store"
+    store, rootfs = tmp_path / "store", tmp_path / "rootfs"
+    extra = ["--to", str(rootfs)] if unpack else []
     with FaultProxy(registry) as proxy:
         proxy.add(Fault("GET", f"/blobs/{layer}", "slow", times=-1))
-        cmd = [sys.executable, "-m", "falmigrate", "pull", f"docker://{proxy.address}/{repo}:v1", "--store", str(store)]
+        cmd = [sys.executable, "-m", "falmigrate", "pull", f"docker://{proxy.address}/{repo}:v1", "--store",
+               str(store), *extra]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any(p.name.startswith(".tmp-") and p.stat().st_size > 0
+        while time.monotonic() < deadline and not any(p.stat().st_size > 100_000  # the layer, half-way
                                                       for p in (store / "blobs" / "sha256").glob(".tmp-*")):
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
@@ -152,7 +155,37 @@ def test_kill_9_during_pull_then_rerun_succeeds(registry, chunked_layout, repo, 
     for blob in (store / "blobs" / "sha256").iterdir():
         if not blob.name.startswith(".tmp-"):
             assert str(Digest.of_bytes(blob.read_bytes())) == f"sha256:{blob.name}"
+    assert not rootfs.exists()  # the rootfs is built aside and renamed into place only when complete
     rerun = subprocess.run([sys.executable, "-m", "falmigrate", "pull", f"docker://{registry}/{repo}:v1",
-                            "--store", str(store), "--json"], capture_output=True, text=True, check=False)
+                            "--store", str(store), "--json", *extra], capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
     assert Store(store).has_blob(layer) and json.loads(rerun.stdout)["bytes_reused"] > 0
+    if unpack:
+        assert (rootfs / "bin" / "busybox").stat().st_size > 100_000
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "docker-config", "rootfs", "store"]
+
+
+@pytest.mark.parametrize("action", ["truncate", "corrupt"])
+def test_unpack_while_downloading_never_keeps_unverified_bytes(registry, chunked_layout, repo, tmp_path,
+                                                                action) -> None:
+    """The rootfs is built from a layer's bytes as they arrive; a bad first transfer is replaced by the
+    verified retry, and a transfer that never verifies leaves no rootfs at all."""
+    from tests.remote.test_push_pull import _source_tree, _tree
+
+    push_layout(chunked_layout, "latest", reference.parse(f"{registry}/{repo}:v1"))
+    layer = manifest_of(chunked_layout)["layers"][0]["digest"]
+    with FaultProxy(registry) as proxy, _client(proxy) as client:
+        proxy.add(Fault("GET", f"/blobs/{layer}", action, times=1))
+        result = pull(reference.parse(f"{proxy.address}/{repo}:v1"), Store(tmp_path / "s"), client,
+                      to=tmp_path / "fs", partial=False)
+    assert [x["mode"] for x in result.layers] == ["full"]
+    assert [m for m, p, _ in proxy.log if p.endswith(layer)].count("GET") == 2
+    assert _tree(tmp_path / "fs") == _source_tree(chunked_layout, tmp_path)
+    with FaultProxy(registry) as proxy, _client(proxy) as client:
+        proxy.add(Fault("GET", f"/blobs/{layer}", action, times=-1))
+        with pytest.raises((IntegrityError, RegistryError)):
+            pull(reference.parse(f"{proxy.address}/{repo}:v1"), Store(tmp_path / "s2"), client,
+                 to=tmp_path / "fs2", partial=False)
+    assert not (tmp_path / "fs2").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".falmigrate-unpack-")]
+    _assert_store_clean(tmp_path / "s2")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import itertools
 import json
 import os
@@ -54,8 +55,10 @@ class Store:
     def read_blob(self, digest: str) -> bytes:
         return self.blob_path(digest).read_bytes()
 
-    def write_blob(self, digest: str, chunks: Iterable[bytes], size: int | None = None) -> Path:
-        return _verified_write(self.blob_path(digest), digest, chunks, size)
+    def write_blob(self, digest: str, chunks: Iterable[bytes], size: int | None = None,
+                   incoming: Incoming | None = None) -> Path:
+        """Store a blob (verified); ``incoming`` lets another thread read it while it arrives."""
+        return _verified_write(self.blob_path(digest), digest, chunks, size, incoming=incoming)
 
     # -- files (partial pulls) ------------------------------------------------------------
     def file_path(self, digest: str) -> Path:
@@ -108,31 +111,151 @@ class Store:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _verified_write(dest: Path, digest: str, chunks: Iterable[bytes], size: int | None, *, sync: bool = True) -> Path:
+def _verified_write(dest: Path, digest: str, chunks: Iterable[bytes], size: int | None, *, sync: bool = True,
+                    incoming: Incoming | None = None) -> Path:
     """Stream into a temp file, verify, rename. ``sync=False`` skips fsync (rename still makes a killed
     process leave nothing half-written; only a power loss could) — used for the many small files."""
     if dest.is_file():
         for _ in chunks:  # drain so callers' counters and streams stay consistent
             pass
+        if incoming is not None:
+            incoming.done(dest)
         return dest
     verifier = Verifier(digest, size)
     tmp = str(dest.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{next(_counter)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        if incoming is not None:
+            incoming.begin(tmp)
+        with os.fdopen(fd, "wb", buffering=0) as handle:
             for chunk in chunks:
                 verifier.update(chunk)
-                handle.write(chunk)
-            handle.flush()
+                handle.write(chunk)  # unbuffered: a reader of ``incoming`` sees every byte counted
+                if incoming is not None:
+                    incoming.grew(len(chunk))
             if sync:
                 os.fsync(handle.fileno())
         verifier.check(f"blob {digest}")
         os.replace(tmp, dest)
     except BaseException:
+        if incoming is not None:
+            incoming.failed()
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if incoming is not None:
+        incoming.done(dest)
     return dest
+
+
+class Superseded(Exception):
+    """The attempt an ``Incoming`` reader was following failed (a retry may follow)."""
+
+
+class Incoming:
+    """A blob one thread is downloading and another reads as it arrives (to unpack while fetching).
+
+    Each download attempt is a generation with its own temp file; a reader follows one generation and
+    raises Superseded if that attempt fails. Only ``verified(reader)`` says whether the bytes a reader
+    saw were the verified blob — callers must not trust what they made from them before that.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+        self._fd: int | None = None
+        self._size = 0
+        self._state = "waiting"  # waiting | writing | done | failed
+        self._path: Path | None = None
+
+    # writer side (called by _verified_write)
+    def begin(self, tmp: str) -> None:
+        with self._cond:
+            self._close_fd()
+            self._fd = os.open(tmp, os.O_RDONLY)
+            self._generation += 1
+            self._size, self._state = 0, "writing"
+            self._cond.notify_all()
+
+    def grew(self, amount: int) -> None:
+        with self._cond:
+            self._size += amount
+            self._cond.notify_all()
+
+    def done(self, path: Path) -> None:
+        with self._cond:
+            self._close_fd()
+            self._state, self._path = "done", Path(path)
+            self._cond.notify_all()
+
+    def failed(self) -> None:
+        with self._cond:
+            self._close_fd()
+            self._state = "failed"
+            self._cond.notify_all()
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    # reader side
+    def open(self) -> _IncomingReader:
+        return _IncomingReader(self)
+
+    def verified(self, reader: _IncomingReader) -> bool:
+        """Wait until the attempt ``reader`` followed ends; True if it was verified and stored."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._generation != reader.generation or self._state in ("done", "failed"))
+            return reader.generation == self._generation and self._state == "done"
+
+
+class _IncomingReader(io.RawIOBase):
+    def __init__(self, incoming: Incoming) -> None:
+        self._in = incoming
+        self._fd: int | None = None
+        self._pos = 0
+        self.generation = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _attach(self) -> None:
+        inc = self._in
+        with inc._cond:
+            inc._cond.wait_for(lambda: inc._state != "waiting")
+            if inc._state == "failed":
+                raise Superseded
+            self.generation = inc._generation
+            if inc._state == "done":
+                assert inc._path is not None
+                self._fd = os.open(inc._path, os.O_RDONLY)
+            else:
+                assert inc._fd is not None
+                self._fd = os.dup(inc._fd)
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if self._fd is None:
+            self._attach()
+        inc = self._in
+        with inc._cond:
+            def ready() -> bool:
+                return (inc._generation != self.generation or inc._state in ("done", "failed")
+                        or inc._size > self._pos)
+            inc._cond.wait_for(ready)
+            if inc._generation != self.generation or inc._state == "failed":
+                raise Superseded
+            available = inc._size - self._pos if inc._state == "writing" else len(buffer)
+        data = os.pread(self._fd, min(len(buffer), available), self._pos)
+        buffer[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        super().close()
 
 
 def _atomic_write(dest: Path, data: bytes) -> None:
