@@ -18,12 +18,12 @@ from falmigrate.spec import AppSpec
 
 
 def app_settings(spec: AppSpec) -> dict[str, dict[str, Any]]:
-    """class name -> {"hardware": {...}, "scaling": {...}, "secrets": [...]} for every fal app of the spec."""
+    """class name -> {"hardware", "scaling", "secrets", "volumes"} for every fal app of the spec."""
     apps = {spec.class_name: {"hardware": spec.hardware.model_dump(), "scaling": spec.scaling.model_dump(),
-                              "secrets": list(spec.secrets)}}
+                              "secrets": list(spec.secrets), "volumes": [v.model_dump() for v in spec.volumes]}}
     for extra in spec.extra.get("apps", []):
         apps[extra["class_name"]] = {"hardware": extra.get("hardware", {}), "scaling": extra.get("scaling", {}),
-                                     "secrets": extra.get("secrets", [])}
+                                     "secrets": extra.get("secrets", []), "volumes": extra.get("volumes", [])}
     return apps
 
 

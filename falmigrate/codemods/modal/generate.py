@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from falmigrate.importers.modal.build import plan_settings
+from falmigrate.importers.modal.knobs import Settings
 from falmigrate.importers.modal.plan import AppPlan, Handler, camel
 from falmigrate.importers.modal.reader import ModalModule
 from falmigrate.importers.modal.signature import Signature, read_signature
@@ -122,15 +123,21 @@ IMAGE_LINE = 'image = fal.ContainerImage.from_dockerfile(str(_FALMIGRATE_DIR / "
 DIR_LINE = "_FALMIGRATE_DIR = pathlib.Path(__file__).resolve().parent"
 
 
-def settings_lines(app: dict[str, Any]) -> list[str]:
+def settings_lines(app: dict[str, Any], unnamed_secrets: list[str] | None = None) -> list[str]:
+    """Class attributes of one fal app; ``unnamed_secrets``: Modal secrets whose keys the code does not name."""
     lines = [IMAGE_LINE]
     for name, group in SETTING_ORDER:
         value = (app.get(group) or {}).get(name)
         if value is None or (name == "machine_type" and value == "S"):
             continue
         lines.append(f"{name} = {_literal(value)}")
-    if app.get("secrets"):
+    mounts = sorted({v["fal_path"] for v in app.get("volumes") or []})
+    if mounts:  # Modal mounted only the app's volumes; fal mounts exactly these paths of /data
+        lines.append(f"data_mounts = {_literal(mounts)}")
+    if app.get("secrets") and not unnamed_secrets:
         lines.append(f"secrets = {_literal(sorted(app['secrets']))}")
+    elif app.get("secrets"):  # an explicit list would hide the unnamed secrets' keys from the app
+        lines.append(f"# secrets = {_literal(sorted(app['secrets']))} + the keys of {', '.join(map(repr, unnamed_secrets))}")
     return lines
 
 
@@ -273,9 +280,8 @@ def server_source(plan: AppPlan, gen: Generated) -> None:
 KNOB_TODO_RULES = ("FM202", "FM204", "FM205", "FM207", "FM208", "FM209", "FM212", "FM222", "FM223")
 
 
-def knob_todos(mod: ModalModule, plan: AppPlan) -> list[str]:
+def knob_todos(settings: Settings) -> list[str]:
     """``# TODO(falmigrate FMxxx): …`` lines for the keywords without a fal equivalent."""
-    settings = plan_settings(mod, plan)
     lines = []
     for finding in settings.findings:
         if finding.rule in KNOB_TODO_RULES and finding.severity != "info":
@@ -287,7 +293,8 @@ def knob_todos(mod: ModalModule, plan: AppPlan) -> list[str]:
 
 def generate_app(mod: ModalModule, plan: AppPlan, app: dict[str, Any], taken: set[str]) -> Generated:
     gen = Generated()
-    gen.header = settings_lines(app) + knob_todos(mod, plan)
+    settings = plan_settings(mod, plan)
+    gen.header = settings_lines(app, settings.secrets_without_keys) + knob_todos(settings)
     for handler in plan.handlers:
         endpoint_source(mod, plan, handler, taken, gen)
     if plan.server is not None:

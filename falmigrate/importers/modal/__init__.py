@@ -81,7 +81,7 @@ class ModalImporter:
                               hint="the Modal project needs `app = modal.App(...)` in one of its Python files")
         entry = files[0]
         rel = entry.relative_to(root).as_posix()
-        mod = read_module(_read_text(entry, root), rel)
+        mod = read_module(_read_text(entry, root), rel, root)
         if not mod.apps:
             raise SourceError("no modal.App(...) / modal.Stub(...) assignment found", file=rel, line=1)
         spec = load_module(mod, root)
@@ -103,7 +103,7 @@ def load_module(mod: ModalModule, root: Path) -> AppSpec:
                           file=mod.path, line=call.line, hint="add the functions or classes the app serves")
     apps = [build_app(mod, plan) for plan in plans]
     primary = apps[0]
-    image, image_findings, image_decisions = image_for(mod, plans, apps)
+    image, image_findings, image_decisions, stages = image_for(mod, plans, apps)
     findings = [*image_findings, *(f for a in apps for f in a.findings)]
     decisions = [*image_decisions, *(d for a in apps for d in a.decisions)]
     if len(apps) > 1:
@@ -131,6 +131,7 @@ def load_module(mod: ModalModule, root: Path) -> AppSpec:
             "apps": [a.extra_dict() for a in apps[1:]],
             "kind": primary.kind,
             "runner": {a.class_name: a.runner for a in apps},
+            **({"build_stages": stages} if stages else {}),
         },
     )
     return spec

@@ -12,10 +12,11 @@ from typing import Any
 import libcst as cst
 
 from falmigrate.importers.modal import mapping
-from falmigrate.importers.modal.images import ImageChain, read_chain, to_image_spec
+from falmigrate.importers.modal.image_spec import to_image_spec
+from falmigrate.importers.modal.images import ImageChain, read_chain
 from falmigrate.importers.modal.knobs import Settings, apply_call
-from falmigrate.importers.modal.plan import AppPlan, Handler
-from falmigrate.importers.modal.reader import ModalModule, NotLiteral
+from falmigrate.importers.modal.plan import AppPlan, Handler, is_true
+from falmigrate.importers.modal.reader import Member, ModalModule, NotLiteral
 from falmigrate.importers.modal.signature import read_signature
 from falmigrate.spec import (
     Decision,
@@ -133,6 +134,58 @@ def _handler_findings(mod: ModalModule, handler: Handler, out: list[Finding]) ->
             out.append(Finding(rule="FM219", severity="info", location=loc,
                                message=f"{member.name} was a {method.upper()} web endpoint; fal endpoints take POST with a JSON body",
                                remediation="send the former query parameters as JSON fields"))
+    web_options_findings(mod, member, out)
+
+
+# Web decorator keywords that only shape Modal's URL/auth/docs, and what a fal app does instead.
+WEB_OPTIONS = {
+    "docs": "the fal app's FastAPI serves /docs and /openapi.json itself",
+    "label": "fal's URL is named after the app (`app_name`, default from the class name), not a label",
+    "custom_domains": "fal serves the app on its own domain; put your domain in front (a proxy) if you need it",
+    "requires_proxy_auth": "use `app_auth = \"private\"` on the fal app (callers then need a fal key)",
+}
+
+
+def web_options_findings(mod: ModalModule, member: Member, out: list[Finding]) -> None:
+    """FM219 for ``docs=``/``label=``/``custom_domains=``/``requires_proxy_auth=`` on a web decorator."""
+    web = member.roles.get(member.web_role or "")
+    if web is None:
+        return
+    for key, what in WEB_OPTIONS.items():
+        expr = web.kw(key)
+        if expr is None:
+            continue
+        try:
+            value = mod.literal(expr)
+        except NotLiteral:
+            value = cst.Module([]).code_for_node(expr)
+        if value in (None, False, []):
+            continue
+        out.append(Finding(rule="FM219", severity="info", location=_loc(mod, web.line),
+                           message=f"@modal.{member.web_role}({key}={value!r}) on {member.name}: {what}",
+                           remediation="nothing to change in the code; check clients that relied on it"))
+
+
+def call_decision(mod: ModalModule, plan: AppPlan, handler: Handler) -> Decision:
+    """How a caller's Modal call becomes a request to the fal endpoint (for MIGRATION.md)."""
+    member = handler.member
+    sig = read_signature(mod, member.node, is_method=handler.is_method)
+    body = (f"the {sig.body_type} fields as the JSON body" if sig.body_param is not None
+            else "JSON {" + ", ".join(f'"{f.name}": …' for f in sig.fields) + "}")
+    if member.web_role is not None:
+        web = member.roles[member.web_role]
+        try:
+            method = str(mod.literal(web.kw("method"))).upper() if web.kw("method") is not None else "GET"
+        except NotLiteral:
+            method = "GET"
+        source = f"{method} to the Modal URL of {member.name}"
+        reply = "the same response body"
+    else:
+        owner = f"{plan.source_class.name}()." if plan.source_class is not None else ""
+        source = f"{owner}{member.name}.remote({', '.join(f'{f.name}=…' for f in sig.fields) or sig.body_param or ''})"
+        reply = "the result" if sig.output_model is not None else '{"output": <the result>}'
+    return Decision(source=source, target=f"POST {handler.path} of {plan.class_name} with {body}",
+                    note=f"answers {reply}", location=_loc(mod, member.line))
 
 
 def _call_info(plan: AppPlan, handler: Handler, sig: Any) -> dict[str, Any]:
@@ -173,6 +226,7 @@ def _server_endpoints(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> li
     assert plan.server is not None
     name = plan.server.name
     loc = _loc(mod, plan.server.line)
+    web_options_findings(mod, plan.server, out)
     if plan.kind == "web_server":
         out.append(Finding(rule="FM221", severity="info", location=loc,
                            message=f"web_server {name} (port {plan.server_port}): setup() starts it and a catch-all "
@@ -204,6 +258,7 @@ def build_app(mod: ModalModule, plan: AppPlan) -> BuiltApp:
     findings = list(settings.findings)
     calls: dict[str, Any] = {}
     endpoints = [_endpoint(mod, plan, h, findings, calls) for h in plan.handlers]
+    settings.decisions += [call_decision(mod, plan, h) for h in plan.handlers]
     runner: dict[str, Any] = {"kind": plan.kind, "calls": calls}
     if plan.server is not None:
         runner["server"] = {
@@ -239,8 +294,7 @@ def _lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> 
                            message=f"{cls.name}.{name} redefines fal.App.{name}; the fal app may misbehave",
                            remediation=f"rename {name} in the generated class"))
     for member in cls.with_role("enter"):
-        snap = member.roles["enter"].kw("snap")
-        if snap is not None and mod.literal(snap) is True:
+        if is_true(mod, member.roles["enter"].kw("snap")):
             out.append(Finding(rule="FM208", severity="info", location=_loc(mod, member.line),
                                message=f"@modal.enter(snap=True) {member.name}: fal has no memory snapshots; it runs in setup()",
                                remediation="nothing to do; cold starts run the whole setup()"))
@@ -251,8 +305,10 @@ def _lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> 
                            remediation="pass the value in each request instead if it varies per call"))
 
 
-def image_for(mod: ModalModule, plans: list[AppPlan], apps: list[BuiltApp]) -> tuple[ImageSpec, list[Finding], list[Decision]]:
-    """The one Dockerfile image: the primary app's Modal image (other apps' images → FM222)."""
+def image_for(mod: ModalModule, plans: list[AppPlan],
+              apps: list[BuiltApp]) -> tuple[ImageSpec, list[Finding], list[Decision], list[str]]:
+    """The one Dockerfile image: the primary app's Modal image (other apps' images → FM222), and the
+    build stages a ``from_dockerfile`` base copies from."""
     primary = apps[0].settings
     expr = primary.image_expr
     code = cst.Module([]).code_for_node
@@ -266,5 +322,17 @@ def image_for(mod: ModalModule, plans: list[AppPlan], apps: list[BuiltApp]) -> t
     chain = read_chain(mod, expr) if expr is not None else ImageChain()
     gpu = any(a.hardware.gpu for a in apps)
     env = {k: v for a in apps for k, v in a.settings.env.items()}
-    image = to_image_spec(chain, gpu=gpu, env=env)
-    return image, [*chain.findings, *(f for f in primary.findings if f.rule == "FM222")], chain.decisions
+    image = to_image_spec(chain, gpu=gpu, env=env, location=_loc(mod, expr_line(mod, expr, plans[0])))
+    stages = [s for op in chain.ops if op.kind == "base" for s in op.value.get("stages", [])]
+    if chain.ops:
+        name = code(expr) if isinstance(expr, cst.Name) else "image"
+        methods = " → ".join(dict.fromkeys(op.method for op in chain.ops if op.method))
+        chain.decisions.insert(0, Decision(source=f"Modal image `{name}` ({methods})",
+                                           target="Dockerfile: the same steps in the same order",
+                                           location=_loc(mod, expr_line(mod, expr, plans[0]))))
+    return image, [*chain.findings, *(f for f in primary.findings if f.rule == "FM222")], chain.decisions, stages
+
+
+def expr_line(mod: ModalModule, expr: cst.BaseExpression | None, plan: AppPlan) -> int:
+    """Where the app's image is set (the ``image=`` value), else the app's own line."""
+    return (mod.line_of(expr) if expr is not None else 0) or plan.line

@@ -1,9 +1,10 @@
-"""Modal ``Image`` builder chains → an ordered list of image operations → ``ImageSpec``.
+"""Modal ``Image`` builder chains → an ordered list of image operations (``image_spec`` → ``ImageSpec``).
 
 Images are often built in steps across the module (``base = Image.debian_slim()``,
 ``image = base.pip_install(...)``) and passed by name, so a chain is followed through module-level
-names. Every builder call becomes one operation in source order; ``to_image_spec`` turns them into
-the IR, keeping the order through ``ImageSpec.run_steps`` / ``dockerfile_extra`` where it matters.
+names. Every builder call becomes one operation in source order; ``image_spec.to_image_spec`` turns
+them into the IR in that order. ``from_dockerfile`` reads the named Dockerfile (statically, like the
+rest) so its steps come first.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Any
 
 import libcst as cst
 
+from falmigrate.importers.dockerfile.image import stage_texts
+from falmigrate.importers.dockerfile.parse import parse_text
 from falmigrate.importers.modal.reader import ModalModule, NotLiteral
-from falmigrate.spec import Copy, Decision, Finding, ImageSpec, Location, RunStep
+from falmigrate.spec import Decision, Finding, Location
 
 BASE_BUILDERS = {
     "debian_slim", "micromamba", "from_registry", "from_dockerfile", "from_aws_ecr", "from_gcp_artifact_registry",
 }
-DEFAULT_CUDA = "12.4.1"
 
 
 @dataclass
@@ -74,19 +76,75 @@ def _pip_options(mod: ModalModule, call: cst.Call) -> list[str]:
 
 
 def _base_op(mod: ModalModule, method: str, call: cst.Call, line: int, chain: ImageChain) -> ImageOp:
+    loc = Location(file=mod.path, line=line)
     if method in ("debian_slim", "micromamba"):
         python = _kw(mod, call, "python_version") or (mod.literal(call.args[0].value) if call.args and call.args[0].keyword is None else None)
-        return ImageOp("base", {"kind": method, "python": python}, line, method)
+        return ImageOp("base", {"kind": method, "python": python, "location": loc}, line, method)
+    add_python = _kw(mod, call, "add_python")
     if method == "from_dockerfile":
-        path = mod.literal(call.args[0].value) if call.args else None
+        path = str(_arg(mod, call, 0, "path"))
+        return ImageOp("base", {"kind": "dockerfile", "python": add_python, "location": loc,
+                                **dockerfile_base(mod, path, _kw(mod, call, "context_dir"), loc, chain)}, line, method)
+    ref = _arg(mod, call, 0, "tag")
+    return ImageOp("base", {"kind": "registry", "ref": ref, "python": add_python, "location": loc}, line, method)
+
+
+def _arg(mod: ModalModule, call: cst.Call, index: int, name: str, default: Any = NotLiteral) -> Any:
+    """Positional argument ``index`` or keyword ``name`` (as Modal's signatures allow both)."""
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    if index < len(positional):
+        return mod.literal(positional[index])
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return mod.literal(arg.value)
+    if default is NotLiteral:
+        raise NotLiteral(f"no {name} argument")
+    return default
+
+
+def dockerfile_base(mod: ModalModule, path: str, context_dir: Any, loc: Location, chain: ImageChain) -> dict[str, Any]:
+    """The FROM, steps and build stages of the Dockerfile ``Image.from_dockerfile(path)`` names."""
+    text = None
+    if mod.root is not None:
+        for base in (mod.root, (mod.root / mod.path).parent):
+            try:
+                text = (base / path).read_text(encoding="utf-8")
+                break
+            except (OSError, UnicodeDecodeError):
+                continue
+    if text is None:
         chain.findings.append(Finding(
-            rule="FM217", severity="warning",
-            message=f"Image.from_dockerfile({path!r}): the generated Dockerfile does not include that file's steps",
-            remediation="merge the RUN/ENV lines of that Dockerfile into the generated one by hand",
-            location=Location(file=mod.path, line=line)))
-        return ImageOp("base", {"kind": method, "python": _kw(mod, call, "add_python"), "dockerfile": path}, line, method)
-    ref = mod.literal(call.args[0].value) if call.args else None
-    return ImageOp("base", {"kind": "registry", "ref": ref, "python": _kw(mod, call, "add_python")}, line, method)
+            rule="FM217", severity="warning", location=loc,
+            message=f"Image.from_dockerfile({path!r}): that Dockerfile is not in the project, so its steps are missing",
+            remediation="put that Dockerfile's FROM and steps at the top of the generated one by hand"))
+        return {"ref": None, "lines": []}
+    parsed = parse_text(text, path)
+    prefix = "" if context_dir in (None, ".", "./") else str(context_dir).rstrip("/") + "/"
+    lines, dropped = [], []
+    for stage in parsed.chain():
+        for ins in stage.instructions:
+            if ins.instruction == "FROM":
+                continue
+            if ins.instruction in ("CMD", "ENTRYPOINT", "EXPOSE", "HEALTHCHECK"):
+                dropped.append(f"{ins.instruction} (line {ins.line})")
+                continue
+            raw = ins.raw
+            if prefix and ins.instruction in ("COPY", "ADD") and "from" not in ins.flags:
+                raw = _prefixed_copy(raw, prefix)
+            lines.append(f"{ins.instruction} {raw}")
+    chain.decisions.append(Decision(
+        source=f"Image.from_dockerfile({path!r})", target=f"FROM {parsed.external_base()} and its {len(lines)} step(s)",
+        note=f"dropped (fal runs its own server): {', '.join(dropped)}" if dropped else None, location=loc))
+    return {"ref": parsed.external_base(), "lines": lines, "stages": stage_texts(parsed)}
+
+
+def _prefixed_copy(raw: str, prefix: str) -> str:
+    """``COPY [--flags] src... dest`` with each relative source under ``prefix`` (the context_dir)."""
+    words = raw.split()
+    flags = [w for w in words if w.startswith("--")]
+    paths = [w for w in words if not w.startswith("--")]
+    sources = [p if p.startswith("/") else prefix + p for p in paths[:-1]]
+    return " ".join([*flags, *sources, *paths[-1:]])
 
 
 def _step_op(mod: ModalModule, method: str, call: cst.Call, line: int, chain: ImageChain) -> ImageOp | None:
@@ -114,10 +172,10 @@ def _step_op(mod: ModalModule, method: str, call: cst.Call, line: int, chain: Im
     if method == "workdir":
         return ImageOp("workdir", str(mod.literal(call.args[0].value)), line, method)
     if method in ("add_local_dir", "add_local_file", "copy_local_dir", "copy_local_file"):
-        local = str(mod.literal(call.args[0].value))
-        remote = call.args[1].value if len(call.args) > 1 else None
-        remote_value = mod.literal(remote) if remote is not None else _kw(mod, call, "remote_path", ".")
-        return ImageOp("copy", (local, str(remote_value)), line, method)
+        local = str(_arg(mod, call, 0, "local_path"))
+        remote = str(_arg(mod, call, 1, "remote_path", "."))
+        _check_local(mod, method, local, loc, chain)
+        return ImageOp("copy", (local, remote), line, method)
     if method == "add_local_python_source":
         chain.decisions.append(Decision(source=f"Image.add_local_python_source({', '.join(_strings(mod, call))})",
                                         target="the project copy in the Dockerfile", location=loc))
@@ -130,7 +188,8 @@ def _step_op(mod: ModalModule, method: str, call: cst.Call, line: int, chain: Im
         chain.findings.append(Finding(
             rule="FM216", severity="warning",
             message=f"Image.run_function({fn}) runs Python at image build time; it is not in the Dockerfile",
-            remediation=f"add `RUN python -c 'import <module>; <module>.{fn}()'` to the Dockerfile, or call {fn}() in setup()",
+            remediation=f"call {fn}() at the start of setup() (it then runs on each cold start; point its downloads at "
+                        f"/data to keep them), or add a RUN step at the TODO line of the Dockerfile that does the same work",
             location=loc))
         return ImageOp("todo", ("FM216", f"Image.run_function({fn}) ran here at build time; add that step by hand"), line, method)
     if method in ("imports",):
@@ -138,6 +197,18 @@ def _step_op(mod: ModalModule, method: str, call: cst.Call, line: int, chain: Im
     chain.findings.append(Finding(rule="FM218", severity="warning", message=f"Image.{method}(...) is not translated",
                                   remediation="add the equivalent Dockerfile step by hand", location=loc))
     return ImageOp("todo", ("FM218", f"Image.{method}(...) not translated"), line, method)
+
+
+def _check_local(mod: ModalModule, method: str, local: str, loc: Location, chain: ImageChain) -> None:
+    """A COPY source must be inside the project (the build context); Modal reads any local path."""
+    root = mod.root
+    inside = not local.startswith(("/", "~")) and ".." not in local.replace("\\", "/").split("/")
+    if inside and (root is None or (root / local).exists()):
+        return
+    chain.findings.append(Finding(
+        rule="FM232", severity="warning", location=loc,
+        message=f"Image.{method}({local!r}): that path is not inside the project, so the Dockerfile's COPY cannot see it",
+        remediation="copy those files into the project directory and change the COPY source"))
 
 
 def read_chain(mod: ModalModule, expr: cst.BaseExpression | None, chain: ImageChain | None = None,
@@ -169,94 +240,3 @@ def read_chain(mod: ModalModule, expr: cst.BaseExpression | None, chain: ImageCh
     if op is not None:
         chain.ops.append(op)
     return chain
-
-
-def _pip_command(packages: list[str], options: list[str]) -> str:
-    return "python3 -m pip install --no-cache-dir " + " ".join(shlex.quote(a) for a in [*options, *packages])
-
-
-def _apt_command(packages: list[str]) -> str:
-    quoted = " ".join(shlex.quote(p) for p in packages)
-    return f"apt-get update && apt-get install -y --no-install-recommends {quoted} && rm -rf /var/lib/apt/lists/*"
-
-
-class _Builder:
-    """Folds ops into ImageSpec fields. The Dockerfile renders apt, pip, run steps, env, copies in that
-    order, so once a run step exists later apt/pip become run steps too, and run steps after
-    ``.env()``/``.workdir()`` carry that env / ``cd`` themselves: the chain's order is kept."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {"env": {}, "run_steps": [], "copies": [], "dockerfile_extra": [],
-                                     "system_packages": [], "python_requirements": []}
-        self.workdir: str | None = None
-
-    def run(self, command: str) -> None:
-        prefix = "".join(f"export {k}={shlex.quote(v)} && " for k, v in self.data["env"].items())
-        if self.workdir:
-            prefix += f"mkdir -p {shlex.quote(self.workdir)} && cd {shlex.quote(self.workdir)} && "
-        self.data["run_steps"].append(RunStep(command=prefix + command))
-
-    def apt(self, packages: list[str]) -> None:
-        if self.data["run_steps"]:
-            self.run(_apt_command(packages))
-        else:
-            self.data["system_packages"] += packages
-
-    def pip(self, packages: list[str], options: list[str]) -> None:
-        if self.data["run_steps"] or options:
-            self.run(_pip_command(packages, options))
-        else:
-            self.data["python_requirements"] += packages
-
-    def requirements(self, path: str, options: list[str]) -> None:
-        if self.data["run_steps"] or options or self.data.get("requirements_file"):
-            self.run(_pip_command(["-r", path], options))
-        else:
-            self.data["requirements_file"] = path
-
-
-def to_image_spec(chain: ImageChain, *, gpu: bool, env: dict[str, str] | None = None) -> ImageSpec:
-    """The IR image for a chain (see ``_Builder`` for how the order is kept)."""
-    b = _Builder()
-    data = b.data
-    for op in chain.ops:
-        if op.kind == "base":
-            data["python"] = op.value.get("python")
-            if op.value["kind"] == "registry":
-                data["base"] = op.value.get("ref")
-                if op.value.get("python"):
-                    # Modal's add_python puts a standalone CPython on the image; here the distro's.
-                    b.apt(["python3", "python3-pip", "python-is-python3"])
-                    chain.findings.append(Finding(
-                        rule="FM230", severity="info",
-                        message=f"from_registry(add_python={op.value['python']!r}): the Dockerfile installs the base "
-                                "image's distribution Python (apt python3), whose version may differ",
-                        remediation=f"install Python {op.value['python']} explicitly if the exact version matters"))
-            elif op.value["kind"] == "micromamba":
-                data["base"] = "mambaorg/micromamba:1.5-bookworm-slim"
-        elif op.kind == "apt":
-            b.apt(op.value)
-        elif op.kind == "pip":
-            reqs = [x for r in op.value["requirements"] for x in ("-r", r)]
-            b.pip([*reqs, *op.value["packages"]], op.value["options"])
-        elif op.kind == "pip_requirements":
-            b.requirements(op.value["path"], op.value["options"])
-        elif op.kind == "run":
-            for command in op.value if isinstance(op.value, list) else [op.value]:
-                b.run(command)
-        elif op.kind == "env":
-            data["env"].update(op.value)
-        elif op.kind == "workdir":
-            data["workdir"] = b.workdir = op.value
-        elif op.kind == "copy":
-            data["copies"].append(Copy(src=op.value[0], dest=op.value[1]))
-        elif op.kind == "extra":
-            data["dockerfile_extra"] += list(op.value)
-        elif op.kind == "todo":
-            rule, message = op.value
-            data["dockerfile_extra"].append(f"# TODO(falmigrate {rule}): {message}")
-    if env:
-        data["env"].update(env)
-    if gpu and data.get("base") is None:
-        data["cuda"] = DEFAULT_CUDA
-    return ImageSpec(**{k: v for k, v in data.items() if v is not None})

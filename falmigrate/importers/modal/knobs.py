@@ -23,6 +23,7 @@ class Settings:
     hardware: HardwareSpec = field(default_factory=HardwareSpec)
     scaling: dict[str, Any] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
+    secrets_without_keys: list[str] = field(default_factory=list)  # Modal secrets whose keys the code does not name
     volumes: list[VolumeSpec] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     image_expr: cst.BaseExpression | None = None
@@ -147,44 +148,52 @@ def _volumes(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Settin
                                                 "vol.commit()/reload() are not needed"))
 
 
-def _secret_names(mod: ModalModule, expr: cst.BaseExpression) -> tuple[list[str], list[str]]:
-    """(modal secret names, env var names when known) of a secrets list."""
+def _secret_names(mod: ModalModule, expr: cst.BaseExpression) -> list[tuple[str, list[str] | None]]:
+    """(Modal secret name, its env var names or None when the code does not say) per secret."""
     if isinstance(expr, cst.Name) and expr.value in mod.assignments:
         expr = mod.assignments[expr.value]
     items = [e.value for e in expr.elements] if isinstance(expr, (cst.List, cst.Tuple)) else [expr]
-    names, keys = [], []
+    out: list[tuple[str, list[str] | None]] = []
     for item in items:
         if isinstance(item, cst.Name) and item.value in mod.assignments:
             item = mod.assignments[item.value]
         if not isinstance(item, cst.Call):
-            names.append(cst.helpers.get_full_name_for_node(item) or "secret")
+            out.append((cst.helpers.get_full_name_for_node(item) or "secret", None))
             continue
         call = Call(mod.dotted(item.func) or "", item, 0)
         method = call.target.rsplit(".", 1)[-1]
         try:
             if method == "from_name":
-                names.append(str(mod.literal(call.positional(0) or call.kw("name"))))
-                if call.kw("required_keys") is not None:
-                    keys += [str(k) for k in mod.literal(call.kw("required_keys"))]
-            elif method == "from_dict":
+                keys = call.kw("required_keys")
+                out.append((str(mod.literal(call.positional(0) or call.kw("name"))),
+                            [str(k) for k in mod.literal(keys)] if keys is not None else None))
+            elif method == "from_dict":  # only the keys are read: the values never leave the user's code
                 value = call.positional(0) or call.kw("env_dict")
-                keys += [str(el.key.evaluated_value) for el in value.elements if isinstance(el, cst.DictElement) and isinstance(el.key, cst.SimpleString)]
-                names.append("from_dict")
+                out.append(("from_dict", [str(el.key.evaluated_value) for el in value.elements
+                                          if isinstance(el, cst.DictElement) and isinstance(el.key, cst.SimpleString)]))
             else:
-                names.append(method)
+                out.append((method, None))
         except (NotLiteral, AttributeError):
-            names.append(method)
-    return names, keys
+            out.append((method, None))
+    return out
 
 
 def _secrets(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Settings) -> None:
-    names, keys = _secret_names(mod, expr)
-    out.secrets += [k for k in keys if k not in out.secrets]
-    for name in names:
-        out.findings.append(Finding(
-            rule="FM207", severity="warning", location=_loc(mod, expr, call),
-            message=f"Modal secret {name!r}: its keys become environment variables on fal only once you create them",
-            remediation="run `fal secrets set KEY=value` for each key of that Modal secret (values are never copied)"))
+    for name, keys in _secret_names(mod, expr):
+        if keys is None:
+            out.secrets_without_keys.append(name)
+            message = (f"Modal secret {name!r}: the code does not name its keys, so `secrets` on the fal app "
+                       "cannot list them")
+            remediation = (f"for each key of {name!r}: `fal secrets set KEY=…`, then add KEY to `secrets` "
+                           "on the fal app (fal exposes each as an environment variable; values are never copied)")
+        else:
+            out.secrets += [k for k in keys if k not in out.secrets]
+            shown = ", ".join(keys) or "none"
+            message = f"Modal secret {name!r} (keys {shown}) becomes fal secrets of the same names"
+            remediation = (" ".join(f"`fal secrets set {k}=…`" for k in keys) or "nothing to create")
+            remediation += " before deploying; fal exposes them as environment variables (values are never copied)"
+        out.findings.append(Finding(rule="FM207", severity="warning" if keys is None else "info",
+                                    location=_loc(mod, expr, call), message=message, remediation=remediation))
 
 
 def _int_knob(mod: ModalModule, key: str, expr: cst.BaseExpression, call: Call, out: Settings) -> None:
@@ -217,6 +226,8 @@ def apply_call(mod: ModalModule, call: Call, out: Settings) -> None:
             _volumes(mod, expr, call, out)
         elif key == "secrets":
             _secrets(mod, expr, call, out)
+        elif key == "retries":
+            _retries(mod, expr, call, out)
         elif key == "image":
             out.image_expr = expr
         elif key == "env":
@@ -227,6 +238,28 @@ def apply_call(mod: ModalModule, call: Call, out: Settings) -> None:
                                             remediation="add the variables to the Dockerfile"))
         else:
             _other(mod, key, expr, call, out)
+
+
+def _retries(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Settings) -> None:
+    """``retries=0`` turns fal's own retries off; any other value is a finding (fal retries on its terms)."""
+    loc = _loc(mod, expr, call)
+    try:
+        value = mod.literal(expr)
+    except NotLiteral:  # modal.Retries(max_retries=..., backoff_coefficient=...)
+        value = cst.Module([]).code_for_node(expr)
+    if value == 0 and not isinstance(value, bool):
+        out.scaling["skip_retry_conditions"] = list(mapping.FAL_RETRY_CONDITIONS)
+        out.decisions.append(Decision(source="retries=0", target=f"skip_retry_conditions={list(mapping.FAL_RETRY_CONDITIONS)!r}",
+                                      location=loc))
+        return
+    if value is None:
+        return
+    out.findings.append(Finding(
+        rule="FM205", severity="warning", location=loc,
+        message=f"retries={value}: Modal's retry count and backoff do not carry over; fal retries a request on its "
+                f"own terms for the conditions {', '.join(mapping.FAL_RETRY_CONDITIONS)}",
+        remediation="retry inside the endpoint if the exact count matters; set skip_retry_conditions on the fal app "
+                    "to turn fal's retries off for some conditions"))
 
 
 def _other(mod: ModalModule, key: str, expr: cst.BaseExpression, call: Call, out: Settings) -> None:

@@ -55,7 +55,8 @@ KNOBS: list[Knob] = [
     Knob("buffer_containers", "concurrency_buffer", note="extra warm runners"),
     Knob("allow_concurrent_inputs", "max_multiplexing", note="old spelling of `@modal.concurrent(max_inputs=)`"),
     Knob("max_inputs", None, "FM223", "fal runners are not recycled after N inputs"),
-    Knob("retries", None, "FM205", "fal retries failed requests on its own terms; see `skip_retry_conditions`"),
+    Knob("retries", "skip_retry_conditions", "FM205",
+         "`retries=0` → `skip_retry_conditions` = all of fal's conditions; other values: fal retries on its own terms"),
     Knob("volumes", "/data paths", note="`{path: Volume.from_name(name)}` → `/data/<name>`; literal paths rewritten"),
     Knob("secrets", "secrets (env var names)", "FM207", "values are never read; create fal secrets by hand"),
     Knob("env", "ENV in the Dockerfile", note="environment variables of the container"),
@@ -125,15 +126,17 @@ DECORATORS: list[DecoratorMap] = [
 
 # Image builder method -> how it reaches the Dockerfile.
 IMAGE_METHODS: dict[str, str] = {
-    "debian_slim": "FROM python:<version>-slim-bookworm (CUDA base when the app uses a GPU)",
-    "micromamba": "FROM mambaorg/micromamba base",
+    "debian_slim": "FROM python:<version>-slim-bookworm; a GPU app gets FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 "
+                   "with its python3 (FM231 when python_version differs)",
+    "micromamba": "FROM mambaorg/micromamba:2.1.1-debian12-slim + `micromamba install python=<version> pip`, as Modal does",
     "from_registry": "FROM <ref>; `add_python` → apt python3 python3-pip python-is-python3 (FM230)",
     "from_aws_ecr": "FROM <ref>",
     "from_gcp_artifact_registry": "FROM <ref>",
-    "from_dockerfile": "the Dockerfile's FROM; its other lines need a manual merge (FM217)",
+    "from_dockerfile": "that Dockerfile's FROM and steps (build stages kept; CMD/ENTRYPOINT/EXPOSE dropped); "
+                       "FM217 when it is not in the project",
     "pip_install": "RUN pip install ... (in order)",
     "uv_pip_install": "RUN pip install ... (in order)",
-    "pip_install_from_requirements": "RUN pip install -r <file>",
+    "pip_install_from_requirements": "COPY <file> + RUN pip install -r <file>",
     "pip_install_from_pyproject": "RUN pip install <project dir>",
     "micromamba_install": "RUN micromamba install ...",
     "apt_install": "RUN apt-get install -y ...",
@@ -141,8 +144,8 @@ IMAGE_METHODS: dict[str, str] = {
     "dockerfile_commands": "the Dockerfile lines as given",
     "env": "ENV KEY=value",
     "workdir": "WORKDIR <path>",
-    "add_local_dir": "COPY <local> <remote>",
-    "add_local_file": "COPY <local> <remote>",
+    "add_local_dir": "COPY <local> <remote> (FM232 when <local> is outside the project)",
+    "add_local_file": "COPY <local> <remote> (FM232 when <local> is outside the project)",
     "add_local_python_source": "COPY <module> (the project copy)",
     "copy_local_dir": "COPY <local> <remote>",
     "copy_local_file": "COPY <local> <remote>",
@@ -163,6 +166,9 @@ FAL_APP_ATTRIBUTES = frozenset({
     "requirements_context_dir", "retry_config", "run_local", "scaling_delay", "secrets", "serve",
     "skip_retry_conditions", "spawn", "startup_timeout", "termination_grace_period_seconds", "version",
 })
+
+# fal's retry conditions (fal.sdk.RetryConditionLiteral in fal 1.83.0); retries=0 skips them all.
+FAL_RETRY_CONDITIONS = ("timeout", "server_error", "connection_error")
 
 # Ports fal's runner itself listens on (the app server and its metrics).
 FAL_RESERVED_PORTS = frozenset({8080, 9090})
@@ -197,6 +203,8 @@ RULES: dict[str, str] = {
     "FM228": "a class member redefines a fal.App attribute",
     "FM229": "web_server port collides with fal's runner ports",
     "FM230": "from_registry(add_python=) installs the distribution's Python",
+    "FM231": "GPU app on the CUDA base: its Python differs from the image's python_version",
+    "FM232": "add_local_* / copy_local_* source outside the project",
     # codemod rules (applied in this order; see falmigrate/codemods/modal/transform.py)
     "FM250": "codemod: drop `modal` imports",
     "FM251": "codemod: drop Modal object definitions (App, images, volumes, secrets), leaving a note",

@@ -153,7 +153,17 @@ def _class_plan(mod: ModalModule, cls: ModalClass) -> AppPlan:
         if plan.concurrent is None and "concurrent" in member.roles:
             plan.concurrent = member.roles["concurrent"]
     _paths(plan.handlers)
+    # Modal runs the @enter(snap=True) methods (before its memory snapshot) ahead of the others.
+    snapped = {m.name for m in cls.with_role("enter") if is_true(mod, m.roles["enter"].kw("snap"))}
+    plan.setup.sort(key=lambda name: name not in snapped)
     return plan
+
+
+def is_true(mod: ModalModule, expr: cst.BaseExpression | None) -> bool:
+    try:
+        return expr is not None and mod.literal(expr) is True
+    except NotLiteral:
+        return False
 
 
 def plan_module(mod: ModalModule) -> list[AppPlan]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import libcst as cst
@@ -100,6 +101,7 @@ class ModalModule:
     classes: list[ModalClass] = field(default_factory=list)
     functions: list[Member] = field(default_factory=list)
     entrypoints: list[Member] = field(default_factory=list)
+    root: Path | None = None  # the project root, when known (files an image step names are read from it)
 
     def line_of(self, node: cst.CSTNode) -> int:
         try:
@@ -269,8 +271,8 @@ def _collect_definitions(mod: ModalModule) -> None:
                 mod.entrypoints.append(member)
 
 
-def read_module(source: str, path: str) -> ModalModule:
-    """Parse ``source`` (the file at ``path``, relative to the project root) into a ModalModule."""
+def read_module(source: str, path: str, root: Path | None = None) -> ModalModule:
+    """Parse ``source`` (the file at ``path``, relative to the project ``root``) into a ModalModule."""
     try:
         ast.parse(source, filename=path)  # CPython's parser pins the line of a syntax error best
     except SyntaxError as exc:
@@ -286,7 +288,7 @@ def read_module(source: str, path: str) -> ModalModule:
             hint="fix the syntax error (falmigrate reads the file without running it)",
         ) from exc
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    mod = ModalModule(path=path, module=module, positions=wrapper.resolve(PositionProvider))
+    mod = ModalModule(path=path, module=module, positions=wrapper.resolve(PositionProvider), root=root)
     _collect_imports(mod)
     _collect_assignments(mod)
     _collect_definitions(mod)

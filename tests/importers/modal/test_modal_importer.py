@@ -10,6 +10,7 @@ import pytest
 from falmigrate.errors import SourceError
 from falmigrate.importers.modal import ModalImporter
 from falmigrate.importers.modal.knobs import parse_gpu
+from falmigrate.render.dockerfile import render as render_dockerfile
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "modal"
 
@@ -111,16 +112,33 @@ def test_new_knob_names_volumes_secrets(tmp_path: Path) -> None:
     assert spec.image.env == {"MODE": "x"} and spec.image.cuda
 
 
+def dockerfile_steps(spec) -> list[str]:
+    """The rendered Dockerfile's instructions after the fixed ENV header, one string each."""
+    text = render_dockerfile(spec)
+    steps, current = [], ""
+    for line in text.splitlines():
+        if not line.strip() or (line.startswith("#") and "TODO" not in line):
+            continue
+        current = current + "\n" + line if current else line
+        if not line.endswith("\\"):
+            steps.append(current)
+            current = ""
+    return [s for s in steps if not s.startswith("ENV PIP_BREAK_SYSTEM_PACKAGES")]
+
+
 def test_image_chain_in_order() -> None:
     spec = ModalImporter().load(FIXTURES / "image_chain" / "input")
-    image = spec.image
-    assert image.python == "3.12" and image.cuda is None
-    assert image.system_packages == ["git", "ffmpeg"]
-    assert image.python_requirements == ["pillow==10.4.0", "requests", "httpx"]
-    assert image.requirements_file == "requirements.txt"
-    assert [r.command for r in image.run_steps] == ["mkdir -p /cache", "echo built > /cache/marker"]
-    assert image.env == {"HF_HOME": "/cache", "APP_MODE": "prod"} and image.workdir == "/srv"
-    assert [(c.src, c.dest) for c in image.copies] == [("assets/config.json", "/srv/config.json"), ("assets", "/srv/assets")]
+    steps = dockerfile_steps(spec)
+    assert steps[0] == "FROM python:3.12-slim-bookworm"
+    order = ["apt-get install", "pillow==10.4.0", "COPY requirements.txt", "-r /tmp/falmigrate-requirements",
+             "mkdir -p /cache", "echo built > /cache/marker", 'ENV HF_HOME="/cache"', 'ENV APP_MODE="prod"',
+             "WORKDIR /srv", "COPY assets/config.json /srv/config.json", "COPY assets /srv/assets", "FM216", "COPY . /srv"]
+    at = 0
+    for needle in order:  # each step found after the previous one
+        at = next((i for i in range(at + 1, len(steps)) if needle in steps[i]), None)
+        assert at is not None, (needle, steps)
+    pip = next(step for step in steps if "pillow" in step)
+    assert pip.index("pillow") < pip.index("requests") < pip.index("httpx")
     assert "FM216" in rules(spec)
     assert any("add_local_python_source" in d.source for d in spec.decisions)
 
@@ -211,13 +229,15 @@ def test_image_order_is_kept_across_dockerfile_sections(tmp_path: Path) -> None:
         import modal
         image = (
             modal.Image.debian_slim(python_version="3.11")
+            .env({"PIP_INDEX_URL": "https://example.invalid/simple"})
             .pip_install("torch")
             .run_commands("python -c 'import torch'")
-            .env({"HF_HOME": "/cache"})
             .workdir("/work dir")
             .pip_install("diffusers", index_url="https://example.invalid/simple")
             .apt_install("git")
             .run_commands(["echo a", "echo b"])
+            .dockerfile_commands("RUN echo raw")
+            .env({"LATE": "1"})
         )
         app = modal.App("order", image=image)
 
@@ -225,15 +245,145 @@ def test_image_order_is_kept_across_dockerfile_sections(tmp_path: Path) -> None:
         def f() -> int:
             return 1
     """)
-    image = spec.image
-    assert image.python_requirements == ["torch"] and image.system_packages == []
-    commands = [r.command for r in image.run_steps]
-    assert commands[0] == "python -c 'import torch'"
-    prefix = "export HF_HOME=/cache && mkdir -p '/work dir' && cd '/work dir' && "
-    assert commands[1] == prefix + "python3 -m pip install --no-cache-dir --index-url https://example.invalid/simple diffusers"
-    assert commands[2].startswith(prefix + "apt-get update && apt-get install -y --no-install-recommends git")
-    assert commands[3:] == [prefix + "echo a", prefix + "echo b"]
-    assert image.workdir == "/work dir" and image.env == {"HF_HOME": "/cache"}
+    steps = dockerfile_steps(spec)
+    assert steps[1:] == [
+        "WORKDIR /work dir",
+        'ENV PIP_INDEX_URL="https://example.invalid/simple"',
+        "RUN python3 -m pip install --no-cache-dir torch",
+        "RUN python -c 'import torch'",
+        "WORKDIR /work dir",
+        "RUN python3 -m pip install --no-cache-dir --index-url https://example.invalid/simple diffusers",
+        "RUN apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/*",
+        "RUN echo a",
+        "RUN echo b",
+        "RUN echo raw",
+        'ENV LATE="1"',
+        "COPY . /work dir",
+    ]
+
+
+def test_copy_before_run_and_requirements_after_pip(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "reqs.txt").write_text("requests\n")
+    spec = load(tmp_path, """
+        import modal
+        image = (
+            modal.Image.debian_slim()
+            .apt_install("curl")
+            .add_local_dir(local_path="pkg", remote_path="/opt/pkg", copy=True)
+            .run_commands("pip install -e /opt/pkg")
+            .pip_install_from_requirements("reqs.txt")
+            .copy_local_file("reqs.txt")
+            .add_local_file("/etc/hosts", "/srv/hosts")
+        )
+        app = modal.App("copies", image=image)
+
+        @app.function()
+        def f() -> int:
+            return 1
+    """)
+    steps = dockerfile_steps(spec)
+    assert steps[2:] == [
+        "WORKDIR /app",
+        "COPY pkg /opt/pkg",
+        "RUN pip install -e /opt/pkg",
+        "COPY reqs.txt /tmp/falmigrate-requirements-0.txt",
+        "RUN python3 -m pip install --no-cache-dir -r /tmp/falmigrate-requirements-0.txt",
+        "COPY reqs.txt .",
+        "COPY /etc/hosts /srv/hosts",
+        "COPY . /app",
+    ]
+    [outside] = [f for f in spec.findings if f.rule == "FM232"]
+    assert "/etc/hosts" in outside.message and outside.location.line == 10
+
+
+def test_micromamba_base_installs_python_first(tmp_path: Path) -> None:
+    spec = load(tmp_path, """
+        import modal
+        image = modal.Image.micromamba(python_version="3.12").micromamba_install("numpy", channels=["conda-forge"]).pip_install("rich")
+        app = modal.App("mamba", image=image)
+
+        @app.function()
+        def f() -> int:
+            return 1
+    """)
+    steps = dockerfile_steps(spec)
+    assert steps[0] == "FROM mambaorg/micromamba:2.1.1-debian12-slim"
+    assert steps[2:8] == [
+        'SHELL ["/usr/local/bin/_dockerfile_shell.sh"]',
+        "USER root",
+        "ENV MAMBA_DOCKERFILE_ACTIVATE=1",
+        "RUN micromamba install -n base -y python=3.12 pip -c conda-forge && micromamba clean -a -y",
+        "ENV PATH=/opt/conda/bin:$PATH",
+        "RUN micromamba install -y -c conda-forge numpy",
+    ]
+    assert steps[8] == "RUN python3 -m pip install --no-cache-dir rich"
+
+
+def test_from_dockerfile_steps_come_first(tmp_path: Path) -> None:
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "Dockerfile").write_text(
+        "ARG BASE=debian:bookworm-slim\n"
+        "FROM golang:1.22 AS tools\nRUN go install example.invalid/tool@v1\n"
+        "FROM ${BASE}\nRUN apt-get update && apt-get install -y python3-pip\n"
+        "COPY --from=tools /go/bin/tool /usr/local/bin/tool\nCOPY conf /etc/conf\n"
+        "ENV MODE=docker\nEXPOSE 9000\nCMD [\"python3\", \"serve.py\"]\n")
+    spec = load(tmp_path, """
+        import modal
+        image = modal.Image.from_dockerfile("docker/Dockerfile", context_dir="docker").pip_install("rich")
+        app = modal.App("df", image=image)
+
+        @app.function()
+        def f() -> int:
+            return 1
+    """)
+    steps = dockerfile_steps(spec)
+    assert steps[0].startswith("FROM golang:1.22 AS tools") and "FROM debian:bookworm-slim" in steps
+    start = steps.index("FROM debian:bookworm-slim")
+    assert steps[start + 2:start + 7] == [
+        "RUN apt-get update && apt-get install -y python3-pip",
+        "COPY --from=tools /go/bin/tool /usr/local/bin/tool",
+        "COPY docker/conf /etc/conf",
+        "ENV MODE=docker",
+        "RUN python3 -m pip install --no-cache-dir rich",
+    ]
+    assert not any(s.startswith(("CMD", "EXPOSE")) for s in steps)
+    assert any("CMD (line 10)" in (d.note or "") for d in spec.decisions)
+    missing = load(tmp_path, """
+        import modal
+        app = modal.App("df", image=modal.Image.from_dockerfile("nope/Dockerfile"))
+
+        @app.function()
+        def f() -> int:
+            return 1
+    """)
+    assert any(f.rule == "FM217" and f.location.line == 3 for f in missing.findings)
+
+
+def test_gpu_image_on_the_cuda_base(tmp_path: Path) -> None:
+    spec = load(tmp_path, """
+        import modal
+        app = modal.App("g", image=modal.Image.debian_slim(python_version="3.12").pip_install("torch"))
+
+        @app.function(gpu="A10G")
+        def f() -> int:
+            return 1
+    """)
+    steps = dockerfile_steps(spec)
+    assert steps[0] == "FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
+    assert "python3-pip" in steps[1] and steps[3] == "RUN python3 -m pip install \\\n        torch"
+    assert any(f.rule == "FM231" and "3.12" in f.message for f in spec.findings)
+    same = load(tmp_path, """
+        import modal
+        app = modal.App("g", image=modal.Image.debian_slim(python_version="3.10"))
+
+        @app.cls(gpu="H100:2")
+        class M:
+            @modal.method()
+            def f(self) -> int:
+                return 1
+    """)
+    assert "FM231" not in rules(same) and dockerfile_steps(same)[0] == "FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
 
 
 def test_fal_attribute_clash_and_the_table_matches_fal(tmp_path: Path) -> None:

@@ -1,0 +1,193 @@
+"""Image operations (``images.read_chain``) → ``ImageSpec``, keeping the Modal chain's order exactly.
+
+The Dockerfile template renders fixed sections in this order: apt packages, requirements file, pip
+packages, run steps, env, copies, then raw lines (``dockerfile_extra``). Ops fill those sections
+while the chain's order agrees with theirs; from the first op that would have to go *back* to an
+earlier section, it and every later op become raw Dockerfile lines (``RUN``/``ENV``/``WORKDIR``/
+``COPY``) in chain order. So ``.pip_install("a").pip_install_from_requirements("r.txt")`` installs
+``a`` first, as on Modal, and ``.add_local_dir(..., copy=True).run_commands(...)`` copies first.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from falmigrate.importers.modal.images import ImageChain
+from falmigrate.spec import Copy, Finding, ImageSpec, Location, RunStep
+
+# Sections of the Dockerfile template, in the order it renders them.
+APT, REQUIREMENTS, PIP, RUN, ENV, COPY, RAW = range(7)
+# GPU apps whose chain does not name its own base run on NVIDIA's CUDA runtime + cuDNN 9 image
+# (the 12.4.1 tag has no "cudnn8" variant; the same image the cog importer's data lists for 12.4).
+CUDA_VERSION = "12.4.1"
+CUDA_BASE = f"nvidia/cuda:{CUDA_VERSION}-cudnn-runtime-ubuntu22.04"
+CUDA_SYSTEM_PYTHON = "3.10"  # Ubuntu 22.04's python3
+DISTRO_PYTHON_PACKAGES = ["python3", "python3-pip", "python-is-python3"]
+# Modal 1.x's micromamba base (modal/builder/base-images.json, builder 2025.06) and its setup lines.
+MICROMAMBA_BASE = "mambaorg/micromamba:2.1.1-debian12-slim"
+DEFAULT_PYTHON = "3.11"
+
+
+def _run_line(command: str) -> str:
+    lines = [line.rstrip() for line in command.strip().splitlines() if line.strip()] or [""]
+    if all(line.endswith("\\") for line in lines[:-1]):
+        return "RUN " + "\n".join(lines)
+    return "RUN " + " \\\n    && ".join(lines)
+
+
+def pip_command(packages: list[str], options: list[str]) -> str:
+    return "python3 -m pip install --no-cache-dir " + " ".join(shlex.quote(a) for a in [*options, *packages])
+
+
+def apt_command(packages: list[str]) -> str:
+    quoted = " ".join(shlex.quote(p) for p in packages)
+    return f"apt-get update && apt-get install -y --no-install-recommends {quoted} && rm -rf /var/lib/apt/lists/*"
+
+
+class _Builder:
+    """Folds ops into ImageSpec fields; ``cursor`` is the latest template section used so far."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {"env": {}, "run_steps": [], "copies": [], "dockerfile_extra": [],
+                                     "system_packages": [], "python_requirements": []}
+        self.cursor = APT
+        self.copied_requirements = 0
+
+    def _enter(self, section: int) -> bool:
+        """True (and the cursor moves) when ``section`` is not before the cursor."""
+        if section < self.cursor or self.cursor == RAW:
+            self.cursor = RAW
+            return False
+        self.cursor = section
+        return True
+
+    def raw(self, line: str) -> None:
+        self.cursor = RAW
+        self.data["dockerfile_extra"].append(line)
+
+    def run(self, command: str) -> None:
+        if self._enter(RUN):
+            self.data["run_steps"].append(RunStep(command=command))
+        else:
+            self.raw(_run_line(command))
+
+    def apt(self, packages: list[str]) -> None:
+        if self._enter(APT):
+            self.data["system_packages"] += packages
+        else:
+            self.raw(_run_line(apt_command(packages)))
+
+    def pip(self, packages: list[str], options: list[str]) -> None:
+        if not options and self._enter(PIP):
+            self.data["python_requirements"] += packages
+        else:
+            self.run(pip_command(packages, options))
+
+    def requirements(self, path: str, options: list[str]) -> None:
+        if not options and "requirements_file" not in self.data and self._enter(REQUIREMENTS):
+            self.data["requirements_file"] = path
+            return
+        # the project is copied last, so the file is copied in first (as Modal does)
+        target = f"/tmp/falmigrate-requirements-{self.copied_requirements}.txt"
+        self.copied_requirements += 1
+        self.raw(f"COPY {path} {target}")
+        self.raw(_run_line(pip_command(["-r", target], options)))
+
+    def env(self, values: dict[str, str]) -> None:
+        if self._enter(ENV):
+            self.data["env"].update(values)
+        else:
+            for key, value in values.items():
+                self.raw(f"ENV {key}={json.dumps(value)}")
+
+    def workdir(self, path: str) -> None:
+        # The template's WORKDIR (right after apt) is also where the project is copied, so it is the
+        # last Modal workdir; a workdir later in the chain is repeated at its own place.
+        self.data["workdir"] = path
+        if self.cursor != APT:
+            self.raw(f"WORKDIR {path}")
+
+    def copy(self, src: str, dest: str) -> None:
+        if self._enter(COPY):
+            self.data["copies"].append(Copy(src=src, dest=dest))
+        else:
+            self.raw(f"COPY {src} {dest}")
+
+
+def _base(b: _Builder, value: dict[str, Any], chain: ImageChain) -> None:
+    data = b.data
+    data["python"] = value.get("python")
+    kind = value["kind"]
+    if kind in ("registry", "dockerfile"):
+        data["base"] = value.get("ref")
+        for line in value.get("lines", []):
+            b.raw(line)
+        if value.get("python"):
+            # Modal's add_python copies a standalone CPython into /usr/local; here the distro's python3.
+            b.apt(list(DISTRO_PYTHON_PACKAGES))
+            chain.findings.append(Finding(
+                rule="FM230", severity="info", location=value.get("location"),
+                message=f"add_python={value['python']!r}: the Dockerfile installs the base image's distribution "
+                        "Python (apt python3, python-is-python3), whose version may differ",
+                remediation=f"install Python {value['python']} explicitly if the exact version matters"))
+    elif kind == "micromamba":
+        python = value.get("python") or DEFAULT_PYTHON
+        data["base"] = MICROMAMBA_BASE
+        # The same setup Modal's micromamba image runs; USER root so later apt/pip steps can write.
+        for line in ('SHELL ["/usr/local/bin/_dockerfile_shell.sh"]', "USER root", "ENV MAMBA_DOCKERFILE_ACTIVATE=1",
+                     f"RUN micromamba install -n base -y python={python} pip -c conda-forge && micromamba clean -a -y",
+                     "ENV PATH=/opt/conda/bin:$PATH"):
+            b.raw(line)
+
+
+def to_image_spec(chain: ImageChain, *, gpu: bool, env: dict[str, str] | None = None,
+                  location: Location | None = None) -> ImageSpec:
+    """The IR image for a chain, in the chain's order (see the module docstring)."""
+    b = _Builder()
+    for op in chain.ops:
+        if op.kind == "base":
+            _base(b, op.value, chain)
+        elif op.kind == "apt":
+            b.apt(op.value)
+        elif op.kind == "pip":
+            reqs = [x for r in op.value["requirements"] for x in ("-r", r)]
+            b.pip([*reqs, *op.value["packages"]], op.value["options"])
+        elif op.kind == "pip_requirements":
+            b.requirements(op.value["path"], op.value["options"])
+        elif op.kind == "run":
+            for command in op.value if isinstance(op.value, list) else [op.value]:
+                b.run(command)
+        elif op.kind == "env":
+            b.env(op.value)
+        elif op.kind == "workdir":
+            b.workdir(op.value)
+        elif op.kind == "copy":
+            b.copy(*op.value)
+        elif op.kind == "extra":
+            for line in op.value:
+                b.raw(line)
+        elif op.kind == "todo":
+            rule, message = op.value
+            b.raw(f"# TODO(falmigrate {rule}): {message}")
+    data = b.data
+    if env:  # the function's env= applies to the running container, after the image is built
+        b.env(env)
+    if gpu and data.get("base") is None:
+        _cuda_base(data, chain, location)
+    return ImageSpec(**{k: v for k, v in data.items() if v is not None})
+
+
+def _cuda_base(data: dict[str, Any], chain: ImageChain, location: Location | None) -> None:
+    """GPU app on a Modal-provided base: NVIDIA's CUDA image with the distribution's Python."""
+    data["base"], data["cuda"] = CUDA_BASE, CUDA_VERSION
+    data["system_packages"] = DISTRO_PYTHON_PACKAGES + [p for p in data["system_packages"] if p not in DISTRO_PYTHON_PACKAGES]
+    asked = data.get("python")
+    if asked and str(asked) != CUDA_SYSTEM_PYTHON and not str(asked).startswith(CUDA_SYSTEM_PYTHON + "."):
+        chain.findings.append(Finding(
+            rule="FM231", severity="warning", location=location,
+            message=f"the Modal image asked for Python {asked}; the CUDA base ({CUDA_BASE}) has Python {CUDA_SYSTEM_PYTHON}",
+            remediation=f"check your packages support Python {CUDA_SYSTEM_PYTHON}, or start the Dockerfile from a CUDA "
+                        f"image with Python {asked}"))
+    data["python"] = CUDA_SYSTEM_PYTHON
