@@ -1,8 +1,9 @@
 """Deterministic tar of a directory tree: same tree → same bytes → same diff_id.
 
 Entries are sorted, uid/gid are 0 (names empty), mtime is SOURCE_DATE_EPOCH or 0, PAX format is
-used (long names, unicode, xattrs as ``SCHILY.xattr.*``), symlinks and hardlinks are kept (the
-second path of an inode becomes a hardlink to the first in sorted order). Public:
+used (long names, unicode, xattrs as ``SCHILY.xattr.*``), symlinks, hardlinks (the second path of
+an inode becomes a hardlink to the first in sorted order), FIFOs and device nodes are kept; sockets
+cannot be in a tar and are returned as skipped. Public:
 ``write_tree_tar(root, fileobj)`` and ``tree_tar(root, path)``.
 """
 
@@ -60,9 +61,11 @@ def _ordered(paths: list[str], first: list[str] | None) -> list[str]:
     return head + [p for p in paths if p not in seen]
 
 
-def write_tree_tar(root: Path, fileobj: BinaryIO, first: list[str] | None = None) -> None:
-    """Write the tree under ``root`` as a deterministic PAX tar; ``first`` paths lead (prefetch)."""
+def write_tree_tar(root: Path, fileobj: BinaryIO, first: list[str] | None = None) -> list[str]:
+    """Write the tree under ``root`` as a deterministic PAX tar; ``first`` paths lead (prefetch).
+    Returns the paths that tar cannot hold (sockets), so callers can report them."""
     root = Path(root)
+    skipped: list[str] = []
     mtime = _epoch()
     inodes: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -91,9 +94,16 @@ def write_tree_tar(root: Path, fileobj: BinaryIO, first: list[str] | None = None
                 with open(full, "rb") as handle:
                     tar.addfile(info, handle)
                 continue
+            elif stat.S_ISFIFO(st.st_mode):
+                info.type = tarfile.FIFOTYPE
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                info.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
+                info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
             else:
-                continue  # sockets, devices: not part of an image tree built here
+                skipped.append(rel)  # a socket: tar has no entry type for it (GNU tar skips them too)
+                continue
             tar.addfile(info)
+    return skipped
 
 
 def tree_tar(root: Path, dest: Path, first: list[str] | None = None) -> Path:

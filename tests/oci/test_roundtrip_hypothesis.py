@@ -1,5 +1,5 @@
 """hypothesis: random trees (unicode names, paths over 100 bytes, empty files, symlinks, hardlinks, larger
-sparse-ish files, modes) → deterministic tar → gzip, zstd and FlashPack layers with one diff_id → extracted
+sparse-ish files, FIFOs, modes) → deterministic tar → gzip, zstd and FlashPack layers with one diff_id → extracted
 with Python's tarfile (each encoding) and with ``umoci unpack`` (gzip image in an OCI layout) → the
 same tree: types, modes, contents, link targets and hardlink groups."""
 
@@ -64,10 +64,14 @@ def trees(draw) -> list[tuple]:
             target = draw(st.one_of(st.sampled_from(files + dirs[1:]).map(
                 lambda t, p=path: os.path.relpath(t, os.path.dirname(p) or ".")), st.just("/etc/passwd"), NAMES))
             out.append(("symlink", path, target, None))
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.integers(0, 3)) if files else 0):
         path = fresh(draw(st.sampled_from(dirs)), draw(NAMES))
         if path:
             out.append(("hardlink", path, draw(st.sampled_from(files)), None))
+    if draw(st.booleans()):
+        path = fresh(draw(st.sampled_from(dirs)), draw(NAMES))
+        if path:
+            out.append(("fifo", path, None, draw(FILE_MODES)))
     return out
 
 
@@ -88,6 +92,8 @@ def _make(root: Path, entries: list[tuple]) -> None:
             target.write_bytes(payload)
         elif kind == "symlink":
             os.symlink(payload, target)
+        elif kind == "fifo":
+            os.mkfifo(target)
         else:
             os.link(root / payload, target)
     for kind, path, _, mode in reversed(entries):  # modes last: a 0o444 file or 0o700 dir is still filled
@@ -106,6 +112,8 @@ def _snapshot(root: Path) -> tuple[dict, set]:
                 entries[rel] = ("symlink", os.readlink(full))
             elif stat.S_ISDIR(st_.st_mode):
                 entries[rel] = ("dir", oct(stat.S_IMODE(st_.st_mode)))
+            elif stat.S_ISFIFO(st_.st_mode):
+                entries[rel] = ("fifo", oct(stat.S_IMODE(st_.st_mode)))
             else:
                 with open(full, "rb") as handle:
                     entries[rel] = ("file", oct(stat.S_IMODE(st_.st_mode)),
