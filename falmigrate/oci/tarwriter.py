@@ -15,6 +15,8 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
+from falmigrate import progress
+
 
 def _epoch() -> int:
     try:
@@ -110,6 +112,8 @@ def tree_tar(root: Path, dest: Path, first: list[str] | None = None) -> Path:
     """Write the deterministic tar of ``root`` to ``dest`` (atomically) and return ``dest``."""
     tmp = Path(f"{dest}.tmp{os.getpid()}")
     with open(tmp, "wb") as handle:
-        write_tree_tar(root, handle, first)
+        skipped = write_tree_tar(root, handle, first)
     os.replace(tmp, dest)
+    if skipped:
+        progress.log(f"{root}: left out of the layer (a tar cannot hold sockets): {', '.join(skipped)}")
     return Path(dest)
