@@ -75,12 +75,39 @@ def _from_layout(ref: str) -> SourceImage:
     return SourceImage(image.config.to_bytes(), layers)
 
 
+def _archive_member(tar: tarfile.TarFile, path: Path, name: str) -> bytes:
+    try:
+        member = tar.extractfile(name)
+    except KeyError:
+        member = None
+    if member is None:
+        raise ImageError(f"{path}: docker-archive has no file {name!r}",
+                         hint="make it with `docker save IMAGE -o FILE` or `skopeo copy … docker-archive:FILE`")
+    return member.read()
+
+
 def _from_archive(ref: str) -> SourceImage:
     path = Path(ref.removeprefix("docker-archive:"))
-    with tarfile.open(path) as tar:
-        manifest = json.load(tar.extractfile("manifest.json"))[0]
-        config_bytes = tar.extractfile(manifest["Config"]).read()
-    diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
+    try:
+        with tarfile.open(path) as tar:
+            entries = json.loads(_archive_member(tar, path, "manifest.json"))
+            if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+                raise ImageError(f"{path}: manifest.json lists no image")
+            manifest = entries[0]
+            if not isinstance(manifest.get("Config"), str) or not isinstance(manifest.get("Layers"), list):
+                raise ImageError(f"{path}: manifest.json entry needs 'Config' and 'Layers'")
+            config_bytes = _archive_member(tar, path, manifest["Config"])
+            missing = [m for m in manifest["Layers"] if m not in tar.getnames()]
+    except (OSError, tarfile.TarError) as exc:
+        raise ImageError(f"{path}: cannot read docker-archive: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ImageError(f"not valid JSON: {exc.msg}", file=f"{path}:manifest.json",
+                         line=exc.lineno) from exc
+    if missing:
+        raise ImageError(f"{path}: layers named in manifest.json are missing: {missing}")
+    diff_ids = [str(d) for d in ImageConfig.parse(config_bytes, f"{path}:{manifest['Config']}").diff_ids]
+    if len(diff_ids) != len(manifest["Layers"]):
+        raise ImageError(f"{path}: {len(manifest['Layers'])} layers but {len(diff_ids)} diff_ids in the config")
 
     def opener(member: str) -> Callable[[], BinaryIO]:
         def open_member() -> BinaryIO:

@@ -144,7 +144,7 @@ def _tarfile_extract(blob: Path, dest: Path) -> str:
     return "sha256:" + hasher.hexdigest()
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(trees())
 def test_random_trees_round_trip_through_every_encoding_tarfile_and_umoci(entries):
     with tempfile.TemporaryDirectory() as tmpdir:
