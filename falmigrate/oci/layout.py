@@ -8,7 +8,7 @@ layout; temp files of dead writers are swept by the next writer. ``index.json`` 
 hold an exclusive ``flock`` so concurrent taggers never lose each other's entries.
 
 Public: ``Layout(path)`` with ``put_bytes``, ``put_file``, ``put_document``, ``blob_path``,
-``index``, ``read_index``, ``tag``, ``resolve`` (a dict, for older callers), ``descriptor``,
+``read_blob``, ``index``, ``read_index``, ``tag``, ``resolve`` (a dict, for older callers), ``descriptor``,
 ``image``, ``write_image``, ``update_json``; ``pack_tree(tree, layout, tag, compression)`` writes
 a one-layer image of a directory tree.
 """
@@ -192,16 +192,22 @@ class Layout:
         path = self.blob_path(desc.digest)
         return lambda: open(path, "rb")
 
+    def read_blob(self, digest: str | Digest, what: str = "blob") -> bytes:
+        try:
+            return self.blob_path(digest).read_bytes()
+        except FileNotFoundError:
+            raise ImageError(f"{self.path}: {what} {digest} is missing from blobs/") from None
+
     def image(self, tag: str | None = None) -> Image:
         """The image tagged ``tag`` (for an index: its first manifest); layers open their blobs."""
         desc = self.descriptor(tag)
         if desc.media_type.is_index:
-            nested = Index.parse(self.blob_path(desc.digest).read_bytes(), f"index {desc.digest}")
+            nested = Index.parse(self.read_blob(desc.digest, "index"), f"index {desc.digest}")
             if not nested.manifests:
                 raise ImageError(f"{self.path}: index {desc.digest} (tag {tag!r}) lists no manifests")
             desc = nested.manifests[0]
-        manifest = Manifest.parse(self.blob_path(desc.digest).read_bytes(), f"manifest {desc.digest}")
-        config = ImageConfig.parse(self.blob_path(manifest.config.digest).read_bytes(),
+        manifest = Manifest.parse(self.read_blob(desc.digest, "manifest"), f"manifest {desc.digest}")
+        config = ImageConfig.parse(self.read_blob(manifest.config.digest, "config"),
                                    f"config {manifest.config.digest}", media_type=manifest.config.media_type)
         return Image.from_parts(manifest, config, self._opener)
 

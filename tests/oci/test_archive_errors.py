@@ -1,4 +1,4 @@
-"""A broken docker-archive is a typed error naming the problem (CLI exit 4), and nothing is written."""
+"""A broken docker-archive or OCI-layout source is a typed error naming the problem (CLI exit 4), and nothing is written."""
 
 from __future__ import annotations
 
@@ -45,4 +45,31 @@ def test_broken_archive_is_named_and_nothing_written(tmp_path, files, expected):
     result = CliRunner().invoke(app, ["pack", f"docker-archive:{archive}", f"oci:{tmp_path / 'out'}", "--json"])
     assert result.exit_code == 4, result.output
     assert expected in json.loads(result.stdout)["error"]["message"] or expected in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("damage", "expected"), [
+    ("config", "config sha256:"),
+    ("manifest-json", "not valid JSON"),
+    ("tag", "no image tagged 'nope'"),
+])
+def test_broken_oci_source_is_named(tmp_path, damage, expected):
+    from falmigrate.oci.layout import Layout, pack_tree
+
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "f").write_text("x")
+    desc = pack_tree(tree, tmp_path / "lay", "t", "gzip")
+    layout = Layout(tmp_path / "lay")
+    manifest = json.loads(layout.blob_path(desc["digest"]).read_bytes())
+    if damage == "config":
+        layout.blob_path(manifest["config"]["digest"]).unlink()
+    elif damage == "manifest-json":
+        layout.blob_path(desc["digest"]).write_bytes(b'{"schemaVersion": 2,\n')
+    tag = "nope" if damage == "tag" else "t"
+    result = CliRunner().invoke(app, ["pack", f"oci:{tmp_path / 'lay'}:{tag}", f"oci:{tmp_path / 'out'}", "--json"])
+    assert result.exit_code == 4, result.output
+    assert expected in result.output
+    if damage == "config":
+        assert "missing from blobs/" in result.output
     assert not (tmp_path / "out").exists()
