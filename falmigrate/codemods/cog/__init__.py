@@ -22,7 +22,7 @@ from falmigrate.codemods.cog.transform import EndpointPlan, rewrite_class
 from falmigrate.importers.cog.predictor import cog_names, parse_module
 from falmigrate.render.app import settings
 from falmigrate.render.models import ModelSource, model_source
-from falmigrate.spec import AppSpec, Decision, Finding, InputField, Location, TypeRef
+from falmigrate.spec import AppSpec, Finding, InputField, TypeRef
 
 _TODO_RULES = {"FM107", "FM108", "FM114", "FM116"}
 
@@ -103,13 +103,33 @@ def _opened_inputs(cls: cst.ClassDef, method: str, names) -> set[str]:
     return opened
 
 
-def _blocks(spec: AppSpec, model_code: list[str]) -> list[cst.BaseStatement]:
+class _Rename(cst.CSTTransformer):
+    """Rename names in the generated blocks (fal.toolkit names the user's module binds otherwise)."""
+
+    def __init__(self, aliases: dict[str, str]) -> None:
+        self.aliases = aliases
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+        return updated.with_changes(value=self.aliases.get(updated.value, updated.value))
+
+
+def _toolkit_aliases(taken: set[str], cog_locals: set[str], images: bool) -> dict[str, str]:
+    """``{"Image": "FalImage"}`` when the user's module binds a toolkit name itself (``from PIL import
+    Image``); names bound by cog imports do not count (those imports are rewritten)."""
+    wanted = ["File", "Image"] if images else ["File"]
+    user = taken - cog_locals
+    return {name: _unique(f"Fal{name}", taken) for name in wanted if name in user}
+
+
+def _blocks(spec: AppSpec, model_code: list[str], images: bool,
+            aliases: dict[str, str]) -> list[cst.BaseStatement]:
     stream = spec.endpoints[0].output_mode == "stream"
-    text = support.HELPERS + (support.WEIGHTS if spec.lifecycle.setup_takes_weights else "")
+    text = support.helpers(images) + (support.WEIGHTS if spec.lifecycle.setup_takes_weights else "")
     if stream:
         text += support.AEVENTS if spec.endpoints[0].is_async else support.EVENTS
     text += "".join(f"\n\n{code}" for code in model_code)
-    body = list(cst.parse_module(text).body)
+    parsed = cst.parse_module(text)
+    body = list((parsed.visit(_Rename(aliases)) if aliases else parsed).body)
     first = body[0].with_changes(leading_lines=[cst.EmptyLine(indent=False), cst.EmptyLine(indent=False),
                                                 cst.EmptyLine(comment=cst.Comment(support.MARK))])
     return [first, *body[1:]]
@@ -129,26 +149,28 @@ def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     if _already_fal(original, class_name):  # a re-run on our own output: nothing to do
         return RewriteResult(code=original.code)
     names = cog_names(original)
-    plan, needs, model_code = _models(spec, _top_names(original))
+    taken = _top_names(original)
+    plan, needs, model_code = _models(spec, taken)
+    images = "Image" in needs.toolkit_names
+    aliases = _toolkit_aliases(taken, set(names.cog), images)
     plan.todos = _todos(spec, file)
     findings: list[Finding] = []
     body: list[cst.BaseStatement] = []
     for statement in original.body:
         if isinstance(statement, cst.ClassDef) and statement.name.value == class_name:
             opened = _opened_inputs(statement, method or "predict", names)
-            body.extend(_blocks(spec, model_code))
+            body.extend(_blocks(spec, model_code, images, aliases))
             body.append(rewrite_class(statement, plan, names, opened))
         else:
             body.append(statement)
     module = original.with_changes(body=body)
     module, found = imports.fix_imports(original, module, names, needs,
-                                        stream=spec.endpoints[0].output_mode == "stream", file=file)
+                                        stream=spec.endpoints[0].output_mode == "stream", file=file,
+                                        aliases=aliases)
     findings += found
     code = module.code
     compile(code, "fal_app.py", "exec")  # a bug here must not produce a broken file silently
-    decisions = [Decision(source=f"{file} (module)", target="fal_app.py (the same module, rewritten)",
-                          location=Location(file=file))]
-    return RewriteResult(code=code, findings=findings, decisions=decisions)
+    return RewriteResult(code=code, findings=findings)
 
 
 __all__ = ["mapping", "rewrite"]

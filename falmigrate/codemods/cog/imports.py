@@ -91,9 +91,12 @@ def _local(alias: cst.ImportAlias) -> str:
     return cst.Module([]).code_for_node(alias.name).split(".")[0]
 
 
-def _required(needs: ModelSource, stream: bool) -> list[tuple[str, str | None, str]]:
-    """(module, name or None for `import module`, local name) the generated code uses."""
-    wanted = [("dataclasses", None, "dataclasses"), ("os", None, "os"), ("tempfile", None, "tempfile"),
+def _required(needs: ModelSource, stream: bool,
+              aliases: dict[str, str] | None = None) -> list[tuple[str, str | None, str]]:
+    """(module, name or None for `import module`, local name) the generated code uses; ``aliases``
+    renames fal.toolkit names the user's module already binds (``from PIL import Image``)."""
+    wanted = [("dataclasses", None, "dataclasses"), ("mimetypes", None, "mimetypes"), ("os", None, "os"),
+              ("tempfile", None, "tempfile"),
               ("fal", None, "fal"), ("fal.toolkit", "File", "File"), ("fal.toolkit", "download_file", "download_file")]
     if stream:
         wanted += [("json", None, "json"), ("fastapi.encoders", "jsonable_encoder", "jsonable_encoder"),
@@ -101,7 +104,8 @@ def _required(needs: ModelSource, stream: bool) -> list[tuple[str, str | None, s
     wanted += [("typing", n, n) for n in sorted(needs.typing_names)]
     wanted += [("pydantic", n, n) for n in sorted(needs.pydantic_names)]
     wanted += [("fal.toolkit", n, n) for n in sorted(needs.toolkit_names)]
-    return wanted
+    aliases = aliases or {}
+    return [(m, n, aliases.get(n, local) if m == "fal.toolkit" else local) for m, n, local in wanted]
 
 
 class _MetricTodos(cst.CSTTransformer):
@@ -141,7 +145,7 @@ class _MetricTodos(cst.CSTTransformer):
 
 
 def _imports_block(module: cst.Module, names: Names, needs: ModelSource, stream: bool,
-                   after: set[str]) -> tuple[list[cst.SimpleStatementLine], list[str]]:
+                   after: set[str], aliases: dict[str, str]) -> tuple[list[cst.SimpleStatementLine], list[str]]:
     existing = support.existing_bindings(module)
     bound = {local for _, _, local in existing}
     lines: list[cst.SimpleStatementLine] = []
@@ -159,12 +163,14 @@ def _imports_block(module: cst.Module, names: Names, needs: ModelSource, stream:
         else:
             lines.append(support.import_statement(target[0], target[1], local))
         bound.add(local)
-    for module_name, name, local in _required(needs, stream):
+    for module_name, name, local in _required(needs, stream, aliases):
         if local in bound:
             continue
         bound.add(local)
         if name is None:
             lines.append(support.import_statement(module_name, None))
+        elif local != name:
+            lines.append(support.import_statement(module_name, name, local))
         else:
             grouped.setdefault(module_name, []).append(name)
     lines += [cst.parse_statement(f"from {m} import {', '.join(sorted(ns))}\n") for m, ns in grouped.items()]
@@ -172,7 +178,7 @@ def _imports_block(module: cst.Module, names: Names, needs: ModelSource, stream:
 
 
 def fix_imports(original: cst.Module, module: cst.Module, names: Names, needs: ModelSource, *,
-                stream: bool, file: str) -> tuple[cst.Module, list[Finding]]:
+                stream: bool, file: str, aliases: dict[str, str] | None = None) -> tuple[cst.Module, list[Finding]]:
     module = module.visit(_CogAttributes(names))
     before, after = used_names(original), used_names(module)
     gone = {n for n in before - after}
@@ -194,7 +200,7 @@ def fix_imports(original: cst.Module, module: cst.Module, names: Names, needs: M
             moved, carried = (len(body), len(carried)), []
         body.append(statement)
     module = module.with_changes(body=body)
-    lines, kept = _imports_block(module, names, needs, stream, after)
+    lines, kept = _imports_block(module, names, needs, stream, after, aliases or {})
     at = last_import + 1 if last_import >= 0 else (1 if body and _docstring(body[0]) else 0)
     if lines and moved[0] == at:  # every import was dropped: their comments lead the new imports
         target = body[at]

@@ -28,7 +28,8 @@ def _falmigrate_download(url, open_file=False):
 def _falmigrate_value(value):
     """A predictor's return value as response data: paths become uploaded fal Files, models become dicts."""
     if isinstance(value, os.PathLike):
-        return File.from_path(os.fspath(value))
+        path = os.fspath(value)
+        return File.from_path(path, content_type=mimetypes.guess_type(path)[0])
     if hasattr(value, "model_dump") and not isinstance(value, File):
         value = dict(value)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -39,6 +40,21 @@ def _falmigrate_value(value):
         return [_falmigrate_value(item) for item in value]
     return value
 '''
+
+# When the importer typed the file outputs fal Image (falmigrate.importers.cog.outputs), every returned
+# path becomes an Image: an Image is a File, so it also fits any File field of the same response.
+IMAGE_PATHS = (
+    "    if isinstance(value, os.PathLike):\n"
+    "        path = os.fspath(value)\n"
+    "        return Image.from_path(path, content_type=mimetypes.guess_type(path)[0])\n"
+)
+PLAIN_PATHS = IMAGE_PATHS.replace("Image.from_path", "File.from_path")
+
+
+def helpers(images: bool) -> str:
+    """HELPERS, with the Image variant of the path conversion when the response has Image fields."""
+    return HELPERS.replace(PLAIN_PATHS, IMAGE_PATHS) if images else HELPERS
+
 
 WEIGHTS = '''
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from falmigrate.importers.cog import decisions as rows
 from falmigrate.importers.cog import mapping
 from falmigrate.importers.cog.config import CONFIG_NAME, CogConfig, read_config
 from falmigrate.importers.cog.image import plan_image
@@ -51,11 +52,15 @@ def _scaling(config: CogConfig, info: PredictorInfo, findings: list[Finding],
     if not limit or limit <= 1:
         return ScalingSpec()
     where = config.loc("concurrency", "max") if config.data.get("concurrency") else info.endpoint.location
-    decisions.append(Decision(source=f"concurrency.max: {limit}", target=f"max_multiplexing = {limit}",
+    decisions.append(Decision(source=f"concurrency.max: {limit}", target=f"`max_multiplexing = {limit}`",
+                              note=f"one runner serves up to {limit} requests at once, like cog's concurrency",
                               location=where))
-    note = "" if info.endpoint.is_async else " — but predict is not async, so requests still run one at a time"
-    findings.append(_finding("FM105", f"concurrency.max {limit} → max_multiplexing {limit}{note}",
-                             "keep the endpoint async so requests on one runner really overlap", where))
+    note = "" if info.endpoint.is_async else f" — but {info.method}() is not async, so one runner still " \
+        "answers one request at a time"
+    findings.append(_finding("FM105", f"concurrency.max {limit} became max_multiplexing = {limit}: fal sends up to "
+                             f"{limit} requests at once to one runner{note}",
+                             f"keep {info.method}() `async def` (as cog requires for concurrency) so the "
+                             "requests really overlap", where))
     return ScalingSpec(max_multiplexing=limit)
 
 
@@ -71,7 +76,8 @@ def _weights(config: CogConfig, info: PredictorInfo, text: str, findings: list[F
         sources.append("a weights download in setup()")
     if not sources:
         return []
-    location = config.loc("weights") if config.data.get("weights") is not None else info.endpoint.location
+    location = config.loc("weights") if config.data.get("weights") is not None \
+        else info.setup_location or info.endpoint.location
     findings.append(_finding(
         "FM103", f"weights ({', '.join(sources)}): fal has no per-deployment weights URL; `/data` is mounted "
                  "(persistent storage shared by the app's runners)",
@@ -85,42 +91,6 @@ def _train(config: CogConfig, findings: list[Finding]) -> None:
         findings.append(_finding("FM104", f"train: {config.data['train']} is not migrated",
                                  "run training elsewhere (e.g. a fal job or your own script); the TODO "
                                  "marker in fal_app.py says where", config.loc("train")))
-
-
-def _io_decisions(root: Path, config: CogConfig, info: PredictorInfo) -> list[Decision]:
-    """The user-visible mappings a cog user needs to know about: files, secrets, outputs, image."""
-    found = []
-    for f in info.endpoint.inputs:
-        if file_kind(f.type):
-            found.append(Decision(source=f"input `{f.name}`: {f.type}", target="URL string (http(s) or data:), "
-                                  "downloaded to a local path before the body runs", location=f.location))
-        elif "secret" in str(f.type):
-            found.append(Decision(source=f"input `{f.name}`: cog.Secret", target="pydantic SecretStr field",
-                                  location=f.location))
-    out = info.endpoint.output
-    if info.endpoint.output_mode == "stream":
-        target = 'list under `output` at "/", one server-sent event per item at "/stream"'
-        found.append(Decision(source=f"streamed output ({out})", target=target, location=info.endpoint.location))
-    elif out.kind == "model":
-        found.append(Decision(source=f"output class {out.name}", target="response model with the same fields "
-                              "(paths become fal File objects with a URL)", location=info.endpoint.location))
-    else:
-        note = " (a fal File: the response carries its URL)" if file_kind(out) else ""
-        found.append(Decision(source=f"output {out}", target=f"response field `output`{note}",
-                              location=info.endpoint.location))
-    build = config.build
-    if not build.get("gpu"):
-        python = config.text("build", "python_version") or mapping.compat()["default_python"]
-        found.append(Decision(source=f"build.python_version {python} (CPU)",
-                              target=f"FROM python:{python}-slim-bookworm", location=config.loc("build", "python_version")))
-    for key, target in (("system_packages", "apt-get install layer"),
-                        ("python_requirements", "COPY + pip install -r layer"),
-                        ("python_packages", "pip install layer")):
-        if build.get(key):
-            found.append(Decision(source=f"build.{key}", target=target, location=config.loc("build", key)))
-    if config.data.get("environment"):
-        found.append(Decision(source="environment", target="Dockerfile ENV lines", location=config.loc("environment")))
-    return found
 
 
 class CogImporter:
@@ -138,16 +108,19 @@ class CogImporter:
         config = read_config(root)
         file, class_name, key = config.predictor_ref()
         info = read_predictor(root, file, class_name, config.loc(*key))
+        title = info.method[:1].upper() + info.method[1:]
         plan = plan_image(root, config)
         findings = [*config.findings, *plan.findings, *info.findings]
         decisions = [Decision(source=f"{key[0]}: \"{file}:{class_name}\"",
-                              target=f"class {class_name}(fal.App) in fal_app.py", location=config.loc(*key)),
+                              target=f"`class {class_name}(fal.App)` in fal_app.py",
+                              note=f"fal_app.py is {file} rewritten (comments kept); the project's other "
+                                   "files are copied next to it unchanged", location=config.loc(*key)),
                      Decision(source=f"{class_name}.{info.method}()",
-                              target='@fal.endpoint("/") with a pydantic request model',
+                              target=f'`@fal.endpoint("/")` taking `{title}Input`, returning `{title}Output`',
+                              note="setup() still runs once per runner before the first request",
                               location=info.endpoint.location),
-                     *plan.decisions,
-                     *_io_decisions(root, config, info),
-                     Decision(source="cog's workdir /src", target="WORKDIR /src (the project is copied there)")]
+                     rows.calling(info), *rows.inputs(info), rows.output(info),
+                     *plan.decisions, *rows.build(config)]
         text = (root / file).read_text(encoding="utf-8")
         volumes = _weights(config, info, text, findings)
         scaling = _scaling(config, info, findings, decisions)
@@ -160,7 +133,7 @@ class CogImporter:
             "file": file, "class": class_name, "method": info.method, "setup_weights": info.setup_weights,
             "file_inputs": [f.name for f in info.endpoint.inputs if file_kind(f.type)],
             "train": config.data.get("train"),
-        }}
+        }, "dockerfile_env_first": True, "dockerfile_workdir_late": True}  # cog's layer order
         return AppSpec(
             name=_app_name(root, config), class_name=class_name,
             source=SourceInfo(platform="cog", root=".", entry_file=file, entry_symbol=class_name,

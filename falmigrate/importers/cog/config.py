@@ -113,9 +113,8 @@ def _check_keys(config: CogConfig) -> None:
             _finding(config, "FM101", f"cog.yaml key `build.{key}` is unknown to falmigrate: ignored",
                      "check whether the image needs it", "build", key)
         elif info["status"] == "deprecated":
-            _finding(config, "FM100", f"`build.{key}` is deprecated in cog; mapped: {info['fal']}",
-                     "in cog, use `python_requirements` / `run` instead; in the Dockerfile it is already a layer",
-                     "build", key)
+            _finding(config, "FM100", f"`build.{key}` is deprecated in cog; still converted: {info['fal']}",
+                     info["remediation"], "build", key)
         elif info["status"] == "info":
             _finding(config, info["rule"], f"`build.{key}`: {info['fal']}", "nothing to do", "build", key)
 

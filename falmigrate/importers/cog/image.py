@@ -59,8 +59,9 @@ def _requirement_lines(root: Path, config: CogConfig) -> list[str]:
 
 
 def _run_steps(config: CogConfig) -> list[RunStep]:
-    steps = [RunStep(command=str(c), location=config.loc("build", "pre_install", i))
-             for i, c in enumerate(config.build.get("pre_install") or [])]
+    """``build.run`` then the deprecated ``build.pre_install``: cog's generator appends pre_install
+    commands after the run commands (both after the pip install), so the image is built in cog's order."""
+    steps = []
     for index, step in enumerate(config.build.get("run") or []):
         location = config.loc("build", "run", index)
         if isinstance(step, str):
@@ -68,6 +69,8 @@ def _run_steps(config: CogConfig) -> list[RunStep]:
             continue
         mounts = [SecretMount(id=str(m["id"]), target=m.get("target")) for m in step.get("mounts") or []]
         steps.append(RunStep(command=step["command"], secrets=mounts, location=location))
+    steps += [RunStep(command=str(c), location=config.loc("build", "pre_install", i))
+              for i, c in enumerate(config.build.get("pre_install") or [])]
     return steps
 
 
@@ -172,9 +175,11 @@ def plan_image(root: Path, config: CogConfig) -> ImagePlan:
         raise config.error("`build.gpu` must be true or false", "build", "gpu")
     for step in image["run_steps"]:
         if step.secrets:
-            ids = ", ".join(s.id for s in step.secrets)
-            plan.decisions.append(Decision(source=f"build.run with secret mount(s) {ids}",
-                                           target="RUN --mount=type=secret (BuildKit; pass --secret id=… at build)",
-                                           location=step.location))
+            first = step.secrets[0].id
+            plan.decisions.append(Decision(
+                source=f"build.run with secret mount(s) {', '.join(s.id for s in step.secrets)}",
+                target=f"`RUN --mount=type=secret,id={first},…` (BuildKit)",
+                note=f"pass each secret when building: `docker build --secret id={first},src=FILE`; "
+                     "it is never stored in a layer", location=step.location))
     plan.image = ImageSpec(**image)
     return plan

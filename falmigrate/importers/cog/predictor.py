@@ -17,6 +17,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from falmigrate.errors import SourceError
 from falmigrate.importers.cog import mapping
+from falmigrate.importers.cog.outputs import as_images, file_evidence, has_file
 from falmigrate.importers.cog.types import Names, Unsupported, is_stream, to_typeref
 from falmigrate.spec import Endpoint, Finding, InputField, Location, TypeRef
 
@@ -35,6 +36,9 @@ class PredictorInfo:
     setup_weights: bool = False
     concurrent_max: int | None = None
     fetches_weights: bool = False
+    setup_location: Location | None = None
+    output_suffixes: list[str] = field(default_factory=list)  # file suffixes predict's literals name
+    output_annotation: str | None = None  # the return annotation as written
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -82,6 +86,42 @@ def literal(node: cst.BaseExpression) -> Any:
     return ast.literal_eval(cst.Module([]).code_for_node(node))
 
 
+def module_constants(module: cst.Module) -> dict[str, Any]:
+    """Top-level ``NAME = <literal>`` assignments (``COLORS = {...}``), for ``Input(choices=list(COLORS))``."""
+    found: dict[str, Any] = {}
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            target = small.targets[0].target if isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                else small.target if isinstance(small, cst.AnnAssign) and small.value is not None else None
+            if isinstance(target, cst.Name):
+                try:
+                    found[target.value] = literal(small.value)
+                except (ValueError, SyntaxError, TypeError):
+                    found.pop(target.value, None)  # rebound to something not literal
+    return found
+
+
+_CONTAINERS = {"list": list, "tuple": tuple, "sorted": sorted}
+
+
+def static_value(node: cst.BaseExpression, constants: dict[str, Any]) -> Any:
+    """A literal, a module constant, or ``list``/``tuple``/``sorted`` of one (``.keys()`` too)."""
+    if isinstance(node, cst.Name) and node.value in constants:
+        return constants[node.value]
+    if isinstance(node, cst.Call) and not node.args and isinstance(node.func, cst.Attribute) \
+            and node.func.attr.value == "keys":
+        value = static_value(node.func.value, constants)
+        if isinstance(value, dict):
+            return list(value)
+        raise ValueError("not a dict")
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in _CONTAINERS \
+            and len(node.args) == 1 and node.args[0].keyword is None and not node.args[0].star:
+        return _CONTAINERS[node.func.value](static_value(node.args[0].value, constants))
+    return literal(node)
+
+
 class _Reader:
     def __init__(self, root: Path, file: str, class_name: str) -> None:
         self.file = file
@@ -89,6 +129,7 @@ class _Reader:
         self.module = self.wrapper.module
         self.positions = self.wrapper.resolve(PositionProvider)
         self.names = cog_names(self.module)
+        self.constants = module_constants(self.module)
         self.class_name = class_name
         self.findings: list[Finding] = []
 
@@ -181,8 +222,8 @@ def _input_args(reader: _Reader, call: cst.Call, param: cst.Param) -> dict[str, 
                         "check the request model in fal_app.py", arg)
             continue
         try:
-            values[key] = literal(arg.value)
-        except (ValueError, SyntaxError):
+            values[key] = static_value(arg.value, reader.constants)
+        except (ValueError, SyntaxError, TypeError):
             reader.find("FM114", f"Input({key}=…) of `{param.name.value}` is not a literal: dropped",
                         "write the value as a literal in the request model", arg)
     return values
@@ -203,8 +244,8 @@ def _input_field(reader: _Reader, param: cst.Param) -> InputField:
         args = _input_args(reader, param.default, param)
     else:
         try:
-            args = {"default": literal(param.default)}
-        except (ValueError, SyntaxError):
+            args = {"default": static_value(param.default, reader.constants)}
+        except (ValueError, SyntaxError, TypeError):
             reader.find("FM114", f"default of `{name}` is not a literal: the input is required on fal",
                         "write the default as a literal", param)
             args = {}
@@ -258,6 +299,7 @@ def _output(reader: _Reader, function: cst.FunctionDef, generator: bool) -> tupl
 
 def _setup(reader: _Reader, info: PredictorInfo, setup: cst.FunctionDef) -> None:
     info.has_setup = True
+    info.setup_location = reader.loc(setup)
     params = [p.name.value for p in setup.params.params if p.name.value != "self"]
     info.setup_weights = "weights" in params
     for extra in (p for p in params if p != "weights"):
@@ -285,6 +327,9 @@ def read_predictor(root: Path, file: str, class_name: str, ref_location: Locatio
     function = methods[method]
     scan = scan_body(function)
     output, stream = _output(reader, function, scan.found)
+    evidence = file_evidence(function)
+    if has_file(output) and evidence.images_only:
+        output = as_images(output)
     params = [p for p in function.params.params if p.name.value != "self"]
     params += list(function.params.kwonly_params)
     endpoint = Endpoint(path="/", handler=f"{class_name}.{method}",
@@ -292,7 +337,10 @@ def read_predictor(root: Path, file: str, class_name: str, ref_location: Locatio
                         output_mode="stream" if stream else "single",
                         is_async=function.asynchronous is not None, location=reader.loc(function))
     info = PredictorInfo(file=file, class_name=class_name, method=method, endpoint=endpoint,
-                         concurrent_max=_concurrent_max(reader, function))
+                         concurrent_max=_concurrent_max(reader, function),
+                         output_suffixes=sorted(evidence.suffixes),
+                         output_annotation=cst.Module([]).code_for_node(function.returns.annotation)
+                         if function.returns else None)
     if "setup" in methods:
         _setup(reader, info, methods["setup"])
     if "__init__" in methods:

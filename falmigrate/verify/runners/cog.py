@@ -2,24 +2,27 @@
 
 The module is loaded with cog's own loader (``cog.predictor.load_predictor_from_ref``, which also
 instantiates the class), ``setup()`` runs once (with ``weights`` from ``COG_WEIGHTS`` when it takes
-them, as cog does), then ``predict``/``run`` per case with keyword inputs: missing inputs take their
-``Input(default=…)``, file inputs go through ``cog.Path.validate`` (``data:``/http URLs are downloaded
-like cog's server does), ``cog.File`` through ``cog.File.validate``, secrets become ``cog.Secret``.
-Iterators are collected; a cog ``BaseModel`` (a dataclass) becomes a dict of its fields.
+them, as cog does), then ``predict``/``run`` per case. Each case's input goes through cog's own input
+handling (``cog._inspector.create_predictor`` reads the signature, ``check_input`` coerces types, fills
+``Input`` defaults and enforces ge/le/lengths/regex/choices; ``data:``/http URLs for ``Path`` inputs are
+downloaded) — deliberately not the importer's reading, so a constraint or default the importer got
+wrong shows up as a difference. Iterators are collected; a cog ``BaseModel`` becomes a dict of its fields.
 Runs inside the verify worker subprocess (cwd = the source root), all cases in one process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
+import io
 import sys
 from pathlib import Path
 from typing import Any
 
 from falmigrate.errors import VerifyError
-from falmigrate.spec import AppSpec, InputField, TypeRef
+from falmigrate.spec import AppSpec
 
 
 def _load(root: Path, spec: AppSpec) -> Any:
@@ -45,66 +48,34 @@ def _setup(predictor: Any) -> None:
         asyncio.run(result)
 
 
-def _leaf(ref: TypeRef) -> TypeRef:
-    while ref.kind in ("optional", "list") and ref.item is not None:
-        ref = ref.item
-    return ref
+def _input_schema(spec: AppSpec) -> dict[str, Any]:
+    """cog's own reading of the predictor's inputs (types, defaults, constraints), not falmigrate's:
+    the source side must not share the importer's mistakes, or the diff could not catch them."""
+    from cog._inspector import create_predictor
+
+    cog = spec.extra.get("cog") or {}
+    module = Path(cog.get("file") or spec.source.entry_file).name.removesuffix(".py")
+    try:
+        return create_predictor(module, cog.get("class") or spec.class_name).inputs
+    except Exception as exc:  # cog refuses the signature (e.g. an input without annotation)
+        raise VerifyError(f"cog cannot read the inputs of {module}: {type(exc).__name__}: {exc}") from exc
 
 
-def _coerce(value: Any, field: InputField, opened: bool) -> Any:
-    import cog
-
-    if value is None:
-        return None
+def _fetch(value: Any) -> Any:
+    """URL inputs cog's worker downloads before predict runs (``URLPath.convert()``)."""
     if isinstance(value, list):
-        return [_coerce(item, field, opened) for item in value]
-    kind = _leaf(field.type).kind
-    if kind == "file" and opened:
-        return cog.File.validate(value)
-    if kind == "file":
-        path = cog.Path.validate(value)
-        return path.convert() if hasattr(path, "convert") else path
-    if kind == "secret":
-        return cog.Secret(value)
-    return value
+        return [_fetch(item) for item in value]
+    return value.convert() if hasattr(value, "convert") and callable(value.convert) else value
 
 
-def _check(field: InputField, value: Any) -> None:
-    """The input checks cog's server makes before predict runs (choices, ge/le, lengths, regex)."""
-    import re
+def _arguments(inputs: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
+    """The case's input through cog's input check: type coercion, Input defaults, ge/le, lengths,
+    regex, choices — what cog's server does before predict (unknown keys are ignored, as cog does)."""
+    from cog._inspector import check_input
 
-    ref = field.type.item if field.type.kind == "optional" and field.type.item else field.type
-    if value is None:
-        return
-    if ref.kind == "literal" and value not in (ref.choices or []):
-        raise ValueError(f"{field.name}: {value!r} is not one of {ref.choices}")
-    if field.ge is not None and value < field.ge or field.le is not None and value > field.le:
-        raise ValueError(f"{field.name}: {value!r} is out of range")
-    if field.min_length is not None and len(value) < field.min_length \
-            or field.max_length is not None and len(value) > field.max_length:
-        raise ValueError(f"{field.name}: length out of range")
-    if field.pattern is not None and not re.match(field.pattern, value):
-        raise ValueError(f"{field.name}: does not match {field.pattern}")
-
-
-def _arguments(spec: AppSpec, case: dict[str, Any], method: Any) -> dict[str, Any]:
-    body = dict(case.get("input") or {})
-    params = inspect.signature(method).parameters
-    kwargs = {}
-    for field in spec.endpoints[0].inputs:
-        if field.name in body:
-            value = body.pop(field.name)
-        elif field.required:
-            raise ValueError(f"missing required input {field.name!r}")
-        else:
-            value = field.default
-        annotation = params[field.name].annotation if field.name in params else None
-        opened = getattr(annotation, "__name__", "") == "File"
-        _check(field, value)
-        kwargs[field.name] = _coerce(value, field, opened)
-    if body:
-        raise ValueError(f"unknown input(s): {', '.join(sorted(body))}")
-    return kwargs
+    with contextlib.redirect_stdout(io.StringIO()):  # cog prints a warning for unknown keys
+        kwargs = check_input(inputs, dict(case.get("input") or {}))
+    return {name: _fetch(value) for name, value in kwargs.items()}
 
 
 async def _collect(value: Any) -> list[Any]:
@@ -127,12 +98,13 @@ def plain(value: Any) -> Any:
 def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
     """One value per case (a case that raised gives ``{"error": "..."}``)."""
     predictor = _load(Path(root), spec)
+    inputs = _input_schema(spec)
     _setup(predictor)
     method = getattr(predictor, (spec.extra.get("cog") or {}).get("method") or "predict")
     results: list[Any] = []
     for case in cases:
         try:
-            results.append(plain(method(**_arguments(spec, case, method))))
+            results.append(plain(method(**_arguments(inputs, case))))
         except Exception as exc:  # noqa: BLE001 - the user's code (or cog's input checks) raised
             results.append({"error": f"{type(exc).__name__}: {exc}"})
     return results

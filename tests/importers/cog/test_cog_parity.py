@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,21 @@ FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "cog"
 NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file())
 # Cases refused before predict runs (cog's input checks / fal's 422): both sides must fail.
 FAILING = {("choices", "bad_choice"), ("choices", "too_many_steps"), ("choices", "bad_tag"),
-           ("runner_run", "missing_document")}
+           ("runner_run", "missing_document"), ("image_output", "bad_color")}
+# One deliberate change per fixture's generated app (old -> new, exactly one occurrence): a request default,
+# a dropped constraint, a body line, a setup detail. verify must report each: the source side reads
+# defaults and constraints with cog's own inspector, not with the importer, so they cannot hide.
+MUTATIONS = {
+    "async_concurrency": ("Field(default='abcab'", "Field(default='abcaa'"),
+    "basemodel_output": ('{len(words)} words', '{len(words)} word'),
+    "choices": ("ge=1, le=10)", "ge=1)"),
+    "image_output": ("else (255, 255, 255)", "else (255, 255, 254)"),
+    "runner_run": ("if not keep_empty:", "if keep_empty:"),
+    "secret_mounts": ('else "anonymous"', 'else "anon"'),
+    "setup_weights": ("self.vocab[index % len(self.vocab)]", "self.vocab[(index + 1) % len(self.vocab)]"),
+    "streaming": ("state * 31 + 7", "state * 31 + 8"),
+    "text_io": ("Field(default='hello cog world'", "Field(default='hello fal world'"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +95,38 @@ def test_stream_endpoint_sends_server_sent_events(converted: dict[str, Path]) ->
     lines = proc.stdout.strip().splitlines()
     assert lines[-2].startswith("text/event-stream")
     assert json.loads(lines[-1]) == [" lazy", " over", " lazy"]
+
+
+def test_every_fixture_has_a_mutation() -> None:
+    assert sorted(MUTATIONS) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_changed_app_fails_verify(name: str, converted: dict[str, Path], tmp_path: Path) -> None:
+    """Each fixture's diff can fail: one small change to the generated app and verify reports it."""
+    out = tmp_path / "out"
+    shutil.copytree(converted[name], out)
+    app = out / "fal_app.py"
+    old, new = MUTATIONS[name]
+    assert app.read_text().count(old) == 1, f"{name}: mutation target {old!r} not found once"
+    app.write_text(app.read_text().replace(old, new))
+    report = verify(FIXTURES / name / "input", out, load_cases(FIXTURES / name / "cases.json"), platform="cog")
+    assert not report["ok"] and report["failed"] >= 1, json.dumps(report["cases"], indent=2)
+
+
+def test_verify_cli_exit_codes(converted: dict[str, Path], tmp_path: Path) -> None:
+    """`falmigrate verify SRC OUT --cases` exits 0 when the outputs agree and 1 when one differs."""
+    from typer.testing import CliRunner
+
+    from falmigrate.cli.app import app as cli_app
+
+    src, cases = FIXTURES / "choices" / "input", FIXTURES / "choices" / "cases.json"
+    agree = CliRunner().invoke(cli_app, ["verify", str(src), str(converted["choices"]), "--cases", str(cases)])
+    assert agree.exit_code == 0, agree.output
+    out = tmp_path / "out"
+    shutil.copytree(converted["choices"], out)
+    app = out / "fal_app.py"
+    app.write_text(app.read_text().replace(*MUTATIONS["choices"]))
+    differ = CliRunner().invoke(cli_app, ["verify", str(src), str(out), "--cases", str(cases)])
+    assert differ.exit_code == 1, differ.output
+    assert "too_many_steps" in differ.output
