@@ -19,7 +19,7 @@ from falmigrate.codemods.runpod.generate import AppParts, app_source
 from falmigrate.codemods.runpod.transform import edit_module
 from falmigrate.errors import SourceError
 from falmigrate.importers.runpod.handler import handler_kind
-from falmigrate.importers.runpod.reader import read_worker
+from falmigrate.importers.runpod.reader import read_worker, resolve_handler
 from falmigrate.spec import AppSpec, InputField
 
 __all__ = ["rewrite", "transform_source"]
@@ -27,20 +27,34 @@ __all__ = ["rewrite", "transform_source"]
 
 def transform_source(source: str, path: str = "handler.py", *, class_name: str = "Worker",
                      fields: list[InputField] | None = None, settings: dict[str, Any] | None = None,
-                     description: str | None = None) -> RewriteResult:
-    """Rewrite one worker module's text into a fal app module."""
+                     description: str | None = None, handler_call: str | None = None,
+                     kind: str | None = None) -> RewriteResult:
+    """Rewrite one worker module's text into a fal app module.
+
+    ``handler_call``/``kind`` come from the importer when the handler lives in another module of the
+    project (``from impl import handler``); otherwise the handler is found in ``source`` itself.
+    """
     mod = read_worker(source, path)
     if len(mod.starts) != 1:
         return RewriteResult(code=source)
-    handler = mod.starts[0].config.get("handler")
-    name = getattr(handler, "value", None)
-    if name not in mod.functions:
-        return RewriteResult(code=source)
+    start = mod.starts[0]
+    if handler_call is None or kind is None:
+        handler = start.config.get("handler")
+        resolved = resolve_handler(mod, handler, start.line) if handler is not None else None
+        if resolved is None or resolved[1] is not None:
+            return RewriteResult(code=source)
+        handler_call, kind = resolved[0], handler_kind(mod.functions[resolved[2]])
     edit = edit_module(mod)
-    parts = AppParts(class_name=class_name, handler=name, kind=handler_kind(mod.functions[name]),
+    parts = AppParts(class_name=class_name, handler=handler_call, kind=kind,
                      fields=list(fields or []), settings=settings or {}, setup=bool(edit.moved.indices),
                      progress=bool(mod.progress_lines), description=description)
     code, imports = app_source(parts)
+    folder = Path(path).parent.as_posix()
+    if folder not in ("", "."):
+        # `python src/handler.py` put src/ first on sys.path; the worker's own imports need it here too
+        path_line = (f"sys.path.insert(0, str(Path(__file__).resolve().parent / {folder!r}))"
+                     "  # the worker's folder, as `python <worker>` had it")
+        imports += ["import sys", path_line]
     module = with_imports(edit.module, imports)
     return RewriteResult(code=module.code.rstrip() + "\n" + code, findings=edit.findings, decisions=edit.decisions)
 
@@ -56,6 +70,8 @@ def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     settings = {"hardware": spec.hardware.model_dump(), "scaling": spec.scaling.model_dump(),
                 "secrets": list(spec.secrets)}
     endpoint = spec.endpoints[0] if spec.endpoints else None
+    runpod = spec.extra.get("runpod") or {}
     return transform_source(source, entry, class_name=spec.class_name,
                             fields=list(endpoint.inputs) if endpoint else [], settings=settings,
-                            description=endpoint.description if endpoint else None)
+                            description=endpoint.description if endpoint else None,
+                            handler_call=runpod.get("call"), kind=runpod.get("kind"))

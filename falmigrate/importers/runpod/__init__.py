@@ -19,11 +19,22 @@ import libcst as cst
 from falmigrate.errors import SourceError
 from falmigrate.importers.runpod.handler import analyse_handler
 from falmigrate.importers.runpod.init import plan_init
+from falmigrate.importers.runpod.locate import ProjectModules, find_handler, find_schema
 from falmigrate.importers.runpod.project import read_project, scaling_spec
-from falmigrate.importers.runpod.reader import WorkerModule, mentions_start, read_worker
-from falmigrate.importers.runpod.schema import read_fields, schema_fields
+from falmigrate.importers.runpod.reader import Handler, WorkerModule, mentions_start, read_worker
+from falmigrate.importers.runpod.schema import dict_fields, read_fields
 from falmigrate.importers.runpod.spec_parts import concurrency_ceiling, findings_for, names
-from falmigrate.spec import AppSpec, Decision, Endpoint, Lifecycle, Location, SourceInfo, TypeRef
+from falmigrate.spec import (
+    AppSpec,
+    Decision,
+    Endpoint,
+    Finding,
+    InputField,
+    Lifecycle,
+    Location,
+    SourceInfo,
+    TypeRef,
+)
 
 __all__ = ["RunpodImporter", "find_entry", "load_worker"]
 
@@ -58,7 +69,7 @@ def find_entry(root: Path) -> list[tuple[str, WorkerModule]]:
 
 
 def load_worker(root: Path) -> WorkerModule:
-    """The worker module, checked: exactly one ``start`` call naming a handler defined in it."""
+    """The worker module, checked: exactly one ``start`` call anywhere in the project."""
     found = find_entry(root)
     if not found:
         raise SourceError("no runpod.serverless.start(...) call found: nothing says which function is the handler",
@@ -68,18 +79,23 @@ def load_worker(root: Path) -> WorkerModule:
         where = ", ".join(f"{rel}:{line}" for rel, line in starts)
         raise SourceError(f"{len(starts)} runpod.serverless.start calls ({where}); a worker has exactly one",
                           file=starts[1][0], line=starts[1][1], hint="keep one start call (one handler per worker)")
-    mod = found[0][1]
-    start = mod.starts[0]
-    handler = start.config.get("handler")
-    if handler is None:
-        raise SourceError('the start config has no "handler" key', file=mod.path, line=start.config_line,
-                          hint='pass {"handler": your_function}')
-    if not isinstance(handler, cst.Name) or handler.value not in mod.functions:
-        what = mod.module.code_for_node(handler)
-        raise SourceError(f"the handler {what!r} is not a function defined at the top level of {mod.path}",
-                          file=mod.path, line=mod.line(handler),
-                          hint="define the handler with def/async def in the module that calls start")
-    return mod
+    return found[0][1]
+
+
+def _fields(modules: ProjectModules, mod: WorkerModule, handler: Handler,
+            findings: list[Finding]) -> tuple[list[InputField], bool]:
+    """(request fields, whether they come from an rp_validator schema); ``mod`` defines the handler."""
+    for schema in handler.schema_names:
+        found = find_schema(modules, mod, schema) if schema else None
+        fields = dict_fields(found[0], found[1], findings) if found else None
+        if fields is not None:
+            return fields, True
+        findings.append(Finding(
+            rule="FM304", severity="warning", location=Location(file=mod.path, line=handler.validate_lines[0]),
+            message=f"the rp_validator schema {schema or '(inline expression)'} is not a dict literal falmigrate "
+                    "can read; the request fields come from the keys the handler reads",
+            remediation="type the generated request model's fields by hand (validate() still checks the input)"))
+    return read_fields(mod, handler.reads), False
 
 
 class RunpodImporter:
@@ -104,23 +120,22 @@ class RunpodImporter:
         root = Path(root)
         mod = load_worker(root)
         start = mod.starts[0]
-        handler = analyse_handler(mod, mod.functions[start.config["handler"].value])
+        modules = ProjectModules(root, mod)
+        ref = find_handler(modules, start)
+        handler = analyse_handler(ref.mod, ref.fn)
         entry_dir = Path(mod.path).parent.as_posix()
         project = read_project(root, "" if entry_dir == "." else entry_dir)
         findings = list(project.findings)
-        fields = None
-        for schema in handler.schema_names:
-            fields = schema_fields(mod, schema, findings) if schema else None
-            if fields is not None:
-                break
-        from_schema = fields is not None
-        if fields is None:
-            fields = read_fields(mod, handler.reads)
+        fields, from_schema = _fields(modules, ref.mod, handler, findings)
         ceiling = concurrency_ceiling(mod, start.config.get("concurrency_modifier"))
         init = plan_init(mod)
-        findings += findings_for(mod, handler, init, ceiling, from_schema, fields)
+        findings += findings_for(mod, handler, init, ceiling, from_schema, fields, handler_mod=ref.mod)
+        if ref.mod is not mod:
+            findings.append(Finding(rule="FM300", severity="info", location=Location(file=ref.mod.path, line=handler.line),
+                                    message=f"the handler is {ref.fn.name.value} from {ref.mod.path}; the fal app "
+                                            f"calls it as {ref.call} from {mod.path} (the module stays as written)"))
         aggregate = start.config.get("return_aggregate_stream")
-        loc = Location(file=mod.path, line=handler.line)
+        loc = Location(file=ref.mod.path, line=handler.line)
         endpoint = Endpoint(
             path="/", handler=handler.name, inputs=fields, is_async=handler.is_async, location=loc,
             output=TypeRef(kind="list", item=TypeRef(kind="any")) if handler.is_stream else TypeRef(kind="any"),
@@ -128,14 +143,15 @@ class RunpodImporter:
             description=project.description, examples=project.examples,
         )
         name, class_name = names(root, project.title)
-        decisions = [Decision(source=f'runpod.serverless.start({{"handler": {handler.name}}})',
-                              target=f'{class_name} endpoint "/" calling {handler.name}(job)',
+        decisions = [Decision(source=f'runpod.serverless.start({{"handler": {ref.call}}})',
+                              target=f'{class_name} endpoint "/" calling {ref.call}(job)',
                               location=Location(file=mod.path, line=start.line))]
         if init.indices:
             decisions.append(Decision(source=f"module-level initialisation (lines {init.lines})",
                                       target="_falmigrate_init() called from setup()", location=loc))
         extra = {"runpod": {
-            "handler": handler.name, "kind": handler.kind, "entry": mod.path,
+            "handler": handler.name, "call": ref.call, "handler_file": ref.mod.path, "kind": handler.kind,
+            "entry": mod.path,
             "return_aggregate_stream": isinstance(aggregate, cst.Name) and aggregate.value == "True",
             "concurrency_modifier": ceiling[0] if ceiling else None, "init": init.names,
             "schema": from_schema,

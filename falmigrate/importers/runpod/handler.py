@@ -131,13 +131,52 @@ def _dict_keys(node: cst.CSTNode | None) -> set[str]:
     return {k for e in node.elements if isinstance(e, cst.DictElement) and (k := string_value(e.key))}
 
 
+def _positional_params(fn: cst.FunctionDef) -> list[str]:
+    return [p.name.value for p in (*fn.params.posonly_params, *fn.params.params)]
+
+
+def _helper_reads(mod: WorkerModule, nodes: list[cst.CSTNode], job: str | None, inputs: set[str],
+                  seen: set[str]) -> list[InputRead]:
+    """Keys read by the module's own functions the input is passed to (``return work(job["input"])``)."""
+    out: list[InputRead] = []
+    for n in nodes:
+        if not (isinstance(n, cst.Call) and isinstance(n.func, cst.Name) and n.func.value in mod.functions
+                and n.func.value not in seen):
+            continue
+        callee = mod.functions[n.func.value]
+        params = _positional_params(callee)
+        for index, arg in enumerate(n.args):
+            if arg.star or not _is_job_input(arg.value, job, inputs):
+                continue
+            param = arg.keyword.value if arg.keyword is not None else (params[index] if index < len(params) else None)
+            if param is None:
+                continue
+            seen.add(n.func.value)
+            inner = Handler(name=callee.name.value, node=callee, line=mod.line(callee), kind="sync", job_param=None)
+            inner_nodes = _own_nodes(callee)
+            inner_inputs, _ = _track_inputs(mod, inner, inner_nodes)
+            inner_inputs.add(param)
+            out += _reads(mod, inner, inner_nodes, inner_inputs)
+            out += _helper_reads(mod, inner_nodes, None, inner_inputs, seen)
+    return out
+
+
+def _merge(reads: list[InputRead]) -> list[InputRead]:
+    merged: dict[str, InputRead] = {}
+    for read in reads:
+        known = merged.get(read.key)
+        if known is None or (read.has_default and not known.has_default):
+            merged[read.key] = read
+    return sorted(merged.values(), key=lambda r: (r.line, r.key))
+
+
 def analyse_handler(mod: WorkerModule, fn: cst.FunctionDef) -> Handler:
-    params = [p.name.value for p in fn.params.params] or [p.name.value for p in fn.params.posonly_params]
+    params = _positional_params(fn)
     h = Handler(name=fn.name.value, node=fn, line=mod.line(fn), kind=handler_kind(fn),
                 job_param=params[0] if params else None)
     nodes = _own_nodes(fn)
     inputs, _ = _track_inputs(mod, h, nodes)
-    h.reads = _reads(mod, h, nodes, inputs)
+    h.reads = _merge(_reads(mod, h, nodes, inputs) + _helper_reads(mod, nodes, h.job_param, inputs, {h.name}))
     for n in nodes:
         if mod.is_call_to(n, VALIDATE):
             h.validate_lines.append(mod.line(n))

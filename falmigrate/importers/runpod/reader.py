@@ -76,6 +76,11 @@ class WorkerModule:
     assignments: dict[str, cst.BaseExpression] = field(default_factory=dict)
     starts: list[StartCall] = field(default_factory=list)
     progress_lines: list[int] = field(default_factory=list)
+    # every ``name = value`` / ``name["key"] = value`` in any scope, in source order: (name, line, value)
+    bindings: list[tuple[str, int, cst.BaseExpression]] = field(default_factory=list)
+    item_sets: list[tuple[str, str, int, cst.BaseExpression]] = field(default_factory=list)
+    # names imported from the project's own modules: local name -> (module as written, attribute or None)
+    local_imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
     def line(self, node: cst.CSTNode) -> int:
         return self.positions[node].start.line
@@ -114,6 +119,12 @@ def _dotted(node: cst.BaseExpression) -> str:
     return node.value if isinstance(node, cst.Name) else ""
 
 
+def _local(alias: cst.ImportAlias) -> str | None:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    return None
+
+
 class _Imports(cst.CSTVisitor):
     def __init__(self, mod: WorkerModule) -> None:
         self.mod = mod
@@ -122,6 +133,8 @@ class _Imports(cst.CSTVisitor):
         for alias in node.names:
             dotted = _dotted(alias.name)
             if not dotted.startswith("runpod"):
+                self.mod.local_imports[_local(alias) or dotted.split(".")[0]] = (
+                    dotted if alias.asname is not None else dotted.split(".")[0], None)
                 continue
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 self.mod.aliases[alias.asname.name.value] = dotted
@@ -129,10 +142,14 @@ class _Imports(cst.CSTVisitor):
                 self.mod.aliases[dotted.split(".")[0]] = dotted.split(".")[0]
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+        if isinstance(node.names, cst.ImportStar):
             return
-        base = _dotted(node.module)
+        base = "." * len(node.relative) + (_dotted(node.module) if node.module is not None else "")
         if not base.startswith("runpod"):
+            for alias in node.names:
+                name = _dotted(alias.name)
+                local = _local(alias) or name
+                self.mod.local_imports[local] = (base, name)
             return
         for alias in node.names:
             name = _dotted(alias.name)
@@ -140,24 +157,63 @@ class _Imports(cst.CSTVisitor):
             self.mod.aliases[local] = f"{base}.{name}"
 
 
-def _config_dict(mod: WorkerModule, arg: cst.BaseExpression | None) -> tuple[dict[str, cst.BaseExpression], int]:
-    """The start config's keys; a name bound at module level to a dict literal is followed once."""
-    if isinstance(arg, cst.Name) and arg.value in mod.assignments:
-        arg = mod.assignments[arg.value]
+def bound_before(mod: WorkerModule, name: str, line: int) -> cst.BaseExpression | None:
+    """The value last bound to ``name`` (any scope) before ``line``; else its module-level value."""
+    found = [value for bound, at, value in mod.bindings if bound == name and at <= line]
+    return found[-1] if found else mod.assignments.get(name)
+
+
+def _config_dict(mod: WorkerModule, arg: cst.BaseExpression | None,
+                 call_line: int) -> tuple[dict[str, cst.BaseExpression], int]:
+    """The start config's keys. A name is followed to the dict it was bound to before the call (any
+    scope: module, main guard, function), with later ``name["key"] = value`` items merged in."""
     out: dict[str, cst.BaseExpression] = {}
-    if isinstance(arg, cst.Dict):
+    variable = arg.value if isinstance(arg, cst.Name) else None
+    if variable is not None:
+        arg = bound_before(mod, variable, call_line)
+    if isinstance(arg, cst.Dict) and all(isinstance(e, cst.DictElement) for e in arg.elements):
         for element in arg.elements:
             if isinstance(element, cst.DictElement) and (key := string_value(element.key)) is not None:
                 out[key] = element.value
-        return out, mod.line(arg)
-    if isinstance(arg, cst.Call) and _dotted(arg.func) == "dict":
+    elif isinstance(arg, cst.Call) and _dotted(arg.func) == "dict" and all(a.keyword for a in arg.args):
         for a in arg.args:
             if a.keyword is not None:
                 out[a.keyword.value] = a.value
-        return out, mod.line(arg)
-    raise SourceError("the runpod.serverless.start argument is not a dict literal falmigrate can read",
-                      file=mod.path, line=mod.line(arg) if arg is not None else None,
-                      hint='pass {"handler": your_function} directly to runpod.serverless.start')
+    else:
+        raise SourceError("the runpod.serverless.start argument is not a dict literal falmigrate can read",
+                          file=mod.path, line=mod.line(arg) if arg is not None else call_line,
+                          hint='pass {"handler": your_function} to runpod.serverless.start (a dict literal, '
+                               "or a variable bound to one)")
+    start = mod.line(arg)
+    if variable is not None:
+        for name, key, at, value in mod.item_sets:
+            if name == variable and start <= at <= call_line:
+                out[key] = value
+    return out, start
+
+
+def resolve_handler(mod: WorkerModule, expr: cst.BaseExpression, line: int) -> tuple[str, str | None, str] | None:
+    """Where the handler expression leads: (local name to call, project module it is imported from or
+    None, function name there). Names bound to other names are followed (``entry = handler``)."""
+    for _ in range(8):
+        if isinstance(expr, cst.Name):
+            if expr.value in mod.functions:
+                return expr.value, None, expr.value
+            if expr.value in mod.local_imports:
+                module, attr = mod.local_imports[expr.value]
+                return (expr.value, module, attr) if attr is not None else None
+            nxt = bound_before(mod, expr.value, line)
+            if nxt is None or nxt is expr:
+                return None
+            expr = nxt
+        elif isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+            imported = mod.local_imports.get(expr.value.value)
+            if imported is None or imported[1] is not None:
+                return None
+            return mod.module.code_for_node(expr), imported[0], expr.attr.value
+        else:
+            return None
+    return None
 
 
 class _Calls(cst.CSTVisitor):
@@ -170,7 +226,7 @@ class _Calls(cst.CSTVisitor):
             first = next((a.value for a in node.args if a.keyword is None), None)
             if first is None:
                 first = next((a.value for a in node.args if a.keyword and a.keyword.value == "config"), None)
-            config, config_line = _config_dict(mod, first)
+            config, config_line = _config_dict(mod, first, mod.line(node))
             mod.starts.append(StartCall(node=node, line=mod.line(node), config=config, config_line=config_line))
         elif mod.is_call_to(node, PROGRESS):
             mod.progress_lines.append(mod.line(node))
@@ -188,6 +244,27 @@ def _module_level(mod: WorkerModule) -> None:
                             mod.assignments[target.target.value] = small.value
                 elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value:
                     mod.assignments[small.target.value] = small.value
+
+
+class _Bindings(cst.CSTVisitor):
+    """Every ``name = value`` and ``name["key"] = value`` of the module, nested scopes included."""
+
+    def __init__(self, mod: WorkerModule) -> None:
+        self.mod = mod
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            t = target.target
+            if isinstance(t, cst.Name):
+                self.mod.bindings.append((t.value, self.mod.line(node), node.value))
+            elif (isinstance(t, cst.Subscript) and isinstance(t.value, cst.Name) and len(t.slice) == 1
+                  and isinstance(t.slice[0].slice, cst.Index)
+                  and (key := string_value(t.slice[0].slice.value)) is not None):
+                self.mod.item_sets.append((t.value.value, key, self.mod.line(node), node.value))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if isinstance(node.target, cst.Name) and node.value is not None:
+            self.mod.bindings.append((node.target.value, self.mod.line(node), node.value))
 
 
 def parse_source(source: str, path: str) -> cst.Module:
@@ -210,6 +287,7 @@ def read_worker(source: str, path: str = "handler.py") -> WorkerModule:
     mod = WorkerModule(path=path, source=source, module=module, positions=wrapper.resolve(PositionProvider))
     module.visit(_Imports(mod))
     _module_level(mod)
+    module.visit(_Bindings(mod))
     module.visit(_Calls(mod))
     return mod
 

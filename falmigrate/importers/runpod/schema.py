@@ -172,7 +172,11 @@ def _schema_field(name: str, rules: cst.Dict, mod: WorkerModule, loc: Location, 
 
 def schema_fields(mod: WorkerModule, schema_name: str, findings: list[Finding]) -> list[InputField] | None:
     """The request fields of the module-level schema ``schema_name``; None when it is not a literal dict."""
-    node = mod.assignments.get(schema_name)
+    return dict_fields(mod, mod.assignments.get(schema_name), findings)
+
+
+def dict_fields(mod: WorkerModule, node: cst.BaseExpression | None, findings: list[Finding]) -> list[InputField] | None:
+    """The request fields of a schema dict literal found in ``mod``; None when it is not one."""
     if not isinstance(node, cst.Dict):
         return None
     fields = []

@@ -81,11 +81,18 @@ def _input_findings(mod: WorkerModule, h: Handler, from_schema: bool, fields: li
 
 
 def findings_for(mod: WorkerModule, h: Handler, init: InitPlan, ceiling: tuple[str, int | None] | None,
-                 from_schema: bool, fields: list[InputField]) -> list[Finding]:
-    out = _input_findings(mod, h, from_schema, fields)
+                 from_schema: bool, fields: list[InputField], handler_mod: WorkerModule | None = None) -> list[Finding]:
+    """Findings of the worker module ``mod``; handler lines point into ``handler_mod`` (default ``mod``)."""
+    hmod = handler_mod or mod
+    out = _input_findings(hmod, h, from_schema, fields)
     for line in sorted(set(mod.progress_lines)):
         out.append(_f("FM305", "warning", "progress_update has no fal equivalent; it becomes a log line", mod, line,
                       "stream progress from a streaming endpoint if clients need it"))
+    if hmod is not mod:
+        for line in sorted(set(hmod.progress_lines)):
+            out.append(_f("FM305", "warning", f"progress_update in {hmod.path} is left as written (falmigrate "
+                          f"rewrites only {mod.path}); outside RunPod it reports nowhere", hmod, line,
+                          "replace it with a print/log line, or stream progress from a streaming endpoint"))
     if ceiling is not None:
         label, value = ceiling
         text = f"max_multiplexing = {value}" if value else "max_multiplexing left unset (no constant found)"
@@ -93,26 +100,26 @@ def findings_for(mod: WorkerModule, h: Handler, init: InitPlan, ceiling: tuple[s
                       mod.starts[0].line, "fal keeps the multiplexing fixed; tune max_multiplexing by hand"))
         if value and value > 1 and not h.is_async:
             out.append(_f("FM316", "warning", "a sync handler with max_multiplexing > 1 runs requests in threads",
-                          mod, h.line, "make the handler async, or check it is thread-safe"))
+                          hmod, h.line, "make the handler async, or check it is thread-safe"))
     for line in h.error_lines:
-        out.append(_f("FM307", "info", 'a {"error": ...} return becomes an HTTP 400 response', mod, line))
+        out.append(_f("FM307", "info", 'a {"error": ...} return becomes an HTTP 400 response', hmod, line))
     for line in h.refresh_lines:
-        out.append(_f("FM308", "warning", "refresh_worker has no fal equivalent; the key is dropped", mod, line,
+        out.append(_f("FM308", "warning", "refresh_worker has no fal equivalent; the key is dropped", hmod, line,
                       "restart work by hand (e.g. reload the model in the handler) if it was needed"))
     if init.indices:
         out.append(_f("FM309", "info", f"module-level initialisation (lines {init.lines}) runs in setup() via "
                       f"_falmigrate_init(); globals {init.names} stay module globals", mod, init.lines[0]))
     if h.is_stream:
         out.append(_f("FM310", "info", 'the generator handler: "/" returns the aggregated list, "/stream" streams '
-                      "each item as a server-sent event", mod, h.line))
+                      "each item as a server-sent event", hmod, h.line))
         aggregate = mod.config_value("return_aggregate_stream")
         if not (isinstance(aggregate, cst.Name) and aggregate.value == "True"):
             out.append(_f("FM314", "info", "return_aggregate_stream is not set, yet fal's \"/\" aggregates the stream",
                           mod, mod.starts[0].line))
     if h.uses_job_id:
         out.append(_f("FM317", "info", 'job["id"] is a fresh request id per call (RunPod\'s job id does not exist)',
-                      mod, h.line))
-    if "/runpod-volume" in mod.source:
+                      hmod, h.line))
+    if "/runpod-volume" in mod.source or "/runpod-volume" in hmod.source:
         out.append(_f("FM313", "warning", "the worker uses the RunPod network volume /runpod-volume", mod, None,
                       "use fal's persistent /data mount (set data_mounts and change the path)"))
     others = sorted({q for q in mod.aliases.values() if q.startswith("runpod.serverless.utils.")
