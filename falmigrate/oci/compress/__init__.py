@@ -44,8 +44,13 @@ def _sha(path: Path) -> tuple[str, int]:
 
 def compress_tar(tar_path: Path, dest: Path, compression: str, *, prefetch: list[str] | None = None) -> Compressed:
     """Compress ``tar_path`` into ``dest``; returns digests, size, media type and annotations."""
+    if compression == "flashpack":
+        from falmigrate.oci.compress import zstd_chunked
+
+        done = zstd_chunked.encode(tar_path, dest, prefetch=prefetch)  # hashes tar and blob on the way
+        return Compressed(Path(dest), done.digest, done.size, done.diff_id, mediatypes.OCI_LAYER_ZSTD,
+                          done.annotations)
     diff_id, _ = _sha(tar_path)
-    annotations: dict[str, str] = {}
     if compression == "gzip":
         with open(tar_path, "rb") as src, open(dest, "wb") as raw, \
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
@@ -57,12 +62,7 @@ def compress_tar(tar_path: Path, dest: Path, compression: str, *, prefetch: list
         with open(tar_path, "rb") as src, open(dest, "wb") as out:
             cctx.copy_stream(src, out, size=os.path.getsize(tar_path))
         media = mediatypes.OCI_LAYER_ZSTD
-    elif compression == "flashpack":
-        from falmigrate.oci.compress import zstd_chunked
-
-        annotations = zstd_chunked.write_layer(tar_path, dest, prefetch=prefetch)
-        media = mediatypes.OCI_LAYER_ZSTD
     else:
         raise UsageError(f"unknown compression {compression!r}", hint="use flashpack, zstd or gzip")
     digest, size = _sha(dest)
-    return Compressed(Path(dest), digest, size, diff_id, media, annotations)
+    return Compressed(Path(dest), digest, size, diff_id, media)

@@ -24,12 +24,14 @@ import functools
 import hashlib
 import json
 import os
+import queue
 import struct
 import tarfile
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -92,11 +94,43 @@ def _compress(data: bytes | None, zeros: int) -> tuple[bytes, str]:
     return _cctx().compress(data), "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+class _Hasher:
+    """sha256 of a byte stream fed in order (bytes, or a count of zero bytes), on its own thread so it
+    overlaps the reading and compressing; saves compress_tar a second and third pass over tar and blob."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.queue: queue.Queue = queue.Queue(maxsize=32)
+        self.thread = threading.Thread(target=self._run, name="flashpack-sha", daemon=True)
+        self.thread.start()
+
+    def feed(self, data: bytes | int) -> None:
+        self.queue.put(data)
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if isinstance(item, int):
+                for start in range(0, item, len(ZERO_BLOCK)):
+                    self.sha.update(memoryview(ZERO_BLOCK)[:min(len(ZERO_BLOCK), item - start)])
+                self.size += item
+            else:
+                self.sha.update(item)
+                self.size += len(item)
+
+    def result(self) -> tuple[str, int]:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        return "sha256:" + self.sha.hexdigest(), self.size
+
+
 class _Frames:
     """Compresses frames on worker threads and writes them to ``out`` in submission order."""
 
     def __init__(self, out, threads: int) -> None:
         self.out = out
+        self.blob = _Hasher()
         self.offset = 0
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flashpack")
         self.window = max(2, threads * WINDOW_PER_THREAD)
@@ -113,10 +147,14 @@ class _Frames:
         future, done = self.pending.popleft()
         frame, digest = future.result()
         begin = self.offset
-        self.out.write(frame)
-        self.offset += len(frame)
+        self.write(frame)
         if done is not None:
             done(begin, self.offset, digest)
+
+    def write(self, data: bytes) -> None:
+        self.out.write(data)
+        self.blob.feed(data)
+        self.offset += len(data)
 
     def drain(self) -> int:
         while self.pending:
@@ -125,6 +163,7 @@ class _Frames:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.blob.result()
 
 
 def _entry(member: tarfile.TarInfo) -> dict:
@@ -149,21 +188,23 @@ def _entry(member: tarfile.TarInfo) -> dict:
     return entry
 
 
-def _read(src, start: int, length: int) -> bytes:
+def _read(src, start: int, length: int, tar_hash: _Hasher) -> bytes:
     src.seek(start)
     data = src.read(length)
     if len(data) != length:
         raise ImageError("layer tar is truncated")
+    tar_hash.feed(data)
     return data
 
 
-def _small_file(frames: _Frames, src, member: tarfile.TarInfo, entry: dict) -> None:
+def _small_file(frames: _Frames, src, member: tarfile.TarInfo, entry: dict, tar_hash: _Hasher) -> None:
     def done(begin: int, end: int, digest: str) -> None:
         entry.update(offset=begin, endOffset=end, digest=digest)
-    frames.submit(_read(src, member.offset_data, member.size), done=done)
+    frames.submit(_read(src, member.offset_data, member.size, tar_hash), done=done)
 
 
-def _chunked_file(frames: _Frames, src, member: tarfile.TarInfo, entry: dict, entries: list[dict]) -> None:
+def _chunked_file(frames: _Frames, src, member: tarfile.TarInfo, entry: dict, entries: list[dict],
+                  tar_hash: _Hasher) -> None:
     """Cut a big file at content-defined boundaries: ``entry`` (the first chunk) + ``chunk`` entries."""
     whole = hashlib.sha256()
     file_offset = 0
@@ -174,6 +215,7 @@ def _chunked_file(frames: _Frames, src, member: tarfile.TarInfo, entry: dict, en
             part = {"type": "chunk", "name": member.name, "chunkOffset": file_offset}
             entries.append(part)
         part["chunkSize"] = piece.size
+        tar_hash.feed(piece.zeros if piece.data is None else piece.data)
         if piece.data is None:
             part["chunkType"] = "zeros"
             for start in range(0, piece.zeros, len(ZERO_BLOCK)):
@@ -195,10 +237,24 @@ def _threads() -> int:
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
+@dataclass(frozen=True)
+class Encoded:
+    annotations: dict[str, str]
+    diff_id: str  # sha256 of the tar, computed while reading it
+    digest: str  # sha256 of the blob, computed while writing it
+    size: int
+
+
 def write_layer(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None) -> dict[str, str]:
     """Write the FlashPack encoding of ``tar_path`` to ``dest``; returns the layer annotations."""
+    return encode(tar_path, dest, prefetch=prefetch).annotations
+
+
+def encode(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None) -> Encoded:
+    """Write the FlashPack encoding of ``tar_path`` to ``dest``, hashing tar and blob on the way."""
     entries: list[dict] = []
     wanted = {p.strip("/") for p in prefetch or []}
+    tar_hash = _Hasher()
     with open(tar_path, "rb") as src, open(dest, "wb") as out, tarfile.open(tar_path, "r:") as tar:
         frames = _Frames(out, _threads())
         try:
@@ -209,26 +265,29 @@ def write_layer(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None
                 if member.name.removeprefix("./").strip("/") in wanted:
                     entry["prefetch"] = True
                 if member.isreg() and member.size > 0:
-                    frames.submit(_read(src, pos, member.offset_data - pos))  # the tar header(s) before it
+                    # the tar header(s) before the content
+                    frames.submit(_read(src, pos, member.offset_data - pos, tar_hash))
                     if member.size >= cdc.CHUNKED_MIN:
-                        _chunked_file(frames, src, member, entry, entries)
+                        _chunked_file(frames, src, member, entry, entries, tar_hash)
                     else:
-                        _small_file(frames, src, member, entry)
+                        _small_file(frames, src, member, entry, tar_hash)
                     pos = member.offset_data + member.size
                 elif member.isreg():
                     entry["digest"] = "sha256:" + hashlib.sha256(b"").hexdigest()
-            frames.submit(_read(src, pos, os.path.getsize(tar_path) - pos))  # last headers, padding, end
+            frames.submit(_read(src, pos, os.path.getsize(tar_path) - pos, tar_hash))  # last headers, end
             tar_end = frames.drain()
+            ordered = [{k: e[k] for k in _KEY_ORDER if k in e} for e in entries]
+            toc = json.dumps({"version": 1, "entries": ordered}, separators=(",", ":")).encode()
+            toc_z = zstandard.ZstdCompressor(level=LEVEL).compress(toc)
+            toc_offset = tar_end + 8
+            frames.write(struct.pack("<II", SKIPPABLE_MAGIC, len(toc_z)) + toc_z)
+            frames.write(struct.pack("<II", SKIPPABLE_MAGIC, FOOTER_SIZE - 8))
+            frames.write(struct.pack("<QQQQ", toc_offset, len(toc_z), len(toc), TOC_TYPE) + FOOTER_MAGIC)
         finally:
             frames.close()
-        ordered = [{k: e[k] for k in _KEY_ORDER if k in e} for e in entries]
-        toc = json.dumps({"version": 1, "entries": ordered}, separators=(",", ":")).encode()
-        toc_z = zstandard.ZstdCompressor(level=LEVEL).compress(toc)
-        out.write(struct.pack("<II", SKIPPABLE_MAGIC, len(toc_z)))
-        toc_offset = tar_end + 8
-        out.write(toc_z)
-        out.write(struct.pack("<II", SKIPPABLE_MAGIC, FOOTER_SIZE - 8))
-        out.write(struct.pack("<QQQQ", toc_offset, len(toc_z), len(toc), TOC_TYPE) + FOOTER_MAGIC)
+            diff_id, tar_size = tar_hash.result()
+    if tar_size != os.path.getsize(tar_path):
+        raise ImageError(f"internal error: hashed {tar_size} of the tar's {os.path.getsize(tar_path)} bytes")
     checksum = "sha256:" + hashlib.sha256(toc_z).hexdigest()
     position = f"{toc_offset}:{len(toc_z)}:{len(toc)}:{TOC_TYPE}"
     notes = {
@@ -240,4 +299,5 @@ def write_layer(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None
     count = sum(1 for e in entries if e.get("prefetch"))
     if count:
         notes[mediatypes.FLASHPACK_PREFETCH] = str(count)
-    return notes
+    digest, size = frames.blob.result()
+    return Encoded(notes, diff_id, digest, size)
