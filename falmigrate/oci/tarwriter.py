@@ -40,7 +40,8 @@ def _xattrs(path: str) -> dict[str, str]:
     try:
         for key in sorted(os.listxattr(path, follow_symlinks=False)):
             value = os.getxattr(path, key, follow_symlinks=False)
-            result[f"SCHILY.xattr.{key}"] = value.decode("utf-8", "surrogateescape")
+            if value:  # a PAX record with an empty value means "delete": readers (umoci) drop it
+                result[f"SCHILY.xattr.{key}"] = value.decode("utf-8", "surrogateescape")
     except OSError:
         pass
     return result

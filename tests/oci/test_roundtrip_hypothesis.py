@@ -1,7 +1,7 @@
 """hypothesis: random trees (unicode names, paths over 100 bytes, empty files, symlinks, hardlinks, larger
-sparse-ish files, FIFOs, modes) → deterministic tar → gzip, zstd and FlashPack layers with one diff_id → extracted
+sparse-ish files, FIFOs, modes, user xattrs) → deterministic tar → gzip, zstd and FlashPack layers with one diff_id → extracted
 with Python's tarfile (each encoding) and with ``umoci unpack`` (gzip image in an OCI layout) → the
-same tree: types, modes, contents, link targets and hardlink groups."""
+same tree: types, modes, contents, link targets and hardlink groups (and xattrs, for umoci)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,9 @@ def trees(draw) -> list[tuple]:
         path = fresh(draw(st.sampled_from(dirs)), draw(NAMES))
         if path:
             out.append(("fifo", path, None, draw(FILE_MODES)))
+    for _ in range(draw(st.integers(0, 2)) if files else 0):
+        key = "user." + draw(st.text(alphabet="abcdefghij.-_", min_size=1, max_size=12))
+        out.append(("xattr", draw(st.sampled_from(files)), (key, draw(st.binary(min_size=1, max_size=64))), None))
     return out
 
 
@@ -94,6 +97,8 @@ def _make(root: Path, entries: list[tuple]) -> None:
             os.symlink(payload, target)
         elif kind == "fifo":
             os.mkfifo(target)
+        elif kind == "xattr":
+            os.setxattr(target, *payload)
         else:
             os.link(root / payload, target)
     for kind, path, _, mode in reversed(entries):  # modes last: a 0o444 file or 0o700 dir is still filled
@@ -101,7 +106,14 @@ def _make(root: Path, entries: list[tuple]) -> None:
             os.chmod(root / path, mode)
 
 
-def _snapshot(root: Path) -> tuple[dict, set]:
+def _user_xattrs(path: str) -> dict:
+    return {k: os.getxattr(path, k, follow_symlinks=False)
+            for k in os.listxattr(path, follow_symlinks=False) if k.startswith("user.")}
+
+
+def _snapshot(root: Path, xattrs: bool = False) -> tuple[dict, set]:
+    """Types, modes, contents, link targets, hardlink groups (and user.* xattrs: umoci restores them,
+    Python's tarfile does not)."""
     entries, inodes = {}, {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
@@ -117,7 +129,8 @@ def _snapshot(root: Path) -> tuple[dict, set]:
             else:
                 with open(full, "rb") as handle:
                     entries[rel] = ("file", oct(stat.S_IMODE(st_.st_mode)),
-                                    hashlib.file_digest(handle, "sha256").hexdigest())
+                                    hashlib.file_digest(handle, "sha256").hexdigest(),
+                                    _user_xattrs(full) if xattrs else None)
                 inodes.setdefault(st_.st_ino, set()).add(rel)
     return entries, {frozenset(group) for group in inodes.values() if len(group) > 1}
 
@@ -168,4 +181,4 @@ def test_random_trees_round_trip_through_every_encoding_tarfile_and_umoci(entrie
         unpack = subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{tmp / 'lay'}:gzip",
                                  str(tmp / "bundle")], capture_output=True, text=True, timeout=120, check=False)
         assert unpack.returncode == 0, unpack.stderr
-        assert _snapshot(tmp / "bundle" / "rootfs") == want
+        assert _snapshot(tmp / "bundle" / "rootfs", xattrs=True) == _snapshot(tmp / "root", xattrs=True)
