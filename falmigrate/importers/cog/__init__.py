@@ -88,7 +88,8 @@ def _weights(config: CogConfig, info: PredictorInfo, text: str, findings: list[F
 
 def _train(config: CogConfig, findings: list[Finding]) -> None:
     if config.data.get("train"):
-        findings.append(_finding("FM104", f"train: {config.data['train']} is not migrated",
+        findings.append(_finding("FM104", f"cog.yaml `train: {config.data['train']}` (the training entry point) "
+                                 "is not migrated: a fal app serves endpoints only",
                                  "run training elsewhere (e.g. a fal job or your own script); the TODO "
                                  "marker in fal_app.py says where", config.loc("train")))
 

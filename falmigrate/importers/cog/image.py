@@ -122,7 +122,10 @@ def _gpu(config: CogConfig, image: dict, torch: str | None, plan: ImagePlan) -> 
     why = f"torch {torch}" if torch and not config.text("build", "cuda") else "build.cuda" \
         if config.text("build", "cuda") else "default"
     plan.decisions.append(Decision(source=f"build.gpu: true (CUDA {cuda}, cuDNN {cudnn} from {why})",
-                                   target=f"FROM {info['cudnn'][cudnn]}", location=config.loc("build", "gpu")))
+                                   target=f"`FROM {info['cudnn'][cudnn]}`",
+                                   note="cog builds on the larger CUDA *devel* image (with nvcc); if a build "
+                                        "step compiles CUDA code, change `-runtime-` to `-devel-` in FROM",
+                                   location=config.loc("build", "gpu")))
     asked = config.text("build", "python_version")
     if asked and asked != data["cuda_system_python"]:
         plan.findings.append(Finding(
