@@ -18,10 +18,10 @@ import libcst as cst
 
 from falmigrate.errors import SourceError
 from falmigrate.importers.runpod.handler import analyse_handler
-from falmigrate.importers.runpod.init import plan_init
-from falmigrate.importers.runpod.locate import ProjectModules, find_handler, find_schema
+from falmigrate.importers.runpod.init import InitPlan, plan_init
+from falmigrate.importers.runpod.locate import HandlerRef, ProjectModules, find_handler, find_schema
 from falmigrate.importers.runpod.project import read_project, scaling_spec
-from falmigrate.importers.runpod.reader import Handler, WorkerModule, mentions_start, read_worker
+from falmigrate.importers.runpod.reader import Handler, StartCall, WorkerModule, mentions_start, read_worker
 from falmigrate.importers.runpod.schema import dict_fields, read_fields
 from falmigrate.importers.runpod.spec_parts import concurrency_ceiling, findings_for, names
 from falmigrate.spec import (
@@ -98,6 +98,39 @@ def _fields(modules: ProjectModules, mod: WorkerModule, handler: Handler,
     return read_fields(mod, handler.reads), False
 
 
+def _lines(lines: list[int]) -> str:
+    return ("line " if len(lines) == 1 else "lines ") + ", ".join(str(n) for n in lines)
+
+
+def _decisions(mod: WorkerModule, start: StartCall, ref: HandlerRef, handler: Handler, init: InitPlan,
+               class_name: str) -> list[Decision]:
+    """What a RunPod user needs to know to call the new app, in the MIGRATION.md "mapped" table."""
+    at_start = Location(file=mod.path, line=start.line)
+    out = [
+        Decision(source=f'runpod.serverless.start({{"handler": {ref.call}}})',
+                 target=f'{class_name} endpoint "/" calling {ref.call}(job)', location=at_start),
+        Decision(source='request `{"input": {...}}` to `/run` or `/runsync`',
+                 target='POST `/` with the input object itself as the JSON body (no "input" wrapper)',
+                 note='the handler still gets job = {"id": <fresh id>, "input": <body>}'),
+        Decision(source='job result `{"output": ...}` (`/runsync`, `/status/<id>`)',
+                 target='response body `{"output": ...}`, the same shape',
+                 note="sync like /runsync: https://fal.run/<owner>/<app>; queued like /run + /status: https://queue.fal.run/<owner>/<app>"),
+        Decision(source='handler returns `{"error": msg}` / raises',
+                 target='HTTP 400 `{"detail": msg}` / HTTP 500', note="the job's FAILED status becomes an HTTP error"),
+    ]
+    if handler.is_stream:
+        out.append(Decision(source=f"{handler.kind.replace('_', ' ')} handler (`/stream/<id>` polling)",
+                            target='`/` returns `{"output": [all items]}`; `/stream` sends each item as a '
+                                   "server-sent event (`data: <json>`)", location=Location(file=ref.mod.path,
+                                                                                          line=handler.line)))
+    if init.indices:
+        out.append(Decision(source=f"module-level initialisation ({_lines(init.lines)})",
+                            target="_falmigrate_init() called once per runner from setup()",
+                            location=Location(file=mod.path, line=init.lines[0]),
+                            note="statements kept verbatim and in order; the names they bind stay module globals"))
+    return out
+
+
 class RunpodImporter:
     platform: ClassVar[str] = "runpod"
 
@@ -143,12 +176,7 @@ class RunpodImporter:
             description=project.description, examples=project.examples,
         )
         name, class_name = names(root, project.title)
-        decisions = [Decision(source=f'runpod.serverless.start({{"handler": {ref.call}}})',
-                              target=f'{class_name} endpoint "/" calling {ref.call}(job)',
-                              location=Location(file=mod.path, line=start.line))]
-        if init.indices:
-            decisions.append(Decision(source=f"module-level initialisation (lines {init.lines})",
-                                      target="_falmigrate_init() called from setup()", location=loc))
+        decisions = _decisions(mod, start, ref, handler, init, class_name)
         extra = {"runpod": {
             "handler": handler.name, "call": ref.call, "handler_file": ref.mod.path, "kind": handler.kind,
             "entry": mod.path,

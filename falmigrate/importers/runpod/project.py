@@ -81,6 +81,7 @@ def _image(root: Path, entry_dir: str, project: Project) -> ImageSpec:
 
 def _env(entries: Any, project: Project, rel: str) -> dict[str, str]:
     env: dict[str, str] = {}
+    found: list[str] = []
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
             continue
@@ -89,12 +90,13 @@ def _env(entries: Any, project: Project, rel: str) -> dict[str, str]:
         if _SECRET.search(key):
             if key not in project.secrets:
                 project.secrets.append(key)
+                found.append(key)
             continue
         if value is not None:
             env[key] = str(value).lower() if isinstance(value, bool) else str(value)
-    if project.secrets:
+    if found:
         project.findings.append(Finding(rule="FM312", severity="info", location=Location(file=rel),
-                                        message=f"environment variables {project.secrets} look secret: fal secrets, no values copied",
+                                        message=f"environment variables {found} look secret: fal secrets, no values copied",
                                         remediation="create them with `fal secrets set NAME=...`"))
     return env
 
@@ -153,17 +155,21 @@ def read_project(root: Path, entry_dir: str = "") -> Project:
     hub = read_json(root, ".runpod/hub.json")
     tests = read_json(root, ".runpod/tests.json")
     env: dict[str, str] = {}
-    if isinstance(tests, dict) and isinstance(tests.get("config"), dict):
-        _gpus(tests["config"], project, ".runpod/tests.json")
-        env.update(_env(tests["config"].get("env"), project, ".runpod/tests.json"))
-    if isinstance(hub, dict):
+    hub_gpus = False
+    if isinstance(hub, dict):  # the endpoint's own settings; tests.json only fills what it leaves open
         project.files.append(".runpod/hub.json")
         project.title = hub.get("title") if isinstance(hub.get("title"), str) else None
         project.description = hub.get("description") if isinstance(hub.get("description"), str) else None
         config = hub.get("config") if isinstance(hub.get("config"), dict) else {}
         _gpus(config, project, ".runpod/hub.json")
+        hub_gpus = project.hardware != HardwareSpec()
         _scaling(config, project)
         env.update(_env(config.get("env"), project, ".runpod/hub.json"))
+    if isinstance(tests, dict) and isinstance(tests.get("config"), dict):
+        if not hub_gpus:
+            _gpus(tests["config"], project, ".runpod/tests.json")
+        for key, value in _env(tests["config"].get("env"), project, ".runpod/tests.json").items():
+            env.setdefault(key, value)
     if env:
         project.image = project.image.model_copy(update={"env": {**project.image.env, **dict(sorted(env.items()))}})
     return project

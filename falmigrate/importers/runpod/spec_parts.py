@@ -107,8 +107,10 @@ def findings_for(mod: WorkerModule, h: Handler, init: InitPlan, ceiling: tuple[s
         out.append(_f("FM308", "warning", "refresh_worker has no fal equivalent; the key is dropped", hmod, line,
                       "restart work by hand (e.g. reload the model in the handler) if it was needed"))
     if init.indices:
-        out.append(_f("FM309", "info", f"module-level initialisation (lines {init.lines}) runs in setup() via "
-                      f"_falmigrate_init(); globals {init.names} stay module globals", mod, init.lines[0]))
+        where = ("line " if len(init.lines) == 1 else "lines ") + ", ".join(str(n) for n in init.lines)
+        names = f"; the names it binds ({', '.join(init.names)}) stay module globals" if init.names else ""
+        out.append(_f("FM309", "info", f"module-level initialisation ({where}) runs once per runner in setup() "
+                      f"via _falmigrate_init(){names}", mod, init.lines[0]))
     if h.is_stream:
         out.append(_f("FM310", "info", 'the generator handler: "/" returns the aggregated list, "/stream" streams '
                       "each item as a server-sent event", hmod, h.line))

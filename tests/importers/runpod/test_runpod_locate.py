@@ -181,3 +181,19 @@ def test_bad_workers_fail_through_the_cli(tmp_path: Path, files: dict[str, str],
     if where is not None:
         assert where in result.stderr
     assert not out.exists()  # nothing half-written
+
+
+def test_hub_json_gpus_win_over_tests_json_and_decisions_explain_the_api(tmp_path: Path) -> None:
+    root = project(tmp_path, {
+        "handler.py": "import runpod\n\ndef h(job):\n    return 1\n\nrunpod.serverless.start({'handler': h})\n",
+        ".runpod/hub.json": '{"config": {"gpuIds": "AMPERE_80", "env": [{"key": "HF_TOKEN"}]}}',
+        ".runpod/tests.json": '{"tests": [], "config": {"gpuTypeId": "NVIDIA GeForce RTX 4090", '
+                              '"env": [{"key": "HF_TOKEN"}, {"key": "MODE", "value": "x"}]}}',
+    })
+    spec = RunpodImporter().load(root)
+    assert spec.hardware.machine_type == "GPU-A100"
+    assert [f.location.file for f in spec.findings if f.rule == "FM311"] == [".runpod/hub.json"]
+    assert [f.rule for f in spec.findings].count("FM312") == 1 and spec.secrets == ["HF_TOKEN"]
+    assert spec.image.env["MODE"] == "x"
+    sources = " ".join(d.source for d in spec.decisions)
+    assert '{"input": {...}}' in sources and '{"error": msg}' in sources
