@@ -2,9 +2,9 @@
 
 Content-addressed: a blob is stored once under its digest (``put_*`` are no-ops when it exists, and
 two writers storing the same blob at once both end with the one file). Crash-safe: every file is
-written to ``.falmigrate-tmp/<pid>-…`` inside the layout and renamed into place, and blobs land
-before the ``index.json`` entry that names them, so a writer killed at any moment leaves a valid
-layout; temp files of dead writers are swept by the next writer. ``index.json`` read-modify-writes
+written to ``.falmigrate-tmp/<pid>-…`` inside the layout (flock'd while in use) and renamed into
+place, and blobs land before the ``index.json`` entry that names them, so a writer killed at any
+moment leaves a valid layout; the next writer sweeps temp files whose pid is gone and lock is free. ``index.json`` read-modify-writes
 hold an exclusive ``flock`` so concurrent taggers never lose each other's entries.
 
 Public: ``Layout(path)`` with ``put_bytes``, ``put_file``, ``put_document``, ``blob_path``,
@@ -76,36 +76,65 @@ class Layout:
     # -- temp files, atomic writes, the lock -------------------------------------------------------
 
     def temp_path(self, suffix: str = "") -> Path:
-        """A fresh path inside the layout (same file system, so renames into blobs/ are atomic)."""
+        """A fresh path inside the layout (same file system, so renames into blobs/ are atomic).
+        Prefer ``scratch()``, which also guards the path against sweepers while it is in use."""
         tmp_dir = self.path / TMP_DIR
         tmp_dir.mkdir(exist_ok=True)
         if not self._swept:
             self._sweep(tmp_dir)
         return tmp_dir / f"{os.getpid()}-{secrets.token_hex(8)}{suffix}"
 
+    @contextmanager
+    def scratch(self, directory: bool = False) -> Iterator[Path]:
+        """A temp file (empty, mode from the umask) or directory in the layout, held under an exclusive
+        ``flock`` while in use and removed afterwards."""
+        path = self.temp_path()
+        if directory:
+            path.mkdir()
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        else:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield path
+        finally:
+            if directory:
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            os.close(fd)
+
     def _sweep(self, tmp_dir: Path) -> None:
-        """Remove what writers that no longer run left behind (killed mid-write)."""
+        """Remove what killed writers left behind: entries whose pid is gone *and* whose flock is free
+        (a writer in another pid namespace looks dead by pid but still holds its lock)."""
         self._swept = True
         for leftover in tmp_dir.iterdir():
             pid = leftover.name.split("-", 1)[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                if leftover.is_dir() and not leftover.is_symlink():
-                    shutil.rmtree(leftover, ignore_errors=True)
-                else:
-                    leftover.unlink(missing_ok=True)
+            if not pid.isdigit() or _pid_alive(int(pid)):
+                continue
+            is_dir = leftover.is_dir() and not leftover.is_symlink()
+            try:
+                fd = os.open(leftover, os.O_RDONLY | (os.O_DIRECTORY if is_dir else 0) | os.O_NOFOLLOW)
+            except OSError:
+                continue  # gone already, or a symlink (we never make those here)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            if is_dir:
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+            os.close(fd)
 
     def _atomic(self, dest: Path, data: bytes) -> None:
-        tmp = self.temp_path()
-        # os.open with 0o666 lets the umask decide the mode, as for any other file the user writes
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as handle:
+        with self.scratch() as tmp:
+            with open(tmp, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -153,12 +182,9 @@ class Layout:
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            tmp = self.temp_path()  # another file system: copy next to the store, then rename
-            try:
+            with self.scratch() as tmp:  # another file system: copy next to the store, then rename
                 shutil.copyfile(src, tmp)
                 os.replace(tmp, dest)
-            finally:
-                tmp.unlink(missing_ok=True)
             os.unlink(src)
         return dest
 
@@ -238,12 +264,8 @@ def pack_tree(tree: Path, layout_path: Path, tag: str = "latest", compression: s
     from falmigrate.oci.tarwriter import tree_tar
 
     layout = Layout(layout_path)
-    work = layout.temp_path()
-    work.mkdir()
-    try:
+    with layout.scratch(directory=True) as work:
         tar = tree_tar(Path(tree), work / "layer.tar")
         layer = stored_layer(layout, compress_tar(tar, work / "layer.blob", compression, prefetch=prefetch))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     image = Image.build(ImageConfig.new([layer.diff_id]), [layer])
     return layout.write_image(image, tag).to_dict()

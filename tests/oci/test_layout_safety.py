@@ -121,3 +121,22 @@ def test_killed_writer_leaves_a_valid_layout(tmp_path):
         assert list(tmp_dir.iterdir()) == []
         _check_store(lay)
     assert leftovers_seen > 0  # some kill did land mid-write (else this test proves nothing)
+
+
+def test_sweep_spares_a_locked_temp_file_of_a_pid_it_cannot_see(tmp_path):
+    """A writer in another pid namespace looks dead by pid; its flock on the temp file protects it."""
+    import fcntl
+
+    lay = tmp_path / "lay"
+    Layout(lay).temp_path()  # makes the temp dir
+    foreign = lay / TMP_DIR / "999999999-feedface"  # no such pid here
+    fd = os.open(foreign, os.O_WRONLY | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        pack_tree(_tree(tmp_path / "t", "x", 64), lay, "t", "gzip")  # a writer that sweeps first
+        assert foreign.exists()
+    finally:
+        os.close(fd)  # the foreign writer ends (or dies): its lock is released
+    Layout(lay).temp_path()
+    assert not foreign.exists()
+    validate(lay)
