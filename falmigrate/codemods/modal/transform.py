@@ -246,8 +246,10 @@ class ModalRewrite:
             if isinstance(small, cst.AnnAssign) and isinstance(small.value, cst.Call) and self.mod.dotted(small.value.func) == "modal.parameter":
                 default = next((a.value for a in small.value.args if a.keyword and a.keyword.value == "default"), None)
                 small = small.with_changes(value=default or cst.Name("None"))
+                note = ("one value per fal app, not per caller" if default is not None else
+                        "it had no default (callers passed it to the constructor): set this app's value here")
                 stmt = stmt.with_changes(leading_lines=[*stmt.leading_lines, cst.EmptyLine(comment=cst.Comment(
-                    "# TODO(falmigrate FM210): was modal.parameter(); one value per fal app, not per caller"))])
+                    f"# TODO(falmigrate FM210): was modal.parameter(); {note}"))])
             body.append(small)
         return stmt.with_changes(body=body)
 

@@ -37,7 +37,11 @@ def python_files(root: Path, max_depth: int = 3) -> list[Path]:
 def _read_text(path: Path, root: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise SourceError(f"{path.relative_to(root)} is not UTF-8 text: {exc.reason} (byte {exc.start})",
+                          file=path.relative_to(root), line=line, hint="save the file as UTF-8") from exc
+    except OSError as exc:
         raise SourceError(f"cannot read {path.relative_to(root)}: {exc}", file=path.relative_to(root)) from exc
 
 

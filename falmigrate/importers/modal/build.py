@@ -287,6 +287,10 @@ def _lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> 
                            remediation="call the function from an external scheduler (cron, CI) or expose it as an endpoint"))
     if cls is None:
         return
+    if not plan.handlers and plan.server is None:
+        out.append(Finding(rule="FM233", severity="warning", location=_loc(mod, cls.line),
+                           message=f"class {cls.name} has no @modal.method or web endpoint, so its fal app has no endpoints",
+                           remediation="add a @fal.endpoint method to the generated class, or drop the class"))
     clashes = sorted({m.name for m in cls.members} & mapping.FAL_APP_ATTRIBUTES)
     clashes += sorted({name for name, _ in cls.parameters} & mapping.FAL_APP_ATTRIBUTES)
     for name in clashes:
@@ -322,7 +326,7 @@ def image_for(mod: ModalModule, plans: list[AppPlan],
     chain = read_chain(mod, expr) if expr is not None else ImageChain()
     gpu = any(a.hardware.gpu for a in apps)
     env = {k: v for a in apps for k, v in a.settings.env.items()}
-    image = to_image_spec(chain, gpu=gpu, env=env, location=_loc(mod, expr_line(mod, expr, plans[0])))
+    image = to_image_spec(chain, gpu=gpu, env=env)
     stages = [s for op in chain.ops if op.kind == "base" for s in op.value.get("stages", [])]
     if chain.ops:
         name = code(expr) if isinstance(expr, cst.Name) else "image"

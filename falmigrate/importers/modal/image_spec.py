@@ -15,15 +15,15 @@ import shlex
 from typing import Any
 
 from falmigrate.importers.modal.images import ImageChain
-from falmigrate.spec import Copy, Finding, ImageSpec, Location, RunStep
+from falmigrate.spec import Copy, Finding, ImageSpec, RunStep
 
 # Sections of the Dockerfile template, in the order it renders them.
 APT, REQUIREMENTS, PIP, RUN, ENV, COPY, RAW = range(7)
-# GPU apps whose chain does not name its own base run on NVIDIA's CUDA runtime + cuDNN 9 image
-# (the 12.4.1 tag has no "cudnn8" variant; the same image the cog importer's data lists for 12.4).
-CUDA_VERSION = "12.4.1"
-CUDA_BASE = f"nvidia/cuda:{CUDA_VERSION}-cudnn-runtime-ubuntu22.04"
-CUDA_SYSTEM_PYTHON = "3.10"  # Ubuntu 22.04's python3
+# GPU apps whose chain does not name its own base get NVIDIA's CUDA runtime + cuDNN image, chosen by
+# the renderer from these (a tag that exists: 12.4.1 has no "cudnn8" variant); the renderer installs
+# the spec's Python on it, so Modal's python_version is kept.
+CUDA_VERSION = "12.1.1"
+CUDNN_VERSION = "8"
 DISTRO_PYTHON_PACKAGES = ["python3", "python3-pip", "python-is-python3"]
 # Modal 1.x's micromamba base (modal/builder/base-images.json, builder 2025.06) and its setup lines.
 MICROMAMBA_BASE = "mambaorg/micromamba:2.1.1-debian12-slim"
@@ -142,8 +142,7 @@ def _base(b: _Builder, value: dict[str, Any], chain: ImageChain) -> None:
             b.raw(line)
 
 
-def to_image_spec(chain: ImageChain, *, gpu: bool, env: dict[str, str] | None = None,
-                  location: Location | None = None) -> ImageSpec:
+def to_image_spec(chain: ImageChain, *, gpu: bool, env: dict[str, str] | None = None) -> ImageSpec:
     """The IR image for a chain, in the chain's order (see the module docstring)."""
     b = _Builder()
     for op in chain.ops:
@@ -175,19 +174,6 @@ def to_image_spec(chain: ImageChain, *, gpu: bool, env: dict[str, str] | None = 
     if env:  # the function's env= applies to the running container, after the image is built
         b.env(env)
     if gpu and data.get("base") is None:
-        _cuda_base(data, chain, location)
+        data["cuda"], data["cudnn"] = CUDA_VERSION, CUDNN_VERSION
+        data["python"] = data.get("python") or DEFAULT_PYTHON
     return ImageSpec(**{k: v for k, v in data.items() if v is not None})
-
-
-def _cuda_base(data: dict[str, Any], chain: ImageChain, location: Location | None) -> None:
-    """GPU app on a Modal-provided base: NVIDIA's CUDA image with the distribution's Python."""
-    data["base"], data["cuda"] = CUDA_BASE, CUDA_VERSION
-    data["system_packages"] = DISTRO_PYTHON_PACKAGES + [p for p in data["system_packages"] if p not in DISTRO_PYTHON_PACKAGES]
-    asked = data.get("python")
-    if asked and str(asked) != CUDA_SYSTEM_PYTHON and not str(asked).startswith(CUDA_SYSTEM_PYTHON + "."):
-        chain.findings.append(Finding(
-            rule="FM231", severity="warning", location=location,
-            message=f"the Modal image asked for Python {asked}; the CUDA base ({CUDA_BASE}) has Python {CUDA_SYSTEM_PYTHON}",
-            remediation=f"check your packages support Python {CUDA_SYSTEM_PYTHON}, or start the Dockerfile from a CUDA "
-                        f"image with Python {asked}"))
-    data["python"] = CUDA_SYSTEM_PYTHON

@@ -126,8 +126,8 @@ DECORATORS: list[DecoratorMap] = [
 
 # Image builder method -> how it reaches the Dockerfile.
 IMAGE_METHODS: dict[str, str] = {
-    "debian_slim": "FROM python:<version>-slim-bookworm; a GPU app gets FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 "
-                   "with its python3 (FM231 when python_version differs)",
+    "debian_slim": "FROM python:<version>-slim-bookworm; a GPU app gets FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04 "
+                   "with that Python version installed on it",
     "micromamba": "FROM mambaorg/micromamba:2.1.1-debian12-slim + `micromamba install python=<version> pip`, as Modal does",
     "from_registry": "FROM <ref>; `add_python` → apt python3 python3-pip python-is-python3 (FM230)",
     "from_aws_ecr": "FROM <ref>",
@@ -203,8 +203,8 @@ RULES: dict[str, str] = {
     "FM228": "a class member redefines a fal.App attribute",
     "FM229": "web_server port collides with fal's runner ports",
     "FM230": "from_registry(add_python=) installs the distribution's Python",
-    "FM231": "GPU app on the CUDA base: its Python differs from the image's python_version",
     "FM232": "add_local_* / copy_local_* source outside the project",
+    "FM233": "a Modal class without methods or web endpoints: its fal app has no endpoints",
     # codemod rules (applied in this order; see falmigrate/codemods/modal/transform.py)
     "FM250": "codemod: drop `modal` imports",
     "FM251": "codemod: drop Modal object definitions (App, images, volumes, secrets), leaving a note",

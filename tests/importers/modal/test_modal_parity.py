@@ -24,6 +24,40 @@ EXTRA_CASES = {
 }
 
 
+# Per fixture: a change to the user's code kept in the generated fal_app.py that some case must catch.
+MUTATIONS = {
+    "asgi_app": ("pair.a + pair.b", "pair.a - pair.b"),
+    "class_enter_methods": ("sum(len(w) for w in words)", "0"),
+    "concurrent": ('f"{self.prefix}:{key}"', 'f"{self.prefix}-{key}"'),
+    "fastapi_endpoint": ('"length": len(item.name)', '"length": 0'),
+    "from_registry": ("2 if i == j else 0", "3 if i == j else 0"),
+    "gpu_volumes_secrets": ('"seed": seed', '"seed": seed + 1'),
+    "image_chain": ("return helpers.scale(x, factor)", "return helpers.scale(x, factor) + 1"),
+    "web_server": ('{"result": ops[self.path]}', '{"result": 0}'),
+    "wsgi_batched": ('"keys": sorted(data)', '"keys": []'),
+}
+
+
+def test_every_fixture_has_a_mutation() -> None:
+    assert sorted(MUTATIONS) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_changed_app_fails_the_diff(name: str, tmp_path: Path) -> None:
+    """The behaviour diff of every fixture can fail: the same check catches a one-line change."""
+    src = FIXTURES / name / "input"
+    out = tmp_path / "out"
+    write_output(convert(src, "modal"), out)
+    app = out / "fal_app.py"
+    old, new = MUTATIONS[name]
+    code = app.read_text()
+    assert code.count(old) == 1, f"mutation target {old!r} not in {name}'s fal_app.py"
+    app.write_text(code.replace(old, new))
+    report = verify(src, out, load_cases(FIXTURES / name / "cases.json"), platform="modal")
+    assert not report["ok"]
+    assert any(not row["equal"] for row in report["cases"])
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_modal_and_fal_agree(name: str, tmp_path: Path) -> None:
     src = FIXTURES / name / "input"
