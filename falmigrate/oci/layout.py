@@ -19,6 +19,7 @@ import errno
 import fcntl
 import json
 import os
+import platform
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
@@ -44,6 +45,7 @@ __all__ = ["REF_NAME", "Layout", "pack_tree"]
 LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
 TMP_DIR = ".falmigrate-tmp"
 LOCK_FILE = ".falmigrate.lock"
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
 def _dumps(obj: dict) -> bytes:
@@ -224,14 +226,17 @@ class Layout:
         except FileNotFoundError:
             raise ImageError(f"{self.path}: {what} {digest} is missing from blobs/") from None
 
-    def image(self, tag: str | None = None) -> Image:
-        """The image tagged ``tag`` (for an index: its first manifest); layers open their blobs."""
+    def image(self, tag: str | None = None, architecture: str | None = None) -> Image:
+        """The image tagged ``tag``; for an index, its linux manifest for ``architecture`` (default: this
+        machine's), else its first. Layers open their blobs."""
         desc = self.descriptor(tag)
         if desc.media_type.is_index:
             nested = Index.parse(self.read_blob(desc.digest, "index"), f"index {desc.digest}")
             if not nested.manifests:
                 raise ImageError(f"{self.path}: index {desc.digest} (tag {tag!r}) lists no manifests")
-            desc = nested.manifests[0]
+            want = architecture or _ARCH.get(platform.machine(), platform.machine())
+            desc = next((d for d in nested.manifests if d.platform and d.platform.get("os") == "linux"
+                         and d.platform.get("architecture") == want), nested.manifests[0])
         manifest = Manifest.parse(self.read_blob(desc.digest, "manifest"), f"manifest {desc.digest}")
         config = ImageConfig.parse(self.read_blob(manifest.config.digest, "config"),
                                    f"config {manifest.config.digest}", media_type=manifest.config.media_type)

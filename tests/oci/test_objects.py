@@ -11,7 +11,7 @@ from falmigrate.errors import ImageError
 from falmigrate.oci import mediatypes as mt
 from falmigrate.oci.digest import Digest
 from falmigrate.oci.objects import REF_NAME, Descriptor, Image, ImageConfig, Index, Layer, Manifest
-from tests.oci.schemas import problems
+from tests.oci.schemas import check_layout, problems
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -108,3 +108,33 @@ def test_docker_manifest_and_list_are_read():
     listing = Index.parse(json.dumps({"schemaVersion": 2, "mediaType": mt.DOCKER_MANIFEST_LIST, "manifests": [
         {**manifest.descriptor().to_dict(), "platform": {"architecture": "amd64", "os": "linux"}}]}).encode())
     assert listing.manifests[0].platform["os"] == "linux" and listing.media_type.is_index
+
+
+def test_layout_image_picks_the_platform_from_a_nested_index(tmp_path):
+    from falmigrate.oci.compress import compress_tar
+    from falmigrate.oci.layout import Layout, stored_layer
+    from falmigrate.oci.tarwriter import tree_tar
+
+    layout = Layout(tmp_path / "lay")
+    entries = []
+    for arch in ("arm64", "amd64", "s390x"):
+        tree = tmp_path / arch
+        tree.mkdir()
+        (tree / "arch").write_text(arch)
+        layer = stored_layer(layout, compress_tar(tree_tar(tree, tmp_path / f"{arch}.tar"), tmp_path / arch / "l",
+                                                  "gzip"))
+        image = Image.build(ImageConfig.new([layer.diff_id], architecture=arch), [layer])
+        desc = layout.write_image(image)
+        entries.append(Descriptor(desc.media_type, desc.digest, desc.size,
+                                  platform={"os": "linux", "architecture": arch}))
+    index = Index(manifests=tuple(entries))
+    layout.tag(layout.put_document(index), "multi")
+    assert check_layout(tmp_path / "lay") == 2 + 1 + 3 * 2  # nested index, its three images
+    assert layout.image("multi", architecture="amd64").config.architecture == "amd64"
+    assert layout.image("multi", architecture="s390x").config.architecture == "s390x"
+    assert layout.image("multi", architecture="riscv64").config.architecture == "arm64"  # none fits: the first
+    with layout.image("multi", architecture="amd64").layers[0].open_uncompressed() as tar_stream:
+        import tarfile
+        with tarfile.open(fileobj=tar_stream, mode="r|") as tar:
+            member = next(iter(tar))
+            assert tar.extractfile(member).read() == b"amd64"
