@@ -135,7 +135,8 @@ def verify(src: Path, out: Path, cases: list[dict[str, Any]] | None = None, *, p
     if not (out / "fal_app.py").is_file():
         raise UsageError(f"no fal_app.py in {out}", hint="pass the directory `falmigrate convert` wrote")
     spec = load_spec(src, out, platform)
-    cases = default_cases(spec) if cases is None else cases
+    if cases is None:
+        cases = runners.default_cases(spec.source.platform, spec) or default_cases(spec)
     if not cases:
         raise UsageError("no cases to run: no endpoint has defaults for every input or examples",
                          hint="pass --cases FILE")

@@ -3,7 +3,8 @@
 Each module defines ``run_source(root, spec, cases) -> list`` (one value per case, ``{"error": str}``
 for a case that raised), which runs the user's code the platform's own way. A module may also define
 ``fal_side_env(src, spec) -> dict`` with environment variables the fal side's worker needs (e.g. a
-server's port). Modules are imported lazily, so one platform's missing SDK cannot break another.
+server's port), and ``default_cases(spec) -> list | None`` for the cases to run when none are given
+(e.g. empty inputs, so each side applies its own defaults). Modules are imported lazily, so one platform's missing SDK cannot break another.
 
 ``FALMIGRATE_VERIFY_RUNNERS="platform=dotted.module,..."`` replaces a platform's runner module (for
 out-of-tree runners and tests); the module must be importable from the worker's environment.
@@ -48,3 +49,9 @@ def run_source(platform: str, root: Path, spec: AppSpec, cases: list[dict[str, A
 def fal_side_env(platform: str, src: Path, spec: AppSpec) -> dict[str, str]:
     hook = getattr(runner_module(platform), "fal_side_env", None)
     return dict(hook(Path(src), spec)) if hook else {}
+
+
+def default_cases(platform: str, spec: AppSpec) -> list[dict[str, Any]] | None:
+    """The runner's own default cases, or None to use ``verify.default_cases``."""
+    hook = getattr(runner_module(platform), "default_cases", None)
+    return hook(spec) if hook else None

@@ -108,3 +108,14 @@ def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[A
         except Exception as exc:  # noqa: BLE001 - the user's code (or cog's input checks) raised
             results.append({"error": f"{type(exc).__name__}: {exc}"})
     return results
+
+
+def default_cases(spec: AppSpec) -> list[dict[str, Any]] | None:
+    """One call with an empty input when every input has a default: each side then fills in its own
+    defaults (cog from the predictor's ``Input(default=…)``, fal from the request model), so a default
+    the conversion got wrong shows up as a difference instead of being sent to both sides."""
+    endpoint = spec.endpoints[0] if spec.endpoints else None
+    if endpoint is None or any(f.required for f in endpoint.inputs):
+        return None
+    name = endpoint.handler.rsplit(".", 1)[-1]
+    return [{"name": f"{name}-defaults", "endpoint": endpoint.path, "method": "POST", "input": {}}]

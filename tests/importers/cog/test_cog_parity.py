@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from falmigrate.convert import convert, write_output
+from falmigrate.importers.cog import CogImporter
 from falmigrate.verify import load_cases, verify
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "cog"
@@ -130,3 +131,19 @@ def test_verify_cli_exit_codes(converted: dict[str, Path], tmp_path: Path) -> No
     differ = CliRunner().invoke(cli_app, ["verify", str(src), str(out), "--cases", str(cases)])
     assert differ.exit_code == 1, differ.output
     assert "too_many_steps" in differ.output
+
+
+def test_default_case_lets_each_side_apply_its_own_defaults(converted: dict[str, Path], tmp_path: Path) -> None:
+    """Without --cases, cog projects run one case with an empty input: a default changed in the
+    generated request model is caught (sending the importer's defaults to both sides would hide it)."""
+    from falmigrate.verify import runners
+
+    spec = CogImporter().load(FIXTURES / "text_io" / "input")
+    assert runners.default_cases("cog", spec) == [
+        {"name": "predict-defaults", "endpoint": "/", "method": "POST", "input": {}}]
+    out = tmp_path / "out"
+    shutil.copytree(converted["text_io"], out)
+    app = out / "fal_app.py"
+    app.write_text(app.read_text().replace(*MUTATIONS["text_io"]))
+    report = verify(FIXTURES / "text_io" / "input", out, platform="cog")
+    assert not report["ok"] and report["failed"] == 1
