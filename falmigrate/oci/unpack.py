@@ -15,6 +15,7 @@ plain, sniffed from the magic bytes) and TOC entries of partially pulled FlashPa
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io
 import os
@@ -33,6 +34,8 @@ from falmigrate.errors import ImageError, UnsafeArchiveError
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 TYPES = ("reg", "dir", "symlink", "hardlink", "char", "block", "fifo")
+PARALLEL_FILE_LIMIT = 1 << 20  # tar members up to this size are read into memory and written by workers
+MAX_IN_FLIGHT = 256
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,19 @@ class Rootfs:
         self.root = os.path.realpath(target)
         self.allow_devices = allow_devices
         self.chown = hasattr(os, "geteuid") and os.geteuid() == 0
+        self._ids = (os.geteuid(), os.getegid()) if self.chown else (-1, -1)  # new files' owner already
+        self._umask = _current_umask()
         self.layer = ""
         self._written: set[str] = set()
         self._dirs: dict[tuple[str, ...], str] = {}  # checked parents; cleared whenever we remove anything
         self._pool = ThreadPoolExecutor(max_workers=jobs) if jobs > 1 else None
         self._pending: list[Future] = []
         self._pending_names: set[str] = set()
+
+    @property
+    def parallel(self) -> bool:
+        """Whether regular files may be written by worker threads (``jobs`` > 1)."""
+        return self._pool is not None
 
     def begin_layer(self, label: str) -> None:
         self.flush()
@@ -96,37 +106,55 @@ class Rootfs:
         return parts
 
     def _parent(self, name: str, parts: list[str], create: bool = True) -> str:
-        """The real directory that holds ``parts[-1]``, resolved and checked inside the root."""
+        """The real directory that holds ``parts[-1]``, resolved and checked inside the root.
+
+        Resolved prefixes are cached (until anything is removed), so each new directory costs one
+        lstat; only a symlinked component is resolved fully and checked to stay inside the root."""
         key = tuple(parts[:-1])
-        if key in self._dirs:
-            return self._dirs[key]
-        current = self.root
-        for part in parts[:-1]:
+        found = self._dirs.get(key)
+        if found is not None:
+            return found
+        depth = len(key) - 1
+        while depth > 0 and key[:depth] not in self._dirs:
+            depth -= 1
+        current = self._dirs[key[:depth]] if depth > 0 else self.root
+        for index in range(max(depth, 0), len(key)):
+            part = key[index]
             candidate = os.path.join(current, part)
-            if not os.path.lexists(candidate):
+            try:
+                mode = os.lstat(candidate).st_mode
+            except FileNotFoundError:
                 if not create:
-                    raise self._refuse(name, f"parent {part!r} does not exist")
+                    raise self._refuse(name, f"parent {part!r} does not exist") from None
                 os.mkdir(candidate, 0o755)
-            real = os.path.realpath(candidate)
-            if not self._inside(real):
-                raise self._refuse(name, f"parent {part!r} is a symlink leading outside the target")
-            if not os.path.isdir(real):
+                mode = stat.S_IFDIR
+            if stat.S_ISLNK(mode):
+                real = os.path.realpath(candidate)
+                if not self._inside(real):
+                    raise self._refuse(name, f"parent {part!r} is a symlink leading outside the target")
+                if not os.path.isdir(real):
+                    raise self._refuse(name, f"parent {part!r} is not a directory")
+                candidate = real
+            elif not stat.S_ISDIR(mode):
                 raise self._refuse(name, f"parent {part!r} is not a directory")
-            current = real
-        if create:
-            self._dirs[key] = current
+            current = candidate
+            self._dirs[key[:index + 1]] = current
         return current
 
     def apply(self, entry: Entry, content: Callable[[], BinaryIO] | None = None, *, parallel: bool = False) -> None:
         """Apply one entry. ``parallel``: a regular file whose content opener is independent of the
-        caller's stream may be written by a worker thread; every check still runs here, in order, and
-        anything but a fresh regular file first waits for the writes in flight."""
+        caller's stream may be written by a worker thread; every check still runs here, in order.
+        Writes in flight are waited for before anything that could touch them: a second entry of the
+        same name, a hardlink (its source may be in flight), a whiteout or opaque marker, or replacing
+        an existing path."""
         parts = self._split(entry.name)
         key = "/".join(parts)
-        if key in self._pending_names or entry.type != "reg" or not parallel or self._pool is None:
+        if self._pending and (key in self._pending_names or entry.type == "hardlink"
+                              or parts[-1:] and parts[-1].startswith(WHITEOUT)):
             self.flush()
         if not parts:
             if entry.type == "dir":
+                self.flush()
                 os.chmod(self.root, entry.mode & 0o7777)
             return
         parent = self._parent(entry.name, parts)
@@ -143,13 +171,19 @@ class Rootfs:
             self._remove(os.path.join(parent, victim))
             return
         self._written.add(key)
-        if parallel and self._pool is not None and entry.type == "reg":
-            if not os.path.lexists(os.path.join(parent, leaf)):
-                self._pending.append(self._pool.submit(self._create, entry, parent, leaf, content))
+        path = os.path.join(parent, leaf)
+        if self._pool is not None and (self._pending or parallel):
+            if os.path.lexists(path):
+                self.flush()  # replacing: nothing in flight may be under or at it
+            elif parallel and entry.type == "reg":
+                if len(self._pending) >= MAX_IN_FLIGHT:  # bound the memory held by queued contents
+                    for future in self._pending[:MAX_IN_FLIGHT // 2]:
+                        future.result()
+                    del self._pending[:MAX_IN_FLIGHT // 2]
+                self._pending.append(self._pool.submit(self._create, entry, path, content))
                 self._pending_names.add(key)
                 return
-            self.flush()
-        self._create(entry, parent, leaf, content)
+        self._create(entry, path, content)
 
     def flush(self) -> None:
         """Wait for the parallel file writes in flight; re-raise the first failure."""
@@ -171,29 +205,48 @@ class Rootfs:
             if key not in self._written:
                 self._remove(os.path.join(parent, child))
 
-    def _create(self, entry: Entry, parent: str, leaf: str, content: Callable[[], BinaryIO] | None) -> None:
-        path = os.path.join(parent, leaf)
+    def _create(self, entry: Entry, path: str, content: Callable[[], BinaryIO] | None) -> None:
         kind = entry.type
         if kind in ("char", "block") and not self.allow_devices:
             raise self._refuse(entry.name, f"{kind} device node (pass allow_devices to create it)")
         if kind not in TYPES:
             raise self._refuse(entry.name, f"unsupported entry type {kind!r}")
-        if kind == "hardlink":
-            source = self._link_source(entry)
-        if os.path.lexists(path):
+        source = self._link_source(entry) if kind == "hardlink" else ""
+        try:
+            self._make(entry, path, content, source)
+        except FileExistsError:
             if kind == "dir" and os.path.isdir(path) and not os.path.islink(path):
-                os.chmod(path, entry.mode & 0o7777)
                 self._owner(path, entry)
+                os.chmod(path, entry.mode & 0o7777)
                 return
             self._remove(path)
-        if kind == "dir":
-            os.mkdir(path, 0o700)
-        elif kind == "reg":
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            with os.fdopen(fd, "wb") as out:
+            self._make(entry, path, content, source)
+
+    def _make(self, entry: Entry, path: str, content: Callable[[], BinaryIO] | None, source: str) -> None:
+        """Create ``path`` (FileExistsError if something is there) with the entry's metadata. Regular
+        files are handled through their descriptor: no path lookups after the open, and ownership or
+        mode calls only when they change something."""
+        kind = entry.type
+        mode = entry.mode & 0o7777
+        if kind == "reg":
+            fd = os.open(path, _CREATE_FLAGS, mode & 0o777)
+            try:
                 if content is not None:
                     with content() as src:
-                        _copy(src, out)
+                        _copy_to_fd(src, fd)
+                if self.chown and (entry.uid, entry.gid) != self._ids:
+                    with contextlib.suppress(OSError):
+                        os.fchown(fd, entry.uid, entry.gid)
+                    os.fchmod(fd, mode)  # after chown, which clears set-id bits
+                elif mode != mode & 0o777 & ~self._umask:
+                    os.fchmod(fd, mode)
+                with contextlib.suppress(OSError):
+                    os.utime(fd, (entry.mtime, entry.mtime))
+            finally:
+                os.close(fd)
+            return
+        if kind == "dir":
+            os.mkdir(path, 0o700)
         elif kind == "symlink":
             os.symlink(entry.linkname, path)
         elif kind == "hardlink":
@@ -206,7 +259,7 @@ class Rootfs:
             os.mknod(path, 0o600 | devtype, os.makedev(entry.devmajor, entry.devminor))
         self._owner(path, entry)
         if kind != "symlink":
-            os.chmod(path, entry.mode & 0o7777)
+            os.chmod(path, mode)
         if kind != "dir":
             with contextlib.suppress(OSError):
                 os.utime(path, (entry.mtime, entry.mtime), follow_symlinks=False)
@@ -231,24 +284,35 @@ class Rootfs:
         _remove(path)
 
     def _owner(self, path: str, entry: Entry) -> None:
-        if self.chown:
+        if self.chown and (entry.uid, entry.gid) != self._ids:
             with contextlib.suppress(OSError):
                 os.lchown(path, entry.uid, entry.gid)
 
 
-def _copy(src: BinaryIO, out: BinaryIO) -> None:
-    """In-kernel copy for real files (the partial-pull file store), else a buffered copy."""
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _copy_to_fd(src: BinaryIO, fd: int) -> None:
+    """In-kernel copy from real files (the partial-pull file store), else 1 MiB reads and writes."""
     if type(src) is io.BufferedReader and isinstance(src.raw, io.FileIO) and hasattr(os, "copy_file_range"):
-        out.flush()
         try:
-            while os.copy_file_range(src.fileno(), out.fileno(), 1 << 30):
+            while os.copy_file_range(src.fileno(), fd, 1 << 30):
                 pass
             return
         except OSError:
             src.seek(0)
-            out.seek(0)
-            out.truncate()
-    shutil.copyfileobj(src, out, 1 << 20)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+    while data := src.read(1 << 20):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def _remove(path: str) -> None:
@@ -297,15 +361,22 @@ def _apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
             entry = Entry(name=member.name, type=kind, mode=member.mode, uid=member.uid, gid=member.gid,
                           mtime=float(member.mtime), linkname=member.linkname,
                           devmajor=member.devmajor, devminor=member.devminor)
+            if kind == "reg" and rootfs.parallel and member.size <= PARALLEL_FILE_LIMIT:
+                # read here, in stream order; a worker thread creates and writes the file
+                rootfs.apply(entry, functools.partial(io.BytesIO, tar.extractfile(member).read()), parallel=True)
+                continue
             opener = (lambda m=member: tar.extractfile(m)) if kind == "reg" else None
             rootfs.apply(entry, opener)
 
 
-def unpack_layers(layers: list[Path], target: Path, *, allow_devices: bool = False) -> Path:
+def unpack_layers(layers: list[Path], target: Path, *, allow_devices: bool = False, jobs: int = 1) -> Path:
     """Apply layer blobs (paths, in manifest order) to ``target``; returns the target."""
-    rootfs = Rootfs(target, allow_devices=allow_devices)
-    for number, path in enumerate(layers):
-        rootfs.begin_layer(f"{number} ({Path(path).name[:19]})")
-        with open(path, "rb") as handle:
-            apply_tar(rootfs, handle)
+    rootfs = Rootfs(target, allow_devices=allow_devices, jobs=jobs)
+    try:
+        for number, path in enumerate(layers):
+            rootfs.begin_layer(f"{number} ({Path(path).name[:19]})")
+            with open(path, "rb") as handle:
+                apply_tar(rootfs, handle)
+    finally:
+        rootfs.close()
     return target

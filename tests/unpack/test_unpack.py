@@ -58,8 +58,9 @@ def _snapshot(path: Path) -> dict[str, tuple]:
     return result
 
 
+@pytest.mark.parametrize("jobs", [1, 4], ids=["serial", "threads"])
 @pytest.mark.parametrize("compress", ["none", "gzip", "zstd"])
-def test_layers_in_order_with_whiteouts_and_opaque_dirs(tmp_path: Path, compress: str) -> None:
+def test_layers_in_order_with_whiteouts_and_opaque_dirs(tmp_path: Path, compress: str, jobs: int) -> None:
     base = _layer(tmp_path, "l0", [("etc", "dir", None), ("etc/a", "reg", "a0"), ("etc/gone", "reg", "x"),
                                    ("opq", "dir", None), ("opq/old1", "reg", "o"), ("opq/sub", "dir", None),
                                    ("opq/sub/deep", "reg", "d"), ("bin", "dir", None), ("bin/tool", "reg", "T"),
@@ -68,7 +69,7 @@ def test_layers_in_order_with_whiteouts_and_opaque_dirs(tmp_path: Path, compress
                                   ("opq", "dir", None), ("opq/.wh..wh..opq", "reg", ""), ("opq/new", "reg", "n"),
                                   ("bin/tool2", "link", "bin/tool"), ("lib/libx.so", "reg", "L")], compress)
     target = tmp_path / "rootfs"
-    unpack_layers([base, top], target)
+    unpack_layers([base, top], target, jobs=jobs)
     assert (target / "etc/a").read_text() == "a1"
     assert not (target / "etc/gone").exists()
     assert sorted(os.listdir(target / "opq")) == ["new"]
@@ -108,8 +109,9 @@ HOSTILE = {
 }
 
 
+@pytest.mark.parametrize("jobs", [1, 4], ids=["serial", "threads"])
 @pytest.mark.parametrize("case", sorted(HOSTILE), ids=lambda c: c.replace(" ", "-"))
-def test_hostile_layer_is_refused_and_nothing_outside_changes(tmp_path: Path, case: str) -> None:
+def test_hostile_layer_is_refused_and_nothing_outside_changes(tmp_path: Path, case: str, jobs: int) -> None:
     work = tmp_path / "work"
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -122,7 +124,7 @@ def test_hostile_layer_is_refused_and_nothing_outside_changes(tmp_path: Path, ca
     target.mkdir()
     before = _snapshot(tmp_path)
     with pytest.raises(UnsafeArchiveError) as info:
-        unpack_layers([layer], target)
+        unpack_layers([layer], target, jobs=jobs)
     assert "layer 0" in str(info.value)
     after = _snapshot(tmp_path)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
@@ -162,3 +164,27 @@ def test_apply_tar_reads_concatenated_zstd_frames(tmp_path: Path) -> None:
     rootfs.begin_layer("0")
     apply_tar(rootfs, io.BytesIO(data))
     assert (tmp_path / "root/b").read_text() == "world" * 1000
+
+
+@pytest.mark.parametrize("jobs", [1, 4], ids=["serial", "threads"])
+def test_modes_owners_and_mtimes_are_kept(tmp_path: Path, jobs: int) -> None:
+    """Files are created through their descriptor with only the chown/chmod calls that change
+    something; every mode (set-id bits, read-only, world-writable), owner and mtime must still land."""
+    buf = io.BytesIO()
+    cases = {"ro": (0o444, 0, 0), "suid": (0o4755, 0, 0), "ww": (0o666, 0, 0), "private": (0o600, 0, 0),
+             "owned": (0o2750, 1234, 5678), "big": (0o640, 42, 42)}
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, (mode, uid, gid) in cases.items():
+            data = (b"z" * (3 << 20)) if name == "big" else name.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), mode, uid, gid, 1_600_000_000 + mode
+            tar.addfile(info, io.BytesIO(data))
+    (tmp_path / "l.tar").write_bytes(buf.getvalue())
+    root = unpack_layers([tmp_path / "l.tar"], tmp_path / "root", jobs=jobs)
+    for name, (mode, uid, gid) in cases.items():
+        st = os.lstat(root / name)
+        assert st.st_mode & 0o7777 == mode, (name, oct(st.st_mode))
+        assert st.st_mtime == 1_600_000_000 + mode, name
+        if os.geteuid() == 0:
+            assert (st.st_uid, st.st_gid) == (uid, gid), name
+    assert (root / "big").stat().st_size == 3 << 20 and (root / "ro").read_text() == "ro"
