@@ -56,6 +56,8 @@ from falmigrate.oci.compress.toc import (  # noqa: F401 - re-exported: the one T
 
 LEVEL = 3
 WINDOW_PER_THREAD = 4
+BATCH_BYTES = 256 << 10  # small frames are sent to the workers together up to this many bytes …
+BATCH_FRAMES = 256  # … or this many frames
 ZERO_BLOCK = bytes(1 << 20)
 
 _TYPES = {tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink",
@@ -94,6 +96,10 @@ def _compress(data: bytes | None, zeros: int) -> tuple[bytes, str]:
     return _cctx().compress(data), "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def _compress_all(items: list[tuple[bytes | None, int]]) -> list[tuple[bytes, str]]:
+    return [_compress(data, zeros) for data, zeros in items]
+
+
 class _Hasher:
     """sha256 of a byte stream fed in order (bytes, or a count of zero bytes), on its own thread so it
     overlaps the reading and compressing; saves compress_tar a second and third pass over tar and blob."""
@@ -126,7 +132,8 @@ class _Hasher:
 
 
 class _Frames:
-    """Compresses frames on worker threads and writes them to ``out`` in submission order."""
+    """Compresses frames on worker threads and writes them to ``out`` in submission order. Small frames
+    (tar headers, small files) go to the workers in batches, so the per-job cost stays small."""
 
     def __init__(self, out, threads: int) -> None:
         self.out = out
@@ -134,22 +141,34 @@ class _Frames:
         self.offset = 0
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flashpack")
         self.window = max(2, threads * WINDOW_PER_THREAD)
-        self.pending: deque[tuple[Future, Callable | None]] = deque()
+        self.pending: deque[tuple[Future, list]] = deque()
+        self.batch: list[tuple[bytes | None, int, Callable | None]] = []
+        self.batch_bytes = 0
 
     def submit(self, data: bytes | None, zeros: int = 0,
                done: Callable[[int, int, str], None] | None = None) -> None:
         """Queue one frame (``data``, or ``zeros`` zero bytes); ``done(begin, end, sha256)`` once written."""
-        self.pending.append((self.pool.submit(_compress, data, zeros), done))
+        self.batch.append((data, zeros, done))
+        self.batch_bytes += BATCH_BYTES if data is None else len(data)
+        if self.batch_bytes >= BATCH_BYTES or len(self.batch) >= BATCH_FRAMES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.batch:
+            return
+        items, self.batch, self.batch_bytes = self.batch, [], 0
+        future = self.pool.submit(_compress_all, [(data, zeros) for data, zeros, _ in items])
+        self.pending.append((future, [done for _, _, done in items]))
         while len(self.pending) > self.window:
             self._emit()
 
     def _emit(self) -> None:
-        future, done = self.pending.popleft()
-        frame, digest = future.result()
-        begin = self.offset
-        self.write(frame)
-        if done is not None:
-            done(begin, self.offset, digest)
+        future, callbacks = self.pending.popleft()
+        for (frame, digest), done in zip(future.result(), callbacks, strict=True):
+            begin = self.offset
+            self.write(frame)
+            if done is not None:
+                done(begin, self.offset, digest)
 
     def write(self, data: bytes) -> None:
         self.out.write(data)
@@ -157,6 +176,7 @@ class _Frames:
         self.offset += len(data)
 
     def drain(self) -> int:
+        self._flush()
         while self.pending:
             self._emit()
         return self.offset
@@ -206,31 +226,30 @@ def _small_file(frames: _Frames, src, member: tarfile.TarInfo, entry: dict, tar_
 def _chunked_file(frames: _Frames, src, member: tarfile.TarInfo, entry: dict, entries: list[dict],
                   tar_hash: _Hasher) -> None:
     """Cut a big file at content-defined boundaries: ``entry`` (the first chunk) + ``chunk`` entries."""
-    whole = hashlib.sha256()
-    file_offset = 0
-    for index, piece in enumerate(cdc.pieces(src, member.offset_data, member.size)):
-        if index == 0:
-            part = entry
-        else:
-            part = {"type": "chunk", "name": member.name, "chunkOffset": file_offset}
-            entries.append(part)
-        part["chunkSize"] = piece.size
-        tar_hash.feed(piece.zeros if piece.data is None else piece.data)
-        if piece.data is None:
-            part["chunkType"] = "zeros"
-            for start in range(0, piece.zeros, len(ZERO_BLOCK)):
-                whole.update(memoryview(ZERO_BLOCK)[:min(len(ZERO_BLOCK), piece.zeros - start)])
-        else:
-            whole.update(piece.data)
+    whole = _Hasher()  # the file's digest, off the main thread
+    try:
+        file_offset = 0
+        for index, piece in enumerate(cdc.pieces(src, member.offset_data, member.size)):
+            if index == 0:
+                part = entry
+            else:
+                part = {"type": "chunk", "name": member.name, "chunkOffset": file_offset}
+                entries.append(part)
+            part["chunkSize"] = piece.size
+            tar_hash.feed(piece.zeros if piece.data is None else piece.data)
+            whole.feed(piece.zeros if piece.data is None else piece.data)
+            if piece.data is None:
+                part["chunkType"] = "zeros"
 
-        def done(begin: int, end: int, digest: str, part=part, first=index == 0) -> None:
-            part.update(offset=begin, chunkDigest=digest)
-            if first:
-                entry["offset"] = begin
-            entry["endOffset"] = end
-        frames.submit(piece.data, piece.zeros, done)
-        file_offset += piece.size
-    entry["digest"] = "sha256:" + whole.hexdigest()
+            def done(begin: int, end: int, digest: str, part=part, first=index == 0) -> None:
+                part.update(offset=begin, chunkDigest=digest)
+                if first:
+                    entry["offset"] = begin
+                entry["endOffset"] = end
+            frames.submit(piece.data, piece.zeros, done)
+            file_offset += piece.size
+    finally:
+        entry["digest"] = whole.result()[0]
 
 
 def _threads() -> int:
