@@ -131,7 +131,8 @@ def _from_tree(ref: str, workdir: Path, first: list[str] | None = None) -> Sourc
     return SourceImage(ImageConfig.new([diff_id]).to_bytes(), [SourceLayer(diff_id, _file_opener(tar))])
 
 
-def open_image(ref: str, workdir: Path | None = None, prefetch: list[str] | None = None) -> SourceImage:
+def open_image(ref: str, workdir: Path | None = None, prefetch: list[str] | None = None,
+               registry_options: dict | None = None) -> SourceImage:
     """The source image named by ``ref`` (temporary files go to ``workdir``; a dir-tree puts the
     ``prefetch`` paths first in its layer)."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="falmigrate-src-"))
@@ -143,7 +144,7 @@ def open_image(ref: str, workdir: Path | None = None, prefetch: list[str] | None
         return _from_tree(ref, workdir, prefetch)
     if ref.startswith("docker://"):
         from falmigrate.oci.remote import transport
-        return transport.open_image(ref, workdir)
+        return transport.open_image(ref, workdir, **(registry_options or {}))
     if ref.startswith("docker-daemon:"):
         from falmigrate.oci import daemon
         return daemon.open_image(ref, workdir)
@@ -177,9 +178,11 @@ def _layer(layout: Layout, cache: dict, layer: SourceLayer, compression: str,
     return stored, False
 
 
-def repack(src: str, dst: str, compression: str = "flashpack", prefetch: list[str] | None = None) -> dict:
+def repack(src: str, dst: str, compression: str = "flashpack", prefetch: list[str] | None = None,
+           registry_options: dict | None = None) -> dict:
     """Recompress every layer of ``src`` into ``dst``; returns digests, sizes, timings, cache hits."""
     started = time.monotonic()
+    pushed: dict | None = None  # a docker:// destination's push summary (bytes sent/skipped/mounted)
     with tempfile.TemporaryDirectory(prefix="falmigrate-pack-") as tmpdir:
         tmp = Path(tmpdir)
         remote = dst.startswith("docker://")
@@ -187,7 +190,7 @@ def repack(src: str, dst: str, compression: str = "flashpack", prefetch: list[st
             raise UsageError(f"cannot write to {dst!r}", hint="use oci:PATH[:TAG] or docker://REF")
         path, tag = (tmp / "out", "latest") if remote else split_oci(dst)
         tag = tag or "latest"
-        image = open_image(src, tmp, prefetch)
+        image = open_image(src, tmp, prefetch, registry_options)
         layout = Layout(path)
         cache_file = layout.path / CACHE
         cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
@@ -206,8 +209,9 @@ def repack(src: str, dst: str, compression: str = "flashpack", prefetch: list[st
         desc = layout.write_image(Image.build(config, layers), tag)  # same diff_ids: config bytes kept
         if remote:
             from falmigrate.oci.remote import transport
-            transport.write_image(path, tag, dst)
+            pushed = transport.write_image(path, tag, dst, **(registry_options or {})).report()
             shutil.rmtree(path, ignore_errors=True)
     return {"digest": str(desc.digest), "destination": dst, "compression": compression,
             "layers": [{"digest": str(layer.digest), "size": layer.size} for layer in layers],
-            "layers_reused": reused, "seconds": round(time.monotonic() - started, 3)}
+            "layers_reused": reused, "seconds": round(time.monotonic() - started, 3),
+            **({"push": pushed} if pushed else {})}

@@ -66,3 +66,58 @@ def test_pack_style_registry_to_registry_copy_mounts(registry, chunked_layout, r
     summary = json.loads(copied.stdout)
     assert summary["bytes_mounted"] > 1_000_000 and summary["blobs_uploaded"] == 0
     assert Path(summary["reference"].split("@")[0]).name.endswith("-dst")
+
+
+def test_pack_converts_registry_image_to_flashpack_registry_to_registry(
+        registry, tls_registry, gzip_layout, repo, tmp_path, cli) -> None:
+    """`falmigrate pack docker://A docker://B` (like `nydusify convert`): a gzip image in one registry
+    becomes FlashPack in another (TLS + htpasswd, options passed through), readable by skopeo, podman
+    and our own pull, with the same tree."""
+    src = f"{registry}/{repo}:gz"
+    push_layout(gzip_layout, "latest", reference.parse(src))
+    cfg = tmp_path / "cfg" / "config.json"
+    cfg.parent.mkdir()
+    cfg.write_text(json.dumps({"auths": {tls_registry.address: {"username": tls_registry.user,
+                                                                "password": tls_registry.password}}}))
+    dst = f"{tls_registry.address}/{repo}-fp:v1"
+    packed = cli("pack", f"docker://{src}", f"docker://{dst}", "--ca", tls_registry.ca, "--config", str(cfg), "--json")
+    assert packed.exit_code == 0, packed.output
+    summary = json.loads(packed.stdout)
+    assert tls_registry.password not in packed.output
+    push = summary["push"]
+    assert push["manifest_digest"] == summary["digest"] and push["bytes_sent"] > 500_000
+    assert push["blobs_uploaded"] == 2 and push["bytes_skipped"] == 0
+    creds = f"--src-creds={tls_registry.user}:{tls_registry.password}"
+    raw = _run("skopeo", "inspect", "--raw", "--cert-dir", str(_cert_dir(tls_registry, tmp_path)),
+               f"--creds={tls_registry.user}:{tls_registry.password}", f"docker://{dst}")
+    assert raw.returncode == 0, raw.stderr
+    layer = json.loads(raw.stdout)["layers"][0]
+    assert layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"
+    assert any(k.endswith("zstd-chunked.manifest-checksum") for k in layer.get("annotations", {}))
+    copy = _run("skopeo", "copy", "--src-cert-dir", str(_cert_dir(tls_registry, tmp_path)), creds,
+                f"docker://{dst}", f"oci:{tmp_path / 'copy'}:x")
+    assert copy.returncode == 0, copy.stderr
+    runroot = Path(tempfile.mkdtemp(prefix="fmp-", dir="/tmp"))
+    podman = ("podman", "--root", str(tmp_path / "podman"), "--runroot", str(runroot), "--storage-driver", "vfs")
+    try:
+        pulled = _run(*podman, "pull", "--cert-dir", str(_cert_dir(tls_registry, tmp_path)), "--creds",
+                      f"{tls_registry.user}:{tls_registry.password}", dst)
+        assert pulled.returncode == 0, pulled.stderr
+    finally:
+        _run(*podman, "rmi", "-a", "-f")
+        shutil.rmtree(runroot, ignore_errors=True)
+    ours = cli("pull", f"docker://{dst}", "--ca", tls_registry.ca, "--config", str(cfg), "--to", str(tmp_path / "fs"),
+               "--store", str(tmp_path / "store"), "--json")
+    assert ours.exit_code == 0, ours.output
+    assert json.loads(ours.stdout)["manifest_digest"] == summary["digest"]
+    ours_gz = pull_reference(reference.parse(src), tmp_path / "store-gz", to=tmp_path / "fs-gz")
+    assert ours_gz.digest != summary["digest"]
+    assert _tree(tmp_path / "fs") == _tree(tmp_path / "fs-gz")
+
+
+def _cert_dir(tls_registry, tmp_path: Path) -> Path:
+    """containers-style cert dir: the registry's CA as ca.crt."""
+    path = tmp_path / "certs"
+    path.mkdir(exist_ok=True)
+    shutil.copy(tls_registry.ca, path / "ca.crt")
+    return path

@@ -72,8 +72,8 @@ class RegistryClient:
 
     # -- connection -----------------------------------------------------------------------
     def _schemes(self) -> list[str]:
-        if self.ca:
-            return ["https"]
+        """https always; plain http as a fallback only for loopback registries or with ``insecure``
+        (a CA file only changes which certificates are trusted)."""
         if self.insecure or is_loopback(self.registry):
             return ["https", "http"]
         return ["https"]
@@ -82,26 +82,25 @@ class RegistryClient:
         """Find the scheme (https, or http where allowed) and check that /v2/ answers."""
         if self.base is not None:
             return
-        last: Exception | None = None
-        for scheme in self._schemes():
+        failures: list[str] = []
+        schemes = self._schemes()
+        for scheme in schemes:
             base = f"{scheme}://{self.registry}"
             try:
-                last_scheme = scheme == self._schemes()[-1]
                 resp = self._send_retrying("GET", f"{base}/v2/", None, {}, None, stream=False,
-                                           retries=None if last_scheme else 0)
+                                           retries=None if scheme == schemes[-1] else 0)
             except RegistryError as exc:
-                last = exc
+                failures.append(f"{scheme}: {exc}")
                 continue
             if resp.status_code in (200, 401):
                 if resp.status_code == 401:
                     self._challenge = auth.parse_challenge(resp.headers.get("www-authenticate", ""))
                 self.base = base
                 return
-            last = RegistryError(f"{self.registry}: GET /v2/ answered HTTP {resp.status_code}: "
-                                 "not an OCI distribution registry")
+            failures.append(f"{scheme}: GET /v2/ answered HTTP {resp.status_code}, not an OCI distribution registry")
         hint = None if self.insecure or self.ca else (
             "pass --ca FILE for a private CA, or --insecure for a plain-HTTP registry that is not on loopback")
-        raise RegistryError(f"cannot reach registry {self.registry}: {last}", hint=hint)
+        raise RegistryError(f"cannot reach registry {self.registry}: {'; '.join(failures)}", hint=hint)
 
     def url(self, path: str) -> str:
         self.ping()
@@ -215,6 +214,9 @@ class RegistryClient:
                 req = self._http.build_request(method, url, content=body, headers=headers, params=params)
                 resp = self._http.send(req, stream=stream, follow_redirects=method in ("GET", "HEAD"))
             except httpx.TransportError as exc:
+                if _tls_refused(exc):  # retrying cannot help
+                    raise RegistryError(f"{method} {_safe(url)} on {self.registry}: TLS failed: "
+                                        f"{_short(exc)}") from None
                 if attempt >= limit:
                     raise RegistryError(f"{method} {_safe(url)} on {self.registry}: {type(exc).__name__} "
                                         f"after {attempt + 1} attempt(s)") from None
@@ -254,6 +256,20 @@ class RegistryClient:
             return RegistryError(f"{self.registry} rate-limited {message} after {self.retries} retries",
                                  hint="quota or rate limit: try again later")
         return RegistryError(f"{self.registry}: {message}")
+
+
+def _tls_refused(exc: Exception) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _short(exc: Exception) -> str:
+    """The transport's own reason (socket/TLS level: it never holds our headers), one line."""
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def _parse_retry_after(value: str) -> float:
