@@ -17,7 +17,13 @@ from falmigrate.errors import SourceError
 from falmigrate.importers.dockerfile.image import code_dir, image_spec, stage_texts
 from falmigrate.importers.dockerfile.parse import ParsedDockerfile, parse_dockerfile
 from falmigrate.importers.dockerfile.routes import ModuleInfo, health_route, openapi_path, read_module
-from falmigrate.importers.dockerfile.server import Recognised, recognise
+from falmigrate.importers.dockerfile.server import (
+    SERVER_IMAGES,
+    Recognised,
+    image_repository,
+    inherited_command,
+    recognise,
+)
 from falmigrate.spec import AppSpec, Decision, Endpoint, Finding, Location, ServerSpec, SourceInfo
 
 __all__ = ["DockerImporter", "find_dockerfile", "parse_dockerfile"]
@@ -150,6 +156,9 @@ class DockerImporter:
         sub = code_dir(parsed, root)
         base = root / sub if sub else root
         effective = parsed.effective_argv()
+        inherited = inherited_command(parsed)
+        if inherited is not None:
+            effective = (inherited, (parsed.command()[1] or parsed.final).line)
         if effective is None:
             raise SourceError("the final stage has no CMD or ENTRYPOINT: nothing says which server to run",
                               file=parsed.path, line=parsed.final.line,
@@ -189,6 +198,9 @@ class DockerImporter:
               loc: Location) -> AppSpec:
         name, class_name = _names(root, parsed)
         image, image_findings = image_spec(parsed, port)
+        if image_repository(image.base or "") in SERVER_IMAGES:
+            # the base's own ENTRYPOINT would wrap fal's runtime command: reset it (setup() starts the server)
+            image = image.model_copy(update={"entrypoint": []})
         rel_app = f"{sub}/{app_file}" if sub and app_file else app_file
         native = None
         if info is not None and info.framework in ("fastapi", "flask") and info.app_names and rel_app:

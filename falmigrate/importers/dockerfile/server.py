@@ -9,6 +9,8 @@ app (and ``verify``) can move it.
 
 from __future__ import annotations
 
+import ast
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -27,6 +29,17 @@ _PORT_FLAGS = {
 }
 _BIND_FLAGS = {"gunicorn": ("--bind", "-b"), "hypercorn": ("--bind", "-b")}
 _WRAPPERS = {"exec", "tini", "/sbin/tini", "/usr/bin/tini", "dumb-init", "/usr/bin/dumb-init", "--"}
+# ENTRYPOINTs of well-known server images (their own Dockerfiles), for a Dockerfile that builds FROM one
+# and only sets CMD: Docker appends that CMD to the inherited ENTRYPOINT, which the file does not show.
+BASE_ENTRYPOINTS: dict[str, list[str]] = {
+    "ghcr.io/huggingface/text-generation-inference": ["text-generation-launcher"],
+    "vllm/vllm-openai": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
+}
+# pytorch/torchserve's entrypoint script: "serve" (its default CMD) starts torchserve with the image's
+# config; any other command runs as given.
+TORCHSERVE_IMAGE = "pytorch/torchserve"
+TORCHSERVE_SERVE = ["torchserve", "--start", "--ts-config", "/home/model-server/config.properties"]
+SERVER_IMAGES = frozenset({*BASE_ENTRYPOINTS, TORCHSERVE_IMAGE})
 
 
 @dataclass
@@ -37,6 +50,7 @@ class Recognised:
     app_file: str | None = None  # the Python file serving the routes, relative to the code dir
     app_object: str | None = None  # "app" in "main:app"
     via: str | None = None  # the ENTRYPOINT script the command came from
+    inherited: bool = False  # the command starts with the base image's ENTRYPOINT (not in this Dockerfile)
     notes: list[str] = field(default_factory=list)
 
 
@@ -229,8 +243,117 @@ def _interpreter(path: Path) -> list[str]:
     return parts[:1]
 
 
+def image_repository(base: str) -> str:
+    """``ghcr.io/org/img:tag@sha256:…`` → ``ghcr.io/org/img``; Docker Hub's ``docker.io/`` prefix dropped."""
+    name = base.split("@", 1)[0]
+    head, _, tail = name.rpartition("/")
+    name = f"{head}/{tail.split(':', 1)[0]}" if head else tail.split(":", 1)[0]
+    return name.removeprefix("docker.io/").removeprefix("library/")
+
+
+def inherited_command(parsed: ParsedDockerfile) -> list[str] | None:
+    """What ``docker run`` executes when the file sets no ENTRYPOINT but builds on a known server image."""
+    entry, cmd = parsed.command()
+    if entry is not None:
+        return None
+    repo = image_repository(parsed.external_base())
+    args = cmd.words if cmd is not None else []
+    if repo == TORCHSERVE_IMAGE:
+        return list(TORCHSERVE_SERVE) if args in ([], ["serve"]) else None
+    known = BASE_ENTRYPOINTS.get(repo)
+    return [*known, *args] if known is not None else None
+
+
+def project_file(parsed: ParsedDockerfile, code_dir: Path, image_path: str) -> Path | None:
+    """The project file the image has at ``image_path`` (a COPY of it, or of the code folder)."""
+    workdir = (parsed.final.workdir or "/").rstrip("/") or ""
+    if not image_path.startswith("/"):
+        image_path = f"{workdir}/{image_path}"
+    image_path = posixpath.normpath(image_path)
+    for stage in parsed.chain():
+        for ins in stage.instructions:
+            if ins.instruction not in ("COPY", "ADD") or "from" in ins.flags:
+                continue
+            words = [w for w in ins.value.split() if not w.startswith("--")]
+            if len(words) < 2:
+                continue
+            dest = words[-1] if words[-1].startswith("/") else f"{(stage.workdir or '/').rstrip('/')}/{words[-1]}"
+            for src in words[:-1]:
+                folder = posixpath.normpath(dest)
+                if folder == image_path:  # COPY file /exact/path
+                    candidate = code_dir / src.removeprefix("./")
+                elif image_path.startswith(prefix := folder.rstrip("/") + "/"):  # COPY dir/ /dest/, COPY f /dest/
+                    rest = image_path[len(prefix):]
+                    is_dir = src.endswith("/") or src in (".", "./") or (code_dir / src).is_dir()
+                    candidate = code_dir / src.removeprefix("./") / rest if is_dir else code_dir / src.removeprefix("./")
+                else:
+                    continue
+                if candidate.is_file():
+                    return candidate
+    return None
+
+
+def _torchserve_port(rec: Recognised, parsed: ParsedDockerfile, code_dir: Path) -> None:
+    hit = _flag(rec.words, ("--ts-config",))
+    path = project_file(parsed, code_dir, hit[1]) if hit else None
+    if path is None:
+        return
+    text = path.read_text(encoding="utf-8", errors="replace")
+    m = re.search(r"^\s*inference_address\s*=\s*https?://[^\s:/]+:(\d+)", text, re.MULTILINE)
+    if m:
+        rec.port = int(m.group(1))
+        rec.notes.append(f"torchserve's inference port {rec.port} comes from inference_address in {path.name}")
+
+
+def _gunicorn_port(rec: Recognised, parsed: ParsedDockerfile, code_dir: Path) -> None:
+    """A bind from gunicorn's config file (``-c file``, else ./gunicorn.conf.py) or GUNICORN_CMD_ARGS."""
+    if _flag(rec.words, _BIND_FLAGS["gunicorn"]) is not None:
+        return
+    env_args = parsed.final.env.get("GUNICORN_CMD_ARGS", "")
+    m = re.search(r"(?:--bind[= ]|-b\s*)['\"]?[\w.\[\]:]*:(\d+)", env_args)
+    if m:
+        rec.port = int(m.group(1))
+        return
+    hit = _flag(rec.words, ("-c", "--config"))
+    name = hit[1] if hit else "gunicorn.conf.py"
+    path = project_file(parsed, code_dir, name.removeprefix("file:")) if not name.startswith("python:") else None
+    if path is None:
+        return
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError):
+        return
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "bind" for t in node.targets):
+            value = node.value
+            if isinstance(value, (ast.List, ast.Tuple)) and value.elts:
+                value = value.elts[0]
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                port = value.value.rpartition(":")[2]
+                if port.isdigit():
+                    rec.port = int(port)
+                    rec.notes.append(f"gunicorn's bind port {rec.port} comes from {path.name}")
+
+
 def recognise(parsed: ParsedDockerfile, code_dir: Path) -> Recognised | None:
-    """The final stage's server, looking into an ENTRYPOINT script found under ``code_dir``."""
+    """The final stage's server (ENTRYPOINT scripts under ``code_dir`` and server config files read)."""
+    rec = _recognise(parsed, code_dir)
+    if rec is not None and rec.kind == "torchserve":
+        _torchserve_port(rec, parsed, code_dir)
+    elif rec is not None and rec.kind == "gunicorn":
+        _gunicorn_port(rec, parsed, code_dir)
+    return rec
+
+
+def _recognise(parsed: ParsedDockerfile, code_dir: Path) -> Recognised | None:
+    inherited = inherited_command(parsed)
+    if inherited is not None:
+        rec = recognise_words(inherited)
+        if rec is not None:
+            rec.notes.append(f"the command comes from the base image {parsed.external_base()}'s ENTRYPOINT "
+                             f"(assumed: {' '.join(inherited[:4])}…); the generated Dockerfile resets ENTRYPOINT")
+            rec.inherited = True
+        return rec
     effective = parsed.effective_argv()
     if effective is None:
         return None
