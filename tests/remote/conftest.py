@@ -52,6 +52,16 @@ def chunked_layout(busybox_archive: Path, tmp_path_factory: pytest.TempPathFacto
     return skopeo_layout(busybox_archive, tmp_path_factory.mktemp("zc") / "layout", "zstd:chunked")
 
 
+@pytest.fixture(scope="session")
+def flashpack_layout(busybox_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The busybox image packed by our own FlashPack writer."""
+    from falmigrate.oci.transports import repack
+
+    dest = tmp_path_factory.mktemp("fp") / "layout"
+    repack(f"docker-archive:{busybox_archive}", f"oci:{dest}:latest", "flashpack")
+    return dest
+
+
 def manifest_of(layout: Path) -> dict:
     index = json.loads((layout / "index.json").read_text())
     digest = index["manifests"][0]["digest"].split(":", 1)[1]

@@ -32,7 +32,7 @@ class Fault:
 
 class FaultProxy:
     def __init__(self, upstream: str, *, token: str | None = None, user: str = "u", password: str = "p",
-                 no_ranges: bool = False) -> None:
+                 no_ranges: bool = False, host: str = "127.0.0.1") -> None:
         self.no_ranges = no_ranges
         self.upstream = f"http://{upstream}"
         self.faults: list[Fault] = []
@@ -53,9 +53,9 @@ class FaultProxy:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.address = f"{host}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.client = httpx.Client(timeout=60)
 

@@ -46,6 +46,15 @@ def test_push_pull_by_digest_compare_trees_and_validate(registry, chunked_layout
     # full pull into a store: a valid OCI layout that skopeo reads and that holds exactly our image
     full = cli("pull", f"docker://{registry}/{repo}@{digest}", "--store", str(tmp_path / "store"), "--json")
     assert full.exit_code == 0, full.output
+    fetched = json.loads(full.stdout)
+    counters = {"bytes_sent", "bytes_skipped", "bytes_mounted", "bytes_fetched", "manifest_digest"}
+    assert counters <= set(summary) and counters <= set(fetched)
+    assert fetched["manifest_digest"] == digest and fetched["bytes_sent"] == 0
+    manifest = manifest_of(chunked_layout)
+    blobs = sum(d["size"] for d in [manifest["config"], *manifest["layers"]])
+    manifest_size = (chunked_layout / "blobs" / "sha256" / digest.split(":")[1]).stat().st_size
+    assert fetched["bytes_fetched"] == blobs + manifest_size  # counted exactly, nothing fetched twice
+    assert summary["bytes_sent"] == blobs + manifest_size
     store = tmp_path / "store"
     assert Store(store).resolve(digest)["digest"] == digest
     for blob in (store / "blobs" / "sha256").iterdir():
@@ -61,6 +70,27 @@ def test_push_pull_by_digest_compare_trees_and_validate(registry, chunked_layout
     assert [layer["mode"] for layer in result["layers"]] == ["full"]
     assert result["range_requests"] == 1 and result["files_fetched"] == 0
     assert _tree(tmp_path / "rootfs") == _source_tree(chunked_layout, tmp_path)
+
+
+def test_our_flashpack_image_round_trips_and_validates(registry, flashpack_layout, repo, tmp_path, cli) -> None:
+    """Our own FlashPack writer's image: pushed, pulled back by digest into a layout that oci.validate
+    (the oracle) and skopeo accept, and unpacked to the tree of the source layers."""
+    from falmigrate.oci.validate import validate
+
+    pushed = cli("push", f"oci:{flashpack_layout}:latest", f"docker://{registry}/{repo}:fp", "--json")
+    assert pushed.exit_code == 0, pushed.output
+    digest = json.loads(pushed.stdout)["manifest_digest"]
+    assert manifest_of(flashpack_layout)["layers"][0]["mediaType"].endswith("tar+zstd")
+    pulled = cli("pull", f"docker://{registry}/{repo}@{digest}", "--store", str(tmp_path / "store"), "--json")
+    assert pulled.exit_code == 0, pulled.output
+    assert validate(tmp_path / "store")["ok"]
+    inspect = subprocess.run(["skopeo", "inspect", f"oci:{tmp_path / 'store'}:{digest}"], capture_output=True,
+                             text=True, check=False)
+    assert inspect.returncode == 0, inspect.stderr
+    unpacked = cli("pull", f"docker://{registry}/{repo}@{digest}", "--store", str(tmp_path / "store2"),
+                   "--to", str(tmp_path / "rootfs"), "--json")
+    assert unpacked.exit_code == 0, unpacked.output
+    assert _tree(tmp_path / "rootfs") == _source_tree(flashpack_layout, tmp_path)
 
 
 def test_second_push_uploads_nothing_and_other_repo_mounts(registry, gzip_layout, repo) -> None:

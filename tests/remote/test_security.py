@@ -1,0 +1,112 @@
+"""Transport security rules against real registries: plain HTTP only for loopback unless --insecure,
+credentials from a credsStore helper, and no credential or token ever printed or written to disk."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from falmigrate.oci.remote import reference
+from falmigrate.oci.remote.push import push_layout
+from tests.remote.fakeregistry import Fault, FaultProxy
+
+
+def _non_loopback_address() -> str:
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False).stdout.split()
+    for address in out:
+        if "." in address and not address.startswith("127."):
+            return address
+    pytest.fail(f"this machine has no non-loopback IPv4 address (hostname -I: {out}); the rule cannot be tested")
+
+
+def test_plain_http_only_for_loopback_unless_insecure(registry, gzip_layout, repo, tmp_path, cli) -> None:
+    push_layout(gzip_layout, "latest", reference.parse(f"{registry}/{repo}:v1"))
+    with FaultProxy(registry, host=_non_loopback_address()) as proxy:
+        ref = f"docker://{proxy.address}/{repo}:v1"
+        refused = cli("pull", ref, "--store", str(tmp_path / "s1"))
+        assert refused.exit_code == 6, refused.output
+        assert "cannot reach registry" in refused.output and "--insecure" in refused.output
+        assert proxy.log == []  # only a TLS handshake was tried: no plain-HTTP request reached it
+        allowed = cli("pull", ref, "--store", str(tmp_path / "s2"), "--insecure", "--json")
+        assert allowed.exit_code == 0, allowed.output
+        assert ("GET", "/v2/", 200) in proxy.log
+    # loopback: plain HTTP without asking (as the Docker engine does)
+    local = cli("pull", f"docker://{registry}/{repo}:v1", "--store", str(tmp_path / "s3"))
+    assert local.exit_code == 0, local.output
+
+
+def _helper(bindir: Path, name: str, registry: str, user: str, secret: str) -> None:
+    answer = json.dumps({"ServerURL": registry, "Username": user, "Secret": secret})
+    script = bindir / f"docker-credential-{name}"
+    script.write_text(f"#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\n[ \"$server\" = \"{registry}\" ] || "
+                      f"{{ echo 'credentials not found in native keychain'; exit 1; }}\n"
+                      f"cat <<'EOF'\n{answer}\nEOF\n")
+    script.chmod(0o755)
+
+
+def test_creds_store_helper_against_the_tls_registry(tls_registry, gzip_layout, repo, tmp_path, cli,
+                                                      monkeypatch) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    _helper(bindir, "falstore", tls_registry.address, tls_registry.user, tls_registry.password)
+    _helper(bindir, "otherstore", "elsewhere.example", tls_registry.user, tls_registry.password)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"credsStore": "falstore", "auths": {tls_registry.address: {}}}))
+    ref = f"docker://{tls_registry.address}/{repo}:store"
+    pushed = cli("push", f"oci:{gzip_layout}:latest", ref, "--ca", tls_registry.ca, "--config", str(cfg), "--json")
+    assert pushed.exit_code == 0, pushed.output
+    assert json.loads(pushed.stdout)["blobs_uploaded"] == 2
+    # a store that has nothing for this registry: a clear auth error, exit 7
+    cfg.write_text(json.dumps({"credsStore": "otherstore"}))
+    denied = cli("pull", ref, "--ca", tls_registry.ca, "--config", str(cfg), "--store", str(tmp_path / "s"))
+    assert denied.exit_code == 7, denied.output
+    assert "no credentials were found" in denied.output
+
+
+def _run_cli(*args: str, env: dict) -> str:
+    proc = subprocess.run([sys.executable, "-m", "falmigrate", *args], capture_output=True, text=True, env=env,
+                          check=False, timeout=300)
+    return f"exit={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+
+
+def test_credentials_and_tokens_are_never_printed_or_stored(registry, gzip_layout, chunked_layout, repo,
+                                                             tmp_path) -> None:
+    user, password, token = "alice", "pw-Secret-7781", "tok-Secret-5523"
+    secrets = [password, token, base64.b64encode(f"{user}:{password}".encode()).decode()]
+    cache = tmp_path / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    with FaultProxy(registry, token=token, user=user, password=password) as proxy:
+        good.write_text(json.dumps({"auths": {proxy.address: {"auth": secrets[2]}}}))
+        bad.write_text(json.dumps({"auths": {proxy.address: {"username": user, "password": password + "x"}}}))
+        # retries print log lines (500s, a reset mid-upload, a corrupted blob): none may carry a secret
+        proxy.add(Fault("HEAD", "/blobs/", "status", times=2, status=500),
+                  Fault("PATCH", "/blobs/uploads/", "reset-body", times=1),
+                  Fault("GET", "/blobs/", "corrupt", times=1))
+        ref = f"docker://{proxy.address}/{repo}:v1"
+        outputs = [
+            _run_cli("push", f"oci:{gzip_layout}:latest", ref, "--config", str(good), env=env),
+            _run_cli("push", f"oci:{chunked_layout}:latest", f"{ref}-b", "--config", str(good), "--json", env=env),
+            _run_cli("pull", ref, "--config", str(good), "--to", str(tmp_path / "fs"), "--store", str(tmp_path / "s"),
+                     env=env),
+            _run_cli("pull", ref, "--config", str(bad), "--store", str(tmp_path / "s2"), env=env),
+            _run_cli("pull", ref, "--config", str(bad), "--store", str(tmp_path / "s3"), "--json", env=env),
+            _run_cli("pack", ref, f"oci:{tmp_path / 'packed'}:x", "--config", str(good), env=env),
+        ]
+    assert [o.split("\n", 1)[0] for o in outputs] == ["exit=0", "exit=0", "exit=0", "exit=7", "exit=7", "exit=0"], outputs
+    assert "retrying" in "".join(outputs)  # the faults did make it log
+    for output in outputs:
+        for secret in secrets:
+            assert secret not in output, output
+    written = [p for root in (cache, tmp_path / "s", tmp_path / "packed") for p in root.rglob("*") if p.is_file()]
+    assert written
+    for path in written:
+        data = path.read_bytes()
+        assert not any(secret.encode() in data for secret in secrets), path
