@@ -210,12 +210,28 @@ class DockerImporter:
                      location=Location(file=rel_app or parsed.path, line=r.line))
             for r in (info.routes if info else ())
         ]
+        started_by = "ENTRYPOINT" if rec.via or rec.inherited else "CMD"
         decisions = [
-            Decision(source=f"{'ENTRYPOINT' if rec.via else 'CMD'} {' '.join(rec.words)}",
-                     target="fal.App.setup() starts it; a catch-all endpoint forwards requests", location=loc),
+            Decision(source=f"{started_by} {' '.join(rec.words)}",
+                     target="fal.App.setup() starts it; a catch-all endpoint forwards requests", location=loc,
+                     note=f"{{port}} is the port the app gives the server ({port}); the image's own CMD/ENTRYPOINT "
+                          "is not used: fal's runtime starts fal_app.py, which starts the server"
+                     if "{port}" in " ".join(rec.words) else
+                     "the image's own CMD/ENTRYPOINT is not used: fal's runtime starts fal_app.py, which starts "
+                     "the server"),
             Decision(source=f"health path {health}", target="setup waits for it before serving",
                      note=f"from {health_from}"),
+            Decision(source=f"requests to http://<host>:{port}/<path> (any method)",
+                     target="pass-through app: https://fal.run/<owner>/<app>/<path> (queued: "
+                            "https://queue.fal.run/<owner>/<app>/<path>)",
+                     note="method, query, headers and body forwarded as sent; status, headers and body come back "
+                          f"unchanged; the server listens on 127.0.0.1:{port} inside the runner"),
         ]
+        if native:
+            decisions.append(Decision(source=f"{info.framework if info else ''} app {native}",
+                                      target="with `falmigrate convert --native`: its routes become fal endpoints "
+                                             "(no separate server process)",
+                                      note="typed request models and fal's playground instead of a pass-through"))
         stages = stage_texts(parsed)
         if stages:
             decisions.append(Decision(source=f"{len(stages)} build stage(s)", target="kept before the final stage"))
