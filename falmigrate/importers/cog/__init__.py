@@ -65,24 +65,32 @@ def _scaling(config: CogConfig, info: PredictorInfo, findings: list[Finding],
 
 
 def _weights(config: CogConfig, info: PredictorInfo, text: str, findings: list[Finding]) -> list[VolumeSpec]:
-    sources = []
+    """FM103 for each way the predictor gets weights, worded for that way; ``/data`` is mounted."""
+    runtime = []
     if info.setup_weights:
-        sources.append("setup(self, weights)")
+        runtime.append("setup(self, weights)")
     if "COG_WEIGHTS" in text:
-        sources.append("COG_WEIGHTS")
-    if config.data.get("weights") is not None:
-        sources.append("cog.yaml weights:")
+        runtime.append("COG_WEIGHTS")
     if info.fetches_weights:
-        sources.append("a weights download in setup()")
-    if not sources:
+        runtime.append("a weights download in setup()")
+    if runtime:
+        findings.append(_finding(
+            "FM103", f"weights ({', '.join(runtime)}): Replicate passed a weights URL per deployment "
+                     "(COG_WEIGHTS); fal has none, and `/data` is mounted (persistent storage shared by the "
+                     "app's runners)",
+            "download the weights once into /data (e.g. fal.toolkit.download_model_weights) or set COG_WEIGHTS "
+            "as a fal secret; setup() receives os.environ['COG_WEIGHTS'] like cog did",
+            info.setup_location or info.endpoint.location))
+    entries = config.data.get("weights")
+    if entries:
+        findings.append(_finding(
+            "FM103", f"cog.yaml `weights:` ({len(entries)} file(s)): they ship inside the image with the code "
+                     "(`COPY . /src`; a target elsewhere gets its own `COPY`), so they are re-uploaded with "
+                     "every code change; `/data` is mounted too",
+            "for large weights, download them once into /data in setup() (a small image starts faster and "
+            "code-only changes stay small)", config.loc("weights")))
+    if not runtime and not entries:
         return []
-    location = config.loc("weights") if config.data.get("weights") is not None \
-        else info.setup_location or info.endpoint.location
-    findings.append(_finding(
-        "FM103", f"weights ({', '.join(sources)}): fal has no per-deployment weights URL; `/data` is mounted "
-                 "(persistent storage shared by the app's runners)",
-        "download the weights once into /data (e.g. fal.toolkit.download_model_weights) or set COG_WEIGHTS "
-        "as a fal secret; setup() receives os.environ['COG_WEIGHTS'] like cog did", location))
     return [VolumeSpec(name="weights", source_path="COG_WEIGHTS", fal_path=DATA_MOUNT)]
 
 

@@ -8,13 +8,14 @@ CPU apps get ``python:<python_version>-slim-bookworm`` (via the renderer); GPU a
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from falmigrate.importers.cog import mapping
 from falmigrate.importers.cog.config import CogConfig
-from falmigrate.spec import Decision, Finding, HardwareSpec, ImageSpec, RunStep, SecretMount
+from falmigrate.spec import Copy, Decision, Finding, HardwareSpec, ImageSpec, RunStep, SecretMount
 
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 _TORCH_PIN = re.compile(r"^\s*torch\s*==\s*(\d+)\.(\d+)", re.IGNORECASE)
@@ -72,6 +73,23 @@ def _run_steps(config: CogConfig) -> list[RunStep]:
     steps += [RunStep(command=str(c), location=config.loc("build", "pre_install", i))
               for i, c in enumerate(config.build.get("pre_install") or [])]
     return steps
+
+
+def weight_copies(config: CogConfig) -> list[Copy]:
+    """``weights:`` entries whose target is not where ``COPY . /src`` puts the source anyway."""
+    entries = config.data.get("weights")
+    if entries is None:
+        return []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("source"), str)
+                                                 for e in entries):
+        raise config.error("`weights` must be a list of {source: path, target: path}", "weights")
+    copies = []
+    for entry in entries:
+        source = posixpath.normpath(entry["source"])
+        target = entry.get("target")
+        if isinstance(target, str) and posixpath.normpath(target) != posixpath.join("/src", source):
+            copies.append(Copy(src=source, dest=target))
+    return copies
 
 
 def _pick_cuda(config: CogConfig, torch: str | None, plan: ImagePlan) -> tuple[str, str]:
@@ -162,6 +180,7 @@ def plan_image(root: Path, config: CogConfig) -> ImagePlan:
         "run_steps": _run_steps(config),
         "env": env,
         "workdir": "/src",
+        "copies": weight_copies(config),
     }
     plan = ImagePlan(image=ImageSpec(), hardware=HardwareSpec(machine_type=mapping.compat()["cpu_machine"]),
                      secrets=sorted(secrets))

@@ -157,3 +157,32 @@ def test_dockerfile_follows_cogs_layer_order(tmp_path: Path) -> None:
     positions = [next(i for i, line in enumerate(lines) if line.startswith(step)) for step in order]
     assert positions == sorted(positions), lines
     assert lines[-1] == "COPY . /src"
+
+
+def test_weights_entries_are_copied_to_their_targets(tmp_path: Path) -> None:
+    yaml_text = """\
+        predict: "predict.py:Predictor"
+        weights:
+          - source: weights/model.bin
+            target: /src/weights/model.bin
+          - source: ./weights/vae.bin
+            target: /models/vae.bin
+          - source: weights/tok.json
+        """
+    root = project(tmp_path, predictor("str", 'return "x"\n'), yaml_text)
+    spec = CogImporter().load(root)
+    assert [(c.src, c.dest) for c in spec.image.copies] == [("weights/vae.bin", "/models/vae.bin")]
+    finding = next(f for f in spec.findings if f.rule == "FM103")
+    assert finding.location.line == 2 and "`weights:` (3 file(s))" in finding.message
+    assert spec.volumes[0].fal_path == "/data"
+    dockerfile = convert(root, "cog").files["Dockerfile"]
+    assert dockerfile.index("COPY weights/vae.bin /models/vae.bin") < dockerfile.index("COPY . /src")
+
+
+def test_weights_of_the_wrong_shape_are_a_source_error(tmp_path: Path) -> None:
+    from falmigrate.errors import SourceError
+
+    root = project(tmp_path, predictor("str", 'return "x"\n'), 'predict: "predict.py:Predictor"\nweights: w.bin\n')
+    with pytest.raises(SourceError) as info:
+        CogImporter().load(root)
+    assert (info.value.file, info.value.line) == ("cog.yaml", 2)
