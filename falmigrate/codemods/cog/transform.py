@@ -114,21 +114,24 @@ def _endpoint_decorator(path: str) -> cst.Decorator:
     return cst.Decorator(cst.parse_expression(f'fal.endpoint("{path}")'))
 
 
-def endpoint_defs(function: cst.FunctionDef, plan: EndpointPlan, opened: set[str]) -> list[cst.FunctionDef]:
-    """The endpoint method(s) replacing ``function`` (the user's predict/run)."""
+def endpoint_defs(function: cst.FunctionDef, plan: EndpointPlan, opened: set[str],
+                  kept: list[cst.Decorator] | None = None) -> list[cst.FunctionDef]:
+    """The endpoint method(s) replacing ``function`` (the user's predict/run); ``kept`` are the user's
+    own decorators (``@torch.inference_mode()``…), applied under ``@fal.endpoint`` as before."""
+    kept = list(kept or [])
     body = list(function.body.body)
     statements = _insert_after_docstring(body, _bindings(plan, opened, function.body))
     leading = [*function.leading_lines, *_comment_lines(plan.todos.get("endpoint", []), indent=True)]
     name = function.name.value
     if plan.endpoint.output_mode != "stream":
         new = function.with_changes(
-            decorators=[_endpoint_decorator("/")], params=_params(plan), leading_lines=leading,
+            decorators=[_endpoint_decorator("/"), *kept], params=_params(plan), leading_lines=leading,
             whitespace_before_params=cst.SimpleWhitespace(""),
             returns=cst.Annotation(cst.Name(plan.output_class)),
             body=function.body.with_changes(body=statements))
         return [new.visit(_Returns(plan))]
     is_async = function.asynchronous is not None
-    items = function.with_changes(name=cst.Name(f"_{name}_items"), decorators=[], params=_params(plan),
+    items = function.with_changes(name=cst.Name(f"_{name}_items"), decorators=kept, params=_params(plan),
                                   whitespace_before_params=cst.SimpleWhitespace(""),
                                   leading_lines=leading,
                                   body=function.body.with_changes(body=statements))
@@ -167,6 +170,12 @@ def _settings(plan: EndpointPlan) -> list[cst.BaseStatement]:
     return [cst.parse_statement(line + "\n") for line in lines]
 
 
+def _is_cog_concurrent(decorator: cst.Decorator, names: Names) -> bool:
+    """cog's ``@concurrent(max=N)``: it became ``max_multiplexing``, so the decorator goes."""
+    node = decorator.decorator
+    return names.is_cog(node.func if isinstance(node, cst.Call) else node, "concurrent")
+
+
 def rewrite_class(cls: cst.ClassDef, plan: EndpointPlan, names: Names, opened: set[str]) -> cst.ClassDef:
     bases = []
     for base in cls.bases:
@@ -179,7 +188,8 @@ def rewrite_class(cls: cst.ClassDef, plan: EndpointPlan, names: Names, opened: s
     body: list[cst.BaseStatement] = []
     for statement in cls.body.body:
         if isinstance(statement, cst.FunctionDef) and statement.name.value == method:
-            body.extend(endpoint_defs(statement, plan, opened))
+            kept = [d for d in statement.decorators if not _is_cog_concurrent(d, names)]
+            body.extend(endpoint_defs(statement, plan, opened, kept))
         elif isinstance(statement, cst.FunctionDef) and statement.name.value == "setup":
             body.append(setup_def(statement, plan))
         else:

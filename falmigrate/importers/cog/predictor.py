@@ -99,8 +99,23 @@ def module_constants(module: cst.Module) -> dict[str, Any]:
                 try:
                     found[target.value] = literal(small.value)
                 except (ValueError, SyntaxError, TypeError):
-                    found.pop(target.value, None)  # rebound to something not literal
+                    keys = _literal_keys(small.value)  # {"DDIM": DDIMScheduler, …}: the keys still count
+                    if keys is None:
+                        found.pop(target.value, None)  # rebound to something not literal
+                    else:
+                        found[target.value] = keys
     return found
+
+
+def _literal_keys(node: cst.BaseExpression) -> dict[Any, None] | None:
+    """A dict display whose keys are literals (values may be anything) as ``{key: None}``."""
+    if not isinstance(node, cst.Dict):
+        return None
+    try:
+        return {literal(e.key): None for e in node.elements if isinstance(e, cst.DictElement)} \
+            if all(isinstance(e, cst.DictElement) for e in node.elements) else None
+    except (ValueError, SyntaxError, TypeError):
+        return None
 
 
 _CONTAINERS = {"list": list, "tuple": tuple, "sorted": sorted}
@@ -262,6 +277,10 @@ def _input_field(reader: _Reader, param: cst.Param) -> InputField:
                     "use a path (cog.Path) and open it yourself if you need more control", param)
     default = args.get("default")
     required = default is None and ref.kind != "optional"
+    if required and "default" in args and is_input_call(param.default, reader.names):
+        reader.find("FM118", f"`{name}` has Input(default=None) but its type is not Optional: current cog (0.23) "
+                             "requires it, older cog left it out; the fal request requires it too",
+                    f"annotate it `Optional[...]` (in cog as well) if callers may omit `{name}`", param)
     return InputField(name=name, type=ref, required=required, default=None if required else default,
                       description=args.get("description"), ge=args.get("ge"), le=args.get("le"),
                       min_length=args.get("min_length"), max_length=args.get("max_length"),

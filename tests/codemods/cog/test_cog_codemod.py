@@ -130,3 +130,65 @@ def test_stream_async_and_file_object_inputs(tmp_path: Path) -> None:
     assert '@fal.endpoint("/stream")' in code and "_falmigrate_aevents" in code
     assert "async for item in self._predict_items(request)" in code
     _ruff_clean(code, tmp_path)
+
+
+def test_user_decorators_are_kept_and_cog_concurrent_dropped(tmp_path: Path) -> None:
+    """`@torch.inference_mode()` (and any other decorator of the user's) stays under `@fal.endpoint`;
+    cog's `@concurrent(max=N)` goes (it became max_multiplexing)."""
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "cog.yaml").write_text('predict: "predict.py:Predictor"\n')
+    (root / "predict.py").write_text(textwrap.dedent("""
+        import functools
+
+        from cog import BasePredictor, Input, concurrent
+
+
+        def traced(fn):
+            @functools.wraps(fn)
+            def inner(*args, **kwargs):
+                return fn(*args, **kwargs)
+            return inner
+
+
+        class Predictor(BasePredictor):
+            @concurrent(max=4)
+            @traced
+            async def predict(self, n: int = Input(default=1)) -> int:
+                return n + 1
+        """))
+    spec = CogImporter().load(root)
+    assert spec.scaling.max_multiplexing == 4
+    code = rewrite(spec, root).code
+    assert '    @fal.endpoint("/")\n    @traced\n    async def predict(self, request: PredictInput)' in code
+    assert "concurrent" not in code
+    _ruff_clean(code, tmp_path)
+
+
+def test_stream_keeps_user_decorators_on_the_items_generator(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "cog.yaml").write_text('predict: "predict.py:Predictor"\n')
+    (root / "predict.py").write_text(textwrap.dedent("""
+        import contextlib
+
+        from cog import BasePredictor, ConcatenateIterator
+
+
+        class Predictor(BasePredictor):
+            @contextlib.contextmanager
+            def unused(self):
+                yield
+
+            @staticmethod
+            def helper():
+                return 1
+
+            def predict(self, n: int = 2) -> ConcatenateIterator[str]:
+                for i in range(n):
+                    yield str(i)
+        """))
+    code = _rewrite(root).code
+    assert "    @contextlib.contextmanager\n    def unused(self):" in code  # other methods untouched
+    assert "    def _predict_items(self, request: PredictInput) -> ConcatenateIterator[str]:" in code
+    _ruff_clean(code, tmp_path)

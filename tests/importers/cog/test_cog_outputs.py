@@ -186,3 +186,39 @@ def test_weights_of_the_wrong_shape_are_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as info:
         CogImporter().load(root)
     assert (info.value.file, info.value.line) == ("cog.yaml", 2)
+
+
+def test_choices_from_the_keys_of_a_dict_of_classes(tmp_path: Path) -> None:
+    """cog-sdxl's pattern: SCHEDULERS = {"DDIM": DDIMScheduler, …}; Input(choices=SCHEDULERS.keys())."""
+    predict = """
+    from cog import BasePredictor, Input
+
+    class DDIM: ...
+    class Euler: ...
+
+    SCHEDULERS = {"DDIM": DDIM, "K_EULER": Euler}
+
+    class Predictor(BasePredictor):
+        def predict(self, scheduler: str = Input(choices=SCHEDULERS.keys(), default="K_EULER")) -> str:
+            return scheduler
+    """
+    spec = CogImporter().load(project(tmp_path, predict))
+    assert spec.endpoints[0].inputs[0].type.choices == ["DDIM", "K_EULER"]
+
+
+def test_input_default_none_on_a_plain_type_is_required_with_a_finding(tmp_path: Path) -> None:
+    predict = """
+    from typing import Optional
+    from cog import BasePredictor, Input
+
+    class Predictor(BasePredictor):
+        def predict(self, seed: int = Input(description="Random seed", default=None),
+                    other: Optional[int] = Input(default=None)) -> str:
+            return f"{seed}{other}"
+    """
+    spec = CogImporter().load(project(tmp_path, predict))
+    seed, other = spec.endpoints[0].inputs
+    assert seed.required and not other.required
+    finding = next(f for f in spec.findings if f.rule == "FM118")
+    assert "`seed`" in finding.message and finding.location.line == 6
+    assert sum(f.rule == "FM118" for f in spec.findings) == 1
