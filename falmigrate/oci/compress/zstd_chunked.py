@@ -58,6 +58,7 @@ LEVEL = 3
 WINDOW_PER_THREAD = 4
 BATCH_BYTES = 256 << 10  # small frames are sent to the workers together up to this many bytes …
 BATCH_FRAMES = 256  # … or this many frames
+HASH_BATCH = 1 << 20
 ZERO_BLOCK = bytes(1 << 20)
 
 _TYPES = {tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink",
@@ -102,30 +103,44 @@ def _compress_all(items: list[tuple[bytes | None, int]]) -> list[tuple[bytes, st
 
 class _Hasher:
     """sha256 of a byte stream fed in order (bytes, or a count of zero bytes), on its own thread so it
-    overlaps the reading and compressing; saves compress_tar a second and third pass over tar and blob."""
+    overlaps the reading and compressing; saves compress_tar a second and third pass over tar and blob.
+    Small pieces are handed over in batches of ~1 MiB: a queue hand-off per tar header cost more CPU
+    than the hashing."""
 
     def __init__(self) -> None:
         self.sha = hashlib.sha256()
         self.size = 0
-        self.queue: queue.Queue = queue.Queue(maxsize=32)
+        self.queue: queue.Queue = queue.Queue(maxsize=16)
+        self.batch: list[bytes | int] = []
+        self.batch_bytes = 0
         self.thread = threading.Thread(target=self._run, name="flashpack-sha", daemon=True)
         self.thread.start()
 
     def feed(self, data: bytes | int) -> None:
-        self.queue.put(data)
+        self.batch.append(data)
+        self.batch_bytes += data if isinstance(data, int) else len(data)
+        if self.batch_bytes >= HASH_BATCH:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self.batch:
+            self.queue.put(self.batch)
+            self.batch, self.batch_bytes = [], 0
 
     def _run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            if isinstance(item, int):
-                for start in range(0, item, len(ZERO_BLOCK)):
-                    self.sha.update(memoryview(ZERO_BLOCK)[:min(len(ZERO_BLOCK), item - start)])
-                self.size += item
-            else:
-                self.sha.update(item)
-                self.size += len(item)
+        while (items := self.queue.get()) is not None:
+            for item in items:
+                if isinstance(item, int):
+                    for start in range(0, item, len(ZERO_BLOCK)):
+                        self.sha.update(memoryview(ZERO_BLOCK)[:min(len(ZERO_BLOCK), item - start)])
+                    self.size += item
+                else:
+                    self.sha.update(item)
+                    self.size += len(item)
 
     def result(self) -> tuple[str, int]:
         if self.thread.is_alive():
+            self._hand_over()
             self.queue.put(None)
             self.thread.join()
         return "sha256:" + self.sha.hexdigest(), self.size
