@@ -158,9 +158,18 @@ def setup_def(function: cst.FunctionDef, plan: EndpointPlan) -> cst.FunctionDef:
         return function
     kept = [p.with_changes(comma=cst.MaybeSentinel.DEFAULT) for p in function.params.params if p.name.value == "self"]
     params = function.params.with_changes(params=kept)
-    binding = cst.parse_statement("weights = _falmigrate_weights()\n")
-    binding = binding.with_changes(leading_lines=_comment_lines(plan.todos.get("setup", []), indent=True))
-    body = _insert_after_docstring(list(function.body.body), [binding])
+    uses = _Uses()
+    function.body.visit(uses)
+    todo = _comment_lines(plan.todos.get("setup", []), indent=True)
+    statements = list(function.body.body)
+    if "weights" in uses.names:
+        binding = cst.parse_statement("weights = _falmigrate_weights()\n").with_changes(leading_lines=todo)
+        body = _insert_after_docstring(statements, [binding])
+    else:  # not read: no binding (ruff F841), the TODO goes above the first statement
+        at = 1 if statements and _is_docstring(statements[0]) else 0
+        if at < len(statements):
+            statements[at] = statements[at].with_changes(leading_lines=[*statements[at].leading_lines, *todo])
+        body = statements
     return function.with_changes(params=params, body=function.body.with_changes(body=body))
 
 

@@ -192,3 +192,28 @@ def test_stream_keeps_user_decorators_on_the_items_generator(tmp_path: Path) -> 
     assert "    @contextlib.contextmanager\n    def unused(self):" in code  # other methods untouched
     assert "    def _predict_items(self, request: PredictInput) -> ConcatenateIterator[str]:" in code
     _ruff_clean(code, tmp_path)
+
+
+def test_setup_weights_not_read_gets_no_binding(tmp_path: Path) -> None:
+    """cog-sdxl's setup(self, weights) that ignores weights: no unused `weights =` (ruff F841), TODO kept."""
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "cog.yaml").write_text('predict: "predict.py:Predictor"\n')
+    (root / "predict.py").write_text(textwrap.dedent('''
+        from typing import Optional
+
+        from cog import BasePredictor, Path
+
+
+        class Predictor(BasePredictor):
+            def setup(self, weights: Optional[Path] = None):
+                """Load."""
+                self.model = "m"
+
+            def predict(self, n: int = 1) -> str:
+                return self.model * n
+        '''))
+    code = _rewrite(root).code
+    assert "weights =" not in code and "def setup(self):" in code
+    assert '        """Load."""\n        # TODO(falmigrate FM103)' in code
+    _ruff_clean(code, tmp_path)
