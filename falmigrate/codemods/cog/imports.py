@@ -132,10 +132,14 @@ class _MetricTodos(cst.CSTTransformer):
 
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
                                   updated: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
-        if self.hit is None or any(isinstance(s, (cst.Import, cst.ImportFrom)) for s in updated.body):
-            return updated
+        if self.hit is None or any(isinstance(s, (cst.Import, cst.ImportFrom)) for s in updated.body) \
+                or any(isinstance(s, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value in
+                                                         self.cog_locals for t in s.targets) for s in updated.body):
+            return updated  # an import, or the stand-in's own definition
         line = self.get_metadata(PositionProvider, original).start.line
-        text = f"cog's {self.hit} has no fal equivalent"
+        stand_in = self.hit in support.COG_STUBS or self.hit == "self.record_metric"
+        text = f"cog's {self.hit} has no fal equivalent" + ("; fal_app.py defines a no-op stand-in" if stand_in else
+                                                            "; it still needs the cog package")
         self.findings.append(Finding(rule="FM109", severity=mapping.severity("FM109"), message=text,
                                      remediation="remove it or replace it (fal streams logs; metrics are not kept)",
                                      location=Location(file=self.file, line=line)))
@@ -145,17 +149,21 @@ class _MetricTodos(cst.CSTTransformer):
 
 
 def _imports_block(module: cst.Module, names: Names, needs: ModelSource, stream: bool,
-                   after: set[str], aliases: dict[str, str]) -> tuple[list[cst.SimpleStatementLine], list[str]]:
+                   after: set[str], aliases: dict[str, str]) -> tuple[list[cst.BaseStatement], list[str]]:
     existing = support.existing_bindings(module)
     bound = {local for _, _, local in existing}
     lines: list[cst.SimpleStatementLine] = []
     kept_from_cog: list[str] = []
     grouped: dict[str, list[str]] = {}
+    stubs: list[cst.BaseStatement] = []
     for local, cog_name in sorted(names.cog.items()):
         if local not in after or local in bound:
             continue
         target = support.COG_NAMES.get(cog_name)
-        if target is None:
+        if target is None and local == cog_name and cog_name in support.COG_STUBS:
+            kept_from_cog.append(local)
+            stubs += support.stub_statements(cog_name)
+        elif target is None:
             kept_from_cog.append(local)
             lines.append(support.import_statement("cog", cog_name, local))
         elif target[1] == local:
@@ -174,7 +182,7 @@ def _imports_block(module: cst.Module, names: Names, needs: ModelSource, stream:
         else:
             grouped.setdefault(module_name, []).append(name)
     lines += [cst.parse_statement(f"from {m} import {', '.join(sorted(ns))}\n") for m, ns in grouped.items()]
-    return lines, kept_from_cog
+    return [*lines, *stubs], kept_from_cog
 
 
 def fix_imports(original: cst.Module, module: cst.Module, names: Names, needs: ModelSource, *,

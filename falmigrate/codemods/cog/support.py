@@ -94,6 +94,51 @@ COG_NAMES: dict[str, tuple[str, str] | None] = {
 }
 
 
+# cog names with no fal equivalent that fal_app.py defines itself (cog is not installed in the fal image,
+# so importing them would fail at startup). They do what cog's own versions do outside a cog prediction:
+# nothing. Each use keeps a TODO(falmigrate FM109) marker.
+COG_STUBS: dict[str, str] = {
+    "emit_metric": '''
+def emit_metric(name, value):
+    """Stand-in for cog's emit_metric: fal keeps no per-prediction metrics, so this does nothing."""
+''',
+    "current_scope": '''
+class _FalmigrateScope:
+    """Stand-in for cog's prediction scope: metrics are accepted and dropped."""
+
+    def __init__(self):
+        self.metrics = {}
+
+    def record_metric(self, key, value, mode="replace"):
+        return None
+
+
+def current_scope():
+    """Stand-in for cog's current_scope(): fal keeps no per-prediction metrics."""
+    return _FalmigrateScope()
+''',
+    "__version__": '''
+__version__ = "unknown"  # cog's version; cog is not installed in the fal image
+''',
+    "ExperimentalFeatureWarning": '''
+class ExperimentalFeatureWarning(Warning):
+    """Stand-in for cog's warning category, so warnings filters keep working."""
+''',
+}
+
+RECORD_METRIC = '''
+def record_metric(self, key, value, mode="replace"):
+    """Stand-in for cog's BaseRunner.record_metric: fal keeps no per-prediction metrics."""
+'''
+
+
+def stub_statements(name: str) -> list[cst.BaseStatement]:
+    """The stand-in for cog name ``name``, led by two blank lines."""
+    body = list(cst.parse_module(COG_STUBS[name].lstrip("\n")).body)
+    blank = [cst.EmptyLine(indent=False), cst.EmptyLine(indent=False)]
+    return [body[0].with_changes(leading_lines=blank), *body[1:]]
+
+
 def import_statement(module: str, name: str | None, alias: str | None = None) -> cst.SimpleStatementLine:
     if name is None:
         return cst.parse_statement(f"import {module}" + (f" as {alias}" if alias else ""))

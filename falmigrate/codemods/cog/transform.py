@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from falmigrate.codemods.cog import support
 from falmigrate.importers.cog.types import Names
 from falmigrate.render.models import safe_name
 from falmigrate.spec import Endpoint, TypeRef
@@ -179,6 +180,21 @@ def _settings(plan: EndpointPlan) -> list[cst.BaseStatement]:
     return [cst.parse_statement(line + "\n") for line in lines]
 
 
+class _SelfAttrs(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.attrs: set[str] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if isinstance(node.value, cst.Name) and node.value.value == "self":
+            self.attrs.add(node.attr.value)
+
+
+def _uses_self_attr(cls: cst.ClassDef, attr: str) -> bool:
+    visitor = _SelfAttrs()
+    cls.body.visit(visitor)
+    return attr in visitor.attrs
+
+
 def _is_cog_concurrent(decorator: cst.Decorator, names: Names) -> bool:
     """cog's ``@concurrent(max=N)``: it became ``max_multiplexing``, so the decorator goes."""
     node = decorator.decorator
@@ -203,6 +219,10 @@ def rewrite_class(cls: cst.ClassDef, plan: EndpointPlan, names: Names, opened: s
             body.append(setup_def(statement, plan))
         else:
             body.append(statement)
+    if _uses_self_attr(cls, "record_metric") and not any(
+            isinstance(st, cst.FunctionDef) and st.name.value == "record_metric" for st in body):
+        stub = cst.parse_module(support.RECORD_METRIC.lstrip("\n")).body[0]
+        body.append(stub.with_changes(leading_lines=[cst.EmptyLine(indent=False)]))
     settings = _settings(plan)
     if len(body) > (1 if body and _is_docstring(body[0]) else 0):
         at = 1 if _is_docstring(body[0]) else 0

@@ -104,7 +104,8 @@ def test_cog_apis_without_equivalent_get_todo_markers(tmp_path: Path) -> None:
     code = result.code
     assert code.count("# TODO(falmigrate FM109)") == 2
     assert "# TODO(falmigrate FM104)" in code and "# TODO(falmigrate FM103)" in code
-    assert "from cog import current_scope" in code  # kept (no equivalent), marked
+    assert "from cog" not in code and "def current_scope():" in code  # a no-op stand-in, marked
+    assert "    def record_metric(self, key, value, mode=\"replace\"):" in code
     assert {f.rule for f in result.findings} == {"FM109"}
     assert [f.location.line for f in result.findings] == [10, 11]
     _ruff_clean(code, tmp_path)
@@ -217,3 +218,41 @@ def test_setup_weights_not_read_gets_no_binding(tmp_path: Path) -> None:
     assert "weights =" not in code and "def setup(self):" in code
     assert '        """Load."""\n        # TODO(falmigrate FM103)' in code
     _ruff_clean(code, tmp_path)
+
+
+def test_cog_stand_ins_let_the_app_run_without_cog(tmp_path: Path) -> None:
+    """Metrics/version/warning names of cog become no-op stand-ins: the generated app imports and answers
+    with the cog package made unimportable (it is not installed in the fal image)."""
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "cog.yaml").write_text('predict: "predict.py:Predictor"\n')
+    (root / "predict.py").write_text(textwrap.dedent("""
+        import warnings
+
+        from cog import BasePredictor, ExperimentalFeatureWarning, Input, __version__, current_scope, emit_metric
+
+        warnings.filterwarnings("ignore", category=ExperimentalFeatureWarning)
+
+
+        class Predictor(BasePredictor):
+            def predict(self, n: int = Input(default=2)) -> str:
+                emit_metric("n", n)
+                current_scope().record_metric("m", 1)
+                self.record_metric("k", 2, mode="incr")
+                return f"{n}:{bool(__version__)}"
+        """))
+    out = tmp_path / "out"
+    from falmigrate.convert import convert, write_output
+
+    write_output(convert(root, "cog"), out)
+    code = (out / "fal_app.py").read_text()
+    assert "from cog import" not in code and code.count("# TODO(falmigrate FM109)") == 5
+    _ruff_clean(code, tmp_path)
+    probe = ("import sys\nsys.modules['cog'] = None  # `import cog` now raises ImportError\n"
+             "from falmigrate.verify import falside\n"
+             "module = falside.load_module(sys.argv[1])\n"
+             "with falside.client(falside.pick_app(module)) as c:\n"
+             "    print('RESULT=' + c.post('/', json={'n': 3}).json()['output'])\n")
+    proc = subprocess.run([sys.executable, "-c", probe, str(out / "fal_app.py")], cwd=out, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert "RESULT=3:True" in proc.stdout, proc.stderr[-2000:]
