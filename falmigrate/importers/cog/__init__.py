@@ -102,6 +102,31 @@ def _train(config: CogConfig, findings: list[Finding]) -> None:
                                  "marker in fal_app.py says where", config.loc("train")))
 
 
+_COG_IMPORT = re.compile(r"^\s*(from\s+cog(\.\w+)*\s+import\b|import\s+cog\b)")
+_SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".cog"}
+
+
+def _other_cog_imports(root: Path, config: CogConfig, predictor_file: str, findings: list[Finding]) -> None:
+    """FM109 for the project's other modules that import cog: the fal image has no cog package, so
+    fal_app.py fails at startup if it imports one of them (the predictor module itself is rewritten)."""
+    train = str(config.data.get("train") or "").partition(":")[0]
+    for path in sorted(Path(root).rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel in (predictor_file, train) or _SKIP_DIRS & set(path.relative_to(root).parts):
+            continue
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        line = next((n for n, text in enumerate(lines, 1) if _COG_IMPORT.match(text)), None)
+        if line is not None:
+            findings.append(_finding(
+                "FM109", f"{rel} imports cog, which is not installed in the fal image: the app fails at startup "
+                         "if it imports this module",
+                "replace the cog names there (cog.Path → pathlib.Path, cog.BaseModel → pydantic.BaseModel) or "
+                "add `cog` to the image's requirements", Location(file=rel, line=line)))
+
+
 class CogImporter:
     platform = "cog"
 
@@ -134,6 +159,7 @@ class CogImporter:
         volumes = _weights(config, info, text, findings)
         scaling = _scaling(config, info, findings, decisions)
         _train(config, findings)
+        _other_cog_imports(root, config, file, findings)
         if info.endpoint.output_mode == "stream":
             findings.append(_finding("FM115", f"{info.method}() streams: `/` returns the whole list as `output`, "
                                      "`/stream` sends each item as a server-sent event",

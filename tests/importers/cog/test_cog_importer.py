@@ -28,6 +28,7 @@ def project(tmp_path: Path, yaml_text: str, files: dict[str, str] | None = None)
     root.mkdir()
     (root / "cog.yaml").write_text(textwrap.dedent(yaml_text))
     for name, text in (files if files is not None else {"predict.py": PREDICT}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(textwrap.dedent(text))
     return root
 
@@ -209,3 +210,17 @@ def test_wrong_shapes_are_source_errors(tmp_path: Path, yaml_text: str, line: in
 def test_detect(tmp_path: Path) -> None:
     assert CogImporter().detect(project(tmp_path, 'predict: "predict.py:Predictor"\n')) == 1.0
     assert CogImporter().detect(tmp_path / "proj" / "nothing") == 0.0
+
+
+def test_other_modules_importing_cog_are_findings(tmp_path: Path) -> None:
+    """The fal image has no cog: a helper module that imports cog is reported at its line (the train
+    module is not: it is not migrated)."""
+    root = project(tmp_path, 'predict: "predict.py:Predictor"\ntrain: "train.py:train"\n', {
+        "predict.py": PREDICT,
+        "helpers/io.py": "import os\n\nfrom cog import Path\n",
+        "train.py": "from cog import Input\n",
+        "plain.py": "# import cog is only mentioned in a comment\nimport os\n",
+    })
+    found = [f for f in CogImporter().load(root).findings if f.rule == "FM109"]
+    assert [(f.location.file, f.location.line) for f in found] == [("helpers/io.py", 3)]
+    assert "not installed in the fal image" in found[0].message
