@@ -20,7 +20,7 @@ import httpx
 class Fault:
     method: str
     path: str  # regex searched in the request path
-    action: str  # "status" | "reset" | "truncate" | "corrupt" | "slow" | "reset-body"
+    action: str  # "status" | "reset" | "truncate" | "corrupt" | "slow" | "reset-body" | "half-then-reset"
     times: int = 1  # -1: always
     status: int = 500
     retry_after: str | None = None
@@ -97,6 +97,8 @@ class FaultProxy:
             _reset(h)
             return
         body = h.rfile.read(length) if length else b""
+        if fault and fault.action == "half-then-reset":
+            return self._half_then_reset(h, body)
         if path == "/token":
             return self._token(h)
         if self.token and path.startswith("/v2/") and h.headers.get("Authorization") != f"Bearer {self.token}":
@@ -137,6 +139,18 @@ class FaultProxy:
             return self._slow(h, resp.status_code, out, data)
         self._reply(h, resp.status_code, data if h.command != "HEAD" else b"", out,
                     length=len(data) if h.command != "HEAD" else int(resp.headers.get("content-length") or 0))
+
+    def _half_then_reset(self, h, body: bytes) -> None:
+        """The registry gets the first half of an upload's body, then the client's connection breaks:
+        the upload session really holds partial data (as after a reset mid-transfer)."""
+        start = int((h.headers.get("Content-Range") or "0-0").split("-")[0])
+        half = body[: len(body) // 2]
+        target = self.upstream + h.path.split("?", 1)[0]
+        headers = {"Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + len(half) - 1}"}
+        resp = self.client.request("PATCH", target, content=half, headers=headers)
+        self._record(h.command, h.path.split("?", 1)[0], 0)
+        assert resp.status_code == 202, resp.text
+        _reset(h)
 
     def _slow(self, h, status: int, headers: dict, data: bytes) -> None:
         h.send_response(status)

@@ -100,6 +100,28 @@ def test_connection_reset_mid_upload_resumes(registry, chunked_layout, repo, tmp
     assert back.digest == result.digest and Store(tmp_path / "s").read_blob(layer) == store.read_blob(layer)
 
 
+@pytest.mark.parametrize("mode", ["monolithic", "chunked"])
+def test_upload_broken_after_the_registry_kept_half_recovers(registry, chunked_layout, repo, tmp_path, mode) -> None:
+    """The registry really holds part of the body when the connection breaks: a monolithic upload starts
+    a fresh session (re-sending into the old one would fail its digest), a chunked one resumes from the
+    offset the registry reports."""
+    store = Store(chunked_layout)
+    layer = manifest_of(chunked_layout)["layers"][0]
+    options = {"monolithic_limit": 0, "chunk_size": 300_000} if mode == "chunked" else {}
+    method = "PATCH" if mode == "chunked" else "PUT"
+    with FaultProxy(registry) as proxy, _client(proxy) as client:
+        proxy.add(Fault(method, "/blobs/uploads/", "half-then-reset", times=1, after=1 if mode == "chunked" else 0))
+        result = push_image(store, store.resolve("latest"), reference.parse(f"{proxy.address}/{repo}:v1"), client,
+                            **options)
+    assert [s for m, _, s in proxy.log if m == method].count(0) == 1
+    if mode == "chunked":
+        assert result.stats.bytes_sent < layer["size"] + 200_000  # resumed, not restarted
+    with RegistryClient(registry) as client:
+        back = pull(reference.parse(f"{registry}/{repo}@{result.digest}"), Store(tmp_path / "s"), client)
+    assert back.digest == result.digest
+    assert Store(tmp_path / "s").read_blob(layer["digest"]) == store.read_blob(layer["digest"])
+
+
 def test_connection_reset_on_monolithic_upload_is_retried(registry, gzip_layout, repo) -> None:
     with FaultProxy(registry) as proxy, _client(proxy) as client:
         proxy.add(Fault("PUT", "/blobs/uploads/", "reset-body", times=1))
