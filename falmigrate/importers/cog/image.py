@@ -161,6 +161,28 @@ def _gpu(config: CogConfig, image: dict, torch: str | None, plan: ImagePlan) -> 
         location=config.loc("build", "gpu")))
 
 
+def _torch_index(config: CogConfig, image: dict, torch: str | None, plan: ImagePlan) -> None:
+    """A pinned torch is installed from PyTorch's index for the image's CUDA (``cu118``…) or ``cpu``,
+    as cog does: PyPI's default wheel may target another CUDA, and on CPU it carries gigabytes of CUDA
+    libraries. ``PIP_EXTRA_INDEX_URL`` is set before the pip layers (an ENV the user set wins)."""
+    data = mapping.compat()
+    info = data["torch"].get(torch) if torch else None
+    if info is None or "PIP_EXTRA_INDEX_URL" in image["env"]:
+        return
+    cuda = _major_minor(image["cuda"]) if image.get("cuda") else None
+    if cuda is not None and cuda not in info["cuda"]:
+        return  # FM113 already says the pair does not match; no index has that build
+    tag = f"cu{cuda.replace('.', '')}" if cuda else "cpu"
+    url = data["torch_index"].format(tag=tag)
+    image["env"] = {**image["env"], "PIP_EXTRA_INDEX_URL": url}
+    key = "python_requirements" if config.build.get("python_requirements") else "python_packages"
+    plan.decisions.append(Decision(
+        source=f"torch {torch} pinned ({f'CUDA {cuda}' if cuda else 'no GPU'})",
+        target=f"`ENV PIP_EXTRA_INDEX_URL={url}` before the pip layers",
+        note=f"pip takes the torch build for {f'CUDA {cuda}' if cuda else 'CPU only (no CUDA libraries)'}, "
+             "from the PyTorch index cog uses too", location=config.loc("build", key)))
+
+
 def plan_image(root: Path, config: CogConfig) -> ImagePlan:
     """The ImageSpec/HardwareSpec for ``config`` plus the findings and decisions made on the way."""
     build = config.build
@@ -191,10 +213,12 @@ def plan_image(root: Path, config: CogConfig) -> ImagePlan:
                 message=f"environment {item.split('=', 1)[0]} looks like a secret: its value is not copied",
                 remediation=f"create it in fal: `fal secrets set {item.split('=', 1)[0]}=…` (the app lists it in `secrets`)",
                 location=config.loc("environment", index)))
+    torch = torch_version(requirements)
     if build.get("gpu") is True:
-        _gpu(config, image, torch_version(requirements), plan)
+        _gpu(config, image, torch, plan)
     elif build.get("gpu") not in (None, False):
         raise config.error("`build.gpu` must be true or false", "build", "gpu")
+    _torch_index(config, image, torch, plan)
     for step in image["run_steps"]:
         if step.secrets:
             first = step.secrets[0].id

@@ -160,7 +160,8 @@ def test_concurrency_gpu_weights_and_secrets(tmp_path: Path) -> None:
     assert spec.scaling.max_multiplexing == 6
     assert spec.hardware.machine_type == "GPU-A100" and spec.hardware.gpu
     assert spec.image.base == "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"  # newest CUDA torch 2.4 ships for
-    assert spec.image.env == {"A": "1", "B": "two=2"} and spec.secrets == ["HF_TOKEN"]
+    assert spec.image.env == {"A": "1", "B": "two=2", "PIP_EXTRA_INDEX_URL": "https://download.pytorch.org/whl/cu124"}
+    assert spec.secrets == ["HF_TOKEN"]
     assert "hf_abc123" not in spec.to_json()  # a secret's value never reaches the spec (or any output)
     assert spec.image.run_steps[0].secrets[0].id == "pip_token"
     assert spec.volumes and spec.volumes[0].fal_path == "/data" and spec.lifecycle.setup_takes_weights
@@ -224,3 +225,24 @@ def test_other_modules_importing_cog_are_findings(tmp_path: Path) -> None:
     found = [f for f in CogImporter().load(root).findings if f.rule == "FM109"]
     assert [(f.location.file, f.location.line) for f in found] == [("helpers/io.py", 3)]
     assert "not installed in the fal image" in found[0].message
+
+
+@pytest.mark.parametrize("yaml_text, index", [
+    ('build:\n  python_packages: ["torch==2.3.1", "numpy"]\n', "https://download.pytorch.org/whl/cpu"),
+    ('build:\n  gpu: true\n  cuda: "11.8"\n  python_packages: ["torch==2.1.2"]\n',
+     "https://download.pytorch.org/whl/cu118"),
+    ('build:\n  gpu: true\n  python_packages: ["torch==2.8.0"]\n', "https://download.pytorch.org/whl/cu128"),
+    ('build:\n  gpu: true\n  cuda: "12.8"\n  python_packages: ["torch==2.1.2"]\n', None),  # no such build (FM113)
+    ('build:\n  python_packages: ["torch"]\n', None),  # not pinned
+    ('build:\n  python_packages: ["torch==2.3.1"]\nenvironment: ["PIP_EXTRA_INDEX_URL=https://mirror.example/simple"]\n',
+     "https://mirror.example/simple"),  # the user's own index wins
+])
+def test_pinned_torch_comes_from_the_pytorch_index_like_cog(tmp_path: Path, yaml_text: str, index: str | None) -> None:
+    root = project(tmp_path, yaml_text + 'predict: "predict.py:Predictor"\n')
+    spec = CogImporter().load(root)
+    assert spec.image.env.get("PIP_EXTRA_INDEX_URL") == index
+    if index:
+        from falmigrate.convert import convert
+
+        dockerfile = convert(root, "cog").files["Dockerfile"]
+        assert dockerfile.index(f'ENV PIP_EXTRA_INDEX_URL="{index}"') < dockerfile.index("pip install")
