@@ -14,7 +14,7 @@ from falmigrate.importers.cog import decisions as rows
 from falmigrate.importers.cog import mapping
 from falmigrate.importers.cog.config import CONFIG_NAME, CogConfig, read_config
 from falmigrate.importers.cog.image import plan_image
-from falmigrate.importers.cog.predictor import PredictorInfo, read_predictor
+from falmigrate.importers.cog.predictor import PredictorInfo, default_class, read_predictor
 from falmigrate.importers.cog.types import file_kind
 from falmigrate.spec import (
     AppSpec,
@@ -141,11 +141,12 @@ class CogImporter:
         root = Path(root)
         config = read_config(root)
         file, class_name, key = config.predictor_ref()
+        class_name = class_name or default_class(root, file, config.loc(*key))
         info = read_predictor(root, file, class_name, config.loc(*key))
         title = info.method[:1].upper() + info.method[1:]
         plan = plan_image(root, config)
         findings = [*config.findings, *plan.findings, *info.findings]
-        decisions = [Decision(source=f"{key[0]}: \"{file}:{class_name}\"",
+        decisions = [Decision(source=f"{key[0]}: \"{str(config.data[key[0]]).strip()}\"",
                               target=f"`class {class_name}(fal.App)` in fal_app.py",
                               note=f"fal_app.py is {file} rewritten (comments kept); the project's other "
                                    "files are copied next to it unchanged", location=config.loc(*key)),

@@ -49,16 +49,16 @@ class CogConfig:
         return self.data.get("build") or {}
 
     def predictor_ref(self) -> tuple[str, str, KeyPath]:
-        """``(file, class name, key path)`` of the predictor/runner (``run:`` wins over ``predict:``)."""
+        """``(file, class name or "", key path)`` of the predictor/runner (``run:`` wins over ``predict:``)."""
         key = "run" if isinstance(self.data.get("run"), str) else "predict"
         ref = self.data.get(key)
         if not isinstance(ref, str) or not ref.strip():
             raise self.error("cog.yaml names no predictor: add `predict: \"predict.py:Predictor\"` "
                              "or `run: \"run.py:Runner\"`", key)
         file, _, name = ref.strip().partition(":")
-        if not file.endswith(".py") or not name:
+        if not file.endswith(".py"):
             raise self.error(f"{key}: {ref!r} is not of the form \"file.py:ClassName\"", key)
-        return file, name, (key,)
+        return file, name, (key,)  # name "" → Runner or Predictor, as cog's loader picks
 
 
 def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], scalars: dict[KeyPath, str]) -> None:

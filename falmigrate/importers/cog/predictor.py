@@ -327,6 +327,19 @@ def _setup(reader: _Reader, info: PredictorInfo, setup: cst.FunctionDef) -> None
     info.fetches_weights = bool(scan_body(setup).calls & _WEIGHT_FETCHERS)
 
 
+def default_class(root: Path, file: str, ref_location: Location) -> str:
+    """The class cog's loader takes when cog.yaml names only the file: ``Runner``, else ``Predictor``."""
+    if not (Path(root) / file).is_file():
+        raise SourceError(f"the predictor file {file} does not exist", file=ref_location.file,
+                          line=ref_location.line, hint="fix `predict:`/`run:` in cog.yaml")
+    classes = {s.name.value for s in parse_module(root, file).body if isinstance(s, cst.ClassDef)}
+    for name in ("Runner", "Predictor"):
+        if name in classes:
+            return name
+    raise SourceError(f"cog.yaml names {file} without a class, and it defines neither Runner nor Predictor",
+                      file=ref_location.file, line=ref_location.line, hint='write "file.py:ClassName"')
+
+
 def read_predictor(root: Path, file: str, class_name: str, ref_location: Location) -> PredictorInfo:
     """Read ``root/file`` and its class ``class_name``; errors point at cog.yaml's reference line."""
     if not (Path(root) / file).is_file():

@@ -246,3 +246,22 @@ def test_pinned_torch_comes_from_the_pytorch_index_like_cog(tmp_path: Path, yaml
 
         dockerfile = convert(root, "cog").files["Dockerfile"]
         assert dockerfile.index(f'ENV PIP_EXTRA_INDEX_URL="{index}"') < dockerfile.index("pip install")
+
+
+@pytest.mark.parametrize("ref, classes, expected", [
+    ("predict.py", ["Predictor"], "Predictor"),
+    ("predict.py", ["Predictor", "Runner"], "Runner"),  # cog's loader prefers Runner
+    ("predict.py", ["Model"], None),
+])
+def test_reference_without_a_class_picks_like_cogs_loader(tmp_path: Path, ref: str, classes: list[str],
+                                                           expected: str | None) -> None:
+    body = "from cog import BasePredictor\n" + "".join(
+        f"\n\nclass {c}(BasePredictor):\n    def predict(self, x: int = 1) -> int:\n        return x\n" for c in classes)
+    root = project(tmp_path, f'predict: "{ref}"\n', {"predict.py": body})
+    if expected is None:
+        with pytest.raises(SourceError) as info:
+            CogImporter().load(root)
+        assert (info.value.file, info.value.line) == ("cog.yaml", 1) and "neither Runner nor Predictor" in info.value.message
+        return
+    spec = CogImporter().load(root)
+    assert spec.class_name == expected and spec.decisions[0].source == f'predict: "{ref}"'
