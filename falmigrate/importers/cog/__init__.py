@@ -152,7 +152,8 @@ class CogImporter:
                                    "files are copied next to it unchanged", location=config.loc(*key)),
                      Decision(source=f"{class_name}.{info.method}()",
                               target=f'`@fal.endpoint("/")` taking `{title}Input`, returning `{title}Output`',
-                              note="setup() still runs once per runner before the first request",
+                              note="setup() still runs once per runner (a running copy of the app, like a cog container) "
+                                   "before its first request",
                               location=info.endpoint.location),
                      rows.calling(info), *rows.inputs(info), rows.output(info),
                      *plan.decisions, *rows.build(config)]
