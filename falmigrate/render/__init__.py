@@ -70,6 +70,7 @@ def render_files(spec: AppSpec, app_code: str | None, *, image_ref: str | None =
     from falmigrate.render import app as app_render
     from falmigrate.render import dockerfile, report
 
+    native_server = app_code is not None and spec.server is not None  # a server app rewritten (--native)
     if app_code is None:
         if spec.server is not None:
             from falmigrate.render import server_app  # provided by the Docker-server area
@@ -85,6 +86,6 @@ def render_files(spec: AppSpec, app_code: str | None, *, image_ref: str | None =
     return {
         "fal_app.py": fal_app,
         "Dockerfile": with_header(spec, dockerfile.render(spec)),
-        "MIGRATION.md": report.render_markdown(spec, image_ref=image_ref),
+        "MIGRATION.md": report.render_markdown(spec, image_ref=image_ref, native_server=native_server),
         "report.json": report.render_json(spec, image_ref=image_ref),
     }

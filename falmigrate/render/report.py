@@ -67,7 +67,8 @@ def _endpoint_rows(spec: AppSpec) -> list[dict[str, str]]:
             for e in spec.endpoints]
 
 
-def render_markdown(spec: AppSpec, *, image_ref: str | None = None) -> str:
+def render_markdown(spec: AppSpec, *, image_ref: str | None = None, native_server: bool = False) -> str:
+    """``native_server``: the spec's HTTP server was rewritten into fal endpoints (no server process runs)."""
     findings = all_findings(spec)
     return render_template(
         TEMPLATE,
@@ -76,7 +77,8 @@ def render_markdown(spec: AppSpec, *, image_ref: str | None = None) -> str:
         class_name=spec.class_name,
         platform=spec.source.platform,
         entry=" ".join(filter(None, [spec.source.entry_file, spec.source.entry_symbol])) or "-",
-        server=spec.server,
+        server=None if native_server else spec.server,
+        native_server=spec.server if native_server else None,
         endpoints=_endpoint_rows(spec),
         decisions=[{"source": _cell(d.source), "target": _cell(d.target), "note": _cell(d.note) or "-",
                     "location": _code(d.location) if d.location else "-"} for d in spec.decisions],
