@@ -96,3 +96,12 @@ def base_image() -> str:
 def tiny_image() -> str:
     """A busybox-static image (one small layer) for tests that need an image but not Python."""
     return service_var("TINY_IMAGE")
+
+
+@pytest.fixture(scope="session")
+def fal_base_image(docker_client, base_image) -> str:
+    """``base_image`` plus curl and fal: what generated Dockerfiles' last dependency steps need (fal's
+    custom-container requirements), made offline so those steps find them (tests/helpers/fal_base.py)."""
+    from tests.helpers.fal_base import ensure_fal_ready_image
+
+    return ensure_fal_ready_image(docker_client, base_image)

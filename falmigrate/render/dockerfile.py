@@ -6,6 +6,16 @@ system packages → requirements → run steps → env → extra copies → ``CO
 (what ``falmigrate build --base-image`` uses in tests). RUN steps that need secrets use BuildKit
 ``--mount=type=secret`` (no ``# syntax=`` line: Docker ≥ 20.10's built-in frontend knows it, and a
 syntax line would have to pull a frontend image from Docker Hub).
+
+What fal's runtime needs from a custom image (fal docs, "fal Platform Requirements", and
+``fal/api/api.py``): ``curl`` (used when a runner starts); pydantic/protobuf/boto3 versions the fal
+SDK supports, which installing ``fal`` as the last dependency step guarantees; and a ``python3`` of
+the same minor version as the interpreter that runs ``fal deploy``, because the app is pickled there
+and unpickled in the image. The fal step comes right before the code copy (importers opt out with
+``spec.extra["fal_runtime"] = False`` for images fal's runtime is not injected into). When the
+renderer picks the CUDA base itself, Ubuntu's apt python3 (3.10 on 22.04) would not match the spec's
+Python, so that Python is installed with uv (a pinned uv image, python-build-standalone) into
+``/opt/venv``, which comes first on PATH.
 """
 
 from __future__ import annotations
@@ -23,7 +33,9 @@ DEFAULT_CUDNN = "8"
 # python:*-slim is Debian bookworm; apt then has python3 already
 PYTHON_BASE = "python:{python}-slim-bookworm"
 CUDA_BASE = "nvidia/cuda:{cuda}-cudnn{cudnn}-runtime-ubuntu22.04"
-CUDA_PYTHON_PACKAGES = ["python3", "python3-pip", "python-is-python3"]
+UV_IMAGE = "ghcr.io/astral-sh/uv:0.11.7"
+PYTHON_VENV = "/opt/venv"
+FAL_REQUIREMENT = "fal"
 
 
 def _cuda_version(cuda: str) -> str:
@@ -43,10 +55,19 @@ def base_image(image: ImageSpec) -> str:
 
 
 def _apt_packages(image: ImageSpec) -> list[str]:
-    packages = list(image.system_packages)
-    if image.cuda and not image.base:
-        packages = CUDA_PYTHON_PACKAGES + [p for p in packages if p not in CUDA_PYTHON_PACKAGES]
-    return sorted(dict.fromkeys(packages))
+    return sorted(dict.fromkeys(image.system_packages))
+
+
+def _python_lines(image: ImageSpec) -> list[str]:
+    """Dockerfile lines that provide the spec's Python on a renderer-chosen CUDA base (none otherwise)."""
+    if not image.cuda or image.base:
+        return []
+    version = image.python or DEFAULT_PYTHON
+    return [
+        f"COPY --from={UV_IMAGE} /uv /usr/local/bin/uv",
+        f"RUN UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python {version} {PYTHON_VENV}",
+        f'ENV VIRTUAL_ENV={PYTHON_VENV} PATH="{PYTHON_VENV}/bin:$PATH"',
+    ]
 
 
 def _run_line(step: RunStep) -> str:
@@ -75,6 +96,7 @@ def context(spec: AppSpec) -> dict[str, Any]:
         "platform": spec.source.platform,
         "base": base_image(image),
         "cuda": image.cuda,
+        "python_lines": _python_lines(image),
         "apt_packages": _apt_packages(image),
         "workdir": workdir,
         "requirements_file": image.requirements_file,
@@ -86,6 +108,8 @@ def context(spec: AppSpec) -> dict[str, Any]:
         "env": [(key, json.dumps(value)) for key, value in sorted(image.env.items())],
         "copies": [(c.src, c.dest) for c in image.copies],
         "exposed_port": image.exposed_port,
+        "fal_runtime": spec.extra.get("fal_runtime", True) is not False,
+        "fal_requirement": FAL_REQUIREMENT,
         "entrypoint": _json_list(image.entrypoint),
         "cmd": _json_list(image.cmd),
         "extra_lines": list(image.dockerfile_extra),

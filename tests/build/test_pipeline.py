@@ -63,9 +63,9 @@ def layout(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def flashpack(app_out, docker_host, base_image, repo, layout, tmp_path_factory) -> dict:
+def flashpack(app_out, docker_host, fal_base_image, repo, layout, tmp_path_factory) -> dict:
     profile_out = tmp_path_factory.mktemp("profile") / "startup.txt"
-    report = run_build([str(app_out), "--base-image", base_image, "--network", "host", "--tag", f"{repo}:v1",
+    report = run_build([str(app_out), "--base-image", fal_base_image, "--network", "host", "--tag", f"{repo}:v1",
                         "--push", "--layout", str(layout), "--profile", "--profile-command", PROFILE_COMMAND,
                         "--profile-out", str(profile_out)], docker_host)
     report["profile_out"] = str(profile_out)
@@ -117,14 +117,16 @@ def test_our_client_pulls_it_back(flashpack, repo, tmp_path):
     assert index["manifests"][0]["digest"] == flashpack["digest"]
 
 
-def test_gzip_variant_runs_on_docker(app_out, docker_host, docker_client, base_image, repo, tmp_path):
-    report = run_build([str(app_out), "--base-image", base_image, "--network", "host", "--compression", "gzip",
+def test_gzip_variant_runs_on_docker(app_out, docker_host, docker_client, fal_base_image, repo, tmp_path):
+    report = run_build([str(app_out), "--base-image", fal_base_image, "--network", "host", "--compression", "gzip",
                         "--tag", f"{repo}-gzip:v1", "--push", "--layout", str(tmp_path / "oci")], docker_host)
     assert all(layer["media_type"] == mediatypes.OCI_LAYER_GZIP for layer in report["layers"])
     reference = f"{repo}-gzip@{report['digest']}"
     docker_client.images.pull(reference)
+    # what fal's runtime needs (curl, fal importable), the app's files, Python
+    script = "import fal, os, sys; print(sys.version_info[0], sorted(os.listdir('.')))"
     listing = docker_client.containers.run(
-        reference, ["python3", "-c", "import os, sys; print(sys.version_info[0], sorted(os.listdir('.')))"],
+        reference, ["sh", "-c", f'command -v curl >/dev/null && python3 -c "{script}"'],
         entrypoint=[], remove=True, network_mode="none",
     ).decode()
     assert listing.startswith("3 ")
@@ -134,14 +136,14 @@ def test_gzip_variant_runs_on_docker(app_out, docker_host, docker_client, base_i
     docker_client.images.remove(reference, force=True)
 
 
-def test_code_change_repacks_and_uploads_only_the_code_layer(app_out, flashpack, docker_host, base_image, repo,
+def test_code_change_repacks_and_uploads_only_the_code_layer(app_out, flashpack, docker_host, fal_base_image, repo,
                                                               layout, registry_log, tmp_path):
     changed = tmp_path / "out"
     shutil.copytree(app_out, changed)
     with (changed / "fal_app.py").open("a") as handle:
         handle.write(f"# one more line {uuid.uuid4().hex}\n")  # unique: no registry holds this layer yet
     log_mark = registry_log.stat().st_size
-    report = run_build([str(changed), "--base-image", base_image, "--network", "host", "--tag", f"{repo}:v2",
+    report = run_build([str(changed), "--base-image", fal_base_image, "--network", "host", "--tag", f"{repo}:v2",
                         "--push", "--layout", str(layout), "--update-app", str(changed),
                         "--startup-profile", flashpack["profile_out"]], docker_host)  # same profile: cache hits
     old, new = flashpack["layers"], report["layers"]

@@ -13,9 +13,9 @@ from tests.helpers.specs import PREDICT_PY, echo_spec
 pytestmark = pytest.mark.engine
 
 
-def test_rendered_dockerfile_builds_and_runs(docker_client, base_image, tmp_path):
+def test_rendered_dockerfile_builds_and_runs(docker_client, fal_base_image, tmp_path):
     spec = echo_spec(image=ImageSpec(
-        base=base_image, requirements_file="requirements.txt",
+        base=fal_base_image, requirements_file="requirements.txt",
         run_steps=[RunStep(command="mkdir -p /opt/marker\necho built > /opt/marker/ok")],
         env={"GREETING": "hello world"}, exposed_port=8080))
     result = ConvertResult(spec=spec, files=render_files(spec, None),
@@ -28,6 +28,11 @@ def test_rendered_dockerfile_builds_and_runs(docker_client, base_image, tmp_path
         output = docker_client.containers.run(image.id, ["python3", "-c", script], remove=True,
                                               network_mode="none")
         assert output.decode().strip() == "abab! hello world built"
+        # fal's runtime needs: curl, and fal (installed last) importable by the image's python3
+        runtime = docker_client.containers.run(
+            image.id, ["sh", "-c", "command -v curl && python3 -c 'import fal, pydantic; print(pydantic.VERSION)'"],
+            remove=True, network_mode="none")
+        assert runtime.decode().split()[1].startswith("2.")
         listing = docker_client.containers.run(image.id, ["ls", "/app"], remove=True, network_mode="none")
         assert set(listing.decode().split()) >= {"Dockerfile", "fal_app.py", "predict.py", "requirements.txt"}
         config = image.attrs["Config"]

@@ -30,15 +30,16 @@ def test_dockerfile_order_and_contents():
     assert not any(line.startswith("# syntax=") for line in lines)
     assert "FROM nvidia/cuda:12.1.0-cudnn8-runtime-ubuntu22.04" in lines
     assert "PIP_BREAK_SYSTEM_PACKAGES=1" in text
-    for package in ("ffmpeg", "libgl1", "python3", "python3-pip"):
+    for package in ("ffmpeg", "libgl1"):
         assert f"        {package} \\" in lines
     assert "COPY requirements.txt /tmp/falmigrate-requirements.txt" in lines
     assert "'numpy>=1.26'" in text and "torch==2.3.0" in text
     assert "RUN --mount=type=secret,id=HF_TOKEN echo token-needed" in lines
     assert 'ENV GREETING="hello world"' in lines and 'ENV MODEL_DIR="/weights"' in lines
     assert "EXPOSE 8000" in lines
-    order = [text.index(s) for s in ("FROM ", "apt-get install", "pip install -r", "pip install \\",
-                                      "RUN python3 -c", "ENV GREETING", "COPY . /app", "EXPOSE")]
+    order = [text.index(s) for s in ("FROM ", "uv venv", "apt-get install", "pip install -r", "pip install \\",
+                                      "RUN python3 -c", "ENV GREETING", "pip install fal", "COPY . /app",
+                                      "EXPOSE")]
     assert order == sorted(order)
     assert lines[-2:] == ["COPY . /app", "EXPOSE 8000"]
 
@@ -48,8 +49,33 @@ def test_dockerfile_defaults_and_base():
     assert base_image(ImageSpec(python="3.10")) == "python:3.10-slim-bookworm"
     assert base_image(ImageSpec(base="debian:bookworm", cuda="12.1")) == "debian:bookworm"
     text = render_files(echo_spec(), None)["Dockerfile"]
-    assert "apt-get" not in text and "pip install" not in text and "--mount" not in text
-    assert text.rstrip().endswith("COPY . /app")
+    assert "apt-get install -y --no-install-recommends \\\n" not in text and "--mount" not in text
+    assert "pip install -r" not in text and "uv" not in text
+    assert text.rstrip().endswith("RUN python3 -m pip install fal\n\nCOPY . /app")
+
+
+def test_fal_runtime_needs_come_last_before_the_code():
+    # fal docs: curl must be installed, and fal installed last (compatible pydantic/protobuf/boto3)
+    text = render_files(echo_spec(), None)["Dockerfile"]
+    lines = text.splitlines()
+    curl = next(i for i, line in enumerate(lines) if line.startswith("RUN command -v curl"))
+    assert "apt-get install -y --no-install-recommends curl" in lines[curl]
+    assert lines[curl + 2:] == ["RUN python3 -m pip install fal", "", "COPY . /app"]
+    opted_out = render_files(echo_spec(extra={"fal_runtime": False}), None)["Dockerfile"]
+    assert "curl" not in opted_out and "pip install fal" not in opted_out
+
+
+def test_renderer_chosen_cuda_base_gets_the_specs_python():
+    # Ubuntu 22.04's apt python3 is 3.10; fal needs the image's Python to match the deploying one
+    lines = render_files(echo_spec(image=ImageSpec(cuda="12.1", python="3.12")), None)["Dockerfile"].splitlines()
+    assert "FROM nvidia/cuda:12.1.0-cudnn8-runtime-ubuntu22.04" in lines
+    assert "RUN UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python 3.12 /opt/venv" in lines
+    assert lines.index('ENV VIRTUAL_ENV=/opt/venv PATH="/opt/venv/bin:$PATH"') < lines.index("RUN python3 -m pip install fal")
+    assert not any("python3-pip" in line or "python-is-python3" in line for line in lines)
+    default = render_files(echo_spec(image=ImageSpec(cuda="12.1")), None)["Dockerfile"]
+    assert "--python 3.11 /opt/venv" in default
+    own_base = render_files(echo_spec(image=ImageSpec(cuda="12.1", base="my/cuda:1")), None)["Dockerfile"]
+    assert "uv" not in own_base  # an importer-chosen base provides its own Python
 
 
 def test_multiline_run_step_joined_with_and():
