@@ -23,7 +23,8 @@ def client_options(insecure: bool, ca: Path | None, config: Path | None) -> dict
     return {"insecure": insecure, "ca": str(ca) if ca else None, "docker_config": str(config) if config else None}
 
 
-def do_push(source: str, dest: str, options: dict, mount_from: list[str], jobs: int) -> dict:
+def do_push(source: str, dest: str, options: dict, mount_from: list[str], jobs: int,
+            chunk_size: int | None = None) -> dict:
     from falmigrate.oci.remote import pull as pull_mod
     from falmigrate.oci.remote import push as push_mod
     from falmigrate.oci.remote import reference
@@ -31,6 +32,9 @@ def do_push(source: str, dest: str, options: dict, mount_from: list[str], jobs: 
     if not dest.startswith("docker://"):
         raise UsageError(f"destination {dest!r} must be docker://REGISTRY/REPO[:TAG]")
     ref = reference.parse(dest)
+    upload = {"chunk_size": chunk_size, "monolithic_limit": chunk_size} if chunk_size else {}
+    if chunk_size is not None and chunk_size < 1:
+        raise UsageError(f"--chunk-size {chunk_size}: must be a positive number of bytes")
     if source.startswith("docker://"):
         src_ref = reference.parse(source)
         with tempfile.TemporaryDirectory(prefix="falmigrate-copy-") as tmp:
@@ -38,10 +42,10 @@ def do_push(source: str, dest: str, options: dict, mount_from: list[str], jobs: 
             if src_ref.registry == ref.registry:
                 mount_from = [*mount_from, src_ref.repository]
             result = push_mod.push_layout(Path(tmp), src_ref.tag or pulled.digest, ref,
-                                          mount_from=mount_from, jobs=jobs, **options)
+                                          mount_from=mount_from, jobs=jobs, **upload, **options)
     else:
         path, tag = push_mod.parse_layout_source(source)
-        result = push_mod.push_layout(path, tag, ref, mount_from=mount_from, jobs=jobs, **options)
+        result = push_mod.push_layout(path, tag, ref, mount_from=mount_from, jobs=jobs, **upload, **options)
     return {"ok": True, **result.report()}
 
 
@@ -53,11 +57,12 @@ def push_command(
     config: Config = None,
     mount_from: Annotated[list[str] | None, typer.Option("--mount-from", help="Repository of the same registry to mount blobs from (repeatable).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel blob uploads.")] = 4,
+    chunk_size: Annotated[int | None, typer.Option("--chunk-size", help="Upload blobs larger than this many bytes in PATCH chunks of this size (default 16 MiB chunks above 32 MiB); a killed chunked upload resumes on the next push.")] = None,
     json_output: Json = False,
 ) -> None:
     """Push an image to a registry (blobs it has are skipped, blobs in a sibling repo mounted)."""
-    summary = common.run(lambda: do_push(source, dest, client_options(insecure, ca, config), mount_from or [], jobs),
-                         json_output=json_output)
+    summary = common.run(lambda: do_push(source, dest, client_options(insecure, ca, config), mount_from or [], jobs,
+                                         chunk_size), json_output=json_output)
     if json_output:
         common.emit_json(summary)
     else:

@@ -21,6 +21,7 @@ class Fault:
     method: str
     path: str  # regex searched in the request path
     action: str  # "status" | "reset" | "truncate" | "corrupt" | "slow" | "reset-body" | "half-then-reset"
+    # | "hang" (after reading the body: no answer for 20 s)
     times: int = 1  # -1: always
     status: int = 500
     retry_after: str | None = None
@@ -97,6 +98,11 @@ class FaultProxy:
             _reset(h)
             return
         body = h.rfile.read(length) if length else b""
+        if fault and fault.action == "hang":  # the client is expected to die meanwhile
+            self._record(h.command, path, -1)
+            time.sleep(20)
+            _reset(h)
+            return
         if fault and fault.action == "half-then-reset":
             return self._half_then_reset(h, body)
         if path == "/token":

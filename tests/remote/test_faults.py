@@ -211,3 +211,35 @@ def test_unpack_while_downloading_never_keeps_unverified_bytes(registry, chunked
     assert not (tmp_path / "fs2").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".falmigrate-unpack-")]
     _assert_store_clean(tmp_path / "s2")
+
+
+def test_kill_9_during_chunked_push_then_rerun_resumes(registry, chunked_layout, repo, tmp_path) -> None:
+    """A push killed in the middle of a chunked upload: the rerun asks the registry where the upload
+    stands (session remembered in the cache) and sends only the rest."""
+    layer = manifest_of(chunked_layout)["layers"][0]
+    chunk = 150_000
+    assert layer["size"] > 4 * chunk
+    with FaultProxy(registry) as proxy:
+        proxy.add(Fault("PATCH", "/blobs/uploads/", "hang", times=1, after=3))
+        ref = f"docker://{proxy.address}/{repo}:v1"
+        cmd = [sys.executable, "-m", "falmigrate", "push", f"oci:{chunked_layout}:latest", ref,
+               "--chunk-size", str(chunk), "--json"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=os.environ.copy())
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and ("PATCH", -1) not in [(m, s) for m, _, s in proxy.log]:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        assert [s for m, _, s in proxy.log if m == "PATCH"] == [202, 202, 202, -1]
+        rerun = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert summary["bytes_skipped"] >= 3 * chunk  # what the registry already had was not sent again
+    assert summary["bytes_sent"] <= layer["size"] - 3 * chunk + 10_000
+    assert any(m == "GET" and "/blobs/uploads/" in p for m, p, _ in proxy.log)
+    with RegistryClient(registry) as client:
+        back = pull(reference.parse(f"{registry}/{repo}@{summary['manifest_digest']}"), Store(tmp_path / "s"), client)
+    assert Store(tmp_path / "s").read_blob(layer["digest"]) == Store(chunked_layout).read_blob(layer["digest"])
+    assert back.digest == summary["manifest_digest"]
+    assert json.loads((tmp_path / "cache" / "falmigrate" / "uploads.json").read_text()) == {}

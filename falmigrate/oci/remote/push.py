@@ -146,5 +146,6 @@ def push_layout(layout: Path, tag: str | None, ref: Reference, **client_options)
     descriptor = store.resolve(tag)
     mount_from = tuple(client_options.pop("mount_from", ()))
     jobs = client_options.pop("jobs", 4)
+    uploader_options = {k: client_options.pop(k) for k in ("chunk_size", "monolithic_limit") if k in client_options}
     with RegistryClient(ref.api_host, **client_options) as client:
-        return push_image(store, descriptor, ref, client, mount_from=mount_from, jobs=jobs)
+        return push_image(store, descriptor, ref, client, mount_from=mount_from, jobs=jobs, **uploader_options)

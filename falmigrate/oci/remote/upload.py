@@ -3,6 +3,8 @@
 Chunked uploads PATCH ``chunk_size`` pieces with ``Content-Range``; a PATCH is never replayed
 blindly (the registry may have kept part of it): after a failure we ask the upload's status
 (``GET <location>`` → ``Range: 0-N``) and continue from byte N+1, up to ``max_resumes`` times.
+The session's location is kept in ``~/.cache/falmigrate/uploads.json`` while a chunked upload runs,
+so a push that was killed continues where the registry stands instead of sending everything again.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import BinaryIO
 from urllib.parse import quote
 
 from falmigrate.errors import RegistryError
+from falmigrate.oci.remote import sessions
 from falmigrate.oci.remote.client import RegistryClient, repo_scope
 from falmigrate.oci.remote.stats import TransferStats
 
@@ -81,6 +84,9 @@ class BlobUploader:
                 location = resp.headers.get("location")
             else:
                 self._cancel(resp.headers.get("location"))
+        offset = 0
+        if location is None and size > self.monolithic_limit:
+            location, offset = self._saved_session(digest)
         if location is None:
             resp = self.client.request("POST", f"/v2/{self.repo}/blobs/uploads/", scope=self.scope, ok=(202,))
             location = resp.headers.get("location")
@@ -89,9 +95,27 @@ class BlobUploader:
         if size <= self.monolithic_limit:
             self._monolithic(location, digest, size, opener)
         else:
-            self._chunked(location, digest, size, opener)
+            if offset:
+                self.stats.add(bytes_skipped=offset)
+                self.on_progress(offset)
+            self._chunked(location, digest, size, opener, offset)
+            sessions.forget(self._key(digest))
         self.stats.add(blobs_uploaded=1)
         return "uploaded"
+
+    def _key(self, digest: str) -> str:
+        return f"{self.client.registry}/{self.repo}@{digest}"
+
+    def _saved_session(self, digest: str) -> tuple[str | None, int]:
+        """An upload of ``digest`` a killed push left open: (location, offset), or (None, 0)."""
+        location = sessions.lookup(self._key(digest))
+        if location is None:
+            return None, 0
+        try:
+            return self._status(location)
+        except RegistryError:  # expired or unknown: start afresh
+            sessions.forget(self._key(digest))
+            return None, 0
 
     def _monolithic(self, location: str, digest: str, size: int, opener: Opener) -> None:
         sent = [0]
@@ -109,8 +133,9 @@ class BlobUploader:
         self.stats.add(bytes_sent=size)
         self.on_progress(size)
 
-    def _chunked(self, location: str, digest: str, size: int, opener: Opener) -> None:
-        offset, resumes = 0, 0
+    def _chunked(self, location: str, digest: str, size: int, opener: Opener, offset: int = 0) -> None:
+        resumes = 0
+        sessions.remember(self._key(digest), location)
         while offset < size:
             length = min(self.chunk_size, size - offset)
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length),
@@ -126,6 +151,7 @@ class BlobUploader:
                 location, offset = self._status(location)
                 continue
             location = resp.headers.get("location") or location
+            sessions.remember(self._key(digest), location)
             offset += length
             self.stats.add(bytes_sent=length)
             self.on_progress(length)
