@@ -21,6 +21,8 @@ def do_pull(source: str, to: Path | None, store: Path | None, options: dict, *, 
 
     if not source.startswith("docker://"):
         raise UsageError(f"source {source!r} must be docker://REGISTRY/REPO[:TAG|@DIGEST]")
+    if to is not None and to.exists() and not to.is_dir():
+        raise UsageError(f"--to {to} exists and is not a directory")
     if to is not None and to.exists() and any(to.iterdir()) and not force:
         raise OutputExistsError(f"{to} exists and is not empty", hint="pass --force to unpack over it")
     ref = reference.parse(source)

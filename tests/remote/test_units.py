@@ -109,3 +109,37 @@ def test_broken_helper_is_an_auth_error_without_secrets(tmp_path, monkeypatch) -
     assert "secret-xyz" not in str(info.value)
     with pytest.raises(RegistryAuthError, match="not installed"):
         auth.from_docker_config("c.example", path)
+
+
+def test_credentials_never_go_to_a_plain_http_token_realm_elsewhere() -> None:
+    """A registry may name any token service; sending the password there over plain HTTP to another host
+    would leak it, so that is refused (loopback realms, or --insecure, are allowed)."""
+    import httpx
+
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.url.host}{request.url.path}")
+        if request.url.host == "auth.example.com":
+            return httpx.Response(200, json={"token": "t"})
+        return httpx.Response(401, headers={"WWW-Authenticate": 'Bearer realm="http://auth.example.com/token",service="r"'})
+
+    client = RegistryClient("127.0.0.1:5999", credentials=auth.Credentials("u", "pw-xyz"), backoff=0)
+    client._http = httpx.Client(transport=httpx.MockTransport(handler))
+    with pytest.raises(RegistryAuthError, match="plain HTTP") as info:
+        client.request("GET", "/v2/a/manifests/latest", scope="repository:a:pull")
+    assert "pw-xyz" not in str(info.value)
+    assert not any(s.startswith("auth.example.com") for s in seen)
+    trusting = RegistryClient("127.0.0.1:5999", credentials=auth.Credentials("u", "pw-xyz"), insecure=True, backoff=0)
+    trusting._http = httpx.Client(transport=httpx.MockTransport(handler))
+    with pytest.raises(RegistryAuthError, match="rejected the token"):  # the mock never accepts the token
+        trusting.request("GET", "/v2/a/manifests/latest", scope="repository:a:pull")
+    assert "auth.example.com/token" in seen
+
+
+def test_pull_to_a_file_is_a_usage_error(tmp_path, cli) -> None:
+    target = tmp_path / "afile"
+    target.write_text("x")
+    result = cli("pull", "docker://127.0.0.1:1/a:b", "--to", str(target), "--store", str(tmp_path / "s"))
+    assert result.exit_code == 2 and "not a directory" in result.output
+    assert target.read_text() == "x"

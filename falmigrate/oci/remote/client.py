@@ -157,6 +157,10 @@ class RegistryClient:
             params.append(("service", challenge.params["service"]))
         for item in (scope or challenge.params.get("scope") or "").split():
             params.append(("scope", item))
+        realm_url = urlsplit(realm)
+        if creds and realm_url.scheme != "https" and not (self.insecure or is_loopback(realm_url.netloc)):
+            raise RegistryAuthError(f"{self.registry}: its token service {realm_url.netloc} is plain HTTP; "
+                                    "refusing to send credentials there", hint="use --insecure if you trust it")
         headers = {"Authorization": creds.basic_header()} if creds else {}
         try:
             resp = self._http.get(realm, params=params, headers=headers)
