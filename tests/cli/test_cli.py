@@ -164,3 +164,18 @@ def test_every_option_is_documented(command):
             continue
         names = [o for o in getattr(param, "opts", []) if o.startswith("--")] or [param.name.upper()]
         assert f"`{names[0]}`" in section, f"{command}: {names[0]} missing from docs/cli.md"
+
+
+ALL_FIXTURES = sorted(p.parent for p in (REPO / "fixtures").glob("*/*/input") if p.is_dir())
+
+
+@pytest.mark.parametrize("case", ALL_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_bundled_fixture_converts_to_the_four_files_and_checks_clean(case, tmp_path):
+    out = tmp_path / "out"
+    result = invoke("convert", case / "input", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    assert {"fal_app.py", "Dockerfile", "MIGRATION.md", "report.json"} <= {p.name for p in out.iterdir()}
+    assert json.loads(result.stdout)["platform"] == case.parent.name  # auto-detected
+    assert invoke("convert", case / "input", "--out", out, "--check").exit_code == 0
+    (out / "MIGRATION.md").write_text("stale\n")
+    assert invoke("convert", case / "input", "--out", out, "--check").exit_code == 1
