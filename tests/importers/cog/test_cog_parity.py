@@ -102,17 +102,44 @@ def test_every_fixture_has_a_mutation() -> None:
     assert sorted(MUTATIONS) == NAMES
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_a_changed_app_fails_verify(name: str, converted: dict[str, Path], tmp_path: Path) -> None:
-    """Each fixture's diff can fail: one small change to the generated app and verify reports it."""
-    out = tmp_path / "out"
+# Every case must be able to fail, not only some case of each fixture. WRAP_OUTPUTS changes every
+# answer the app gives (it rebinds the helper that builds response values); the cases cog refuses need
+# a change that makes fal accept them instead.
+WRAP_OUTPUTS = [("", ("\n\n_falmigrate_kept = _falmigrate_value\n\n\n"  # "" = append to the module
+                      "def _falmigrate_value(value):\n    return ['changed', _falmigrate_kept(value)]\n"))]
+ACCEPT_REFUSED = {
+    "choices": [[("Literal['plain', 'fancy', 'loud']", "str")], [("pattern='^[a-z]+$'", "pattern='^[a-zA-Z]+$'")]],
+    "image_output": [[("Literal['red', 'green', 'blue']", "str"),
+                      ("color = request.color", "color = request.color if request.color in COLORS else 'red'")]],
+    "runner_run": [[("document: str = Field(...,", "document: str = Field(default='data:text/plain;base64,eAo=',")]],
+}
+
+
+def _mutated_report(name: str, converted: dict[str, Path], tmp_path: Path, edits: list[tuple[str, str]]) -> dict:
+    out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
     shutil.copytree(converted[name], out)
     app = out / "fal_app.py"
-    old, new = MUTATIONS[name]
-    assert app.read_text().count(old) == 1, f"{name}: mutation target {old!r} not found once"
-    app.write_text(app.read_text().replace(old, new))
-    report = verify(FIXTURES / name / "input", out, load_cases(FIXTURES / name / "cases.json"), platform="cog")
-    assert not report["ok"] and report["failed"] >= 1, json.dumps(report["cases"], indent=2)
+    text = app.read_text()
+    for old, new in edits:
+        if not old:
+            text += new
+            continue
+        assert text.count(old) >= 1, f"{name}: mutation target {old!r} not found"
+        text = text.replace(old, new, 1)
+    app.write_text(text)
+    return verify(FIXTURES / name / "input", out, load_cases(FIXTURES / name / "cases.json"), platform="cog")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_case_can_fail(name: str, converted: dict[str, Path], tmp_path: Path) -> None:
+    """Each deliberate change to the generated app is reported by verify, and together they make every
+    case of the fixture fail once: no case passes whatever the app does."""
+    failed: set[str] = set()
+    for edits in [[MUTATIONS[name]], WRAP_OUTPUTS, *ACCEPT_REFUSED.get(name, [])]:
+        report = _mutated_report(name, converted, tmp_path, edits)
+        assert not report["ok"], f"{name}: {edits} not caught\n" + json.dumps(report["cases"], indent=2)
+        failed |= {row["name"] for row in report["cases"] if not row["equal"]}
+    assert failed == {case["name"] for case in load_cases(FIXTURES / name / "cases.json")}
 
 
 def test_verify_cli_exit_codes(converted: dict[str, Path], tmp_path: Path) -> None:
