@@ -22,6 +22,7 @@ from falmigrate.importers.dockerfile.server import (
     Recognised,
     image_repository,
     inherited_command,
+    port_from_variables,
     recognise,
 )
 from falmigrate.spec import AppSpec, Decision, Endpoint, Finding, Location, ServerSpec, SourceInfo
@@ -177,6 +178,9 @@ class DockerImporter:
             findings.append(Finding(rule="FM401", severity="warning", location=loc,
                                     message=f"unrecognised server command {' '.join(words)!r}; it is run as-is",
                                     remediation=f"make sure it listens on 0.0.0.0:{rec.port}"))
+        from_variable = port_from_variables(rec, parsed.final.env)
+        if from_variable is not None:
+            rec.port = from_variable
         app_file, info = _module(base, rec, parsed.final.env)
         port, port_findings = _port(parsed, rec, info, loc)
         findings += port_findings

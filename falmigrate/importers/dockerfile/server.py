@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from falmigrate.importers.dockerfile.parse import ParsedDockerfile
+from falmigrate.importers.dockerfile.parse import ParsedDockerfile, substitute
 
 PORT_PLACEHOLDER = "{port}"
 _PY = re.compile(r"^(?:.*/)?python(?:3(?:\.\d+)?)?$")
@@ -220,6 +220,18 @@ def recognise_words(words: list[str]) -> Recognised | None:
                 return rec
         return None
     return _launcher(words)
+
+
+_VAR_PORT = re.compile(r"(?:--port|-p|--bind|-b)(?:=|\s+)['\"]?(?:[\w.\[\]]*:)?(\$\{?[A-Za-z_]\w*(?::?[-+][^}\s]*)?\}?)")
+
+
+def port_from_variables(rec: Recognised, env: dict[str, str]) -> int | None:
+    """A port the command takes from a variable (``--port $APP_PORT``), valued from the image's ENV."""
+    m = _VAR_PORT.search(" ".join(rec.words))
+    if m is None:
+        return None
+    value = substitute(m.group(1), env).rpartition(":")[2]  # a bind variable holds host:port
+    return int(value) if value.isdigit() else None
 
 
 def _shell_port(text: str, port: int | None) -> str:

@@ -110,3 +110,15 @@ def test_bad_projects_fail_through_the_cli(project, tmp_path, files, needle, whe
     if where is not None:
         assert where in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("cmd", "port", "movable"), [
+    ("ENV APP_PORT=9000\nCMD uvicorn main:app --host 0.0.0.0 --port ${APP_PORT}", 9000, False),
+    ("ENV PORT=9001\nCMD uvicorn main:app --host 0.0.0.0 --port $PORT", 9001, True),
+    ("ARG P=9002\nENV BIND=0.0.0.0:${P}\nCMD gunicorn --bind $BIND main:app", 9002, False),
+    ("CMD uvicorn main:app --port ${APP_PORT:-9003}", 9003, False),
+])
+def test_port_from_a_variable_is_valued_from_env(project, cmd, port, movable):
+    spec = DockerImporter().load(project({"Dockerfile": HEAD + cmd + "\n", "main.py": FASTAPI}))
+    assert spec.server.port == port
+    assert spec.extra["docker"]["port_movable"] is movable
