@@ -197,3 +197,26 @@ def test_hub_json_gpus_win_over_tests_json_and_decisions_explain_the_api(tmp_pat
     assert spec.image.env["MODE"] == "x"
     sources = " ".join(d.source for d in spec.decisions)
     assert '{"input": {...}}' in sources and '{"error": msg}' in sources
+
+
+def test_async_generator_handler_streams_and_aggregates(tmp_path: Path) -> None:
+    root = project(tmp_path, {"handler.py": """
+        import asyncio
+        import runpod
+
+        async def handler(job):
+            words = job["input"].get("text", "a b c").split()
+            for word in words:
+                await asyncio.sleep(0)
+                yield {"token": word}
+            if job["input"].get("fail"):
+                yield {"error": "asked to fail"}
+
+        runpod.serverless.start({"handler": handler})
+    """})
+    spec = RunpodImporter().load(root)
+    assert spec.extra["runpod"]["kind"] == "async_generator" and spec.endpoints[0].output_mode == "stream"
+    assert {"FM310", "FM314"} <= set(rules(spec))  # streamed; aggregate flag unset yet "/" aggregates
+    report = converts_and_agrees(root, tmp_path, [{"text": "x y"}, {}, {"fail": True}])
+    assert report["cases"][0]["source"] == [{"token": "x"}, {"token": "y"}]
+    assert "error" in report["cases"][2]["fal"]
