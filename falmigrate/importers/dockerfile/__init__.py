@@ -185,6 +185,7 @@ class DockerImporter:
         port, port_findings = _port(parsed, rec, info, loc)
         findings += port_findings
         movable = port_movable(rec.words, info)
+        source_port = port
         port = _avoid_reserved(port, movable, loc, findings)
         health, health_from = _health(parsed, rec, info)
         if health_from == "none found":
@@ -193,13 +194,14 @@ class DockerImporter:
                                     remediation="add a GET /health route or a HEALTHCHECK to the Dockerfile"))
         for note in rec.notes:
             findings.append(Finding(rule="FM404", severity="info", location=loc, message=note))
-        spec = self._spec(root, parsed, sub, rec, app_file, info, port, health, health_from, findings, loc)
+        spec = self._spec(root, parsed, sub, rec, app_file, info, port, health, health_from, findings, loc,
+                          source_port=source_port)
         docker = {**spec.extra["docker"], "port_movable": movable}
         return spec.model_copy(update={"extra": {**spec.extra, "docker": docker}})
 
     def _spec(self, root: Path, parsed: ParsedDockerfile, sub: str, rec: Recognised, app_file: str | None,
               info: ModuleInfo | None, port: int, health: str, health_from: str, findings: list[Finding],
-              loc: Location) -> AppSpec:
+              loc: Location, source_port: int | None = None) -> AppSpec:
         name, class_name = _names(root, parsed)
         image, image_findings = image_spec(parsed, port)
         if image_repository(image.base or "") in SERVER_IMAGES:
@@ -225,7 +227,7 @@ class DockerImporter:
                      "the server"),
             Decision(source=f"health path {health}", target="setup waits for it before serving",
                      note=f"from {health_from}"),
-            Decision(source=f"requests to http://<host>:{port}/<path> (any method)",
+            Decision(source=f"requests to http://<host>:{source_port or port}/<path> (any method)",
                      target="pass-through app: https://fal.run/<owner>/<app>/<path> (queued: "
                             "https://queue.fal.run/<owner>/<app>/<path>)",
                      note="method, query, headers and body forwarded as sent; status, headers and body come back "

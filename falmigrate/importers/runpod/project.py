@@ -96,7 +96,8 @@ def _env(entries: Any, project: Project, rel: str) -> dict[str, str]:
             env[key] = str(value).lower() if isinstance(value, bool) else str(value)
     if found:
         project.findings.append(Finding(rule="FM312", severity="info", location=Location(file=rel),
-                                        message=f"environment variables {found} look secret: fal secrets, no values copied",
+                                        message=f"environment variables {', '.join(found)} look secret: they become fal "
+                                                "secrets (names only, no values copied)",
                                         remediation="create them with `fal secrets set NAME=...`"))
     return env
 
@@ -123,7 +124,8 @@ def _gpus(config: dict[str, Any], project: Project, rel: str) -> None:
     project.hardware = HardwareSpec(machine_type=machines[0] if len(machines) == 1 else machines, gpu=True,
                                     num_gpus=int(count) if isinstance(count, int) and count > 1 else None)
     project.findings.append(Finding(rule="FM311", severity="info", location=Location(file=rel),
-                                    message=f"RunPod GPUs {list(ids)} → fal machine_type {machines}"))
+                                    message=f"RunPod GPUs {', '.join(map(str, ids))} → fal machine_type "
+                                            f"{' or '.join(machines)}" + (" (fallbacks in order)" if len(machines) > 1 else "")))
 
 
 def _scaling(config: dict[str, Any], project: Project) -> None:

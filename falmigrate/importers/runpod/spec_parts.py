@@ -71,7 +71,7 @@ def _input_findings(mod: WorkerModule, h: Handler, from_schema: bool, fields: li
     out = []
     untyped = [f.name for f in fields if f.type.kind == "any"]
     if not from_schema and untyped:
-        out.append(_f("FM303", "warning", f"request fields {untyped} come from the keys the handler reads; "
+        out.append(_f("FM303", "warning", f"request fields {', '.join(untyped)} come from the keys the handler reads; "
                       "their types are unknown (Any)", mod, h.line,
                       "give each field its real type in the request model (or add an rp_validator schema)"))
     if not from_schema and not fields:
@@ -127,6 +127,6 @@ def findings_for(mod: WorkerModule, h: Handler, init: InitPlan, ceiling: tuple[s
     others = sorted({q for q in mod.aliases.values() if q.startswith("runpod.serverless.utils.")
                      and not q.endswith(("rp_validator", "validate"))})
     if others:
-        out.append(_f("FM318", "info", f"other RunPod utilities are used ({others}); runpod stays installed", mod, None,
+        out.append(_f("FM318", "info", f"other RunPod utilities are used ({', '.join(others)}); runpod stays installed", mod, None,
                       "replace rp_upload with fal.toolkit.File and rp_download with fal.toolkit.download_file"))
     return out
