@@ -110,7 +110,7 @@ class _Hasher:
     def __init__(self) -> None:
         self.sha = hashlib.sha256()
         self.size = 0
-        self.queue: queue.Queue = queue.Queue(maxsize=16)
+        self.queue: queue.Queue = queue.Queue(maxsize=8)  # <= 8 MiB waiting per hasher
         self.batch: list[bytes | int] = []
         self.batch_bytes = 0
         self.thread = threading.Thread(target=self._run, name="flashpack-sha", daemon=True)
