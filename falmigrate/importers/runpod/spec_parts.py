@@ -56,6 +56,12 @@ def concurrency_ceiling(mod: WorkerModule, node: cst.BaseExpression | None) -> t
             if isinstance(value, cst.Integer):
                 values.append(int(value.value.replace("_", ""), 0))
 
+        def visit_SimpleString(self, n: cst.SimpleString) -> None:
+            # a default read from the environment: int(os.environ.get("MAX_CONCURRENCY", "4"))
+            text = n.evaluated_value
+            if isinstance(text, str) and text.strip().isdigit():
+                values.append(int(text))
+
     body.visit(_Ints())
     best = max(values) if values else None
     return label, (best if best and best > 0 else None)

@@ -220,3 +220,30 @@ def test_async_generator_handler_streams_and_aggregates(tmp_path: Path) -> None:
     report = converts_and_agrees(root, tmp_path, [{"text": "x y"}, {}, {"fail": True}])
     assert report["cases"][0]["source"] == [{"token": "x"}, {"token": "y"}]
     assert "error" in report["cases"][2]["fal"]
+
+
+@pytest.mark.parametrize(("modifier", "expected"), [
+    ("lambda current: 6", 6),
+    ("adjust", 5),
+    ("lambda current: int(os.environ.get('MAX_CONCURRENCY', '3'))", 3),
+    ("lambda current: current", None),
+])
+def test_concurrency_modifier_ceiling(tmp_path: Path, modifier: str, expected: int | None) -> None:
+    root = project(tmp_path, {"handler.py": f"""
+        import os
+        import runpod
+
+        LIMIT = 5
+
+        def adjust(current):
+            return min(current + 1, LIMIT)
+
+        async def handler(job):
+            return 1
+
+        runpod.serverless.start({{"handler": handler, "concurrency_modifier": {modifier}}})
+    """})
+    spec = RunpodImporter().load(root)
+    assert spec.scaling.max_multiplexing == expected
+    finding = next(f for f in spec.findings if f.rule == "FM306")
+    assert finding.severity == "warning" and finding.location.line == 12
