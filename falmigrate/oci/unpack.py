@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from falmigrate.errors import ImageError, UnsafeArchiveError
+from falmigrate.oci.tarstream import ReadAhead, open_decompressed
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -327,19 +328,6 @@ _TAR_TYPES = {tarfile.REGTYPE: "reg", tarfile.AREGTYPE: "reg", tarfile.CONTTYPE:
               tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo"}
 
 
-def open_decompressed(handle: BinaryIO) -> BinaryIO:
-    """A tar stream from a gzip, zstd or plain layer (sniffed by magic bytes)."""
-    buffered = io.BufferedReader(handle) if not hasattr(handle, "peek") else handle
-    magic = buffered.peek(4)[:4]
-    if magic[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=buffered)
-    if magic == b"\x28\xb5\x2f\xfd":
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
-    return buffered
-
-
 def apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
     """Apply one layer given as a (possibly compressed) tar stream; ImageError if it is not one."""
     import zlib
@@ -353,7 +341,10 @@ def apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
 
 
 def _apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
-    with tarfile.open(fileobj=open_decompressed(handle), mode="r|") as tar:
+    stream = open_decompressed(handle)
+    if rootfs.parallel:
+        stream = io.BufferedReader(ReadAhead(stream), 1 << 20)
+    with contextlib.closing(stream), tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
             kind = _TAR_TYPES.get(member.type)
             if kind is None:
