@@ -111,7 +111,10 @@ def compare(cases: list[dict[str, Any]], source: list[Any], fal: list[Any]) -> d
     rows = []
     for case, left, right in zip(cases, source, fal, strict=True):
         both_failed = _is_error(left) and _is_error(right)
-        equal = left == right or both_failed
+        # when both sides say how they failed ("refused": input checks / HTTP 422, "failed": the code
+        # raised), a refusal on one side and a crash on the other is a difference
+        kinds = {left.get("kind"), right.get("kind")} if both_failed else set()
+        equal = left == right or (both_failed and (None in kinds or len(kinds) == 1))
         row = {"name": case.get("name"), "endpoint": case.get("endpoint", "/"), "equal": equal,
                "source": left, "fal": right}
         if both_failed and left != right:

@@ -27,7 +27,8 @@ def _fal_value(response: Any) -> Any:
         body = response.text
     if response.status_code == 200:
         return unwrap_output(body)
-    return {"error": f"HTTP {response.status_code}", "body": body}
+    kind = "refused" if response.status_code == 422 else "failed"  # 422: the request model refused the input
+    return {"error": f"HTTP {response.status_code}", "kind": kind, "body": body}
 
 
 def run_fal(out: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:

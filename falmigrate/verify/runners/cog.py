@@ -68,14 +68,21 @@ def _fetch(value: Any) -> Any:
     return value.convert() if hasattr(value, "convert") and callable(value.convert) else value
 
 
+class _Refused(Exception):
+    """cog's input check refused the case (what cog's HTTP server answers with 422)."""
+
+
 def _arguments(inputs: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
     """The case's input through cog's input check: type coercion, Input defaults, ge/le, lengths,
     regex, choices — what cog's server does before predict (unknown keys are ignored, as cog does)."""
     from cog._inspector import check_input
 
-    with contextlib.redirect_stdout(io.StringIO()):  # cog prints a warning for unknown keys
-        kwargs = check_input(inputs, dict(case.get("input") or {}))
-    return {name: _fetch(value) for name, value in kwargs.items()}
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # cog prints a warning for unknown keys
+            kwargs = check_input(inputs, dict(case.get("input") or {}))
+    except (ValueError, TypeError) as exc:
+        raise _Refused(str(exc)) from exc
+    return {name: _fetch(value) for name, value in kwargs.items()}  # a failed download fails the case
 
 
 async def _collect(value: Any) -> list[Any]:
@@ -105,8 +112,10 @@ def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[A
     for case in cases:
         try:
             results.append(plain(method(**_arguments(inputs, case))))
-        except Exception as exc:  # noqa: BLE001 - the user's code (or cog's input checks) raised
-            results.append({"error": f"{type(exc).__name__}: {exc}"})
+        except _Refused as exc:
+            results.append({"error": f"ValueError: {exc}", "kind": "refused"})
+        except Exception as exc:  # noqa: BLE001 - the user's code raised
+            results.append({"error": f"{type(exc).__name__}: {exc}", "kind": "failed"})
     return results
 
 

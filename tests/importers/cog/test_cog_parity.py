@@ -174,3 +174,19 @@ def test_default_case_lets_each_side_apply_its_own_defaults(converted: dict[str,
     app.write_text(app.read_text().replace(*MUTATIONS["text_io"]))
     report = verify(FIXTURES / "text_io" / "input", out, platform="cog")
     assert not report["ok"] and report["failed"] == 1
+
+
+def test_a_refusal_against_a_crash_is_a_difference(converted: dict[str, Path], tmp_path: Path) -> None:
+    """cog refuses a missing required input (its input check); if the fal app accepted it and then crashed,
+    both sides "failed", but not in the same way: verify reports it."""
+    from falmigrate.verify import compare
+
+    rows = compare([{"name": "a"}, {"name": "b"}, {"name": "c"}],
+                   [{"error": "x", "kind": "refused"}, {"error": "x", "kind": "refused"}, {"error": "x"}],
+                   [{"error": "HTTP 422", "kind": "refused"}, {"error": "HTTP 500", "kind": "failed"},
+                    {"error": "HTTP 500", "kind": "failed"}])["cases"]
+    assert [r["equal"] for r in rows] == [True, False, True]  # no kind on one side: any failure agrees
+    report = _mutated_report("runner_run", converted, tmp_path, [
+        ("document: str = Field(...,", "document: str | None = Field(default=None,")])
+    row = next(r for r in report["cases"] if r["name"] == "missing_document")
+    assert not row["equal"] and row["source"]["kind"] == "refused" and row["fal"]["kind"] == "failed"
