@@ -58,9 +58,10 @@ def _apt_packages(image: ImageSpec) -> list[str]:
     return sorted(dict.fromkeys(image.system_packages))
 
 
-def _python_lines(image: ImageSpec) -> list[str]:
-    """Dockerfile lines that provide the spec's Python on a renderer-chosen CUDA base (none otherwise)."""
-    if not image.cuda or image.base:
+def _python_lines(image: ImageSpec, on_given_base: bool = False) -> list[str]:
+    """Dockerfile lines that provide the spec's Python on a renderer-chosen CUDA base (none otherwise);
+    ``on_given_base``: also on a CUDA base the importer chose (``spec.extra["dockerfile_python_from_uv"]``)."""
+    if not image.cuda or (image.base and not on_given_base):
         return []
     version = image.python or DEFAULT_PYTHON
     return [
@@ -96,7 +97,7 @@ def context(spec: AppSpec) -> dict[str, Any]:
         "platform": spec.source.platform,
         "base": base_image(image),
         "cuda": image.cuda,
-        "python_lines": _python_lines(image),
+        "python_lines": _python_lines(image, bool(spec.extra.get("dockerfile_python_from_uv"))),
         "apt_packages": _apt_packages(image),
         "workdir": workdir,
         "requirements_file": image.requirements_file,
