@@ -33,6 +33,8 @@ from falmigrate.oci.layout import Layout, stored_layer
 from falmigrate.oci.objects import Descriptor, Image, ImageConfig, Layer, decompressing
 
 CACHE = "falmigrate-layer-cache.json"
+# Bump when any compressor writes different bytes for the same tar (see _layer).
+ENCODER_VERSION = 2
 CHUNK = 1 << 20
 
 
@@ -167,7 +169,9 @@ def _spool(layer: SourceLayer, dest: Path) -> None:
 def _layer(layout: Layout, cache: dict, layer: SourceLayer, compression: str,
            prefetch: list[str] | None, tmp: Path) -> tuple[Layer, bool]:
     profile = hashlib.sha256("\n".join(prefetch or []).encode()).hexdigest()[:16]
-    key = f"{layer.diff_id}|{compression}|{profile}"
+    # The encoder version is part of the key: a layout cached by an older FlashPack writer (e.g.
+    # before content-defined chunks) must not keep serving that older encoding.
+    key = f"{layer.diff_id}|{compression}-{ENCODER_VERSION}|{profile}"
     hit = cache.get(key)
     if hit and layout.blob_path(hit["digest"]).exists():
         return Layer(Descriptor.from_dict(hit, f"{layout.path / CACHE}: {key}"), Digest.parse(layer.diff_id)), True
