@@ -171,6 +171,8 @@ class CogImporter:
             "file_inputs": [f.name for f in info.endpoint.inputs if file_kind(f.type)],
             "train": config.data.get("train"),
         }, "dockerfile_env_first": True, "dockerfile_workdir_late": True}  # cog's layer order
+        if plan.hardware.gpu:  # build.python_version on the CUDA base, as cog does
+            extra["dockerfile_python_from_uv"] = True
         return AppSpec(
             name=_app_name(root, config), class_name=class_name,
             source=SourceInfo(platform="cog", root=".", entry_file=file, entry_symbol=class_name,

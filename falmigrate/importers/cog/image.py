@@ -134,9 +134,10 @@ def _gpu(config: CogConfig, image: dict, torch: str | None, plan: ImagePlan) -> 
     data = mapping.compat()
     cuda, cudnn = _pick_cuda(config, torch, plan)
     info = data["cuda_images"][cuda]
-    image.update(base=info["cudnn"][cudnn], cuda=info["full"], cudnn=cudnn,
-                 python=data["cuda_system_python"])
-    image["system_packages"] = [*data["cuda_python_apt"], *image["system_packages"]]
+    python = config.text("build", "python_version") or data["default_python"]
+    # cog installs build.python_version on the CUDA image (pyenv); the renderer installs it with uv,
+    # which fal needs too: the image's Python minor version must match the one `fal deploy` runs
+    image.update(base=info["cudnn"][cudnn], cuda=info["full"], cudnn=cudnn, python=python)
     why = f"torch {torch}" if torch and not config.text("build", "cuda") else "build.cuda" \
         if config.text("build", "cuda") else "default"
     plan.decisions.append(Decision(source=f"build.gpu: true (CUDA {cuda}, cuDNN {cudnn} from {why})",
@@ -144,14 +145,11 @@ def _gpu(config: CogConfig, image: dict, torch: str | None, plan: ImagePlan) -> 
                                    note="cog builds on the larger CUDA *devel* image (with nvcc); if a build "
                                         "step compiles CUDA code, change `-runtime-` to `-devel-` in FROM",
                                    location=config.loc("build", "gpu")))
-    asked = config.text("build", "python_version")
-    if asked and asked != data["cuda_system_python"]:
-        plan.findings.append(Finding(
-            rule="FM112", severity=mapping.severity("FM112"),
-            message=f"python_version {asked}: the CUDA base image uses Ubuntu 22.04's python3 "
-                    f"({data['cuda_system_python']})",
-            remediation="install the Python you need in the Dockerfile (e.g. deadsnakes or uv) if 3.10 does not work",
-            location=config.loc("build", "python_version")))
+    plan.decisions.append(Decision(source=f"build.python_version {python} (GPU)",
+                                   target=f"Python {python} installed with uv into /opt/venv (first on PATH)",
+                                   note="cog installs it with pyenv; fal needs the same Python minor version "
+                                        "as the one you run `fal deploy` with",
+                                   location=config.loc("build", "python_version")))
     plan.hardware = HardwareSpec(machine_type=data["gpu_machine"], gpu=True)
     plan.findings.append(Finding(
         rule="FM102", severity=mapping.severity("FM102"),

@@ -265,3 +265,17 @@ def test_reference_without_a_class_picks_like_cogs_loader(tmp_path: Path, ref: s
         return
     spec = CogImporter().load(root)
     assert spec.class_name == expected and spec.decisions[0].source == f'predict: "{ref}"'
+
+
+def test_gpu_image_gets_build_python_version_like_cog(tmp_path: Path) -> None:
+    """cog installs build.python_version on its CUDA base; so does the Dockerfile (uv), and fal needs it:
+    the image's Python minor version must match the one `fal deploy` runs with."""
+    from falmigrate.convert import convert
+
+    root = project(tmp_path, 'build:\n  gpu: true\n  python_version: "3.12"\npredict: "predict.py:Predictor"\n')
+    spec = CogImporter().load(root)
+    assert spec.image.python == "3.12" and spec.image.base.startswith("nvidia/cuda:")
+    assert "python3" not in spec.image.system_packages and "FM112" not in rules(spec)
+    dockerfile = convert(root, "cog").files["Dockerfile"]
+    assert "uv venv --seed --python 3.12 /opt/venv" in dockerfile
+    assert dockerfile.index("uv venv") < dockerfile.index("COPY . /src")
