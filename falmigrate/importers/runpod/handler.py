@@ -146,6 +146,9 @@ def _helper_reads(mod: WorkerModule, nodes: list[cst.CSTNode], job: str | None, 
         callee = mod.functions[n.func.value]
         params = _positional_params(callee)
         for index, arg in enumerate(n.args):
+            if arg.star == "**" and _is_job_input(arg.value, job, inputs):
+                out += _splat_reads(mod, callee)
+                continue
             if arg.star or not _is_job_input(arg.value, job, inputs):
                 continue
             param = arg.keyword.value if arg.keyword is not None else (params[index] if index < len(params) else None)
@@ -161,13 +164,23 @@ def _helper_reads(mod: WorkerModule, nodes: list[cst.CSTNode], job: str | None, 
     return out
 
 
+def _splat_reads(mod: WorkerModule, fn: cst.FunctionDef) -> list[InputRead]:
+    """``fn(**job["input"])``: each named parameter of ``fn`` is a key (``**kwargs`` takes the rest)."""
+    out = []
+    for param in (*fn.params.params, *fn.params.kwonly_params):
+        annotation = mod.module.code_for_node(param.annotation.annotation) if param.annotation else None
+        out.append(InputRead(param.name.value, mod.line(param), has_default=param.default is not None,
+                             default=param.default, annotation=annotation, required=param.default is None))
+    return out
+
+
 def _merge(reads: list[InputRead]) -> list[InputRead]:
     merged: dict[str, InputRead] = {}
     for read in reads:
         known = merged.get(read.key)
         if known is None or (read.has_default and not known.has_default):
             merged[read.key] = read
-    return sorted(merged.values(), key=lambda r: (r.line, r.key))
+    return sorted(merged.values(), key=lambda r: r.line)  # stable: same-line keys keep source order
 
 
 def analyse_handler(mod: WorkerModule, fn: cst.FunctionDef) -> Handler:

@@ -31,6 +31,10 @@ class InputRead:
     line: int
     has_default: bool = False
     default: cst.BaseExpression | None = None
+    # from a parameter of a function called with ``**job["input"]``: its annotation, and whether the
+    # call fails without the key (no default)
+    annotation: str | None = None
+    required: bool = False
 
 
 @dataclass

@@ -189,8 +189,19 @@ def dict_fields(mod: WorkerModule, node: cst.BaseExpression | None, findings: li
     return fields
 
 
+def _plain_annotation(text: str) -> str:
+    """``int | None`` / ``Optional[int]`` / ``builtins.int`` → ``int`` (the field is optional anyway)."""
+    text = text.replace(" ", "").removeprefix("builtins.")
+    for wrapper in ("Optional[", "typing.Optional["):
+        if text.startswith(wrapper) and text.endswith("]"):
+            text = text[len(wrapper):-1]
+    parts = [part for part in text.split("|") if part != "None"]
+    return parts[0] if len(parts) == 1 else text
+
+
 def read_fields(mod: WorkerModule, reads: list[InputRead]) -> list[InputField]:
-    """Keys read from ``job["input"]`` → optional fields; a literal ``.get`` default gives the type."""
+    """Keys read from ``job["input"]`` → optional fields; a literal ``.get`` default gives the type.
+    Parameters of a function called with ``**job["input"]`` keep their annotation and requiredness."""
     fields = []
     for read in reads:
         ref, default = TypeRef(kind="any"), None
@@ -201,6 +212,9 @@ def read_fields(mod: WorkerModule, reads: list[InputRead]) -> list[InputField]:
                     ref = type_of_value(default)
             except NotLiteral:
                 default = None
-        fields.append(InputField(name=read.key, type=ref, required=False, default=default,
+        if read.annotation is not None:
+            ref = TypeRef(kind=_TYPES.get(_plain_annotation(read.annotation), ref.kind))
+        fields.append(InputField(name=read.key, type=ref, required=read.required,
+                                 default=None if read.required else default,
                                  location=Location(file=mod.path, line=read.line)))
     return fields

@@ -247,3 +247,23 @@ def test_concurrency_modifier_ceiling(tmp_path: Path, modifier: str, expected: i
     assert spec.scaling.max_multiplexing == expected
     finding = next(f for f in spec.findings if f.rule == "FM306")
     assert finding.severity == "warning" and finding.location.line == 12
+
+
+def test_input_splatted_into_a_function_gives_its_signature(tmp_path: Path) -> None:
+    root = project(tmp_path, {"handler.py": """
+        import runpod
+
+        def generate(prompt: str, steps: int = 20, guidance=7.5, *, seed: int | None = None):
+            return {"p": prompt, "s": steps, "g": guidance, "seed": seed}
+
+        def handler(job):
+            return generate(**job["input"])
+
+        runpod.serverless.start({"handler": handler})
+    """})
+    spec = RunpodImporter().load(root)
+    got = [(f.name, f.type.kind, f.required, f.default) for f in spec.endpoints[0].inputs]
+    assert got == [("prompt", "str", True, None), ("steps", "int", False, 20), ("guidance", "float", False, 7.5),
+                   ("seed", "int", False, None)]
+    assert "FM303" not in rules(spec)  # every field is typed
+    converts_and_agrees(root, tmp_path, [{"prompt": "a"}, {"prompt": "b", "steps": 2, "seed": 9}])
