@@ -43,6 +43,7 @@ CONSTRUCTS: list[tuple[str, str, str]] = [
     ("generator / async generator handler", '`/` returns the aggregated list; `/stream` streams each item (server-sent events)', "FM310"),
     ('`rp_validator.validate(job_input, SCHEMA)`', "pydantic request model (type, required, default, recognised constraints); the validate call stays", "FM304"),
     ('keys read from `job["input"]` (no schema)', "optional request fields, typed from literal `.get` defaults, else `Any`", "FM303"),
+    ('`fn(**job["input"])` (no schema)', "`fn`'s parameters: annotation → type, default, required when it has none", "FM303"),
     ("module-level initialisation (model loading, globals)", "moved, in order, into `_falmigrate_init()` called from `setup()`; names stay module globals", "FM309"),
     ('return `{"error": msg}`', "HTTP 400 with `detail` = msg", "FM307"),
     ('return `{"refresh_worker": True}`', "key dropped; fal has no per-request worker restart", "FM308"),
