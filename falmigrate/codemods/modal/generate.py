@@ -274,6 +274,18 @@ def server_source(plan: AppPlan, gen: Generated) -> None:
         port = plan.server_port or 8000
         body = f'{INDENT}return await _falmigrate_forward(request, path, base_url="http://127.0.0.1:{port}")\n'
         gen.members.append(head + "async def forward(self, path: str, request: Request) -> Response:\n" + body)
+    gen.members.append(OTHER_METHODS_ROUTE)
+
+
+# fal endpoints answer POST; the served app's other methods reach the same forwarder (fal's own GET
+# /health, registered first, keeps answering health checks).
+OTHER_METHODS_ROUTE = f"""def _add_extra_routes(self, app):
+{INDENT}super()._add_extra_routes(app)
+{INDENT}app.add_api_route(
+{INDENT}{INDENT}"/{{path:path}}", self.forward, methods=["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+{INDENT}{INDENT}include_in_schema=False,
+{INDENT})
+"""
 
 
 # Findings about @app.cls/@app.function keywords that leave a TODO line in the class body.

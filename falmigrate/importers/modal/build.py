@@ -230,7 +230,7 @@ def _server_endpoints(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> li
     if plan.kind == "web_server":
         out.append(Finding(rule="FM221", severity="info", location=loc,
                            message=f"web_server {name} (port {plan.server_port}): setup() starts it and a catch-all "
-                                   "endpoint proxies POST requests to it",
+                                   "endpoint proxies every request (any method and path) to it",
                            remediation="check the server listens on 127.0.0.1 or 0.0.0.0 at that port"))
         if plan.server_port in mapping.FAL_RESERVED_PORTS:
             out.append(Finding(rule="FM229", severity="error", location=loc,
@@ -242,8 +242,9 @@ def _server_endpoints(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> li
                                remediation="set PORT in the generated app"))
         return [Endpoint(path="/", handler=name, location=loc)]
     out.append(Finding(rule="FM220", severity="info", location=loc,
-                       message=f"{plan.kind} {name}: the app's routes are served by a catch-all fal endpoint (POST only)",
-                       remediation="GET routes need a POST client on fal"))
+                       message=f"{plan.kind} {name}: the app's own routes (any method) are served through a catch-all "
+                               "fal endpoint; fal's GET /health answers health checks",
+                       remediation="move a route of your own at /health elsewhere; fal's schema lists one POST endpoint"))
     endpoints = []
     for route in plan.routes:
         sig = read_signature(mod, route.node, is_method=False)
@@ -267,6 +268,13 @@ def build_app(mod: ModalModule, plan: AppPlan) -> BuiltApp:
         }
     if plan.server is not None:
         endpoints = _server_endpoints(mod, plan, findings) + endpoints
+        served = (f"proxied to your server on port {plan.server_port}" if plan.kind == "web_server"
+                  else f"forwarded in-process to your {plan.kind.split('_')[0].upper()} app")
+        settings.decisions.append(Decision(
+            source=f"requests to the Modal URL of {plan.server.name} (any path)",
+            target=f"POST /<same path> of {plan.class_name}, {served}",
+            note="same path, query, headers and body; the response comes back unchanged",
+            location=_loc(mod, plan.server.line)))
     prefix = f"{plan.class_name}." if plan.source_class is not None else ""
     setup = [f"{prefix}{n}" for n in plan.setup] or ([plan.server.name] if plan.server and plan.source_class is None else [])
     lifecycle = Lifecycle(setup=", ".join(setup) or None, teardown=", ".join(f"{prefix}{n}" for n in plan.teardown) or None)

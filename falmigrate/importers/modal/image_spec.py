@@ -15,7 +15,7 @@ import shlex
 from typing import Any
 
 from falmigrate.importers.modal.images import ImageChain
-from falmigrate.spec import Copy, Finding, ImageSpec, RunStep
+from falmigrate.spec import Copy, Decision, ImageSpec, RunStep
 
 # Sections of the Dockerfile template, in the order it renders them.
 APT, REQUIREMENTS, PIP, RUN, ENV, COPY, RAW = range(7)
@@ -24,7 +24,9 @@ APT, REQUIREMENTS, PIP, RUN, ENV, COPY, RAW = range(7)
 # the spec's Python on it, so Modal's python_version is kept.
 CUDA_VERSION = "12.1.1"
 CUDNN_VERSION = "8"
-DISTRO_PYTHON_PACKAGES = ["python3", "python3-pip", "python-is-python3"]
+# add_python: uv (a static binary from its image) installs python-build-standalone into a venv.
+UV_IMAGE = "ghcr.io/astral-sh/uv:0.11.7"
+PYTHON_VENV = "/opt/venv"
 # Modal 1.x's micromamba base (modal/builder/base-images.json, builder 2025.06) and its setup lines.
 MICROMAMBA_BASE = "mambaorg/micromamba:2.1.1-debian12-slim"
 DEFAULT_PYTHON = "3.11"
@@ -116,6 +118,14 @@ class _Builder:
             self.raw(f"COPY {src} {dest}")
 
 
+def add_python_lines(version: str) -> list[str]:
+    return [
+        f"COPY --from={UV_IMAGE} /uv /usr/local/bin/uv",
+        f"RUN UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python {version} {PYTHON_VENV}",
+        f'ENV VIRTUAL_ENV={PYTHON_VENV} PATH="{PYTHON_VENV}/bin:$PATH"',
+    ]
+
+
 def _base(b: _Builder, value: dict[str, Any], chain: ImageChain) -> None:
     data = b.data
     data["python"] = value.get("python")
@@ -125,13 +135,14 @@ def _base(b: _Builder, value: dict[str, Any], chain: ImageChain) -> None:
         for line in value.get("lines", []):
             b.raw(line)
         if value.get("python"):
-            # Modal's add_python copies a standalone CPython into /usr/local; here the distro's python3.
-            b.apt(list(DISTRO_PYTHON_PACKAGES))
-            chain.findings.append(Finding(
-                rule="FM230", severity="info", location=value.get("location"),
-                message=f"add_python={value['python']!r}: the Dockerfile installs the base image's distribution "
-                        "Python (apt python3, python-is-python3), whose version may differ",
-                remediation=f"install Python {value['python']} explicitly if the exact version matters"))
+            # Modal's add_python copies a standalone CPython of that version into the image; uv installs
+            # the same builds (python-build-standalone) into a venv that comes first on PATH.
+            for line in add_python_lines(str(value["python"])):
+                b.raw(line)
+            chain.decisions.append(Decision(
+                source=f"add_python={value['python']!r}", location=value.get("location"),
+                target=f"Python {value['python']} installed with uv into {PYTHON_VENV} (first on PATH)",
+                note="the same standalone CPython builds Modal uses; downloaded while the image builds"))
     elif kind == "micromamba":
         python = value.get("python") or DEFAULT_PYTHON
         data["base"] = MICROMAMBA_BASE

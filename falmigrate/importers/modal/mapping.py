@@ -129,7 +129,7 @@ IMAGE_METHODS: dict[str, str] = {
     "debian_slim": "FROM python:<version>-slim-bookworm; a GPU app gets FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04 "
                    "with that Python version installed on it",
     "micromamba": "FROM mambaorg/micromamba:2.1.1-debian12-slim + `micromamba install python=<version> pip`, as Modal does",
-    "from_registry": "FROM <ref>; `add_python` → apt python3 python3-pip python-is-python3 (FM230)",
+    "from_registry": "FROM <ref>; `add_python=X` → Python X installed with uv into /opt/venv, first on PATH",
     "from_aws_ecr": "FROM <ref>",
     "from_gcp_artifact_registry": "FROM <ref>",
     "from_dockerfile": "that Dockerfile's FROM and steps (build stages kept; CMD/ENTRYPOINT/EXPOSE dropped); "
@@ -202,7 +202,6 @@ RULES: dict[str, str] = {
     "FM227": "more than one file defines a Modal App",
     "FM228": "a class member redefines a fal.App attribute",
     "FM229": "web_server port collides with fal's runner ports",
-    "FM230": "from_registry(add_python=) installs the distribution's Python",
     "FM232": "add_local_* / copy_local_* source outside the project",
     "FM233": "a Modal class without methods or web endpoints: its fal app has no endpoints",
     # codemod rules (applied in this order; see falmigrate/codemods/modal/transform.py)

@@ -102,16 +102,18 @@ class _Runner:
             if app["kind"] == "web_server":
                 _wait_for_port(server["port"], server.get("startup_timeout") or 5.0)
         target = self.served[app_name]
+        # the same request the fal side's worker sends: a query string for body-less methods
+        payload = {"params": body} if method.upper() in ("GET", "HEAD", "DELETE") else {"json": body}
         if app["kind"] == "asgi_app":
             from starlette.testclient import TestClient
 
             with TestClient(target) as client:
-                response = client.request(method, path, json=body)
+                response = client.request(method, path, **payload)
         elif app["kind"] == "wsgi_app":
             with httpx.Client(transport=httpx.WSGITransport(app=target), base_url="http://app") as client:
-                response = client.request(method, path, json=body)
+                response = client.request(method, path, **payload)
         else:
-            response = httpx.request(method, f"http://127.0.0.1:{server['port']}{path}", json=body, timeout=60)
+            response = httpx.request(method, f"http://127.0.0.1:{server['port']}{path}", timeout=60, **payload)
         try:
             return response.json()
         except ValueError:

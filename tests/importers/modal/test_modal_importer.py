@@ -163,7 +163,7 @@ def test_web_kinds_and_extra_apps() -> None:
     server = ModalImporter().load(FIXTURES / "web_server" / "input")
     assert server.extra["runner"]["ServeApp"]["server"] == {"class": None, "name": "serve", "port": 18741, "startup_timeout": 20.0}
     asgi = ModalImporter().load(FIXTURES / "asgi_app" / "input")
-    assert [(e.path, e.method) for e in asgi.endpoints] == [("/add", "POST"), ("/mul", "POST")]
+    assert [(e.path, e.method) for e in asgi.endpoints] == [("/add", "POST"), ("/mul", "POST"), ("/ping", "GET")]
     assert asgi.scaling.max_multiplexing == 20 and asgi.scaling.max_concurrency == 3
 
 
