@@ -122,3 +122,18 @@ def test_port_from_a_variable_is_valued_from_env(project, cmd, port, movable):
     spec = DockerImporter().load(project({"Dockerfile": HEAD + cmd + "\n", "main.py": FASTAPI}))
     assert spec.server.port == port
     assert spec.extra["docker"]["port_movable"] is movable
+
+
+def test_server_image_conversion_resets_the_entrypoint(project):
+    from falmigrate.convert import convert
+
+    root = project({"Dockerfile": "FROM ghcr.io/huggingface/text-generation-inference:2.4.0\n"
+                                  'CMD ["--model-id", "gpt2", "--port", "8085"]\n'})
+    result = convert(root, "docker")
+    dockerfile = result.files["Dockerfile"]
+    assert "FROM ghcr.io/huggingface/text-generation-inference:2.4.0" in dockerfile
+    assert "ENTRYPOINT []" in dockerfile and "CMD" not in dockerfile.split("ENTRYPOINT []")[1]
+    app = result.files["fal_app.py"]
+    compile(app, "fal_app.py", "exec")
+    assert '"text-generation-launcher", "--model-id", "gpt2", "--port", "{port}"' in app
+    assert 'HEALTH_PATH = "/health"' in app
