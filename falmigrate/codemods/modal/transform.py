@@ -192,7 +192,10 @@ class ModalRewrite:
     def _function(self, node: cst.FunctionDef) -> cst.BaseStatement | None:
         if any(m.node is node for m in self.mod.entrypoints):
             msg = f"@app.local_entrypoint {node.name.value} drove the app from the CLI; call the fal endpoint instead"
-            self._finding("FM214", msg, node, remediation="use `fal run fal_app.py::<Class>` and a fal client")
+            primary = self.plans[0].class_name if self.plans else "<Class>"
+            self._finding("FM214", msg, node, remediation=(
+                f"instead of `modal run {self.mod.path}`: `fal run fal_app.py::{primary}` serves the app, then send "
+                "the calls this function made as HTTP POSTs (see \"What was mapped\" for each call's request)"))
             self.state.dropped_refs |= all_refs(node)
             self._pending = [*self._pending, *commented_out(node, "FM214", msg).leading_lines]
             return None

@@ -279,12 +279,30 @@ def build_app(mod: ModalModule, plan: AppPlan) -> BuiltApp:
     setup = [f"{prefix}{n}" for n in plan.setup] or ([plan.server.name] if plan.server and plan.source_class is None else [])
     lifecycle = Lifecycle(setup=", ".join(setup) or None, teardown=", ".join(f"{prefix}{n}" for n in plan.teardown) or None)
     _lifecycle_findings(mod, plan, findings)
+    settings.decisions += lifecycle_decisions(mod, plan)
     return BuiltApp(
         class_name=plan.class_name, kind=plan.kind, endpoints=endpoints, lifecycle=lifecycle,
         scaling=settings.scaling_spec(), hardware=settings.hardware, secrets=settings.secrets,
         volumes=settings.volumes, settings=settings, findings=findings, decisions=settings.decisions,
         runner=runner,
     )
+
+
+def lifecycle_decisions(mod: ModalModule, plan: AppPlan) -> list[Decision]:
+    """@modal.enter → setup(), @modal.exit → teardown() (for MIGRATION.md)."""
+    cls = plan.source_class
+    if cls is None:
+        return []
+    members = {m.name: m for m in cls.members}
+    def calls(hook: str, name: str) -> str:
+        return f"{plan.class_name}.{hook}() is this method" if name == hook else f"{plan.class_name}.{hook}() calls self.{name}()"
+
+    out = [Decision(source=f"@modal.enter {cls.name}.{name}", target=calls("setup", name),
+                    note="once per runner, before its first request (as a Modal container start)",
+                    location=_loc(mod, members[name].line)) for name in plan.setup]
+    out += [Decision(source=f"@modal.exit {cls.name}.{name}", target=calls("teardown", name),
+                     note="when the runner shuts down", location=_loc(mod, members[name].line)) for name in plan.teardown]
+    return out
 
 
 def _lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> None:
