@@ -44,7 +44,7 @@ class Predictor(BasePredictor):
 """
 
 
-def test_converted_cog_dockerfile_builds_in_cogs_order(tmp_path: Path, docker_host: str, base_image: str) -> None:
+def test_converted_cog_dockerfile_builds_in_cogs_order(tmp_path: Path, docker_host: str, fal_base_image: str) -> None:
     import docker
 
     src = tmp_path / "src"
@@ -57,7 +57,7 @@ def test_converted_cog_dockerfile_builds_in_cogs_order(tmp_path: Path, docker_ho
     secret.write_text(SECRET)
     tag = f"falmigrate-test/cog-order:{tmp_path.name[-12:].lower()}"
     result = CliRunner().invoke(
-        cli_app, ["build", str(out), "--base-image", base_image, "--network", "host", "--secret",
+        cli_app, ["build", str(out), "--base-image", fal_base_image, "--network", "host", "--secret",
                   f"id=tok,src={secret}", "--tag", tag, "--layout", str(tmp_path / "layout"), "--json"],
         env={"DOCKER_HOST": docker_host}, catch_exceptions=False)
     assert result.exit_code == 0, result.output
