@@ -360,6 +360,8 @@ def image_for(mod: ModalModule, plans: list[AppPlan],
         chain.decisions.insert(0, Decision(source=f"Modal image `{name}` ({methods})",
                                            target="Dockerfile: the same steps in the same order",
                                            location=_loc(mod, expr_line(mod, expr, plans[0]))))
+    # secret-looking Image.env names become secrets of the app that runs the image
+    apps[0].secrets = [*apps[0].secrets, *(k for k in chain.secret_env if k not in apps[0].secrets)]
     return image, [*chain.findings, *(f for f in primary.findings if f.rule == "FM222")], chain.decisions, stages
 
 

@@ -17,6 +17,7 @@ import libcst as cst
 
 from falmigrate.importers.dockerfile.image import stage_texts
 from falmigrate.importers.dockerfile.parse import parse_text
+from falmigrate.importers.modal import mapping
 from falmigrate.importers.modal.reader import ModalModule, NotLiteral
 from falmigrate.spec import Decision, Finding, Location
 
@@ -38,6 +39,7 @@ class ImageChain:
     ops: list[ImageOp] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    secret_env: list[str] = field(default_factory=list)  # Image.env names kept out of the image (fal secrets)
 
 
 def _strings(mod: ModalModule, call: cst.Call) -> list[str]:
@@ -168,7 +170,16 @@ def _step_op(mod: ModalModule, method: str, call: cst.Call, line: int, chain: Im
         return ImageOp("extra", _strings(mod, call), line, method)
     if method == "env":
         value = mod.literal(call.args[0].value) if call.args else {}
-        return ImageOp("env", {str(k): str(v) for k, v in value.items() if v is not None}, line, method)
+        env = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            if mapping.SECRET_NAME.search(str(key)):
+                chain.secret_env.append(str(key))
+                chain.findings.append(mapping.secret_env_finding(str(key), loc))
+            else:
+                env[str(key)] = str(item)
+        return ImageOp("env", env, line, method)
     if method == "workdir":
         return ImageOp("workdir", str(mod.literal(call.args[0].value)), line, method)
     if method in ("add_local_dir", "add_local_file", "copy_local_dir", "copy_local_file"):

@@ -232,7 +232,14 @@ def apply_call(mod: ModalModule, call: Call, out: Settings) -> None:
             out.image_expr = expr
         elif key == "env":
             try:
-                out.env.update({str(k): str(v) for k, v in (mod.literal(expr) or {}).items() if v is not None})
+                for name, value in (mod.literal(expr) or {}).items():
+                    if value is None:
+                        continue
+                    if mapping.SECRET_NAME.search(str(name)):
+                        out.secrets += [str(name)] if str(name) not in out.secrets else []
+                        out.findings.append(mapping.secret_env_finding(str(name), _loc(mod, expr, call)))
+                    else:
+                        out.env[str(name)] = str(value)
             except (NotLiteral, AttributeError):
                 out.findings.append(Finding(rule="FM223", location=_loc(mod, expr, call), message="env cannot be read statically",
                                             remediation="add the variables to the Dockerfile"))

@@ -6,7 +6,10 @@ cannot drift from what the code does (a test regenerates the doc and compares).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from falmigrate.spec import Finding, Location
 
 # Modal GPU type (upper case, as Modal normalises it) -> (fal machine_type, note).
 # fal's GPU machine types: GPU-A6000, GPU-A100, GPU-H100, GPU-H200, GPU-B200.
@@ -59,7 +62,8 @@ KNOBS: list[Knob] = [
          "`retries=0` → `skip_retry_conditions` = all of fal's conditions; other values: fal retries on its own terms"),
     Knob("volumes", "/data paths", note="`{path: Volume.from_name(name)}` → `/data/<name>`; literal paths rewritten"),
     Knob("secrets", "secrets (env var names)", "FM207", "values are never read; create fal secrets by hand"),
-    Knob("env", "ENV in the Dockerfile", note="environment variables of the container"),
+    Knob("env", "ENV in the Dockerfile", note="environment variables of the container; secret-looking names "
+         "(TOKEN/KEY/SECRET/PASSWORD/CREDENTIAL) become fal secrets instead (FM234)"),
     Knob("image", "Dockerfile", note="the image chain, in order"),
     Knob("enable_memory_snapshot", None, "FM208", "fal has no memory snapshots; setup() runs on every cold start"),
     Knob("region", None, "FM209", "fal `regions` uses its own region names"),
@@ -142,7 +146,7 @@ IMAGE_METHODS: dict[str, str] = {
     "apt_install": "RUN apt-get install -y ...",
     "run_commands": "RUN <command> (each)",
     "dockerfile_commands": "the Dockerfile lines as given",
-    "env": "ENV KEY=value",
+    "env": "ENV KEY=value (secret-looking names → fal secrets, FM234)",
     "workdir": "WORKDIR <path>",
     "add_local_dir": "COPY <local> <remote> (FM232 when <local> is outside the project)",
     "add_local_file": "COPY <local> <remote> (FM232 when <local> is outside the project)",
@@ -166,6 +170,16 @@ FAL_APP_ATTRIBUTES = frozenset({
     "requirements_context_dir", "retry_config", "run_local", "scaling_delay", "secrets", "serve",
     "skip_retry_conditions", "spawn", "startup_timeout", "termination_grace_period_seconds", "version",
 })
+
+# Environment variable names that look like secrets: their values are never baked into the image.
+SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+
+def secret_env_finding(key: str, location: Location) -> Finding:
+    return Finding(rule="FM234", severity="warning", location=location,
+                   message=f"environment variable {key} looks like a secret: its value is not copied into the image",
+                   remediation=f"create it in fal: `fal secrets set {key}=…` (the app lists it in `secrets`)")
+
 
 # fal's retry conditions (fal.sdk.RetryConditionLiteral in fal 1.83.0); retries=0 skips them all.
 FAL_RETRY_CONDITIONS = ("timeout", "server_error", "connection_error")
@@ -204,6 +218,7 @@ RULES: dict[str, str] = {
     "FM229": "web_server port collides with fal's runner ports",
     "FM232": "add_local_* / copy_local_* source outside the project",
     "FM233": "a Modal class without methods or web endpoints: its fal app has no endpoints",
+    "FM234": "secret-looking env value (env= / Image.env) not baked into the image: a fal secret instead",
     # codemod rules (applied in this order; see falmigrate/codemods/modal/transform.py)
     "FM250": "codemod: drop `modal` imports",
     "FM251": "codemod: drop Modal object definitions (App, images, volumes, secrets), leaving a note",

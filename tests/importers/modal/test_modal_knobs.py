@@ -130,3 +130,23 @@ def test_volumes_become_data_mounts(tmp_path: Path) -> None:
     assert 'data_mounts = ["/data/hf-cache", "/data/weights"]' in code
     assert 'open("/data/weights/x")' in code
     assert '`["/data/hf-cache", "/data/weights"]`' in result.files["MIGRATION.md"]
+
+
+def test_secret_looking_env_is_never_baked_into_the_image(tmp_path: Path) -> None:
+    write(tmp_path, """
+        import modal
+        image = modal.Image.debian_slim().env({"HF_TOKEN": "hf_not_copied_1", "MODE": "prod"})
+        app = modal.App("env", image=image)
+
+        @app.function(env={"OPENAI_API_KEY": "sk-not-copied-2", "LOG_LEVEL": "debug"})
+        def f() -> int:
+            return 1
+    """)
+    result = convert(tmp_path, "modal")
+    written = "\n".join(result.files.values())
+    assert "hf_not_copied_1" not in written and "sk-not-copied-2" not in written
+    assert 'ENV MODE="prod"' in result.files["Dockerfile"] and 'ENV LOG_LEVEL="debug"' in result.files["Dockerfile"]
+    assert sorted(result.spec.secrets) == ["HF_TOKEN", "OPENAI_API_KEY"]
+    assert 'secrets = ["HF_TOKEN", "OPENAI_API_KEY"]' in result.files["fal_app.py"]
+    assert sorted((f.message.split()[2], f.location.line) for f in result.spec.findings if f.rule == "FM234") == [
+        ("HF_TOKEN", 3), ("OPENAI_API_KEY", 6)]
