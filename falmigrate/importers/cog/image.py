@@ -124,10 +124,10 @@ def _pick_cuda(config: CogConfig, torch: str | None, plan: ImagePlan) -> tuple[s
     return cuda, chosen
 
 
-def _warn_compat(config: CogConfig, plan: ImagePlan, message: str, key: str) -> None:
+def _warn_compat(config: CogConfig, plan: ImagePlan, message: str, key: str,
+                 remediation: str = "check the CUDA/cuDNN your wheels need and edit the Dockerfile's FROM") -> None:
     plan.findings.append(Finding(rule="FM113", severity=mapping.severity("FM113"), message=message,
-                                 remediation="check the CUDA/cuDNN your wheels need and edit the Dockerfile's FROM",
-                                 location=config.loc("build", key)))
+                                 remediation=remediation, location=config.loc("build", key)))
 
 
 def _gpu(config: CogConfig, image: dict, torch: str | None, plan: ImagePlan) -> None:
@@ -181,6 +181,15 @@ def _torch_index(config: CogConfig, image: dict, torch: str | None, plan: ImageP
              "from the PyTorch index cog uses too", location=config.loc("build", key)))
 
 
+def _torch_python(config: CogConfig, python: str, torch: str | None, plan: ImagePlan) -> None:
+    """FM113 when the pinned torch has no wheels for the image's Python (pip would fail at build)."""
+    info = mapping.compat()["torch"].get(torch) if torch else None
+    if info and _major_minor(python) not in info["python"]:
+        _warn_compat(config, plan, f"torch {torch} has no wheels for Python {python} "
+                     f"({', '.join(info['python'])})", "python_version",
+                     "pin a torch release built for this Python, or change build.python_version")
+
+
 def plan_image(root: Path, config: CogConfig) -> ImagePlan:
     """The ImageSpec/HardwareSpec for ``config`` plus the findings and decisions made on the way."""
     build = config.build
@@ -217,6 +226,7 @@ def plan_image(root: Path, config: CogConfig) -> ImagePlan:
     elif build.get("gpu") not in (None, False):
         raise config.error("`build.gpu` must be true or false", "build", "gpu")
     _torch_index(config, image, torch, plan)
+    _torch_python(config, image["python"], torch, plan)
     for step in image["run_steps"]:
         if step.secrets:
             first = step.secrets[0].id

@@ -279,3 +279,10 @@ def test_gpu_image_gets_build_python_version_like_cog(tmp_path: Path) -> None:
     dockerfile = convert(root, "cog").files["Dockerfile"]
     assert "uv venv --seed --python 3.12 /opt/venv" in dockerfile
     assert dockerfile.index("uv venv") < dockerfile.index("COPY . /src")
+
+
+def test_torch_without_wheels_for_the_python_is_a_finding(tmp_path: Path) -> None:
+    spec = CogImporter().load(project(tmp_path, 'build:\n  python_version: "3.13"\n  python_packages: ["torch==2.1.2"]\n'
+                                                 'predict: "predict.py:Predictor"\n'))
+    finding = next(f for f in spec.findings if f.rule == "FM113")
+    assert finding.location.line == 2 and "Python 3.13" in finding.message
