@@ -132,6 +132,8 @@ def _base(b: _Builder, value: dict[str, Any], chain: ImageChain) -> None:
     kind = value["kind"]
     if kind in ("registry", "dockerfile"):
         data["base"] = value.get("ref")
+        if value.get("workdir"):  # the project is copied where that Dockerfile's steps left the cwd
+            data["workdir"] = value["workdir"]
         for line in value.get("lines", []):
             b.raw(line)
         if value.get("python"):

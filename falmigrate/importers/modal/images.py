@@ -137,7 +137,8 @@ def dockerfile_base(mod: ModalModule, path: str, context_dir: Any, loc: Location
     chain.decisions.append(Decision(
         source=f"Image.from_dockerfile({path!r})", target=f"FROM {parsed.external_base()} and its {len(lines)} step(s)",
         note=f"dropped (fal runs its own server): {', '.join(dropped)}" if dropped else None, location=loc))
-    return {"ref": parsed.external_base(), "lines": lines, "stages": stage_texts(parsed)}
+    workdir = next((st.workdir for st in reversed(parsed.chain()) if st.workdir), None)
+    return {"ref": parsed.external_base(), "lines": lines, "stages": stage_texts(parsed), "workdir": workdir}
 
 
 def _prefixed_copy(raw: str, prefix: str) -> str:

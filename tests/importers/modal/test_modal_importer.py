@@ -329,7 +329,7 @@ def test_from_dockerfile_steps_come_first(tmp_path: Path) -> None:
         "FROM golang:1.22 AS tools\nRUN go install example.invalid/tool@v1\n"
         "FROM ${BASE}\nRUN apt-get update && apt-get install -y python3-pip\n"
         "COPY --from=tools /go/bin/tool /usr/local/bin/tool\nCOPY conf /etc/conf\n"
-        "ENV MODE=docker\nEXPOSE 9000\nCMD [\"python3\", \"serve.py\"]\n")
+        "WORKDIR /srv\nENV MODE=docker\nEXPOSE 9000\nCMD [\"python3\", \"serve.py\"]\n")
     spec = load(tmp_path, """
         import modal
         image = modal.Image.from_dockerfile("docker/Dockerfile", context_dir="docker").pip_install("rich")
@@ -342,15 +342,18 @@ def test_from_dockerfile_steps_come_first(tmp_path: Path) -> None:
     steps = dockerfile_steps(spec)
     assert steps[0].startswith("FROM golang:1.22 AS tools") and "FROM debian:bookworm-slim" in steps
     start = steps.index("FROM debian:bookworm-slim")
-    assert steps[start + 2:start + 7] == [
+    assert steps[start + 1:start + 8] == [
+        "WORKDIR /srv",  # the project is copied where that Dockerfile leaves the cwd
         "RUN apt-get update && apt-get install -y python3-pip",
         "COPY --from=tools /go/bin/tool /usr/local/bin/tool",
         "COPY docker/conf /etc/conf",
+        "WORKDIR /srv",
         "ENV MODE=docker",
         "RUN python3 -m pip install --no-cache-dir rich",
     ]
+    assert steps[-1] == "COPY . /srv"
     assert not any(s.startswith(("CMD", "EXPOSE")) for s in steps)
-    assert any("CMD (line 10)" in (d.note or "") for d in spec.decisions)
+    assert any("CMD (line 11)" in (d.note or "") for d in spec.decisions)
     missing = load(tmp_path, """
         import modal
         app = modal.App("df", image=modal.Image.from_dockerfile("nope/Dockerfile"))

@@ -30,6 +30,7 @@ MUTATIONS = {
     "class_enter_methods": ("sum(len(w) for w in words)", "0"),
     "concurrent": ('f"{self.prefix}:{key}"', 'f"{self.prefix}-{key}"'),
     "fastapi_endpoint": ('"length": len(item.name)', '"length": 0'),
+    "from_dockerfile": ('json.load(fh)["greeting"]', 'json.load(fh)["greeting"].upper()'),
     "from_registry": ("2 if i == j else 0", "3 if i == j else 0"),
     "gpu_volumes_secrets": ('"seed": seed', '"seed": seed + 1'),
     "image_chain": ("return helpers.scale(x, factor)", "return helpers.scale(x, factor) + 1"),
