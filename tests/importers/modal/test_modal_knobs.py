@@ -150,3 +150,28 @@ def test_secret_looking_env_is_never_baked_into_the_image(tmp_path: Path) -> Non
     assert 'secrets = ["HF_TOKEN", "OPENAI_API_KEY"]' in result.files["fal_app.py"]
     assert sorted((f.message.split()[2], f.location.line) for f in result.spec.findings if f.rule == "FM234") == [
         ("HF_TOKEN", 3), ("OPENAI_API_KEY", 6)]
+
+
+def test_old_names_stub_web_endpoint_and_keywords(tmp_path: Path) -> None:
+    write(tmp_path, """
+        from modal import Image, Stub, web_endpoint
+
+        stub = Stub("legacy", image=Image.debian_slim().copy_local_dir("assets", "/assets"))
+
+        @stub.function(allow_concurrent_inputs=5, container_idle_timeout=100, keep_warm=1, concurrency_limit=3)
+        @web_endpoint()
+        def hello(name: str = "x") -> dict:
+            return {"hello": name}
+    """)
+    (tmp_path / "assets").mkdir()
+    result = convert(tmp_path, "modal")
+    spec = result.spec
+    [endpoint] = spec.endpoints
+    assert (endpoint.path, endpoint.handler, [f.name for f in endpoint.inputs]) == ("/", "hello", ["name"])
+    s = spec.scaling
+    assert (s.max_multiplexing, s.keep_alive, s.min_concurrency, s.max_concurrency) == (5, 100, 1, 3)
+    assert any(f.rule == "FM219" and "GET" in f.message for f in spec.findings)  # web_endpoint's default method
+    assert [(c.src, c.dest) for c in spec.image.copies] == [("assets", "/assets")]
+    code = result.files["fal_app.py"]
+    assert "\nfrom modal" not in code and "@stub." not in code and "@web_endpoint" not in code
+    assert '@fal.endpoint("/")' in code and "return hello(name=input.name)" in code
