@@ -33,7 +33,8 @@ class NullSink:
         pass
 
 
-_sink: contextvars.ContextVar[ProgressSink] = contextvars.ContextVar("falmigrate_progress", default=NullSink())
+# NullSink has no state, so one shared default instance is safe.
+_sink: contextvars.ContextVar[ProgressSink] = contextvars.ContextVar("falmigrate_progress", default=NullSink())  # noqa: B039
 _counter = iter(range(1, 1 << 62))
 
 
