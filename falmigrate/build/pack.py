@@ -40,13 +40,20 @@ def pack_archive(archive: Path, *, layout: Path, tag: str, compression: str,
     return PackResult(digest=result["digest"], layout=layout, tag=tag, layers=layers)
 
 
-def push_layout(layout: Path, packed: PackResult, reference: str, *, insecure: bool = False) -> dict:
+def push_layout(layout: Path, packed: PackResult, reference: str, *, insecure: bool = False,
+                ca: Path | None = None) -> dict:
+    """Push; the report says (``authenticated``) whether the Docker config holds credentials for the
+    registry, i.e. whether pulling the image back (fal, at deploy time) will need them too."""
+    from falmigrate.oci.remote import auth
     from falmigrate.oci.remote import push as push_mod
     from falmigrate.oci.remote import reference as reference_mod
 
     ref = reference_mod.parse(reference)
-    options = {"insecure": True} if insecure else {}
+    options: dict = {"insecure": True} if insecure else {}
+    if ca is not None:
+        options["ca"] = str(ca)
     result = push_mod.push_layout(layout, packed.tag, ref, **options)
     report = result.report()
     report["digest"] = result.digest
+    report["authenticated"] = auth.from_docker_config(ref.registry) is not None
     return report

@@ -52,6 +52,7 @@ class BuildOptions:
     docker_host: str | None = None
     update_app: Path | None = None
     insecure_registry: bool = False
+    registry_ca: Path | None = None  # PEM of the CA that signed the registry's certificate
 
 
 def check_options(options: BuildOptions) -> None:
@@ -98,12 +99,14 @@ def build(options: BuildOptions) -> dict:
     report.update(packed.report())
     if options.push:
         pushed = _timed(timings, "push", lambda: pack.push_layout(
-            layout, packed, options.tag or "", insecure=options.insecure_registry))
+            layout, packed, options.tag or "", insecure=options.insecure_registry, ca=options.registry_ca))
         report["push"] = pushed
         if options.update_app:
             from falmigrate.build.appref import update_app
 
-            report["updated_app"] = str(update_app(options.update_app, pushed["reference"]))
+            # a registry we pushed to with credentials needs them for fal's pull too: read from env vars
+            report["updated_app"] = str(update_app(options.update_app, pushed["reference"],
+                                                   credentials=bool(pushed.get("authenticated"))))
     return report
 
 
@@ -132,7 +135,7 @@ def _startup_paths(client, image_id: str, options: BuildOptions) -> list[str] | 
         return profile_mod.read_profile(options.startup_profile)
     if options.profile:
         paths = profile_mod.profile_startup(client, image_id, command=list(options.profile_command) or None,
-                                            seconds=options.profile_seconds)
+                                            seconds=options.profile_seconds, fal_app_dir=options.directory)
         if options.profile_out:
             profile_mod.write_profile(paths, options.profile_out)
         return paths

@@ -6,6 +6,13 @@ libraries and the host's dynamic loader are copied into the (created, not yet st
 with ``put_archive`` and started through that loader, so it runs whatever libc the image has and
 works on a remote engine too (same CPU architecture). The files opened successfully, in first-open
 order, become the FlashPack prefetch order (``--startup-profile``).
+
+What runs: ``--profile-command``; else, when the build directory holds a ``fal_app.py`` (what
+``convert`` writes, copied into the image's working directory), what a fal runner does before its
+first request — import ``fal_app.py``, create each ``fal.App`` class (``_allow_init=True``, no
+cloud) and call its ``setup()`` — because fal runs that, not the CMD the base image left behind
+(``python:*`` images say ``python3``); else the image's ENTRYPOINT+CMD. Exceptions in setup (for example a
+download refused by the disabled network) end the run but keep the files opened so far.
 """
 
 from __future__ import annotations
@@ -33,15 +40,40 @@ SKIP_PREFIXES = ("/proc/", "/sys/", "/dev/", f"{TOOL_DIR}/", "/etc/ld.so.cache")
 _CALL = re.compile(r'^(?P<pid>\d+)\s+(?P<call>openat2?|open|execve)\((?:AT_FDCWD, |\d+, )?"(?P<path>[^"]*)"(?P<rest>.*)$')
 _RESUMED = re.compile(r"^(?P<pid>\d+)\s+<\.\.\. (?P<call>openat2?|open|execve) resumed>(?P<rest>.*)$")
 _RESULT = re.compile(r"\)\s+=\s+(-?\d+)")
+FAL_APP = "fal_app.py"
+# Runs in the image (python3, fal installed by the generated Dockerfile), cwd = the image's workdir.
+FAL_SETUP_SCRIPT = (
+    "import asyncio, importlib.util, inspect, sys\n"
+    "import fal\n"
+    "sys.path.insert(0, '')\n"
+    f"spec = importlib.util.spec_from_file_location('fal_app', '{FAL_APP}')\n"
+    "module = importlib.util.module_from_spec(spec)\n"
+    "sys.modules['fal_app'] = module\n"
+    "spec.loader.exec_module(module)\n"
+    "for cls in [c for c in vars(module).values() if inspect.isclass(c) and issubclass(c, fal.App)\n"
+    "            and c is not fal.App and c.__module__ == 'fal_app']:\n"
+    "    app = cls(_allow_init=True)\n"
+    "    if callable(getattr(app, 'setup', None)):\n"
+    "        started = app.setup()\n"
+    "        if inspect.isawaitable(started):\n"
+    "            asyncio.run(started)\n"
+)
 
 
 def profile_startup(client: docker.APIClient, image: str, *, command: list[str] | None = None,
-                    seconds: float = 30.0) -> list[str]:
-    """Run ``image`` (its ENTRYPOINT+CMD, or ``command``) for up to ``seconds``; the files it opened."""
+                    seconds: float = 30.0, fal_app_dir: Path | None = None) -> list[str]:
+    """Run ``image`` for up to ``seconds`` (see the module docstring for what runs); the files it opened.
+
+    ``fal_app_dir`` is the build directory: a ``fal_app.py`` there means the image holds a generated app.
+    """
     config = client.inspect_image(image).get("Config") or {}
-    argv = command or [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+    argv = command
+    if not argv and fal_app_dir is not None and (fal_app_dir / FAL_APP).is_file():
+        argv = ["python3", "-c", FAL_SETUP_SCRIPT]  # what fal runs; not the base image's inherited CMD
+    argv = argv or [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:
-        raise UsageError(f"image {image} has no ENTRYPOINT/CMD to profile", hint="pass --profile-command")
+        raise UsageError(f"image {image} has no ENTRYPOINT/CMD (and the build directory no {FAL_APP}) to profile",
+                         hint="pass --profile-command")
     tracer = [f"{TOOL_DIR}/{_loader_name()}", "--library-path", TOOL_DIR, f"{TOOL_DIR}/strace",
               "-f", "-qq", "-e", "trace=open,openat,openat2,execve", "-o", TRACE_FILE]
     container_id = None

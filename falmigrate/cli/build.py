@@ -73,7 +73,8 @@ def build_command(
     ] = False,
     profile_command: Annotated[
         str | None,
-        typer.Option("--profile-command", help="Command to profile instead of ENTRYPOINT+CMD (shell words)."),
+        typer.Option("--profile-command",
+                     help="Command to profile (default: fal_app.py's App setup() if DIR has one, else ENTRYPOINT+CMD)."),
     ] = None,
     profile_seconds: Annotated[
         float, typer.Option("--profile-seconds", help="Time limit of the profiling run.")
@@ -87,6 +88,9 @@ def build_command(
     insecure: Annotated[
         bool, typer.Option("--insecure-registry", help="Talk plain HTTP to the registry.")
     ] = False,
+    ca: Annotated[
+        Path | None, typer.Option("--ca", help="PEM file of the CA that signed the registry's certificate.")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Build DIR's Dockerfile on the Docker engine (DOCKER_HOST), repack as FlashPack, write/push."""
@@ -104,7 +108,7 @@ def build_command(
             no_cache=no_cache, layout=layout, startup_profile=startup_profile, profile=profile,
             profile_command=tuple(shlex.split(profile_command)) if profile_command else (),
             profile_seconds=profile_seconds, profile_out=profile_out, update_app=update_app,
-            insecure_registry=insecure,
+            insecure_registry=insecure, registry_ca=ca,
         )
         return build(options)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import socket
 import tarfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -70,3 +72,43 @@ def archive_members(archive: Path) -> dict[str, bytes]:
                 except tarfile.TarError:
                     pass
     return found
+
+
+@pytest.fixture
+def tcp_docker_host(docker_host):
+    """The test engine reached over TCP: a loopback port relayed to its unix socket (what a remote
+    engine in DOCKER_HOST=tcp://host:port looks like to our code: the SDK's and the docker CLI's HTTP
+    over TCP). Yields ``tcp://127.0.0.1:PORT`` and the number of connections relayed."""
+    assert docker_host.startswith("unix://"), docker_host
+    target = docker_host[len("unix://"):]
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(target)
+            threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}", accepted
+    server.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 
 import httpx
 import pytest
@@ -29,13 +30,21 @@ def _no_repo(registry: str, repo: str) -> bool:
     return httpx.get(f"http://{registry}/v2/{name}/tags/list", timeout=10).status_code == 404
 
 
-def test_unreachable_engine_exit_10(tmp_path):
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again: nothing listens there
+
+
+@pytest.mark.parametrize("host", ["unix:///nonexistent/docker.sock", "tcp://127.0.0.1:{port}"])
+def test_unreachable_engine_exit_10(tmp_path, host):
+    host = host.format(port=_closed_port())
     write_context(tmp_path / "app", {"Dockerfile": "FROM scratch\nCOPY . /\n"})
-    result = _cli(["build", str(tmp_path / "app"), "--json"], "unix:///nonexistent/docker.sock")
+    result = _cli(["build", str(tmp_path / "app"), "--json"], host)
     assert result.exit_code == 10
     error = json.loads(result.stdout)["error"]
     assert error["kind"] == "engine"
-    assert "/nonexistent/docker.sock" in error["message"]
+    assert host.split("://", 1)[1] in error["message"]
     assert "DOCKER_HOST" in error["hint"]
 
 
@@ -179,3 +188,77 @@ def test_secret_build_report_and_layout_stay_clean(tmp_path, docker_host, tiny_i
         assert SECRET_VALUE.encode() not in data
         if data[:2] == b"\x1f\x8b":
             assert SECRET_VALUE.encode() not in gzip.decompress(data)
+
+
+@pytest.mark.registry
+def test_remote_engine_over_tcp(tmp_path, tcp_docker_host, tiny_image, unique_repo, monkeypatch):
+    """DOCKER_HOST=tcp://…: the SDK build, the startup profile (copying strace in and the trace out)
+    and the BuildKit CLI build for secrets all reach the engine over TCP; the result is pushed."""
+    host, relayed = tcp_docker_host
+    monkeypatch.setenv("FM_TCP_TOKEN", SECRET_VALUE)
+    context = write_context(tmp_path / "app", {
+        "Dockerfile": f"FROM {tiny_image}\nCOPY hello.txt /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n",
+        "hello.txt": "hello over tcp\n",
+    })
+    report = json.loads(_cli(["build", str(context), "--tag", f"{unique_repo}:v1", "--push", "--compression", "gzip",
+                              "--layout", str(tmp_path / "oci"), "--profile", "--profile-seconds", "5", "--json"],
+                             host).stdout)
+    assert report["ok"] and report["builder"] == "engine-sdk"
+    assert report["startup_profile"]["files"] > 0 and report["push"]["bytes_sent"] > 0
+    sdk_connections = len(relayed)
+    assert sdk_connections > 0
+    (context / "Dockerfile").write_text(
+        f"FROM {tiny_image}\nRUN --mount=type=secret,id=tok test -s /run/secrets/tok && touch /ok\n")
+    secret_build = _cli(["build", str(context), "--secret", "id=tok,env=FM_TCP_TOKEN", "--network", "host",
+                         "--compression", "gzip", "--layout", str(tmp_path / "oci"), "--json"], host)
+    assert secret_build.exit_code == 0, secret_build.output
+    assert json.loads(secret_build.stdout)["builder"] == "buildkit-cli"
+    assert len(relayed) > sdk_connections  # the docker CLI went through the TCP port too
+
+
+def test_failing_buildkit_step_masks_the_secret_in_the_error(tmp_path, docker_host, tiny_image, monkeypatch):
+    monkeypatch.setenv("FM_FAIL_TOKEN", SECRET_VALUE)
+    context = write_context(tmp_path / "app", {"Dockerfile": (
+        f"FROM {tiny_image}\n"
+        "RUN --mount=type=secret,id=tok echo \"leaking $(cat /run/secrets/tok)\" && exit 7\n"
+    )})
+    result = _cli(["build", str(context), "--secret", "id=tok,env=FM_FAIL_TOKEN", "--network", "host",
+                   "--no-cache", "--json"], docker_host)
+    assert result.exit_code == 11, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "build"
+    assert "RUN --mount=type=secret,id=tok" in error["step"]
+    assert any("leaking ***" in line for line in error["log_tail"])
+    assert SECRET_VALUE not in result.stdout + result.stderr
+
+
+@pytest.mark.registry
+def test_push_to_authenticated_registry_updates_app_without_writing_credentials(tmp_path, docker_host, tiny_image,
+                                                                               tls_registry):
+    """--push to the TLS + htpasswd registry with credentials from the Docker config (what `docker login`
+    writes in CI) and --update-app: fal_app.py points at the digest and reads the credentials from env."""
+    import base64
+
+    config_dir = tmp_path / "docker-config"
+    config_dir.mkdir()
+    token = base64.b64encode(f"{tls_registry.user}:{tls_registry.password}".encode()).decode()
+    (config_dir / "config.json").write_text(json.dumps({"auths": {tls_registry.address: {"auth": token}}}))
+    context = write_context(tmp_path / "app", {
+        "Dockerfile": f"FROM {tiny_image}\nCOPY . /app\n",
+        "fal_app.py": "import fal\n\n\nclass App(fal.App):\n"
+                      "    image = fal.ContainerImage.from_dockerfile('Dockerfile')\n",
+    })
+    repo = f"{tls_registry.address}/build-tests/auth-{socket.gethostname()[:8].lower()}"
+    result = CliRunner().invoke(
+        app, ["build", str(context), "--tag", f"{repo}:v1", "--push", "--ca", tls_registry.ca, "--compression",
+              "gzip", "--layout", str(tmp_path / "oci"), "--update-app", str(context), "--json"],
+        env={"DOCKER_HOST": docker_host, "DOCKER_CONFIG": str(config_dir)}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["push"]["authenticated"] is True
+    text = (context / "fal_app.py").read_text()
+    assert f'"FROM {repo}@{report["digest"]}"' in text
+    assert 'os.environ.get("FAL_IMAGE_REGISTRY_PASSWORD", "")' in text and "import os" in text
+    assert tls_registry.password not in text and token not in text
+    assert tls_registry.password not in result.stdout + result.stderr
+    compile(text, "fal_app.py", "exec")

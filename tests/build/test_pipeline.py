@@ -25,7 +25,6 @@ from falmigrate.oci import mediatypes
 pytestmark = [pytest.mark.engine, pytest.mark.registry, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROFILE_COMMAND = "python3 -c \"import os; open(os.path.abspath('fal_app.py')).read()\""
 
 
 def _fixture_input() -> Path:
@@ -66,7 +65,7 @@ def layout(tmp_path_factory) -> Path:
 def flashpack(app_out, docker_host, fal_base_image, repo, layout, tmp_path_factory) -> dict:
     profile_out = tmp_path_factory.mktemp("profile") / "startup.txt"
     report = run_build([str(app_out), "--base-image", fal_base_image, "--network", "host", "--tag", f"{repo}:v1",
-                        "--push", "--layout", str(layout), "--profile", "--profile-command", PROFILE_COMMAND,
+                        "--push", "--layout", str(layout), "--profile",  # default: fal_app.py's setup()
                         "--profile-out", str(profile_out)], docker_host)
     report["profile_out"] = str(profile_out)
     return report
@@ -92,6 +91,7 @@ def test_startup_profile_recorded(flashpack):
     paths = Path(flashpack["profile_out"]).read_text().splitlines()
     assert any(p.endswith("/fal_app.py") for p in paths)  # read from the image's workdir
     assert any(p.startswith("/usr/bin/python3") for p in paths)
+    assert any("/site-packages/fal/" in p or "/dist-packages/fal/" in p for p in paths)  # loaded like a runner does
 
 
 def test_podman_pulls_the_pushed_image(flashpack, repo, tmp_path):
@@ -157,9 +157,10 @@ def test_code_change_repacks_and_uploads_only_the_code_layer(app_out, flashpack,
     with registry_log.open("rb") as handle:
         handle.seek(log_mark)
         new_log = handle.read().decode(errors="replace")
+    uploads_path = f"/v2/{repo.split('/', 1)[1]}/blobs/uploads/"  # other tests may push at the same time
     finished_uploads = [line for line in new_log.splitlines()
                         if 'msg="response completed"' in line and "http.request.method=PUT" in line
-                        and "/blobs/uploads/" in line]
+                        and uploads_path in line]
     assert len(finished_uploads) == 2  # the code layer and the new config
     text = (changed / "fal_app.py").read_text()
     assert f"{repo}@{report['push']['digest']}" in text or f"{repo}@{report['digest']}" in text

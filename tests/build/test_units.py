@@ -110,3 +110,21 @@ def test_update_app_without_image_attribute(tmp_path):
     (tmp_path / "fal_app.py").write_text("import fal\n\nclass App(fal.App):\n    machine_type = 'CPU'\n")
     with pytest.raises(SourceError):
         appref.update_app(tmp_path, "r/x@sha256:" + "0" * 64)
+
+
+def test_default_profile_command_runs_each_apps_setup(tmp_path):
+    """What `build --profile` runs in an image without ENTRYPOINT/CMD that holds a generated fal_app.py."""
+    import subprocess
+    import sys
+
+    (tmp_path / "fal_app.py").write_text(
+        "import fal\n\n\n"
+        "class Sync(fal.App):\n"
+        "    def setup(self):\n        open('sync-setup-ran', 'w').close()\n\n\n"
+        "class Async(fal.App):\n"
+        "    async def setup(self):\n        open('async-setup-ran', 'w').close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", profile.FAL_SETUP_SCRIPT], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "sync-setup-ran").is_file() and (tmp_path / "async-setup-ran").is_file()
