@@ -15,6 +15,7 @@ from falmigrate.build import engine, engine_build, export, profile
 from falmigrate.build.buildlog import BuildLog
 from falmigrate.build.secrets import Redactor, parse_secret
 from falmigrate.cli.app import app
+from falmigrate.oci.validate import validate
 from tests.build.conftest import archive_members, write_context
 
 pytestmark = pytest.mark.engine
@@ -122,6 +123,7 @@ def test_base_image_replaces_only_the_final_stage(tmp_path, docker_client, docke
     assert built_layers[:len(tiny_layers)] == tiny_layers
     assert not set(docker_client.images.get(base_image).attrs["RootFS"]["Layers"]) & set(built_layers)
     assert [layer["diff_id"] for layer in report["layers"]] == built_layers
+    validate(tmp_path / "oci")
     docker_client.images.remove(report["image_id"], force=True)
 
 
@@ -205,6 +207,7 @@ def test_remote_engine_over_tcp(tmp_path, tcp_docker_host, tiny_image, unique_re
                              host).stdout)
     assert report["ok"] and report["builder"] == "engine-sdk"
     assert report["startup_profile"]["files"] > 0 and report["push"]["bytes_sent"] > 0
+    validate(tmp_path / "oci")
     sdk_connections = len(relayed)
     assert sdk_connections > 0
     (context / "Dockerfile").write_text(
