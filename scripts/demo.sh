@@ -51,8 +51,17 @@ fi
 eval "$(bash scripts/services.sh env)"
 export DOCKER_HOST="$FALMIGRATE_TEST_DOCKER_HOST"
 
-say "falmigrate build (engine build on $FALMIGRATE_TEST_BASE_IMAGE → FlashPack → OCI layout $DEMO/oci)"
-"$FM" build "$DEMO/out" --base-image "$FALMIGRATE_TEST_BASE_IMAGE" --network host \
+# The generated Dockerfile ends with what fal's runtime needs (curl, `pip install fal`); the local base
+# gets both offline (this machine's curl, fal from a local wheelhouse) so the build needs no network.
+say "base image with fal's runtime needs (from $FALMIGRATE_TEST_BASE_IMAGE)"
+BASE="$(PYTHONPATH="$REPO" "$REPO/.venv/bin/python" -c '
+import os, sys, docker
+from tests.helpers.fal_base import ensure_fal_ready_image
+client = docker.DockerClient(base_url=os.environ["DOCKER_HOST"], version="auto", timeout=1800)
+print(ensure_fal_ready_image(client, os.environ["FALMIGRATE_TEST_BASE_IMAGE"]))')"
+
+say "falmigrate build (engine build on $BASE → FlashPack → OCI layout $DEMO/oci)"
+"$FM" build "$DEMO/out" --base-image "$BASE" --network host \
   --tag "$FALMIGRATE_TEST_REGISTRY/falmigrate-demo/app:latest" --layout "$DEMO/oci" --json >"$DEMO/build.json"
 python3 - "$DEMO/build.json" <<'PY'
 import json, sys
