@@ -107,7 +107,7 @@ def load_module(mod: ModalModule, root: Path) -> AppSpec:
                           file=mod.path, line=call.line, hint="add the functions or classes the app serves")
     apps = [build_app(mod, plan) for plan in plans]
     primary = apps[0]
-    image, image_findings, image_decisions, stages = image_for(mod, plans, apps)
+    image, image_findings, image_decisions, image_extra = image_for(mod, plans, apps)
     findings = [*image_findings, *(f for a in apps for f in a.findings)]
     decisions = [*image_decisions, *(d for a in apps for d in a.decisions)]
     if len(apps) > 1:
@@ -135,7 +135,7 @@ def load_module(mod: ModalModule, root: Path) -> AppSpec:
             "apps": [a.extra_dict() for a in apps[1:]],
             "kind": primary.kind,
             "runner": {a.class_name: a.runner for a in apps},
-            **({"build_stages": stages} if stages else {}),
+            **image_extra,
         },
     )
     return spec

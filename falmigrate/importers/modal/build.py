@@ -336,9 +336,9 @@ def _lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> 
 
 
 def image_for(mod: ModalModule, plans: list[AppPlan],
-              apps: list[BuiltApp]) -> tuple[ImageSpec, list[Finding], list[Decision], list[str]]:
+              apps: list[BuiltApp]) -> tuple[ImageSpec, list[Finding], list[Decision], dict[str, Any]]:
     """The one Dockerfile image: the primary app's Modal image (other apps' images → FM222), and the
-    build stages a ``from_dockerfile`` base copies from."""
+    ``spec.extra`` entries its Dockerfile needs (build stages of a ``from_dockerfile`` base, flags)."""
     primary = apps[0].settings
     expr = primary.image_expr
     code = cst.Module([]).code_for_node
@@ -362,7 +362,8 @@ def image_for(mod: ModalModule, plans: list[AppPlan],
                                            location=_loc(mod, expr_line(mod, expr, plans[0]))))
     # secret-looking Image.env names become secrets of the app that runs the image
     apps[0].secrets = [*apps[0].secrets, *(k for k in chain.secret_env if k not in apps[0].secrets)]
-    return image, [*chain.findings, *(f for f in primary.findings if f.rule == "FM222")], chain.decisions, stages
+    extra: dict[str, Any] = {**chain.render_flags, **({"build_stages": stages} if stages else {})}
+    return image, [*chain.findings, *(f for f in primary.findings if f.rule == "FM222")], chain.decisions, extra
 
 
 def expr_line(mod: ModalModule, expr: cst.BaseExpression | None, plan: AppPlan) -> int:

@@ -56,6 +56,7 @@ class _Builder:
                                      "system_packages": [], "python_requirements": []}
         self.cursor = APT
         self.copied_requirements = 0
+        self.flags: dict[str, bool] = {}  # spec.extra render flags (dockerfile_workdir_late)
 
     def _enter(self, section: int) -> bool:
         """True (and the cursor moves) when ``section`` is not before the cursor."""
@@ -105,11 +106,18 @@ class _Builder:
                 self.raw(f"ENV {key}={json.dumps(value)}")
 
     def workdir(self, path: str) -> None:
-        # The template's WORKDIR (right after apt) is also where the project is copied, so it is the
-        # last Modal workdir; a workdir later in the chain is repeated at its own place.
+        # The template's WORKDIR is also where the project is copied, so it is the last Modal workdir.
+        # It renders right after apt, or (flag) right after the env section; a workdir later than
+        # that is repeated at its own place.
         self.data["workdir"] = path
-        if self.cursor != APT:
-            self.raw(f"WORKDIR {path}")
+        if self.cursor == APT:
+            return
+        if self.cursor <= ENV and not self.flags:
+            self.flags["dockerfile_workdir_late"] = True
+            self.cursor = ENV
+            return
+        self.flags.pop("dockerfile_workdir_late", None)
+        self.raw(f"WORKDIR {path}")
 
     def copy(self, src: str, dest: str) -> None:
         if self._enter(COPY):
@@ -189,4 +197,5 @@ def to_image_spec(chain: ImageChain, *, gpu: bool, env: dict[str, str] | None = 
     if gpu and data.get("base") is None:
         data["cuda"], data["cudnn"] = CUDA_VERSION, CUDNN_VERSION
         data["python"] = data.get("python") or DEFAULT_PYTHON
+    chain.render_flags.update(b.flags)
     return ImageSpec(**{k: v for k, v in data.items() if v is not None})

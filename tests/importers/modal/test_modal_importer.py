@@ -422,3 +422,31 @@ def test_web_server_on_a_fal_runner_port(tmp_path: Path) -> None:
             subprocess.Popen("python -m http.server 8080", shell=True)
     """)
     assert any(f.rule == "FM229" and f.severity == "error" for f in spec.findings)
+
+
+def test_a_late_workdir_is_written_once_at_its_place(tmp_path: Path) -> None:
+    (tmp_path / "assets").mkdir()
+    spec = load(tmp_path, """
+        import modal
+        image = (
+            modal.Image.debian_slim()
+            .pip_install("rich")
+            .run_commands("echo built > /marker")
+            .workdir("/srv")
+            .add_local_dir("assets", "assets")
+        )
+        app = modal.App("late", image=image)
+
+        @app.function()
+        def f() -> int:
+            return 1
+    """)
+    steps = dockerfile_steps(spec)
+    assert steps[1:] == [
+        "RUN python3 -m pip install \\\n        rich",
+        "RUN echo built > /marker",
+        "WORKDIR /srv",
+        "COPY assets assets",
+        "COPY . /srv",
+    ]
+    assert spec.extra["dockerfile_workdir_late"] is True
