@@ -110,3 +110,48 @@ def test_credentials_and_tokens_are_never_printed_or_stored(registry, gzip_layou
     for path in written:
         data = path.read_bytes()
         assert not any(secret.encode() in data for secret in secrets), path
+
+
+@pytest.mark.parametrize("case", ["symlink parent relative", "whiteout dotdot", "hardlink dotdot", "char device"])
+def test_pulling_a_hostile_image_is_refused_and_leaves_nothing(registry, repo, tmp_path, cli, case) -> None:
+    """End to end: a hostile layer in a registry image stops `pull --to` with exit 9; the rootfs is not
+    created (it was being built aside) and nothing next to it changed."""
+    import gzip
+    import hashlib
+
+    from tests.unpack.test_unpack import HOSTILE, _tar
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "sentinel").write_text("precious")
+    members = [(n, k, p.replace("{outside}", str(outside)) if isinstance(p, str) else p) for n, k, p in HOSTILE[case]]
+    layer = gzip.compress(_tar([("ok", "dir", None), ("ok/file", "reg", "fine"), *members]))
+    layout = tmp_path / "layout"
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return f"sha256:{digest}"
+
+    diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}})
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": put(config.encode()), "size": len(config)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                       "digest": put(layer), "size": len(layer)}]}).encode()
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest), "size": len(manifest),
+        "annotations": {"org.opencontainers.image.ref.name": "evil"}}]}))
+    push_layout(layout, "evil", reference.parse(f"{registry}/{repo}:evil"))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = cli("pull", f"docker://{registry}/{repo}:evil", "--to", str(tmp_path / "rootfs"),
+                 "--store", str(tmp_path / "store"))
+    assert result.exit_code == 9, result.output
+    assert "refused" in result.output or "entry" in result.output
+    assert not (tmp_path / "rootfs").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "store"])
+    assert sorted(os.listdir(outside)) == ["sentinel"] and (outside / "sentinel").read_text() == "precious"
