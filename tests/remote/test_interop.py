@@ -59,7 +59,8 @@ def test_docker_engine_pulls_and_runs_gzip_variant_and_umoci_unpacks_it(
     assert os.access(tmp_path / "ours" / "bin" / "busybox", os.X_OK)
 
 
-def test_pack_style_registry_to_registry_copy_mounts(registry, chunked_layout, repo, cli) -> None:
+def test_push_registry_to_registry_copy_mounts(registry, chunked_layout, repo, cli) -> None:
+    """`falmigrate push docker://A docker://B` in one registry copies by mounting (no upload)."""
     push_layout(chunked_layout, "latest", reference.parse(f"{registry}/{repo}:src"))
     copied = cli("push", f"docker://{registry}/{repo}:src", f"docker://{registry}/{repo}-dst:v1", "--json")
     assert copied.exit_code == 0, copied.output
