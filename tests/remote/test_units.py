@@ -143,3 +143,53 @@ def test_pull_to_a_file_is_a_usage_error(tmp_path, cli) -> None:
     result = cli("pull", "docker://127.0.0.1:1/a:b", "--to", str(target), "--store", str(tmp_path / "s"))
     assert result.exit_code == 2 and "not a directory" in result.output
     assert target.read_text() == "x"
+
+
+def test_incoming_blob_is_read_while_written_and_only_a_verified_attempt_counts(tmp_path) -> None:
+    import hashlib
+    import threading
+    import time
+
+    from falmigrate.errors import IntegrityError
+    from falmigrate.oci.remote.store import Incoming, Store, Superseded
+
+    store = Store(tmp_path / "store")
+    data = bytes(range(256)) * 4096  # 1 MiB
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def slowly(payload: bytes):
+        for i in range(0, len(payload), 65536):
+            time.sleep(0.002)
+            yield payload[i:i + 65536]
+
+    # a corrupted first attempt: the reader following it is superseded, and it was not verified
+    incoming = Incoming()
+    bad = bytearray(data)
+    bad[-1] ^= 0xFF
+    writer = threading.Thread(target=lambda: pytest.raises(IntegrityError, store.write_blob, digest,
+                                                           slowly(bytes(bad)), len(data), incoming=incoming))
+    writer.start()
+    reader = incoming.open()
+    got = bytearray()
+    with pytest.raises(Superseded):
+        while chunk := reader.read(100_000):
+            got += chunk
+    writer.join()
+    assert not incoming.verified(reader) and not store.has_blob(digest)
+    assert bytes(got) == bytes(bad[:len(got)])  # it only ever saw bytes that had been written
+    # the retry: read while written, same bytes, verified
+    writer = threading.Thread(target=store.write_blob, args=(digest, slowly(data), len(data)),
+                              kwargs={"incoming": incoming})
+    writer.start()
+    reader = incoming.open()
+    got = bytearray()
+    while chunk := reader.read(100_000):
+        got += chunk
+    writer.join()
+    assert bytes(got) == data and incoming.verified(reader) and store.has_blob(digest)
+    # already stored: the reader opens the stored blob
+    again = Incoming()
+    store.write_blob(digest, [data], len(data), incoming=again)
+    late = again.open()
+    assert b"".join(iter(lambda: late.read(1 << 20), b"")) == data
+    assert again.verified(late)

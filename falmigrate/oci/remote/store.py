@@ -130,7 +130,9 @@ def _verified_write(dest: Path, digest: str, chunks: Iterable[bytes], size: int 
         with os.fdopen(fd, "wb", buffering=0) as handle:
             for chunk in chunks:
                 verifier.update(chunk)
-                handle.write(chunk)  # unbuffered: a reader of ``incoming`` sees every byte counted
+                view = memoryview(chunk)
+                while view:  # unbuffered (a reader of ``incoming`` sees every byte counted): may be partial
+                    view = view[handle.write(view):]
                 if incoming is not None:
                     incoming.grew(len(chunk))
             if sync:
