@@ -89,6 +89,13 @@ def _base_op(mod: ModalModule, method: str, call: cst.Call, line: int, chain: Im
         return ImageOp("base", {"kind": "dockerfile", "python": add_python, "location": loc,
                                 **dockerfile_base(mod, path, _kw(mod, call, "context_dir"), loc, chain)}, line, method)
     ref = _arg(mod, call, 0, "tag")
+    if method != "from_registry" or any(a.keyword is not None and a.keyword.value == "secret" for a in call.args):
+        chain.findings.append(Finding(
+            rule="FM235", severity="warning", location=loc,
+            message=f"Image.{method}({ref!r}) pulls from a private registry with a Modal secret",
+            remediation="run `docker login` for that registry before `falmigrate build`, and give fal the "
+                        "credentials: fal.ContainerImage(..., registries={host: {username, password}}) read from "
+                        "environment variables"))
     return ImageOp("base", {"kind": "registry", "ref": ref, "python": add_python, "location": loc}, line, method)
 
 

@@ -134,8 +134,8 @@ IMAGE_METHODS: dict[str, str] = {
                    "with that Python version installed on it",
     "micromamba": "FROM mambaorg/micromamba:2.1.1-debian12-slim + `micromamba install python=<version> pip`, as Modal does",
     "from_registry": "FROM <ref>; `add_python=X` → Python X installed with uv into /opt/venv, first on PATH",
-    "from_aws_ecr": "FROM <ref>",
-    "from_gcp_artifact_registry": "FROM <ref>",
+    "from_aws_ecr": "FROM <ref> (private registry: FM235)",
+    "from_gcp_artifact_registry": "FROM <ref> (private registry: FM235)",
     "from_dockerfile": "that Dockerfile's FROM and steps (build stages kept; CMD/ENTRYPOINT/EXPOSE dropped); "
                        "FM217 when it is not in the project",
     "pip_install": "RUN pip install ... (in order)",
@@ -219,6 +219,7 @@ RULES: dict[str, str] = {
     "FM232": "add_local_* / copy_local_* source outside the project",
     "FM233": "a Modal class without methods or web endpoints: its fal app has no endpoints",
     "FM234": "secret-looking env value (env= / Image.env) not baked into the image: a fal secret instead",
+    "FM235": "base image in a private registry (from_registry(secret=), from_aws_ecr, from_gcp_artifact_registry)",
     # codemod rules (applied in this order; see falmigrate/codemods/modal/transform.py)
     "FM250": "codemod: drop `modal` imports",
     "FM251": "codemod: drop Modal object definitions (App, images, volumes, secrets), leaving a note",

@@ -450,3 +450,28 @@ def test_a_late_workdir_is_written_once_at_its_place(tmp_path: Path) -> None:
         "COPY . /srv",
     ]
     assert spec.extra["dockerfile_workdir_late"] is True
+
+
+def test_private_registry_base_is_a_finding(tmp_path: Path) -> None:
+    spec = load(tmp_path, """
+        import modal
+        creds = modal.Secret.from_name("registry")
+        image = modal.Image.from_registry("ghcr.io/acme/base:1", secret=creds, add_python="3.12")
+        app = modal.App("private", image=image)
+
+        @app.function()
+        def f() -> int:
+            return 1
+    """)
+    [finding] = [f for f in spec.findings if f.rule == "FM235"]
+    assert "ghcr.io/acme/base:1" in finding.message and finding.location.line == 4
+    assert spec.image.base == "ghcr.io/acme/base:1"
+    public = load(tmp_path, """
+        import modal
+        app = modal.App("public", image=modal.Image.from_registry("python:3.12-slim"))
+
+        @app.function()
+        def f() -> int:
+            return 1
+    """)
+    assert "FM235" not in rules(public)
