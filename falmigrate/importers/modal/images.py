@@ -158,8 +158,26 @@ def _prefixed_copy(raw: str, prefix: str) -> str:
     return " ".join([*flags, *sources, *paths[-1:]])
 
 
+def _build_step_options(mod: ModalModule, method: str, call: cst.Call, loc: Location, chain: ImageChain) -> None:
+    """``secrets=`` / ``gpu=`` on a build step: Modal gave the step env secrets or a GPU; a Dockerfile has neither."""
+    given = {a.keyword.value for a in call.args if a.keyword is not None} & {"secrets", "gpu"}
+    if "secrets" in given:
+        chain.findings.append(Finding(
+            rule="FM236", severity="warning", location=loc,
+            message=f"Image.{method}(secrets=...): Modal put those secrets in the step's environment; the "
+                    "Dockerfile step runs without them",
+            remediation="use a BuildKit secret (`RUN --mount=type=secret,id=NAME …` and `falmigrate build "
+                        "--secret id=NAME,env=NAME`); never put the value in the Dockerfile"))
+    if "gpu" in given:
+        chain.findings.append(Finding(
+            rule="FM236", severity="warning", location=loc,
+            message=f"Image.{method}(gpu=...): Modal built that step on a GPU; a Docker build has no GPU",
+            remediation="move GPU work (e.g. compiling kernels for the local GPU) into setup()"))
+
+
 def _step_op(mod: ModalModule, method: str, call: cst.Call, line: int, chain: ImageChain) -> ImageOp | None:
     loc = Location(file=mod.path, line=line)
+    _build_step_options(mod, method, call, loc, chain)
     if method == "apt_install":
         return ImageOp("apt", _strings(mod, call), line, method)
     if method in ("pip_install", "uv_pip_install"):

@@ -220,6 +220,7 @@ RULES: dict[str, str] = {
     "FM233": "a Modal class without methods or web endpoints: its fal app has no endpoints",
     "FM234": "secret-looking env value (env= / Image.env) not baked into the image: a fal secret instead",
     "FM235": "base image in a private registry (from_registry(secret=), from_aws_ecr, from_gcp_artifact_registry)",
+    "FM236": "image build step with secrets= or gpu= (a Dockerfile step has neither)",
     # codemod rules (applied in this order; see falmigrate/codemods/modal/transform.py)
     "FM250": "codemod: drop `modal` imports",
     "FM251": "codemod: drop Modal object definitions (App, images, volumes, secrets), leaving a note",

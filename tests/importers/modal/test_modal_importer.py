@@ -475,3 +475,21 @@ def test_private_registry_base_is_a_finding(tmp_path: Path) -> None:
             return 1
     """)
     assert "FM235" not in rules(public)
+
+
+def test_build_step_secrets_and_gpu_are_findings(tmp_path: Path) -> None:
+    spec = load(tmp_path, """
+        import modal
+        image = (
+            modal.Image.debian_slim()
+            .run_commands("pip download private-pkg", secrets=[modal.Secret.from_name("pypi")])
+            .pip_install("flash-attn", gpu="A10G")
+        )
+        app = modal.App("steps", image=image)
+
+        @app.function()
+        def f() -> int:
+            return 1
+    """)
+    found = sorted((f.location.line, "secrets" in f.message) for f in spec.findings if f.rule == "FM236")
+    assert found == [(5, True), (6, False)]
