@@ -16,10 +16,10 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow]
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "docker"
 
 
-def test_http_server_image_runs_the_server(tmp_path, docker_client, base_image):
+def test_http_server_image_runs_the_server(tmp_path, docker_client, fal_base_image):
     out = write_output(convert(FIXTURES / "http_server" / "input", "docker"), tmp_path / "out")
     dockerfile = (out / "Dockerfile").read_text()
-    (out / "Dockerfile.test").write_text(re.sub(r"^FROM \S+", f"FROM {base_image}", dockerfile, count=1, flags=re.MULTILINE))
+    (out / "Dockerfile.test").write_text(re.sub(r"^FROM \S+", f"FROM {fal_base_image}", dockerfile, count=1, flags=re.MULTILINE))
     image, _ = docker_client.images.build(path=str(out), dockerfile="Dockerfile.test", network_mode="none", rm=True)
     image_id = image.id
     code = (out / "fal_app.py").read_text()
