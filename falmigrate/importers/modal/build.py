@@ -6,6 +6,7 @@ in ``spec.extra["apps"]`` (``extra_dict``), so both have the same shape.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +91,12 @@ def plan_settings(mod: ModalModule, plan: AppPlan) -> Settings:
                 break
     if plan.concurrent is not None:
         _concurrent(mod, plan, settings)
+    if plan.server_startup_timeout and "startup_timeout" not in settings.scaling and plan.server is not None:
+        # setup() waits that long for the port, so fal's limit on setup() must allow it
+        seconds = math.ceil(plan.server_startup_timeout)
+        settings.scaling["startup_timeout"] = seconds
+        settings.decisions.append(Decision(source=f"@modal.web_server(startup_timeout={plan.server_startup_timeout:g})",
+                                           target=f"startup_timeout={seconds}", location=_loc(mod, plan.server.line)))
     return settings
 
 

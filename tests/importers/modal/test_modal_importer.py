@@ -162,6 +162,7 @@ def test_web_kinds_and_extra_apps() -> None:
     assert {"FM220", "FM211", "FM226"} <= set(rules(spec))
     server = ModalImporter().load(FIXTURES / "web_server" / "input")
     assert server.extra["runner"]["ServeApp"]["server"] == {"class": None, "name": "serve", "port": 18741, "startup_timeout": 20.0}
+    assert server.scaling.startup_timeout == 20  # fal's setup() limit covers the wait for the port
     asgi = ModalImporter().load(FIXTURES / "asgi_app" / "input")
     assert [(e.path, e.method) for e in asgi.endpoints] == [("/add", "POST"), ("/mul", "POST"), ("/ping", "GET")]
     assert asgi.scaling.max_multiplexing == 20 and asgi.scaling.max_concurrency == 3
