@@ -7,7 +7,7 @@ in step within a chunk or two. Runs of zero bytes of at least ``ZERO_MIN`` insid
 filling it) become separate ``zeros`` pieces, merged with neighbouring zero pieces, so sparse regions
 cost one tiny frame and a puller can write holes; that split depends only on content too.
 
-``pieces(src, start, length)`` streams: it holds at most a few ``MAX_CHUNK`` buffers at a time.
+``pieces(src, start, length)`` / ``pieces_of(reader)`` stream: it holds at most a few ``MAX_CHUNK`` buffers at a time.
 """
 
 from __future__ import annotations
@@ -91,8 +91,13 @@ def _split(data: bytes) -> Iterator[Piece]:
 def pieces(src: BinaryIO, start: int, length: int) -> Iterator[Piece]:
     """The data and zero-run pieces of ``src[start:start+length]``, in order, covering every byte."""
     src.seek(start)
+    return pieces_of(_Window(src, length))
+
+
+def pieces_of(reader) -> Iterator[Piece]:
+    """The pieces of everything ``reader.readinto`` gives until it returns 0."""
     zeros = 0
-    for chunk in _cutter.cut_stream(_Window(src, length)):
+    for chunk in _cutter.cut_stream(reader):
         for piece in _split(bytes(chunk.data)):
             if piece.data is None:
                 zeros += piece.zeros

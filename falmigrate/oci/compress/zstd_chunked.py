@@ -39,7 +39,7 @@ import zstandard
 
 from falmigrate.errors import ImageError
 from falmigrate.oci import mediatypes
-from falmigrate.oci.compress import cdc
+from falmigrate.oci.compress import cdc, tarscan
 from falmigrate.oci.compress.toc import (  # noqa: F401 - re-exported: the one TOC reader
     FOOTER_MAGIC,
     FOOTER_SIZE,
@@ -63,6 +63,8 @@ ZERO_BLOCK = bytes(1 << 20)
 
 _TYPES = {tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink",
           tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo"}
+_DEVICES = (tarfile.CHRTYPE, tarfile.BLKTYPE)
+_EMPTY_DIGEST = "sha256:" + hashlib.sha256(b"").hexdigest()
 # TOC keys in one fixed order: frames finish on worker threads in any order, the TOC bytes must not
 _KEY_ORDER = ("type", "name", "linkName", "mode", "size", "uid", "gid", "modtime", "devMajor", "devMinor",
               "xattrs", "digest", "offset", "endOffset", "chunkSize", "chunkOffset", "chunkDigest", "chunkType",
@@ -201,57 +203,52 @@ class _Frames:
         self.blob.result()
 
 
-def _entry(member: tarfile.TarInfo) -> dict:
+@functools.lru_cache(maxsize=256)
+def _modtime(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # tar mtimes repeat
+
+
+def _entry(member: tarscan.Member) -> dict:
+    regular = member.isreg()
     entry = {
-        "type": "reg" if member.isreg() else _TYPES.get(member.type, "reg"),
+        "type": "reg" if regular else _TYPES.get(member.type, "reg"),
         "name": member.name,
         "mode": member.mode,
         "uid": member.uid,
         "gid": member.gid,
-        "modtime": datetime.fromtimestamp(int(member.mtime), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "modtime": _modtime(int(member.mtime)),
     }
     if member.linkname:
         entry["linkName"] = member.linkname
-    if member.isreg():
+    if regular:
         entry["size"] = member.size
-    if member.ischr() or member.isblk():
+    if member.type in _DEVICES:
         entry["devMajor"], entry["devMinor"] = member.devmajor, member.devminor
-    xattrs = {k[len("SCHILY.xattr."):]: base64.b64encode(v.encode("utf-8", "surrogateescape")).decode()
-              for k, v in sorted(member.pax_headers.items()) if k.startswith("SCHILY.xattr.")}
-    if xattrs:
-        entry["xattrs"] = xattrs
+    if member.xattrs:
+        entry["xattrs"] = {k: base64.b64encode(v.encode("utf-8", "surrogateescape")).decode()
+                           for k, v in member.xattrs.items()}
     return entry
 
 
-def _read(src, start: int, length: int, tar_hash: _Hasher) -> bytes:
-    src.seek(start)
-    data = src.read(length)
-    if len(data) != length:
-        raise ImageError("layer tar is truncated")
-    tar_hash.feed(data)
-    return data
-
-
-def _small_file(frames: _Frames, src, member: tarfile.TarInfo, entry: dict, tar_hash: _Hasher) -> None:
+def _small_file(frames: _Frames, blocks: tarscan.Blocks, member: tarscan.Member, entry: dict) -> None:
     def done(begin: int, end: int, digest: str) -> None:
         entry.update(offset=begin, endOffset=end, digest=digest)
-    frames.submit(_read(src, member.offset_data, member.size, tar_hash), done=done)
+    frames.submit(blocks.take(member.offset_data, member.size), done=done)
 
 
-def _chunked_file(frames: _Frames, src, member: tarfile.TarInfo, entry: dict, entries: list[dict],
-                  tar_hash: _Hasher) -> None:
+def _chunked_file(frames: _Frames, blocks: tarscan.Blocks, member: tarscan.Member, entry: dict,
+                  entries: list[dict]) -> None:
     """Cut a big file at content-defined boundaries: ``entry`` (the first chunk) + ``chunk`` entries."""
     whole = _Hasher()  # the file's digest, off the main thread
     try:
         file_offset = 0
-        for index, piece in enumerate(cdc.pieces(src, member.offset_data, member.size)):
+        for index, piece in enumerate(cdc.pieces_of(tarscan.Window(blocks, member.offset_data, member.size))):
             if index == 0:
                 part = entry
             else:
                 part = {"type": "chunk", "name": member.name, "chunkOffset": file_offset}
                 entries.append(part)
             part["chunkSize"] = piece.size
-            tar_hash.feed(piece.zeros if piece.data is None else piece.data)
             whole.feed(piece.zeros if piece.data is None else piece.data)
             if piece.data is None:
                 part["chunkType"] = "zeros"
@@ -286,29 +283,37 @@ def write_layer(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None
 
 def encode(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None) -> Encoded:
     """Write the FlashPack encoding of ``tar_path`` to ``dest``, hashing tar and blob on the way."""
+    try:
+        return _encode(tar_path, dest, prefetch, tarscan.members(tar_path))
+    except tarscan.Unsupported:  # a tar feature the fast scan leaves to tarfile: start again with it
+        return _encode(tar_path, dest, prefetch, tarscan.tarfile_members(tar_path))
+
+
+def _encode(tar_path: Path, dest: Path, prefetch: list[str] | None, members) -> Encoded:
     entries: list[dict] = []
     wanted = {p.strip("/") for p in prefetch or []}
     tar_hash = _Hasher()
-    with open(tar_path, "rb") as src, open(dest, "wb") as out, tarfile.open(tar_path, "r:") as tar:
+    with open(tar_path, "rb", buffering=0) as src, open(dest, "wb") as out:
+        blocks = tarscan.Blocks(src, tar_hash.feed)  # every byte read once, hashed as it is read
         frames = _Frames(out, _threads())
         try:
             pos = 0
-            for member in tar:
+            for member in members:
                 entry = _entry(member)
                 entries.append(entry)
-                if member.name.removeprefix("./").strip("/") in wanted:
+                if wanted and member.name.removeprefix("./").strip("/") in wanted:
                     entry["prefetch"] = True
                 if member.isreg() and member.size > 0:
                     # the tar header(s) before the content
-                    frames.submit(_read(src, pos, member.offset_data - pos, tar_hash))
+                    frames.submit(blocks.take(pos, member.offset_data - pos))
                     if member.size >= cdc.CHUNKED_MIN:
-                        _chunked_file(frames, src, member, entry, entries, tar_hash)
+                        _chunked_file(frames, blocks, member, entry, entries)
                     else:
-                        _small_file(frames, src, member, entry, tar_hash)
+                        _small_file(frames, blocks, member, entry)
                     pos = member.offset_data + member.size
                 elif member.isreg():
-                    entry["digest"] = "sha256:" + hashlib.sha256(b"").hexdigest()
-            frames.submit(_read(src, pos, os.path.getsize(tar_path) - pos, tar_hash))  # last headers, end
+                    entry["digest"] = _EMPTY_DIGEST
+            frames.submit(b"".join(blocks.rest(pos)))  # the last headers and the end blocks: one frame
             tar_end = frames.drain()
             ordered = [{k: e[k] for k in _KEY_ORDER if k in e} for e in entries]
             toc = json.dumps({"version": 1, "entries": ordered}, separators=(",", ":")).encode()
