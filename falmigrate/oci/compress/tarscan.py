@@ -104,29 +104,30 @@ def _pax_records(data: bytes) -> dict[str, str]:
     return records
 
 
-def _read_exactly(fd: int, length: int, offset: int) -> bytes:
-    data = os.pread(fd, length, offset)
+def _read_exactly(handle, length: int, offset: int) -> bytes:
+    handle.seek(offset)  # inside the read buffer (the next header is near): no system call
+    data = handle.read(length)
     if len(data) != length:
         raise Unsupported("truncated")
     return data
 
 
-def _scan(fd: int, size: int) -> Iterator[Member]:
+def _scan(handle, size: int) -> Iterator[Member]:
     offset = 0
     while True:
         if offset > size or (offset == 0 and size < _HEADER):
             raise Unsupported("truncated")  # tarfile: "unexpected end of data" / "empty file"
         if size - offset < _HEADER:
             return
-        buf = os.pread(fd, _HEADER, offset)
+        buf = _read_exactly(handle, _HEADER, offset)
         if buf == _ZERO_HEADER:
             return
         pax: dict[str, str] = {}
         if buf[156] == ord("x"):
             padded = -(-_check(buf) // _HEADER) * _HEADER
-            pax = _pax_records(_read_exactly(fd, padded, offset + _HEADER))  # all of it, as tarfile
+            pax = _pax_records(_read_exactly(handle, padded, offset + _HEADER))  # all of it, as tarfile
             offset += _HEADER + padded
-            buf = _read_exactly(fd, _HEADER, offset)
+            buf = _read_exactly(handle, _HEADER, offset)
             if buf == _ZERO_HEADER:
                 raise Unsupported("PAX header without member")
         _check(buf)
@@ -155,7 +156,7 @@ def _scan(fd: int, size: int) -> Iterator[Member]:
 
 def _check(buf: bytes) -> int:
     """The header's size field, once its checksum (unsigned sum, chksum field as spaces) matches."""
-    if _number(buf[148:156]) != 256 + sum(buf[:148]) + sum(buf[156:]):
+    if _number(buf[148:156]) != 256 + sum(buf) - sum(buf[148:156]):
         raise Unsupported("checksum")
     return _number(buf[124:136])
 
@@ -179,11 +180,8 @@ def _apply_pax(member: Member, pax: dict[str, str]) -> None:
 def members(tar_path: Path) -> Iterator[Member]:
     """The members of the tar, scanned fast; raises ``Unsupported`` (before yielding the member it
     concerns) where ``tarfile_members`` must take over."""
-    fd = os.open(tar_path, os.O_RDONLY)
-    try:
-        yield from _scan(fd, os.fstat(fd).st_size)
-    finally:
-        os.close(fd)
+    with open(tar_path, "rb", buffering=1 << 20) as handle:
+        yield from _scan(handle, os.fstat(handle.fileno()).st_size)
 
 
 def tarfile_members(tar_path: Path) -> Iterator[Member]:

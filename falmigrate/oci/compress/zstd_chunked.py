@@ -124,6 +124,12 @@ class _Hasher:
         if self.batch_bytes >= HASH_BATCH:
             self._hand_over()
 
+    def feed_all(self, items: list[bytes]) -> None:
+        self.batch.extend(items)
+        self.batch_bytes += sum(map(len, items))
+        if self.batch_bytes >= HASH_BATCH:
+            self._hand_over()
+
     def _hand_over(self) -> None:
         if self.batch:
             self.queue.put(self.batch)
@@ -181,11 +187,14 @@ class _Frames:
 
     def _emit(self) -> None:
         future, callbacks = self.pending.popleft()
-        for (frame, digest), done in zip(future.result(), callbacks, strict=True):
+        results = future.result()
+        for (frame, digest), done in zip(results, callbacks, strict=True):
             begin = self.offset
-            self.write(frame)
+            self.out.write(frame)
+            self.offset += len(frame)
             if done is not None:
                 done(begin, self.offset, digest)
+        self.blob.feed_all([frame for frame, _ in results])  # one hand-over per batch
 
     def write(self, data: bytes) -> None:
         self.out.write(data)
@@ -293,7 +302,7 @@ def _encode(tar_path: Path, dest: Path, prefetch: list[str] | None, members) -> 
     entries: list[dict] = []
     wanted = {p.strip("/") for p in prefetch or []}
     tar_hash = _Hasher()
-    with open(tar_path, "rb", buffering=0) as src, open(dest, "wb") as out:
+    with open(tar_path, "rb", buffering=0) as src, open(dest, "wb", buffering=1 << 20) as out:
         blocks = tarscan.Blocks(src, tar_hash.feed)  # every byte read once, hashed as it is read
         frames = _Frames(out, _threads())
         try:
