@@ -25,8 +25,9 @@ def image_expression(reference: str, *, credentials: bool) -> str:
     registry = reference.split("/", 1)[0]
     expr = f'fal.ContainerImage.from_dockerfile_str("FROM {reference}"'
     if credentials:
-        expr += (f', registries={{"{registry}": {{"username": os.environ.get("{USER_ENV}", ""), '
-                 f'"password": os.environ.get("{PASSWORD_ENV}", "")}}}}')
+        # only when set: empty credentials would be sent to (and refused by) a registry that needs none
+        expr += (f', registries={{"{registry}": {{"username": os.environ["{USER_ENV}"], '
+                 f'"password": os.environ.get("{PASSWORD_ENV}", "")}}}} if os.environ.get("{USER_ENV}") else {{}}')
     return expr + ")"
 
 
