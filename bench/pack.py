@@ -54,6 +54,7 @@ def main() -> None:
     from falmigrate.oci.layout import pack_tree
     from falmigrate.oci.tarwriter import tree_tar
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmpdir:
         tmp = Path(tmpdir)
         tree = tmp / "tree"
@@ -82,7 +83,7 @@ def main() -> None:
                                     "bytes": sk_blobs[0],
                                     "note": "includes decompressing the gzip source layer"},
         }
-        result["load_average_1m"] = round(os.getloadavg()[0], 1)
+        result["load_average_1m"] = {"start": round(load_before, 1), "end": round(os.getloadavg()[0], 1)}
         result["throughput_vs_zstd_cli"] = round(t_zstd / t_fp, 2)
         result["cpu_vs_zstd_cli"] = round(cpu_fp / cpu_zstd, 2)
         result["time_vs_skopeo"] = round(t_fp / t_skopeo, 2)

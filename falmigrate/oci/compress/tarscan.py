@@ -65,18 +65,25 @@ class Member:
 
 
 def _text(field: bytes) -> str:
+    if not field[0]:
+        return ""
     end = field.find(0)
     return (field if end < 0 else field[:end]).decode(_ENCODING, "surrogateescape")
 
 
 def _number(field: bytes) -> int:
-    if field[0] in (0o200, 0o377):
+    """An octal field, read as tarfile reads it (up to the first NUL, whitespace ignored)."""
+    if field[0] >= 0o200:
         raise Unsupported("base-256 number")
     end = field.find(0)
+    if end >= 0:
+        field = field[:end]
     try:
-        return int((field if end < 0 else field[:end]).decode("ascii").strip() or "0", 8)
-    except (UnicodeDecodeError, ValueError):
-        raise Unsupported("bad number") from None
+        return int(field, 8)  # int() of ASCII bytes: the digits tarfile accepts after decode("ascii")
+    except ValueError:
+        if field.strip(b" \t\n\r\v\f"):
+            raise Unsupported("bad number") from None
+        return 0
 
 
 def _pax_records(data: bytes) -> dict[str, str]:
