@@ -69,3 +69,33 @@ def test_scan_leaves_broken_tars_to_tarfile(tmp_path) -> None:
     path.write_bytes(bytes(bad))
     with pytest.raises(tarscan.Unsupported):
         list(tarscan.members(path))
+
+
+def test_diff_id_covers_big_files_read_partly_from_blocks(tmp_path) -> None:
+    """Big files start inside an already-read piece of the tar and are then read straight into the
+    chunker: the diff_id must still be the tar's sha256, and the files must come back whole."""
+    import random
+
+    from falmigrate.oci.compress import toc
+
+    rng = random.Random(7)
+    files = {"a": b"x" * 3000, "big1": rng.randbytes(1 << 20) + bytes(700_000) + rng.randbytes(1_500_000),
+             "b": b"y" * 10, "big2": bytes(64 << 10) + rng.randbytes(5 << 20), "c": b"z"}
+    path = tmp_path / "t.tar"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    done = compress_tar(path, tmp_path / "t.fp", "flashpack")
+    assert done.diff_id == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    blob = (tmp_path / "t.fp").read_bytes()
+
+    def read_range(offset: int, length: int) -> bytes:
+        return blob[offset:offset + length]
+
+    entries = toc.read_toc(read_range, len(blob))["entries"]
+    assert sum(1 for e in entries if e["type"] == "chunk" and e["name"] == "big1") >= 3
+    found = {entry["name"]: b"".join(toc.iter_content(read_range, entry, chunks))
+             for entry, chunks in toc.file_chunks(entries)}
+    assert found == files

@@ -254,15 +254,27 @@ class Blocks:
 
 
 class Window:
-    """``length`` bytes of ``blocks`` from ``start``, as a ``readinto`` source (for the chunker)."""
+    """``length`` bytes of ``blocks`` from ``start``, as a ``readinto`` source (for the chunker). The
+    first ``seen`` bytes come from pieces already read (and consumed); the rest is read straight into
+    the caller's buffer (one copy fewer for a big file) and not consumed: the caller consumes it."""
 
     def __init__(self, blocks: Blocks, start: int, length: int) -> None:
         self.blocks, self.pos, self.left = blocks, start, length
+        self.seen = min(length, max(0, blocks.end - start))
 
     def readinto(self, buf) -> int:
         if not self.left:
             return 0
-        n = self.blocks.readinto_from(self.pos, memoryview(buf).cast("B")[:self.left])
+        view = memoryview(buf).cast("B")[:self.left]
+        blocks = self.blocks
+        if self.pos < blocks.end:
+            n = blocks.readinto_from(self.pos, view)
+        else:
+            n = blocks.handle.readinto(view)
+            if not n:
+                raise ImageError("layer tar is truncated")
+            blocks.end += n
+            blocks.pieces.clear()  # they all end before this read
         self.pos += n
         self.left -= n
         return n

@@ -246,12 +246,14 @@ def _small_file(frames: _Frames, blocks: tarscan.Blocks, member: tarscan.Member,
 
 
 def _chunked_file(frames: _Frames, blocks: tarscan.Blocks, member: tarscan.Member, entry: dict,
-                  entries: list[dict]) -> None:
+                  entries: list[dict], tar_hash: _Hasher) -> None:
     """Cut a big file at content-defined boundaries: ``entry`` (the first chunk) + ``chunk`` entries."""
     whole = _Hasher()  # the file's digest, off the main thread
+    window = tarscan.Window(blocks, member.offset_data, member.size)
+    seen = window.seen  # the leading bytes the tar hash has had from ``blocks``; it gets the rest here
     try:
         file_offset = 0
-        for index, piece in enumerate(cdc.pieces_of(tarscan.Window(blocks, member.offset_data, member.size))):
+        for index, piece in enumerate(cdc.pieces_of(window)):
             if index == 0:
                 part = entry
             else:
@@ -259,6 +261,9 @@ def _chunked_file(frames: _Frames, blocks: tarscan.Blocks, member: tarscan.Membe
                 entries.append(part)
             part["chunkSize"] = piece.size
             whole.feed(piece.zeros if piece.data is None else piece.data)
+            if seen < piece.size:
+                tar_hash.feed(piece.zeros - seen if piece.data is None else piece.data[seen:] if seen else piece.data)
+            seen = max(0, seen - piece.size)
             if piece.data is None:
                 part["chunkType"] = "zeros"
 
@@ -316,7 +321,7 @@ def _encode(tar_path: Path, dest: Path, prefetch: list[str] | None, members) -> 
                     # the tar header(s) before the content
                     frames.submit(blocks.take(pos, member.offset_data - pos))
                     if member.size >= cdc.CHUNKED_MIN:
-                        _chunked_file(frames, blocks, member, entry, entries)
+                        _chunked_file(frames, blocks, member, entry, entries, tar_hash)
                     else:
                         _small_file(frames, blocks, member, entry)
                     pos = member.offset_data + member.size
