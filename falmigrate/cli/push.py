@@ -43,6 +43,9 @@ def do_push(source: str, dest: str, options: dict, mount_from: list[str], jobs: 
                 mount_from = [*mount_from, src_ref.repository]
             result = push_mod.push_layout(Path(tmp), src_ref.tag or pulled.digest, ref,
                                           mount_from=mount_from, jobs=jobs, **upload, **options)
+    elif source.split(":", 1)[0] in ("docker-archive", "dir-tree", "docker-daemon"):
+        raise UsageError(f"push sends an existing OCI layout or registry image; {source!r} has to be packed first",
+                         hint=f"falmigrate pack {source} {dest} (compresses its layers, FlashPack by default, and pushes)")
     else:
         path, tag = push_mod.parse_layout_source(source)
         result = push_mod.push_layout(path, tag, ref, mount_from=mount_from, jobs=jobs, **upload, **options)

@@ -193,3 +193,8 @@ def test_incoming_blob_is_read_while_written_and_only_a_verified_attempt_counts(
     late = again.open()
     assert b"".join(iter(lambda: late.read(1 << 20), b"")) == data
     assert again.verified(late)
+
+
+def test_push_of_an_unpacked_source_points_at_pack(tmp_path, cli) -> None:
+    result = cli("push", f"docker-archive:{tmp_path / 'x.tar'}", "docker://127.0.0.1:1/a:b")
+    assert result.exit_code == 2 and "falmigrate pack docker-archive:" in result.output
