@@ -117,7 +117,6 @@ def test_pulling_a_hostile_image_is_refused_and_leaves_nothing(registry, repo, t
     """End to end: a hostile layer in a registry image stops `pull --to` with exit 9; the rootfs is not
     created (it was being built aside) and nothing next to it changed."""
     import gzip
-    import hashlib
 
     from tests.unpack.test_unpack import HOSTILE, _tar
 
@@ -126,26 +125,7 @@ def test_pulling_a_hostile_image_is_refused_and_leaves_nothing(registry, repo, t
     (outside / "sentinel").write_text("precious")
     members = [(n, k, p.replace("{outside}", str(outside)) if isinstance(p, str) else p) for n, k, p in HOSTILE[case]]
     layer = gzip.compress(_tar([("ok", "dir", None), ("ok/file", "reg", "fine"), *members]))
-    layout = tmp_path / "layout"
-    blobs = layout / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-
-    def put(data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        (blobs / digest).write_bytes(data)
-        return f"sha256:{digest}"
-
-    diff_id = "sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest()
-    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}})
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": put(config.encode()), "size": len(config)},
-                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                                       "digest": put(layer), "size": len(layer)}]}).encode()
-    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest), "size": len(manifest),
-        "annotations": {"org.opencontainers.image.ref.name": "evil"}}]}))
+    layout = _layout(tmp_path / "layout", [layer])
     push_layout(layout, "evil", reference.parse(f"{registry}/{repo}:evil"))
     before = sorted(p.name for p in tmp_path.iterdir())
     result = cli("pull", f"docker://{registry}/{repo}:evil", "--to", str(tmp_path / "rootfs"),
@@ -155,3 +135,55 @@ def test_pulling_a_hostile_image_is_refused_and_leaves_nothing(registry, repo, t
     assert not (tmp_path / "rootfs").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "store"])
     assert sorted(os.listdir(outside)) == ["sentinel"] and (outside / "sentinel").read_text() == "precious"
+
+
+def _layout(layout: Path, layers: list[bytes]) -> Path:
+    """An OCI layout (tag "evil") of gzip tar layers given as bytes."""
+    import gzip
+    import hashlib
+
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return f"sha256:{digest}"
+
+    diff_ids = ["sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest() for layer in layers]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}})
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": put(config.encode()), "size": len(config)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                       "digest": put(layer), "size": len(layer)} for layer in layers]}).encode()
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest), "size": len(manifest),
+        "annotations": {"org.opencontainers.image.ref.name": "evil"}}]}))
+    return layout
+
+
+def test_a_refused_layer_abandons_the_downloads_still_running(registry, repo, tmp_path) -> None:
+    """Layer 0 is hostile; layer 1 is still arriving (slowly) when the unpack refuses layer 0: its
+    transfer is abandoned rather than finished, and nothing of it is stored."""
+    import gzip
+
+    from falmigrate.errors import UnsafeArchiveError
+    from falmigrate.oci.remote.client import RegistryClient
+    from falmigrate.oci.remote.pull import pull
+    from falmigrate.oci.remote.store import Store
+    from tests.unpack.test_unpack import _tar
+
+    big = gzip.compress(_tar([("data.bin", "reg", os.urandom(1 << 20))]), compresslevel=1)
+    hostile = gzip.compress(_tar([("../escape", "reg", "x")]))
+    layout = _layout(tmp_path / "layout", [hostile, big])
+    push_layout(layout, "evil", reference.parse(f"{registry}/{repo}:evil"))
+    big_digest = "sha256:" + __import__("hashlib").sha256(big).hexdigest()
+    with FaultProxy(registry) as proxy, RegistryClient(proxy.address, backoff=0.01) as client:
+        proxy.add(Fault("GET", f"/blobs/{big_digest}", "slow", times=-1))  # ~3 s for 1 MiB
+        with pytest.raises(UnsafeArchiveError):
+            pull(reference.parse(f"{proxy.address}/{repo}:evil"), Store(tmp_path / "s"), client, to=tmp_path / "fs")
+    assert not Store(tmp_path / "s").has_blob(big_digest)
+    assert not list((tmp_path / "s" / "blobs" / "sha256").glob(".tmp-*"))
+    assert not (tmp_path / "fs").exists()

@@ -16,6 +16,7 @@ import json
 import os
 import platform as platform_mod
 import shutil
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,9 +87,11 @@ def _choose(index: dict, wanted: str) -> dict:
 
 
 def fetch_blob(client: RegistryClient, repo: str, desc: dict, store: Store, stats: TransferStats,
-               on_progress=lambda n: None, attempts: int = 3, incoming: Incoming | None = None) -> Path:
+               on_progress=lambda n: None, attempts: int = 3, incoming: Incoming | None = None,
+               stop: threading.Event | None = None) -> Path:
     """Download a blob into the store, verified while streaming; retried on truncation/corruption.
-    ``incoming`` lets another thread read the bytes as they arrive (see ``Incoming``)."""
+    ``incoming`` lets another thread read the bytes as they arrive (see ``Incoming``); setting ``stop``
+    abandons the transfer (nothing is stored)."""
     digest = desc["digest"]
     if store.has_blob(digest):
         stats.add(bytes_reused=desc.get("size", 0))
@@ -106,6 +109,8 @@ def fetch_blob(client: RegistryClient, repo: str, desc: dict, store: Store, stat
         try:
             def chunks(resp=resp):
                 for chunk in resp.iter_bytes(1 << 20):
+                    if stop is not None and stop.is_set():
+                        raise RegistryError(f"blob {digest}: transfer abandoned (the pull failed)")
                     stats.add(bytes_fetched=len(chunk))
                     on_progress(len(chunk))
                     yield chunk
@@ -158,6 +163,7 @@ def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | Non
     local = localindex.sources(store) if to is not None and partial else localindex.LocalIndex()
     staging = _Staging(Path(to)) if to is not None else None
     plans: list[Future] = [Future() for _ in layers]
+    stop = threading.Event()
     with progress.task(f"pull {ref}", sum(layer.get("size", 0) for layer in layers)) as bar:
         def one(number: int, layer: dict) -> str:
             pos = chunked.toc_position(layer) if to is not None and partial else None
@@ -176,7 +182,7 @@ def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | Non
             cached = store.has_blob(layer["digest"])
             incoming = Incoming() if staging is not None and staging.atomic and not cached else None
             plans[number].set_result(("cached" if cached else "full", incoming))
-            fetch_blob(client, repo, layer, store, stats, bar.advance, incoming=incoming)
+            fetch_blob(client, repo, layer, store, stats, bar.advance, incoming=incoming, stop=stop)
             if pos is not None and store.has_file(pos.checksum):
                 localindex.remember(store, layer["digest"], pos.checksum)  # cold layer: whole blob, TOC kept
             return "cached" if cached else "full"
@@ -196,6 +202,7 @@ def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | Non
                     _unpack(staging, layers, plans, downloads, store, local, allow_devices, jobs)
                 modes = [f.result() for f in downloads]
             except BaseException:
+                stop.set()  # running downloads stop at their next chunk
                 for f in downloads:
                     f.cancel()
                 if staging is not None:
