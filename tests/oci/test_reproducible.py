@@ -79,9 +79,8 @@ def test_same_digests_across_umask_mtime_and_creation_order(tmp_path):
     second = _pack(tmp_path, "b", "077", 1_700_000_000, "reversed")
     assert first == second
     assert len({tuple(v[1]) for v in first.values()}) == 3  # three encodings, three different blobs
-    # the trees really were made differently: the inode order on disk differs, the layers don't
-    assert os.stat(tmp_path / "a" / "bin").st_ino < os.stat(tmp_path / "a" / "lib").st_ino
-    assert os.stat(tmp_path / "b" / "bin").st_ino > os.stat(tmp_path / "b" / "lib").st_ino
+    # the trees really were made differently (mtimes and modes on disk differ), the layers don't.
+    # Creation order is not asserted through inode numbers: file systems reuse freed inodes.
     assert os.stat(tmp_path / "b" / "bin").st_mtime != os.stat(tmp_path / "a" / "bin").st_mtime
     # the packer's umask decides the blob files' permissions, as for any file the user writes
     blob = next((tmp_path / "b-oci" / "blobs" / "sha256").iterdir())
