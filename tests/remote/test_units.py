@@ -177,10 +177,19 @@ def test_incoming_blob_is_read_while_written_and_only_a_verified_attempt_counts(
     writer.join()
     assert not incoming.verified(reader) and not store.has_blob(digest)
     assert bytes(got) == bytes(bad[:len(got)])  # it only ever saw bytes that had been written
-    # the retry: read while written, same bytes, verified
-    writer = threading.Thread(target=store.write_blob, args=(digest, slowly(data), len(data)),
+    # the retry: read while written, same bytes, verified. The reader is opened once the retry has
+    # begun: one opened in between follows the failed attempt and is superseded (pull then unpacks
+    # from the stored blob instead), which the first half already covers.
+    begun = threading.Event()
+
+    def announced(payload: bytes):
+        begun.set()  # the first chunk is asked for after write_blob announced the new attempt
+        yield from slowly(payload)
+
+    writer = threading.Thread(target=store.write_blob, args=(digest, announced(data), len(data)),
                               kwargs={"incoming": incoming})
     writer.start()
+    assert begun.wait(10)
     reader = incoming.open()
     got = bytearray()
     while chunk := reader.read(100_000):
