@@ -48,12 +48,9 @@ LOCK_FILE = ".falmigrate.lock"
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
-def _dumps(obj: dict) -> bytes:
-    """Kept for older callers: the canonical JSON of ``obj``."""
-    return canonical_json(obj)
-
-
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists (one we may not signal counts as alive): the test that
+    leftover temp and staging entries named after their writer's pid may be swept."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -112,7 +109,7 @@ class Layout:
         self._swept = True
         for leftover in tmp_dir.iterdir():
             pid = leftover.name.split("-", 1)[0]
-            if not pid.isdigit() or _pid_alive(int(pid)):
+            if not pid.isdigit() or pid_alive(int(pid)):
                 continue
             is_dir = leftover.is_dir() and not leftover.is_symlink()
             try:

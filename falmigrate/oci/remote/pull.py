@@ -26,6 +26,7 @@ import httpx
 from falmigrate import progress
 from falmigrate.errors import ImageError, IntegrityError, RegistryError
 from falmigrate.oci.digest import Digest
+from falmigrate.oci.layout import pid_alive
 from falmigrate.oci.mediatypes import INDEX_TYPES, MANIFEST_ACCEPT
 from falmigrate.oci.remote import chunked, localindex
 from falmigrate.oci.remote.client import RegistryClient, repo_scope
@@ -290,18 +291,8 @@ def _remove_stale(parent: Path, prefix: str) -> None:
     """Staging directories left by killed pulls (their process is gone)."""
     for path in parent.glob(f"{prefix}*"):
         pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def pull_reference(ref: Reference, store_dir: Path, *, to: Path | None = None, platform: str | None = None,
