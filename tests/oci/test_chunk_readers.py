@@ -105,11 +105,20 @@ def test_podman_partial_pull_reads_our_chunks_and_zero_runs(registry, registry_l
     assert update.returncode == 0, update.stderr[-3000:]
     missing = re.search(r"Missing (\d+) bytes out of (\d+)", update.stderr)
     assert missing and int(missing.group(1)) == sum(c.size for c in changed), update.stderr[-3000:]
-    time.sleep(0.5)  # the registry writes its access log line as the response completes
-    with registry_log.open("rb") as handle:
-        handle.seek(start)
-        text = handle.read().decode(errors="replace")
-    layer_bytes = sum(int(m.group(3)) for m in _LOG.finditer(text) if layer2["digest"] in m.group(1))
+
+    def logged_layer_bytes() -> int:
+        with registry_log.open("rb") as handle:
+            handle.seek(start)
+            text = handle.read().decode(errors="replace")
+        return sum(int(m.group(3)) for m in _LOG.finditer(text) if layer2["digest"] in m.group(1))
+
+    # the registry writes an access log line as each response completes: wait for the layer's lines,
+    # then a little longer for any later range of the same pull (the bound below must count it too)
+    deadline = time.monotonic() + 10
+    while not logged_layer_bytes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    layer_bytes = logged_layer_bytes()
     toc_length = int(layer2["annotations"]["io.github.containers.zstd-chunked.manifest-position"].split(":")[1])
     assert 0 < layer_bytes <= toc_length + sum(c.end - c.offset for c in changed) + 4096, (layer_bytes, toc_length)
     mount = podman("image", "mount", f"{ref}:v2")
