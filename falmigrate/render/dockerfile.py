@@ -63,7 +63,12 @@ def _python_lines(image: ImageSpec, on_given_base: bool = False) -> list[str]:
     ``on_given_base``: also on a CUDA base the importer chose (``spec.extra["dockerfile_python_from_uv"]``)."""
     if not image.cuda or (image.base and not on_given_base):
         return []
-    version = image.python or DEFAULT_PYTHON
+    return uv_python_lines(image.python or DEFAULT_PYTHON)
+
+
+def uv_python_lines(version: str) -> list[str]:
+    """Python ``version`` (python-build-standalone, via uv) in a venv that comes first on PATH. Also
+    used by importers whose platform adds a Python at a fixed point of the image chain."""
     return [
         f"COPY --from={UV_IMAGE} /uv /usr/local/bin/uv",
         f"RUN UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python {version} {PYTHON_VENV}",

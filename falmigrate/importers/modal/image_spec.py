@@ -15,6 +15,7 @@ import shlex
 from typing import Any
 
 from falmigrate.importers.modal.images import ImageChain
+from falmigrate.render.dockerfile import DEFAULT_PYTHON, PYTHON_VENV, uv_python_lines
 from falmigrate.spec import Copy, Decision, ImageSpec, RunStep
 
 # Sections of the Dockerfile template, in the order it renders them.
@@ -24,12 +25,8 @@ APT, REQUIREMENTS, PIP, RUN, ENV, COPY, RAW = range(7)
 # the spec's Python on it, so Modal's python_version is kept.
 CUDA_VERSION = "12.1.1"
 CUDNN_VERSION = "8"
-# add_python: uv (a static binary from its image) installs python-build-standalone into a venv.
-UV_IMAGE = "ghcr.io/astral-sh/uv:0.11.7"
-PYTHON_VENV = "/opt/venv"
 # Modal 1.x's micromamba base (modal/builder/base-images.json, builder 2025.06) and its setup lines.
 MICROMAMBA_BASE = "mambaorg/micromamba:2.1.1-debian12-slim"
-DEFAULT_PYTHON = "3.11"
 
 
 def _run_line(command: str) -> str:
@@ -126,14 +123,6 @@ class _Builder:
             self.raw(f"COPY {src} {dest}")
 
 
-def add_python_lines(version: str) -> list[str]:
-    return [
-        f"COPY --from={UV_IMAGE} /uv /usr/local/bin/uv",
-        f"RUN UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python {version} {PYTHON_VENV}",
-        f'ENV VIRTUAL_ENV={PYTHON_VENV} PATH="{PYTHON_VENV}/bin:$PATH"',
-    ]
-
-
 def _base(b: _Builder, value: dict[str, Any], chain: ImageChain) -> None:
     data = b.data
     data["python"] = value.get("python")
@@ -147,7 +136,7 @@ def _base(b: _Builder, value: dict[str, Any], chain: ImageChain) -> None:
         if value.get("python"):
             # Modal's add_python copies a standalone CPython of that version into the image; uv installs
             # the same builds (python-build-standalone) into a venv that comes first on PATH.
-            for line in add_python_lines(str(value["python"])):
+            for line in uv_python_lines(str(value["python"])):
                 b.raw(line)
             chain.decisions.append(Decision(
                 source=f"add_python={value['python']!r}", location=value.get("location"),
