@@ -12,7 +12,7 @@ What fal's runtime needs from a custom image (fal docs, "fal Platform Requiremen
 SDK supports, which installing ``fal`` as the last dependency step guarantees; and a ``python3`` of
 the same minor version as the interpreter that runs ``fal deploy``, because the app is pickled there
 and unpickled in the image. The fal step comes right before the code copy (importers opt out with
-``spec.extra["fal_runtime"] = False`` for images fal's runtime is not injected into). When the
+``ImageSpec.fal_runtime = False`` for images fal's runtime is not injected into). When the
 renderer picks the CUDA base itself, Ubuntu's apt python3 (3.10 on 22.04) would not match the spec's
 Python, so that Python is installed with uv (a pinned uv image, python-build-standalone) into
 ``/opt/venv``, which comes first on PATH.
@@ -60,7 +60,7 @@ def _apt_packages(image: ImageSpec) -> list[str]:
 
 def _python_lines(image: ImageSpec, on_given_base: bool = False) -> list[str]:
     """Dockerfile lines that provide the spec's Python on a renderer-chosen CUDA base (none otherwise);
-    ``on_given_base``: also on a CUDA base the importer chose (``spec.extra["dockerfile_python_from_uv"]``)."""
+    ``on_given_base``: also on a CUDA base the importer chose (``ImageSpec.python_from_uv``)."""
     if not image.cuda or (image.base and not on_given_base):
         return []
     return uv_python_lines(image.python or DEFAULT_PYTHON)
@@ -102,7 +102,7 @@ def context(spec: AppSpec) -> dict[str, Any]:
         "platform": spec.source.platform,
         "base": base_image(image),
         "cuda": image.cuda,
-        "python_lines": _python_lines(image, bool(spec.extra.get("dockerfile_python_from_uv"))),
+        "python_lines": _python_lines(image, image.python_from_uv),
         "apt_packages": _apt_packages(image),
         "workdir": workdir,
         "requirements_file": image.requirements_file,
@@ -114,17 +114,17 @@ def context(spec: AppSpec) -> dict[str, Any]:
         "env": [(key, json.dumps(value)) for key, value in sorted(image.env.items())],
         "copies": [(c.src, c.dest) for c in image.copies],
         "exposed_port": image.exposed_port,
-        "fal_runtime": spec.extra.get("fal_runtime", True) is not False,
+        "fal_runtime": image.fal_runtime,
         "fal_requirement": FAL_REQUIREMENT,
         "entrypoint": _json_list(image.entrypoint),
         "cmd": _json_list(image.cmd),
         "extra_lines": list(image.dockerfile_extra),
         # build stages the final stage copies from (multi-stage Dockerfiles), rendered before its FROM
-        "stages": [str(stage) for stage in spec.extra.get("build_stages") or []],
+        "stages": list(image.build_stages),
         # an importer matching its platform's layer order (cog: ENV right after FROM so installs and
         # run steps see it; WORKDIR after the run steps, which run in the base image's directory)
-        "env_first": bool(spec.extra.get("dockerfile_env_first")),
-        "workdir_late": bool(spec.extra.get("dockerfile_workdir_late")),
+        "env_first": image.env_first,
+        "workdir_late": image.workdir_late,
     }
 
 

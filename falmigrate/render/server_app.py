@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from falmigrate.spec import AppSpec
+from falmigrate.spec import AppSpec, DockerDetails
 
 TEMPLATE = "fal_app_server.py.j2"
 _SETTINGS = (
@@ -67,7 +67,7 @@ def settings_lines(spec: AppSpec) -> list[str]:
 
 def server_dir(spec: AppSpec) -> str:
     """Where the server's code sits in the generated image: the workdir (+ the code folder)."""
-    sub = (spec.extra.get("docker") or {}).get("server_dir") or ""
+    sub = spec.require_details(DockerDetails).server_dir
     workdir = spec.image.workdir.rstrip("/") or "/"
     return f"{workdir}/{sub}" if sub else workdir
 
@@ -76,13 +76,13 @@ def context(spec: AppSpec) -> dict[str, Any]:
     server = spec.server
     if server is None:
         raise ValueError("server_app.render needs spec.server")
-    docker = spec.extra.get("docker") or {}
+    docker = spec.require_details(DockerDetails)
     startup = spec.scaling.startup_timeout or DEFAULT_STARTUP_TIMEOUT
     return {
         "title": spec.name,
         "kind": server.kind,
-        "dockerfile": docker.get("dockerfile") or "Dockerfile",
-        "started_by": f"ENTRYPOINT ({docker['via']})" if docker.get("via") else "CMD",
+        "dockerfile": docker.dockerfile,
+        "started_by": f"ENTRYPOINT ({docker.via})" if docker.via else "CMD",
         "health_path": server.health_path,
         "health_path_literal": _literal(server.health_path),
         "command": _literal(list(server.command)),

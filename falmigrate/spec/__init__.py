@@ -1,25 +1,36 @@
 """The intermediate app spec (IR). Importers produce it; codemods and templates consume it."""
 
+from falmigrate.spec.base import Location
+from falmigrate.spec.image import Copy, DockerfileEdit, ImageSpec, RunStep, SecretMount, UserDockerfile
 from falmigrate.spec.models import (
     SCHEMA_VERSION,
     AppSpec,
-    Copy,
+    Auth,
     Decision,
     Endpoint,
     Finding,
     HardwareSpec,
-    ImageSpec,
+    HealthCheck,
     InputField,
     Lifecycle,
-    Location,
     Platform,
-    RunStep,
+    Route,
     ScalingSpec,
-    SecretMount,
+    ServedApp,
     ServerSpec,
     SourceInfo,
     TypeRef,
     VolumeSpec,
+)
+from falmigrate.spec.platforms import (
+    CogDetails,
+    DockerDetails,
+    ModalAppDetails,
+    ModalCall,
+    ModalDetails,
+    ModalServer,
+    PlatformDetails,
+    RunpodDetails,
 )
 
 
@@ -29,7 +40,9 @@ def json_schema() -> dict:
 
 
 __all__ = [
-    "SCHEMA_VERSION", "AppSpec", "Copy", "Decision", "Endpoint", "Finding", "HardwareSpec", "ImageSpec",
-    "InputField", "Lifecycle", "Location", "Platform", "RunStep", "ScalingSpec", "SecretMount",
-    "ServerSpec", "SourceInfo", "TypeRef", "VolumeSpec", "json_schema",
+    "SCHEMA_VERSION", "AppSpec", "Auth", "CogDetails", "Copy", "Decision", "DockerDetails", "DockerfileEdit",
+    "Endpoint", "Finding", "HardwareSpec", "HealthCheck", "ImageSpec", "InputField", "Lifecycle", "Location",
+    "ModalAppDetails", "ModalCall", "ModalDetails", "ModalServer", "Platform", "PlatformDetails", "Route",
+    "RunStep", "RunpodDetails", "ScalingSpec", "SecretMount", "ServedApp", "ServerSpec", "SourceInfo", "TypeRef",
+    "UserDockerfile", "VolumeSpec", "json_schema",
 ]

@@ -7,11 +7,18 @@ fal app, the Dockerfile and the migration report. Models are frozen: change them
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-SCHEMA_VERSION = 1
+from falmigrate.spec.base import Frozen, Location
+from falmigrate.spec.image import ImageSpec
+from falmigrate.spec.platforms import PlatformDetails
+
+# 2: typed Dockerfile layout and patch edits in ImageSpec, deploy routes, typed platform details and
+# several apps per spec instead of the untyped ``extra`` dict.
+SCHEMA_VERSION = 2
+_Details = TypeVar("_Details", bound=PlatformDetails)
 
 Platform = Literal["cog", "modal", "runpod", "docker"]
 Severity = Literal["info", "warning", "error"]
@@ -19,26 +26,11 @@ TypeKind = Literal[
     "str", "int", "float", "bool", "list", "dict", "optional", "literal",
     "file", "image", "audio", "video", "json", "model", "secret", "any", "none",
 ]
+Route = Literal["entry_point", "image_only"]
+Auth = Literal["private", "public", "shared"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Location(_Frozen):
-    """Where something sits in the user's source: path relative to the source root, 1-based line."""
-
-    file: str
-    line: int | None = None
-    column: int | None = None
-
-    def __str__(self) -> str:
-        if self.line is None:
-            return self.file
-        return f"{self.file}:{self.line}" + (f":{self.column}" if self.column is not None else "")
-
-
-class TypeRef(_Frozen):
+class TypeRef(Frozen):
     """A small type language, enough for request/response models.
 
     ``list``/``optional`` use ``item``; ``literal`` uses ``choices``; ``model`` uses ``name`` and
@@ -65,7 +57,7 @@ class TypeRef(_Frozen):
         return self.kind
 
 
-class InputField(_Frozen):
+class InputField(Frozen):
     """One request field (or one field of an output model), with its validation constraints."""
 
     name: str
@@ -84,7 +76,7 @@ class InputField(_Frozen):
     location: Location | None = None
 
 
-class Endpoint(_Frozen):
+class Endpoint(Frozen):
     """One callable entry point of the source app, becoming one ``@fal.endpoint``."""
 
     path: str = "/"
@@ -99,13 +91,13 @@ class Endpoint(_Frozen):
     location: Location | None = None
 
 
-class Lifecycle(_Frozen):
+class Lifecycle(Frozen):
     setup: str | None = None
     teardown: str | None = None
     setup_takes_weights: bool = False
 
 
-class ScalingSpec(_Frozen):
+class ScalingSpec(Frozen):
     """Every fal scaling knob; None means 'leave fal's default'."""
 
     keep_alive: int | None = None
@@ -120,65 +112,42 @@ class ScalingSpec(_Frozen):
     skip_retry_conditions: list[str] | None = None
 
 
-class HardwareSpec(_Frozen):
+class HardwareSpec(Frozen):
     machine_type: str | list[str] = "S"
     num_gpus: int | None = None
     gpu: bool = False
 
 
-class SecretMount(_Frozen):
-    id: str
-    target: str | None = None
-
-
-class RunStep(_Frozen):
-    command: str
-    secrets: list[SecretMount] = Field(default_factory=list)
-    location: Location | None = None
-
-
-class Copy(_Frozen):
-    src: str
-    dest: str
-
-
-class ImageSpec(_Frozen):
-    """What the generated Dockerfile must contain, in order: base, apt, pip, run steps, env, code."""
-
-    base: str | None = None
-    python: str | None = None
-    cuda: str | None = None
-    cudnn: str | None = None
-    system_packages: list[str] = Field(default_factory=list)
-    python_requirements: list[str] = Field(default_factory=list)
-    requirements_file: str | None = None
-    run_steps: list[RunStep] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
-    workdir: str = "/app"
-    copies: list[Copy] = Field(default_factory=list)
-    exposed_port: int | None = None
-    entrypoint: list[str] | None = None
-    cmd: list[str] | None = None
-    dockerfile_extra: list[str] = Field(default_factory=list)
-
-
-class VolumeSpec(_Frozen):
+class VolumeSpec(Frozen):
     name: str
     source_path: str
     fal_path: str
 
 
-class ServerSpec(_Frozen):
-    """An HTTP server the app runs as-is (Docker servers, Modal web_server)."""
+class HealthCheck(Frozen):
+    """The pyproject ``health_check`` table of an image-only app (fal probes the server with it)."""
+
+    path: str = "/"
+    start_period_seconds: int | None = None
+    timeout_seconds: int | None = None
+    failure_threshold: int | None = None
+
+
+class ServerSpec(Frozen):
+    """An HTTP server the app runs as-is (Docker servers, Modal ASGI/WSGI/web_server apps)."""
 
     command: list[str]
     port: int
-    health_path: str = "/"
+    health: HealthCheck = Field(default_factory=HealthCheck)
     kind: str = "unknown"
     native_module: str | None = None
 
+    @property
+    def health_path(self) -> str:
+        return self.health.path
 
-class SourceInfo(_Frozen):
+
+class SourceInfo(Frozen):
     platform: Platform
     root: str
     entry_file: str | None = None
@@ -186,7 +155,7 @@ class SourceInfo(_Frozen):
     files: list[str] = Field(default_factory=list)
 
 
-class Finding(_Frozen):
+class Finding(Frozen):
     """Something the user must know or do: every TODO marker in output has one of these."""
 
     rule: str
@@ -196,7 +165,7 @@ class Finding(_Frozen):
     location: Location | None = None
 
 
-class Decision(_Frozen):
+class Decision(Frozen):
     """One mapping made: source construct → fal construct, for the migration report."""
 
     source: str
@@ -205,22 +174,55 @@ class Decision(_Frozen):
     location: Location | None = None
 
 
-class AppSpec(_Frozen):
-    schema_version: int = SCHEMA_VERSION
-    name: str
+class ServedApp(Frozen):
+    """One fal app: one ``[tool.fal.apps.<name>]`` table of the generated pyproject.toml.
+
+    ``route`` says how fal runs it: ``entry_point`` imports ``fal_app:<class_name>`` inside the image
+    (model code), ``image_only`` runs the image's own server on ``server.port`` (no Python wrapper).
+    """
+
+    name: str  # the deploy name: kebab-case, unique within the project
     class_name: str
-    source: SourceInfo
+    route: Route = "entry_point"
     endpoints: list[Endpoint] = Field(default_factory=list)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)
-    image: ImageSpec = Field(default_factory=ImageSpec)
     secrets: list[str] = Field(default_factory=list)
     volumes: list[VolumeSpec] = Field(default_factory=list)
     server: ServerSpec | None = None
+    auth: Auth = "private"
+    regions: list[str] = Field(default_factory=list)
+
+
+class AppSpec(ServedApp):
+    """A converted source: its primary fal app (the inherited fields), the image they run on, any
+    further apps from the same source (``more_apps``, e.g. several Modal classes), what the platform's
+    codemod needs (``details``), and everything the report says."""
+
+    schema_version: int = SCHEMA_VERSION
+    source: SourceInfo
+    image: ImageSpec = Field(default_factory=ImageSpec)
+    more_apps: list[ServedApp] = Field(default_factory=list)
+    details: PlatformDetails | None = Field(default=None, discriminator="platform")
     findings: list[Finding] = Field(default_factory=list)
     decisions: list[Decision] = Field(default_factory=list)
-    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def served_apps(self) -> list[ServedApp]:
+        """Every fal app of this source, the primary one first."""
+        primary = ServedApp(**{name: getattr(self, name) for name in ServedApp.model_fields})
+        return [primary, *self.more_apps]
+
+    def details_as(self, kind: type[_Details]) -> _Details | None:
+        """``details`` when they are of ``kind`` (the platform's own model), else None."""
+        return self.details if isinstance(self.details, kind) else None
+
+    def require_details(self, kind: type[_Details]) -> _Details:
+        """``details`` of ``kind``; a spec of another platform here is a programming error."""
+        found = self.details_as(kind)
+        if found is None:
+            raise ValueError(f"the spec of {self.name!r} has no {kind.__name__}")
+        return found
 
     def with_findings(self, findings: list[Finding]) -> AppSpec:
         return self.model_copy(update={"findings": [*self.findings, *findings]})

@@ -22,7 +22,7 @@ from falmigrate.codemods.cog.transform import EndpointPlan, rewrite_class
 from falmigrate.importers.cog.predictor import cog_names, parse_module
 from falmigrate.render.app import settings
 from falmigrate.render.models import ModelSource, model_source
-from falmigrate.spec import AppSpec, Finding, InputField, TypeRef
+from falmigrate.spec import AppSpec, CogDetails, Finding, InputField, TypeRef
 
 _TODO_RULES = {"FM107", "FM108", "FM114", "FM116"}
 
@@ -86,7 +86,8 @@ def _todos(spec: AppSpec, file: str) -> dict[str, list[str]]:
         target = "setup" if spec.lifecycle.setup_takes_weights else "class"
         todos[target].append(_todo("FM103", "cog passed weights from COG_WEIGHTS; on fal keep them in /data "
                                    "(persistent) or download them here"))
-    train = (spec.extra.get("cog") or {}).get("train")
+    cog = spec.details_as(CogDetails)
+    train = cog.train if cog else None
     if train:
         todos["class"].append(_todo("FM104", f"cog.yaml train: {train} was not migrated; train elsewhere"))
     return todos
@@ -143,8 +144,9 @@ def _already_fal(module: cst.Module, class_name: str) -> bool:
 
 def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     """fal_app.py text (without header) for a cog spec, plus what the rewrite itself found."""
-    cog = spec.extra.get("cog") or {}
-    file, class_name, method = cog.get("file") or spec.source.entry_file, spec.class_name, cog.get("method")
+    cog = spec.details_as(CogDetails)
+    file = cog.file if cog else spec.source.entry_file
+    class_name, method = spec.class_name, cog.method if cog else None
     original = parse_module(Path(root), file)
     if _already_fal(original, class_name):  # a re-run on our own output: nothing to do
         return RewriteResult(code=original.code)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from falmigrate.codemods import RewriteResult
 from falmigrate.errors import SourceError
-from falmigrate.spec import AppSpec, Decision, Finding, Location
+from falmigrate.spec import AppSpec, Decision, DockerDetails, Finding, Location
 
 RULES: dict[str, str] = {
     "FM450": "the server is not a FastAPI/Flask app in the repo: the pass-through app is kept",
@@ -41,7 +41,7 @@ def _settings(spec: AppSpec) -> list[str]:
 
 def transform_source(source: str, path: str, spec: AppSpec) -> RewriteResult:
     """Rewrite one module's text (FastAPI or Flask, per the spec's framework)."""
-    framework = (spec.extra.get("docker") or {}).get("framework")
+    framework = spec.require_details(DockerDetails).framework
     app_name = (spec.server.native_module or ":app").partition(":")[2] if spec.server else "app"
     settings = _settings(spec)
     if framework == "fastapi":
@@ -59,14 +59,14 @@ def _fallback(spec: AppSpec) -> RewriteResult:
     where = spec.server.command[0] if spec.server and spec.server.command else "the server"
     finding = Finding(rule="FM450", severity="warning", message=f"--native: {RULES['FM450']} ({where})",
                       remediation="native rewrites need a FastAPI or Flask app module in the repository",
-                      location=Location(file=(spec.extra.get("docker") or {}).get("dockerfile") or "Dockerfile"))
+                      location=Location(file=spec.require_details(DockerDetails).dockerfile))
     return RewriteResult(code=render(spec), findings=[finding],
                          decisions=[Decision(source="--native", target="pass-through server app")])
 
 
 def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     server = spec.server
-    framework = (spec.extra.get("docker") or {}).get("framework")
+    framework = spec.require_details(DockerDetails).framework
     if server is None or server.native_module is None or framework not in ("fastapi", "flask"):
         return _fallback(spec)
     entry = spec.source.entry_file
@@ -78,7 +78,7 @@ def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceError(f"cannot read {entry}: {exc}", file=entry) from exc
     result = transform_source(source, entry, spec)
-    sub = (spec.extra.get("docker") or {}).get("server_dir") or ""
+    sub = spec.require_details(DockerDetails).server_dir
     if sub:
         result.findings.append(Finding(
             rule="FM453", severity="warning", location=Location(file=entry),

@@ -1,8 +1,7 @@
 """Modal → fal rewrite of the user's module (libcst; bodies and comments kept).
 
 ``rewrite(spec, root)`` re-reads the entry module named by the spec, plans the fal apps exactly as the
-importer did, and takes each app's settings from the spec (the primary app's own fields and
-``spec.extra["apps"]``). ``transform_source`` is the pure text → text rule set the tests drive.
+importer did, and takes each app's settings from the spec (``spec.served_apps()``). ``transform_source`` is the pure text → text rule set the tests drive.
 """
 
 from __future__ import annotations
@@ -19,19 +18,13 @@ from falmigrate.spec import AppSpec
 
 def app_settings(spec: AppSpec) -> dict[str, dict[str, Any]]:
     """class name -> {"hardware", "scaling", "secrets", "volumes"} for every fal app of the spec."""
-    apps = {spec.class_name: {"hardware": spec.hardware.model_dump(), "scaling": spec.scaling.model_dump(),
-                              "secrets": list(spec.secrets), "volumes": [v.model_dump() for v in spec.volumes]}}
-    for extra in spec.extra.get("apps", []):
-        apps[extra["class_name"]] = {"hardware": extra.get("hardware", {}), "scaling": extra.get("scaling", {}),
-                                     "secrets": extra.get("secrets", []), "volumes": extra.get("volumes", [])}
-    return apps
+    return {app.class_name: {"hardware": app.hardware.model_dump(), "scaling": app.scaling.model_dump(),
+                             "secrets": list(app.secrets), "volumes": [v.model_dump() for v in app.volumes]}
+            for app in spec.served_apps()}
 
 
 def volume_paths(spec: AppSpec) -> dict[str, str]:
-    paths = {v.source_path: v.fal_path for v in spec.volumes}
-    for extra in spec.extra.get("apps", []):
-        paths.update({v["source_path"]: v["fal_path"] for v in extra.get("volumes", [])})
-    return paths
+    return {v.source_path: v.fal_path for app in spec.served_apps() for v in app.volumes}
 
 
 def transform_source(source: str, path: str = "app.py", *, apps: dict[str, dict[str, Any]] | None = None,

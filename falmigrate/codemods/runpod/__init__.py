@@ -20,7 +20,7 @@ from falmigrate.codemods.runpod.transform import edit_module
 from falmigrate.errors import SourceError
 from falmigrate.importers.runpod.handler import handler_kind
 from falmigrate.importers.runpod.reader import read_worker, resolve_handler
-from falmigrate.spec import AppSpec, InputField
+from falmigrate.spec import AppSpec, InputField, RunpodDetails
 
 __all__ = ["rewrite", "transform_source"]
 
@@ -70,8 +70,9 @@ def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     settings = {"hardware": spec.hardware.model_dump(), "scaling": spec.scaling.model_dump(),
                 "secrets": list(spec.secrets)}
     endpoint = spec.endpoints[0] if spec.endpoints else None
-    runpod = spec.extra.get("runpod") or {}
+    runpod = spec.details_as(RunpodDetails)
     return transform_source(source, entry, class_name=spec.class_name,
                             fields=list(endpoint.inputs) if endpoint else [], settings=settings,
                             description=endpoint.description if endpoint else None,
-                            handler_call=runpod.get("call"), kind=runpod.get("kind"))
+                            handler_call=runpod.call if runpod else None,
+                            kind=runpod.kind if runpod else None)

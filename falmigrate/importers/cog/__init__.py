@@ -18,6 +18,7 @@ from falmigrate.importers.cog.predictor import PredictorInfo, default_class, rea
 from falmigrate.importers.cog.types import file_kind
 from falmigrate.spec import (
     AppSpec,
+    CogDetails,
     Decision,
     Finding,
     Lifecycle,
@@ -166,13 +167,12 @@ class CogImporter:
             findings.append(_finding("FM115", f"{info.method}() streams: `/` returns the whole list as `output`, "
                                      "`/stream` sends each item as a server-sent event",
                                      "clients that read a stream call /stream", info.endpoint.location))
-        extra = {"cog": {
-            "file": file, "class": class_name, "method": info.method, "setup_weights": info.setup_weights,
-            "file_inputs": [f.name for f in info.endpoint.inputs if file_kind(f.type)],
-            "train": config.data.get("train"),
-        }, "dockerfile_env_first": True, "dockerfile_workdir_late": True}  # cog's layer order
-        if plan.hardware.gpu:  # build.python_version on the CUDA base, as cog does
-            extra["dockerfile_python_from_uv"] = True
+        details = CogDetails(file=file, class_name=class_name, method=info.method, setup_weights=info.setup_weights,
+                             file_inputs=[f.name for f in info.endpoint.inputs if file_kind(f.type)],
+                             train=str(config.data["train"]) if config.data.get("train") else None)
+        # cog's layer order; on the CUDA base build.python_version comes from uv, as cog does
+        image = plan.image.model_copy(update={"env_first": True, "workdir_late": True,
+                                              "python_from_uv": plan.hardware.gpu})
         return AppSpec(
             name=_app_name(root, config), class_name=class_name,
             source=SourceInfo(platform="cog", root=".", entry_file=file, entry_symbol=class_name,
@@ -180,6 +180,6 @@ class CogImporter:
                                                                    if plan.image.requirements_file else set()))),
             endpoints=[info.endpoint],
             lifecycle=Lifecycle(setup="setup" if info.has_setup else None, setup_takes_weights=info.setup_weights),
-            scaling=scaling, hardware=plan.hardware, image=plan.image, volumes=volumes, secrets=plan.secrets,
-            findings=findings, decisions=decisions, extra=extra,
+            scaling=scaling, hardware=plan.hardware, image=image, volumes=volumes, secrets=plan.secrets,
+            findings=findings, decisions=decisions, details=details,
         )

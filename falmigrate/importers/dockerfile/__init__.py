@@ -3,7 +3,7 @@
 The spec's ``server`` says what to start (command with a ``{port}`` placeholder, port, health path,
 kind); ``image`` keeps the user's build (base, apt/pip installs, other RUN steps, ENV, WORKDIR, extra
 COPYs); ``endpoints`` lists the routes found statically in the server's module (FastAPI, Flask,
-http.server). Build stages the final stage copies from are kept in ``extra["build_stages"]``.
+http.server). Build stages the final stage copies from are kept in ``image.build_stages``.
 Static only: the Dockerfile is parsed, the Python code read with ``ast``, nothing is run.
 """
 
@@ -25,7 +25,17 @@ from falmigrate.importers.dockerfile.server import (
     port_from_variables,
     recognise,
 )
-from falmigrate.spec import AppSpec, Decision, Endpoint, Finding, Location, ServerSpec, SourceInfo
+from falmigrate.spec import (
+    AppSpec,
+    Decision,
+    DockerDetails,
+    Endpoint,
+    Finding,
+    HealthCheck,
+    Location,
+    ServerSpec,
+    SourceInfo,
+)
 
 __all__ = ["DockerImporter", "find_dockerfile", "parse_dockerfile"]
 
@@ -196,8 +206,9 @@ class DockerImporter:
             findings.append(Finding(rule="FM404", severity="info", location=loc, message=note))
         spec = self._spec(root, parsed, sub, rec, app_file, info, port, health, health_from, findings, loc,
                           source_port=source_port)
-        docker = {**spec.extra["docker"], "port_movable": movable}
-        return spec.model_copy(update={"extra": {**spec.extra, "docker": docker}})
+        details = spec.details_as(DockerDetails)
+        assert details is not None  # _spec always sets them
+        return spec.model_copy(update={"details": details.model_copy(update={"port_movable": movable})})
 
     def _spec(self, root: Path, parsed: ParsedDockerfile, sub: str, rec: Recognised, app_file: str | None,
               info: ModuleInfo | None, port: int, health: str, health_from: str, findings: list[Finding],
@@ -241,15 +252,16 @@ class DockerImporter:
         stages = stage_texts(parsed)
         if stages:
             decisions.append(Decision(source=f"{len(stages)} build stage(s)", target="kept before the final stage"))
-        extra = {"docker": {"dockerfile": parsed.path, "server_dir": sub, "framework": info.framework if info else None,
-                            "via": rec.via}}
-        if stages:
-            extra["build_stages"] = stages  # Dockerfile text rendered before the final stage
+        details = DockerDetails(dockerfile=parsed.path, server_dir=sub, framework=info.framework if info else None,
+                                via=rec.via)
+        if stages:  # Dockerfile text rendered before the final stage
+            image = image.model_copy(update={"build_stages": stages})
         return AppSpec(
             name=name, class_name=class_name,
             source=SourceInfo(platform="docker", root=".", entry_file=rel_app, entry_symbol=rec.app_object,
                               files=[parsed.path] + ([rel_app] if rel_app else [])),
             endpoints=endpoints, image=image,
-            server=ServerSpec(command=rec.words, port=port, health_path=health, kind=rec.kind, native_module=native),
-            findings=[*findings, *image_findings], decisions=decisions, extra=extra,
+            server=ServerSpec(command=rec.words, port=port, health=HealthCheck(path=health), kind=rec.kind,
+                              native_module=native),
+            findings=[*findings, *image_findings], decisions=decisions, details=details,
         )

@@ -2,8 +2,8 @@
 
 Static only: the module is parsed with libcst, never imported. A module can hold several fal apps
 (one per Modal class, one per ASGI/WSGI/web_server function, one for the other functions); the
-single-app spec holds the first (primary) one and ``spec.extra["apps"]`` the others, each a dict
-with the same keys as the spec's own app fields (see ``docs/from-modal.md``).
+spec holds the first (primary) one in its own fields and the others in ``spec.more_apps``, each
+deployed under its own name (see ``docs/from-modal.md``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from falmigrate.errors import SourceError
 from falmigrate.importers.modal.build import build_app, image_for
 from falmigrate.importers.modal.plan import app_name, plan_module
 from falmigrate.importers.modal.reader import ModalModule, read_module
-from falmigrate.spec import AppSpec, Finding, Location, SourceInfo
+from falmigrate.spec import AppSpec, Finding, Location, ModalDetails, SourceInfo
 
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", "build", "dist", ".mypy_cache"}
 _MODAL_IMPORT = re.compile(r"^\s*(import modal\b|from modal(\.\w+)* import )", re.MULTILINE)
@@ -107,7 +107,7 @@ def load_module(mod: ModalModule, root: Path) -> AppSpec:
                           file=mod.path, line=call.line, hint="add the functions or classes the app serves")
     apps = [build_app(mod, plan) for plan in plans]
     primary = apps[0]
-    image, image_findings, image_decisions, image_extra = image_for(mod, plans, apps)
+    image, image_findings, image_decisions = image_for(mod, plans, apps)
     findings = [*image_findings, *(f for a in apps for f in a.findings)]
     decisions = [*image_decisions, *(d for a in apps for d in a.decisions)]
     if len(apps) > 1:
@@ -116,8 +116,9 @@ def load_module(mod: ModalModule, root: Path) -> AppSpec:
             message=f"the Modal app becomes {len(apps)} fal apps ({', '.join(a.class_name for a in apps)}) in one fal_app.py",
             remediation="deploy each class with `fal deploy fal_app.py::<Class>`"))
     modal_name = app_name(mod) or primary.class_name
+    name = _kebab(modal_name) or "modal-app"
     spec = AppSpec(
-        name=re.sub(r"[^a-z0-9-]+", "-", modal_name.lower()).strip("-") or "modal-app",
+        name=name,
         class_name=primary.class_name,
         source=SourceInfo(platform="modal", root=".", entry_file=mod.path, entry_symbol=primary.class_name,
                           files=[p.relative_to(root).as_posix() for p in python_files(root)]),
@@ -130,15 +131,16 @@ def load_module(mod: ModalModule, root: Path) -> AppSpec:
         volumes=primary.volumes,
         findings=_dedupe(findings),
         decisions=decisions,
-        extra={
-            "modal_app": modal_name,
-            "apps": [a.extra_dict() for a in apps[1:]],
-            "kind": primary.kind,
-            "runner": {a.class_name: a.runner for a in apps},
-            **image_extra,
-        },
+        more_apps=[a.served(f"{name}-{_kebab(a.class_name)}") for a in apps[1:]],
+        details=ModalDetails(modal_app=modal_name, apps={a.class_name: a.runner for a in apps}),
     )
     return spec
+
+
+def _kebab(name: str) -> str:
+    """``MyModel`` / ``my_model`` → ``my-model``: fal's spelling of app names."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name)
+    return re.sub(r"[^a-z0-9-]+", "-", spaced.lower()).strip("-")
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

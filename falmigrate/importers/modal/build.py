@@ -1,7 +1,7 @@
 """One ``AppPlan`` → the spec parts of one fal app (endpoints, lifecycle, knobs, findings).
 
 ``BuiltApp`` is what the primary app puts in the AppSpec's own fields and what every other app puts
-in ``spec.extra["apps"]`` (``extra_dict``), so both have the same shape.
+in ``spec.more_apps`` (``served``), so both have the same shape.
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ from falmigrate.spec import (
     ImageSpec,
     Lifecycle,
     Location,
+    ModalAppDetails,
+    ModalCall,
+    ModalServer,
     ScalingSpec,
+    ServedApp,
     TypeRef,
     VolumeSpec,
 )
@@ -46,19 +50,12 @@ class BuiltApp:
     settings: Settings = field(default_factory=Settings)
     findings: list[Finding] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
-    runner: dict[str, Any] = field(default_factory=dict)
+    runner: ModalAppDetails = field(default_factory=lambda: ModalAppDetails(kind="cls"))
 
-    def extra_dict(self) -> dict[str, Any]:
-        return {
-            "class_name": self.class_name,
-            "kind": self.kind,
-            "endpoints": [e.model_dump(mode="json", exclude_defaults=True) for e in self.endpoints],
-            "lifecycle": self.lifecycle.model_dump(mode="json", exclude_defaults=True),
-            "scaling": self.scaling.model_dump(mode="json", exclude_none=True),
-            "hardware": self.hardware.model_dump(mode="json", exclude_defaults=True),
-            "secrets": list(self.secrets),
-            "volumes": [v.model_dump(mode="json") for v in self.volumes],
-        }
+    def served(self, name: str) -> ServedApp:
+        """This app as one fal app of the project, deployed as ``name``."""
+        return ServedApp(name=name, class_name=self.class_name, endpoints=self.endpoints, lifecycle=self.lifecycle,
+                         scaling=self.scaling, hardware=self.hardware, secrets=self.secrets, volumes=self.volumes)
 
 
 def _loc(mod: ModalModule, line: int) -> Location:
@@ -195,18 +192,15 @@ def call_decision(mod: ModalModule, plan: AppPlan, handler: Handler) -> Decision
                     note=f"answers {reply}", location=_loc(mod, member.line))
 
 
-def _call_info(plan: AppPlan, handler: Handler, sig: Any) -> dict[str, Any]:
+def _call_info(plan: AppPlan, handler: Handler, sig: Any) -> ModalCall:
     """How the verify runner calls this handler the Modal way (``.local()``)."""
-    return {
-        "class": plan.source_class.name if plan.source_class is not None else None,
-        "name": handler.member.name,
-        "body_param": sig.body_param,
-        "body_type": sig.body_type,
-        "batched": "batched" in handler.member.roles,
-    }
+    return ModalCall(owner=plan.source_class.name if plan.source_class is not None else None,
+                     name=handler.member.name, body_param=sig.body_param, body_type=sig.body_type,
+                     batched="batched" in handler.member.roles)
 
 
-def _endpoint(mod: ModalModule, plan: AppPlan, handler: Handler, out: list[Finding], calls: dict[str, Any]) -> Endpoint:
+def _endpoint(mod: ModalModule, plan: AppPlan, handler: Handler, out: list[Finding],
+              calls: dict[str, ModalCall]) -> Endpoint:
     member = handler.member
     sig = read_signature(mod, member.node, is_method=handler.is_method)
     calls[handler.path] = _call_info(plan, handler, sig)
@@ -264,15 +258,14 @@ def _server_endpoints(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> li
 def build_app(mod: ModalModule, plan: AppPlan) -> BuiltApp:
     settings = plan_settings(mod, plan)
     findings = list(settings.findings)
-    calls: dict[str, Any] = {}
+    calls: dict[str, ModalCall] = {}
     endpoints = [_endpoint(mod, plan, h, findings, calls) for h in plan.handlers]
     settings.decisions += [call_decision(mod, plan, h) for h in plan.handlers]
-    runner: dict[str, Any] = {"kind": plan.kind, "calls": calls}
+    server = None
     if plan.server is not None:
-        runner["server"] = {
-            "class": plan.source_class.name if plan.source_class is not None else None,
-            "name": plan.server.name, "port": plan.server_port, "startup_timeout": plan.server_startup_timeout,
-        }
+        server = ModalServer(owner=plan.source_class.name if plan.source_class is not None else None,
+                             name=plan.server.name, port=plan.server_port, startup_timeout=plan.server_startup_timeout)
+    runner = ModalAppDetails(kind=plan.kind, calls=calls, server=server)
     if plan.server is not None:
         endpoints = _server_endpoints(mod, plan, findings) + endpoints
         served = (f"proxied to your server on port {plan.server_port}" if plan.kind == "web_server"
@@ -343,9 +336,9 @@ def _lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> 
 
 
 def image_for(mod: ModalModule, plans: list[AppPlan],
-              apps: list[BuiltApp]) -> tuple[ImageSpec, list[Finding], list[Decision], dict[str, Any]]:
-    """The one Dockerfile image: the primary app's Modal image (other apps' images → FM222), and the
-    ``spec.extra`` entries its Dockerfile needs (build stages of a ``from_dockerfile`` base, flags)."""
+              apps: list[BuiltApp]) -> tuple[ImageSpec, list[Finding], list[Decision]]:
+    """The one Dockerfile image: the primary app's Modal image (other apps' images → FM222), with the
+    layout its Dockerfile needs (build stages of a ``from_dockerfile`` base, flags)."""
     primary = apps[0].settings
     expr = primary.image_expr
     code = cst.Module([]).code_for_node
@@ -369,8 +362,8 @@ def image_for(mod: ModalModule, plans: list[AppPlan],
                                            location=_loc(mod, expr_line(mod, expr, plans[0]))))
     # secret-looking Image.env names become secrets of the app that runs the image
     apps[0].secrets = [*apps[0].secrets, *(k for k in chain.secret_env if k not in apps[0].secrets)]
-    extra: dict[str, Any] = {**chain.render_flags, **({"build_stages": stages} if stages else {})}
-    return image, [*chain.findings, *(f for f in primary.findings if f.rule == "FM222")], chain.decisions, extra
+    image = image.model_copy(update={**chain.render_flags, "build_stages": stages})
+    return image, [*chain.findings, *(f for f in primary.findings if f.rule == "FM222")], chain.decisions
 
 
 def expr_line(mod: ModalModule, expr: cst.BaseExpression | None, plan: AppPlan) -> int:

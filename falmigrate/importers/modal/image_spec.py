@@ -53,7 +53,7 @@ class _Builder:
                                      "system_packages": [], "python_requirements": []}
         self.cursor = APT
         self.copied_requirements = 0
-        self.flags: dict[str, bool] = {}  # spec.extra render flags (dockerfile_workdir_late)
+        self.flags: dict[str, bool] = {}  # ImageSpec layout flags (workdir_late)
 
     def _enter(self, section: int) -> bool:
         """True (and the cursor moves) when ``section`` is not before the cursor."""
@@ -110,10 +110,10 @@ class _Builder:
         if self.cursor == APT:
             return
         if self.cursor <= ENV and not self.flags:
-            self.flags["dockerfile_workdir_late"] = True
+            self.flags["workdir_late"] = True
             self.cursor = ENV
             return
-        self.flags.pop("dockerfile_workdir_late", None)
+        self.flags.pop("workdir_late", None)
         self.raw(f"WORKDIR {path}")
 
     def copy(self, src: str, dest: str) -> None:

@@ -40,7 +40,7 @@ class ImageChain:
     findings: list[Finding] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     secret_env: list[str] = field(default_factory=list)  # Image.env names kept out of the image (fal secrets)
-    render_flags: dict[str, bool] = field(default_factory=dict)  # spec.extra flags the Dockerfile needs
+    render_flags: dict[str, bool] = field(default_factory=dict)  # ImageSpec layout flags the Dockerfile needs
 
 
 def _strings(mod: ModalModule, call: cst.Call) -> list[str]:

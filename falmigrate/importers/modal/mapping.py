@@ -212,7 +212,7 @@ RULES: dict[str, str] = {
     "FM222": "several Modal images or per-function settings merged",
     "FM223": "keyword without a fal equivalent",
     "FM224": "generator output collected into a list",
-    "FM226": "several fal apps: the primary one is in the spec, the others in spec.extra['apps']",
+    "FM226": "several fal apps: the primary one is in the spec, the others in spec.more_apps",
     "FM227": "more than one file defines a Modal App",
     "FM228": "a class member redefines a fal.App attribute",
     "FM229": "web_server port collides with fal's runner ports",

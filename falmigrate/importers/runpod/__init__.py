@@ -4,7 +4,7 @@ Finds the one module calling ``start`` (any ``.py`` under the root, sorted walk)
 names, the request fields (``rp_validator`` schema, else the keys the handler reads), the
 ``concurrency_modifier``'s ceiling, module-level initialisation, and the project files around it
 (Dockerfile, ``test_input.json``, ``.runpod/hub.json``/``tests.json``). Static only: libcst and
-json; the worker is never imported. ``spec.extra["runpod"]`` tells the codemod and the verify runner
+json; the worker is never imported. ``spec.details`` (RunpodDetails) tells the codemod and the verify runner
 how to call the handler.
 """
 
@@ -32,6 +32,7 @@ from falmigrate.spec import (
     InputField,
     Lifecycle,
     Location,
+    RunpodDetails,
     SourceInfo,
     TypeRef,
 )
@@ -177,13 +178,12 @@ class RunpodImporter:
         )
         name, class_name = names(root, project.title)
         decisions = _decisions(mod, start, ref, handler, init, class_name)
-        extra = {"runpod": {
-            "handler": handler.name, "call": ref.call, "handler_file": ref.mod.path, "kind": handler.kind,
-            "entry": mod.path,
-            "return_aggregate_stream": isinstance(aggregate, cst.Name) and aggregate.value == "True",
-            "concurrency_modifier": ceiling[0] if ceiling else None, "init": init.names,
-            "schema": from_schema,
-        }}
+        details = RunpodDetails(
+            handler=handler.name, call=ref.call, handler_file=ref.mod.path, kind=handler.kind, entry=mod.path,
+            return_aggregate_stream=isinstance(aggregate, cst.Name) and aggregate.value == "True",
+            concurrency_modifier=ceiling[0] if ceiling else None, init=list(init.names),
+            schema_validated=bool(from_schema),
+        )
         image = project.image
         if "runpod" not in " ".join(image.python_requirements) and image.requirements_file is None:
             image = image.model_copy(update={"python_requirements": [*image.python_requirements, "runpod"]})
@@ -195,5 +195,5 @@ class RunpodImporter:
             lifecycle=Lifecycle(setup="_falmigrate_init" if init.indices else None),
             scaling=scaling_spec(project.scaling, ceiling[1] if ceiling else None),
             hardware=project.hardware, image=image, secrets=sorted(project.secrets),
-            findings=findings, decisions=decisions, extra=extra,
+            findings=findings, decisions=decisions, details=details,
         )

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from falmigrate.errors import VerifyError
-from falmigrate.spec import AppSpec
+from falmigrate.spec import AppSpec, CogDetails
 
 
 def _load(root: Path, spec: AppSpec) -> Any:
     from cog.predictor import load_predictor_from_ref
 
-    cog = spec.extra.get("cog") or {}
-    ref = f"{cog.get('file') or spec.source.entry_file}:{cog.get('class') or spec.class_name}"
+    cog = spec.details_as(CogDetails)
+    ref = f"{cog.file if cog else spec.source.entry_file}:{(cog.class_name if cog else None) or spec.class_name}"
     folder = str((root / ref.split(":", 1)[0]).parent.resolve())
     if folder not in sys.path:
         sys.path.insert(0, folder)
@@ -53,10 +53,10 @@ def _input_schema(spec: AppSpec) -> dict[str, Any]:
     the source side must not share the importer's mistakes, or the diff could not catch them."""
     from cog._inspector import create_predictor
 
-    cog = spec.extra.get("cog") or {}
-    module = Path(cog.get("file") or spec.source.entry_file).name.removesuffix(".py")
+    cog = spec.details_as(CogDetails)
+    module = Path(cog.file if cog else spec.source.entry_file or "").name.removesuffix(".py")
     try:
-        return create_predictor(module, cog.get("class") or spec.class_name).inputs
+        return create_predictor(module, (cog.class_name if cog else None) or spec.class_name).inputs
     except Exception as exc:  # cog refuses the signature (e.g. an input without annotation)
         raise VerifyError(f"cog cannot read the inputs of {module}: {type(exc).__name__}: {exc}") from exc
 
@@ -107,7 +107,8 @@ def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[A
     predictor = _load(Path(root), spec)
     inputs = _input_schema(spec)
     _setup(predictor)
-    method = getattr(predictor, (spec.extra.get("cog") or {}).get("method") or "predict")
+    cog = spec.details_as(CogDetails)
+    method = getattr(predictor, cog.method if cog else "predict")
     results: list[Any] = []
     for case in cases:
         try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from falmigrate.errors import VerifyError
-from falmigrate.spec import AppSpec
+from falmigrate.spec import AppSpec, DockerDetails
 
 PLACEHOLDER = "{port}"
 STARTUP_TIMEOUT = 60.0
@@ -35,14 +35,13 @@ def free_port() -> int:
 
 def pick_port(spec: AppSpec) -> int:
     """A free port when the server can be moved ({port} in its command or it reads $PORT), else its own."""
-    docker = spec.extra.get("docker") or {}
-    if spec.server is not None and docker.get("port_movable") is False:
+    if spec.server is not None and spec.require_details(DockerDetails).port_movable is False:
         return spec.server.port
     return free_port()
 
 
 def server_dir(root: Path, spec: AppSpec) -> Path:
-    sub = (spec.extra.get("docker") or {}).get("server_dir") or ""
+    sub = spec.require_details(DockerDetails).server_dir
     return (Path(root) / sub).resolve() if sub else Path(root).resolve()
 
 

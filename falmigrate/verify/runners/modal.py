@@ -3,7 +3,7 @@
 No cloud: ``Cls().method.local(x)`` (Modal runs the ``@enter`` methods first, once per instance) and
 ``fn.local(x)`` for functions; an ``asgi_app``/``wsgi_app`` factory's ``.local()`` returns the app,
 which is then called in-process; a ``web_server`` function's ``.local()`` starts the server, which is
-then sent real HTTP requests. How to call each endpoint comes from ``spec.extra["runner"]`` (written by
+then sent real HTTP requests. How to call each endpoint comes from ``ModalDetails.apps`` (written by
 the importer). Runs inside the verify worker subprocess (cwd = the source root).
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from falmigrate.errors import VerifyError
-from falmigrate.spec import AppSpec
+from falmigrate.spec import AppSpec, ModalAppDetails, ModalDetails, ModalServer
 
 
 def _module(root: Path, spec: AppSpec) -> Any:
@@ -51,7 +51,7 @@ def _resolve(value: Any) -> Any:
 class _Runner:
     def __init__(self, root: Path, spec: AppSpec) -> None:
         self.module = _module(root, spec)
-        self.apps: dict[str, dict[str, Any]] = spec.extra.get("runner", {})
+        self.apps: dict[str, ModalAppDetails] = spec.require_details(ModalDetails).apps
         self.primary = spec.class_name
         self.instances: dict[str, Any] = {}
         self.served: dict[str, Any] = {}
@@ -78,42 +78,42 @@ class _Runner:
             raise VerifyError(f"case {case.get('name')!r}: no app {app_name!r} in the spec")
         path = case.get("endpoint", "/")
         body = case.get("input", {})
-        if "server" in app:
-            return self._serve(app_name, app, path, case.get("method", "POST"), body)
-        call = app["calls"].get(path)
+        if app.server is not None:
+            return self._serve(app_name, app, app.server, path, case.get("method", "POST"), body)
+        call = app.calls.get(path)
         if call is None:
             raise VerifyError(f"case {case.get('name')!r}: {app_name} has no endpoint {path!r}")
-        fn = self._target(call["class"], call["name"])
-        if call["body_param"] is not None:
-            arg = getattr(self.module, call["body_type"]).model_validate(body) if call["body_type"] != "dict" else body
-            args, kwargs = [[arg] if call["batched"] else arg], {}
+        fn = self._target(call.owner, call.name)
+        if call.body_param is not None:
+            arg = getattr(self.module, call.body_type).model_validate(body) if call.body_type != "dict" else body
+            args, kwargs = [[arg] if call.batched else arg], {}
         else:
-            args, kwargs = [], ({k: [v] for k, v in body.items()} if call["batched"] else dict(body))
+            args, kwargs = [], ({k: [v] for k, v in body.items()} if call.batched else dict(body))
         result = _resolve(fn.local(*args, **kwargs))
-        return result[0] if call["batched"] else result
+        return result[0] if call.batched else result
 
-    def _serve(self, app_name: str, app: dict[str, Any], path: str, method: str, body: Any) -> Any:
+    def _serve(self, app_name: str, app: ModalAppDetails, server: ModalServer, path: str, method: str,
+               body: Any) -> Any:
         import httpx
 
-        server = app["server"]
         if app_name not in self.served:
-            factory = self._target(server["class"], server["name"])
+            factory = self._target(server.owner, server.name)
             self.served[app_name] = _resolve(factory.local())
-            if app["kind"] == "web_server":
-                _wait_for_port(server["port"], server.get("startup_timeout") or 5.0)
+            if app.kind == "web_server" and server.port is not None:
+                _wait_for_port(server.port, server.startup_timeout or 5.0)
         target = self.served[app_name]
         # the same request the fal side's worker sends: a query string for body-less methods
         payload = {"params": body} if method.upper() in ("GET", "HEAD", "DELETE") else {"json": body}
-        if app["kind"] == "asgi_app":
+        if app.kind == "asgi_app":
             from starlette.testclient import TestClient
 
             with TestClient(target) as client:
                 response = client.request(method, path, **payload)
-        elif app["kind"] == "wsgi_app":
+        elif app.kind == "wsgi_app":
             with httpx.Client(transport=httpx.WSGITransport(app=target), base_url="http://app") as client:
                 response = client.request(method, path, **payload)
         else:
-            response = httpx.request(method, f"http://127.0.0.1:{server['port']}{path}", timeout=60, **payload)
+            response = httpx.request(method, f"http://127.0.0.1:{server.port}{path}", timeout=60, **payload)
         try:
             return response.json()
         except ValueError:

@@ -69,7 +69,7 @@ def test_output_parses_passes_ruff_and_twice_is_once(case: str, tmp_path: Path) 
     again = tmp_path / "again"
     shutil.copytree(source, again)
     spec = CogImporter().load(source)
-    (again / spec.extra["cog"]["file"]).write_text(first.code)
+    (again / spec.details.file).write_text(first.code)
     assert rewrite(spec, again).code == first.code
 
 

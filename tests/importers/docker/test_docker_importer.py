@@ -31,7 +31,7 @@ def test_fixture_server(case):
     assert spec.source.platform == "docker" and spec.source.root == "."
     assert (spec.server.kind, spec.server.port, spec.server.health_path) == (kind, port, health)
     assert spec.server.command == command
-    assert spec.extra["docker"]["server_dir"] == sub
+    assert spec.details.server_dir == sub
     assert spec.image.exposed_port == port
 
 
@@ -58,7 +58,7 @@ def test_flask_fixture_keeps_build_steps():
 
 def test_multi_stage_keeps_build_stage_and_copy_from():
     spec = DockerImporter().load(FIXTURES / "multi_stage" / "input")
-    stages = spec.extra["build_stages"]
+    stages = spec.image.build_stages
     assert len(stages) == 1 and stages[0].startswith("FROM python:3.11-slim AS builder\n")
     assert "--prefix=/install" in stages[0]
     assert spec.image.dockerfile_extra == ["COPY --from=builder /install /usr/local"]
@@ -68,7 +68,7 @@ def test_multi_stage_keeps_build_stage_and_copy_from():
 
 def test_entrypoint_fixture_runs_its_script_and_later_steps():
     spec = DockerImporter().load(FIXTURES / "entrypoint_script" / "input")
-    assert spec.extra["docker"]["via"] == "docker-entrypoint.sh"
+    assert spec.details.via == "docker-entrypoint.sh"
     # needs the code: the code is copied in before it
     assert spec.image.dockerfile_extra == ["COPY . /opt/service", "RUN chmod +x docker-entrypoint.sh"]
 
@@ -134,7 +134,7 @@ def test_code_dir_and_secret_mounts(project):
         "app/m.py": "from fastapi import FastAPI\napp = FastAPI()\n@app.get('/ping')\ndef p():\n    return 1\n",
     })
     spec = DockerImporter().load(root)
-    assert spec.extra["docker"]["server_dir"] == "app"
+    assert spec.details.server_dir == "app"
     assert spec.server.health_path == "/ping" and spec.source.entry_file == "app/m.py"
     step = spec.image.run_steps[0]
     assert step.command == "make weights" and step.secrets[0].id == "hf" and step.secrets[0].target == "/run/hf"

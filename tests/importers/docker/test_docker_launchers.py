@@ -121,7 +121,7 @@ def test_bad_projects_fail_through_the_cli(project, tmp_path, files, needle, whe
 def test_port_from_a_variable_is_valued_from_env(project, cmd, port, movable):
     spec = DockerImporter().load(project({"Dockerfile": HEAD + cmd + "\n", "main.py": FASTAPI}))
     assert spec.server.port == port
-    assert spec.extra["docker"]["port_movable"] is movable
+    assert spec.details.port_movable is movable
 
 
 def test_server_image_conversion_resets_the_entrypoint(project):

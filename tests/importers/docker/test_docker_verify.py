@@ -122,7 +122,7 @@ def test_server_with_a_fixed_port_is_verified_on_it(project, tmp_path):
                   "HTTPServer(('127.0.0.1', 18765), H).serve_forever()\n",
     })
     spec = DockerImporter().load(root)
-    assert spec.server.port == 18765 and spec.extra["docker"]["port_movable"] is False
+    assert spec.server.port == 18765 and spec.details.port_movable is False
     cases = [{"name": "x", "endpoint": "/x", "method": "POST", "input": {"a": 1}}]
     assert run_source(root, spec, cases) == [{"keys": ["a"]}]
     report = verify(root, write_output(convert(root, "docker"), tmp_path / "out"), cases)

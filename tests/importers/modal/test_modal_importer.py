@@ -11,6 +11,7 @@ from falmigrate.errors import SourceError
 from falmigrate.importers.modal import ModalImporter
 from falmigrate.importers.modal.knobs import parse_gpu
 from falmigrate.render.dockerfile import render as render_dockerfile
+from falmigrate.spec import ModalServer
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "modal"
 
@@ -156,12 +157,12 @@ def test_from_registry_add_python_and_gpu_list() -> None:
 
 def test_web_kinds_and_extra_apps() -> None:
     spec = ModalImporter().load(FIXTURES / "wsgi_batched" / "input")
-    assert spec.class_name == "LegacyApp" and spec.extra["kind"] == "wsgi_app"
-    [other] = spec.extra["apps"]
-    assert other["class_name"] == "WsgiBatchedApp" and other["endpoints"][0]["handler"] == "square"
+    assert spec.class_name == "LegacyApp" and spec.details.apps[spec.class_name].kind == "wsgi_app"
+    [other] = spec.more_apps
+    assert other.class_name == "WsgiBatchedApp" and other.endpoints[0].handler == "square"
     assert {"FM220", "FM211", "FM226"} <= set(rules(spec))
     server = ModalImporter().load(FIXTURES / "web_server" / "input")
-    assert server.extra["runner"]["ServeApp"]["server"] == {"class": None, "name": "serve", "port": 18741, "startup_timeout": 20.0}
+    assert server.details.apps["ServeApp"].server == ModalServer(owner=None, name="serve", port=18741, startup_timeout=20.0)
     assert server.scaling.startup_timeout == 20  # fal's setup() limit covers the wait for the port
     asgi = ModalImporter().load(FIXTURES / "asgi_app" / "input")
     assert [(e.path, e.method) for e in asgi.endpoints] == [("/add", "POST"), ("/mul", "POST"), ("/ping", "GET")]
@@ -173,7 +174,7 @@ def test_body_model_and_parameters() -> None:
     [endpoint] = spec.endpoints
     assert [f.name for f in endpoint.inputs] == ["name", "excited"]
     assert endpoint.inputs[0].min_length == 1 and endpoint.inputs[0].description == "who to greet"
-    assert spec.extra["runner"]["GreeterApp"]["calls"]["/"]["body_type"] == "Greeting"
+    assert spec.details.apps["GreeterApp"].calls["/"].body_type == "Greeting"
     gpu = ModalImporter().load(FIXTURES / "gpu_volumes_secrets" / "input")
     assert {"FM210", "FM208"} <= set(rules(gpu))
     assert (gpu.hardware.machine_type, gpu.hardware.num_gpus) == ("GPU-H100", 2)
@@ -183,7 +184,7 @@ def test_concurrent_findings() -> None:
     spec = ModalImporter().load(FIXTURES / "concurrent" / "input")
     assert spec.scaling.max_multiplexing == 16
     assert any(f.rule == "FM212" and "target_inputs" in f.message for f in spec.findings)
-    assert spec.extra["apps"][0]["scaling"]["max_multiplexing"] == 4
+    assert spec.more_apps[0].scaling.max_multiplexing == 4
 
 
 def test_no_app_is_a_source_error(tmp_path: Path) -> None:
@@ -450,7 +451,7 @@ def test_a_late_workdir_is_written_once_at_its_place(tmp_path: Path) -> None:
         "COPY assets assets",
         "COPY . /srv",
     ]
-    assert spec.extra["dockerfile_workdir_late"] is True
+    assert spec.image.workdir_late is True
 
 
 def test_private_registry_base_is_a_finding(tmp_path: Path) -> None:

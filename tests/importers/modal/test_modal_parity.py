@@ -17,7 +17,7 @@ from falmigrate.verify import load_cases, verify
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "fixtures" / "modal"
 NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file())
-# Cases for the fal apps other than the primary one (spec.extra["apps"]).
+# Cases for the fal apps other than the primary one (spec.more_apps).
 EXTRA_CASES = {
     "concurrent": [{"name": "ping", "app": "IoBoundApp", "endpoint": "/", "method": "POST", "input": {"n": 41}}],
     "wsgi_batched": [{"name": "square", "app": "WsgiBatchedApp", "endpoint": "/", "method": "POST", "input": {"xs": 7}}],

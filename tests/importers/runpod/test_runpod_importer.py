@@ -43,7 +43,7 @@ def rules(spec) -> list[str]:
 def test_handler_form(case: str, kind: str) -> None:
     spec = load(case)
     assert spec.source.platform == "runpod"
-    assert spec.extra["runpod"]["kind"] == kind
+    assert spec.details.kind == kind
     endpoint = spec.endpoints[0]
     assert endpoint.output_mode == ("stream" if kind == "generator" else "single")
     assert endpoint.is_async == (kind == "async")
@@ -78,13 +78,13 @@ def test_reads_without_schema_are_optional_fields() -> None:
 def test_module_init_is_planned_into_setup() -> None:
     spec = load("module_init")
     assert spec.lifecycle.setup == "_falmigrate_init"
-    assert spec.extra["runpod"]["init"] == ["VOCAB", "INDEX", "DEVICE"]
+    assert spec.details.init == ["VOCAB", "INDEX", "DEVICE"]
     assert "FM309" in rules(spec)
 
 
 def test_startup_under_the_main_guard_is_planned_too() -> None:
     spec = load("main_guard_init")
-    assert spec.lifecycle.setup == "_falmigrate_init" and spec.extra["runpod"]["init"] == ["translator"]
+    assert spec.lifecycle.setup == "_falmigrate_init" and spec.details.init == ["translator"]
     assert {"FM307", "FM308", "FM309"} <= set(rules(spec))
 
 

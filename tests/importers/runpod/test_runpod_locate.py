@@ -56,7 +56,7 @@ def test_config_built_in_the_main_guard(tmp_path: Path) -> None:
             runpod.serverless.start(config)
     """})
     spec = RunpodImporter().load(root)
-    assert spec.extra["runpod"]["kind"] == "generator" and spec.extra["runpod"]["return_aggregate_stream"]
+    assert spec.details.kind == "generator" and spec.details.return_aggregate_stream
     assert "FM314" not in rules(spec)  # the flag set by item assignment counts
     report = converts_and_agrees(root, tmp_path, [{"n": 3}, {}])
     assert report["cases"][0]["source"] == [0, 1, 2]
@@ -132,8 +132,8 @@ def test_handler_and_schema_in_sibling_modules(tmp_path: Path) -> None:
         """,
     })
     spec = RunpodImporter().load(root)
-    assert spec.extra["runpod"]["handler_file"] == "src/rp_handler.py"
-    assert spec.extra["runpod"]["call"] == "run" and spec.source.entry_file == "src/handler.py"
+    assert spec.details.handler_file == "src/rp_handler.py"
+    assert spec.details.call == "run" and spec.source.entry_file == "src/handler.py"
     got = fields(spec)
     assert got["prompt"].required and got["prompt"].type.kind == "str"
     assert got["steps"].default == 2 and got["steps"].location.file == "src/rp_schemas.py"
@@ -159,7 +159,7 @@ def test_unreadable_schema_is_a_finding_and_reads_are_used(tmp_path: Path) -> No
     spec = RunpodImporter().load(root)
     finding = next(f for f in spec.findings if f.rule == "FM304")
     assert finding.severity == "warning" and finding.location.line == 8
-    assert spec.extra["runpod"]["schema"] is False
+    assert spec.details.schema_validated is False
 
 
 @pytest.mark.parametrize(("files", "needle", "where"), [
@@ -215,7 +215,7 @@ def test_async_generator_handler_streams_and_aggregates(tmp_path: Path) -> None:
         runpod.serverless.start({"handler": handler})
     """})
     spec = RunpodImporter().load(root)
-    assert spec.extra["runpod"]["kind"] == "async_generator" and spec.endpoints[0].output_mode == "stream"
+    assert spec.details.kind == "async_generator" and spec.endpoints[0].output_mode == "stream"
     assert {"FM310", "FM314"} <= set(rules(spec))  # streamed; aggregate flag unset yet "/" aggregates
     report = converts_and_agrees(root, tmp_path, [{"text": "x y"}, {}, {"fail": True}])
     assert report["cases"][0]["source"] == [{"token": "x"}, {"token": "y"}]

@@ -39,10 +39,10 @@ def test_fixtures_cover_the_required_kinds() -> None:
     kinds = set()
     for name in NAMES:
         converted = convert(FIXTURES / name / "input", "runpod")
-        runpod = converted.spec.extra["runpod"]
-        kinds.add("generator" if runpod["kind"] in ("generator", "async_generator") else runpod["kind"])
-        kinds |= {"schema"} if runpod["schema"] else set()
-        kinds |= {"module_init"} if runpod["init"] else set()
+        runpod = converted.spec.details
+        kinds.add("generator" if runpod.kind in ("generator", "async_generator") else runpod.kind)
+        kinds |= {"schema"} if runpod.schema_validated else set()
+        kinds |= {"module_init"} if runpod.init else set()
         kinds |= {"error_return"} if any(f.rule == "FM307" for f in converted.spec.findings) else set()
     assert REQUIRED_KINDS <= kinds, kinds
 
@@ -59,7 +59,7 @@ def test_runpod_test_input_agrees_with_the_fal_app(name: str, tmp_path: Path) ->
     test_input = json.loads((source / "test_input.json").read_text())
     cases.append({"name": "test_input.json", "endpoint": "/", "method": "POST", "input": test_input["input"]})
     fal_answers = run_side("fal", out.resolve(), spec, cases)
-    streaming = spec.extra["runpod"]["kind"] in ("generator", "async_generator")
+    streaming = spec.details.kind in ("generator", "async_generator")
     for case, answer in zip(cases, fal_answers, strict=True):
         job = {"input": case["input"]}
         failed = isinstance(answer, dict) and str(answer.get("error", "")).startswith("HTTP 4")

@@ -1,0 +1,80 @@
+"""What each platform's codemod and verify runner need to know beyond the common spec.
+
+One typed model per platform (``AppSpec.details``, discriminated by ``platform``): importers fill it,
+the platform's codemod and verify runner read it. Nothing here is read by the renderers.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from falmigrate.spec.base import Frozen
+
+
+class CogDetails(Frozen):
+    platform: Literal["cog"] = "cog"
+    file: str  # the predictor module, relative to the source root
+    class_name: str | None = None  # None: a function predictor (``predict: "predict.py:run"``)
+    method: str = "predict"  # the method (class predictor) or function name
+    setup_weights: bool = False  # setup(self, weights) takes cog's weights argument
+    file_inputs: list[str] = Field(default_factory=list)
+    train: str | None = None  # cog.yaml's ``train:`` reference, as written
+    cog_version: str | None = None  # the cog version the project pins (requiredness rules differ)
+
+
+class ModalCall(Frozen):
+    """How the verify runner calls one handler the Modal way (``.local()``)."""
+
+    owner: str | None = None  # the Modal class the handler is a method of; None for a function
+    name: str
+    body_param: str | None = None
+    body_type: str | None = None
+    batched: bool = False
+
+
+class ModalServer(Frozen):
+    """A Modal ASGI/WSGI/web_server function: the factory to call and, for web_server, its port."""
+
+    owner: str | None = None
+    name: str
+    port: int | None = None
+    startup_timeout: float | None = None
+
+
+class ModalAppDetails(Frozen):
+    kind: str  # "cls" | "functions" | "asgi_app" | "wsgi_app" | "web_server"
+    calls: dict[str, ModalCall] = Field(default_factory=dict)  # endpoint path -> handler
+    server: ModalServer | None = None
+
+
+class ModalDetails(Frozen):
+    platform: Literal["modal"] = "modal"
+    modal_app: str  # the modal.App(...) name
+    apps: dict[str, ModalAppDetails] = Field(default_factory=dict)  # fal class name -> its Modal handlers
+
+
+class RunpodDetails(Frozen):
+    platform: Literal["runpod"] = "runpod"
+    handler: str  # the handler function's name
+    call: str | None = None  # how the handler is reached from the entry module, when not by name
+    handler_file: str  # the module that defines the handler
+    entry: str  # the module that calls runpod.serverless.start
+    kind: str | None = None  # "sync" | "async" | "generator" | "async_generator"
+    return_aggregate_stream: bool = False
+    concurrency_modifier: str | None = None
+    init: list[str] = Field(default_factory=list)  # module-level names setup() initialises
+    schema_validated: bool = False  # the request fields come from an rp_validator schema
+
+
+class DockerDetails(Frozen):
+    platform: Literal["docker"] = "docker"
+    dockerfile: str  # the user's Dockerfile, relative to the source root
+    server_dir: str = ""  # the server's code folder below the workdir
+    framework: str | None = None  # "fastapi" | "flask" | None
+    via: str | None = None  # the ENTRYPOINT script the server is started through
+    port_movable: bool | None = None  # the server reads its port from $PORT / a flag we can set
+
+
+PlatformDetails = CogDetails | ModalDetails | RunpodDetails | DockerDetails
