@@ -61,7 +61,7 @@ def test_fal_runtime_needs_come_last_before_the_code():
     curl = next(i for i, line in enumerate(lines) if line.startswith("RUN command -v curl"))
     assert "apt-get install -y --no-install-recommends curl" in lines[curl]
     assert lines[curl + 2:] == ["RUN python3 -m pip install fal", "", "COPY . /app"]
-    opted_out = render_files(echo_spec(extra={"fal_runtime": False}), None)["Dockerfile"]
+    opted_out = render_files(echo_spec(image=ImageSpec(fal_runtime=False)), None)["Dockerfile"]
     assert "curl" not in opted_out and "pip install fal" not in opted_out
 
 
