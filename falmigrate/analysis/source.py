@@ -1,0 +1,284 @@
+"""One parsed module laid out for name lookups by position.
+
+Module code runs top to bottom, so the value a name has at some point is the last binding *before* that
+point. Every statement list (the module body, an ``if`` branch, a function body) becomes a ``Block`` of
+``Unit``s (one per small statement or compound statement) with their positions and the names each may
+bind or change, indexed by name. ``Region``s are the function and class bodies, which have scopes of
+their own. Nothing here evaluates anything.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+Position = tuple[int, int]  # (1-based line, 0-based column)
+END: Position = (1 << 30, 0)  # after the last statement: the module once it has run
+
+# Methods whose call as a statement changes the receiver in place: ``CHOICES.append("x")``.
+MUTATORS = frozenset({
+    "append", "extend", "insert", "update", "pop", "popitem", "remove", "clear", "sort", "reverse",
+    "add", "discard", "setdefault", "__setitem__", "__delitem__",
+})
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A small statement or a compound statement of a block."""
+
+    node: cst.CSTNode
+    start: Position
+    end: Position
+    names: frozenset[str]  # names it may bind, delete or change in place ("*" for a star import)
+
+
+class Block:
+    """The units of one statement list, and for each name the units that may bind it, in order."""
+
+    def __init__(self, units: list[Unit]) -> None:
+        self.units = units
+        self._by_name: dict[str, list[int]] = {}
+        for index, unit in enumerate(units):
+            for name in unit.names:
+                self._by_name.setdefault(name, []).append(index)
+        self._starts = [unit.start for unit in units]
+
+    def before(self, name: str, position: Position) -> Iterator[Unit]:
+        """Units that start before ``position`` and may bind ``name`` (or star-import), latest first."""
+        last = bisect.bisect_left(self._starts, position)
+        indices = self._by_name.get(name, [])
+        stars = self._by_name.get("*", [])
+        if stars:
+            indices = sorted(set(indices) | set(stars))
+        for at in range(bisect.bisect_left(indices, last) - 1, -1, -1):
+            yield self.units[indices[at]]
+
+    def binds(self, name: str) -> bool:
+        return name in self._by_name
+
+
+@dataclass(frozen=True)
+class Region:
+    """The body of a function or class: a scope of its own."""
+
+    node: cst.FunctionDef | cst.ClassDef
+    start: Position
+    end: Position
+    local_names: frozenset[str]  # for functions: parameters and assigned names, minus global/nonlocal ones
+
+
+class SourceModule:
+    """A parsed module with positions, blocks and scopes; nodes keep their identity (no copy)."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        self._ranges: dict[cst.CSTNode, CodeRange] = dict(wrapper.resolve(PositionProvider))
+        self._blocks: dict[int, Block] = {}
+        collector = _Regions(self)
+        module.visit(collector)
+        self.regions = sorted(collector.regions, key=lambda region: region.start)
+
+    def range(self, node: cst.CSTNode) -> CodeRange | None:
+        return self._ranges.get(node)
+
+    def start(self, node: cst.CSTNode) -> Position:
+        """Where a node starts; a node of another tree counts as after the module (its final state)."""
+        found = self._ranges.get(node)
+        return (found.start.line, found.start.column) if found else END
+
+    def end(self, node: cst.CSTNode) -> Position:
+        found = self._ranges.get(node)
+        return (found.end.line, found.end.column) if found else END
+
+    def block(self, owner: cst.CSTNode, statements: Sequence[cst.CSTNode]) -> Block:
+        """The block of a statement list (cached by its owner: the module, a suite, a handler...)."""
+        cached = self._blocks.get(id(owner))
+        if cached is None:
+            cached = Block(list(self._units(statements)))
+            self._blocks[id(owner)] = cached
+        return cached
+
+    def body_block(self, suite: cst.BaseSuite) -> Block:
+        return self.block(suite, suite.body)
+
+    def module_block(self) -> Block:
+        return self.block(self.module, self.module.body)
+
+    def _units(self, statements: Sequence[cst.CSTNode]) -> Iterator[Unit]:
+        for statement in statements:
+            parts = statement.body if isinstance(statement, cst.SimpleStatementLine) else [statement]
+            for part in parts:
+                yield Unit(part, self.start(part), self.end(part), bound_names(part))
+
+    def regions_at(self, position: Position) -> list[Region]:
+        """The function and class bodies enclosing a position, innermost first."""
+        inside = [r for r in self.regions if r.start <= position < r.end]
+        return sorted(inside, key=lambda region: region.start, reverse=True)
+
+
+class _Regions(cst.CSTVisitor):
+    def __init__(self, source: SourceModule) -> None:
+        self.source = source
+        self.regions: list[Region] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        declared = _Declared()
+        node.body.visit(declared)
+        names = {p.name.value for p in _parameters(node.params)}
+        names |= _names_of_statements(node.body) - declared.names
+        self._add(node, frozenset(names))
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._add(node, frozenset(_names_of_statements(node.body)))
+
+    def _add(self, node: cst.FunctionDef | cst.ClassDef, names: frozenset[str]) -> None:
+        self.regions.append(Region(node, self.source.start(node.body), self.source.end(node.body), names))
+
+
+def _parameters(params: cst.Parameters) -> list[cst.Param]:
+    found = [*params.posonly_params, *params.params, *params.kwonly_params]
+    for extra in (params.star_arg, params.star_kwarg):
+        if isinstance(extra, cst.Param):
+            found.append(extra)
+    return found
+
+
+def parameters(function: cst.FunctionDef) -> list[cst.Param]:
+    """Every parameter of a function, in declaration order (``*args`` / ``**kwargs`` included)."""
+    return _parameters(function.params)
+
+
+def _names_of_statements(suite: cst.BaseSuite) -> set[str]:
+    found: set[str] = set()
+    for statement in suite.body:
+        found |= bound_names(statement)
+    found.discard("*")
+    return found
+
+
+class _Declared(cst.CSTVisitor):
+    """Names a function declares ``global`` or ``nonlocal`` (they are not its locals)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.names.update(item.name.value for item in node.names)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self.names.update(item.name.value for item in node.names)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+
+def bound_names(node: cst.CSTNode) -> frozenset[str]:
+    """Names a statement binds, deletes or changes in place, in its own scope."""
+    collector = _Targets()
+    node.visit(collector)
+    return frozenset(collector.names)
+
+
+def target_names(target: cst.BaseExpression) -> set[str]:
+    """Names an assignment target binds; for ``x[k]`` / ``x.a`` targets, the name changed in place."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        found: set[str] = set()
+        for element in target.elements:
+            found |= target_names(element.value)
+        return found
+    if isinstance(target, cst.StarredElement):
+        return target_names(target.value)
+    if isinstance(target, (cst.Subscript, cst.Attribute)):
+        return target_names(target.value)
+    return set()
+
+
+class _Targets(cst.CSTVisitor):
+    """Collects bound names without entering nested scopes (their names stay theirs)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.names.add(node.name.value)
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self.names.add(node.name.value)
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self.names |= target_names(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self.names |= target_names(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.names |= target_names(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self.names |= target_names(node.target)
+
+    def visit_CompFor(self, node: cst.CompFor) -> bool:
+        return False
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        if isinstance(node.name, cst.Name):  # with ... as x, except E as x, import a as x
+            self.names.add(node.name.value)
+        elif isinstance(node.name, (cst.Tuple, cst.List)):
+            self.names |= target_names(node.name)
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            if alias.asname is None:
+                self.names.add(alias.evaluated_name.split(".")[0])
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            self.names.add("*")
+            return
+        for alias in node.names:
+            if alias.asname is None:
+                self.names.add(alias.evaluated_name)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self.names |= target_names(node.target)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self.names |= target_names(node.target)
+
+    def visit_MatchAs(self, node: cst.MatchAs) -> None:
+        if node.name is not None:
+            self.names.add(node.name.value)
+
+    def visit_MatchStar(self, node: cst.MatchStar) -> None:
+        if node.name is not None:
+            self.names.add(node.name.value)
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        changed = mutated_name(node.value)
+        if changed is not None:
+            self.names.add(changed)
+
+
+def mutated_name(expression: cst.BaseExpression) -> str | None:
+    """``NAME.append(...)``-style calls change NAME in place; the name, or None."""
+    if isinstance(expression, cst.Call) and isinstance(expression.func, cst.Attribute):
+        receiver = expression.func.value
+        if isinstance(receiver, cst.Name) and expression.func.attr.value in MUTATORS:
+            return receiver.value
+    return None
