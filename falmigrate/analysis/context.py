@@ -15,7 +15,15 @@ import libcst as cst
 
 from falmigrate.analysis.frames import Expression, Frame
 from falmigrate.analysis.source import END, SourceModule
-from falmigrate.analysis.values import Budget, Result, Unevaluable, Unknown, publish, unique_reads
+from falmigrate.analysis.values import (
+    OPERATION_ERRORS,
+    Budget,
+    Result,
+    Unevaluable,
+    Unknown,
+    publish,
+    unique_reads,
+)
 from falmigrate.spec.models import Location
 
 if TYPE_CHECKING:
@@ -143,8 +151,8 @@ class ModuleContext:
             value = work(evaluator)
         except Unevaluable as error:
             return Unknown(error.reason, error.location or where, unique_reads(evaluator.budget.env_reads))
-        except RecursionError:
-            return Unknown("the expression is nested too deeply to evaluate", where)
+        except Exception as error:  # noqa: BLE001 - a user's code shape must never crash an importer
+            return Unknown(_failure(error), where, unique_reads(evaluator.budget.env_reads))
         return publish(value, evaluator.budget.env_reads)
 
     def _answer(self, work: Callable[[Evaluator], T], where: Location) -> T | Unknown:
@@ -154,8 +162,16 @@ class ModuleContext:
             return work(Evaluator(Budget()))
         except Unevaluable as error:
             return Unknown(error.reason, error.location or where)
-        except RecursionError:
-            return Unknown("the expression is nested too deeply to follow", where)
+        except Exception as error:  # noqa: BLE001 - a user's code shape must never crash an importer
+            return Unknown(_failure(error), where)
 
     def __repr__(self) -> str:
         return f"ModuleContext({self.file!r})"
+
+
+def _failure(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "the expression is nested too deeply to evaluate"
+    if isinstance(error, OPERATION_ERRORS):
+        return f"evaluating this raises {type(error).__name__}: {error}"
+    return f"the evaluator failed on this expression ({type(error).__name__}: {error})"

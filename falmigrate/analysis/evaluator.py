@@ -19,6 +19,7 @@ from falmigrate.analysis.frames import Frame
 from falmigrate.analysis.resolve import Resolver
 from falmigrate.analysis.values import (
     MAX_DEPTH,
+    OPERATION_ERRORS,
     Budget,
     DefinitionRef,
     ExternalRef,
@@ -32,8 +33,6 @@ from falmigrate.analysis.values import (
 )
 
 _KEYWORDS = {"True": True, "False": False, "None": None}
-# Python errors an operation on plain data may raise; they become reasons, never escape.
-OPERATION_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, AttributeError)
 
 
 class Evaluator(Resolver):

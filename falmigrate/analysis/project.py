@@ -45,7 +45,11 @@ class Project:
         from falmigrate.analysis.context import ModuleContext
 
         absolute = self._absolute(path)
-        context = ModuleContext(self, absolute, module, main=main)
+        try:
+            context = ModuleContext(self, absolute, module, main=main)
+        except RecursionError:
+            raise SourceError("the module is nested too deeply to analyse", file=self.relative(absolute),
+                              hint="split the deepest expression into named parts") from None
         self._modules[(absolute, main)] = context
         return context
 
@@ -110,7 +114,7 @@ class Project:
         try:
             if path.stat().st_size > MAX_FILE_BYTES:
                 return Unevaluable(f"{where.file} is larger than {MAX_FILE_BYTES} bytes; it is not read", where)
-            module = cst.parse_module(path.read_bytes())
+            return ModuleContext(self, path, cst.parse_module(path.read_bytes()), main=main)
         except OSError as error:
             return Unevaluable(f"{where.file} cannot be read: {error.strerror or error}", where)
         except cst.ParserSyntaxError as error:
@@ -118,4 +122,3 @@ class Project:
                                Location(file=where.file, line=error.raw_line))
         except (RecursionError, MemoryError, ValueError):
             return Unevaluable(f"{where.file} cannot be parsed (nested too deeply or not text)", where)
-        return ModuleContext(self, path, module, main=main)

@@ -32,6 +32,21 @@ from falmigrate.analysis.values import (
 if TYPE_CHECKING:
     from falmigrate.analysis.context import ModuleContext
 
+MAX_CHAIN = 10_000  # links of one self-extending chain evaluated in a loop
+
+
+def _key(binding: Binding) -> tuple[int, int, str]:
+    return (id(binding.context), id(binding.node), f"{binding.name}{binding.unpack}")
+
+
+def extends_previous(binding: Binding) -> bool:
+    """True when a binding is computed from the previous binding of the same name."""
+    if binding.kind in ("augassign", "mutation"):
+        return True
+    if binding.kind != "assign" or binding.value is None:
+        return False
+    return binding.context.source.mentions(binding.value, binding.name)
+
 
 class Resolver:
     """Name lookups and binding values; the evaluator subclasses it with ``eval`` and ``truth``."""
@@ -127,9 +142,11 @@ class Resolver:
             return self._compute(binding, frame)
         return self._cached(binding)
 
-    def _cached(self, binding: Binding) -> Any:
+    def _cached(self, binding: Binding, warm: bool = True) -> Any:
         context = binding.context
-        key = (id(context), id(binding.node), f"{binding.name}{binding.unpack}")
+        key = _key(binding)
+        if key not in context.cache and warm:
+            self._warm(binding)
         if key in context.cache:
             value, reads = context.cache[key]
             self.budget.env_reads.extend(reads)
@@ -151,6 +168,25 @@ class Resolver:
             self.active.discard(key)
         context.cache[key] = (value, tuple(self.budget.env_reads[start:]))
         return value
+
+    def _warm(self, binding: Binding) -> None:
+        """Evaluate the earlier links of a chain that builds on itself (``PACKAGES += [...]``,
+        ``S["k"] = v``, ``TAG = f"{TAG}-x"``) oldest first, so a long chain is a loop, not deep recursion."""
+        chain: list[Binding] = []
+        current = binding
+        try:
+            while len(chain) < MAX_CHAIN and extends_previous(current):
+                start = current.context.source.start(current.node)
+                previous = self.lookup(current.name, start, Frame(current.context, start))
+                if previous is None or isinstance(previous.scope, cst.FunctionDef) \
+                        or _key(previous) in previous.context.cache:
+                    break
+                chain.append(previous)
+                current = previous
+            for earlier in reversed(chain):
+                self._cached(earlier, warm=False)
+        except Unevaluable:
+            return  # the binding's own evaluation meets the same stop and reports it
 
     def _compute(self, binding: Binding, frame: Frame) -> Any:
         if binding.kind == "assign":

@@ -79,9 +79,37 @@ class SourceModule:
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         self._ranges: dict[cst.CSTNode, CodeRange] = dict(wrapper.resolve(PositionProvider))
         self._blocks: dict[int, Block] = {}
-        collector = _Regions(self)
+        collector = _Regions()
         module.visit(collector)
-        self.regions = sorted(collector.regions, key=lambda region: region.start)
+        self.walrus = collector.walrus  # any `:=` in the module: statements then need a full scan for names
+        self.regions = sorted((self._region(node) for node in collector.definitions), key=lambda r: r.start)
+        self._name_uses: dict[str, list[Position]] = {}
+        for name in collector.names:
+            self._name_uses.setdefault(name.value, []).append(self.start(name))
+        for uses in self._name_uses.values():
+            uses.sort()
+
+    def mentions(self, node: cst.CSTNode, name: str) -> bool:
+        """True when ``name`` occurs as a name inside ``node``."""
+        uses = self._name_uses.get(name, [])
+        first = bisect.bisect_left(uses, self.start(node))
+        return first < len(uses) and uses[first] < self.end(node)
+
+    def _region(self, node: cst.FunctionDef | cst.ClassDef) -> Region:
+        names = {name for statement in node.body.body for name in self.bound_names(statement)} - {"*"}
+        if isinstance(node, cst.FunctionDef):
+            declared = _Declared()
+            node.body.visit(declared)
+            names = (names - declared.names) | {p.name.value for p in parameters(node)}
+        return Region(node, self.start(node.body), self.end(node.body), frozenset(names))
+
+    def bound_names(self, statement: cst.CSTNode) -> frozenset[str]:
+        """Names a statement binds, deletes or changes in place, in its own scope."""
+        if not self.walrus:
+            simple = _simple_names(statement)
+            if simple is not None:
+                return simple
+        return bound_names(statement)
 
     def range(self, node: cst.CSTNode) -> CodeRange | None:
         return self._ranges.get(node)
@@ -113,7 +141,7 @@ class SourceModule:
         for statement in statements:
             parts = statement.body if isinstance(statement, cst.SimpleStatementLine) else [statement]
             for part in parts:
-                yield Unit(part, self.start(part), self.end(part), bound_names(part))
+                yield Unit(part, self.start(part), self.end(part), self.bound_names(part))
 
     def regions_at(self, position: Position) -> list[Region]:
         """The function and class bodies enclosing a position, innermost first."""
@@ -122,25 +150,29 @@ class SourceModule:
 
 
 class _Regions(cst.CSTVisitor):
-    def __init__(self, source: SourceModule) -> None:
-        self.source = source
-        self.regions: list[Region] = []
+    """Function and class definitions, and whether the module uses ``:=`` anywhere."""
+
+    def __init__(self) -> None:
+        self.definitions: list[cst.FunctionDef | cst.ClassDef] = []
+        self.names: list[cst.Name] = []
+        self.walrus = False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.append(node)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        declared = _Declared()
-        node.body.visit(declared)
-        names = {p.name.value for p in _parameters(node.params)}
-        names |= _names_of_statements(node.body) - declared.names
-        self._add(node, frozenset(names))
+        self.definitions.append(node)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._add(node, frozenset(_names_of_statements(node.body)))
+        self.definitions.append(node)
 
-    def _add(self, node: cst.FunctionDef | cst.ClassDef, names: frozenset[str]) -> None:
-        self.regions.append(Region(node, self.source.start(node.body), self.source.end(node.body), names))
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self.walrus = True
 
 
-def _parameters(params: cst.Parameters) -> list[cst.Param]:
+def parameters(function: cst.FunctionDef) -> list[cst.Param]:
+    """Every parameter of a function, in declaration order (``*args`` / ``**kwargs`` included)."""
+    params = function.params
     found = [*params.posonly_params, *params.params, *params.kwonly_params]
     for extra in (params.star_arg, params.star_kwarg):
         if isinstance(extra, cst.Param):
@@ -148,17 +180,21 @@ def _parameters(params: cst.Parameters) -> list[cst.Param]:
     return found
 
 
-def parameters(function: cst.FunctionDef) -> list[cst.Param]:
-    """Every parameter of a function, in declaration order (``*args`` / ``**kwargs`` included)."""
-    return _parameters(function.params)
-
-
-def _names_of_statements(suite: cst.BaseSuite) -> set[str]:
-    found: set[str] = set()
-    for statement in suite.body:
-        found |= bound_names(statement)
-    found.discard("*")
-    return found
+def _simple_names(node: cst.CSTNode) -> frozenset[str] | None:
+    """Bound names of the common small statements, read off directly (None: use the full scan)."""
+    if isinstance(node, cst.Assign):
+        return frozenset(name for target in node.targets for name in target_names(target.target))
+    if isinstance(node, (cst.AnnAssign, cst.AugAssign)):
+        bound = node.value is not None or isinstance(node, cst.AugAssign)
+        return frozenset(target_names(node.target)) if bound else frozenset()
+    if isinstance(node, cst.Expr):
+        changed = mutated_name(node.value)
+        return frozenset({changed} if changed else ())
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        return frozenset({node.name.value})
+    if isinstance(node, (cst.Pass, cst.Return, cst.Global, cst.Nonlocal, cst.Break, cst.Continue)):
+        return frozenset()
+    return None
 
 
 class _Declared(cst.CSTVisitor):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import libcst as cst
@@ -36,7 +35,6 @@ MAX_DEPTH = 100  # nested evaluations (sub-expressions, names followed, helper c
 MAX_CALL_DEPTH = 16  # nested helper-function calls
 MAX_FILE_BYTES = 2_000_000
 
-PLAIN_TYPES = (str, bytes, int, float, complex, bool, type(None), PurePosixPath)
 CONTAINER_TYPES = (tuple, list, dict, set, frozenset)
 
 
@@ -75,6 +73,8 @@ class Unknown:
 
 
 Result = Known | Unknown
+# Python errors an operation on plain data may raise; they become reasons, never escape.
+OPERATION_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, AttributeError)
 
 
 class Unevaluable(Exception):
@@ -211,7 +211,7 @@ def check_size(value: Any, budget: Budget | None = None) -> Any:
             fail(f"the number would have more than {MAX_INT_BITS} bits")
         size = 0
     elif isinstance(value, CONTAINER_TYPES):
-        size = nested_items(value)
+        size = nested_items(value) // 16  # copying items runs at C speed: cheaper than a visited node
     else:
         size = 0
     if budget is not None:

@@ -11,15 +11,15 @@ from tests.analysis.conftest import Write, known, node_of, unknown
 
 HELPERS = [
     ("positional", "def tag(v):\n    return v + '-devel'\nV = tag('12.4')\n", "12.4-devel"),
-    ("keyword and default", "def tag(v, os='ubuntu22.04', kind='devel'):\n    return f'{v}-{kind}-{os}'\n"
-     "V = tag('12.4', kind='runtime')\n", "12.4-runtime-ubuntu22.04"),
-    ("locals", "def tag(v):\n    base = 'nvidia/cuda'\n    full = f'{base}:{v}'\n    return full.lower()\n"
-     "V = tag('12.4')\n", "nvidia/cuda:12.4"),
+    ("keyword and default", ("def tag(v, os='ubuntu22.04', kind='devel'):\n    return f'{v}-{kind}-{os}'\n"
+     "V = tag('12.4', kind='runtime')\n"), "12.4-runtime-ubuntu22.04"),
+    ("locals", ("def tag(v):\n    base = 'nvidia/cuda'\n    full = f'{base}:{v}'\n    return full.lower()\n"
+     "V = tag('12.4')\n"), "nvidia/cuda:12.4"),
     ("reassigned local", "def f(x):\n    x = x * 2\n    x += 1\n    return x\nV = f(3)\n", 7),
     ("if in body", "def dev(gpu):\n    if gpu:\n        return 'cuda'\n    return 'cpu'\nV = (dev(True), dev(None))\n",
      ("cuda", "cpu")),
-    ("elif/else", "def size(n):\n    if n < 10:\n        s = 'small'\n    elif n < 100:\n        s = 'mid'\n"
-     "    else:\n        s = 'big'\n    return s\nV = [size(1), size(50), size(500)]\n", ["small", "mid", "big"]),
+    ("elif/else", ("def size(n):\n    if n < 10:\n        s = 'small'\n    elif n < 100:\n        s = 'mid'\n"
+     "    else:\n        s = 'big'\n    return s\nV = [size(1), size(50), size(500)]\n"), ["small", "mid", "big"]),
     ("no return", "def f():\n    x = 1\nV = f()\n", None),
     ("bare return", "def f():\n    return\nV = f()\n", None),
     ("star args", "def join(*parts, sep='-'):\n    return sep.join(parts)\nV = join('a', 'b', sep='+')\n", "a+b"),

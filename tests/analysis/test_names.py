@@ -38,8 +38,8 @@ KNOWN_CASES = [
     ("dict items", 'S = {}\nS["DDIM"] = 1\nS["Euler"] = 2\nS.update({"PNDM": 3})\nK = list(S)\n', "K",
      ["DDIM", "Euler", "PNDM"]),
     ("dict item augmented", 'S = {"n": 1}\nS["n"] += 4\n', "S", {"n": 5}),
-    ("keys of a dict of classes", "from diffusers import DDIMScheduler, EulerScheduler\n"
-     "S = {'DDIM': DDIMScheduler, 'Euler': EulerScheduler}\nK = list(S.keys())\n", "K", ["DDIM", "Euler"]),
+    ("keys of a dict of classes", ("from diffusers import DDIMScheduler, EulerScheduler\n"
+     "S = {'DDIM': DDIMScheduler, 'Euler': EulerScheduler}\nK = list(S.keys())\n"), "K", ["DDIM", "Euler"]),
     ("len of a list with an opaque item", "import torch\nL = [torch.compile(1), 2]\nN = len(L)\n", "N", 2),
     ("builtin shadowed by the module", "def len(x):\n    return 7\nN = len([1])\n", "N", 7),
     ("module constant from a function default", 'D = "d"\ndef f(x=D):\n    return x\nV = f()\n', "V", "d"),
