@@ -9,8 +9,10 @@ silent default.
 API::
 
     project = Project(root)                         # one per source tree; shares parsed modules
-    ctx = project.module("app.py", main=False)      # or ModuleContext.load(path, root)
-    ctx = ModuleContext.from_module(tree, path, root)   # over a tree the caller parsed (same nodes)
+    ctx = project.module("app.py", main=False)      # SourceError (exit 2) if it cannot be parsed
+    ctx = project.adopt(tree, "app.py")             # over a tree the caller parsed (its nodes work)
+    ctx = ModuleContext.load(path, root)            # = Project(root).module(path)
+    ctx = ModuleContext.from_module(tree, path, root)   # = Project(root).adopt(tree, path)
 
     ctx.evaluate(node, within=None) -> Known | Unknown
     ctx.evaluate_name("GPU", at=node, within=None) -> Known | Unknown
@@ -18,6 +20,9 @@ API::
     ctx.expression_of(node, within=None, follow_calls=True) -> Expression | Unknown
     ctx.expand_call(call, within=None) -> Expression | Unknown
     ctx.location(node) -> Location
+
+Nodes passed in must belong to ``ctx.module`` (or to ``within.context.module``); a node of another tree
+is read as if it came after the module's last statement.
 
 - ``Known(value, env_reads)``: ``value`` is plain data (str, bytes, int, float, complex, bool, None,
   tuple, list, dict, set, frozenset, range, ``PurePosixPath`` for ``pathlib.Path``); ``dict.keys()`` and

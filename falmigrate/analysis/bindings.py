@@ -201,7 +201,7 @@ class Walk:
 
     def _with(self, node: cst.With, name: str, position: Position) -> Binding | None:
         for item in node.items:
-            if item.asname is not None and name in target_names(item.asname.name):  # type: ignore[arg-type]
+            if item.asname is not None and name in target_names(item.asname.name):
                 raise self._stop(f"{name} is bound by a `with` statement, which is not followed", node)
         return self.find(self._block(node.body), name, position)
 

@@ -164,7 +164,7 @@ class Evaluator(Resolver):
     def _binary(self, node: cst.BinaryOperation, frame: Frame) -> Any:
         spine = [node]  # a + b + c + ... nests on the left: walk it without recursing
         while isinstance(spine[-1].left, cst.BinaryOperation):
-            spine.append(spine[-1].left)  # type: ignore[arg-type]
+            spine.append(spine[-1].left)
         value = self.eval(spine[-1].left, frame)
         for part in reversed(spine):
             self.budget.charge()

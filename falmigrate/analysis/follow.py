@@ -119,8 +119,10 @@ def _module_of(ev: Evaluator, node: cst.BaseExpression, frame: Frame) -> ModuleC
 def _callee(ev: Evaluator, func: cst.BaseExpression, frame: Frame) -> DefinitionRef | None:
     binding: Binding | None = None
     if isinstance(func, cst.Name):
-        binding = find_binding(ev, func.value, frame.context.source.start(func), frame, True) \
-            if ev.lookup(func.value, frame.context.source.start(func), frame) is not None else None
+        position = frame.context.source.start(func)
+        if ev.lookup(func.value, position, frame) is None:
+            return None  # a builtin
+        binding = find_binding(ev, func.value, position, frame, True)
     elif isinstance(func, cst.Attribute):
         module = _module_of(ev, func.value, frame)
         if module is not None:
@@ -150,7 +152,7 @@ def _expand(ev: Evaluator, callee: DefinitionRef, call: cst.Call, frame: Frame) 
                  lambda param: Expression(param.default, callee.context,  # type: ignore[arg-type]
                                           position=callee.context.source.start(function)),
                  lambda extra: _packed(extra, function), lambda extra: _packed(extra, function))
-    inner = Frame(callee.context, call_position(callee, call, frame), function, bound)  # type: ignore[arg-type]
+    inner = Frame(callee.context, call_position(callee, call, frame), function, bound)
     returned = return_expression(ev, function, inner)
     node = cst.Name("None") if returned is NO_RETURN else returned
     return Expression(node, callee.context, function, bound, inner.position)  # type: ignore[arg-type]

@@ -170,6 +170,7 @@ def percent(template: str | bytes, values: Any, budget: Budget) -> str | bytes:
     if len(text) + len(specs) * largest > MAX_STRING:
         fail(f"the formatted string could be longer than {MAX_STRING} characters")
     try:
-        return check_size(template % values, budget)
+        result: str | bytes = template % values
+        return check_size(result, budget)
     except (TypeError, ValueError, KeyError) as error:
         fail(f"% formatting raises {type(error).__name__}: {error}")

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from falmigrate.analysis.formatting import format_map, format_method, require_plain
-from falmigrate.analysis.values import MAX_STRING, Symbol, check_size, fail
+from falmigrate.analysis.formatting import format_map, format_method
+from falmigrate.analysis.values import MAX_STRING, Symbol, check_size, fail, require_plain
 
 if TYPE_CHECKING:
     from falmigrate.analysis.evaluator import Evaluator

@@ -70,7 +70,7 @@ class Resolver:
         """The binding of ``name`` in effect at ``position`` of ``frame.context`` (None: not bound)."""
         context = frame.context
         source = context.source
-        in_function = False
+        in_function = in_scope = False  # class bodies do not see enclosing class bodies, functions none
         for region in source.regions_at(position):
             if isinstance(region.node, cst.FunctionDef):
                 if name in region.local_names:
@@ -78,8 +78,9 @@ class Resolver:
                         fail(f"{name} is a variable of the enclosing function {region.node.name.value}(); "
                              "closures are not followed", context.location(region.node))
                     return self._local(region.node, name, position, frame)
-                in_function = True
-            elif not in_function:
+                in_function = in_scope = True
+            elif not in_scope:
+                in_scope = True
                 walk = self.walk(context, region.node, None)
                 found = walk.find(source.body_block(region.node.body), name, position)
                 if found is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import libcst as cst
 
@@ -25,6 +25,8 @@ from falmigrate.spec.models import Location
 
 if TYPE_CHECKING:
     from falmigrate.analysis.context import ModuleContext
+
+T = TypeVar("T")
 
 # Bounds on the work one evaluation may do, whatever the user's code looks like.
 MAX_STRING = 100_000  # characters of one str / bytes
@@ -97,7 +99,7 @@ class Symbol:
         reason, location = self.describe()
         raise Unevaluable(reason, location)
 
-    def _refuse(self) -> Any:
+    def _refuse(self) -> NoReturn:
         self.touch()
 
     def __eq__(self, other: object) -> bool:
@@ -200,7 +202,7 @@ def fail(reason: str, location: Location | None = None, *, transient: bool = Fal
     raise Unevaluable(reason, location, transient=transient)
 
 
-def check_size(value: Any, budget: Budget | None = None) -> Any:
+def check_size(value: T, budget: Budget | None = None) -> T:
     """Refuse results larger than the bounds; charge their size to the budget."""
     if isinstance(value, (str, bytes)):
         if len(value) > MAX_STRING:

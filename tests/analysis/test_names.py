@@ -33,6 +33,8 @@ KNOWN_CASES = [
     ("try else", "try:\n    X = 1\nexcept Exception:\n    pass\nelse:\n    X = 3\n", "X", 3),
     ("with body", "import contextlib\nwith contextlib.suppress(Exception):\n    X = 5\n", "X", 5),
     ("class attribute", 'class Cfg:\n    GPU = "A100"\n    N = 2\n    SPEC = f"{GPU}:{N}"\nX = Cfg.SPEC\n', "X", "A100:2"),
+    ("nested class skips the outer class body", ('X = "module"\nclass Outer:\n    X = "outer"\n'
+     '    class Inner:\n        Y = X\nV = Outer.Inner.Y\n'), "V", "module"),
     ("class body reads module", 'BASE = "b"\nclass C:\n    X = BASE + "!"\nY = C.X\n', "Y", "b!"),
     ("list append", 'C = ["a"]\nC.append("b")\nC.extend(["c"])\nC.insert(0, "z")\n', "C", ["z", "a", "b", "c"]),
     ("dict items", 'S = {}\nS["DDIM"] = 1\nS["Euler"] = 2\nS.update({"PNDM": 3})\nK = list(S)\n', "K",
