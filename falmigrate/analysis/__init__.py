@@ -32,7 +32,8 @@ is read as if it came after the module's last statement.
 - ``EnvRead(name, default, has_default, location)``: every ``os.environ.get`` / ``os.getenv`` /
   ``os.environ[...]`` met (recognised by binding, also through ``from os import environ, getenv``).
   The literal default is the value used; a read without a default is Unknown, except where Python
-  only tests it (``os.environ.get("X") or "d"``, ``... is None``).
+  only tests it (``os.environ.get("X") or "d"``, ``... is None``). A variable the module's own code set
+  earlier (``os.environ["HF_HOME"] = "/data"``, ``update``, ``setdefault``, ``del``) has that value.
 - ``Binding``: the statement that binds a name at a point (``kind``, ``node``, ``value``, ``context``,
   ``location``); ``Expression``: a node with its module and, inside a helper, its parameters bound to
   the call's arguments; pass it as ``within=`` to evaluate or follow nodes of that helper's body.

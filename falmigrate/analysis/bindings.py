@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Literal
 
 import libcst as cst
 
-from falmigrate.analysis.source import END, Block, Position, Unit, mutated_name, parameters, target_names
+from falmigrate.analysis.source import (
+    END,
+    ENVIRON,
+    Block,
+    Position,
+    Unit,
+    changed_names,
+    parameters,
+    target_names,
+)
 from falmigrate.analysis.values import Unevaluable
 from falmigrate.spec.models import Location
 
@@ -94,7 +103,9 @@ class Walk:
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.name.value == name:
             kind: BindingKind = "function" if isinstance(node, cst.FunctionDef) else "class"
             return self.bind(name, kind, node, None)
-        if isinstance(node, cst.Expr) and mutated_name(node.value) == name:
+        if isinstance(node, cst.Expr) and name in changed_names(node.value):
+            return self.bind(name, "mutation", node, None)
+        if isinstance(node, cst.Del) and (name.startswith(ENVIRON) or not isinstance(node.target, cst.Name)):
             return self.bind(name, "mutation", node, None)
         if isinstance(node, cst.If):
             return self._if(node, name)
@@ -108,10 +119,10 @@ class Walk:
         if isinstance(node, cst.Del):
             raise self._stop(f"{name} is deleted or changed by `del` here", node)
         if isinstance(node, (cst.For, cst.While)):
-            raise self._stop(f"{name} is bound inside a loop; its value after the loop is not followed", node)
+            raise self._stop(f"{_bound(name)} inside a loop; its value after the loop is not followed", node)
         if isinstance(node, cst.Match):
-            raise self._stop(f"{name} is bound inside a match statement, which is not followed", node)
-        raise self._stop(f"{name} is bound here in a way that is not followed (e.g. `:=` or a target "
+            raise self._stop(f"{_bound(name)} inside a match statement, which is not followed", node)
+        raise self._stop(f"{_bound(name)} here in a way that is not followed (e.g. `:=` or a target "
                          "inside another expression)", node)
 
     def bind(self, name: str, kind: BindingKind, node: cst.CSTNode, value: cst.BaseExpression | None,
@@ -163,7 +174,7 @@ class Walk:
         try:
             taken = self.truth(node.test)
         except Unevaluable as error:
-            stop = self._stop(f"{name} is bound under a condition that cannot be evaluated ({error.reason})",
+            stop = self._stop(f"{_bound(name)} under a condition that cannot be evaluated ({error.reason})",
                               node.test)
             stop.transient = error.transient
             raise stop from None
@@ -179,7 +190,7 @@ class Walk:
              ) -> Binding | None:
         """The binding after a try statement, or after the clauses named in ``ran`` (latest first)."""
         if self._try_may_change(node, name) and not self._body_certain(node):
-            raise self._stop(f"{name} is bound in a try statement whose body may raise, so which binding "
+            raise self._stop(f"{_bound(name)} in a try statement whose body may raise, so which binding "
                              "runs is not known statically", node)
         for clause in ran:
             part = getattr(node, clause)
@@ -202,7 +213,7 @@ class Walk:
     def _with(self, node: cst.With, name: str, position: Position) -> Binding | None:
         for item in node.items:
             if item.asname is not None and name in target_names(item.asname.name):
-                raise self._stop(f"{name} is bound by a `with` statement, which is not followed", node)
+                raise self._stop(f"{_bound(name)} by a `with` statement, which is not followed", node)
         return self.find(self._block(node.body), name, position)
 
     # -- a unit the position lies in ------------------------------------------------------------------
@@ -216,7 +227,7 @@ class Walk:
         if isinstance(node, cst.With) and self._contains(node.body, position):
             return self._with(node, name, position)
         if isinstance(node, (cst.For, cst.While)) and self._contains(node.body, position):
-            raise self._stop(f"{name} is bound inside this loop; its value in the loop is not followed", node)
+            raise self._stop(f"{_bound(name)} inside this loop; its value in the loop is not followed", node)
         return None  # a simple statement or a definition: its own binding is not in effect yet
 
     def _inside_if(self, node: cst.If, name: str, position: Position) -> Binding | None:
@@ -236,7 +247,7 @@ class Walk:
             if self._contains(handler.body, position):
                 found = self.find(self._block(handler.body), name, position)
                 if found is None and (body.binds(name) or _handler_name(handler) == name):
-                    raise self._stop(f"{name} is bound in the try body or by the handler; which binding is in "
+                    raise self._stop(f"{_bound(name)} in the try body or by the handler; which binding is in "
                                      "effect inside the handler is not known statically", handler)
                 return found
         return self._try_tail(node, name, position)
@@ -248,6 +259,12 @@ class Walk:
                 found = self.find(self._block(tail.body), name, position)
                 return found if found is not None else self._try(node, name, earlier)
         return None
+
+
+def _bound(name: str) -> str:
+    if name.startswith(f"{ENVIRON}:"):
+        return f"environment variable {name.partition(':')[2]} is set"
+    return "an environment variable is set" if name == ENVIRON else f"{name} is bound"
 
 
 def _handler_name(handler: cst.ExceptHandler) -> str | None:

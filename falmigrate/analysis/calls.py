@@ -3,11 +3,7 @@
 - a method of a plain value (``"-".join(...)``, ``MODELS.keys()``) → ``library.call_method``;
 - a project function → ``functions.call_helper`` (its return expression, parameters bound);
 - something from outside the project, by the dotted name it is bound to (not by spelling: a user
-  function called ``getenv`` is not ``os.getenv``) → ``library.FUNCTIONS`` or an environment read.
-
-Environment reads (``os.environ.get("X", d)``, ``os.getenv("X", d)``, ``os.environ["X"]``,
-``os.environ.setdefault``) evaluate to their literal default and are recorded with their file:line; a
-read without a default is a ``Missing`` value naming the variable (``None``-like for ``or``/``is None``).
+  function called ``getenv`` is not ``os.getenv``) → ``library.FUNCTIONS`` or ``environment.read``.
 """
 
 from __future__ import annotations
@@ -16,24 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
-from falmigrate.analysis import functions, library
-from falmigrate.analysis.values import (
-    DefinitionRef,
-    EnvRead,
-    ExternalRef,
-    Missing,
-    ModuleRef,
-    Symbol,
-    check_size,
-    fail,
-    first_symbol,
-)
+from falmigrate.analysis import environment, functions, library
+from falmigrate.analysis.values import DefinitionRef, ExternalRef, ModuleRef, Symbol, check_size, fail
 
 if TYPE_CHECKING:
     from falmigrate.analysis.evaluator import Evaluator
     from falmigrate.analysis.frames import Frame
 
-_ENV_READS = {"os.environ.get": "default", "os.getenv": "default", "os.environ.setdefault": "default"}
+_ENV_READS = frozenset({"os.environ.get", "os.getenv", "os.environ.setdefault"})
 
 
 def call(ev: Evaluator, node: cst.Call, frame: Frame) -> Any:
@@ -64,7 +50,7 @@ def call_value(ev: Evaluator, callee: Any, node: cst.Call, frame: Frame) -> Any:
 
 def call_external(ev: Evaluator, qualname: str, node: cst.Call, frame: Frame) -> Any:
     if qualname in _ENV_READS:
-        return read_environment(ev, qualname, node, frame)
+        return environment.read(ev, qualname, node, frame)
     function = library.FUNCTIONS.get(qualname)
     if function is None:
         shown = qualname.removeprefix("builtins.")
@@ -90,30 +76,3 @@ def arguments(ev: Evaluator, node: cst.Call, frame: Frame) -> tuple[list[Any], d
         else:
             args.append(value)
     return args, kwargs
-
-
-def read_environment(ev: Evaluator, qualname: str, node: cst.Call, frame: Frame) -> Any:
-    args, kwargs = arguments(ev, node, frame)
-    if qualname == "os.getenv" and "key" in kwargs:
-        args.insert(0, kwargs.pop("key"))
-    if "default" in kwargs and len(args) == 1:
-        args.append(kwargs.pop("default"))
-    if kwargs or not 1 <= len(args) <= 2:
-        fail(f"`{qualname}()` is called with arguments it does not take")
-    return environment_value(ev, args[0], args[1:], node, frame)
-
-
-def environment_value(ev: Evaluator, name: Any, default: list[Any], node: cst.CSTNode, frame: Frame) -> Any:
-    """The value an environment read stands for statically (its default), recorded as a read."""
-    if isinstance(name, Symbol):
-        name.touch()
-    if not isinstance(name, str):
-        fail(f"an environment variable name must be a str, not {type(name).__name__}")
-    location = frame.context.location(node)
-    if default:
-        plain = first_symbol(default[0]) is None
-        ev.budget.env_reads.append(EnvRead(name, default[0] if plain else None, plain, location))
-        return default[0]
-    ev.budget.env_reads.append(EnvRead(name, None, False, location))
-    return Missing(f"environment variable {name} is read without a default, so its value is not known "
-                   "statically", location, unset_env=isinstance(node, cst.Call))

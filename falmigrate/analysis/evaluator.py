@@ -215,9 +215,9 @@ class Evaluator(Resolver):
     def external_item(self, receiver: ExternalRef, key: Any, node: cst.Subscript, frame: Frame) -> Any:
         """``os.environ["X"]``: a read without a default; other external subscripts are not evaluated."""
         if receiver.qualname == "os.environ":
-            from falmigrate.analysis.calls import environment_value
+            from falmigrate.analysis.environment import value
 
-            return environment_value(self, key, [], node, frame)
+            return value(self, key, [], node, frame)
         fail(f"subscripting `{receiver.qualname}` is not evaluated")
 
     def _index(self, part: cst.BaseSlice, frame: Frame) -> Any:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
-from falmigrate.analysis.values import Symbol, check_size, fail
+from falmigrate.analysis.values import DefinitionRef, ExternalRef, ModuleRef, Symbol, check_size, fail
 
 if TYPE_CHECKING:
     from falmigrate.analysis.bindings import Binding
@@ -23,6 +23,11 @@ _REPLAYED = frozenset({"append", "extend", "insert", "update"})
 
 def replay(resolver: Resolver, binding: Binding, previous: Any, frame: Frame) -> Any:
     """The value of ``binding.name`` after the statement ``binding.node`` changed ``previous``."""
+    if isinstance(previous, ExternalRef):
+        return previous  # `os.environ[k] = v`, `torch.backends.x = y`: the name still means that module
+    if isinstance(previous, (ModuleRef, DefinitionRef)):
+        fail(f"{binding.name} is changed from outside its own body here (`{binding.name}.X = ...`); such "
+             "changes are not followed", binding.location)
     if isinstance(previous, Symbol):
         previous.touch()
     node = binding.node
@@ -30,6 +35,8 @@ def replay(resolver: Resolver, binding: Binding, previous: Any, frame: Frame) ->
         return _method(resolver, binding, node.value, previous, frame)
     if isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
         return _item(resolver, binding, node, previous, frame)
+    if isinstance(node, cst.Del):
+        fail(f"{binding.name} is changed by `del` here, which is not followed", binding.location)
     fail(f"{binding.name} is changed here in a way that is not followed", binding.location)
 
 

@@ -24,6 +24,10 @@ MUTATORS = frozenset({
     "append", "extend", "insert", "update", "pop", "popitem", "remove", "clear", "sort", "reverse",
     "add", "discard", "setdefault", "__setitem__", "__delitem__",
 })
+# The pseudo-name under which statements that may change the process environment are indexed
+# (``os.environ["HF_HOME"] = ...``, ``environ.setdefault(...)``); whether the receiver really is
+# ``os.environ`` is decided by binding when an environment read looks back at them.
+ENVIRON = "$environ"
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,8 @@ class SourceModule:
         return first < len(uses) and uses[first] < self.end(node)
 
     def _region(self, node: cst.FunctionDef | cst.ClassDef) -> Region:
-        names = {name for statement in node.body.body for name in self.bound_names(statement)} - {"*"}
+        names = {name for statement in node.body.body for name in self.bound_names(statement)
+                 if name != "*" and not name.startswith(ENVIRON)}
         if isinstance(node, cst.FunctionDef):
             declared = _Declared()
             node.body.visit(declared)
@@ -188,8 +193,7 @@ def _simple_names(node: cst.CSTNode) -> frozenset[str] | None:
         bound = node.value is not None or isinstance(node, cst.AugAssign)
         return frozenset(target_names(node.target)) if bound else frozenset()
     if isinstance(node, cst.Expr):
-        changed = mutated_name(node.value)
-        return frozenset({changed} if changed else ())
+        return frozenset(changed_names(node.value))
     if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
         return frozenset({node.name.value})
     if isinstance(node, (cst.Pass, cst.Return, cst.Global, cst.Nonlocal, cst.Break, cst.Continue)):
@@ -224,7 +228,8 @@ def bound_names(node: cst.CSTNode) -> frozenset[str]:
 
 
 def target_names(target: cst.BaseExpression) -> set[str]:
-    """Names an assignment target binds; for ``x[k]`` / ``x.a`` targets, the name changed in place."""
+    """Names an assignment target binds; for ``x[k]`` / ``x.a`` targets, the name changed in place
+    (and ``ENVIRON`` for ``os.environ[k]``-like targets)."""
     if isinstance(target, cst.Name):
         return {target.value}
     if isinstance(target, (cst.Tuple, cst.List)):
@@ -234,9 +239,36 @@ def target_names(target: cst.BaseExpression) -> set[str]:
         return found
     if isinstance(target, cst.StarredElement):
         return target_names(target.value)
-    if isinstance(target, (cst.Subscript, cst.Attribute)):
-        return target_names(target.value)
-    return set()
+    if isinstance(target, cst.Subscript):
+        written = {environ_name(target.slice[0].slice)} if environ_like(target.value) and target.slice else set()
+        return written | _container(target.value)
+    if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
+        return {target.value.value}
+    return set()  # `torch.backends.x = y`, `os.environ.x = y`: no name of this module changes
+
+
+def _container(node: cst.BaseExpression) -> set[str]:
+    """The name whose container a subscript target changes: ``NAME[k]``, ``NAME[k][j]`` (not through
+    attributes: ``os.environ[k] = v`` changes the environment, not what ``os`` names)."""
+    if isinstance(node, cst.Name):
+        return {node.value}
+    return _container(node.value) if isinstance(node, cst.Subscript) else set()
+
+
+def environ_name(key: cst.BaseSlice | cst.BaseExpression | None) -> str:
+    """The pseudo-name of an environment write: ``ENVIRON:KEY`` for a literal key, else ``ENVIRON``."""
+    value = key.value if isinstance(key, cst.Index) else key
+    if isinstance(value, cst.SimpleString) and "f" not in value.prefix.lower():
+        literal = value.evaluated_value
+        if isinstance(literal, str):
+            return f"{ENVIRON}:{literal}"
+    return ENVIRON
+
+
+def environ_like(node: cst.BaseExpression) -> bool:
+    """``os.environ`` / ``environ`` as written (whether it is ``os.environ`` is decided by binding)."""
+    return (isinstance(node, cst.Attribute) and node.attr.value == "environ") or (
+        isinstance(node, cst.Name) and node.value == "environ")
 
 
 class _Targets(cst.CSTVisitor):
@@ -306,15 +338,19 @@ class _Targets(cst.CSTVisitor):
             self.names.add(node.name.value)
 
     def visit_Expr(self, node: cst.Expr) -> None:
-        changed = mutated_name(node.value)
-        if changed is not None:
-            self.names.add(changed)
+        self.names |= changed_names(node.value)
 
 
-def mutated_name(expression: cst.BaseExpression) -> str | None:
-    """``NAME.append(...)``-style calls change NAME in place; the name, or None."""
-    if isinstance(expression, cst.Call) and isinstance(expression.func, cst.Attribute):
-        receiver = expression.func.value
-        if isinstance(receiver, cst.Name) and expression.func.attr.value in MUTATORS:
-            return receiver.value
-    return None
+def changed_names(expression: cst.BaseExpression) -> set[str]:
+    """Names a call statement changes in place: ``NAME.append(...)`` changes NAME; a mutating call on an
+    ``os.environ``-like receiver changes the environment (keyed by its literal first argument)."""
+    if not (isinstance(expression, cst.Call) and isinstance(expression.func, cst.Attribute)):
+        return set()
+    receiver, method = expression.func.value, expression.func.attr.value
+    if method not in MUTATORS:
+        return set()
+    changed = {receiver.value} if isinstance(receiver, cst.Name) else set()
+    if environ_like(receiver):
+        keyed = method in ("setdefault", "pop", "__setitem__", "__delitem__") and expression.args
+        changed.add(environ_name(expression.args[0].value) if keyed else ENVIRON)
+    return changed
