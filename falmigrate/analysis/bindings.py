@@ -105,8 +105,8 @@ class Walk:
             return self.bind(name, kind, node, None)
         if isinstance(node, cst.Expr) and name in changed_names(node.value):
             return self.bind(name, "mutation", node, None)
-        if isinstance(node, cst.Del) and (name.startswith(ENVIRON) or not isinstance(node.target, cst.Name)):
-            return self.bind(name, "mutation", node, None)
+        if isinstance(node, cst.Del) and not _deletes_name(node, name):
+            return self.bind(name, "mutation", node, None)  # `del NAME[k]`, `del os.environ[k]`
         if isinstance(node, cst.If):
             return self._if(node, name)
         if isinstance(node, cst.Try):
@@ -259,6 +259,12 @@ class Walk:
                 found = self.find(self._block(tail.body), name, position)
                 return found if found is not None else self._try(node, name, earlier)
         return None
+
+
+def _deletes_name(node: cst.Del, name: str) -> bool:
+    elements = node.target.elements if isinstance(node.target, (cst.Tuple, cst.List)) else [node.target]
+    targets = [e.value if isinstance(e, cst.BaseElement) else e for e in elements]
+    return any(isinstance(t, cst.Name) and t.value == name for t in targets)
 
 
 def _bound(name: str) -> str:

@@ -60,6 +60,8 @@ UNKNOWN_CASES = [
     ("loop", "for i in range(3):\n    X = i\n", "X", "bound inside a loop", 1),
     ("while", "while True:\n    X = 1\n    break\n", "X", "bound inside a loop", 1),
     ("deleted", "X = 1\ndel X\n", "X", "deleted", 2),
+    ("deleted with others", "X = 1\nY = 2\ndel Y, X\n", "X", "deleted", 3),
+    ("item deleted", "X = {'a': 1}\ndel X['a']\n", "X", "changed by `del`", 2),
     ("try may raise", "try:\n    import torch\n    DEV = 'cuda'\nexcept ImportError:\n    DEV = 'cpu'\n", "DEV",
      "whose body may raise", 1),
     ("with target", "with open('f') as X:\n    pass\n", "X", "`with` statement", 1),

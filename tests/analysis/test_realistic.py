@@ -184,3 +184,37 @@ def test_runpod_worker_settings(tmp_path: Path) -> None:
     assert "HF_TOKEN" in token.reason and str(token.location) == "src/handler.py:9"
     start = script.binding("handler", at=node_of(script, '{"handler": handler, "concurrency_modifier": concurrency}'))
     assert start.kind == "function" and str(start.location) == "src/handler.py:16"  # type: ignore[union-attr]
+
+
+MODAL_WITH_IMPORTS = '''\
+import os
+
+import modal
+
+os.environ["HF_HUB_ENABLE_HF_TRANSFER"] = "1"
+MODEL_DIR = "/models"
+os.environ["HF_HOME"] = MODEL_DIR + "/hf"
+image = modal.Image.debian_slim(python_version="3.11").pip_install("torch", "hf_transfer")
+
+with image.imports():
+    import torch
+    from transformers import AutoModel
+
+if torch.cuda.is_available():
+    os.environ["CUDA_VISIBLE_DEVICES"] = "0"
+
+CACHE = os.environ.get("HF_HOME", "/root/.cache/huggingface")
+GPU = os.getenv("GPU", "A10G")
+app = modal.App("llm", image=image)
+'''
+
+
+def test_modal_app_with_image_imports_and_environment_writes(tmp_path: Path) -> None:
+    write_project(tmp_path, {"app.py": MODAL_WITH_IMPORTS})
+    context = Project(tmp_path).module("app.py")
+    assert context.evaluate_name("CACHE") == Known("/models/hf")  # set by the module itself: no read
+    gpu = context.evaluate_name("GPU")
+    assert gpu == Known("A10G", (EnvRead("GPU", "A10G", True, Location(file="app.py", line=18)),))
+    image = context.expression_of(node_of(context, 'modal.App("llm", image=image)').args[1].value)  # type: ignore[attr-defined]
+    assert isinstance(image, Expression) and str(image.location) == "app.py:8"
+    assert context.binding("AutoModel").kind == "import"  # type: ignore[union-attr]
