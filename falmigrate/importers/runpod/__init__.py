@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import libcst as cst
 
+from falmigrate import platforms
 from falmigrate.errors import SourceError
 from falmigrate.importers.runpod.handler import analyse_handler
 from falmigrate.importers.runpod.init import InitPlan, plan_init
@@ -39,7 +40,7 @@ from falmigrate.spec import (
 
 __all__ = ["RunpodImporter", "find_entry", "load_worker"]
 
-_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "site-packages", "tests", "test", "build", "dist"}
+_SKIP_DIRS = platforms.get("runpod").skip_dirs
 
 
 def _candidates(root: Path) -> list[Path]:
