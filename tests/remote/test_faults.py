@@ -168,7 +168,7 @@ def test_kill_9_during_pull_then_rerun_succeeds(registry, chunked_layout, repo, 
                str(store), *extra]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
         wait_until(lambda: any(p.stat().st_size > 100_000 for p in (store / "blobs" / "sha256").glob(".tmp-*")),
-                   timeout=20, what="the layer's temp file to be half-way")
+                   timeout=120, what="the layer's temp file to be half-way")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
