@@ -23,12 +23,13 @@ import shutil
 import stat
 import tarfile
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from falmigrate import progress
 from falmigrate.errors import ImageError, UnsafeArchiveError
 from falmigrate.oci.tarstream import ReadAhead, open_decompressed
 
@@ -75,7 +76,7 @@ class Rootfs:
         self.layer = ""
         self._written: set[str] = set()
         self._dirs: dict[tuple[str, ...], str] = {}  # checked parents; cleared whenever we remove anything
-        self._pool = ThreadPoolExecutor(max_workers=jobs) if jobs > 1 else None
+        self._pool = progress.ThreadPool(max_workers=jobs) if jobs > 1 else None
         self._pending: list[Future] = []
         self._pending_names: set[str] = set()
 

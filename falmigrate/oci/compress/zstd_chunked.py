@@ -30,13 +30,14 @@ import tarfile
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import zstandard
 
+from falmigrate import progress
 from falmigrate.errors import ImageError
 from falmigrate.oci import mediatypes
 from falmigrate.oci.compress import cdc, tarscan
@@ -162,7 +163,7 @@ class _Frames:
         self.out = out
         self.blob = _Hasher()
         self.offset = 0
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flashpack")
+        self.pool = progress.ThreadPool(max_workers=threads, thread_name_prefix="flashpack")
         self.window = max(2, threads * WINDOW_PER_THREAD)
         self.pending: deque[tuple[Future, list]] = deque()
         self.batch: list[tuple[bytes | None, int, Callable | None]] = []

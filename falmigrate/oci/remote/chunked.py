@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import zstandard
 
+from falmigrate import progress
 from falmigrate.errors import FalmigrateError, ImageError, IntegrityError
 from falmigrate.oci.compress import toc as toclib
 from falmigrate.oci.compress.toc import Chunk, TocPosition
@@ -198,7 +198,7 @@ def fetch_files(client: RegistryClient, repo: str, layer: dict, work: Plan, stor
                                      f"{chunk.offset}-{chunk.end}: {exc}") from None
             stats.add(chunks_fetched=1)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with progress.ThreadPool(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, _groups(work.fetch)))
         multi = [item for item in work.files if len(item.chunks) > 1 or item.chunks[0].zeros]
         list(pool.map(lambda item: _assemble(store, local, item), multi))

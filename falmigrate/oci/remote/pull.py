@@ -17,7 +17,7 @@ import os
 import platform as platform_mod
 import shutil
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,7 +196,7 @@ def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | Non
                     plans[number].set_exception(exc)
                 raise
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        with progress.ThreadPool(max_workers=max(1, jobs)) as pool:
             downloads = [pool.submit(guarded, n, layer) for n, layer in enumerate(layers)]
             try:
                 if staging is not None:
@@ -212,7 +212,7 @@ def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | Non
     result.layers = [{"digest": layer["digest"], "size": layer.get("size"), "mode": mode}
                      for layer, mode in zip(layers, modes)]
     if staging is None:
-        store.tag(ref.tag or root["digest"], root)
+        store.tag(root, ref.tag or root["digest"])
     else:
         staging.commit()
         result.rootfs = str(to)
