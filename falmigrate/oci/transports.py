@@ -32,7 +32,7 @@ from falmigrate.oci.sources import SourceImage, SourceLayer
 
 CACHE = "falmigrate-layer-cache.json"
 # Bump when any compressor writes different bytes for the same tar (see _layer).
-ENCODER_VERSION = 2
+ENCODER_VERSION = 3  # 3: symlinks on the way to profiled paths are marked too
 CHUNK = 1 << 20
 
 

@@ -10,6 +10,12 @@ nothing outside the target is created, changed or deleted.
 
 Two producers feed the same ``Rootfs`` writer: tar streams (gzip, zstd — including zstd:chunked — or
 plain, sniffed from the magic bytes) and TOC entries of partially pulled FlashPack layers.
+
+Entries may be written *ahead* of their layer (``apply(..., ahead=True)``: a pull writes an image's
+startup files first). Such a path is then left alone by its own layer and every layer below it, so the
+file stays in place while the rest arrives; a whiteout, opaque directory or replacement that removes
+it drops that promise and its own layer writes it again, so the final tree is the same as in order.
+With a sink that takes events, every created entry is reported as ``("unpack.file", name)``.
 """
 
 from __future__ import annotations
@@ -74,6 +80,9 @@ class Rootfs:
         self._ids = (os.geteuid(), os.getegid()) if self.chown else (-1, -1)  # new files' owner already
         self._umask = _current_umask()
         self.layer = ""
+        self.number = -1  # the layer's position in the image (entries written ahead keep theirs)
+        self._ahead: dict[str, int] = {}  # path written ahead of order → the layer it came from
+        self._events = progress.wants_events()
         self._written: set[str] = set()
         self._dirs: dict[tuple[str, ...], str] = {}  # checked parents; cleared whenever we remove anything
         self._pool = progress.ThreadPool(max_workers=jobs) if jobs > 1 else None
@@ -85,10 +94,28 @@ class Rootfs:
         """Whether regular files may be written by worker threads (``jobs`` > 1)."""
         return self._pool is not None
 
-    def begin_layer(self, label: str) -> None:
+    def begin_layer(self, label: str, number: int | None = None) -> None:
         self.flush()
         self.layer = label
+        self.number = self.number + 1 if number is None else number
         self._written = set()
+
+    def written_ahead(self, name: str) -> bool:
+        """Whether ``name`` was written ahead by this layer or one above it (this layer skips it)."""
+        if not self._ahead:
+            return False
+        owner = self._owner_ahead([p for p in name.split("/") if p not in ("", ".")])
+        return owner is not None and owner >= self.number
+
+    def _owner_ahead(self, parts: list[str]) -> int | None:
+        """The highest layer that wrote this path, or a path above it (a symlink or file that replaces
+        a lower layer's directory: what lower layers put under it must not go through it), ahead."""
+        owner = None
+        for depth in range(1, len(parts) + 1):
+            found = self._ahead.get("/".join(parts[:depth]))
+            if found is not None and (owner is None or found > owner):
+                owner = found
+        return owner
 
     def _refuse(self, name: str, why: str) -> UnsafeArchiveError:
         return UnsafeArchiveError(f"layer {self.layer}: entry {name!r}: {why}; nothing was written outside "
@@ -143,14 +170,23 @@ class Rootfs:
             self._dirs[key[:index + 1]] = current
         return current
 
-    def apply(self, entry: Entry, content: Callable[[], BinaryIO] | None = None, *, parallel: bool = False) -> None:
+    def apply(self, entry: Entry, content: Callable[[], BinaryIO] | None = None, *, parallel: bool = False,
+              ahead: bool = False) -> None:
         """Apply one entry. ``parallel``: a regular file whose content opener is independent of the
         caller's stream may be written by a worker thread; every check still runs here, in order.
         Writes in flight are waited for before anything that could touch them: a second entry of the
         same name, a hardlink (its source may be in flight), a whiteout or opaque marker, or replacing
-        an existing path."""
+        an existing path. ``ahead``: the entry is written before the layers below it (see the module
+        docstring); a path written ahead by this layer or one above is skipped."""
         parts = self._split(entry.name)
         key = "/".join(parts)
+        owner = self._owner_ahead(parts) if self._ahead else None
+        if owner is not None and owner >= self.number:
+            if owner == self.number:
+                self._written.add(key)  # this layer's own entry: an opaque marker keeps it
+            return
+        if ahead:
+            self._ahead[key] = self.number
         if self._pending and (key in self._pending_names or entry.type == "hardlink"
                               or parts[-1:] and parts[-1].startswith(WHITEOUT)):
             self.flush()
@@ -223,6 +259,8 @@ class Rootfs:
                 return
             self._remove(path)
             self._make(entry, path, content, source)
+        if self._events:
+            progress.event("unpack.file", entry.name)
 
     def _make(self, entry: Entry, path: str, content: Callable[[], BinaryIO] | None, source: str) -> None:
         """Create ``path`` (FileExistsError if something is there) with the entry's metadata. Regular
@@ -283,6 +321,9 @@ class Rootfs:
 
     def _remove(self, path: str) -> None:
         self._dirs.clear()
+        if self._ahead:  # what is removed is no longer "in place": its own layer writes it again
+            rel = os.path.relpath(path, self.root)
+            self._ahead = {k: v for k, v in self._ahead.items() if k != rel and not k.startswith(rel + "/")}
         _remove(path)
 
     def _owner(self, path: str, entry: Entry) -> None:
@@ -353,6 +394,9 @@ def _apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
             entry = Entry(name=member.name, type=kind, mode=member.mode, uid=member.uid, gid=member.gid,
                           mtime=float(member.mtime), linkname=member.linkname,
                           devmajor=member.devmajor, devminor=member.devminor)
+            if kind == "reg" and rootfs.written_ahead(member.name):
+                rootfs.apply(entry)  # already in place: skipped without reading its bytes
+                continue
             if kind == "reg" and rootfs.parallel and member.size <= PARALLEL_FILE_LIMIT:
                 # read here, in stream order; a worker thread creates and writes the file
                 rootfs.apply(entry, functools.partial(io.BytesIO, tar.extractfile(member).read()), parallel=True)
@@ -366,7 +410,7 @@ def unpack_layers(layers: list[Path], target: Path, *, allow_devices: bool = Fal
     rootfs = Rootfs(target, allow_devices=allow_devices, jobs=jobs)
     try:
         for number, path in enumerate(layers):
-            rootfs.begin_layer(f"{number} ({Path(path).name[:19]})")
+            rootfs.begin_layer(f"{number} ({Path(path).name[:19]})", number)
             with open(path, "rb") as handle:
                 apply_tar(rootfs, handle)
     finally:

@@ -307,6 +307,9 @@ def encode(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None) -> 
 def _encode(tar_path: Path, dest: Path, prefetch: list[str] | None, members) -> Encoded:
     entries: list[dict] = []
     wanted = {p.strip("/") for p in prefetch or []}
+    # a symlink on the way to a profiled path (``lib`` → ``usr/lib`` for ``/lib/…/libc.so.6``) is needed
+    # to open it, so it is marked too
+    on_the_way = {path.rsplit("/", depth)[0] for path in wanted for depth in range(1, path.count("/") + 1)}
     tar_hash = _Hasher()
     with open(tar_path, "rb", buffering=0) as src, open(dest, "wb", buffering=1 << 20) as out:
         blocks = tarscan.Blocks(src, tar_hash.feed)  # every byte read once, hashed as it is read
@@ -316,7 +319,8 @@ def _encode(tar_path: Path, dest: Path, prefetch: list[str] | None, members) -> 
             for member in members:
                 entry = _entry(member)
                 entries.append(entry)
-                if wanted and member.name.removeprefix("./").strip("/") in wanted:
+                name = member.name.removeprefix("./").strip("/")
+                if wanted and (name in wanted or member.type == tarfile.SYMTYPE and name in on_the_way):
                     entry["prefetch"] = True
                 if member.isreg() and member.size > 0:
                     # the tar header(s) before the content
