@@ -8,8 +8,9 @@ to write through; hardlinks must point at an existing entry inside the target; d
 refused unless ``allow_devices``. A refused entry raises UnsafeArchiveError naming the layer and entry;
 nothing outside the target is created, changed or deleted.
 
-Two producers feed the same ``Rootfs`` writer: tar streams (gzip, zstd — including zstd:chunked — or
-plain, sniffed from the magic bytes) and TOC entries of partially pulled FlashPack layers.
+Two producers feed the same ``Rootfs`` writer: tar streams (``oci.untar``: gzip, zstd — including
+zstd:chunked — or plain, sniffed from the magic bytes) and TOC entries of partially pulled FlashPack
+layers (``oci.remote.chunked``).
 
 Entries may be written *ahead* of their layer (``apply(..., ahead=True)``: a pull writes an image's
 startup files first). Such a path is then left alone by its own layer and every layer below it, so the
@@ -21,13 +22,10 @@ With a sink that takes events, every created entry is reported as ``("unpack.fil
 from __future__ import annotations
 
 import contextlib
-import functools
-import gzip
 import io
 import os
 import shutil
 import stat
-import tarfile
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -36,8 +34,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from falmigrate import progress
-from falmigrate.errors import ImageError, UnsafeArchiveError
-from falmigrate.oci.tarstream import ReadAhead, open_decompressed
+from falmigrate.errors import UnsafeArchiveError
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -390,56 +387,3 @@ def _remove(path: str) -> None:
         os.unlink(path)
     elif os.path.isdir(path):
         shutil.rmtree(path)
-
-
-_TAR_TYPES = {tarfile.REGTYPE: "reg", tarfile.AREGTYPE: "reg", tarfile.CONTTYPE: "reg", tarfile.DIRTYPE: "dir",
-              tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: "char",
-              tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo"}
-
-
-def apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
-    """Apply one layer given as a (possibly compressed) tar stream; ImageError if it is not one."""
-    import zlib
-
-    import zstandard
-
-    try:
-        _apply_tar(rootfs, handle)
-    except (tarfile.TarError, zstandard.ZstdError, gzip.BadGzipFile, zlib.error, EOFError) as exc:
-        raise ImageError(f"layer {rootfs.layer}: not a readable (compressed) tar: {exc}") from None
-
-
-def _apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
-    stream = open_decompressed(handle)
-    if rootfs.parallel:
-        stream = io.BufferedReader(ReadAhead(stream), 1 << 20)
-    with contextlib.closing(stream), tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            kind = _TAR_TYPES.get(member.type)
-            if kind is None:
-                raise rootfs._refuse(member.name, f"unsupported tar member type {member.type!r}")
-            entry = Entry(name=member.name, type=kind, mode=member.mode, uid=member.uid, gid=member.gid,
-                          mtime=float(member.mtime), linkname=member.linkname,
-                          devmajor=member.devmajor, devminor=member.devminor)
-            if kind == "reg" and rootfs.written_ahead(member.name):
-                rootfs.apply(entry)  # already in place: skipped without reading its bytes
-                continue
-            if kind == "reg" and rootfs.parallel and member.size <= PARALLEL_FILE_LIMIT:
-                # read here, in stream order; a worker thread creates and writes the file
-                rootfs.apply(entry, functools.partial(io.BytesIO, tar.extractfile(member).read()), parallel=True)
-                continue
-            opener = (lambda m=member: tar.extractfile(m)) if kind == "reg" else None
-            rootfs.apply(entry, opener)
-
-
-def unpack_layers(layers: list[Path], target: Path, *, allow_devices: bool = False, jobs: int = 1) -> Path:
-    """Apply layer blobs (paths, in manifest order) to ``target``; returns the target."""
-    rootfs = Rootfs(target, allow_devices=allow_devices, jobs=jobs)
-    try:
-        for number, path in enumerate(layers):
-            rootfs.begin_layer(f"{number} ({Path(path).name[:19]})", number)
-            with open(path, "rb") as handle:
-                apply_tar(rootfs, handle)
-    finally:
-        rootfs.close()
-    return target

@@ -19,7 +19,7 @@ from falmigrate.oci.remote import reference
 from falmigrate.oci.remote.pull import pull_reference
 from falmigrate.oci.remote.push import push_layout
 from falmigrate.oci.transports import repack
-from falmigrate.oci.unpack import unpack_layers
+from falmigrate.oci.untar import unpack_layers
 from tests.remote.conftest import manifest_of
 from tests.remote.imagegen import layout_from_trees
 from tests.remote.test_push_pull import _tree

@@ -36,7 +36,8 @@ from falmigrate.oci.remote.client import RegistryClient, repo_scope
 from falmigrate.oci.remote.reference import Reference
 from falmigrate.oci.remote.stats import TransferStats
 from falmigrate.oci.remote.store import Incoming, Store, Superseded
-from falmigrate.oci.unpack import Rootfs, apply_tar
+from falmigrate.oci.unpack import Rootfs
+from falmigrate.oci.untar import apply_tar
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
