@@ -170,6 +170,17 @@ class Rootfs:
             self._dirs[key[:index + 1]] = current
         return current
 
+    def _ahead_of_this_layer(self, parts: list[str], key: str, ahead: bool) -> bool:
+        """True when the path was written ahead by this layer or one above (skip it); records ``ahead``."""
+        owner = self._owner_ahead(parts) if self._ahead else None
+        if owner is not None and owner >= self.number:
+            if owner == self.number:
+                self._written.add(key)  # this layer's own entry: an opaque marker keeps it
+            return True
+        if ahead:
+            self._ahead[key] = self.number
+        return False
+
     def _kind_at(self, path: str) -> str | None:
         """What is at ``path`` ("dir", "symlink", "other" or None): our record when fresh, else lstat."""
         if self._fresh:
@@ -199,13 +210,8 @@ class Rootfs:
         docstring); a path written ahead by this layer or one above is skipped."""
         parts = self._split(entry.name)
         key = "/".join(parts)
-        owner = self._owner_ahead(parts) if self._ahead else None
-        if owner is not None and owner >= self.number:
-            if owner == self.number:
-                self._written.add(key)  # this layer's own entry: an opaque marker keeps it
+        if self._ahead_of_this_layer(parts, key, ahead):
             return
-        if ahead:
-            self._ahead[key] = self.number
         if self._pending and (key in self._pending_names or entry.type == "hardlink"
                               or parts[-1:] and parts[-1].startswith(WHITEOUT)):
             self.flush()
