@@ -66,7 +66,7 @@ class Bench:
         self.registry = self.env["REGISTRY"]
         os.environ["DOCKER_HOST"] = self.env["DOCKER_HOST"]  # the docker-daemon: transport and the profiler
         self.docker_env = dict(os.environ)
-        self.repo = f"bench-gpu-{size}-{int(time.time())}"
+        self.repo = f"oci-bench-gpu-{size}-{int(time.time())}"
         self.results: dict = {"stack": size, "registry": self.registry, "repository": self.repo, "rounds": rounds,
                               "route": "pack (docker-daemon: base + dir-tree stack/app layers), not `falmigrate "
                                        "build`: the engine's vfs driver copies the whole rootfs per build step",
