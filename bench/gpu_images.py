@@ -133,6 +133,14 @@ def compose(layout: Path, base_layout: Path, layer_trees: list[Path], compressio
     return str(out.write_image(image, "latest").digest), measured
 
 
+def pack_layer(tree: Path, scratch: Path) -> Packed:
+    """The tree as one FlashPack layer (no image around it), timed: ``timed.tar`` / ``timed.blob``."""
+    tar = tree_tar(tree, scratch / "timed.tar")
+    start, cpu = time.monotonic(), cpu_self()
+    done = compress_tar(tar, scratch / "timed.blob", "flashpack")
+    return Packed(time.monotonic() - start, cpu_self() - cpu, tar.stat().st_size, done.size, done.path)
+
+
 def base_gzip(work: Path, base_image: str) -> Path:
     """The engine's base image as a gzip layout (what docker and the profile run use)."""
     gz = work / "base-gz"

@@ -114,6 +114,19 @@ class Bench:
         shutil.rmtree(scratch)
         self.results["make_images_seconds"] = round(time.monotonic() - started, 1)
 
+    def pack_only(self) -> None:
+        """Step 2's pack measurements alone (no engine needed): the stack as one layer."""
+        stack = self.work / "stack"
+        gpu_images.install(stack / gpu_images.SITE, gpu_images.STACKS[self.size])
+        self.results["stack_bytes_on_disk"] = int(gpu_images.run("du", "-sb", str(stack)).split()[0])
+        scratch = self.work / "scratch"
+        scratch.mkdir()
+        packed = gpu_images.pack_layer(stack, scratch)
+        shutil.rmtree(stack)
+        self.results["pack"] = gpu_images.pack_measurements(packed, scratch / "timed.tar", scratch / "timed.blob",
+                                                            scratch)
+        shutil.rmtree(scratch)
+
     def profile(self) -> list[str]:
         """Run A (gzip, pulled by the engine) once under the startup profiler: the files its import opens."""
         import docker
@@ -257,6 +270,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="cold-pull rounds per contender (default 3 small, 2 torch)")
     parser.add_argument("--work", type=Path, help="work directory (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--pack-only", action="store_true", help="only the pack measurements (no engine needed)")
     args = parser.parse_args()
     size = "small" if args.small else "torch"
     work = Path(tempfile.mkdtemp(prefix=f"falmigrate-bench-gpu-{size}-", dir=args.work))
@@ -268,18 +282,21 @@ def main() -> None:
             args.json.write_text(json.dumps(bench.results, indent=2) + "\n")
 
     try:
-        for step in (bench.images, bench.cold_rounds, bench.cross_image):
+        steps = (bench.pack_only,) if args.pack_only else (bench.images, bench.cold_rounds, bench.cross_image)
+        for step in steps:
             step()
             save()
     finally:
-        bench.cleanup()
+        if not args.pack_only:
+            bench.cleanup()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     bench.results["load_average_1m"]["end"] = round(os.getloadavg()[0], 2)
     bench.results["total_seconds"] = round(time.monotonic() - started, 1)
     save()
     print(json.dumps(bench.results, indent=2))
-    print(markdown(bench.results))
+    if not args.pack_only:
+        print(markdown(bench.results))
 
 
 if __name__ == "__main__":
