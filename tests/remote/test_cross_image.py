@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from falmigrate.oci.remote.push import push_layout
 from falmigrate.oci.transports import repack
 from falmigrate.oci.untar import unpack_layers
 from tests.conftest import service_var
+from tests.helpers.wait import wait_until
 from tests.remote.conftest import manifest_of
 from tests.remote.imagegen import layout_from_trees
 from tests.remote.test_push_pull import _tree
@@ -92,7 +92,7 @@ def test_second_image_fetches_only_the_missing_files(registry, tls_registry, two
     assert stats.bytes_fetched < extra_layer + 0.03 * size_b, stats.as_dict()  # TOCs, manifest, config, the new files
     assert stats.bytes_reused > 0.9 * (size_b - extra_layer), stats.as_dict()
     assert [layer["mode"] for layer in second.layers] == ["cached", "full", "partial", "partial", "partial"]
-    deadline = time.monotonic() + 10
-    while _served(log, start, f"{repo}-b") < stats.bytes_fetched and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # the registry writes its access-log line when a request completes
+    wait_until(lambda: _served(log, start, f"{repo}-b") >= stats.bytes_fetched, timeout=60,
+               what="the registry's log lines of the pull")
     assert _served(log, start, f"{repo}-b") == stats.bytes_fetched
