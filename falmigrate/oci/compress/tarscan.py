@@ -8,6 +8,9 @@ with a few slices per header: Python's ``tarfile`` spent more time per member (c
 raises ``Unsupported`` before the member it concerns is yielded, and the caller starts again with
 ``tarfile_members``, so the result is always what ``tarfile`` reads.
 
+``parse_header`` / ``pax_records`` are the same parse for a tar read as a stream (the unpacker's
+``oci.tarstream.members``).
+
 ``Blocks`` reads the tar once, front to back, in ``BLOCK`` pieces: each piece is handed to a
 consumer (the diff_id hasher) as it is read, and callers take byte ranges of it as memoryviews (no
 copy unless a range spans two pieces), so a small file costs no system call.
@@ -86,7 +89,7 @@ def _number(field: bytes) -> int:
         return 0
 
 
-def _pax_records(data: bytes) -> dict[str, str]:
+def pax_records(data: bytes) -> dict[str, str]:
     """The ``length keyword=value\\n`` records of a PAX ``x`` header (UTF-8 only)."""
     records: dict[str, str] = {}
     pos = 0
@@ -130,35 +133,55 @@ def _scan(handle, size: int) -> Iterator[Member]:
         if buf == _ZERO_HEADER:
             return
         pax: dict[str, str] = {}
-        if buf[156] == ord("x"):
-            padded = -(-_check(buf) // _HEADER) * _HEADER
-            pax = _pax_records(_read_exactly(handle, padded, offset + _HEADER))  # all of it, as tarfile
+        if is_pax(buf):
+            padded = pax_length(buf)
+            pax = pax_records(_read_exactly(handle, padded, offset + _HEADER))  # all of it, as tarfile
             offset += _HEADER + padded
             buf = _read_exactly(handle, _HEADER, offset)
-            if buf == _ZERO_HEADER:
-                raise Unsupported("PAX header without member")
-        _check(buf)
-        type_ = buf[156:157]
-        if type_[0] not in _FAST_TYPES:
-            raise Unsupported(f"member type {type_!r}")
-        name = _text(buf[0:100])
-        if type_ == b"\0" and name.endswith("/"):
-            type_ = tarfile.DIRTYPE
-        if type_ == tarfile.DIRTYPE:
-            name = name.rstrip("/")
-        prefix = _text(buf[345:500])
-        if prefix:
-            name = prefix + "/" + name
-            if type_ == tarfile.DIRTYPE:
-                name = name.rstrip("/")  # tarfile strips again after joining the prefix
-        member = Member(name, type_, _text(buf[157:257]), _number(buf[100:108]), _number(buf[108:116]),
-                        _number(buf[116:124]), _number(buf[136:148]), _number(buf[124:136]),
-                        _number(buf[329:337]), _number(buf[337:345]), {}, offset + _HEADER)
-        _apply_pax(member, pax)
-        offset = member.offset_data
-        if member.type[0] in _REGULAR:
-            offset += -(-member.size // _HEADER) * _HEADER
+        member = parse_header(buf, pax, offset + _HEADER)
+        offset = member.offset_data + data_length(member)
         yield member
+
+
+def is_pax(buf: bytes) -> bool:
+    """Whether the header is a PAX ``x`` header (its records describe the member after it)."""
+    return buf[156] == 0x78  # "x"
+
+
+def pax_length(buf: bytes) -> int:
+    """The length of a PAX header's records, padded to whole blocks (the header's checksum checked)."""
+    return -(-_check(buf) // _HEADER) * _HEADER
+
+
+def data_length(member: Member) -> int:
+    """The bytes after the member's header that belong to it (whole blocks): its content, if regular."""
+    return -(-member.size // _HEADER) * _HEADER if member.type[0] in _REGULAR else 0
+
+
+def parse_header(buf: bytes, pax: dict[str, str], offset_data: int) -> Member:
+    """One ustar header (with the PAX records before it applied) as a ``Member``; ``Unsupported`` for
+    anything ``tarfile`` must read (a bad checksum, other member types, base-256 numbers)."""
+    if buf == _ZERO_HEADER:
+        raise Unsupported("PAX header without member")
+    _check(buf)
+    type_ = buf[156:157]
+    if type_[0] not in _FAST_TYPES:
+        raise Unsupported(f"member type {type_!r}")
+    name = _text(buf[0:100])
+    if type_ == b"\0" and name.endswith("/"):
+        type_ = tarfile.DIRTYPE
+    if type_ == tarfile.DIRTYPE:
+        name = name.rstrip("/")
+    prefix = _text(buf[345:500])
+    if prefix:
+        name = prefix + "/" + name
+        if type_ == tarfile.DIRTYPE:
+            name = name.rstrip("/")  # tarfile strips again after joining the prefix
+    member = Member(name, type_, _text(buf[157:257]), _number(buf[100:108]), _number(buf[108:116]),
+                    _number(buf[116:124]), _number(buf[136:148]), _number(buf[124:136]),
+                    _number(buf[329:337]), _number(buf[337:345]), {}, offset_data)
+    _apply_pax(member, pax)
+    return member
 
 
 def _check(buf: bytes) -> int:
