@@ -8,6 +8,11 @@ to write through; hardlinks must point at an existing entry inside the target; d
 refused unless ``allow_devices``. A refused entry raises UnsafeArchiveError naming the layer and entry;
 nothing outside the target is created, changed or deleted.
 
+With ``jobs`` > 1 the checks stay on the caller's thread, in order, and the creation (``oci.entrymake``)
+runs on worker threads (``oci.unpackwork``: batches; a path waits for its queued parent directory; work
+in flight lands before anything that looks at the disk). In a tree that started empty, directories and
+symlinks are queued too: the rootfs's own record of what it made answers "is something there?".
+
 Two producers feed the same ``Rootfs`` writer: tar streams (``oci.untar``: gzip, zstd — including
 zstd:chunked — or plain, sniffed from the magic bytes) and TOC entries of partially pulled FlashPack
 layers (``oci.remote.chunked``).
@@ -21,39 +26,25 @@ With a sink that takes events, every created entry is reported as ``("unpack.fil
 
 from __future__ import annotations
 
-import contextlib
-import io
+import functools
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from falmigrate import progress
 from falmigrate.errors import UnsafeArchiveError
+from falmigrate.oci.entrymake import TYPES, Entry, Maker, implicit_dir, remove
+from falmigrate.oci.unpackwork import Workers
+
+__all__ = ["OPAQUE", "PARALLEL_FILE_LIMIT", "TYPES", "WHITEOUT", "Entry", "Rootfs", "parse_time"]
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
-TYPES = ("reg", "dir", "symlink", "hardlink", "char", "block", "fifo")
 PARALLEL_FILE_LIMIT = 1 << 20  # tar members up to this size are read into memory and written by workers
-MAX_IN_FLIGHT = 256
-
-
-@dataclass(frozen=True)
-class Entry:
-    name: str
-    type: str  # one of TYPES
-    mode: int = 0o644
-    uid: int = 0
-    gid: int = 0
-    mtime: float = 0.0
-    linkname: str = ""
-    devmajor: int = 0
-    devminor: int = 0
 
 
 def parse_time(text: str | None) -> float:
@@ -73,9 +64,7 @@ class Rootfs:
         target.mkdir(parents=True, exist_ok=True)
         self.root = os.path.realpath(target)
         self.allow_devices = allow_devices
-        self.chown = hasattr(os, "geteuid") and os.geteuid() == 0
-        self._ids = (os.geteuid(), os.getegid()) if self.chown else (-1, -1)  # new files' owner already
-        self._umask = _current_umask()
+        self._maker = Maker()
         self.layer = ""
         self.number = -1  # the layer's position in the image (entries written ahead keep theirs)
         self._ahead: dict[str, int] = {}  # path written ahead of order → the layer it came from
@@ -86,14 +75,14 @@ class Rootfs:
         # "is something there?" without an lstat per entry (which costs ~0.5 ms on a busy disk).
         self._fresh = not os.listdir(self.root)
         self._made: dict[str, str] = {}  # real path → "dir" | "symlink" | "other", when fresh
-        self._pool = progress.ThreadPool(max_workers=jobs) if jobs > 1 else None
-        self._pending: list[Future] = []
-        self._pending_names: set[str] = set()
+        self._work = Workers(jobs) if jobs > 1 else None
+        self._pending_names: set[str] = set()  # entries whose creation is queued
+        self._creating: dict[str, Future] = {}  # real path of a directory queued → done when it exists
 
     @property
     def parallel(self) -> bool:
         """Whether regular files may be written by worker threads (``jobs`` > 1)."""
-        return self._pool is not None
+        return self._work is not None
 
     def begin_layer(self, label: str, number: int | None = None) -> None:
         self.flush()
@@ -158,17 +147,23 @@ class Rootfs:
                     raise self._refuse(name, f"parent {part!r} does not exist")
                 kind = self._mkdir(candidate)
             if kind == "symlink":
-                real = os.path.realpath(candidate)
-                if not self._inside(real):
-                    raise self._refuse(name, f"parent {part!r} is a symlink leading outside the target")
-                if not os.path.isdir(real):
-                    raise self._refuse(name, f"parent {part!r} is not a directory")
-                candidate = real
+                candidate = self._through_symlink(name, part, candidate)
             elif kind != "dir":
                 raise self._refuse(name, f"parent {part!r} is not a directory")
             current = candidate
             self._dirs[key[:index + 1]] = current
         return current
+
+    def _through_symlink(self, name: str, part: str, link: str) -> str:
+        """The real directory a symlinked parent leads to, checked inside the root."""
+        if self._busy():
+            self.flush()  # resolved on disk: what is queued (the link, its target) lands first
+        real = os.path.realpath(link)
+        if not self._inside(real):
+            raise self._refuse(name, f"parent {part!r} is a symlink leading outside the target")
+        if not os.path.isdir(real):
+            raise self._refuse(name, f"parent {part!r} is not a directory")
+        return real
 
     def _ahead_of_this_layer(self, parts: list[str], key: str, ahead: bool) -> bool:
         """True when the path was written ahead by this layer or one above (skip it); records ``ahead``."""
@@ -192,6 +187,16 @@ class Rootfs:
         return "symlink" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode) else "other"
 
     def _mkdir(self, path: str) -> str:
+        """A parent directory no entry declared (yet): made with mode 0755."""
+        after = self._creating.get(os.path.dirname(path))
+        if self._work is not None and self._fresh:
+            done = self._work.add(functools.partial(implicit_dir, path), after=after, announce=True)
+            if done is not None:
+                self._creating[path] = done
+            self._made[path] = "dir"
+            return "dir"
+        if after is not None and self._work is not None:
+            self._work.wait_for(after)
         try:
             os.mkdir(path, 0o755)
         except FileExistsError:  # not in our record: something else made it; look
@@ -201,65 +206,97 @@ class Rootfs:
         return "dir"
 
     def apply(self, entry: Entry, content: Callable[[], BinaryIO] | None = None, *, parallel: bool = False,
-              ahead: bool = False) -> None:
-        """Apply one entry. ``parallel``: a regular file whose content opener is independent of the
-        caller's stream may be written by a worker thread; every check still runs here, in order.
-        Writes in flight are waited for before anything that could touch them: a second entry of the
-        same name, a hardlink (its source may be in flight), a whiteout or opaque marker, or replacing
-        an existing path. ``ahead``: the entry is written before the layers below it (see the module
+              ahead: bool = False, size: int = 0) -> None:
+        """Apply one entry. Every check runs here, in order; with ``jobs`` > 1 the creation is queued for
+        the worker threads (``oci.unpackwork``). ``parallel``: the content opener of a regular file is
+        independent of the caller's stream and may be called later (``size``: the bytes it holds in
+        memory); other contents are read here, before this returns. Work in flight lands first before
+        anything that looks at the disk or could touch it: a second entry of the same name, a hardlink
+        (its source may be in flight), a whiteout or opaque marker, replacing an existing path, a path
+        through a symlink. ``ahead``: the entry is written before the layers below it (see the module
         docstring); a path written ahead by this layer or one above is skipped."""
         parts = self._split(entry.name)
         key = "/".join(parts)
         if self._ahead_of_this_layer(parts, key, ahead):
             return
-        if self._pending and (key in self._pending_names or entry.type == "hardlink"
-                              or parts[-1:] and parts[-1].startswith(WHITEOUT)):
-            self.flush()
         if not parts:
             if entry.type == "dir":
                 self.flush()
                 os.chmod(self.root, entry.mode & 0o7777)
             return
+        if self._busy() and (key in self._pending_names or entry.type == "hardlink"
+                             or parts[-1].startswith(WHITEOUT)):
+            self.flush()
         parent = self._parent(entry.name, parts)
+        if parts[-1].startswith(WHITEOUT):
+            self._whiteout(entry.name, parent, parts)
+            return
+        self._written.add(key)
+        path = os.path.join(parent, parts[-1])
+        if self._work is None or self._kind_at(path) is not None:
+            self.flush()  # replacing: nothing in flight may be under or at it
+            self._create(entry, path, content)
+            self._record(path, entry.type)
+            return
+        self._queue(entry, key, path, content, parallel, size)
+
+    def _queue(self, entry: Entry, key: str, path: str, content: Callable[[], BinaryIO] | None, parallel: bool,
+               size: int) -> None:
+        """Hand a new path's creation to the workers (after its parent directory, if that is queued too)."""
+        assert self._work is not None
+        after = self._creating.get(os.path.dirname(path))
+        self._record(path, entry.type)
+        if entry.type == "reg":
+            self._pending_names.add(key)
+            if parallel or content is None:
+                self._work.add(functools.partial(self._create, entry, path, content), after=after, size=size)
+            else:
+                self._work.stream(lambda src: self._create(entry, path, lambda: src), content, after=after)
+        elif entry.type in ("dir", "symlink") and self._fresh:
+            done = self._work.add(functools.partial(self._create, entry, path, None), after=after,
+                                  announce=entry.type == "dir")
+            if done is not None:
+                self._creating[path] = done
+        else:
+            if after is not None:
+                self._work.wait_for(after)
+            self._create(entry, path, content)
+
+    def _whiteout(self, name: str, parent: str, parts: list[str]) -> None:
         leaf = parts[-1]
         if leaf == OPAQUE:
             self._opaque(parent, parts[:-1])
             return
-        if leaf.startswith(WHITEOUT):
-            victim = leaf[len(WHITEOUT):]
-            if victim in ("", ".", ".."):  # would delete the parent, or the directory above it
-                raise self._refuse(entry.name, f"whiteout of {victim!r}")
-            if victim.startswith(WHITEOUT):
-                return  # other .wh..wh.* names are aufs bookkeeping (e.g. .wh..wh.plnk), not paths
-            self._remove(os.path.join(parent, victim))
-            return
-        self._written.add(key)
-        path = os.path.join(parent, leaf)
-        if self._pool is not None and (self._pending or parallel):
-            if self._kind_at(path) is not None:
-                self.flush()  # replacing: nothing in flight may be under or at it
-            elif parallel and entry.type == "reg":
-                if len(self._pending) >= MAX_IN_FLIGHT:  # bound the memory held by queued contents
-                    for future in self._pending[:MAX_IN_FLIGHT // 2]:
-                        future.result()
-                    del self._pending[:MAX_IN_FLIGHT // 2]
-                self._pending.append(self._pool.submit(self._create, entry, path, content))
-                self._pending_names.add(key)
-                return
-        self._create(entry, path, content)
+        victim = leaf[len(WHITEOUT):]
+        if victim in ("", ".", ".."):  # would delete the parent, or the directory above it
+            raise self._refuse(name, f"whiteout of {victim!r}")
+        if victim.startswith(WHITEOUT):
+            return  # other .wh..wh.* names are aufs bookkeeping (e.g. .wh..wh.plnk), not paths
+        self._remove(os.path.join(parent, victim))
+
+    def _busy(self) -> bool:
+        return self._work is not None and self._work.busy
+
+    def _record(self, path: str, kind: str) -> None:
+        if self._fresh:
+            self._made[path] = kind if kind in ("dir", "symlink") else "other"
 
     def flush(self) -> None:
-        """Wait for the parallel file writes in flight; re-raise the first failure."""
-        pending, self._pending = self._pending, []
-        self._pending_names = set()
-        for future in pending:
-            future.result()
+        """Wait for the creation work in flight; re-raise the first failure."""
+        try:
+            if self._work is not None:
+                self._work.wait()
+        finally:
+            self._pending_names = set()
+            self._creating = {}
 
     def close(self) -> None:
-        self.flush()
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        try:
+            self.flush()
+        finally:
+            if self._work is not None:
+                self._work.close()
+                self._work = None
 
     def _opaque(self, parent: str, dir_parts: list[str]) -> None:
         prefix = "/".join(dir_parts)
@@ -276,60 +313,16 @@ class Rootfs:
             raise self._refuse(entry.name, f"unsupported entry type {kind!r}")
         source = self._link_source(entry) if kind == "hardlink" else ""
         try:
-            self._make(entry, path, content, source)
+            self._maker.make(entry, path, content, source)
         except FileExistsError:
             if kind == "dir" and os.path.isdir(path) and not os.path.islink(path):
-                self._owner(path, entry)
+                self._maker.owner(path, entry)
                 os.chmod(path, entry.mode & 0o7777)
                 return
             self._remove(path)
-            self._make(entry, path, content, source)
-        if self._fresh:
-            self._made[path] = kind if kind in ("dir", "symlink") else "other"
+            self._maker.make(entry, path, content, source)
         if self._events:
             progress.event("unpack.file", entry.name)
-
-    def _make(self, entry: Entry, path: str, content: Callable[[], BinaryIO] | None, source: str) -> None:
-        """Create ``path`` (FileExistsError if something is there) with the entry's metadata. Regular
-        files are handled through their descriptor: no path lookups after the open, and ownership or
-        mode calls only when they change something."""
-        kind = entry.type
-        mode = entry.mode & 0o7777
-        if kind == "reg":
-            fd = os.open(path, _CREATE_FLAGS, mode & 0o777)
-            try:
-                if content is not None:
-                    with content() as src:
-                        _copy_to_fd(src, fd)
-                if self.chown and (entry.uid, entry.gid) != self._ids:
-                    with contextlib.suppress(OSError):
-                        os.fchown(fd, entry.uid, entry.gid)
-                    os.fchmod(fd, mode)  # after chown, which clears set-id bits
-                elif mode != mode & 0o777 & ~self._umask:
-                    os.fchmod(fd, mode)
-                with contextlib.suppress(OSError):
-                    os.utime(fd, (entry.mtime, entry.mtime))
-            finally:
-                os.close(fd)
-            return
-        if kind == "dir":
-            os.mkdir(path, 0o700)
-        elif kind == "symlink":
-            os.symlink(entry.linkname, path)
-        elif kind == "hardlink":
-            os.link(source, path, follow_symlinks=False)
-            return
-        elif kind == "fifo":
-            os.mkfifo(path, 0o600)
-        else:
-            devtype = stat.S_IFCHR if kind == "char" else stat.S_IFBLK
-            os.mknod(path, 0o600 | devtype, os.makedev(entry.devmajor, entry.devminor))
-        self._owner(path, entry)
-        if kind != "symlink":
-            os.chmod(path, mode)
-        if kind != "dir":
-            with contextlib.suppress(OSError):
-                os.utime(path, (entry.mtime, entry.mtime), follow_symlinks=False)
 
     def _link_source(self, entry: Entry) -> str:
         parts = self._split(entry.linkname) if entry.linkname else []
@@ -354,42 +347,6 @@ class Rootfs:
         if self._ahead:  # what is removed is no longer "in place": its own layer writes it again
             rel = os.path.relpath(path, self.root)
             self._ahead = {k: v for k, v in self._ahead.items() if k != rel and not k.startswith(rel + "/")}
-        _remove(path)
-
-    def _owner(self, path: str, entry: Entry) -> None:
-        if self.chown and (entry.uid, entry.gid) != self._ids:
-            with contextlib.suppress(OSError):
-                os.lchown(path, entry.uid, entry.gid)
+        remove(path)
 
 
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _copy_to_fd(src: BinaryIO, fd: int) -> None:
-    """In-kernel copy from real files (the partial-pull file store), else 1 MiB reads and writes."""
-    if type(src) is io.BufferedReader and isinstance(src.raw, io.FileIO) and hasattr(os, "copy_file_range"):
-        try:
-            while os.copy_file_range(src.fileno(), fd, 1 << 30):
-                pass
-            return
-        except OSError:
-            src.seek(0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.ftruncate(fd, 0)
-    while data := src.read(1 << 20):
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-
-
-def _remove(path: str) -> None:
-    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
-        os.unlink(path)
-    elif os.path.isdir(path):
-        shutil.rmtree(path)

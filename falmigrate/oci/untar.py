@@ -1,9 +1,10 @@
 """Layers given as tar streams, applied to a ``unpack.Rootfs`` (which checks every entry).
 
 ``apply_tar(rootfs, stream)`` reads one layer — gzip, zstd (zstd:chunked and FlashPack included) or
-plain, sniffed from the magic bytes; members parsed by ``tarstream.members`` — with small regular
-files read in stream order and written by the rootfs's worker threads; ``unpack_layers(paths, target)``
-applies layer blobs in manifest order.
+plain, sniffed from the magic bytes; members parsed by ``tarstream.members`` — with every member read
+here, in stream order, and (``jobs`` > 1) created by the rootfs's worker threads: small regular files
+are read whole and handed over, larger ones piece by piece; ``unpack_layers(paths, target)`` applies
+layer blobs in manifest order.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import gzip
 import io
 import tarfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from falmigrate.errors import ImageError
-from falmigrate.oci.tarstream import ReadAhead, members, open_decompressed
+from falmigrate.oci.tarstream import Content, ReadAhead, members, open_decompressed
 from falmigrate.oci.unpack import PARALLEL_FILE_LIMIT, Entry, Rootfs
 
 _TAR_TYPES = {tarfile.REGTYPE: "reg", tarfile.AREGTYPE: "reg", tarfile.CONTTYPE: "reg", tarfile.DIRTYPE: "dir",
@@ -53,9 +54,14 @@ def _apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
                 rootfs.apply(entry)  # a regular file written ahead is skipped without reading its bytes
             elif rootfs.parallel and member.size <= PARALLEL_FILE_LIMIT:
                 # read here, in stream order; a worker thread creates and writes the file
-                rootfs.apply(entry, functools.partial(io.BytesIO, content.read()), parallel=True)
+                rootfs.apply(entry, functools.partial(io.BytesIO, content.read()), parallel=True, size=member.size)
             else:
-                rootfs.apply(entry, lambda content=content: content)
+                rootfs.apply(entry, functools.partial(_itself, content))
+
+
+def _itself(content: Content | BinaryIO) -> BinaryIO:
+    """The member's reader as the rootfs's content opener wants it (it only reads and closes it)."""
+    return cast(BinaryIO, content)
 
 
 def unpack_layers(layers: list[Path], target: Path, *, allow_devices: bool = False, jobs: int = 1) -> Path:

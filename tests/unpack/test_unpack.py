@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -189,3 +190,36 @@ def test_modes_owners_and_mtimes_are_kept(tmp_path: Path, jobs: int) -> None:
         if os.geteuid() == 0:
             assert (st.st_uid, st.st_gid) == (uid, gid), name
     assert (root / "big").stat().st_size == 3 << 20 and (root / "ro").read_text() == "ro"
+
+
+def _mixed_layers(tmp: Path) -> list[Path]:
+    """Implicit and declared directories, symlinks (a parent through one too), hardlinks, a file bigger
+    than what is handed to the workers whole, then a layer that whites out, makes opaque and replaces."""
+    base = [("usr/lib/deep/a/b/c/f", "reg", "deep"), ("usr/lib", "dir", None), ("etc", "dir", None),
+            ("etc/conf", "reg", "c"), ("lib", "sym", "usr/lib"), ("lib/via-link", "reg", "v"),
+            ("usr/lib/hard", "link", "etc/conf"), ("big/blob", "reg", b"x" * (3 << 20)),
+            ("gone/x", "reg", "x"), ("opq/old", "reg", "o"), ("swap", "dir", None), ("swap/in", "reg", "i")]
+    base += [(f"many/d{n % 7}/f{n}", "reg", str(n)) for n in range(300)]
+    top = [("gone/.wh.x", "reg", ""), ("opq/.wh..wh..opq", "reg", ""), ("opq/new", "reg", "n"),
+           ("swap", "reg", "now a file"), ("etc/conf", "reg", "changed"), ("big/blob", "reg", b"y" * (2 << 20))]
+    return [_layer(tmp, "base.tar", base), _layer(tmp, "top.tar", top)]
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["empty-target", "non-empty-target"])
+def test_threads_give_the_same_tree_as_one(tmp_path: Path, fresh: bool) -> None:
+    layers = _mixed_layers(tmp_path)
+    trees = []
+    for jobs in (1, 4):
+        target = tmp_path / f"root{jobs}"
+        target.mkdir()
+        if not fresh:
+            (target / "already").write_text("here")
+            os.utime(target / "already", (1_700_000_000, 1_700_000_000))
+        unpack_layers(layers, target, jobs=jobs)
+        # directories' mtimes are left to the kernel (their entries change them afterwards anyway)
+        shape = {name: (mode, size, None if stat.S_ISDIR(mode) else mtime)
+                 for name, (mode, size, mtime) in _snapshot(target).items()}
+        trees.append((shape, {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*")
+                              if p.is_file() and not p.is_symlink()}))
+    assert trees[0] == trees[1]
+    assert (tmp_path / "root4/usr/lib/via-link").read_text() == "v"
