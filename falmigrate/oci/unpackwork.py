@@ -95,10 +95,15 @@ class Workers:
                 write(cast(BinaryIO, pipe))
 
         self.submit()
-        self._submit([_Job(run, after, None, pipe.close)], 0)
-        with source() as src:
-            while data := src.read(PIECE):
-                pipe.put(data)
+        job = self._submit([_Job(run, after, None, pipe.close)], 0)
+        try:
+            with source() as src:
+                while data := src.read(PIECE):
+                    pipe.put(data)
+        except BaseException:
+            pipe.fail()  # the writer stops instead of waiting for bytes that will not come
+            self._forget(job)  # its failure is this one's consequence: the caller's error is the one raised
+            raise
         pipe.put(b"")
 
     def wait_for(self, future: Future) -> None:
@@ -114,13 +119,22 @@ class Workers:
             self._batch, self._batch_bytes = [], 0
             self._submit(batch, size)
 
-    def _submit(self, batch: list[_Job], size: int) -> None:
-        self._running.append((self._pool.submit(_run_batch, batch), size))
+    def _submit(self, batch: list[_Job], size: int) -> Future:
+        submitted = self._pool.submit(_run_batch, batch)
+        self._running.append((submitted, size))
         self._running_bytes += size
         while self._running and (self._running[0][0].done() or self._running_bytes > LIMIT):
             future, held = self._running.popleft()
             self._running_bytes -= held
             future.result()
+        return submitted
+
+    def _forget(self, batch: Future) -> None:
+        """Wait for ``batch`` to end and drop it, failed or not."""
+        batch.exception()
+        kept = [(future, held) for future, held in self._running if future is not batch]
+        self._running = collections.deque(kept)
+        self._running_bytes = sum(held for _, held in kept)
 
     def wait(self) -> None:
         """Run everything queued and wait for it; re-raise the first failure (every batch still ends)."""
@@ -147,6 +161,7 @@ class _Pipe(io.RawIOBase):
     def __init__(self) -> None:
         self._queue: queue.Queue[bytes] = queue.Queue(PIPE_DEPTH)
         self._closed = threading.Event()
+        self._failed = threading.Event()
         self._piece, self._at = b"", 0
         self._ended = False
 
@@ -158,12 +173,24 @@ class _Pipe(io.RawIOBase):
             except queue.Full:
                 continue
 
+    def fail(self) -> None:
+        """The reading side stopped early: the writer's next read raises instead of waiting."""
+        self._failed.set()
+
+    def _take(self) -> bytes:
+        while not self._failed.is_set():
+            try:
+                return self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        raise EOFError("the source ended before the end of this file")
+
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:  # type: ignore[override]
         if self._at == len(self._piece) and not self._ended:
-            self._piece, self._at = self._queue.get(), 0
+            self._piece, self._at = self._take(), 0
             self._ended = not self._piece
         left = len(self._piece) - self._at
         size = left if size is None or size < 0 else min(size, left)

@@ -3,6 +3,7 @@ nothing outside the target touched)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
 import io
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from falmigrate.errors import UnsafeArchiveError
+from falmigrate.errors import ImageError, UnsafeArchiveError
 from falmigrate.oci.unpack import Entry, Rootfs
 from falmigrate.oci.untar import apply_tar, unpack_layers
 
@@ -223,3 +224,14 @@ def test_threads_give_the_same_tree_as_one(tmp_path: Path, fresh: bool) -> None:
                               if p.is_file() and not p.is_symlink()}))
     assert trees[0] == trees[1]
     assert (tmp_path / "root4/usr/lib/via-link").read_text() == "v"
+
+
+def test_a_truncated_big_member_is_an_error_with_threads(tmp_path: Path) -> None:
+    """A file too big to hand over whole is streamed to a worker; the stream ending early must fail the
+    unpack (not leave the worker waiting for the rest, which would hang it)."""
+    data = _tar([("d/big", "reg", b"z" * (3 << 20))])
+    (tmp_path / "l.tar").write_bytes(data[:2 << 20])
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        done = pool.submit(unpack_layers, [tmp_path / "l.tar"], tmp_path / "root", jobs=4)
+        with pytest.raises(ImageError, match="not a readable"):
+            done.result(timeout=60)
