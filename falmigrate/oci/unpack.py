@@ -134,6 +134,8 @@ class Rootfs:
         found = self._dirs.get(key)
         if found is not None:
             return found
+        if not self._fresh and self._pending_names and self._queued_above(key):
+            self.flush()  # a queued file is (a component of) the parent: the disk must show it
         depth = len(key) - 1
         while depth > 0 and key[:depth] not in self._dirs:
             depth -= 1
@@ -153,6 +155,9 @@ class Rootfs:
             current = candidate
             self._dirs[key[:index + 1]] = current
         return current
+
+    def _queued_above(self, key: tuple[str, ...]) -> bool:
+        return any("/".join(key[:depth]) in self._pending_names for depth in range(1, len(key) + 1))
 
     def _through_symlink(self, name: str, part: str, link: str) -> str:
         """The real directory a symlinked parent leads to, checked inside the root."""

@@ -226,6 +226,18 @@ def test_threads_give_the_same_tree_as_one(tmp_path: Path, fresh: bool) -> None:
     assert (tmp_path / "root4/usr/lib/via-link").read_text() == "v"
 
 
+@pytest.mark.parametrize("fresh", [True, False], ids=["empty-target", "non-empty-target"])
+def test_a_queued_file_used_as_a_parent_is_refused_with_threads(tmp_path: Path, fresh: bool) -> None:
+    members = [(f"f{n}", "reg", "abc") for n in range(200)] + [("a", "reg", "abc"), ("a/x", "reg", "abc")]
+    layer = _layer(tmp_path, "l.tar", members)
+    target = tmp_path / "root"
+    target.mkdir()
+    if not fresh:
+        (target / "already").write_text("here")
+    with pytest.raises(UnsafeArchiveError, match="parent 'a' is not a directory"):
+        unpack_layers([layer], target, jobs=4)
+
+
 def test_a_truncated_big_member_is_an_error_with_threads(tmp_path: Path) -> None:
     """A file too big to hand over whole is streamed to a worker; the stream ending early must fail the
     unpack (not leave the worker waiting for the rest, which would hang it)."""
