@@ -13,8 +13,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from falmigrate import codemods, importers, progress
+from falmigrate import codemods, importers, progress, routes
 from falmigrate.errors import FalmigrateError, OutputExistsError, SourceError, UsageError
+from falmigrate.importers.base import ImportRequest
 from falmigrate.spec import AppSpec
 
 PLATFORM_CHOICES = ("auto", *importers.PLATFORMS)
@@ -73,25 +74,38 @@ def _merge(spec: AppSpec, findings: list, decisions: list) -> AppSpec:
     })
 
 
-def convert(src: Path, platform: str = "auto", *, native: bool = False,
-            image_ref: str | None = None) -> ConvertResult:
-    """Read ``src`` as a ``platform`` project and return the generated files (nothing is written)."""
-    from falmigrate.render import render_files  # lazy: keeps `import falmigrate.convert` cheap
+def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None = None, native: bool = False,
+            name: str | None = None, fal_version: str | None = None, image_ref: str | None = None) -> ConvertResult:
+    """Read ``src`` as a ``platform`` project and return the generated files (nothing is written).
+
+    ``request`` names what to import when the repository has several apps; ``native`` rewrites a server's
+    routes as fal endpoints instead of deploying the server image as it is; ``name`` is the fal app name;
+    ``fal_version`` the fal the image installs; ``image_ref`` a pushed image to deploy instead of building.
+    """
+    from falmigrate.render import RenderOptions, render_files  # lazy: keeps `import falmigrate.convert` cheap
 
     src = Path(src)
     if platform not in PLATFORM_CHOICES:
         raise UsageError(f"unknown platform {platform!r}; choose one of: {', '.join(PLATFORM_CHOICES)}")
     if not src.is_dir():
         raise SourceError(f"source directory does not exist: {src}", file=src)
+    pinned_fal, version_findings = routes.fal_version(fal_version)
     progress.log(f"reading {src}")
-    spec = importers.load(src, platform)
+    spec = importers.load(src, platform, request)
+    spec = routes.plan(spec, routes.RouteOptions(native=native, name=name))
+    spec = spec.with_findings(version_findings)
     result = _rewrite(spec, src, native)
     app_code = None
     if result is not None:
         spec = _merge(spec, list(result.findings), list(result.decisions))
         app_code = result.code
-    files = render_files(spec, app_code, image_ref=image_ref)
-    sources = {k: v for k, v in source_files(src).items() if k not in files}
+    project = source_files(src)
+    pyproject = project.get("pyproject.toml")
+    files = render_files(spec, app_code, RenderOptions(
+        image_ref=image_ref, registry_credentials=image_ref is not None, fal_version=pinned_fal,
+        project_pyproject=pyproject.decode("utf-8") if pyproject is not None else None,
+        project_dockerignore=".dockerignore" in project))
+    sources = {k: v for k, v in project.items() if k not in files}
     executables = {name for name in sources if os.access(src / name, os.X_OK)}
     return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources,
                          executables=executables, src=src.absolute())

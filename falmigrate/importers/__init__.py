@@ -10,7 +10,7 @@ import importlib
 from pathlib import Path
 
 from falmigrate.errors import SourceError, UsageError
-from falmigrate.importers.base import Importer
+from falmigrate.importers.base import Importer, ImportRequest
 
 # platform name -> "module:Class"
 _IMPORTERS: dict[str, str] = {
@@ -64,8 +64,8 @@ def detect(root: Path) -> Importer:
     return best[1]
 
 
-def load(root: Path, platform: str = "auto"):
+def load(root: Path, platform: str = "auto", request: ImportRequest | None = None):
     if not root.is_dir():
         raise SourceError(f"source directory does not exist: {root}", file=root)
     importer = detect(root) if platform == "auto" else get_importer(platform)
-    return importer.load(root)
+    return importer.load(root, request or ImportRequest())

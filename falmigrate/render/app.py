@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import keyword
 import re
+import sys
 from typing import Any
 
-from falmigrate.render import render_template
+from falmigrate.render import render_template, snippets
 from falmigrate.render.models import ModelSource, model_source
+from falmigrate.render.snippets import Snippet
 from falmigrate.spec import AppSpec, Endpoint, Finding, InputField, TypeRef
 
 TEMPLATE = "fal_app.py.j2"
 OUTPUT_FIELD = "output"
 _FILE_KINDS = {"file", "image", "audio", "video"}
 NO_ENTRY_RULE = "FM090"
+TEMPLATE_NAMES = {"_CODE_DIRS", "ENTRY_MODULE", "ENTRY_SYMBOL"}  # set by the template itself
 
 
 def _literal(value: Any) -> str:
@@ -152,18 +155,47 @@ def settings(spec: AppSpec) -> list[str]:
     return lines
 
 
+def _helpers(spec: AppSpec, endpoints: list[dict[str, Any]]) -> Snippet:
+    """The delegate helpers this app calls (apptemplates/delegate.py), with their imports."""
+    names = {"_load_target"}
+    if spec.lifecycle.setup or spec.lifecycle.teardown:
+        names.add("_hook")
+    if _entry_module(spec) is not None and endpoints:
+        names |= {"_hook", "_arguments", "_fields"}
+        names |= {"_acall" if e["is_async"] else "_call" for e in endpoints}
+    return snippets.emit("delegate", names, provided=TEMPLATE_NAMES)
+
+
+def _import_lines(*groups: list[str]) -> list[str]:
+    """Import statements merged per module and sorted as ruff's isort does: standard library, then third
+    party; ``import x`` before ``from x import y``, alphabetical."""
+    plain: set[str] = set()
+    names: dict[str, set[str]] = {}
+    for line in (line for group in groups for line in group):
+        words = line.split(maxsplit=3)
+        if words[0] == "import":
+            plain.add(line)
+        else:
+            names.setdefault(words[1], set()).update(n.strip() for n in words[3].split(","))
+    lines = sorted(plain, key=lambda line: line.split()[1]) + [
+        f"from {module} import {', '.join(sorted(names[module]))}" for module in sorted(names)]
+    stdlib = [line for line in lines if line.split()[1].split(".")[0] in sys.stdlib_module_names]
+    return [*stdlib, "", *(line for line in lines if line not in stdlib)]
+
+
 def context(spec: AppSpec) -> dict[str, Any]:
     models = _Models()
     used: set[str] = set()
     endpoints = [_endpoint(spec, e, models, used) for e in spec.endpoints]
-    models.needs.typing_names.discard("Any")  # the template imports Any itself
+    helpers = _helpers(spec, endpoints)
     return {
         "title": spec.name,
         "platform": spec.source.platform,
         "class_name": spec.class_name,
-        "import_lines": models.needs.import_lines(),
+        "import_lines": _import_lines(["import fal", "from pathlib import Path"], helpers.import_lines(),
+                                      models.needs.import_lines()),
+        "helpers": helpers.code.rstrip("\n"),
         "models": models.blocks,
-        "settings": settings(spec),
         "entry_module": _literal(_entry_module(spec)),
         "has_entry": _entry_module(spec) is not None,
         "entry_symbol": _literal(spec.source.entry_symbol),

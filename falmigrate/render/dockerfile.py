@@ -35,7 +35,7 @@ PYTHON_BASE = "python:{python}-slim-bookworm"
 CUDA_BASE = "nvidia/cuda:{cuda}-cudnn{cudnn}-runtime-ubuntu22.04"
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.11.7"
 PYTHON_VENV = "/opt/venv"
-FAL_REQUIREMENT = "fal"
+PTH_FILE = "falmigrate-app.pth"
 
 
 def _cuda_version(cuda: str) -> str:
@@ -95,7 +95,20 @@ def _json_list(values: list[str] | None) -> str | None:
     return json.dumps(list(values)) if values is not None else None
 
 
-def context(spec: AppSpec) -> dict[str, Any]:
+def pth_command(code_dirs: list[str]) -> str:
+    """A RUN command writing a .pth file into the image Python's site-packages, so the app's code
+    imports from any working directory (fal's runner may replace PYTHONPATH, never site-packages)."""
+    lines = "".join(f"{folder}\\n" for folder in code_dirs)
+    script = f"import pathlib, site; pathlib.Path(site.getsitepackages()[0], '{PTH_FILE}').write_text('{lines}')"
+    return f'python3 -c "{script}"'
+
+
+def needs_fal_runtime(spec: AppSpec) -> bool:
+    """fal's runner imports an entry point inside the image: it needs curl, fal and importable code."""
+    return spec.image.fal_runtime and any(app.route == "entry_point" for app in spec.served_apps())
+
+
+def context(spec: AppSpec, fal_version: str) -> dict[str, Any]:
     image = spec.image
     workdir = image.workdir or "/app"
     return {
@@ -114,8 +127,9 @@ def context(spec: AppSpec) -> dict[str, Any]:
         "env": [(key, json.dumps(value)) for key, value in sorted(image.env.items())],
         "copies": [(c.src, c.dest) for c in image.copies],
         "exposed_port": image.exposed_port,
-        "fal_runtime": image.fal_runtime,
-        "fal_requirement": FAL_REQUIREMENT,
+        "fal_runtime": needs_fal_runtime(spec),
+        "fal_requirement": shlex.quote(f"fal=={fal_version}"),
+        "pth_command": pth_command(list(image.code_dirs) or [workdir]),
         "entrypoint": _json_list(image.entrypoint),
         "cmd": _json_list(image.cmd),
         "extra_lines": list(image.dockerfile_extra),
@@ -128,6 +142,6 @@ def context(spec: AppSpec) -> dict[str, Any]:
     }
 
 
-def render(spec: AppSpec) -> str:
-    """The Dockerfile text without the generated-file header."""
-    return render_template(TEMPLATE, **context(spec))
+def render(spec: AppSpec, *, fal_version: str) -> str:
+    """The Dockerfile text without the generated-file header; ``fal_version`` is the fal it installs."""
+    return render_template(TEMPLATE, **context(spec, fal_version))

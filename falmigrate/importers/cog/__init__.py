@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from falmigrate.importers.base import ImportRequest
 from falmigrate.importers.cog import decisions as rows
 from falmigrate.importers.cog import mapping
 from falmigrate.importers.cog.config import CONFIG_NAME, CogConfig, read_config
@@ -138,7 +139,8 @@ class CogImporter:
         text = path.read_text(encoding="utf-8", errors="replace")
         return 1.0 if re.search(r"^(predict|run)\s*:", text, re.MULTILINE) else 0.7
 
-    def load(self, root: Path) -> AppSpec:
+    def load(self, root: Path, request: ImportRequest | None = None) -> AppSpec:
+        (request or ImportRequest()).refuse("cog", "entry", "dockerfile", "context")
         root = Path(root)
         config = read_config(root)
         file, class_name, key = config.predictor_ref()

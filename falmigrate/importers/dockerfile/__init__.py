@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from falmigrate.errors import SourceError
+from falmigrate.importers.base import ImportRequest
 from falmigrate.importers.dockerfile.image import code_dir, image_spec, stage_texts
 from falmigrate.importers.dockerfile.parse import ParsedDockerfile, parse_dockerfile
 from falmigrate.importers.dockerfile.routes import ModuleInfo, health_route, openapi_path, read_module
@@ -158,7 +159,8 @@ class DockerImporter:
             return 0.0
         return 0.5 if re.search(r"^\s*(CMD|ENTRYPOINT)\b", text, re.MULTILINE | re.IGNORECASE) else 0.2
 
-    def load(self, root: Path) -> AppSpec:
+    def load(self, root: Path, request: ImportRequest | None = None) -> AppSpec:
+        (request or ImportRequest()).refuse("Docker", "entry", "dockerfile", "context")
         root = Path(root)
         path = find_dockerfile(root)
         if path is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from falmigrate.errors import SourceError
+from falmigrate.importers.base import ImportRequest
 from falmigrate.importers.modal.build import build_app, image_for
 from falmigrate.importers.modal.plan import app_name, plan_module
 from falmigrate.importers.modal.reader import ModalModule, read_module
@@ -75,7 +76,8 @@ class ModalImporter:
                 continue
         return 0.0
 
-    def load(self, root: Path) -> AppSpec:
+    def load(self, root: Path, request: ImportRequest | None = None) -> AppSpec:
+        (request or ImportRequest()).refuse("Modal", "entry", "dockerfile", "context")
         root = Path(root)
         files = candidates(root)
         if not files:

@@ -17,6 +17,7 @@ from typing import ClassVar
 import libcst as cst
 
 from falmigrate.errors import SourceError
+from falmigrate.importers.base import ImportRequest
 from falmigrate.importers.runpod.handler import analyse_handler
 from falmigrate.importers.runpod.init import InitPlan, plan_init
 from falmigrate.importers.runpod.locate import HandlerRef, ProjectModules, find_handler, find_schema
@@ -150,7 +151,8 @@ class RunpodImporter:
                 score = max(score, 0.6)
         return score
 
-    def load(self, root: Path) -> AppSpec:
+    def load(self, root: Path, request: ImportRequest | None = None) -> AppSpec:
+        (request or ImportRequest()).refuse("RunPod", "entry", "dockerfile", "context")
         root = Path(root)
         mod = load_worker(root)
         start = mod.starts[0]
