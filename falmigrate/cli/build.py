@@ -83,7 +83,7 @@ def build_command(
         Path | None, typer.Option("--profile-out", help="Write the recorded startup file list here.")
     ] = None,
     update_app: Annotated[
-        Path | None, typer.Option("--update-app", help="Point OUT/fal_app.py at the pushed image digest.")
+        Path | None, typer.Option("--update-app", help="Point the apps of OUT/pyproject.toml at the pushed image digest.")
     ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure-registry", help="Talk plain HTTP to the registry.")
