@@ -4,7 +4,8 @@ and a locally made Debian+Python base image.
 
 The variables come from the environment or, when absent there, from ``.services/env`` in the repo.
 A fixture whose service is not configured FAILS (never skips): a missing engine is a broken setup,
-not a reason to pass.
+not a reason to pass. Tests are marked ``engine`` / ``registry`` from the fixtures they use
+(``pytest_collection_modifyitems``), so ``-m "not engine and not registry"`` runs without services.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.marks import service_marks
+
+pytest_plugins = ["pytester"]  # tests/harness runs small pytest sessions to check the hooks here
 
 REPO = Path(__file__).resolve().parent.parent
 ENV_FILE = REPO / ".services" / "env"
@@ -30,6 +35,13 @@ def _load_env_file() -> None:
 
 
 _load_env_file()
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for mark in service_marks(getattr(item, "fixturenames", ())):
+            item.add_marker(mark)
 
 
 def service_var(name: str) -> str:

@@ -12,7 +12,7 @@ import typer
 from falmigrate import __version__
 
 COMMAND_MODULES = (
-    "convert", "inspect_cmd", "verify", "pack", "validate", "push", "pull", "build",
+    "convert", "inspect_cmd", "verify", "pack", "validate", "push", "pull", "build", "rules",
 )
 
 app = typer.Typer(
@@ -34,7 +34,7 @@ def _version(value: bool) -> None:
 def _main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    """falmigrate: convert | inspect | verify | build | pack | push | pull | validate."""
+    """falmigrate: convert | inspect | verify | build | pack | push | pull | validate | rules."""
 
 
 def _register_commands() -> None:

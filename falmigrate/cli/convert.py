@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from falmigrate import platforms
 from falmigrate.cli import common
 from falmigrate.errors import CheckFailed, UsageError
 
@@ -50,7 +51,7 @@ def convert_command(
     src: Annotated[Path, typer.Argument(help="The source project directory.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: <SRC>-fal).")] = None,
     source_platform: Annotated[
-        str, typer.Option("--from", help="auto | cog | modal | runpod | docker (default: auto-detect).")
+        str, typer.Option("--from", help=platforms.from_help())
     ] = "auto",
     diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff against OUT; write nothing.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 if OUT would change; write nothing.")] = False,
@@ -75,7 +76,7 @@ def convert_command(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
-    """Convert a cog, Modal, RunPod or Docker project into a fal app."""
+    """Convert SRC into a fal app (the help text is ``CONVERT_HELP``)."""
 
     def body() -> None:
         from falmigrate.convert import convert, write_output
@@ -120,5 +121,8 @@ def convert_command(
     common.run(body, json_output=json_output)
 
 
+CONVERT_HELP = f"Convert a {platforms.display_list()} project into a fal app."
+
+
 def register(app: typer.Typer) -> None:
-    app.command("convert")(convert_command)
+    app.command("convert", help=CONVERT_HELP)(convert_command)

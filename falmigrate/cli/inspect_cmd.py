@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from falmigrate import platforms
 from falmigrate.cli import common
 from falmigrate.errors import UsageError
 
@@ -15,7 +16,7 @@ from falmigrate.errors import UsageError
 def inspect_command(
     src: Annotated[Path | None, typer.Argument(help="The source project directory.")] = None,
     source_platform: Annotated[
-        str, typer.Option("--from", help="auto | cog | modal | runpod | docker (default: auto-detect).")
+        str, typer.Option("--from", help=platforms.from_help())
     ] = "auto",
     schema: Annotated[bool, typer.Option("--schema", help="Print the AppSpec JSON Schema instead.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Wrap the output as {\"ok\", \"spec\"|\"schema\"}.")] = False,
@@ -31,9 +32,9 @@ def inspect_command(
         else:
             if src is None:
                 raise UsageError("inspect needs SRC (or --schema)")
-            if source_platform != "auto" and source_platform not in importers.PLATFORMS:
+            if source_platform != "auto" and platforms.find(source_platform) is None:
                 raise UsageError(f"unknown platform {source_platform!r}; choose one of: auto, "
-                                 f"{', '.join(importers.PLATFORMS)}")
+                                 f"{', '.join(platforms.NAMES)}")
             data = importers.load(src, source_platform).model_dump(mode="json")
             key = "spec"
         if json_output:

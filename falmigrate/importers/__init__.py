@@ -1,41 +1,32 @@
-"""Importer registry and auto-detection.
+"""Importer lookup and auto-detection.
 
-Each platform module registers itself in ``_IMPORTERS`` (by dotted path, so a broken optional
-importer cannot break the others at import time).
+The importers come from the platform registry (``falmigrate.platforms``), by dotted path, so a broken
+optional importer cannot break the others at import time.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
+from falmigrate import platforms
 from falmigrate.errors import SourceError, UsageError
 from falmigrate.importers.base import Importer, ImportRequest
 
-# platform name -> "module:Class"
-_IMPORTERS: dict[str, str] = {
-    "cog": "falmigrate.importers.cog:CogImporter",
-    "modal": "falmigrate.importers.modal:ModalImporter",
-    "runpod": "falmigrate.importers.runpod:RunpodImporter",
-    "docker": "falmigrate.importers.dockerfile:DockerImporter",
-}
-
-PLATFORMS = tuple(_IMPORTERS)
+PLATFORMS = platforms.NAMES
 
 
 def _load(platform: str) -> Importer | None:
-    module_name, _, class_name = _IMPORTERS[platform].partition(":")
+    target = platforms.get(platform).importer
     try:
-        module = importlib.import_module(module_name)
+        return platforms.resolve(target)()
     except ModuleNotFoundError as exc:
-        if exc.name == module_name:
+        if exc.name == target.partition(":")[0]:
             return None
         raise
-    return getattr(module, class_name)()
 
 
 def get_importer(platform: str) -> Importer:
-    if platform not in _IMPORTERS:
+    if platforms.find(platform) is None:
         raise UsageError(f"unknown platform {platform!r}; choose one of: auto, {', '.join(PLATFORMS)}")
     importer = _load(platform)
     if importer is None:
@@ -44,7 +35,7 @@ def get_importer(platform: str) -> Importer:
 
 
 def detect(root: Path) -> Importer:
-    """Pick the importer most confident about ``root``; ties go to the order in ``_IMPORTERS``."""
+    """Pick the importer most confident about ``root``; ties go to the registry's order."""
     if not root.is_dir():
         raise SourceError(f"source directory does not exist: {root}", file=root)
     best: tuple[float, Importer] | None = None
@@ -57,9 +48,9 @@ def detect(root: Path) -> Importer:
             best = (score, importer)
     if best is None:
         raise SourceError(
-            f"could not recognise {root} as a cog, Modal, RunPod or Docker project",
+            f"could not recognise {root} as a {platforms.display_list()} project",
             file=root,
-            hint="pass --from cog|modal|runpod|docker to choose the importer",
+            hint=f"pass --from {'|'.join(PLATFORMS)} to choose the importer (looked for {platforms.markers()})",
         )
     return best[1]
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from falmigrate import platforms as registered_platforms
+from falmigrate import rules
 from falmigrate.spec.base import Frozen, Location
 from falmigrate.spec.image import ImageSpec
 from falmigrate.spec.platforms import PlatformDetails
@@ -20,7 +22,7 @@ from falmigrate.spec.platforms import PlatformDetails
 SCHEMA_VERSION = 2
 _Details = TypeVar("_Details", bound=PlatformDetails)
 
-Platform = Literal["cog", "modal", "runpod", "docker"]
+Platform = Literal[registered_platforms.NAMES]  # type: ignore[valid-type]  # falmigrate.platforms
 Severity = Literal["info", "warning", "error"]
 TypeKind = Literal[
     "str", "int", "float", "bool", "list", "dict", "optional", "literal",
@@ -163,6 +165,14 @@ class Finding(Frozen):
     message: str
     remediation: str | None = None
     location: Location | None = None
+
+    @field_validator("rule")
+    @classmethod
+    def _registered(cls, rule: str) -> str:
+        """Only ids of the rule registry: a finding always has documented meaning and advice."""
+        if not rules.is_registered(rule):
+            raise ValueError(str(rules.UnknownRule(rule)))
+        return rule
 
 
 class Decision(Frozen):

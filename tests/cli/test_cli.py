@@ -175,7 +175,7 @@ def test_convert_then_verify_a_bundled_fixture(case, tmp_path):
     assert report["ok"] and report["passed"] == len(json.loads((case_dir / "cases.json").read_text()))
 
 
-@pytest.mark.parametrize("command", ["convert", "inspect", "verify"])
+@pytest.mark.parametrize("command", ["convert", "inspect", "verify", "rules"])
 def test_every_option_is_documented(command):
     import typer.main
 

@@ -63,6 +63,7 @@ def test_wheel_contains_templates(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for template in ("Dockerfile.j2", "MIGRATION.md.j2", "fal_app.py.j2"):
         assert f"falmigrate/_templates/{template}" in names
+    assert "falmigrate/rules/rules.toml" in names  # the rule registry is package data
     assert not any(n.startswith(("tests/", "fixtures/")) for n in names)
 
 
@@ -71,6 +72,10 @@ def test_installed_version_schema_and_templates(venv, tmp_path):
     assert version.returncode == 0 and version.stdout.startswith("falmigrate ")
     schema = json.loads(run(venv, "falmigrate", "inspect", "--schema", cwd=tmp_path).stdout)
     assert "AppSpec" in schema["title"]
+    from falmigrate.rules import all_rules
+
+    listed = json.loads(run(venv, "falmigrate", "rules", "--json", cwd=tmp_path).stdout)["rules"]
+    assert [rule["id"] for rule in listed] == [rule.id for rule in all_rules()]
     from tests.helpers.specs import full_spec
 
     probe = run(venv, "python", "-c", SPEC_PROBE, cwd=tmp_path, stdin=full_spec().to_json())

@@ -62,7 +62,7 @@ def full_spec() -> AppSpec:
                         env={"MODEL_DIR": "/weights", "GREETING": "hello world"}, exposed_port=8000),
         secrets=["HF_TOKEN"],
         volumes=[VolumeSpec(name="weights", source_path="/weights", fal_path="/data")],
-        findings=[Finding(rule="FM123", severity="warning", message="weights downloaded at startup",
+        findings=[Finding(rule="FM103", severity="warning", message="weights downloaded at startup",
                           remediation="use fal.toolkit.download_model_weights",
                           location=Location(file="predict.py", line=7))],
         decisions=[Decision(source="cog.yaml build.gpu", target="machine_type GPU-A100",

@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from falmigrate.oci.compress import toc as toclib
 from falmigrate.oci.layout import Layout, pack_tree
 from falmigrate.oci.remote import reference
 from falmigrate.oci.remote.push import push_layout
+from tests.helpers.wait import wait_until
 from tests.oci.test_chunks import write_weights
 
 MiB = 1 << 20
@@ -112,14 +112,14 @@ def test_podman_partial_pull_reads_our_chunks_and_zero_runs(registry, registry_l
             text = handle.read().decode(errors="replace")
         return sum(int(m.group(3)) for m in _LOG.finditer(text) if layer2["digest"] in m.group(1))
 
-    # the registry writes an access log line as each response completes: wait for the layer's lines,
-    # then a little longer for any later range of the same pull (the bound below must count it too)
-    deadline = time.monotonic() + 10
-    while not logged_layer_bytes() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)
-    layer_bytes = logged_layer_bytes()
+    # the registry writes an access log line as each response completes: wait until the lines of the
+    # layer count at least what the pull had to fetch (its compressed TOC and the missing chunks), so
+    # the bound below sees every range of the pull
     toc_length = int(layer2["annotations"]["io.github.containers.zstd-chunked.manifest-position"].split(":")[1])
+    fetched_at_least = toc_length + int(missing.group(1))
+    wait_until(lambda: logged_layer_bytes() >= fetched_at_least, timeout=30,
+               what=f"the registry log to show >= {fetched_at_least} B of the layer")
+    layer_bytes = logged_layer_bytes()
     assert 0 < layer_bytes <= toc_length + sum(c.end - c.offset for c in changed) + 4096, (layer_bytes, toc_length)
     mount = podman("image", "mount", f"{ref}:v2")
     assert Path(mount.stdout.strip(), "m", "w.bin").read_bytes() == bytes(data)

@@ -4,29 +4,30 @@ writer sweeps what it left behind."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from falmigrate.oci.layout import TMP_DIR, Layout, pack_tree
 from falmigrate.oci.validate import validate
+from tests.helpers.wait import wait_until
 from tests.oci.schemas import check_layout
 
 REPO = Path(__file__).resolve().parents[2]
 
 WRITER = """
-import os, sys, time
+import sys
 from pathlib import Path
 from falmigrate.oci.layout import Layout, pack_tree
-lay, name, shared, own, go = sys.argv[1:6]
-while not os.path.exists(go):
-    time.sleep(0.001)
+lay, name, shared, own = sys.argv[1:5]
 layout = Layout(Path(lay))
+print("ready", flush=True)
+sys.stdin.readline()  # the test releases both writers at once
 for i in range(3):
     pack_tree(Path(shared), Path(lay), f"{name}-shared-{i}", ("gzip", "zstd", "flashpack")[i])
     desc = pack_tree(Path(own), Path(lay), f"{name}-own-{i}", ("flashpack", "gzip", "zstd")[i])
@@ -35,13 +36,13 @@ for i in range(3):
 """
 
 LOOPER = """
-import sys
+import os, sys
 from pathlib import Path
 from falmigrate.oci.layout import pack_tree
 lay, tree = sys.argv[1:3]
 i = 0
 while True:
-    pack_tree(Path(tree), Path(lay), f"loop-{i}", ("flashpack", "gzip", "zstd")[i % 3])
+    pack_tree(Path(tree), Path(lay), f"loop-{os.getpid()}-{i}", ("flashpack", "gzip", "zstd")[i % 3])
     i += 1
 """
 
@@ -57,7 +58,7 @@ def _tree(root: Path, seed: str, size: int) -> Path:
 
 def _python(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-c", *args], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", *args], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
 
 
@@ -73,11 +74,13 @@ def _check_store(lay: Path) -> None:
 def test_two_writers_at_once(tmp_path):
     lay = tmp_path / "lay"
     shared = _tree(tmp_path / "shared", "same for both", 3_000_000)
-    go = tmp_path / "go"
-    procs = [_python(WRITER, str(lay), name, str(shared), str(_tree(tmp_path / name, name, 2_000_000)), str(go))
+    procs = [_python(WRITER, str(lay), name, str(shared), str(_tree(tmp_path / name, name, 2_000_000)))
              for name in ("a", "b")]
-    time.sleep(1.0)  # both started and waiting: release them together
-    go.touch()
+    for proc in procs:  # both started and waiting: release them together
+        assert proc.stdout.readline() == b"ready\n", proc.stderr.read().decode()
+    for proc in procs:
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err.decode()
@@ -101,15 +104,27 @@ def test_two_writers_at_once(tmp_path):
     assert not (lay / TMP_DIR).exists() or list((lay / TMP_DIR).iterdir()) == []
 
 
+def _looper_reached(proc: subprocess.Popen, lay: Path, kill_point: str) -> bool:
+    """Whether the looping writer ``proc`` is writing a blob now ("mid-blob": a temp file of its own
+    holds bytes) or has tagged an image ("after-tag": its next write is under way)."""
+    assert proc.poll() is None, proc.stderr.read().decode()
+    if kill_point == "mid-blob":
+        own = (lay / TMP_DIR).glob(f"{proc.pid}-*")
+        return any(path.is_file() and path.stat().st_size > 0 for path in own)
+    index = json.loads((lay / "index.json").read_bytes())  # replaced atomically by writers
+    tags = [m.get("annotations", {}).get("org.opencontainers.image.ref.name", "") for m in index["manifests"]]
+    return any(tag.startswith(f"loop-{proc.pid}-") for tag in tags)
+
+
 def test_killed_writer_leaves_a_valid_layout(tmp_path):
     lay = tmp_path / "lay"
     tree = _tree(tmp_path / "tree", "killed", 8_000_000)
     pack_tree(tree, lay, "before", "gzip")
     leftovers_seen = 0
-    for delay in (0.3, 0.8, 1.3, 1.9, 2.6, 3.4):
+    for kill_point in ("mid-blob", "after-tag") * 3:
         proc = _python(LOOPER, str(lay), str(tree))
-        time.sleep(delay)
-        assert proc.poll() is None, proc.stderr.read().decode()
+        wait_until(functools.partial(_looper_reached, proc, lay, kill_point), timeout=120,
+                   what=f"the writer's {kill_point}")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         report = validate(lay)  # whatever index.json names is complete

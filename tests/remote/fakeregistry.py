@@ -21,7 +21,7 @@ class Fault:
     method: str
     path: str  # regex searched in the request path
     action: str  # "status" | "reset" | "truncate" | "corrupt" | "slow" | "reset-body" | "half-then-reset"
-    # | "hang" (after reading the body: no answer for 20 s)
+    # | "hang" (after reading the body: no answer until the client hangs up, at most 20 s)
     times: int = 1  # -1: always
     status: int = 500
     retry_after: str | None = None
@@ -98,9 +98,9 @@ class FaultProxy:
             _reset(h)
             return
         body = h.rfile.read(length) if length else b""
-        if fault and fault.action == "hang":  # the client is expected to die meanwhile
+        if fault and fault.action == "hang":  # no answer until the client goes away (it is expected to die)
             self._record(h.command, path, -1)
-            time.sleep(20)
+            _wait_for_hangup(h, timeout=20)
             _reset(h)
             return
         if fault and fault.action == "half-then-reset":
@@ -199,3 +199,14 @@ def _reset(h: BaseHTTPRequestHandler) -> None:
     except OSError:
         pass
     h.close_connection = True
+
+
+def _wait_for_hangup(h: BaseHTTPRequestHandler, timeout: float) -> None:
+    """Block until the client closes its end of the connection (a read sees EOF or an error), at most
+    ``timeout`` seconds: a server that never answers, for as long as anyone is waiting for it."""
+    try:
+        h.connection.settimeout(timeout)
+        while h.rfile.read1(65536):  # a client still sending (it should not) is read and ignored
+            pass
+    except OSError:  # the timeout, or a reset by the dying client
+        pass

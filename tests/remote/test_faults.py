@@ -20,6 +20,7 @@ from falmigrate.oci.remote.client import RegistryClient
 from falmigrate.oci.remote.pull import pull
 from falmigrate.oci.remote.push import push_image, push_layout
 from falmigrate.oci.remote.store import Store
+from tests.helpers.wait import wait_until
 from tests.remote.conftest import manifest_of
 from tests.remote.fakeregistry import Fault, FaultProxy
 
@@ -166,10 +167,8 @@ def test_kill_9_during_pull_then_rerun_succeeds(registry, chunked_layout, repo, 
         cmd = [sys.executable, "-m", "falmigrate", "pull", f"docker://{proxy.address}/{repo}:v1", "--store",
                str(store), *extra]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any(p.stat().st_size > 100_000  # the layer, half-way
-                                                      for p in (store / "blobs" / "sha256").glob(".tmp-*")):
-            time.sleep(0.05)
+        wait_until(lambda: any(p.stat().st_size > 100_000 for p in (store / "blobs" / "sha256").glob(".tmp-*")),
+                   timeout=120, what="the layer's temp file to be half-way")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -225,9 +224,8 @@ def test_kill_9_during_chunked_push_then_rerun_resumes(registry, chunked_layout,
         cmd = [sys.executable, "-m", "falmigrate", "push", f"oci:{chunked_layout}:latest", ref,
                "--chunk-size", str(chunk), "--json"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=os.environ.copy())
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and ("PATCH", -1) not in [(m, s) for m, _, s in proxy.log]:
-            time.sleep(0.05)
+        wait_until(lambda: ("PATCH", -1) in [(m, s) for m, _, s in proxy.log], timeout=30,
+                   what="the hanging PATCH to reach the proxy")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert proc.returncode == -signal.SIGKILL

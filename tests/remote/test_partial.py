@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from falmigrate.oci.remote import reference
 from falmigrate.oci.remote.pull import pull_reference
 from falmigrate.oci.remote.push import push_layout
+from tests.helpers.wait import wait_until
 from tests.remote.conftest import manifest_of
 from tests.remote.imagegen import layout_from_tree, make_tree, recompress
 from tests.remote.test_push_pull import _tree
@@ -62,9 +62,8 @@ def test_update_pull_fetches_only_the_changed_file(registry, registry_log, repo,
     assert [layer["mode"] for layer in update.layers] == ["partial"]
     assert stats.bytes_fetched <= layer_size // 100, stats.as_dict()  # ≤ 1% of the image
     # the registry saw the same bytes leave (its log is written as requests complete)
-    deadline = time.monotonic() + 5
-    while _log_bytes(registry_log, start, repo) < stats.bytes_fetched and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: _log_bytes(registry_log, start, repo) >= stats.bytes_fetched, timeout=60,
+               what=f"the registry log to show the {stats.bytes_fetched} B fetched")
     assert _log_bytes(registry_log, start, repo) == stats.bytes_fetched
     # exactly: manifest + config + the layer's compressed TOC + the one small file's frames
     manifest = manifest_of(v2)
@@ -147,9 +146,8 @@ def test_update_pull_after_mid_file_edit_fetches_only_changed_chunks(
     assert fixed + sum(changed.values()) <= stats.bytes_fetched <= fixed + sum(changed.values()) + (16 << 10), \
         (fixed, changed, stats.as_dict())
     assert stats.bytes_fetched < layer2["size"] // 20  # a 48 MiB file changed: a chunk or two travel
-    deadline = time.monotonic() + 5
-    while _log_bytes(registry_log, start, repo) < stats.bytes_fetched and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: _log_bytes(registry_log, start, repo) >= stats.bytes_fetched, timeout=60,
+               what=f"the registry log to show the {stats.bytes_fetched} B fetched")
     assert _log_bytes(registry_log, start, repo) == stats.bytes_fetched
 
     # without the v1 blob, v3's unchanged chunks come from v2's weights file kept in the store's files/

@@ -148,29 +148,31 @@ def test_pull_to_a_file_is_a_usage_error(tmp_path, cli) -> None:
 def test_incoming_blob_is_read_while_written_and_only_a_verified_attempt_counts(tmp_path) -> None:
     import hashlib
     import threading
-    import time
 
     from falmigrate.errors import IntegrityError
     from falmigrate.oci.remote.store import Incoming, Store, Superseded
+    from tests.helpers.wait import wait_until
 
     store = Store(tmp_path / "store")
     data = bytes(range(256)) * 4096  # 1 MiB
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
 
-    def slowly(payload: bytes):
+    def in_step(payload: bytes, got: bytearray):
+        """The payload in 64 KiB chunks, each handed to the writer once the reader has every byte
+        written before it: the reader reads while the blob is written, however fast either thread runs."""
         for i in range(0, len(payload), 65536):
-            time.sleep(0.002)
+            wait_until(lambda i=i: len(got) >= i, timeout=30, what=f"the reader to reach byte {i}", interval=0.001)
             yield payload[i:i + 65536]
 
     # a corrupted first attempt: the reader following it is superseded, and it was not verified
     incoming = Incoming()
     bad = bytearray(data)
     bad[-1] ^= 0xFF
+    got = bytearray()
     writer = threading.Thread(target=lambda: pytest.raises(IntegrityError, store.write_blob, digest,
-                                                           slowly(bytes(bad)), len(data), incoming=incoming))
+                                                           in_step(bytes(bad), got), len(data), incoming=incoming))
     writer.start()
     reader = incoming.open()
-    got = bytearray()
     with pytest.raises(Superseded):
         while chunk := reader.read(100_000):
             got += chunk
@@ -181,17 +183,17 @@ def test_incoming_blob_is_read_while_written_and_only_a_verified_attempt_counts(
     # begun: one opened in between follows the failed attempt and is superseded (pull then unpacks
     # from the stored blob instead), which the first half already covers.
     begun = threading.Event()
+    got = bytearray()
 
     def announced(payload: bytes):
         begun.set()  # the first chunk is asked for after write_blob announced the new attempt
-        yield from slowly(payload)
+        yield from in_step(payload, got)
 
     writer = threading.Thread(target=store.write_blob, args=(digest, announced(data), len(data)),
                               kwargs={"incoming": incoming})
     writer.start()
     assert begun.wait(10)
     reader = incoming.open()
-    got = bytearray()
     while chunk := reader.read(100_000):
         got += chunk
     writer.join()

@@ -184,13 +184,13 @@ def test_codemod_result_is_used_and_merged(tmp_path, monkeypatch):
     from falmigrate.spec import Decision, Finding
 
     code = "import fal\n\n\nclass EchoApp(fal.App):\n    pass\n"
-    extra = RewriteResult(code=code, findings=[Finding(rule="FM777", message="left a TODO")],
+    extra = RewriteResult(code=code, findings=[Finding(rule="FM109", message="left a TODO")],
                           decisions=[Decision(source="BasePredictor", target="fal.App")])
     src = _fake_source(tmp_path, monkeypatch, lambda spec, root, **kw: extra)
     result = convert(src, "cog")
     assert result.rewritten and result.files["fal_app.py"].endswith(code)
-    assert [f.rule for f in result.spec.findings] == ["FM777"]
-    assert "| FM777 |" in result.files["MIGRATION.md"] and "BasePredictor" in result.files["MIGRATION.md"]
+    assert [f.rule for f in result.spec.findings] == ["FM109"]
+    assert "| FM109 |" in result.files["MIGRATION.md"] and "BasePredictor" in result.files["MIGRATION.md"]
     assert result.sources == {"predict.py": b"x = 1\n"}
 
 

@@ -9,28 +9,18 @@ plus a ``fal.App`` whose endpoints are the module's routes:
 - Flask (``flask.py``): the Flask app stays; each route gets a ``@fal.endpoint`` that dispatches the
   request through Flask in-process (hooks, error handlers, ``request`` all work).
 
-Rules FM450–FM459 (see ``RULES``). Anything that does not carry over gets a
-``# TODO(falmigrate FMxxx)`` marker and a Finding.
+Rules FM450–FM459 (texts in the rule registry, ``falmigrate/rules/rules.toml``). Anything that does
+not carry over gets a ``# TODO(falmigrate FMxxx)`` marker and a Finding.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from falmigrate import rules
 from falmigrate.codemods import RewriteResult
 from falmigrate.errors import SourceError
 from falmigrate.spec import AppSpec, Decision, DockerDetails, Finding, Location
-
-RULES: dict[str, str] = {
-    "FM450": "the server is not a FastAPI/Flask app in the repo: the pass-through app is kept",
-    "FM451": "a route that answered another method answers POST as a fal endpoint",
-    "FM452": "startup/shutdown event handlers run in setup()/teardown()",
-    "FM453": "another use of the web app object (middleware, routers, mounts, handlers) is not migrated",
-    "FM454": "the `if __name__ == \"__main__\"` server launch is removed",
-    "FM455": "a second route on the same path is not migrated (one fal endpoint per path)",
-    "FM456": "Flask views are dispatched through Flask in-process",
-    "FM457": "FastAPI(lifespan=...) is not migrated",
-}
 
 
 def _settings(spec: AppSpec) -> list[str]:
@@ -57,7 +47,7 @@ def _fallback(spec: AppSpec) -> RewriteResult:
     from falmigrate.render.server_app import render
 
     where = spec.server.command[0] if spec.server and spec.server.command else "the server"
-    finding = Finding(rule="FM450", severity="warning", message=f"--native: {RULES['FM450']} ({where})",
+    finding = Finding(rule="FM450", severity="warning", message=f"--native: {rules.title('FM450')} ({where})",
                       remediation="native rewrites need a FastAPI or Flask app module in the repository",
                       location=Location(file=spec.require_details(DockerDetails).dockerfile))
     return RewriteResult(code=render(spec), findings=[finding],

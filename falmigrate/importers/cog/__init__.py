@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from falmigrate import platforms
 from falmigrate.importers.base import ImportRequest
 from falmigrate.importers.cog import decisions as rows
 from falmigrate.importers.cog import mapping
@@ -105,7 +106,7 @@ def _train(config: CogConfig, findings: list[Finding]) -> None:
 
 
 _COG_IMPORT = re.compile(r"^\s*(from\s+cog(\.\w+)*\s+import\b|import\s+cog\b)")
-_SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".cog"}
+_SKIP_DIRS = platforms.get("cog").skip_dirs
 
 
 def _other_cog_imports(root: Path, config: CogConfig, predictor_file: str, findings: list[Finding]) -> None:

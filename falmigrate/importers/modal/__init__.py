@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
+from falmigrate import platforms
 from falmigrate.errors import SourceError
 from falmigrate.importers.base import ImportRequest
 from falmigrate.importers.modal.build import build_app, image_for
@@ -19,7 +20,7 @@ from falmigrate.importers.modal.plan import app_name, plan_module
 from falmigrate.importers.modal.reader import ModalModule, read_module
 from falmigrate.spec import AppSpec, Finding, Location, ModalDetails, SourceInfo
 
-_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", "build", "dist", ".mypy_cache"}
+_SKIP_DIRS = platforms.get("modal").skip_dirs
 _MODAL_IMPORT = re.compile(r"^\s*(import modal\b|from modal(\.\w+)* import )", re.MULTILINE)
 _APP_CALL = re.compile(r"\b(App|Stub)\s*\(")
 _PREFERRED = ("app.py", "main.py", "modal_app.py", "serve.py", "server.py")

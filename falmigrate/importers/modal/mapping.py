@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from falmigrate import rules
 from falmigrate.spec import Finding, Location
 
 # Modal GPU type (upper case, as Modal normalises it) -> (fal machine_type, note).
@@ -187,52 +188,6 @@ FAL_RETRY_CONDITIONS = ("timeout", "server_error", "connection_error")
 # Ports fal's runner itself listens on (the app server and its metrics).
 FAL_RESERVED_PORTS = frozenset({8080, 9090})
 
-RULES: dict[str, str] = {
-    "FM201": "GPU type mapped to the nearest fal machine type",
-    "FM202": "unknown or dynamic GPU value",
-    "FM203": "GPU fallback list with different counts",
-    "FM204": "cpu / memory request: choose a fal machine_type",
-    "FM205": "retries: fal's retry behaviour differs",
-    "FM206": "volume mapped to a path under /data",
-    "FM207": "Modal secret: create the fal secrets by hand",
-    "FM208": "memory snapshots have no fal equivalent",
-    "FM209": "region / cloud placement",
-    "FM210": "modal.parameter() class parameters",
-    "FM211": "@modal.batched runs with batches of one",
-    "FM212": "@modal.concurrent details",
-    "FM213": "schedules have no fal equivalent",
-    "FM214": "local_entrypoint kept as a comment",
-    "FM215": "Modal runtime objects and remote calls",
-    "FM216": "Image.run_function runs at build time",
-    "FM217": "Image.from_dockerfile needs a manual merge",
-    "FM218": "image builder call that cannot be read statically",
-    "FM219": "web endpoint method / shape notes",
-    "FM220": "ASGI / WSGI app served through a catch-all endpoint",
-    "FM221": "web_server proxied through a catch-all endpoint",
-    "FM222": "several Modal images or per-function settings merged",
-    "FM223": "keyword without a fal equivalent",
-    "FM224": "generator output collected into a list",
-    "FM226": "several fal apps: the primary one is in the spec, the others in spec.more_apps",
-    "FM227": "more than one file defines a Modal App",
-    "FM228": "a class member redefines a fal.App attribute",
-    "FM229": "web_server port collides with fal's runner ports",
-    "FM232": "add_local_* / copy_local_* source outside the project",
-    "FM233": "a Modal class without methods or web endpoints: its fal app has no endpoints",
-    "FM234": "secret-looking env value (env= / Image.env) not baked into the image: a fal secret instead",
-    "FM235": "base image in a private registry (from_registry(secret=), from_aws_ecr, from_gcp_artifact_registry)",
-    "FM236": "image build step with secrets= or gpu= (a Dockerfile step has neither)",
-    # codemod rules (applied in this order; see falmigrate/codemods/modal/transform.py)
-    "FM250": "codemod: drop `modal` imports",
-    "FM251": "codemod: drop Modal object definitions (App, images, volumes, secrets), leaving a note",
-    "FM252": "codemod: `@app.cls` class → fal.App subclass (settings, setup/teardown, endpoint wrappers)",
-    "FM253": "codemod: `@app.function` kept; a fal.App holds its endpoint wrapper",
-    "FM254": "codemod: `local_entrypoint` → comment",
-    "FM255": "codemod: `with image.imports()` → try/except ImportError",
-    "FM256": "codemod: remaining Modal uses → TODO comment (FM215) or direct calls",
-    "FM257": "codemod: volume paths in string literals → /data/<volume>",
-    "FM258": "codemod: fal / pydantic / forwarding imports added",
-}
-
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -258,7 +213,7 @@ def render_mapping_doc() -> str:
     out += ["", "## Image builder methods", ""]
     out += _table(["Modal Image method", "Dockerfile"], [[f"`{k}`", v] for k, v in IMAGE_METHODS.items()])
     out += ["", "## Finding rules", ""]
-    out += _table(["rule", "meaning"], [[k, v] for k, v in RULES.items()])
+    out += _table(["rule", "meaning"], [[rule.id, rule.title] for rule in rules.for_platform("modal")])
     return "\n".join(out) + "\n"
 
 

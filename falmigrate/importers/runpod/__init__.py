@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import libcst as cst
 
+from falmigrate import platforms
 from falmigrate.errors import SourceError
 from falmigrate.importers.base import ImportRequest
 from falmigrate.importers.runpod.handler import analyse_handler
@@ -40,7 +41,7 @@ from falmigrate.spec import (
 
 __all__ = ["RunpodImporter", "find_entry", "load_worker"]
 
-_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "site-packages", "tests", "test", "build", "dist"}
+_SKIP_DIRS = platforms.get("runpod").skip_dirs
 
 
 def _candidates(root: Path) -> list[Path]:

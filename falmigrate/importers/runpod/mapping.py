@@ -1,10 +1,13 @@
 """The RunPod → fal mapping tables, in one place.
 
 The importer reads them to translate; ``docs/from-runpod.md`` is generated from them
-(``render_tables``), and a test checks the doc is current.
+(``render_tables``), and a test checks the doc is current. The FM3xx rules live in the rule
+registry (``falmigrate.rules``).
 """
 
 from __future__ import annotations
+
+from falmigrate import rules as registry
 
 # RunPod GPU pool ids (hub.json ``gpuIds``, endpoint settings) → the smallest fal machine with as much
 # GPU memory. fal GPU machines: GPU-A6000 (48 GB), GPU-A100 (80 GB), GPU-H100 (80 GB), GPU-H200
@@ -92,33 +95,13 @@ def render_tables() -> str:
     return "\n".join(lines) + "\n"
 
 
-# Every finding rule the RunPod importer and codemod emit.
-RULES: dict[str, str] = {
-    "FM300": "`runpod.serverless.start` dropped (nested call → `pass` under a TODO)",
-    "FM303": "request field types unknown (keys read from `job[\"input\"]`), or schema type unknown",
-    "FM304": "schema constraint or default not translated; `validate()` still checks it",
-    "FM305": "`progress_update` → log line",
-    "FM306": "`concurrency_modifier` → fixed `max_multiplexing`",
-    "FM307": "`{\"error\": ...}` return → HTTP 400",
-    "FM308": "`refresh_worker` dropped",
-    "FM309": "module-level initialisation moved into `setup()`",
-    "FM310": "generator handler → aggregated `/` + streaming `/stream`",
-    "FM311": "GPU ids → `machine_type` (unknown ids warned)",
-    "FM312": "secret-looking env vars → fal `secrets` (names only)",
-    "FM313": "network volume `/runpod-volume` used",
-    "FM314": "`return_aggregate_stream` unset but `/` aggregates",
-    "FM315": "worker Dockerfile → fal Dockerfile (or none found)",
-    "FM316": "sync handler with `max_multiplexing` > 1",
-    "FM317": "`job[\"id\"]` is a fresh id per request",
-    "FM318": "other RunPod utilities (`rp_upload`, `rp_download`, …) used",
-}
 DOC_BEGIN = "<!-- BEGIN GENERATED: falmigrate.importers.runpod.mapping.render_tables -->"
 DOC_END = "<!-- END GENERATED -->"
 
 
 def render_doc_section() -> str:
     rules = ["### Finding rules", "", "| rule | meaning |", "|---|---|"]
-    rules += [f"| {rule} | {text} |" for rule, text in RULES.items()]
+    rules += [f"| {rule.id} | {rule.title} |" for rule in registry.for_platform("runpod")]
     return render_tables() + "\n" + "\n".join(rules) + "\n"
 
 

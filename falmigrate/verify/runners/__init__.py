@@ -1,4 +1,5 @@
-"""Source-side runners of ``falmigrate verify``, one module per platform: ``runners/<platform>.py``.
+"""Source-side runners of ``falmigrate verify``, one module per platform (``runners/<platform>.py``,
+named by the platform's entry in ``falmigrate.platforms``).
 
 Each module defines ``run_source(root, spec, cases) -> list`` (one value per case, ``{"error": str}``
 for a case that raised), which runs the user's code the platform's own way. A module may also define
@@ -18,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from falmigrate import platforms
 from falmigrate.errors import VerifyError
 from falmigrate.spec import AppSpec
 
@@ -30,7 +32,10 @@ def _overrides() -> dict[str, str]:
 
 
 def runner_module(platform: str) -> ModuleType:
-    name = _overrides().get(platform) or f"{__name__}.{platform}"
+    info = platforms.find(platform)
+    name = _overrides().get(platform) or (info.verify_runner if info else None)
+    if name is None:
+        raise VerifyError(f"no verify runner for {platform} projects in this build")
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:

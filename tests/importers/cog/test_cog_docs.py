@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from falmigrate import rules
 from falmigrate.importers.cog import mapping
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "from-replicate.md"
@@ -23,19 +24,19 @@ def test_mapping_doc_is_current() -> None:
 
 def test_doc_lists_every_rule_key_and_torch_version() -> None:
     text = DOC.read_text()
-    for rule in mapping.rules():
-        assert f"| {rule} |" in text
+    for rule in rules.for_platform("cog"):
+        assert f"| {rule.id} |" in text
     for key in mapping.mapping()["build_keys"]:
         assert f"`build.{key}`" in text
     for version in mapping.compat()["torch"]:
         assert f"| {version} |" in text
 
 
-def test_every_rule_the_code_emits_is_documented() -> None:
+def test_every_rule_the_code_emits_is_a_cog_rule() -> None:
     root = Path(mapping.__file__).resolve().parents[2]
     sources = [*(root / "importers" / "cog").glob("*.py"), *(root / "codemods" / "cog").glob("*.py")]
-    emitted = {m for path in sources for m in re.findall(r"\"(FM1\d\d)\"", path.read_text())}
-    assert emitted and emitted <= set(mapping.rules())
+    emitted = {m for path in sources for m in re.findall(r"\"(FM\d{3})\"", path.read_text())}
+    assert emitted and emitted <= {rule.id for rule in rules.for_platform("cog")}
 
 
 def test_update_doc_replaces_only_the_generated_part() -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from falmigrate import rules as registry
 from falmigrate.codemods import rewrite as dispatch
-from falmigrate.codemods.docker_native import RULES, rewrite
+from falmigrate.codemods.docker_native import rewrite
 from falmigrate.importers.dockerfile import DockerImporter
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "docker"
@@ -82,7 +83,7 @@ def test_fastapi_module_becomes_fal_endpoints(project, tmp_path):
     assert "    async def setup(self):\n        await load()" in code
     rules = sorted(f.rule for f in result.findings)
     assert rules == ["FM451", "FM452", "FM453", "FM454", "FM455"]
-    assert all(rule in RULES for rule in rules)
+    assert all(registry.lookup(rule).platform == "docker" for rule in rules)
 
 
 def test_flask_module_keeps_the_app_and_dispatches(tmp_path):

@@ -4,7 +4,6 @@ run offline through its ASGI app (its setup() starts the same server), same requ
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,7 @@ from falmigrate.importers.dockerfile import DockerImporter
 from falmigrate.verify import load_cases, verify
 from falmigrate.verify.normalize import normalize
 from falmigrate.verify.runners.docker import run_source, start, stop
+from tests.helpers.wait import wait_until
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "docker"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file())
@@ -98,15 +98,16 @@ def test_start_uses_a_free_port_and_stop_ends_the_process_group():
     finally:
         stop(process)
     assert process.poll() is not None
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # SIGKILLed workers vanish once their parent is gone
+
+    def group_gone() -> bool:
         try:
             os.killpg(process.pid, 0)
         except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    with pytest.raises(ProcessLookupError):
-        os.killpg(process.pid, 0)
+            return True
+        return False
+
+    # SIGKILLed workers vanish once their parent is gone
+    wait_until(group_gone, timeout=10, what=f"process group {process.pid} to end")
 
 
 def test_server_with_a_fixed_port_is_verified_on_it(project, tmp_path):

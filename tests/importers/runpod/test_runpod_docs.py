@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from falmigrate import rules
 from falmigrate.importers.runpod import mapping
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "from-runpod.md"
@@ -24,18 +25,18 @@ def test_doc_lists_every_gpu_pool_and_rule() -> None:
     text = DOC.read_text()
     for pool, machine in mapping.GPU_POOLS.items():
         assert f"| `{pool}` | `{machine}` |" in text
-    for rule in mapping.RULES:
-        assert f"| {rule} |" in text
+    for rule in rules.for_platform("runpod"):
+        assert f"| {rule.id} |" in text
 
 
-def test_every_rule_the_code_emits_is_documented() -> None:
+def test_every_rule_the_code_emits_is_a_runpod_rule() -> None:
     import re
 
     package = Path(mapping.__file__).parent
     codemod = package.parents[1] / "codemods" / "runpod"
     sources = [p.read_text() for p in [*package.glob("*.py"), *codemod.glob("*.py")]]
-    emitted = {m for text in sources for m in re.findall(r'"(FM3\d\d)"', text)}
-    assert emitted and emitted <= set(mapping.RULES)
+    emitted = {m for text in sources for m in re.findall(r'"(FM\d{3})"', text)}
+    assert emitted and emitted <= {rule.id for rule in rules.for_platform("runpod")}
 
 
 def test_update_doc_replaces_only_the_generated_part() -> None:
