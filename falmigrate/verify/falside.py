@@ -9,6 +9,7 @@ production code, only this process is patched.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import inspect
 import sys
@@ -33,6 +34,16 @@ def load_module(path: Path, name: str = "fal_app") -> ModuleType:
     sys.modules[name] = module
     module_spec.loader.exec_module(module)
     return module
+
+
+def import_entry_module(name: str) -> ModuleType:
+    """Import ``name`` the way fal's runner resolves ``python_entry_point``: ``importlib.import_module``
+    from wherever the process runs, with the sys.path the interpreter starts with."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise VerifyError(f"cannot import {name!r} the way fal's runner would: {exc}",
+                          hint="the image must make the module importable from site-packages (.pth)") from exc
 
 
 def app_classes(module: ModuleType) -> list[type]:
