@@ -16,6 +16,28 @@ def _info(tmp_path, text):
     return dockerfile.read(path)
 
 
+def test_replace_images_swaps_from_and_copy_from_and_nothing_else():
+    text = ("ARG X=1\nFROM ghcr.io/o/uv:1 AS uv\nFROM python:3.11 AS build\n"
+            "COPY --from=ghcr.io/o/uv:1 /uv /bin/uv\nCOPY --from=build --chown=1 /a /b\n"
+            "# FROM python:3.11 in a comment\nRUN echo python:3.11 \\\n  FROM python:3.11\n")
+    done = dockerfile.replace_images(text, {"ghcr.io/o/uv:1": "local/uv:1", "python:3.11": "local/py"})
+    assert done == ("ARG X=1\nFROM local/uv:1 AS uv\nFROM local/py AS build\n"
+                    "COPY --from=local/uv:1 /uv /bin/uv\nCOPY --from=build --chown=1 /a /b\n"
+                    "# FROM python:3.11 in a comment\nRUN echo python:3.11 \\\n  FROM python:3.11\n")
+    assert dockerfile.replace_images(text, {}) == text
+
+
+def test_replace_image_option_needs_old_equals_new(tmp_path):
+    from typer.testing import CliRunner
+
+    from falmigrate.cli.app import app
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    for bad in ("no-equals-sign", "=new", "old="):
+        result = CliRunner().invoke(app, ["build", str(tmp_path), "--replace-image", bad])
+        assert result.exit_code == 2 and "--replace-image" in result.stderr
+
+
 def test_base_image_single_stage(tmp_path):
     info = _info(tmp_path, "# syntax note\nARG X=1\nFROM --platform=linux/amd64 python:3.11 AS app\n"
                            "RUN echo \\\n  FROM not-this\nCMD [\"x\"]\n")
