@@ -1,6 +1,6 @@
 """How each converted app is deployed on fal: the route, its name, its Python and the fal it pins.
 
-fal deploys a pyproject app by name in one of two ways (``docs/deploy-routes.md``): **entry point**
+fal deploys a pyproject app by name in one of two ways (``docs/ci.md``): **entry point**
 (``python_entry_point = "fal_app:<Class>"`` + ``image``: the module is imported only inside the image)
 for model code, and **image only** (``image`` + ``exposed_port`` + ``health_check``: fal runs the
 image's own server, no Python wrapper) for apps that already are HTTP servers. This module decides,

@@ -103,6 +103,26 @@ def replace_base_image(info: DockerfileInfo, image: str) -> str:
     return "".join(lines)
 
 
+_COPY_FROM = re.compile(r"(?P<flag>--from=)(?P<image>[^\s]+)")
+
+
+def replace_images(text: str, mapping: dict[str, str]) -> str:
+    """``text`` with every ``FROM OLD`` and ``COPY --from=OLD`` naming an image of ``mapping`` pointed at
+    its replacement (stage names and everything else kept): for images the engine cannot pull."""
+    lines = text.splitlines(keepends=True)
+    for number, line in _logical_lines(text):
+        index = number - 1
+        ending = lines[index][len(lines[index].rstrip("\r\n")):]
+        body = lines[index].rstrip("\r\n")
+        match = _FROM.match(body)
+        if match and match.group("image") in mapping:
+            body = f"{match.group('head')}{mapping[match.group('image')]}{match.group('tail')}"
+        elif _INSTRUCTION.match(body) and _INSTRUCTION.match(body).group(1).upper() in ("COPY", "ADD"):
+            body = _COPY_FROM.sub(lambda m: m.group("flag") + mapping.get(m.group("image"), m.group("image")), body)
+        lines[index] = body + ending
+    return "".join(lines)
+
+
 def _logical_lines(text: str):
     """(line number, text) of each instruction start, skipping comments, blanks and continuations."""
     continued = False

@@ -2,8 +2,11 @@
 
     python -m falmigrate.verify.worker source SRC SPEC_JSON CASES_JSON RESULT_JSON
     python -m falmigrate.verify.worker fal    OUT SPEC_JSON CASES_JSON RESULT_JSON
+    python -m falmigrate.verify.worker image  /   SPEC_JSON CASES_JSON RESULT_JSON
 
-The parent starts it with cwd = that directory. The result file holds ``{"ok": true, "results": [...]}``
+The parent starts it with cwd = that directory. ``image`` runs inside a built image the way fal's
+runner does: ``fal_app`` is imported by name from the working directory ``/`` (the image's .pth file
+makes it importable), nothing is added to ``sys.path``. The result file holds ``{"ok": true, "results": [...]}``
 (normalized values, one per case) or ``{"ok": false, "error": "..."}`` when the side could not start.
 """
 
@@ -18,6 +21,8 @@ from typing import Any
 
 from falmigrate.spec import AppSpec
 from falmigrate.verify.normalize import normalize, unwrap_output
+
+ENTRY_MODULE = "fal_app"  # the module pyproject's python_entry_point names
 
 
 def _fal_value(response: Any) -> Any:
@@ -35,7 +40,19 @@ def run_fal(out: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
     from falmigrate.verify import falside
 
     falside.use_in_memory_files()
-    module = falside.load_module(out / "fal_app.py")
+    return _run_cases(falside.load_module(out / "fal_app.py"), cases)
+
+
+def run_image(spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
+    from falmigrate.verify import falside
+
+    falside.use_in_memory_files()
+    return _run_cases(falside.import_entry_module(ENTRY_MODULE), cases)
+
+
+def _run_cases(module: Any, cases: list[dict[str, Any]]) -> list[Any]:
+    from falmigrate.verify import falside
+
     results: dict[int, Any] = {}
     groups: dict[str | None, list[int]] = {}
     for index, case in enumerate(cases):
@@ -61,12 +78,15 @@ def main(argv: list[str]) -> int:
     side, directory, spec_path, cases_path, result_path = argv
     root = Path(directory).resolve()
     os.chdir(root)
-    if str(root) not in sys.path:
+    if side != "image" and str(root) not in sys.path:
         sys.path.insert(0, str(root))
     try:
         spec = AppSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
         cases = json.loads(Path(cases_path).read_text(encoding="utf-8"))
-        values = (run_fal if side == "fal" else run_source)(root, spec, cases)
+        if side == "image":
+            values = run_image(spec, cases)
+        else:
+            values = (run_fal if side == "fal" else run_source)(root, spec, cases)
         payload = {"ok": True, "results": [normalize(v) for v in values]}
     except BaseException as exc:  # noqa: BLE001 - reported to the parent as "this side could not run"
         payload = {"ok": False, "error": f"{type(exc).__name__}: {exc}",

@@ -65,7 +65,7 @@ def layout(tmp_path_factory) -> Path:
 def flashpack(app_out, docker_host, fal_base_image, repo, layout, tmp_path_factory) -> dict:
     profile_out = tmp_path_factory.mktemp("profile") / "startup.txt"
     report = run_build([str(app_out), "--base-image", fal_base_image, "--network", "host", "--tag", f"{repo}:v1",
-                        "--push", "--layout", str(layout), "--profile",  # default: fal_app.py's setup()
+                        "--push", "--layout", str(layout), "--profile",  # default: the entry points' setup()
                         "--profile-out", str(profile_out)], docker_host)
     report["profile_out"] = str(profile_out)
     return report

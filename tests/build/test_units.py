@@ -16,6 +16,28 @@ def _info(tmp_path, text):
     return dockerfile.read(path)
 
 
+def test_replace_images_swaps_from_and_copy_from_and_nothing_else():
+    text = ("ARG X=1\nFROM ghcr.io/o/uv:1 AS uv\nFROM python:3.11 AS build\n"
+            "COPY --from=ghcr.io/o/uv:1 /uv /bin/uv\nCOPY --from=build --chown=1 /a /b\n"
+            "# FROM python:3.11 in a comment\nRUN echo python:3.11 \\\n  FROM python:3.11\n")
+    done = dockerfile.replace_images(text, {"ghcr.io/o/uv:1": "local/uv:1", "python:3.11": "local/py"})
+    assert done == ("ARG X=1\nFROM local/uv:1 AS uv\nFROM local/py AS build\n"
+                    "COPY --from=local/uv:1 /uv /bin/uv\nCOPY --from=build --chown=1 /a /b\n"
+                    "# FROM python:3.11 in a comment\nRUN echo python:3.11 \\\n  FROM python:3.11\n")
+    assert dockerfile.replace_images(text, {}) == text
+
+
+def test_replace_image_option_needs_old_equals_new(tmp_path):
+    from typer.testing import CliRunner
+
+    from falmigrate.cli.app import app
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    for bad in ("no-equals-sign", "=new", "old="):
+        result = CliRunner().invoke(app, ["build", str(tmp_path), "--replace-image", bad])
+        assert result.exit_code == 2 and "--replace-image" in result.stderr
+
+
 def test_base_image_single_stage(tmp_path):
     info = _info(tmp_path, "# syntax note\nARG X=1\nFROM --platform=linux/amd64 python:3.11 AS app\n"
                            "RUN echo \\\n  FROM not-this\nCMD [\"x\"]\n")
@@ -142,19 +164,39 @@ def test_update_app_needs_a_pyproject(tmp_path):
         appref.update_app(tmp_path, "r/x@sha256:" + "0" * 64)
 
 
-def test_default_profile_command_runs_each_apps_setup(tmp_path):
-    """What `build --profile` runs in an image without ENTRYPOINT/CMD that holds a generated fal_app.py."""
+def test_default_profile_command_runs_each_entry_points_setup(tmp_path):
+    """What `build --profile` runs for the entry points of OUT/pyproject.toml: falsdk.py start, by name."""
+    import os
     import subprocess
     import sys
 
-    (tmp_path / "fal_app.py").write_text(
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "fal_app.py").write_text(
         "import fal\n\n\n"
         "class Sync(fal.App):\n"
         "    def setup(self):\n        open('sync-setup-ran', 'w').close()\n\n\n"
         "class Async(fal.App):\n"
-        "    async def setup(self):\n        open('async-setup-ran', 'w').close()\n"
+        "    async def setup(self):\n        open('async-setup-ran', 'w').close()\n\n\n"
+        "class NotDeployed(fal.App):\n"
+        "    def setup(self):\n        open('not-deployed-ran', 'w').close()\n"
     )
-    done = subprocess.run([sys.executable, "-c", profile.FAL_SETUP_SCRIPT], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, check=False)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.fal.apps.a]\npython_entry_point = "fal_app:Sync"\n\n'
+        '[tool.fal.apps.b]\npython_entry_point = "fal_app:Async"\n\n'
+        '[tool.fal.apps.web]\nexposed_port = 8000\n')
+    module, classes = profile.entry_points(tmp_path)
+    assert (module, classes) == ("fal_app", ["Sync", "Async"])
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "code")}  # the image's .pth does this
+    done = subprocess.run([sys.executable, profile.falsdk.__file__, "start", module, *classes], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "sync-setup-ran").is_file() and (tmp_path / "async-setup-ran").is_file()
+    assert not (tmp_path / "not-deployed-ran").exists()
+
+
+@pytest.mark.parametrize("text", ["", "[tool\n", '[tool.fal.apps.web]\nexposed_port = 8000\n',
+                                  ('[tool.fal.apps.a]\npython_entry_point = "m1:A"\n[tool.fal.apps.b]\n'
+                                   'python_entry_point = "m2:B"\n')])
+def test_no_single_entry_module_means_the_image_command_is_profiled(tmp_path, text):
+    (tmp_path / "pyproject.toml").write_text(text)
+    assert profile.entry_points(tmp_path) is None

@@ -1,0 +1,136 @@
+"""Build a converted fixture's image on the test engine and check it the way fal would run it.
+
+- ``build_output``: ``falmigrate build``'s engine stage on OUT, with the final stage's base swapped for
+  the local fal-ready test base (``--base-image``) and other images the engine cannot pull (the uv image
+  of CUDA bases) replaced by local stand-ins (``--replace-image``); RUN steps reach PyPI/apt through the
+  host network.
+- ``entry_point_results``: inside the image, from cwd ``/`` and with no PYTHONPATH, what fal's runner
+  does: import ``fal_app`` by name (the image's .pth makes it importable), build each app's ASGI app
+  and call its endpoints (``falmigrate.verify.worker image``, the package mounted read-only).
+- ``server_results``: the image's own CMD/ENTRYPOINT started without a network; a second container in
+  its network namespace (``server_probe.py``, stdlib only) waits for the health path and sends the cases.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from falmigrate.build.pipeline import BuildOptions, build_image
+from falmigrate.build.secrets import Redactor
+from falmigrate.render.dockerfile import UV_IMAGE
+from falmigrate.spec import AppSpec, ServedApp
+from falmigrate.verify.normalize import normalize
+
+REPO = Path(__file__).resolve().parents[2]
+PROBE = Path(__file__).with_name("server_probe.py")
+CHECK_ROOT = "/opt/falmigrate-check"
+
+
+def _locked(client, tag: str, make) -> str:
+    """``tag``, made by ``make(context_dir)`` (a Dockerfile + files) once per engine under a file lock."""
+    import docker.errors
+
+    key = hashlib.sha256(f"{client.api.base_url} {tag}".encode()).hexdigest()[:16]
+    with (Path(tempfile.gettempdir()) / f"falmigrate-image-{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client.images.get(tag)
+            return tag
+        except docker.errors.ImageNotFound:
+            pass
+        with tempfile.TemporaryDirectory(prefix="fm-image-") as tmp:
+            make(Path(tmp))
+            client.images.build(path=tmp, tag=tag, rm=True, forcerm=True, network_mode="none")
+    return tag
+
+
+def ensure_uv_image(client) -> str:
+    """A local stand-in for the uv image generated Dockerfiles copy uv from: the same uv release's
+    binaries, from its PyPI wheel, at the image's paths (/uv, /uvx)."""
+    version = UV_IMAGE.rsplit(":", 1)[1]
+
+    def make(context: Path) -> None:
+        wheels = context / "wheel"
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", f"uv=={version}", "--no-deps",
+                        "--only-binary=:all:", "-d", str(wheels)], check=True, capture_output=True)
+        with zipfile.ZipFile(next(wheels.glob("*.whl"))) as wheel:
+            for name in ("uv", "uvx"):
+                (context / name).write_bytes(wheel.read(f"uv-{version}.data/scripts/{name}"))
+                (context / name).chmod(0o755)
+        (context / "Dockerfile").write_text("FROM scratch\nCOPY uv uvx /\n")
+
+    return _locked(client, f"falmigrate-test/uv:{version}", make)
+
+
+def build_output(client, out: Path, base: str, tag: str) -> str:
+    """The image of OUT/Dockerfile, built by falmigrate's own engine stage; its id."""
+    options = BuildOptions(directory=out, tag=tag, base_image=base, network="host",
+                           replace_images={UV_IMAGE: ensure_uv_image(client)})
+    image_id, _ = build_image(client.api, options, Redactor([]))
+    return image_id
+
+
+def entry_point_results(client, image: str, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
+    """The cases answered inside ``image`` by ``fal_app`` imported as fal's runner imports it."""
+    with tempfile.TemporaryDirectory(prefix="fm-inimage-") as tmp:
+        work = Path(tmp)
+        (work / "spec.json").write_text(spec.to_json())
+        (work / "cases.json").write_text(json.dumps(cases))
+        script = (f"import sys; sys.path.append({CHECK_ROOT!r}); from falmigrate.verify.worker import main; "
+                  "main(['image', '/', '/check/spec.json', '/check/cases.json', '/check/result.json'])")
+        client.containers.run(
+            image, ["python3", "-c", script], working_dir="/", network_mode="none", remove=True,
+            entrypoint=[], environment={"PYTHONPATH": ""},
+            volumes={str(REPO / "falmigrate"): {"bind": f"{CHECK_ROOT}/falmigrate", "mode": "ro"},
+                     str(work): {"bind": "/check", "mode": "rw"}})
+        payload = json.loads((work / "result.json").read_text())
+    if not payload["ok"]:
+        raise AssertionError(f"inside the image: {payload['error']}\n{payload.get('traceback', '')}")
+    return payload["results"]
+
+
+class _Answer:
+    """What ``verify.runners.docker.response_value`` reads from an HTTP response."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.status_code = answer["status"]
+        self._body = answer["body"]
+        self.text = self._body if isinstance(self._body, str) else json.dumps(self._body)
+
+    def json(self) -> Any:
+        if isinstance(self._body, str):
+            raise ValueError("not JSON")  # noqa: TRY004 - what a response's .json() raises
+        return self._body
+
+
+def server_results(client, image: str, probe_image: str, app: ServedApp,
+                   cases: list[dict[str, Any]]) -> list[Any]:
+    """The cases answered by ``image``'s own server (started as the image starts it, no network)."""
+    from falmigrate.verify.runners.docker import response_value
+
+    assert app.server is not None
+    server = client.containers.run(image, detach=True, network_mode="none")
+    try:
+        output = client.containers.run(
+            probe_image, ["python3", "/probe.py", str(app.server.port), app.server.health.path, json.dumps(cases)],
+            network_mode=f"container:{server.id}", remove=True,
+            volumes={str(PROBE): {"bind": "/probe.py", "mode": "ro"}})
+    except Exception as exc:
+        server.reload()
+        state = server.attrs.get("State", {})
+        stopped = "" if state.get("Running") else f"the server container exited with code {state.get('ExitCode')}; "
+        logs = server.logs(tail=40).decode(errors="replace")
+        raise AssertionError(f"{stopped}{exc}\nserver log:\n{logs}") from exc
+    finally:
+        server.remove(force=True)
+    answers = json.loads(output.decode().strip().splitlines()[-1])
+    return [normalize(response_value(_Answer(a))) if case.get("kind", "http") == "http" else a
+            for case, a in zip(cases, answers, strict=True)]

@@ -1,0 +1,62 @@
+"""Every fixture's output builds on the real engine and its image serves like the source project.
+
+Entry-point apps: inside the built image, ``fal_app`` imported by name from ``/`` without PYTHONPATH
+answers the fixture's cases as the source app does under its own SDK. Image-only apps: the image's own
+server, started as the image starts it, answers them likewise; cases of kind ``sse``/``websocket`` are
+checked against their ``expect``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from falmigrate import verify
+from falmigrate.convert import convert, write_output
+from falmigrate.verify import runners
+from tests.helpers.golden import fixture_cases
+from tests.helpers.images import build_output, entry_point_results, server_results
+
+CASES = [case for platform in ("cog", "modal", "runpod", "docker") for case in fixture_cases(platform)]
+
+
+def _cases(case, spec) -> list[dict]:
+    path = case / "cases.json"
+    if path.is_file():
+        return verify.load_cases(path)
+    return runners.default_cases(spec.source.platform, spec) or verify.default_cases(spec)
+
+
+def _by_app(spec, cases):
+    """(served app, its cases) for each app that has cases; a case names its app by class (``app``)."""
+    apps = {app.class_name: app for app in spec.served_apps()}
+    groups: dict[str, list[dict]] = {}
+    for case in cases:
+        groups.setdefault(case.get("app") or spec.class_name, []).append(case)
+    return [(apps[name], group) for name, group in groups.items()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
+def test_image_builds_and_answers_like_the_source(case, tmp_path, docker_client, fal_base_image, base_image):
+    result = convert(case / "input", case.parent.name)
+    out = write_output(result, tmp_path / "out")
+    spec = result.spec
+    tag = f"falmigrate-test/fixture-{case.parent.name}-{case.name}:latest".lower().replace("_", "-")
+    build_output(docker_client, out, fal_base_image, tag)
+    try:
+        for app, cases in _by_app(spec, _cases(case, spec)):
+            plain = [c for c in cases if c.get("kind", "http") == "http"]
+            source = verify.run_side("source", case / "input", spec, plain) if plain else []
+            if app.route == "entry_point":
+                assert entry_point_results(docker_client, tag, spec, plain) == source
+                continue
+            answers = server_results(docker_client, tag, base_image, app, cases)
+            http = [a for c, a in zip(cases, answers, strict=True) if c.get("kind", "http") == "http"]
+            assert http == source
+            for c, answer in zip(cases, answers, strict=True):
+                if c.get("kind", "http") != "http":
+                    assert answer == c["expect"], json.dumps(answer)
+    finally:
+        docker_client.images.remove(tag, force=True)
