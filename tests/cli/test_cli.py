@@ -80,6 +80,9 @@ def test_default_out_is_sibling(tmp_path):
     ("convert", str(FIXTURE), "--name", "app.py"),
     ("convert", str(FIXTURE), "--fal-version", "banana"),
     ("convert", str(FIXTURE), "--fal-version", "1.20.0"),
+    ("convert", str(FIXTURE), "--entry", "no_such_app.py"),
+    ("convert", str(FIXTURE), "--entry", "app.py", "--from", "cog"),
+    ("convert", str(FIXTURE), "--dockerfile", "docker/Dockerfile"),
 ])
 def test_bad_input_is_one_line_exit_2(args, tmp_path):
     result = invoke(*args)
