@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from falmigrate import codemods, importers, progress, routes
+from falmigrate import codemods, falreqs, importers, progress, routes
 from falmigrate.errors import FalmigrateError, OutputExistsError, SourceError, UsageError
 from falmigrate.importers.base import ImportRequest
 from falmigrate.spec import AppSpec
@@ -93,7 +93,7 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
     progress.log(f"reading {src}")
     spec = importers.load(src, platform, request)
     spec = routes.plan(spec, routes.RouteOptions(native=native, name=name))
-    spec = spec.with_findings(version_findings)
+    spec = spec.with_findings([*version_findings, *falreqs.check(spec, src, pinned_fal)])
     result = _rewrite(spec, src, native)
     app_code = None
     if result is not None:

@@ -97,6 +97,19 @@ def entry_point_results(client, image: str, spec: AppSpec, cases: list[dict[str,
     return payload["results"]
 
 
+def pip_check(client, image: str) -> list[str]:
+    """The lines of ``pip check`` in ``image`` that name a broken requirement (none: all consistent)."""
+    import docker.errors
+
+    try:
+        client.containers.run(image, ["python3", "-m", "pip", "check"], entrypoint=[], network_mode="none",
+                              remove=True)
+    except docker.errors.ContainerError as exc:
+        return [line for line in (exc.stderr or b"").decode(errors="replace").splitlines() if line.strip()] or [
+            str(exc)]
+    return []
+
+
 class _Answer:
     """What ``verify.runners.docker.response_value`` reads from an HTTP response."""
 

@@ -9,14 +9,15 @@ checked against their ``expect``.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from falmigrate import verify
+from falmigrate import falreqs, verify
 from falmigrate.convert import convert, write_output
 from falmigrate.verify import runners
 from tests.helpers.golden import fixture_cases
-from tests.helpers.images import build_output, entry_point_results, server_results
+from tests.helpers.images import build_output, entry_point_results, pip_check, server_results
 
 CASES = [case for platform in ("cog", "modal", "runpod", "docker") for case in fixture_cases(platform)]
 
@@ -37,6 +38,17 @@ def _by_app(spec, cases):
     return [(apps[name], group) for name, group in groups.items()]
 
 
+def _pip_check(client, tag, spec) -> None:
+    """`pip install fal` last must leave the image consistent, or convert must have said what it replaces."""
+    broken = pip_check(client, tag)
+    reported = " ".join(f.message for f in spec.findings if f.rule == falreqs.RULE).lower()
+    # "x 1.0 has requirement y<2, but you have y 3.0." / "x 1.0 requires y, which is not installed."
+    culprits = [(line, re.search(r"but you have (\S+)|requires (\S+), which", line)) for line in broken]
+    unreported = [line for line, match in culprits
+                  if match is None or (match.group(1) or match.group(2)).lower().rstrip(",") not in reported]
+    assert not unreported, "pip check in the image: " + "; ".join(unreported)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
 def test_image_builds_and_answers_like_the_source(case, tmp_path, docker_client, fal_base_image, base_image):
@@ -46,6 +58,8 @@ def test_image_builds_and_answers_like_the_source(case, tmp_path, docker_client,
     tag = f"falmigrate-test/fixture-{case.parent.name}-{case.name}:latest".lower().replace("_", "-")
     build_output(docker_client, out, fal_base_image, tag)
     try:
+        if any(app.route == "entry_point" for app in spec.served_apps()):
+            _pip_check(docker_client, tag, spec)
         for app, cases in _by_app(spec, _cases(case, spec)):
             plain = [c for c in cases if c.get("kind", "http") == "http"]
             source = verify.run_side("source", case / "input", spec, plain) if plain else []
