@@ -19,13 +19,10 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from falmigrate.errors import UsageError
-from falmigrate.render.dockerfile import DEFAULT_PYTHON
+from falmigrate.render.dockerfile import DEFAULT_PYTHON, TARGET_FAL_VERSION
 from falmigrate.spec import AppSpec, Decision, Finding, Location, ServedApp
 
 MIN_PYTHON = (3, 10)
-# The fal SDK whose pyproject routes (python_entry_point + image, image-only apps) this tool targets;
-# the pin when no fal is installed where falmigrate runs.
-TARGET_FAL_VERSION = "1.83.0"
 # python_entry_point with an image table first read from pyproject.toml in this fal release.
 MIN_FAL_VERSION = (1, 83)
 PYTHON_RAISED_RULE = "FM010"

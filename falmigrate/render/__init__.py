@@ -73,7 +73,7 @@ class RenderOptions:
 
     image_ref: str | None = None
     registry_credentials: bool = False
-    fal_version: str = "1.83.0"
+    fal_version: str | None = None  # None: dockerfile.TARGET_FAL_VERSION
     project_pyproject: str | None = None
     project_dockerignore: bool = False
 
@@ -105,7 +105,8 @@ def render_files(spec: AppSpec, app_code: str | None, options: RenderOptions | N
     files: dict[str, str] = {}
     if entry_points:
         files["fal_app.py"] = with_header(spec, app_code if app_code is not None else app_render.render(spec))
-    files["Dockerfile"] = with_header(spec, dockerfile.render(spec, fal_version=options.fal_version))
+    fal_version = options.fal_version or dockerfile.TARGET_FAL_VERSION
+    files["Dockerfile"] = with_header(spec, dockerfile.render(spec, fal_version=fal_version))
     files["pyproject.toml"] = pyproject.render(spec, header(spec), existing=options.project_pyproject,
                                                image_ref=options.image_ref,
                                                credentials=options.registry_credentials)

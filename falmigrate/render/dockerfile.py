@@ -36,6 +36,9 @@ CUDA_BASE = "nvidia/cuda:{cuda}-cudnn{cudnn}-runtime-ubuntu22.04"
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.11.7"
 PYTHON_VENV = "/opt/venv"
 PTH_FILE = "falmigrate-app.pth"
+# The fal SDK whose pyproject routes (python_entry_point + image, image-only apps) generated apps target;
+# what the image pins when no other version is asked for.
+TARGET_FAL_VERSION = "1.83.0"
 
 
 def _cuda_version(cuda: str) -> str:
@@ -142,6 +145,6 @@ def context(spec: AppSpec, fal_version: str) -> dict[str, Any]:
     }
 
 
-def render(spec: AppSpec, *, fal_version: str) -> str:
+def render(spec: AppSpec, *, fal_version: str = TARGET_FAL_VERSION) -> str:
     """The Dockerfile text without the generated-file header; ``fal_version`` is the fal it installs."""
     return render_template(TEMPLATE, **context(spec, fal_version))

@@ -17,6 +17,8 @@ from tests.helpers.wait import wait_until
 ALLOWED_SLEEPS = {
     "tests/helpers/wait.py": "the poll interval of wait_until",
     "tests/remote/fakeregistry.py": "the injected 'slow' fault paces a response (a slow network, not a wait)",
+    "tests/helpers/server_probe.py": "the poll interval of its wait for the health path: it runs in a container "
+                                     "with only the standard library, so it cannot use wait_until",
 }
 
 
