@@ -1,15 +1,19 @@
 """Progress reporting without printing.
 
-The library never prints. Long operations call ``task()``/``log()`` here; the CLI installs a sink
-(rich progress bars for people, nothing for ``--json``) through a context variable.
+The library never prints. Long operations call ``task()``/``log()``/``event()`` here; the CLI installs
+a sink (rich progress bars for people, nothing for ``--json``) through a context variable. Work handed
+to threads goes through ``ThreadPool`` so each job runs in a copy of the submitting context: a worker's
+``log()`` reaches the same sink as its caller's (a bare ``ThreadPoolExecutor`` worker would see the
+default, silent sink).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
 
 
 class ProgressSink(Protocol):
@@ -64,6 +68,19 @@ def log(message: str) -> None:
     _sink.get().log(message)
 
 
+def event(kind: str, detail: str) -> None:
+    """A machine-readable step (e.g. ``("unpack.file", name)``) for sinks that want them: sinks without
+    an ``event`` method (the CLI's bars and log lines) ignore it."""
+    handler = getattr(_sink.get(), "event", None)
+    if handler is not None:
+        handler(kind, detail)
+
+
+def wants_events() -> bool:
+    """Whether the current sink records events (lets hot loops skip building their details)."""
+    return getattr(_sink.get(), "event", None) is not None
+
+
 @contextlib.contextmanager
 def use_sink(sink: ProgressSink) -> Iterator[None]:
     token = _sink.set(sink)
@@ -71,3 +88,12 @@ def use_sink(sink: ProgressSink) -> Iterator[None]:
         yield
     finally:
         _sink.reset(token)
+
+
+class ThreadPool(ThreadPoolExecutor):
+    """A ThreadPoolExecutor whose jobs run in a copy of the submitter's context (its progress sink).
+
+    Each job gets its own copy: one ``Context`` cannot be entered by two threads at once."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)

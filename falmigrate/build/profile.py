@@ -1,7 +1,8 @@
 """Startup profiling: which files does the image read while it starts?
 
-The built image is run once on the engine with no network and a time limit, under ``strace -f``
-tracing ``open``/``openat``/``execve``. strace comes from this machine: the binary, its shared
+The built image is run once on the engine with no network and a time limit, under ``strace -f -y``
+tracing ``open``/``openat``/``execve`` (``-y`` names the file each descriptor reached, so a path opened
+through symlinks also records the real file, the name the image's layers hold it under). strace comes from this machine: the binary, its shared
 libraries and the host's dynamic loader are copied into the (created, not yet started) container
 with ``put_archive`` and started through that loader, so it runs whatever libc the image has and
 works on a remote engine too (same CPU architecture). The files opened successfully, in first-open
@@ -39,9 +40,11 @@ from falmigrate.errors import EngineError, UsageError
 TOOL_DIR = "/.falmigrate-profile"
 TRACE_FILE = f"{TOOL_DIR}/trace.txt"
 SKIP_PREFIXES = ("/proc/", "/sys/", "/dev/", f"{TOOL_DIR}/", "/etc/ld.so.cache")
-_CALL = re.compile(r'^(?P<pid>\d+)\s+(?P<call>openat2?|open|execve)\((?:AT_FDCWD, |\d+, )?"(?P<path>[^"]*)"(?P<rest>.*)$')
+# ``-y`` decorates descriptors with their paths: ``openat(AT_FDCWD</cwd>, "/lib/x.so", …) = 3</usr/lib/x.so>``
+_CALL = re.compile(r'^(?P<pid>\d+)\s+(?P<call>openat2?|open|execve)\((?:(?:AT_FDCWD|\d+)(?:<[^>]*>)?, )?'
+                   r'"(?P<path>[^"]*)"(?P<rest>.*)$')
 _RESUMED = re.compile(r"^(?P<pid>\d+)\s+<\.\.\. (?P<call>openat2?|open|execve) resumed>(?P<rest>.*)$")
-_RESULT = re.compile(r"\)\s+=\s+(-?\d+)")
+_RESULT = re.compile(r"\)\s+=\s+(-?\d+)(?:<(?P<real>[^>]*)>)?")
 FALSDK = "falsdk.py"
 PYPROJECT = "pyproject.toml"
 
@@ -78,7 +81,7 @@ def profile_startup(client: docker.APIClient, image: str, *, command: list[str] 
         raise UsageError(f"image {image} has no ENTRYPOINT/CMD (and the build directory's {PYPROJECT} no "
                          "entry point) to profile", hint="pass --profile-command")
     tracer = [f"{TOOL_DIR}/{_loader_name()}", "--library-path", TOOL_DIR, f"{TOOL_DIR}/strace",
-              "-f", "-qq", "-e", "trace=open,openat,openat2,execve", "-o", TRACE_FILE]
+              "-f", "-qq", "-y", "-e", "trace=open,openat,openat2,execve", "-o", TRACE_FILE]
     container_id = None
     try:
         with progress.task(f"profiling startup of {image} ({seconds:.0f}s max)", None):
@@ -147,12 +150,14 @@ def parse_trace(text: str) -> list[str]:
 
 
 def _record(seen: dict[str, None], path: str, rest: str) -> None:
+    """Keep an opened path and, when it went through symlinks, the file it reached (strace ``-y``): the
+    image's layers hold the file under that real name, which is what packing marks for prefetch."""
     result = _RESULT.search(rest)
     if not result or int(result.group(1)) < 0 or "O_DIRECTORY" in rest:
         return
-    if not path.startswith("/") or path.startswith(SKIP_PREFIXES):
-        return
-    seen.setdefault(os.path.normpath(path), None)
+    for name in (path, result.group("real") or ""):
+        if name.startswith("/") and not name.startswith(SKIP_PREFIXES):
+            seen.setdefault(os.path.normpath(name), None)
 
 
 def write_profile(paths: list[str], dest: Path) -> Path:

@@ -45,7 +45,8 @@ def pull_command(
     config: Config = None,
     json_output: Json = False,
 ) -> None:
-    """Pull an image (FlashPack layers partially: only files the store lacks) and optionally unpack it."""
+    """Pull an image (FlashPack layers partially: only files the store lacks, from any image) and optionally
+    unpack it (the image's startup-profile files first)."""
     summary = common.run(lambda: do_pull(source, to, store, client_options(insecure, ca, config), platform=platform,
                                          partial=not no_partial, force=force, allow_devices=allow_devices),
                          json_output=json_output)
@@ -53,8 +54,11 @@ def pull_command(
         common.emit_json(summary)
     else:
         where = f" into {summary['rootfs']}" if summary.get("rootfs") else ""
-        common.stdout.print(f"pulled {summary['reference']}{where} (fetched {summary['bytes_fetched']} B, "
-                            f"reused {summary['bytes_reused']} B)", markup=False, highlight=False)
+        early = (f"; {summary['startup_files']} startup files ready after {summary['startup_ready_seconds']}s"
+                 if summary.get("startup_ready_seconds") is not None else "")
+        common.stdout.print(f"pulled {summary['reference']}{where} in {summary['seconds']}s (fetched "
+                            f"{summary['bytes_fetched']} B, reused {summary['bytes_reused']} B{early})",
+                            markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -47,7 +47,9 @@ def do_push(source: str, dest: str, options: dict, mount_from: list[str], jobs: 
         raise UsageError(f"push sends an existing OCI layout or registry image; {source!r} has to be packed first",
                          hint=f"falmigrate pack {source} {dest} (compresses its layers, FlashPack by default, and pushes)")
     else:
-        path, tag = push_mod.parse_layout_source(source)
+        from falmigrate.oci.layout import parse_reference
+
+        path, tag = parse_reference(source)
         result = push_mod.push_layout(path, tag, ref, mount_from=mount_from, jobs=jobs, **upload, **options)
     return {"ok": True, **result.report()}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,10 +14,10 @@ def validate_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Validate every digest, size, diff_id and FlashPack TOC of an OCI layout."""
-    from falmigrate.oci.transports import split_oci
+    from falmigrate.oci.layout import parse_reference
     from falmigrate.oci.validate import validate
 
-    path = split_oci(target)[0] if target.startswith("oci:") else Path(target)
+    path = parse_reference(target)[0]
     report = common.run(lambda: validate(path), json_output=json_output)
     if json_output:
         common.emit_json(report)

@@ -7,7 +7,7 @@ place, and blobs land before the ``index.json`` entry that names them, so a writ
 moment leaves a valid layout; the next writer sweeps temp files whose pid is gone and lock is free. ``index.json`` read-modify-writes
 hold an exclusive ``flock`` so concurrent taggers never lose each other's entries.
 
-Public: ``Layout(path)`` with ``put_bytes``, ``put_file``, ``put_document``, ``blob_path``,
+Public: ``parse_reference("oci:PATH[:TAG]")`` (the one parser of layout references); ``Layout(path)`` with ``put_bytes``, ``put_file``, ``put_document``, ``blob_path``,
 ``read_blob``, ``index``, ``read_index``, ``tag``, ``resolve`` (a dict, for older callers), ``descriptor``,
 ``image``, ``write_image``, ``update_json``; ``pack_tree(tree, layout, tag, compression)`` writes
 a one-layer image of a directory tree.
@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
@@ -46,6 +47,22 @@ LAYOUT_VERSION = b'{"imageLayoutVersion":"1.0.0"}'
 TMP_DIR = ".falmigrate-tmp"
 LOCK_FILE = ".falmigrate.lock"
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+PREFIX = "oci:"
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+def parse_reference(text: str) -> tuple[Path, str | None]:
+    """``oci:PATH[:TAG]`` (the ``oci:`` prefix optional) → (path, tag or None).
+
+    As in skopeo, the tag is what follows the last ``:`` — when that is a valid tag (no ``/``; letters,
+    digits, ``._-``) and the whole text does not name an existing directory (a path may contain ``:``)."""
+    body = text.removeprefix(PREFIX)
+    path, sep, tag = body.rpartition(":")
+    if not sep or not path or not _TAG.fullmatch(tag) or Path(body).is_dir():
+        return Path(body), None
+    return Path(path), tag
 
 
 def pid_alive(pid: int) -> bool:

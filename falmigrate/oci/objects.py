@@ -292,9 +292,9 @@ class Index(_Document):
         return [d.ref_name for d in self.manifests if d.ref_name is not None]
 
     def find(self, tag: str | None) -> Descriptor | None:
-        """The descriptor tagged ``tag`` (the first entry when ``tag`` is None), or None."""
+        """The descriptor tagged ``tag`` or with that digest (the first entry when ``tag`` is None), or None."""
         for desc in self.manifests:
-            if tag is None or desc.ref_name == tag:
+            if tag is None or desc.ref_name == tag or str(desc.digest) == tag:
                 return desc
         return None
 

@@ -1,10 +1,10 @@
-"""Image references with skopeo's transport prefixes, one parser, and the repack API.
+"""Image references with skopeo's transport prefixes, and the repack API.
 
-Sources: ``oci:PATH[:TAG]`` (OCI layout), ``docker-archive:PATH`` (``docker save`` output, legacy
-``<id>/layer.tar`` and OCI-style ``blobs/sha256/…`` entries alike), ``dir-tree:PATH`` (a directory
-becomes a one-layer image), ``docker://REF`` (lazily ``falmigrate.oci.remote.transport``) and
-``docker-daemon:NAME`` (lazily ``falmigrate.oci.daemon``). Destinations: ``oci:PATH[:TAG]`` and
-``docker://REF`` (written to a temporary layout, then pushed).
+Sources: ``oci:PATH[:TAG]`` (OCI layout), ``docker-archive:PATH`` (``docker save`` output),
+``dir-tree:PATH`` (a directory becomes a one-layer image) — read by ``oci.sources`` — plus
+``docker://REF`` (lazily ``falmigrate.oci.remote.transport``) and ``docker-daemon:NAME`` (lazily
+``falmigrate.oci.daemon``), which fetch into a layout or archive and read it through ``oci.sources``.
+Destinations: ``oci:PATH[:TAG]`` and ``docker://REF`` (written to a temporary layout, then pushed).
 
 Public: ``open_image(ref, workdir=None) -> SourceImage`` (config bytes + layers, each opening its
 uncompressed tar); ``repack(src, dst, compression="flashpack", prefetch=None) -> dict`` (every
@@ -17,120 +17,23 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tarfile
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from falmigrate import progress
-from falmigrate.errors import ImageError, IntegrityError, UsageError
+from falmigrate.errors import IntegrityError, UsageError
+from falmigrate.oci import sources
 from falmigrate.oci.compress import compress_tar
 from falmigrate.oci.digest import Digest
-from falmigrate.oci.layout import Layout, stored_layer
+from falmigrate.oci.layout import Layout, parse_reference, stored_layer
 from falmigrate.oci.objects import Descriptor, Image, ImageConfig, Layer, decompressing
+from falmigrate.oci.sources import SourceImage, SourceLayer
 
 CACHE = "falmigrate-layer-cache.json"
 # Bump when any compressor writes different bytes for the same tar (see _layer).
-ENCODER_VERSION = 2
+ENCODER_VERSION = 3  # 3: symlinks on the way to profiled paths are marked too
 CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class SourceLayer:
-    diff_id: str
-    opener: Callable[[], BinaryIO]  # a stream of the compressed-or-plain layer bytes
-
-
-@dataclass
-class SourceImage:
-    config_bytes: bytes
-    layers: list[SourceLayer]
-    cleanup: list[Path] = field(default_factory=list)
-
-    @property
-    def config(self) -> dict:
-        return json.loads(self.config_bytes)
-
-
-def split_oci(ref: str) -> tuple[Path, str | None]:
-    """``oci:PATH[:TAG]`` → (path, tag); a tag never contains '/'."""
-    body = ref.removeprefix("oci:")
-    path, _, tag = body.rpartition(":")
-    if not path or "/" in tag:
-        return Path(body), None
-    return Path(path), tag or None
-
-
-def _file_opener(path: Path) -> Callable[[], BinaryIO]:
-    return lambda: open(path, "rb")
-
-
-def _from_layout(ref: str) -> SourceImage:
-    path, tag = split_oci(ref)
-    if not (path / "oci-layout").exists():
-        raise ImageError(f"{path}: not an OCI image layout (no oci-layout file)")
-    image = Layout(path).image(tag)
-    layers = [SourceLayer(str(layer.diff_id), layer.opener) for layer in image.layers]
-    return SourceImage(image.config.to_bytes(), layers)
-
-
-def _archive_member(tar: tarfile.TarFile, path: Path, name: str) -> bytes:
-    try:
-        member = tar.extractfile(name)
-    except KeyError:
-        member = None
-    if member is None:
-        raise ImageError(f"{path}: docker-archive has no file {name!r}",
-                         hint="make it with `docker save IMAGE -o FILE` or `skopeo copy … docker-archive:FILE`")
-    return member.read()
-
-
-def _from_archive(ref: str) -> SourceImage:
-    path = Path(ref.removeprefix("docker-archive:"))
-    try:
-        with tarfile.open(path) as tar:
-            entries = json.loads(_archive_member(tar, path, "manifest.json"))
-            if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
-                raise ImageError(f"{path}: manifest.json lists no image")
-            manifest = entries[0]
-            if not isinstance(manifest.get("Config"), str) or not isinstance(manifest.get("Layers"), list):
-                raise ImageError(f"{path}: manifest.json entry needs 'Config' and 'Layers'")
-            config_bytes = _archive_member(tar, path, manifest["Config"])
-            missing = [m for m in manifest["Layers"] if m not in tar.getnames()]
-    except (OSError, tarfile.TarError) as exc:
-        raise ImageError(f"{path}: cannot read docker-archive: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ImageError(f"not valid JSON: {exc.msg}", file=f"{path}:manifest.json",
-                         line=exc.lineno) from exc
-    if missing:
-        raise ImageError(f"{path}: layers named in manifest.json are missing: {missing}")
-    diff_ids = [str(d) for d in ImageConfig.parse(config_bytes, f"{path}:{manifest['Config']}").diff_ids]
-    if len(diff_ids) != len(manifest["Layers"]):
-        raise ImageError(f"{path}: {len(manifest['Layers'])} layers but {len(diff_ids)} diff_ids in the config")
-
-    def opener(member: str) -> Callable[[], BinaryIO]:
-        def open_member() -> BinaryIO:
-            tar = tarfile.open(path)  # noqa: SIM115 - lives as long as the member stream
-            return tar.extractfile(member)
-        return open_member
-
-    layers = [SourceLayer(d, opener(m)) for d, m in zip(diff_ids, manifest["Layers"], strict=True)]
-    return SourceImage(config_bytes, layers)
-
-
-def _from_tree(ref: str, workdir: Path, first: list[str] | None = None) -> SourceImage:
-    from falmigrate.oci.tarwriter import tree_tar
-
-    root = Path(ref.removeprefix("dir-tree:"))
-    if not root.is_dir():
-        raise UsageError(f"dir-tree: {root} is not a directory")
-    tar = tree_tar(root, workdir / "tree.tar", first)
-    with open(tar, "rb") as handle:
-        diff_id = "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
-    return SourceImage(ImageConfig.new([diff_id]).to_bytes(), [SourceLayer(diff_id, _file_opener(tar))])
 
 
 def open_image(ref: str, workdir: Path | None = None, prefetch: list[str] | None = None,
@@ -139,11 +42,11 @@ def open_image(ref: str, workdir: Path | None = None, prefetch: list[str] | None
     ``prefetch`` paths first in its layer)."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="falmigrate-src-"))
     if ref.startswith("oci:"):
-        return _from_layout(ref)
+        return sources.from_layout(ref)
     if ref.startswith("docker-archive:"):
-        return _from_archive(ref)
+        return sources.from_archive(ref)
     if ref.startswith("dir-tree:"):
-        return _from_tree(ref, workdir, prefetch)
+        return sources.from_tree(ref, workdir, prefetch)
     if ref.startswith("docker://"):
         from falmigrate.oci.remote import transport
         return transport.open_image(ref, workdir, **(registry_options or {}))
@@ -192,7 +95,7 @@ def repack(src: str, dst: str, compression: str = "flashpack", prefetch: list[st
         remote = dst.startswith("docker://")
         if not remote and not dst.startswith("oci:"):
             raise UsageError(f"cannot write to {dst!r}", hint="use oci:PATH[:TAG] or docker://REF")
-        path, tag = (tmp / "out", "latest") if remote else split_oci(dst)
+        path, tag = (tmp / "out", "latest") if remote else parse_reference(dst)
         tag = tag or "latest"
         image = open_image(src, tmp, prefetch, registry_options)
         layout = Layout(path)

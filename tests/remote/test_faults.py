@@ -15,6 +15,7 @@ import pytest
 
 from falmigrate.errors import IntegrityError, RegistryAuthError, RegistryError
 from falmigrate.oci.digest import Digest
+from falmigrate.oci.layout import TMP_DIR
 from falmigrate.oci.remote import reference
 from falmigrate.oci.remote.client import RegistryClient
 from falmigrate.oci.remote.pull import pull
@@ -29,9 +30,14 @@ def _client(proxy: FaultProxy, **kw) -> RegistryClient:
     return RegistryClient(proxy.address, backoff=0.01, **kw)
 
 
+def _temp_files(store: Path) -> list[Path]:
+    """Files of unfinished writes (the store writes into the layout's temp area, then renames)."""
+    return sorted((store / TMP_DIR).glob("*")) if (store / TMP_DIR).is_dir() else []
+
+
 def _assert_store_clean(store: Path) -> None:
+    assert _temp_files(store) == []
     for blob in (store / "blobs" / "sha256").iterdir():
-        assert not blob.name.startswith(".tmp-"), f"left a temp file {blob.name}"
         assert str(Digest.of_bytes(blob.read_bytes())) == f"sha256:{blob.name}", f"bad blob {blob.name}"
 
 
@@ -167,15 +173,14 @@ def test_kill_9_during_pull_then_rerun_succeeds(registry, chunked_layout, repo, 
         cmd = [sys.executable, "-m", "falmigrate", "pull", f"docker://{proxy.address}/{repo}:v1", "--store",
                str(store), *extra]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
-        wait_until(lambda: any(p.stat().st_size > 100_000 for p in (store / "blobs" / "sha256").glob(".tmp-*")),
+        wait_until(lambda: any(p.stat().st_size > 100_000 for p in _temp_files(store)),
                    timeout=120, what="the layer's temp file to be half-way")
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not Store(store).has_blob(layer)
     for blob in (store / "blobs" / "sha256").iterdir():
-        if not blob.name.startswith(".tmp-"):
-            assert str(Digest.of_bytes(blob.read_bytes())) == f"sha256:{blob.name}"
+        assert str(Digest.of_bytes(blob.read_bytes())) == f"sha256:{blob.name}"
     assert not rootfs.exists()  # the rootfs is built aside and renamed into place only when complete
     rerun = subprocess.run([sys.executable, "-m", "falmigrate", "pull", f"docker://{registry}/{repo}:v1",
                             "--store", str(store), "--json", *extra], capture_output=True, text=True, check=False)
@@ -241,3 +246,16 @@ def test_kill_9_during_chunked_push_then_rerun_resumes(registry, chunked_layout,
     assert Store(tmp_path / "s").read_blob(layer["digest"]) == Store(chunked_layout).read_blob(layer["digest"])
     assert back.digest == summary["manifest_digest"]
     assert json.loads((tmp_path / "cache" / "falmigrate" / "uploads.json").read_text()) == {}
+
+
+def test_a_pool_workers_log_line_reaches_the_cli(registry, pushed, gzip_layout, tmp_path) -> None:
+    """Blobs download on a thread pool; the retry notice a worker logs must reach the CLI's stderr (pool
+    jobs run in a copy of the caller's context, which holds the CLI's progress sink)."""
+    layer = manifest_of(gzip_layout)["layers"][0]["digest"]
+    with FaultProxy(registry) as proxy:
+        proxy.add(Fault("GET", f"/blobs/{layer}", "truncate", times=1))
+        done = subprocess.run([sys.executable, "-m", "falmigrate", "pull", f"docker://{proxy.address}/{pushed}:v1",
+                               "--store", str(tmp_path / "s")], capture_output=True, text=True, check=False,
+                              env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    assert f"retrying blob {layer[:19]}" in done.stderr

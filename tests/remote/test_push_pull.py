@@ -12,7 +12,7 @@ from falmigrate.oci.remote import reference
 from falmigrate.oci.remote.pull import pull_reference
 from falmigrate.oci.remote.push import push_layout
 from falmigrate.oci.remote.store import Store
-from falmigrate.oci.unpack import unpack_layers
+from falmigrate.oci.untar import unpack_layers
 from tests.remote.conftest import manifest_of
 
 

@@ -185,5 +185,5 @@ def test_a_refused_layer_abandons_the_downloads_still_running(registry, repo, tm
         with pytest.raises(UnsafeArchiveError):
             pull(reference.parse(f"{proxy.address}/{repo}:evil"), Store(tmp_path / "s"), client, to=tmp_path / "fs")
     assert not Store(tmp_path / "s").has_blob(big_digest)
-    assert not list((tmp_path / "s" / "blobs" / "sha256").glob(".tmp-*"))
+    assert not list((tmp_path / "s" / ".falmigrate-tmp").glob("*"))
     assert not (tmp_path / "fs").exists()

@@ -13,7 +13,8 @@ import pytest
 import zstandard
 
 from falmigrate.errors import UnsafeArchiveError
-from falmigrate.oci.unpack import Entry, Rootfs, apply_tar, unpack_layers
+from falmigrate.oci.unpack import Entry, Rootfs
+from falmigrate.oci.untar import apply_tar, unpack_layers
 
 
 def _tar(members: list[tuple]) -> bytes:

@@ -30,13 +30,14 @@ import tarfile
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import zstandard
 
+from falmigrate import progress
 from falmigrate.errors import ImageError
 from falmigrate.oci import mediatypes
 from falmigrate.oci.compress import cdc, tarscan
@@ -162,7 +163,7 @@ class _Frames:
         self.out = out
         self.blob = _Hasher()
         self.offset = 0
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="flashpack")
+        self.pool = progress.ThreadPool(max_workers=threads, thread_name_prefix="flashpack")
         self.window = max(2, threads * WINDOW_PER_THREAD)
         self.pending: deque[tuple[Future, list]] = deque()
         self.batch: list[tuple[bytes | None, int, Callable | None]] = []
@@ -306,6 +307,9 @@ def encode(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None) -> 
 def _encode(tar_path: Path, dest: Path, prefetch: list[str] | None, members) -> Encoded:
     entries: list[dict] = []
     wanted = {p.strip("/") for p in prefetch or []}
+    # a symlink on the way to a profiled path (``lib`` → ``usr/lib`` for ``/lib/…/libc.so.6``) is needed
+    # to open it, so it is marked too
+    on_the_way = {path.rsplit("/", depth)[0] for path in wanted for depth in range(1, path.count("/") + 1)}
     tar_hash = _Hasher()
     with open(tar_path, "rb", buffering=0) as src, open(dest, "wb", buffering=1 << 20) as out:
         blocks = tarscan.Blocks(src, tar_hash.feed)  # every byte read once, hashed as it is read
@@ -315,7 +319,8 @@ def _encode(tar_path: Path, dest: Path, prefetch: list[str] | None, members) -> 
             for member in members:
                 entry = _entry(member)
                 entries.append(entry)
-                if wanted and member.name.removeprefix("./").strip("/") in wanted:
+                name = member.name.removeprefix("./").strip("/")
+                if wanted and (name in wanted or member.type == tarfile.SYMTYPE and name in on_the_way):
                     entry["prefetch"] = True
                 if member.isreg() and member.size > 0:
                     # the tar header(s) before the content

@@ -16,14 +16,16 @@ annotations, makes the caller fall back to downloading the whole blob.
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import zstandard
 
-from falmigrate.errors import FalmigrateError, ImageError, IntegrityError
+from falmigrate import progress
+from falmigrate.errors import FalmigrateError, ImageError, IntegrityError, RegistryError
 from falmigrate.oci.compress import toc as toclib
 from falmigrate.oci.compress.toc import Chunk, TocPosition
 from falmigrate.oci.remote.client import RegistryClient, repo_scope
@@ -68,11 +70,38 @@ def fetch_range(client: RegistryClient, repo: str, digest: str, start: int, end:
     return bytes(data)
 
 
+def stream_range(client: RegistryClient, repo: str, digest: str, start: int, end: int, stats: TransferStats,
+                 stop: threading.Event | None = None) -> Iterator[bytes]:
+    """Bytes [start, end) of a blob as they arrive (for long ranges); NoRangeSupport as ``fetch_range``."""
+    resp = client.request("GET", f"/v2/{repo}/blobs/{digest}", scope=repo_scope(repo), stream=True,
+                          headers={"Range": f"bytes={start}-{end - 1}"}, ok=(200, 206),
+                          what=f"range {start}-{end - 1} of blob {digest}")
+    try:
+        if resp.status_code != 206:
+            raise NoRangeSupport
+        stats.add(range_requests=1)
+        got = 0
+        for chunk in resp.iter_bytes(1 << 20):
+            if stop is not None and stop.is_set():
+                raise RegistryError(f"blob {digest}: transfer abandoned (the pull failed)")
+            got += len(chunk)
+            stats.add(bytes_fetched=len(chunk))
+            yield chunk
+    finally:
+        resp.close()
+    if got != end - start:
+        raise IntegrityError(f"range {start}-{end - 1} of blob {digest}: got {got} bytes")
+
+
 def read_toc(client: RegistryClient, repo: str, layer: dict, pos: TocPosition, store: Store,
              stats: TransferStats) -> list[dict]:
-    """The layer's TOC entries: the compressed TOC comes from the store or one range request."""
+    """The layer's TOC entries: the compressed TOC comes from the store (kept by an earlier pull, or
+    read from the stored blob) or one range request."""
     if store.has_file(pos.checksum):
         raw = store.file_path(pos.checksum).read_bytes()
+    elif store.has_blob(layer["digest"]):
+        with open(store.blob_path(layer["digest"]), "rb") as handle:
+            raw = os.pread(handle.fileno(), pos.length, pos.offset)
     else:
         raw = fetch_range(client, repo, layer["digest"], pos.offset, pos.offset + pos.length, stats)
     try:
@@ -97,6 +126,7 @@ class Plan:
     fetch: list[tuple[Chunk, str]] = field(default_factory=list)  # (chunk, file name), by offset
     files_reused: int = 0
     chunks_reused: int = 0
+    bytes_reused: int = 0  # compressed bytes of the layer the store already had (not fetched)
 
     @property
     def fetch_bytes(self) -> int:
@@ -107,18 +137,22 @@ def _have(store: Store, local: LocalIndex, chunk: Chunk) -> bool:
     return bool(chunk.digest) and (store.has_file(chunk.digest) or chunk.digest in local.chunks)
 
 
-def plan(entries: list[dict], store: Store, local: LocalIndex) -> Plan:
-    """Which files the store lacks and which of their chunks must come from the registry."""
+def plan(entries: list[dict], store: Store, local: LocalIndex, only: Container[str] | None = None,
+         skip: Container[str] = ()) -> Plan:
+    """Which files the store lacks and which of their chunks must come from the registry (``only``:
+    just the files of these entry names; ``skip``: not those, e.g. startup files already handled)."""
     result = Plan()
     seen_files: set[str] = set()
     queued: set[str] = set()
     for entry, chunks in toclib.file_chunks(entries):
         digest = entry.get("digest")
-        if not digest or digest in seen_files:
+        if not digest or digest in seen_files or (only is not None and entry["name"] not in only) \
+                or entry["name"] in skip:
             continue
         seen_files.add(digest)
         if store.has_file(digest) or digest in local.files:
             result.files_reused += 1
+            result.bytes_reused += entry.get("endOffset", 0) - entry.get("offset", 0)
             continue
         if len(chunks) == 1 and not chunks[0].zeros:  # fetched straight into files/<file digest>
             chunks = [Chunk(chunks[0].offset, chunks[0].end, 0, chunks[0].size, digest)]
@@ -128,6 +162,7 @@ def plan(entries: list[dict], store: Store, local: LocalIndex) -> Plan:
                 raise ImageError(f"TOC entry {entry['name']!r}: a chunk without chunkDigest")
             if chunk.zeros or len(chunks) > 1 and _have(store, local, chunk):
                 result.chunks_reused += 1
+                result.bytes_reused += chunk.end - chunk.offset
             elif chunk.digest not in queued:
                 queued.add(chunk.digest)
                 result.fetch.append((chunk, entry["name"]))
@@ -135,11 +170,11 @@ def plan(entries: list[dict], store: Store, local: LocalIndex) -> Plan:
     return result
 
 
-def _groups(items: list[tuple[Chunk, str]]) -> Iterator[list[tuple[Chunk, str]]]:
+def _groups(items: list[tuple[Chunk, str]], gap: int = GAP) -> Iterator[list[tuple[Chunk, str]]]:
     group: list[tuple[Chunk, str]] = []
     for item in items:
         chunk = item[0]
-        if group and (chunk.offset - group[-1][0].end > GAP or chunk.end - group[0][0].offset > MAX_RANGE):
+        if group and (chunk.offset - group[-1][0].end > gap or chunk.end - group[0][0].offset > MAX_RANGE):
             yield group
             group = []
         group.append(item)
@@ -177,16 +212,61 @@ def _assemble(store: Store, local: LocalIndex, item: FilePlan) -> None:
         raise IntegrityError(f"file {item.entry['name']!r} assembled from its chunks: {exc}") from None
 
 
+class Spool:
+    """Compressed ranges of a blob fetched ahead (the startup files), kept at their own offsets in a sparse
+    file so the whole-blob download later reads them from here instead of fetching them again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ranges: list[tuple[int, int]] = []
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._lock = threading.Lock()
+
+    def put(self, offset: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._fd, view, offset)
+            view, offset = view[written:], offset + written
+        with self._lock:
+            self.ranges.append((offset - len(data), offset))
+
+    def merged(self) -> list[tuple[int, int]]:
+        """The fetched ranges, sorted, touching ones joined."""
+        out: list[tuple[int, int]] = []
+        for start, end in sorted(self.ranges):
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], end))
+            else:
+                out.append((start, end))
+        return out
+
+    def read(self, start: int, end: int) -> Iterator[bytes]:
+        while start < end:
+            data = os.pread(self._fd, min(1 << 20, end - start), start)
+            if not data:
+                raise IntegrityError(f"{self.path}: spooled range ends early at {start}")
+            start += len(data)
+            yield data
+
+    def close(self) -> None:
+        os.close(self._fd)
+        self.path.unlink(missing_ok=True)
+
+
 def fetch_files(client: RegistryClient, repo: str, layer: dict, work: Plan, store: Store,
                 stats: TransferStats, on_progress=lambda n: None, jobs: int = 4,
-                local: LocalIndex | None = None) -> None:
-    """Fetch and verify the planned chunks, then assemble every planned file into the store."""
+                local: LocalIndex | None = None, *, spool: Spool | None = None, gap: int = GAP) -> None:
+    """Fetch and verify the planned chunks, then assemble every planned file into the store. With a
+    ``spool``, the fetched compressed ranges are kept there too; ``gap``: the largest hole between two
+    chunks fetched in one request."""
     local = local or LocalIndex()
-    stats.add(files_reused=work.files_reused, chunks_reused=work.chunks_reused)
+    stats.add(files_reused=work.files_reused, chunks_reused=work.chunks_reused, bytes_reused=work.bytes_reused)
 
     def one(group: list[tuple[Chunk, str]]) -> None:
         start, end = group[0][0].offset, max(chunk.end for chunk, _ in group)
         data = fetch_range(client, repo, layer["digest"], start, end, stats)
+        if spool is not None:
+            spool.put(start, data)
         on_progress(end - start)
         for chunk, name in group:
             piece = data[chunk.offset - start:chunk.end - start]
@@ -198,14 +278,15 @@ def fetch_files(client: RegistryClient, repo: str, layer: dict, work: Plan, stor
                                      f"{chunk.offset}-{chunk.end}: {exc}") from None
             stats.add(chunks_fetched=1)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(one, _groups(work.fetch)))
+    with progress.ThreadPool(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, _groups(work.fetch, gap)))
         multi = [item for item in work.files if len(item.chunks) > 1 or item.chunks[0].zeros]
         list(pool.map(lambda item: _assemble(store, local, item), multi))
     stats.add(files_fetched=len(work.files))
 
 
-def _entry(e: dict) -> Entry:
+def toc_entry(e: dict) -> Entry:
+    """The unpacker's Entry of a TOC entry."""
     return Entry(name=e["name"], type=e["type"], mode=int(e.get("mode", 0o644)), uid=int(e.get("uid", 0)),
                  gid=int(e.get("gid", 0)), mtime=parse_time(e.get("modtime")), linkname=e.get("linkName", ""),
                  devmajor=int(e.get("devMajor", 0)), devminor=int(e.get("devMinor", 0)))
@@ -220,5 +301,5 @@ def apply_toc(rootfs: Rootfs, entries: list[dict], store: Store, local: LocalInd
         content = None
         if e.get("type") == "reg" and e.get("size"):
             content = opener(store, local, e["digest"])
-        rootfs.apply(_entry(e), content, parallel=True)
+        rootfs.apply(toc_entry(e), content, parallel=True)
     rootfs.flush()

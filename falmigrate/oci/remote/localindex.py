@@ -27,7 +27,7 @@ import zstandard
 
 from falmigrate.errors import FalmigrateError
 from falmigrate.oci.compress import toc as toclib
-from falmigrate.oci.remote.store import Store, _atomic_write
+from falmigrate.oci.remote.store import Store
 
 INDEX = "chunked-layers.json"
 PIECE = 1 << 20
@@ -66,13 +66,10 @@ class LocalIndex:
 
 def remember(store: Store, layer_digest: str, toc_checksum: str) -> None:
     """Record that ``layer_digest``'s verified TOC is stored as file ``toc_checksum``."""
-    with store._locked():
-        path = store.root / INDEX
-        known = json.loads(path.read_text()) if path.is_file() else {}
-        if known.get(layer_digest) == toc_checksum:
-            return
-        known[layer_digest] = toc_checksum
-        _atomic_write(path, json.dumps(known, sort_keys=True).encode())
+    path = store.root / INDEX
+    if path.is_file() and json.loads(path.read_text()).get(layer_digest) == toc_checksum:
+        return
+    store.update_json(INDEX, lambda known: {**known, layer_digest: toc_checksum})
 
 
 def _entries(store: Store, checksum: str) -> list[dict] | None:

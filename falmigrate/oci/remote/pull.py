@@ -17,7 +17,9 @@ import os
 import platform as platform_mod
 import shutil
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,15 +27,17 @@ import httpx
 
 from falmigrate import progress
 from falmigrate.errors import ImageError, IntegrityError, RegistryError
+from falmigrate.oci.compress.toc import TocPosition
 from falmigrate.oci.digest import Digest
 from falmigrate.oci.layout import pid_alive
 from falmigrate.oci.mediatypes import INDEX_TYPES, MANIFEST_ACCEPT
-from falmigrate.oci.remote import chunked, localindex
+from falmigrate.oci.remote import chunked, localindex, startup
 from falmigrate.oci.remote.client import RegistryClient, repo_scope
 from falmigrate.oci.remote.reference import Reference
 from falmigrate.oci.remote.stats import TransferStats
 from falmigrate.oci.remote.store import Incoming, Store, Superseded
-from falmigrate.oci.unpack import Rootfs, apply_tar
+from falmigrate.oci.unpack import Rootfs
+from falmigrate.oci.untar import apply_tar
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -46,10 +50,14 @@ class PullResult:
     layers: list[dict] = field(default_factory=list)  # digest, mode: partial|full|cached
     stats: TransferStats = field(default_factory=TransferStats)
     rootfs: str | None = None
+    seconds: float = 0.0  # the whole pull (and unpack)
+    startup_files: int = 0  # files and symlinks of the startup profile written ahead of their layers
+    startup_ready_seconds: float | None = None  # when all of them were on disk (None: no profile)
 
     def report(self) -> dict:
         return {"reference": self.reference, "manifest_digest": self.digest, "rootfs": self.rootfs,
-                "layers": self.layers, **self.stats.as_dict()}
+                "layers": self.layers, "seconds": self.seconds, "startup_files": self.startup_files,
+                "startup_ready_seconds": self.startup_ready_seconds, **self.stats.as_dict()}
 
 
 def default_platform() -> str:
@@ -89,10 +97,11 @@ def _choose(index: dict, wanted: str) -> dict:
 
 def fetch_blob(client: RegistryClient, repo: str, desc: dict, store: Store, stats: TransferStats,
                on_progress=lambda n: None, attempts: int = 3, incoming: Incoming | None = None,
-               stop: threading.Event | None = None) -> Path:
+               stop: threading.Event | None = None, spool: chunked.Spool | None = None) -> Path:
     """Download a blob into the store, verified while streaming; retried on truncation/corruption.
     ``incoming`` lets another thread read the bytes as they arrive (see ``Incoming``); setting ``stop``
-    abandons the transfer (nothing is stored)."""
+    abandons the transfer (nothing is stored); ranges already fetched into ``spool`` are read from there
+    and only the rest of the blob is requested (by range)."""
     digest = desc["digest"]
     if store.has_blob(digest):
         stats.add(bytes_reused=desc.get("size", 0))
@@ -100,22 +109,10 @@ def fetch_blob(client: RegistryClient, repo: str, desc: dict, store: Store, stat
             incoming.done(store.blob_path(digest))
         return store.blob_path(digest)
     for attempt in range(attempts):
+        pieces = (_around(client, repo, desc, stats, stop, spool) if spool is not None
+                  else _whole(client, repo, digest, stats, stop))
         try:
-            resp = client.request("GET", f"/v2/{repo}/blobs/{digest}", scope=repo_scope(repo), stream=True,
-                                  what=f"blob {digest}")
-        except BaseException:
-            if incoming is not None:
-                incoming.failed()
-            raise
-        try:
-            def chunks(resp=resp):
-                for chunk in resp.iter_bytes(1 << 20):
-                    if stop is not None and stop.is_set():
-                        raise RegistryError(f"blob {digest}: transfer abandoned (the pull failed)")
-                    stats.add(bytes_fetched=len(chunk))
-                    on_progress(len(chunk))
-                    yield chunk
-            path = store.write_blob(digest, chunks(), desc.get("size"), incoming=incoming)
+            path = store.write_blob(digest, _counted(pieces, on_progress), desc.get("size"), incoming=incoming)
             stats.add(blobs_fetched=1)
             return path
         except (IntegrityError, httpx.TransportError) as exc:
@@ -126,8 +123,41 @@ def fetch_blob(client: RegistryClient, repo: str, desc: dict, store: Store, stat
                                     f"after {attempts} attempts") from None
             progress.log(f"retrying blob {digest[:19]}: {exc}")
         finally:
-            resp.close()
+            pieces.close()
     raise AssertionError("unreachable")
+
+
+def _counted(pieces: Iterator[bytes], on_progress) -> Iterator[bytes]:
+    for piece in pieces:
+        on_progress(len(piece))
+        yield piece
+
+
+def _whole(client: RegistryClient, repo: str, digest: str, stats: TransferStats,
+           stop: threading.Event | None) -> Iterator[bytes]:
+    resp = client.request("GET", f"/v2/{repo}/blobs/{digest}", scope=repo_scope(repo), stream=True,
+                          what=f"blob {digest}")
+    try:
+        for chunk in resp.iter_bytes(1 << 20):
+            if stop is not None and stop.is_set():
+                raise RegistryError(f"blob {digest}: transfer abandoned (the pull failed)")
+            stats.add(bytes_fetched=len(chunk))
+            yield chunk
+    finally:
+        resp.close()
+
+
+def _around(client: RegistryClient, repo: str, desc: dict, stats: TransferStats, stop: threading.Event | None,
+            spool: chunked.Spool) -> Iterator[bytes]:
+    """The blob in order: spooled ranges from the spool, the holes between them by range requests."""
+    digest, size, pos = desc["digest"], desc.get("size", 0), 0
+    for start, end in spool.merged():
+        if pos < start:
+            yield from chunked.stream_range(client, repo, digest, pos, start, stats, stop)
+        yield from spool.read(start, end)
+        pos = end
+    if pos < size:
+        yield from chunked.stream_range(client, repo, digest, pos, size, stats, stop)
 
 
 def _resolve(client: RegistryClient, ref: Reference, store: Store, stats: TransferStats,
@@ -151,95 +181,158 @@ def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | Non
          platform: str | None = None, partial: bool = True, jobs: int = 4, allow_devices: bool = False) -> PullResult:
     """Pull ``ref`` into ``store``; with ``to``, unpack its rootfs there.
 
-    Layers download in parallel while the rootfs is built layer by layer in order: a whole layer is
-    unpacked as its bytes arrive. Nothing unverified stays: an empty or new ``to`` is built in a
-    staging directory renamed onto it once every blob checked out (a non-empty ``to`` is unpacked in
-    place, each layer only after its blob was verified)."""
-    stats = TransferStats()
-    root, manifest, _ = _resolve(client, ref, store, stats, platform)
-    repo = ref.repository
-    fetch_blob(client, repo, manifest["config"], store, stats)
-    layers = manifest.get("layers", [])
-    result = PullResult(reference=f"{ref.name}@{root['digest']}", digest=root["digest"], manifest=manifest, stats=stats)
-    local = localindex.sources(store) if to is not None and partial else localindex.LocalIndex()
-    staging = _Staging(Path(to)) if to is not None else None
-    plans: list[Future] = [Future() for _ in layers]
-    stop = threading.Event()
-    with progress.task(f"pull {ref}", sum(layer.get("size", 0) for layer in layers)) as bar:
-        def one(number: int, layer: dict) -> str:
-            pos = chunked.toc_position(layer) if to is not None and partial else None
-            if pos is not None and not store.has_blob(layer["digest"]):
-                try:
-                    entries = chunked.read_toc(client, repo, layer, pos, store, stats)
-                    work = chunked.plan(entries, store, local)
-                    if work.fetch_bytes * 2 < layer.get("size", 0):
-                        chunked.fetch_files(client, repo, layer, work, store, stats, bar.advance, jobs, local)
-                        localindex.remember(store, layer["digest"], pos.checksum)  # its chunks, for next time
-                        plans[number].set_result(("partial", entries))
-                        return "partial"
-                except chunked.NoRangeSupport:
-                    progress.log(f"{ref.registry} ignores range requests: downloading whole layers")
-                    pos = None
-            cached = store.has_blob(layer["digest"])
-            incoming = Incoming() if staging is not None and staging.atomic and not cached else None
-            plans[number].set_result(("cached" if cached else "full", incoming))
-            fetch_blob(client, repo, layer, store, stats, bar.advance, incoming=incoming, stop=stop)
-            if pos is not None and store.has_file(pos.checksum):
-                localindex.remember(store, layer["digest"], pos.checksum)  # cold layer: whole blob, TOC kept
-            return "cached" if cached else "full"
+    With ``to``, the image's startup files (marked in its FlashPack TOCs) are fetched and written first
+    (``oci.remote.startup``). Then layers download in parallel while the rootfs is built layer by layer
+    in order: a whole layer is unpacked as its bytes arrive. Nothing unverified stays: an empty or new
+    ``to`` is built in a staging directory renamed onto it once every blob checked out (a non-empty
+    ``to`` is unpacked in place, each layer only after its blob was verified)."""
+    return _Pull(ref, store, client, to=to, partial=partial, jobs=jobs, allow_devices=allow_devices).run(platform)
 
-        def guarded(number: int, layer: dict) -> str:
-            try:
-                return one(number, layer)
-            except BaseException as exc:
-                if not plans[number].done():
-                    plans[number].set_exception(exc)
-                raise
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            downloads = [pool.submit(guarded, n, layer) for n, layer in enumerate(layers)]
+class _Pull:
+    """One pull: the phases of ``pull`` and the state they share."""
+
+    def __init__(self, ref: Reference, store: Store, client: RegistryClient, *, to: Path | None, partial: bool,
+                 jobs: int, allow_devices: bool) -> None:
+        self.ref, self.store, self.client, self.repo = ref, store, client, ref.repository
+        self.to, self.jobs, self.allow_devices = to, max(1, jobs), allow_devices
+        self.chunking = to is not None and partial
+        self.stats = TransferStats()
+        self.started = time.monotonic()
+        self.local = localindex.sources(store) if self.chunking else localindex.LocalIndex()
+        self.stop = threading.Event()
+        self.early = startup.StartupSet()
+
+    def run(self, platform: str | None) -> PullResult:
+        root, manifest, _ = _resolve(self.client, self.ref, self.store, self.stats, platform)
+        fetch_blob(self.client, self.repo, manifest["config"], self.store, self.stats)
+        self.layers = manifest.get("layers", [])
+        result = PullResult(reference=f"{self.ref.name}@{root['digest']}", digest=root["digest"], manifest=manifest,
+                            stats=self.stats)
+        staging = _Staging(Path(self.to)) if self.to is not None else None
+        total = sum(layer.get("size", 0) for layer in self.layers)
+        with progress.task(f"pull {self.ref}", total) as bar, progress.ThreadPool(max_workers=self.jobs) as pool:
+            self.bar, self.pool = bar, pool
             try:
-                if staging is not None:
-                    _unpack(staging, layers, plans, downloads, store, local, allow_devices, jobs)
-                modes = [f.result() for f in downloads]
+                self.tocs = self._tocs()
+                modes = self._layers(staging, result) if staging is not None else self._downloads()
             except BaseException:
-                stop.set()  # running downloads stop at their next chunk
-                for f in downloads:
-                    f.cancel()
+                self.stop.set()  # running downloads stop at their next chunk
                 if staging is not None:
                     staging.abandon()
                 raise
-    result.layers = [{"digest": layer["digest"], "size": layer.get("size"), "mode": mode}
-                     for layer, mode in zip(layers, modes)]
-    if staging is None:
-        store.tag(ref.tag or root["digest"], root)
-    else:
-        staging.commit()
-        result.rootfs = str(to)
-    return result
+            finally:
+                self.early.close()
+        result.layers = [{"digest": layer["digest"], "size": layer.get("size"), "mode": mode}
+                         for layer, mode in zip(self.layers, modes)]
+        if staging is None:
+            self.store.tag(root, self.ref.tag or root["digest"])
+        else:
+            staging.commit()
+            result.rootfs = str(self.to)
+        result.seconds = round(time.monotonic() - self.started, 3)
+        return result
+
+    def _tocs(self) -> list[tuple[TocPosition, list[dict]] | None]:
+        """Every FlashPack layer's verified TOC (from the store or one range request each), in parallel."""
+        if not self.chunking:
+            return [None] * len(self.layers)
+
+        def one(layer: dict) -> tuple[TocPosition, list[dict]] | None:
+            pos = chunked.toc_position(layer)
+            if pos is None:
+                return None
+            return pos, chunked.read_toc(self.client, self.repo, layer, pos, self.store, self.stats)
+        try:
+            return list(self.pool.map(one, self.layers))
+        except chunked.NoRangeSupport:
+            progress.log(f"{self.ref.registry} ignores range requests: downloading whole layers")
+            return [None] * len(self.layers)
+
+    def _layers(self, staging: _Staging, result: PullResult) -> list[str]:
+        """Startup set first, then every layer (downloads in parallel, unpacked in order)."""
+        rootfs = Rootfs(staging.path, allow_devices=self.allow_devices, jobs=self.jobs)
+        try:
+            entries = [toc[1] if toc else None for toc in self.tocs]
+            self.early = startup.fetch(self.client, self.repo, self.layers, entries, self.store, self.local,
+                                       self.stats, self.bar.advance, self.jobs)
+            if self.early.files:
+                startup.write(rootfs, self.early, self.store, self.local)
+                result.startup_files = self.early.files
+                result.startup_ready_seconds = round(time.monotonic() - self.started, 3)
+                progress.event("pull.startup_ready", str(result.startup_ready_seconds))
+            plans: list[Future] = [Future() for _ in self.layers]
+            downloads = [self.pool.submit(self._guarded, n, plans[n], staging) for n in range(len(self.layers))]
+            try:
+                _unpack(rootfs, self.layers, plans, downloads, self.store, self.local)
+                return [f.result() for f in downloads]
+            except BaseException:
+                for f in downloads:
+                    f.cancel()
+                raise
+        finally:
+            rootfs.close()
+
+    def _downloads(self) -> list[str]:
+        """Without a rootfs: every blob into the store."""
+        plans: list[Future] = [Future() for _ in self.layers]
+        downloads = [self.pool.submit(self._guarded, n, plans[n], None) for n in range(len(self.layers))]
+        try:
+            return [f.result() for f in downloads]
+        except BaseException:
+            for f in downloads:
+                f.cancel()
+            raise
+
+    def _guarded(self, number: int, plan: Future, staging: _Staging | None) -> str:
+        try:
+            return self._one(number, plan, staging)
+        except BaseException as exc:
+            if not plan.done():
+                plan.set_exception(exc)
+            raise
+
+    def _one(self, number: int, plan: Future, staging: _Staging | None) -> str:
+        """Fetch one layer: partially (only what the store lacks) when that is less than half of it, else
+        whole; ``plan`` tells the unpacker which (and hands it the arriving bytes)."""
+        layer, toc, store = self.layers[number], self.tocs[number], self.store
+        if toc is not None and not store.has_blob(layer["digest"]):
+            pos, entries = toc
+            work = chunked.plan(entries, store, self.local, skip=self.early.names(number))
+            if work.fetch_bytes * 2 < layer.get("size", 0):
+                chunked.fetch_files(self.client, self.repo, layer, work, store, self.stats, self.bar.advance,
+                                    self.jobs, self.local)
+                localindex.remember(store, layer["digest"], pos.checksum)  # its chunks, for next time
+                plan.set_result(("partial", entries))
+                return "partial"
+        cached = store.has_blob(layer["digest"])
+        incoming = Incoming() if staging is not None and staging.atomic and not cached else None
+        plan.set_result(("cached" if cached else "full", incoming))
+        fetch_blob(self.client, self.repo, layer, store, self.stats, self.bar.advance, incoming=incoming,
+                   stop=self.stop, spool=self.early.spools.get(number))
+        if toc is not None and store.has_file(toc[0].checksum):
+            localindex.remember(store, layer["digest"], toc[0].checksum)  # cold layer: whole blob, TOC kept
+        return "cached" if cached else "full"
 
 
-def _unpack(staging: _Staging, layers: list[dict], plans: list[Future], downloads: list[Future], store: Store,
-            local: localindex.LocalIndex, allow_devices: bool, jobs: int) -> None:
+def _unpack(rootfs: Rootfs, layers: list[dict], plans: list[Future], downloads: list[Future], store: Store,
+            local: localindex.LocalIndex) -> None:
     """Apply the layers in order as each becomes available (see ``pull``)."""
-    rootfs = Rootfs(staging.path, allow_devices=allow_devices, jobs=jobs)
-    try:
-        for number, layer in enumerate(layers):
-            label = f"{number} ({layer['digest'][:19]})"
-            rootfs.begin_layer(label)
-            mode, detail = plans[number].result()
-            if mode == "partial":
-                chunked.apply_toc(rootfs, detail, store, local)
-                continue
-            if detail is not None and _apply_arriving(rootfs, detail):
-                continue
-            if detail is not None:
-                rootfs.begin_layer(label)  # that transfer failed: apply the verified retry over it
-            downloads[number].result()
-            with open(store.blob_path(layer["digest"]), "rb") as handle:
-                apply_tar(rootfs, handle)
-    finally:
-        rootfs.close()
+    for number, layer in enumerate(layers):
+        label = f"{number} ({layer['digest'][:19]})"
+        rootfs.begin_layer(label, number)
+        mode, detail = plans[number].result()
+        if mode == "partial":
+            chunked.apply_toc(rootfs, detail, store, local)
+            continue
+        if detail is not None and _apply_arriving(rootfs, detail):
+            continue
+        if detail is not None:
+            rootfs.begin_layer(label, number)  # that transfer failed: apply the verified retry over it
+        downloads[number].result()
+        with open(store.blob_path(layer["digest"]), "rb") as handle:
+            apply_tar(rootfs, handle)
+    rootfs.flush()
 
 
 def _apply_arriving(rootfs: Rootfs, incoming: Incoming) -> bool:

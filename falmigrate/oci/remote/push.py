@@ -14,18 +14,17 @@ import contextlib
 import json
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from falmigrate import progress
 from falmigrate.errors import ImageError, IntegrityError
 from falmigrate.oci.digest import Digest
+from falmigrate.oci.layout import Layout
 from falmigrate.oci.mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from falmigrate.oci.remote.client import RegistryClient, repo_scope
 from falmigrate.oci.remote.reference import Reference
 from falmigrate.oci.remote.stats import TransferStats
-from falmigrate.oci.remote.store import Store
 from falmigrate.oci.remote.upload import BlobUploader
 
 
@@ -70,11 +69,11 @@ def _remember(registry: str, repository: str, digests: list[str]) -> None:
     os.replace(tmp, path)
 
 
-def _blobs_of(store: Store, descriptor: dict) -> tuple[list[dict], list[tuple[dict, bytes]]]:
+def _blobs_of(store: Layout, descriptor: dict) -> tuple[list[dict], list[tuple[dict, bytes]]]:
     """(blob descriptors, [(manifest descriptor, bytes)] children first) under ``descriptor``."""
     data = store.read_blob(descriptor["digest"])
     if str(Digest.of_bytes(data)) != descriptor["digest"]:
-        raise IntegrityError(f"{store.root}: manifest {descriptor['digest']} does not match its bytes")
+        raise IntegrityError(f"{store.path}: manifest {descriptor['digest']} does not match its bytes")
     doc = json.loads(data)
     media_type = doc.get("mediaType") or descriptor.get("mediaType")
     if media_type in INDEX_TYPES:
@@ -90,7 +89,7 @@ def _blobs_of(store: Store, descriptor: dict) -> tuple[list[dict], list[tuple[di
     raise ImageError(f"{descriptor['digest']}: unsupported manifest media type {media_type!r}")
 
 
-def push_image(store: Store, descriptor: dict, ref: Reference, client: RegistryClient, *,
+def push_image(store: Layout, descriptor: dict, ref: Reference, client: RegistryClient, *,
                mount_from: tuple[str, ...] = (), jobs: int = 4, **uploader_options) -> PushResult:
     """Push the manifest/index ``descriptor`` (and everything under it) from ``store`` to ``ref``."""
     blobs, manifests = _blobs_of(store, descriptor)
@@ -105,11 +104,11 @@ def push_image(store: Store, descriptor: dict, ref: Reference, client: RegistryC
         def one(blob: dict) -> str:
             path = store.blob_path(blob["digest"])
             if not path.is_file():
-                raise ImageError(f"{store.root}: blob {blob['digest']} is missing from the layout")
+                raise ImageError(f"{store.path}: blob {blob['digest']} is missing from the layout")
             return uploader.push(blob["digest"], blob["size"], lambda: open(path, "rb"),
                                  mount_from=tuple(known.get(blob["digest"], [])))
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        with progress.ThreadPool(max_workers=max(1, jobs)) as pool:
             list(pool.map(one, sorted(unique.values(), key=lambda b: -b["size"])))
         scope = repo_scope(ref.repository, "pull,push")
         for index, (desc, data) in enumerate(manifests):
@@ -129,23 +128,14 @@ def push_image(store: Store, descriptor: dict, ref: Reference, client: RegistryC
                       media_type=root["mediaType"], tag=ref.tag, stats=stats)
 
 
-def parse_layout_source(text: str) -> tuple[Path, str | None]:
-    """``oci:PATH[:TAG]`` (or a bare directory) → (path, tag)."""
-    raw = text.removeprefix("oci:")
-    path, tag = raw, None
-    if ":" in raw and not Path(raw).exists():
-        path, tag = raw.rsplit(":", 1)
-    return Path(path), tag
-
-
 def push_layout(layout: Path, tag: str | None, ref: Reference, **client_options) -> PushResult:
     """Push image ``tag`` of the OCI layout at ``layout`` to ``ref`` (``client_options`` → RegistryClient)."""
     if not (Path(layout) / "index.json").is_file():
         raise ImageError(f"{layout} is not an OCI image layout (no index.json)")
-    store = Store(Path(layout))
-    descriptor = store.resolve(tag)
+    source = Layout(Path(layout))  # read only: pushing adds nothing to the user's layout
+    descriptor = source.resolve(tag)
     mount_from = tuple(client_options.pop("mount_from", ()))
     jobs = client_options.pop("jobs", 4)
     uploader_options = {k: client_options.pop(k) for k in ("chunk_size", "monolithic_limit") if k in client_options}
     with RegistryClient(ref.api_host, **client_options) as client:
-        return push_image(store, descriptor, ref, client, mount_from=mount_from, jobs=jobs, **uploader_options)
+        return push_image(source, descriptor, ref, client, mount_from=mount_from, jobs=jobs, **uploader_options)

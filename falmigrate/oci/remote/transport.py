@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from falmigrate.oci import sources
 from falmigrate.oci.remote import reference as reference_mod
 from falmigrate.oci.remote.pull import PullResult, pull_reference
 from falmigrate.oci.remote.push import PushResult, push_layout
@@ -32,11 +33,9 @@ def pull_to_layout(reference: str, layout: Path, **client_options) -> tuple[str,
 
 def open_image(reference: str, workdir: Path, **client_options):
     """The image as the OCI-layout reader sees it, pulled into ``workdir`` (caller cleans up)."""
-    from falmigrate.oci import transports
-
     layout = Path(workdir) / "docker-layout"
     tag, _ = pull_to_layout(reference, layout, **client_options)
-    return transports.open_image(f"oci:{layout}:{tag}")
+    return sources.from_layout(f"oci:{layout}:{tag}")
 
 
 def write_image(layout: Path, tag: str | None, reference: str, **client_options) -> PushResult:
