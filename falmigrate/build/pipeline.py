@@ -120,7 +120,8 @@ def build_image(client, options: BuildOptions, redact: Redactor) -> tuple[str, s
         if options.base_image or options.replace_images:
             text = dockerfile_mod.replace_base_image(info, options.base_image) if options.base_image else info.text
             dockerfile_path = Path(tmp) / "Dockerfile"
-            dockerfile_path.write_text(dockerfile_mod.replace_images(text, options.replace_images), encoding="utf-8")
+            dockerfile_path.write_text(dockerfile_mod.replace_images(info, text, options.replace_images),
+                                       encoding="utf-8")
         request = engine_build.BuildRequest(
             context=options.directory.resolve(), dockerfile=dockerfile_path, tag=options.tag,
             build_args=dict(options.build_args), network_mode=options.network, platform=options.platform,

@@ -16,15 +16,19 @@ def _info(tmp_path, text):
     return dockerfile.read(path)
 
 
-def test_replace_images_swaps_from_and_copy_from_and_nothing_else():
+def test_replace_images_swaps_from_and_copy_from_and_nothing_else(tmp_path):
     text = ("ARG X=1\nFROM ghcr.io/o/uv:1 AS uv\nFROM python:3.11 AS build\n"
             "COPY --from=ghcr.io/o/uv:1 /uv /bin/uv\nCOPY --from=build --chown=1 /a /b\n"
+            "RUN --mount=type=cache,from=ghcr.io/o/uv:1,target=/c true\n"
             "# FROM python:3.11 in a comment\nRUN echo python:3.11 \\\n  FROM python:3.11\n")
-    done = dockerfile.replace_images(text, {"ghcr.io/o/uv:1": "local/uv:1", "python:3.11": "local/py"})
+    (tmp_path / "Dockerfile").write_text(text)
+    info = dockerfile.read(tmp_path / "Dockerfile")
+    done = dockerfile.replace_images(info, text, {"ghcr.io/o/uv:1": "local/uv:1", "python:3.11": "local/py"})
     assert done == ("ARG X=1\nFROM local/uv:1 AS uv\nFROM local/py AS build\n"
                     "COPY --from=local/uv:1 /uv /bin/uv\nCOPY --from=build --chown=1 /a /b\n"
+                    "RUN --mount=type=cache,from=local/uv:1,target=/c true\n"
                     "# FROM python:3.11 in a comment\nRUN echo python:3.11 \\\n  FROM python:3.11\n")
-    assert dockerfile.replace_images(text, {}) == text
+    assert dockerfile.replace_images(info, text, {}) == text
 
 
 def test_replace_image_option_needs_old_equals_new(tmp_path):
