@@ -82,7 +82,8 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
     routes as fal endpoints instead of deploying the server image as it is; ``name`` is the fal app name;
     ``fal_version`` the fal the image installs; ``image_ref`` a pushed image to deploy instead of building.
     """
-    from falmigrate.render import RenderOptions, render_files  # lazy: keeps `import falmigrate.convert` cheap
+    # lazy: keeps `import falmigrate.convert` cheap
+    from falmigrate.render import RenderOptions, preflight_findings, render_files
 
     src = Path(src)
     if platform not in PLATFORM_CHOICES:
@@ -101,10 +102,16 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
         app_code = result.code
     project = source_files(src)
     pyproject = project.get("pyproject.toml")
-    files = render_files(spec, app_code, RenderOptions(
+    user = spec.image.dockerfile
+    options = RenderOptions(
         image_ref=image_ref, registry_credentials=image_ref is not None, fal_version=pinned_fal,
         project_pyproject=pyproject.decode("utf-8") if pyproject is not None else None,
-        project_dockerignore=".dockerignore" in project))
+        project_dockerignore=".dockerignore" in project,
+        user_dockerfile=project[user.path].decode("utf-8") if user is not None else None,
+        context_files=frozenset(project))
+    generated = {"fal_app.py", "pyproject.toml", ".dockerignore", "Dockerfile"}
+    spec = spec.with_findings(preflight_findings(spec, options, generated))
+    files = render_files(spec, app_code, options)
     sources = {k: v for k, v in project.items() if k not in files}
     executables = {name for name in sources if os.access(src / name, os.X_OK)}
     return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources,
