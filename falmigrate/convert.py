@@ -96,15 +96,19 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
     spec = spec.with_findings([*version_findings, *falreqs.check(spec, src, pinned_fal)])
     result = _rewrite(spec, src, native)
     app_code = None
+    project = source_files(src)
+    # the user's own Dockerfile as written: the renderer patches it (before any rewrite of the copies)
+    user_dockerfile = project.get(spec.image.dockerfile.path) if spec.image.dockerfile is not None else None
     if result is not None:
         spec = _merge(spec, list(result.findings), list(result.decisions))
         app_code = result.code
-    project = source_files(src)
+        project.update({name: text.encode("utf-8") for name, text in result.files.items()})
     pyproject = project.get("pyproject.toml")
     files = render_files(spec, app_code, RenderOptions(
         image_ref=image_ref, registry_credentials=image_ref is not None, fal_version=pinned_fal,
         project_pyproject=pyproject.decode("utf-8") if pyproject is not None else None,
-        project_dockerignore=".dockerignore" in project))
+        project_dockerignore=".dockerignore" in project,
+        user_dockerfile=user_dockerfile.decode("utf-8") if user_dockerfile is not None else None))
     sources = {k: v for k, v in project.items() if k not in files}
     executables = {name for name in sources if os.access(src / name, os.X_OK)}
     return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources,

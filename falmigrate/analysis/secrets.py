@@ -94,14 +94,15 @@ def is_secret_name(name: str) -> bool:
     return secret_reason(name) is not None
 
 
-def _placeholder(value: str) -> bool:
+def is_placeholder(value: str) -> bool:
+    """A value that stands in for a key (``YOUR_KEY``, ``xxxx…``, ``EMPTY``) rather than being one."""
     lower = value.lower()
     return any(word in lower for word in _PLACEHOLDER_WORDS) or len(set(value)) < 6
 
 
 def looks_random(value: str) -> bool:
     """A string that reads like generated key material: long, no spaces, mixed classes, high entropy."""
-    if len(value) < 16 or any(ch.isspace() for ch in value) or _placeholder(value):
+    if len(value) < 16 or any(ch.isspace() for ch in value) or is_placeholder(value):
         return False
     classes = sum(any(test(ch) for ch in value) for test in (str.islower, str.isupper, str.isdigit))
     counts = Counter(value)
@@ -113,7 +114,7 @@ def key_match(value: str) -> tuple[KeyKind, re.Match[str]] | None:
     """The first well-known key format found in ``value`` (placeholders like ``hf_xxxx…`` excluded)."""
     for kind in KEY_KINDS:
         match = kind.pattern.search(value)
-        if match and not _placeholder(match.group(0)):
+        if match and not is_placeholder(match.group(0)):
             return kind, match
     return None
 
