@@ -6,7 +6,7 @@ which must never reach the output, the report or an image? Names are matched exa
 (``HF_TOKEN``, ``*_API_KEY``), never by substring: ``TOKENIZER_NAME`` and ``MAX_TOKENS`` are settings,
 ``EOS_TOKEN`` is a tokenizer's. Literal keys are recognised by the prefixes their issuers use (``hf_``,
 ``sk-``, ``AKIA``, ``ghp_`` …) and, for a string bound to a secret-named variable, by looking random.
-``redact_module`` replaces each one by a read of the fal secret of that name (``os.environ["HF_TOKEN"]``)
+``redact_module`` replaces each one by a read of the fal secret of that name (``os.environ.get("HF_TOKEN", "")``)
 under a TODO marker; a ``LiteralSecret`` says where and what kind, never the value.
 """
 
@@ -224,7 +224,9 @@ def _classify(value: str, name: str | None) -> tuple[KeyKind | None, re.Match[st
 
 
 def _env_read(secret: str, quote: str = '"') -> str:
-    return f"os.environ[{quote}{secret}{quote}]"
+    """A read that never fails at import (fal imports the app to read its OpenAPI when it deploys): an
+    unset secret is an empty string, which the key's service refuses when the app calls it."""
+    return f"os.environ.get({quote}{secret}{quote}, {quote}{quote})"
 
 
 def _marker(found: LiteralSecret) -> cst.EmptyLine:

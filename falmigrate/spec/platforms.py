@@ -91,7 +91,7 @@ class RunpodDetails(Frozen):
     # the app moves back next to "input" when it builds the job
     job_fields: list[str] = Field(default_factory=list)
     processes: list[RunpodProcess] = Field(default_factory=list)
-    # project modules (besides the entry) whose literal keys the rewrite replaces by secret reads
+    # project modules whose copies in the output have their literal keys replaced by secret reads
     secret_files: list[str] = Field(default_factory=list)
     # env vars the rewritten code reads instead of literal keys (verify gives the fal side stand-ins)
     literal_secrets: list[str] = Field(default_factory=list)

@@ -13,6 +13,7 @@ stopped in ``teardown()``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -60,7 +61,7 @@ def _block_string(text: str) -> str:
 
 
 def _job(p: AppParts) -> str:
-    fields = ", ".join(repr(name) for name in p.job_fields)
+    fields = ", ".join(json.dumps(name) for name in p.job_fields)
     return f"_falmigrate_job(input, ({fields},))" if p.job_fields else "_falmigrate_job(input)"
 
 
@@ -70,9 +71,9 @@ def _lifecycle(p: AppParts) -> list[str]:
     if launcher is not None:
         name = PurePosixPath(launcher.file).name
         wait = f", port={launcher.port}" if launcher.port else ""
-        wait += f", health_path={launcher.health_path!r}" if launcher.port and launcher.health_path else ""
-        setup.append(f"self._falmigrate_group = _falmigrate_launch({LAUNCHER_CONSTANT}, {launcher.shell!r}, "
-                     f"{WORKER_DIR_CONSTANT}, {name!r}{wait})")
+        wait += f", health_path={json.dumps(launcher.health_path)}" if launcher.port and launcher.health_path else ""
+        setup.append(f"self._falmigrate_group = _falmigrate_launch({LAUNCHER_CONSTANT}, {json.dumps(launcher.shell)}, "
+                     f"{WORKER_DIR_CONSTANT}, {json.dumps(name)}{wait})")
     if p.starts_processes:
         setup.append("before = set(_falmigrate_children())")
     if p.setup:
@@ -164,7 +165,7 @@ def app_source(p: AppParts, *, progress: bool = False) -> tuple[str, list[Import
         imports.append(ImportItem("fastapi.responses", "StreamingResponse"))
     constants = []
     if p.launcher is not None:
-        constants.append(f"{WORKER_DIR_CONSTANT} = _falmigrate_worker_dir({p.entry_dir!r})")
+        constants.append(f"{WORKER_DIR_CONSTANT} = _falmigrate_worker_dir({json.dumps(p.entry_dir)})")
         constants.append(f"# {p.launcher.file} lines {p.launcher.first_line}-{p.launcher.last_line}: what it ran before "
                          f"the worker\n{LAUNCHER_CONSTANT} = {_block_string(p.launcher.script or '')}")
     output = f"class {p.class_name}Output(BaseModel):\n{INDENT}output: {'list[Any]' if p.is_stream else 'Any'}\n"

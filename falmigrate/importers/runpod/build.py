@@ -106,7 +106,7 @@ def _command_decision(built: WorkerImage, patch: PatchedDockerfile) -> None:
 
 
 def _endpoint_env(built: WorkerImage, patch: PatchedDockerfile, env: dict[str, str]) -> None:
-    missing = {k: v for k, v in env.items() if k not in patch.parsed.final.env}
+    missing = {k: v for k, v in env.items() if patch.parsed.final.env.get(k) != v}  # RunPod's value wins
     if not missing:
         return
     line = "ENV " + " ".join(f"{key}={_quoted(value)}" for key, value in missing.items())

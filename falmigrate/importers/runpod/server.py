@@ -99,8 +99,8 @@ def load_balancer(root: Path, patch: PatchedDockerfile, module: str, info: Modul
     lb.decisions.append(Decision(source="RunPod load-balancing worker (HTTP server, GET /ping health check)",
                                  target=f"image-only fal app: the server on port {port} ({why}), health check "
                                         f"GET {health}", location=Location(file=module)))
-    missing = [name for name in ("PORT", "PORT_HEALTH") if name not in patch.parsed.final.env
-               and (name == "PORT" or name in source)]
+    pinned = {**patch.parsed.final.env, **endpoint_env}  # the endpoint's environment is appended as ENV too
+    missing = [name for name in ("PORT", "PORT_HEALTH") if name not in pinned and (name == "PORT" or name in source)]
     if missing:
         line = "ENV " + " ".join(f"{name}={port}" for name in missing)
         edit = append_to_final_stage(patch.parsed, [line], "RunPod sets PORT/PORT_HEALTH for the container; fal "

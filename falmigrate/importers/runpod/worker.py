@@ -167,7 +167,7 @@ def _code_findings(root: Path, mod: WorkerModule) -> tuple[list[Finding], list[s
                 for call, line in argv_parses(mod)]
     found = literal_secrets(root, python_files(root))
     findings += [literal_finding(s) for items in found.values() for s in items]
-    files = sorted(rel for rel in found if rel != mod.path)
+    files = sorted(found)  # the entry too: its original is copied into the output next to fal_app.py
     secrets = sorted({s.secret for items in found.values() for s in items})
     return findings, files, secrets
 
