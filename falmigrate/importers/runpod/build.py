@@ -81,8 +81,8 @@ def _code_dir(built: WorkerImage, patch: PatchedDockerfile, entry_file: str) -> 
                                         location=Location(file=patch.path, line=line)))
         return folder
     workdir = patch.parsed.final.workdir or TEMPLATE_WORKDIR
-    folder_rel = posixpath.relpath(posixpath.dirname(entry_file) or ".", patch.context)
-    edit = append_to_final_stage(patch.parsed, [f"COPY {folder_rel}/ {workdir}/"],
+    folder = posixpath.dirname(entry_file) or "."  # the output folder (the source root) is the build context
+    edit = append_to_final_stage(patch.parsed, [f"COPY {folder}/ {workdir}/"],
                                  "the Dockerfile does not copy the worker module; fal's runner imports it from the image")
     patch.edits.append(edit)
     built.decisions.append(edit_decision(patch.path, edit))

@@ -67,15 +67,18 @@ def _download(dest: Path) -> None:
 
 
 def _tag(fal_base: str) -> str:
-    key = hashlib.sha256(f"{fal_base} {PACKAGES} {TORCH_STANDIN_VERSION} {_TORCH_INIT}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{fal_base} {PACKAGES} {TORCH_STANDIN_VERSION} {_TORCH_INIT} {DOCKERFILE}".encode()).hexdigest()[:12]
     return f"{REPOSITORY}:{key}"
 
 
+# The wheels of what is installed here are dropped afterwards: fixture builds find those installed
+# (a venv made with --system-site-packages too), and a smaller image is faster to copy for every layer.
 DOCKERFILE = """FROM {base}
 COPY wheels/ /opt/wheelhouse/
 RUN rm -f /usr/lib/python3*/EXTERNALLY-MANAGED \\
     && python3 -m pip install --no-index --find-links /opt/wheelhouse runpod fal \\
-    && python3 -c 'import runpod, fal'
+    && python3 -c 'import runpod, fal' \\
+    && find /opt/wheelhouse -name '*.whl' ! -name 'packaging-*' ! -name 'torch-*' -delete
 ENV PIP_NO_INDEX=1 PIP_FIND_LINKS=/opt/wheelhouse PIP_DISABLE_PIP_VERSION_CHECK=1
 """
 
