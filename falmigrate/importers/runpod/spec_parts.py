@@ -103,41 +103,39 @@ def _input_findings(mod: WorkerModule, h: Handler, from_schema: bool, fields: li
     return out
 
 
-def findings_for(mod: WorkerModule, h: Handler, init: InitPlan, ceiling: Ceiling | None,
-                 from_schema: bool, fields: list[InputField], handler_mod: WorkerModule | None = None) -> list[Finding]:
-    """Findings of the worker module ``mod``; handler lines point into ``handler_mod`` (default ``mod``)."""
-    hmod = handler_mod or mod
-    out = _input_findings(hmod, h, from_schema, fields)
-    for line in sorted(set(mod.progress_lines)):
-        out.append(_f("FM305", "warning", "progress_update has no fal equivalent; it becomes a log line", mod, line,
-                      "stream progress from a streaming endpoint if clients need it"))
+def _progress_findings(mod: WorkerModule, hmod: WorkerModule) -> list[Finding]:
+    out = [_f("FM305", "warning", "progress_update has no fal equivalent; it becomes a log line", mod, line,
+              "stream progress from a streaming endpoint if clients need it") for line in sorted(set(mod.progress_lines))]
     if hmod is not mod:
-        for line in sorted(set(hmod.progress_lines)):
-            out.append(_f("FM305", "warning", f"progress_update in {hmod.path} is left as written (falmigrate "
-                          f"rewrites only {mod.path}); outside RunPod it reports nowhere", hmod, line,
-                          "replace it with a print/log line, or stream progress from a streaming endpoint"))
-    if ceiling is not None:
-        value = ceiling.value
-        text = f"max_multiplexing = {value}" if value else "max_multiplexing left unset (no constant found)"
-        out.append(_f("FM306", "warning", f"concurrency_modifier {ceiling.label} → {text}; fal does not call it",
-                      mod, mod.starts[0].line, "fal keeps the multiplexing fixed; tune max_multiplexing by hand"))
-        if ceiling.env is not None:
-            out.append(_f("FM327", "info", f"max_multiplexing = {value} is the default of the environment variable "
-                          f"{ceiling.env.name} (os.environ read at line {ceiling.env.line})", mod, ceiling.env.line,
-                          f"if the endpoint set {ceiling.env.name}, put its value in pyproject.toml's max_multiplexing"))
-        if value and value > 1 and not h.is_async:
-            out.append(_f("FM316", "warning", "a sync handler with max_multiplexing > 1 runs requests in threads",
-                          hmod, h.line, "make the handler async, or check it is thread-safe"))
-    for line in h.error_lines:
-        out.append(_f("FM307", "info", 'a {"error": ...} return becomes an HTTP 400 response', hmod, line))
-    for line in h.refresh_lines:
-        out.append(_f("FM308", "warning", "refresh_worker has no fal equivalent; the key is dropped", hmod, line,
-                      "restart work by hand (e.g. reload the model in the handler) if it was needed"))
-    if init.indices:
-        where = ("line " if len(init.lines) == 1 else "lines ") + ", ".join(str(n) for n in init.lines)
-        names = f"; the names it binds ({', '.join(init.names)}) stay module globals" if init.names else ""
-        out.append(_f("FM309", "info", f"module-level initialisation ({where}) runs once per runner in setup() "
-                      f"via _falmigrate_init(){names}", mod, init.lines[0]))
+        out += [_f("FM305", "warning", f"progress_update in {hmod.path} is left as written (falmigrate rewrites only "
+                   f"{mod.path}); outside RunPod it reports nowhere", hmod, line,
+                   "replace it with a print/log line, or stream progress from a streaming endpoint")
+                for line in sorted(set(hmod.progress_lines))]
+    return out
+
+
+def _ceiling_findings(mod: WorkerModule, hmod: WorkerModule, h: Handler, ceiling: Ceiling | None) -> list[Finding]:
+    if ceiling is None:
+        return []
+    value = ceiling.value
+    text = f"max_multiplexing = {value}" if value else "max_multiplexing left unset (no constant found)"
+    out = [_f("FM306", "warning", f"concurrency_modifier {ceiling.label} → {text}; fal does not call it", mod,
+              mod.starts[0].line, "fal keeps the multiplexing fixed; tune max_multiplexing by hand")]
+    if ceiling.env is not None:
+        out.append(_f("FM327", "info", f"max_multiplexing = {value} is the default of the environment variable "
+                      f"{ceiling.env.name} (os.environ read at line {ceiling.env.line})", mod, ceiling.env.line,
+                      f"if the endpoint set {ceiling.env.name}, put its value in pyproject.toml's max_multiplexing"))
+    if value and value > 1 and not h.is_async:
+        out.append(_f("FM316", "warning", "a sync handler with max_multiplexing > 1 runs requests in threads",
+                      hmod, h.line, "make the handler async, or check it is thread-safe"))
+    return out
+
+
+def _result_findings(mod: WorkerModule, hmod: WorkerModule, h: Handler) -> list[Finding]:
+    out = [_f("FM307", "info", 'a {"error": ...} return becomes an HTTP 400 response', hmod, line)
+           for line in h.error_lines]
+    out += [_f("FM308", "warning", "refresh_worker has no fal equivalent; the key is dropped", hmod, line,
+               "restart work by hand (e.g. reload the model in the handler) if it was needed") for line in h.refresh_lines]
     if h.is_stream:
         out.append(_f("FM310", "info", 'the generator handler: "/" returns the aggregated list, "/stream" streams '
                       "each item as a server-sent event", hmod, h.line))
@@ -148,6 +146,11 @@ def findings_for(mod: WorkerModule, h: Handler, init: InitPlan, ceiling: Ceiling
     if h.uses_job_id:
         out.append(_f("FM317", "info", 'job["id"] is a fresh request id per call (RunPod\'s job id does not exist)',
                       hmod, h.line))
+    return out
+
+
+def _volume_findings(mod: WorkerModule, hmod: WorkerModule) -> list[Finding]:
+    out = []
     if VOLUME in mod.source:
         line = next(i for i, text in enumerate(mod.source.splitlines(), 1) if VOLUME in text)
         out.append(_f("FM313", "info", f"paths under RunPod's network volume {VOLUME} become fal's persistent storage "
@@ -156,9 +159,24 @@ def findings_for(mod: WorkerModule, h: Handler, init: InitPlan, ceiling: Ceiling
     if hmod is not mod and VOLUME in hmod.source:
         out.append(_f("FM313", "warning", f"{hmod.path} uses RunPod's network volume {VOLUME}; it is left as written",
                       hmod, None, "change the path to /data (fal's persistent storage)"))
+    return out
+
+
+def findings_for(mod: WorkerModule, h: Handler, init: InitPlan, ceiling: Ceiling | None,
+                 from_schema: bool, fields: list[InputField], handler_mod: WorkerModule | None = None) -> list[Finding]:
+    """Findings of the worker module ``mod``; handler lines point into ``handler_mod`` (default ``mod``)."""
+    hmod = handler_mod or mod
+    out = _input_findings(hmod, h, from_schema, fields) + _progress_findings(mod, hmod)
+    out += _ceiling_findings(mod, hmod, h, ceiling) + _result_findings(mod, hmod, h)
+    if init.indices:
+        where = ("line " if len(init.lines) == 1 else "lines ") + ", ".join(str(n) for n in init.lines)
+        names = f"; the names it binds ({', '.join(init.names)}) stay module globals" if init.names else ""
+        out.append(_f("FM309", "info", f"module-level initialisation ({where}) runs once per runner in setup() "
+                      f"via _falmigrate_init(){names}", mod, init.lines[0]))
+    out += _volume_findings(mod, hmod)
     others = sorted({q for q in mod.aliases.values() if q.startswith("runpod.serverless.utils.")
                      and not q.endswith(("rp_validator", "validate"))})
     if others:
-        out.append(_f("FM318", "info", f"other RunPod utilities are used ({', '.join(others)}); runpod stays installed", mod, None,
-                      "replace rp_upload with fal.toolkit.File and rp_download with fal.toolkit.download_file"))
+        out.append(_f("FM318", "info", f"other RunPod utilities are used ({', '.join(others)}); runpod stays installed",
+                      mod, None, "replace rp_upload with fal.toolkit.File and rp_download with fal.toolkit.download_file"))
     return out

@@ -34,6 +34,7 @@ from falmigrate.spec import (
     Endpoint,
     Finding,
     HardwareSpec,
+    ImageSpec,
     InputField,
     Lifecycle,
     Location,
@@ -181,6 +182,36 @@ def _processes(root: Path, built: WorkerImage, mod: WorkerModule) -> list[Runpod
     return processes + ([started] if started else [])
 
 
+def _endpoint(ref: HandlerRef, handler: Handler, inputs: list[InputField], project: Project) -> Endpoint:
+    return Endpoint(
+        path="/", handler=handler.name, inputs=inputs, is_async=handler.is_async,
+        location=Location(file=ref.mod.path, line=handler.line),
+        output=TypeRef(kind="list", item=TypeRef(kind="any")) if handler.is_stream else TypeRef(kind="any"),
+        output_mode="stream" if handler.is_stream else "single",
+        description=project.description, examples=project.examples,
+    )
+
+
+def _more_findings(mod: WorkerModule, ref: HandlerRef, handler: Handler) -> list[Finding]:
+    out = []
+    if len(mod.starts) > 1:
+        out.append(Finding(rule="FM328", severity="info", location=Location(file=mod.path, line=mod.starts[1].line),
+                           message=f"runpod.serverless.start is called {len(mod.starts)} times with the same handler; "
+                                   "their settings are merged (the first call's win)"))
+    if ref.mod is not mod:
+        out.append(Finding(rule="FM300", severity="info", location=Location(file=ref.mod.path, line=handler.line),
+                           message=f"the handler is {ref.fn.name.value} from {ref.mod.path}; the fal app calls it as "
+                                   f"{ref.call} from {mod.path} (the module stays as written)"))
+    return out
+
+
+def _image(built: WorkerImage) -> ImageSpec:
+    image = built.image
+    if built.patch is None and "runpod" not in " ".join(image.python_requirements) and image.requirements_file is None:
+        image = image.model_copy(update={"python_requirements": [*image.python_requirements, "runpod"]})
+    return image
+
+
 def worker_spec(root: Path, request: ImportRequest, mod: WorkerModule) -> AppSpec:
     start = merged_start(mod)
     modules = ProjectModules(root, mod)
@@ -195,28 +226,13 @@ def worker_spec(root: Path, request: ImportRequest, mod: WorkerModule) -> AppSpe
     ceiling = concurrency_ceiling(mod, start.config.get("concurrency_modifier"))
     init = plan_init(mod)
     processes = _processes(root, built, mod)
-    findings += findings_for(mod, handler, init, ceiling, from_schema, fields, handler_mod=ref.mod)
-    findings += job_findings + _process_findings(processes)
-    if len(mod.starts) > 1:
-        findings.append(Finding(rule="FM328", severity="info", location=Location(file=mod.path, line=mod.starts[1].line),
-                                message=f"runpod.serverless.start is called {len(mod.starts)} times with the same "
-                                        "handler; their settings are merged (the first call's win)"))
-    if ref.mod is not mod:
-        findings.append(Finding(rule="FM300", severity="info", location=Location(file=ref.mod.path, line=handler.line),
-                                message=f"the handler is {ref.fn.name.value} from {ref.mod.path}; the fal app calls it "
-                                        f"as {ref.call} from {mod.path} (the module stays as written)"))
     code_findings, secret_files, literal_names = _code_findings(root, mod)
     hardware, gpu_findings = _hardware(project, built, [mod, ref.mod])
-    findings += code_findings + gpu_findings
-    aggregate = start.config.get("return_aggregate_stream")
-    endpoint = Endpoint(
-        path="/", handler=handler.name, inputs=[*fields, *extra], is_async=handler.is_async,
-        location=Location(file=ref.mod.path, line=handler.line),
-        output=TypeRef(kind="list", item=TypeRef(kind="any")) if handler.is_stream else TypeRef(kind="any"),
-        output_mode="stream" if handler.is_stream else "single",
-        description=project.description, examples=project.examples,
-    )
+    findings += findings_for(mod, handler, init, ceiling, from_schema, fields, handler_mod=ref.mod)
+    findings += [*job_findings, *_process_findings(processes), *_more_findings(mod, ref, handler), *code_findings,
+                 *gpu_findings]
     name, class_name = names(root / entry_dir if entry_dir else root, project.title)
+    aggregate = start.config.get("return_aggregate_stream")
     details = RunpodDetails(
         handler=handler.name, call=ref.call, handler_file=ref.mod.path, kind=handler.kind, entry=mod.path,
         return_aggregate_stream=isinstance(aggregate, cst.Name) and aggregate.value == "True",
@@ -224,21 +240,17 @@ def worker_spec(root: Path, request: ImportRequest, mod: WorkerModule) -> AppSpe
         schema_validated=bool(from_schema), job_fields=[f.name for f in extra], processes=processes,
         secret_files=secret_files, literal_secrets=literal_names,
     )
-    image = built.image
-    if built.patch is None and "runpod" not in " ".join(image.python_requirements) and image.requirements_file is None:
-        image = image.model_copy(update={"python_requirements": [*image.python_requirements, "runpod"]})
     secrets = sorted({*project.secrets, *literal_names, *secret_reads(mod), *secret_reads(ref.mod),
                       *(built.patch.runtime_secrets if built.patch else [])})
-    needs_teardown = any(p.origin in ("launcher", "main") for p in processes)
     return AppSpec(
         name=name, class_name=class_name,
         source=SourceInfo(platform="runpod", root=".", entry_file=mod.path, entry_symbol=handler.name,
                           files=[mod.path, *([built.patch.path] if built.patch else []), *project.files]),
-        endpoints=[endpoint],
-        lifecycle=Lifecycle(setup="_falmigrate_init" if init.indices or processes else None,
-                            teardown="_falmigrate_stop" if needs_teardown else None),
+        endpoints=[_endpoint(ref, handler, [*fields, *extra], project)],
+        lifecycle=Lifecycle(setup="_falmigrate_init" if init.indices else None,
+                            teardown="_falmigrate_stop" if processes else None),
         scaling=scaling_spec(project.scaling, ceiling.value if ceiling else None),
-        hardware=hardware, image=image, secrets=secrets, volumes=built.volumes,
+        hardware=hardware, image=_image(built), secrets=secrets, volumes=built.volumes,
         findings=findings, decisions=[*_decisions(mod, start, ref, handler, init, class_name), *built.decisions],
         details=details,
     )

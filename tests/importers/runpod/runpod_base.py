@@ -21,7 +21,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-PACKAGES = ["runpod==1.10.0", "fal==1.83.0", "packaging==24.1"]
+PACKAGES = ["runpod==1.10.0", "fal==1.83.0"]
 TORCH_STANDIN_VERSION = "2.4.0"
 REPOSITORY = "runpod-fixtures/base"
 _TORCH_INIT = '''"""A stand-in for torch in falmigrate's RunPod fixture images (no CUDA, no tensors)."""
@@ -78,7 +78,7 @@ COPY wheels/ /opt/wheelhouse/
 RUN rm -f /usr/lib/python3*/EXTERNALLY-MANAGED \\
     && python3 -m pip install --no-index --find-links /opt/wheelhouse runpod fal \\
     && python3 -c 'import runpod, fal' \\
-    && find /opt/wheelhouse -name '*.whl' ! -name 'packaging-*' ! -name 'torch-*' -delete
+    && find /opt/wheelhouse -name '*.whl' ! -name 'torch-*' -delete
 ENV PIP_NO_INDEX=1 PIP_FIND_LINKS=/opt/wheelhouse PIP_DISABLE_PIP_VERSION_CHECK=1
 """
 

@@ -12,6 +12,7 @@ from falmigrate.errors import SourceError
 from falmigrate.importers import detect
 from falmigrate.importers.runpod import RunpodImporter
 from falmigrate.importers.runpod.mapping import machine_for
+from tests.helpers.golden import fixture_request
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "runpod"
 
@@ -197,7 +198,7 @@ def test_invalid_hub_json_is_a_source_error(tmp_path: Path) -> None:
 
 def test_spec_round_trips_and_is_relative() -> None:
     for case in sorted(p.name for p in FIXTURES.iterdir()):
-        spec = load(case)
+        spec = RunpodImporter().load(FIXTURES / case / "input", fixture_request(FIXTURES / case))
         assert type(spec).from_json(spec.to_json()) == spec
         assert spec.source.root == "." and not any(f.startswith("/") for f in spec.source.files)
 
