@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from falmigrate import platforms
 from falmigrate.errors import SourceError
 from falmigrate.importers.runpod.reader import StartCall, WorkerModule, mentions_start, read_worker
 
-SKIP_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", "site-packages", "tests", "test",
-                       "build", "dist"})
+SKIP_DIRS = platforms.get("runpod").skip_dirs
 _OTHER_PLATFORMS = {"cog.yaml": "a cog project file", "Dockerfile": "a Dockerfile"}
 
 

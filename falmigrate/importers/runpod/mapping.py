@@ -8,6 +8,7 @@ registry (``falmigrate.rules``).
 from __future__ import annotations
 
 from falmigrate import rules as registry
+from falmigrate.analysis.secrets import LITERAL_SECRET_RULE
 
 # RunPod GPU pool ids (hub.json ``gpuIds``, endpoint settings) → the smallest fal machine with as much
 # GPU memory. fal GPU machines: GPU-A6000 (48 GB), GPU-A100 (80 GB), GPU-H100 (80 GB), GPU-H200
@@ -84,7 +85,8 @@ CONSTRUCTS: list[tuple[str, str, str]] = [
     ("load-balancing worker (HTTP server, `GET /ping`, `$PORT`)", "image-only app: the server itself, `exposed_port`, `health_check`", "FM322"),
     ("`test_input.json`, `.runpod/tests.json` tests", "`Endpoint.examples` → `falmigrate verify` cases", "FM300"),
     ("network volume `/runpod-volume`", "fal persistent storage `/data` (Dockerfile and worker module paths rewritten)", "FM313"),
-    ("a literal API key in code or the Dockerfile", "a read of the fal secret of that name (value never copied)", "FM020"),
+    ("a literal API key in code or the Dockerfile", "a read of the fal secret of that name (value never copied)",
+     LITERAL_SECRET_RULE),
 ]
 
 # hub.json / tests.json / endpoint knobs → pyproject.toml keys.

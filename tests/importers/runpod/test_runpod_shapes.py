@@ -210,15 +210,17 @@ def test_dockerfile_and_context_options(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "needle"), [
     (["--entry", "nope/handler.py"], "--entry nope/handler.py: no such file"),
-    (["--entry", "cog.yaml"], "is a cog project file"),
-    (["--entry", "modal_app.py"], "is a Modal app file"),
-    (["--entry", "helpers.py"], "helpers.py calls no runpod.serverless.start"),
+    (["--entry", "cog.yaml"], "--entry cog.yaml is a cog file, not a RunPod one"),
+    (["--entry", "modal_app.py"], "--entry modal_app.py is a Modal file, not a RunPod one"),
+    (["--entry", "helpers.py"], "--entry helpers.py is not a file falmigrate converts"),
+    (["--entry", "b/rp_utils.py"], "b/rp_utils.py calls no runpod.serverless.start"),
     ([], "2 RunPod workers in this repository"),
     (["--entry", "a/handler.py", "--dockerfile", "missing/Dockerfile"], "--dockerfile missing/Dockerfile: no such file"),
     (["--entry", "a/handler.py", "--context", "../.."], "is outside the source directory"),
 ])
 def test_bad_entry_options_fail_through_the_cli(tmp_path: Path, args: list[str], needle: str) -> None:
     root = project(tmp_path, {"a/handler.py": WORKER, "b/handler.py": WORKER, "cog.yaml": "predict: p.py:P\n",
+                              "b/rp_utils.py": "from runpod.serverless.utils import rp_upload\n",
                               "modal_app.py": "import modal\napp = modal.App('x')\n", "helpers.py": "X = 1\n",
                               "a/Dockerfile": DOCKERFILE})
     out = tmp_path / "out"
