@@ -97,17 +97,19 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
     spec = spec.with_findings([*version_findings, *falreqs.check(spec, src, pinned_fal)])
     result = _rewrite(spec, src, native)
     app_code = None
+    project = source_files(src)
+    # the user's own Dockerfile as written: the renderer patches it (before any rewrite of the copies)
+    user_dockerfile = project.get(spec.image.dockerfile.path) if spec.image.dockerfile is not None else None
     if result is not None:
         spec = _merge(spec, list(result.findings), list(result.decisions))
         app_code = result.code
-    project = source_files(src)
+        project.update({name: text.encode("utf-8") for name, text in result.files.items()})
     pyproject = project.get("pyproject.toml")
-    user = spec.image.dockerfile
     options = RenderOptions(
         image_ref=image_ref, registry_credentials=image_ref is not None, fal_version=pinned_fal,
         project_pyproject=pyproject.decode("utf-8") if pyproject is not None else None,
         project_dockerignore=".dockerignore" in project,
-        user_dockerfile=project[user.path].decode("utf-8") if user is not None else None,
+        user_dockerfile=user_dockerfile.decode("utf-8") if user_dockerfile is not None else None,
         context_files=frozenset(project))
     generated = {"fal_app.py", "pyproject.toml", ".dockerignore", "Dockerfile"}
     spec = spec.with_findings(preflight_findings(spec, options, generated))

@@ -6,6 +6,10 @@ Real apps compute their settings: ``TAG = f"{CUDA_VERSION}-devel-ubuntu22.04"``,
 anything, and says exactly why and where it stops otherwise, so an importer never falls back to a
 silent default.
 
+``falmigrate.analysis.secrets`` (import it directly) answers the other question every importer has about
+code and settings: which names hold secrets, and which literal keys are written into the code; it
+replaces those by reads of fal secrets without ever copying a value.
+
 API::
 
     project = Project(root)                         # one per source tree; shares parsed modules

@@ -5,9 +5,10 @@ Dockerfile can be built on a locally made base image without any outside registr
 multi-stage Dockerfile that is the *last* stage; builder stages keep their own images. When the
 last stage starts from an earlier stage (``FROM builder``), the chain is followed back to the stage
 that names an outside image, and that FROM is replaced (``falmigrate.dockerfile.edits.replace_base``,
-the same edit convert makes). The step count drives the progress bar. The original file is never
-modified: the edited text is written to a temporary file outside the build context, which the SDK
-and the CLI both send alongside the context.
+the same edit convert makes). ``--replace-image OLD=NEW`` points every ``FROM OLD`` and ``COPY
+--from=OLD`` at a stand-in (images the engine cannot pull). The step count drives the progress bar.
+The original file is never modified: the edited text is written to a temporary file outside the
+build context, which the SDK and the CLI both send alongside the context.
 """
 
 from __future__ import annotations

@@ -17,11 +17,14 @@ from falmigrate.spec import AppSpec, Decision, Finding
 
 @dataclass
 class RewriteResult:
-    """The whole new ``fal_app.py`` (without the generated-file header) and what the rewrite found."""
+    """The whole new ``fal_app.py`` (without the generated-file header) and what the rewrite found.
+    ``files``: project files the output must hold rewritten instead of copied as they are (relative
+    path → text), e.g. modules whose literal keys were replaced by secret reads."""
 
     code: str
     findings: list[Finding] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
 
 
 def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult | None:

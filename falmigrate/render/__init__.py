@@ -68,7 +68,9 @@ class RenderOptions:
     ``image_ref``: deploy a pushed image (``repo@sha256:…``) instead of building the Dockerfile;
     ``registry_credentials``: that registry needs them (as fal secret references, never values);
     ``fal_version``: the fal the image installs; ``project_pyproject``: the source project's own
-    pyproject.toml, which the fal tables are appended to; ``project_dockerignore``: the source has one.
+    pyproject.toml, which the fal tables are appended to; ``project_dockerignore``: the source has one;
+    ``user_dockerfile``: the text of the user's Dockerfile ``spec.image.dockerfile`` names (patched, not
+    regenerated).
     """
 
     image_ref: str | None = None

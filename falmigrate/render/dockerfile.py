@@ -98,12 +98,12 @@ def _json_list(values: list[str] | None) -> str | None:
     return json.dumps(list(values)) if values is not None else None
 
 
-def pth_command(code_dirs: list[str]) -> str:
+def pth_command(code_dirs: list[str], python: str = "python3") -> str:
     """A RUN command writing a .pth file into the image Python's site-packages, so the app's code
     imports from any working directory (fal's runner may replace PYTHONPATH, never site-packages)."""
     lines = "".join(f"{folder}\\n" for folder in code_dirs)
     script = f"import pathlib, site; pathlib.Path(site.getsitepackages()[0], '{PTH_FILE}').write_text('{lines}')"
-    return f'python3 -c "{script}"'
+    return f'{python} -c "{script}"'
 
 
 def needs_fal_runtime(spec: AppSpec) -> bool:
@@ -145,17 +145,26 @@ def context(spec: AppSpec, fal_version: str) -> dict[str, Any]:
     }
 
 
-def runtime_lines(spec: AppSpec, fal_version: str) -> list[str]:
+_ROOT_USERS = {"root", "0", "0:0", "root:root"}
+
+
+def runtime_lines(spec: AppSpec, fal_version: str, user: str | None = None) -> list[str]:
     """What the entry-point route adds at the end of a user's Dockerfile (its final stage): curl, fal
-    (last), the generated fal_app.py next to the app's code, and the .pth file that makes it importable."""
+    (last, into the interpreter the app runs with), the generated fal_app.py next to the app's code and
+    the .pth file that makes it importable. ``user``: the final stage's USER; a non-root one is switched
+    to root for these steps and back."""
     code_dirs = list(spec.image.code_dirs) or [spec.image.workdir or "/app"]
+    python = spec.image.dockerfile.python if spec.image.dockerfile is not None else "python3"
+    switch = user is not None and user.strip() not in _ROOT_USERS
     return [
         "# Added by falmigrate: fal's runner imports fal_app from this image (pyproject.toml: python_entry_point).",
+        *(["USER root"] if switch else []),
         "RUN command -v curl >/dev/null || (apt-get update && apt-get install -y --no-install-recommends curl \\",
         "    && rm -rf /var/lib/apt/lists/*)",
-        f"RUN python3 -m pip install {shlex.quote(f'fal=={fal_version}')}",
+        f"RUN PIP_BREAK_SYSTEM_PACKAGES=1 {python} -m pip install --no-cache-dir {shlex.quote(f'fal=={fal_version}')}",
         f"COPY fal_app.py {code_dirs[0].rstrip('/')}/fal_app.py",
-        f"RUN {pth_command(code_dirs)}",
+        f"RUN {pth_command(code_dirs, python)}",
+        *([f"USER {user}"] if switch else []),
     ]
 
 
@@ -171,9 +180,10 @@ def render_patched(spec: AppSpec, user_text: str, fal_version: str) -> str:
     edits = list(user.edits)
     if needs_fal_runtime(spec):
         model = parse_text(user_text, user.path, check_references=False)
-        edits.append(append_to_final_stage(model, runtime_lines(spec, fal_version),
+        edits.append(append_to_final_stage(model, runtime_lines(spec, fal_version, model.final.user),
                                            reason="fal's runner needs curl, fal and an importable fal_app"))
-    return apply_edits(user_text, edits, user.path)
+    patched = apply_edits(user_text, edits, user.path)
+    return patched if patched.endswith("\n") else patched + "\n"
 
 
 def render(spec: AppSpec, *, fal_version: str = TARGET_FAL_VERSION, user_text: str | None = None) -> str:

@@ -31,6 +31,7 @@ from falmigrate.spec.platforms import (
     ModalServer,
     PlatformDetails,
     RunpodDetails,
+    RunpodProcess,
 )
 
 
@@ -43,6 +44,6 @@ __all__ = [
     "SCHEMA_VERSION", "AppSpec", "Auth", "CogDetails", "Copy", "Decision", "DockerDetails", "DockerfileEdit",
     "Endpoint", "Finding", "HardwareSpec", "HealthCheck", "ImageSpec", "InputField", "Lifecycle", "Location",
     "ModalAppDetails", "ModalCall", "ModalDetails", "ModalServer", "Platform", "PlatformDetails", "Route",
-    "RunStep", "RunpodDetails", "ScalingSpec", "SecretMount", "ServedApp", "ServerSpec", "SourceInfo", "TypeRef",
+    "RunStep", "RunpodDetails", "RunpodProcess", "ScalingSpec", "SecretMount", "ServedApp", "ServerSpec", "SourceInfo", "TypeRef",
     "UserDockerfile", "VolumeSpec", "json_schema",
 ]

@@ -59,6 +59,7 @@ class UserDockerfile(Frozen):
     path: str  # relative to the source root
     context: str = "."  # the build context, relative to the source root
     edits: list[DockerfileEdit] = Field(default_factory=list)
+    python: str = "python3"  # the interpreter the app runs with (fal's runtime is installed into it)
 
 
 class ImageSpec(Frozen):

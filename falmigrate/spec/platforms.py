@@ -55,17 +55,46 @@ class ModalDetails(Frozen):
     apps: dict[str, ModalAppDetails] = Field(default_factory=dict)  # fal class name -> its Modal handlers
 
 
+class RunpodProcess(Frozen):
+    """Work a RunPod worker did before its handler served jobs, reproduced in the fal app's ``setup()``.
+
+    ``launcher``: the lines of a launcher script (``start.sh``) that run before the line starting the
+    worker module, run as one shell script (``shell``) in the worker's folder; variables are expanded
+    by that shell when the app starts, never at convert time. ``main``: the worker's own start-up
+    function (``main()`` under the main guard), which now runs in ``setup()``. ``port``: a port the
+    started server listens on (setup() waits for it), when the source names one.
+    """
+
+    origin: Literal["launcher", "main"]
+    script: str | None = None  # the launcher's lines (origin "launcher")
+    shell: str = "sh"
+    file: str  # the launcher script or the worker module, relative to the source root
+    first_line: int
+    last_line: int
+    port: int | None = None
+    health_path: str | None = None
+    dropped: list[str] = Field(default_factory=list)  # launcher lines after the worker line (not run)
+
+
 class RunpodDetails(Frozen):
     platform: Literal["runpod"] = "runpod"
-    handler: str  # the handler function's name
+    handler: str | None = None  # the handler function's name (None: a load-balancing worker, no handler)
     call: str | None = None  # how the handler is reached from the entry module, when not by name
-    handler_file: str  # the module that defines the handler
-    entry: str  # the module that calls runpod.serverless.start
-    kind: str | None = None  # "sync" | "async" | "generator" | "async_generator"
+    handler_file: str | None = None  # the module that defines the handler
+    entry: str  # the module that calls runpod.serverless.start (or serves HTTP, for load balancing)
+    kind: str | None = None  # "sync" | "async" | "generator" | "async_generator" | "load_balancer"
     return_aggregate_stream: bool = False
     concurrency_modifier: str | None = None
     init: list[str] = Field(default_factory=list)  # module-level names setup() initialises
     schema_validated: bool = False  # the request fields come from an rp_validator schema
+    # top-level job keys the handler reads besides "input"/"id" (e.g. "s3Config"): request fields that
+    # the app moves back next to "input" when it builds the job
+    job_fields: list[str] = Field(default_factory=list)
+    processes: list[RunpodProcess] = Field(default_factory=list)
+    # project modules whose copies in the output have their literal keys replaced by secret reads
+    secret_files: list[str] = Field(default_factory=list)
+    # env vars the rewritten code reads instead of literal keys (verify gives the fal side stand-ins)
+    literal_secrets: list[str] = Field(default_factory=list)
 
 
 class DockerDetails(Frozen):

@@ -1,6 +1,8 @@
 """Golden-file fixtures: ``fixtures/<platform>/<case>/{input,expected}``.
 
 ``fixture_cases(platform)`` lists the case directories (pytest params, ids = case names);
+``fixture_request(case_dir)`` the options a case is converted with (``options.json``: entry, dockerfile,
+context — a repository with several apps converts the one it names);
 ``assert_golden(case_dir, files)`` compares generated files with ``expected/`` and, when the
 environment has ``FALMIGRATE_UPDATE_GOLDEN=1``, rewrites ``expected/`` instead (the only way goldens
 change: an explicit flag, then a reviewed diff).
@@ -9,9 +11,12 @@ change: an explicit flag, then a reviewed diff).
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import shutil
 from pathlib import Path
+
+from falmigrate.importers.base import ImportRequest
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures"
@@ -28,6 +33,12 @@ def fixture_cases(platform: str) -> list[Path]:
     if not base.is_dir():
         return []
     return sorted(p for p in base.iterdir() if p.is_dir() and (p / "input").is_dir())
+
+
+def fixture_request(case_dir: Path) -> ImportRequest | None:
+    """``convert``'s request for a case: its ``options.json`` (entry/dockerfile/context), or None."""
+    options = Path(case_dir) / "options.json"
+    return ImportRequest(**json.loads(options.read_text())) if options.is_file() else None
 
 
 def _expected_files(expected: Path) -> dict[str, str]:
