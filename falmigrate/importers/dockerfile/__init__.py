@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
+from falmigrate.dockerfile import ParsedDockerfile, parse_dockerfile
 from falmigrate.errors import SourceError
 from falmigrate.importers.base import ImportRequest
 from falmigrate.importers.dockerfile.image import code_dir, image_spec, stage_texts
-from falmigrate.importers.dockerfile.parse import ParsedDockerfile, parse_dockerfile
 from falmigrate.importers.dockerfile.routes import ModuleInfo, health_route, openapi_path, read_module
 from falmigrate.importers.dockerfile.server import (
     SERVER_IMAGES,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from falmigrate.importers.dockerfile.parse import Instruction, ParsedDockerfile, Stage, installs
+from falmigrate.dockerfile import Instruction, ParsedDockerfile, Stage, installs
 from falmigrate.spec import Copy, Finding, ImageSpec, Location, RunStep, SecretMount
 
 _PURE = re.compile(

@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from falmigrate.importers.dockerfile.parse import ParsedDockerfile, substitute
+from falmigrate.dockerfile import ParsedDockerfile, substitute
 
 PORT_PLACEHOLDER = "{port}"
 _PY = re.compile(r"^(?:.*/)?python(?:3(?:\.\d+)?)?$")

@@ -15,8 +15,8 @@ from typing import Any
 
 import libcst as cst
 
+from falmigrate.dockerfile import parse_text
 from falmigrate.importers.dockerfile.image import stage_texts
-from falmigrate.importers.dockerfile.parse import parse_text
 from falmigrate.importers.modal import mapping
 from falmigrate.importers.modal.reader import ModalModule, NotLiteral
 from falmigrate.spec import Decision, Finding, Location

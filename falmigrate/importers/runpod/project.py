@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from falmigrate.dockerfile import parse_dockerfile
 from falmigrate.errors import SourceError
 from falmigrate.importers.dockerfile import find_dockerfile
 from falmigrate.importers.dockerfile.image import image_spec
-from falmigrate.importers.dockerfile.parse import parse_dockerfile
 from falmigrate.importers.runpod.mapping import machine_for
 from falmigrate.spec import Finding, HardwareSpec, ImageSpec, Location, ScalingSpec
 

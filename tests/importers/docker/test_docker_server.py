@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from falmigrate.importers.dockerfile.parse import parse_text
+from falmigrate.dockerfile import parse_text
 from falmigrate.importers.dockerfile.server import recognise, recognise_words
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from falmigrate.dockerfile import installs, parse_dockerfile, parse_text, substitute
 from falmigrate.errors import SourceError
-from falmigrate.importers.dockerfile.parse import installs, parse_dockerfile, parse_text, substitute
 
 
 def test_substitute_forms():
