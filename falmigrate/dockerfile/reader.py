@@ -71,7 +71,10 @@ def _mounts(flags: list[tuple[str, str]]) -> tuple[Mount, ...]:
     for key, value in flags:
         if key != "mount":
             continue
-        options = dict(part.split("=", 1) if "=" in part else (part, "") for part in value.split(",") if part)
+        options = {}
+        for part in filter(None, value.split(",")):
+            key, _, option = part.partition("=")
+            options[key] = option
         out.append(Mount(type=options.pop("type", "bind"), options=options))
     return tuple(out)
 

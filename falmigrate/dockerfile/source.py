@@ -4,9 +4,8 @@
 the ``# escape=`` directive). It knows neither BuildKit heredocs (``RUN <<EOF`` … ``EOF``) nor the empty
 lines Docker tolerates inside a continuation, and it drops an instruction whose last line continues
 past the end of the file (Docker keeps it). This module hides those body and empty lines from it, attaches the
-heredoc bodies back to their instruction, reads the parser directives at the top, and checks that
-every line of the file belongs to something, so the spans it returns are exact: patching a file
-replaces whole spans and leaves every other byte alone.
+heredoc bodies back to their instruction and reads the parser directives at the top, so the spans
+it returns are exact: patching a file replaces whole spans and leaves every other byte alone.
 """
 
 from __future__ import annotations
@@ -69,15 +68,15 @@ def split_lines(text: str) -> list[str]:
     return out + ([parts[-1]] if parts[-1] else [])
 
 
-def read_directives(lines: list[str]) -> tuple[dict[str, str], int]:
-    """Parser directives (``# syntax=…``, ``# escape=…``) at the top, and how many lines they take."""
+def read_directives(lines: list[str]) -> dict[str, str]:
+    """Parser directives (``# syntax=…``, ``# escape=…``, ``# check=…``) at the top of the file."""
     directives: dict[str, str] = {}
-    for count, line in enumerate(lines):
+    for line in lines:
         match = _DIRECTIVE.match(line.lstrip("\ufeff").strip())
         if not match or match.group(1).lower() not in _KNOWN_DIRECTIVES or match.group(1).lower() in directives:
-            return directives, count
+            break
         directives[match.group(1).lower()] = match.group(2)
-    return directives, len(lines)
+    return directives
 
 
 def _is_blank(line: str) -> bool:
@@ -150,23 +149,10 @@ def _items_with_heredocs(masked: list[str], lines: list[str], path: str) -> tupl
                 masked[index] = "\n"
 
 
-def _check_coverage(lines: list[str], spans: list[Span], directive_lines: int, path: str) -> None:
-    covered = [False] * len(lines)
-    for span in spans:
-        for index in range(span.first_line - 1, span.last_line):
-            covered[index] = True
-    for index, line in enumerate(lines):
-        if covered[index] or index < directive_lines or _is_blank(line) or _is_comment(line):
-            continue
-        raise SourceError(f"cannot read this line: {line.strip()!r}", file=path, line=index + 1,
-                          hint="an instruction needs its arguments on its own line "
-                               "(FROM needs an image, RUN a command)")
-
-
 def scan(text: str, path: str = "Dockerfile") -> SourceText:
     """Split ``text`` into instruction spans; ``path`` is used in error locations."""
     lines = split_lines(text)
-    directives, directive_lines = read_directives(lines)
+    directives = read_directives(lines)
     escape = directives.get("escape", "\\")
     if escape not in ("\\", "`"):
         raise SourceError(f"unknown escape character {escape!r}", file=path, line=1, hint="use \\ or `")
@@ -191,5 +177,4 @@ def scan(text: str, path: str = "Dockerfile") -> SourceText:
         last = min(max([item["endline"] + 1, *(h.last_line for h in bodies)]), len(lines))
         spans.append(Span(keyword=item["instruction"].upper(), first_line=item["startline"] + 1, last_line=last,
                           args=item["value"], heredocs=bodies))
-    _check_coverage(lines, spans, directive_lines, path)
     return SourceText(lines=tuple(lines), spans=tuple(spans), directives=directives, escape=escape)
