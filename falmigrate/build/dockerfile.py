@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from falmigrate.dockerfile import ParsedDockerfile, Stage, parse_text
-from falmigrate.dockerfile.edits import replace_base
-from falmigrate.dockerfile.patch import apply_edits
 from falmigrate.dockerfile.source import scan
 from falmigrate.errors import SourceError
 
@@ -61,6 +59,9 @@ def base_from(info: DockerfileInfo) -> Stage:
 
 def replace_base_image(info: DockerfileInfo, image: str) -> str:
     """The Dockerfile text with the final stage's base image replaced by ``image`` (stage name kept)."""
+    from falmigrate.dockerfile.edits import replace_base  # the spec (pydantic) only when --base-image is used
+    from falmigrate.dockerfile.patch import apply_edits
+
     model = _model(info)
     edit = replace_base(model, image, reason=f"--base-image {image}")
     return apply_edits(info.text, [edit], str(info.path))

@@ -2,7 +2,10 @@
 they are written (``preflight``).
 
 Platforms that come with a Dockerfile keep it as written; every change is a ``DockerfileEdit``
-anchored to an instruction's first line, applied by ``apply_edits`` with every other byte unchanged.
+anchored to an instruction's first line (``edits``: append_to_final_stage, set_command,
+rewrite_paths, replace_base, edit_decision), applied by ``patch.apply_edits`` with every other byte
+unchanged; ``preflight.preflight`` checks the result. This package root holds the reader only, so
+that reading a Dockerfile does not load the spec models.
 """
 
 from falmigrate.dockerfile.model import Command, CopyFrom, Instruction, Mount, ParsedDockerfile, Stage
