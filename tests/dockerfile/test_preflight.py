@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from falmigrate.dockerfile.preflight import RULES, preflight
+from falmigrate import rules
+from falmigrate.dockerfile.preflight import RULE_IDS, preflight
 from tests.dockerfile.projects import all_projects, project
 
 
@@ -82,6 +83,10 @@ MUTATIONS = [
              lambda t: t.replace("ARG TORCH_VERSION=2.3.1\n", "").replace("ARG CUDA_VERSION",
                                                                          "ARG TORCH_VERSION=2.3.1\nARG CUDA_VERSION"),
              "FM058", 21, "error", "$TORCH_VERSION"),
+    Mutation("user-arg-only-before-from", "docker-gunicorn",
+             lambda t: t.replace("ARG APP_USER=app\n", "").replace("FROM python:3.12-slim AS base",
+                                                                   "ARG APP_USER=app\nFROM python:3.12-slim AS base"),
+             "FM058", 13, "warning", "$APP_USER"),
     Mutation("launcher-not-copied", "runpod-comfy",
              _replace("COPY start.sh extra_model_paths.yaml ./", "COPY extra_model_paths.yaml ./"),
              "FM059", 20, "error", "./start.sh (/comfyui/start.sh)"),
@@ -110,12 +115,14 @@ def test_each_rule_fires_alone_on_its_mutation(mutation):
         (mutation.rule, mutation.line, mutation.severity)], findings
     assert mutation.needle in findings[0].message
     assert findings[0].location.file == proj.rel
-    assert mutation.rule in RULES
+    assert findings[0].remediation  # the registry's advice when the rule has no sharper one
 
 
-def test_every_rule_has_a_mutation_and_ids_stay_in_range():
-    assert {m.rule for m in MUTATIONS} == set(RULES)
-    assert all("FM050" <= rule <= "FM069" for rule in RULES)
+def test_every_rule_has_a_mutation_and_is_registered_as_shared():
+    assert {m.rule for m in MUTATIONS} == set(RULE_IDS)
+    assert all(rules.lookup(rule).platform == "shared" for rule in RULE_IDS)
+    severities = {m.rule: m.severity for m in MUTATIONS if m.severity == rules.severity(m.rule)}
+    assert set(severities) == set(RULE_IDS)  # each rule has a mutation with its registered severity
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """A static check of a Dockerfile before it is written: the mistakes that make a build fail or an
-image not run, each a Finding with a rule id (FM050–FM069, see ``rules.RULES``) and file:line.
+image not run, each a Finding with file:line and a rule id (FM050–FM059, ``rules.RULE_IDS``; their
+severity, title and advice are in falmigrate/rules/rules.toml).
 
 ``preflight`` never raises on the file's content: a file that cannot be read is itself a finding
 (FM050). ``context_files`` (paths relative to the build context, "/"-separated, after .dockerignore)
@@ -16,13 +17,13 @@ from falmigrate.dockerfile.preflight.files import (
     reference_findings,
 )
 from falmigrate.dockerfile.preflight.python import python_findings
-from falmigrate.dockerfile.preflight.rules import RULES, finding
+from falmigrate.dockerfile.preflight.rules import RULE_IDS, finding
 from falmigrate.dockerfile.preflight.variables import path_findings, scope_findings
 from falmigrate.dockerfile.reader import parse_text
 from falmigrate.errors import SourceError
 from falmigrate.spec import Finding
 
-__all__ = ["RULES", "preflight"]
+__all__ = ["RULE_IDS", "preflight"]
 
 
 def preflight(text: str, path: str = "Dockerfile", context_files: set[str] | None = None) -> list[Finding]:
