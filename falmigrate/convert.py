@@ -32,7 +32,7 @@ class ConvertResult:
     # context, so `COPY . /app` in the generated Dockerfile ships the user's code. Generated files win.
     sources: dict[str, bytes] = field(default_factory=dict)
     executables: set[str] = field(default_factory=set)  # source files that keep their executable bit
-    src: Path | None = None
+    src: Path | None = None  # the folder the sources come from: the source root, or the build context it names
 
     def sources_for(self, out: Path) -> dict[str, bytes]:
         """The sources to write into ``out``; an ``out`` inside the source tree is not copied into itself."""
@@ -99,16 +99,28 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
     if result is not None:
         spec = _merge(spec, list(result.findings), list(result.decisions))
         app_code = result.code
-    project = source_files(src)
+    context = src / spec.image.dockerfile.context if spec.image.dockerfile is not None else src
+    project = source_files(context)  # the output folder is the image's build context
     pyproject = project.get("pyproject.toml")
     files = render_files(spec, app_code, RenderOptions(
         image_ref=image_ref, registry_credentials=image_ref is not None, fal_version=pinned_fal,
         project_pyproject=pyproject.decode("utf-8") if pyproject is not None else None,
-        project_dockerignore=".dockerignore" in project))
+        project_dockerignore=".dockerignore" in project, user_dockerfile=_user_dockerfile(spec, src)))
     sources = {k: v for k, v in project.items() if k not in files}
-    executables = {name for name in sources if os.access(src / name, os.X_OK)}
+    executables = {name for name in sources if os.access(context / name, os.X_OK)}
     return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources,
-                         executables=executables, src=src.absolute())
+                         executables=executables, src=context.absolute())
+
+
+def _user_dockerfile(spec: AppSpec, src: Path) -> str | None:
+    """The text of the user's Dockerfile the spec patches (as bytes decode: line endings kept)."""
+    if spec.image.dockerfile is None:
+        return None
+    path = src / spec.image.dockerfile.path
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read {spec.image.dockerfile.path}: {exc}", file=spec.image.dockerfile.path) from exc
 
 
 def _rewrite(spec: AppSpec, src: Path, native: bool) -> codemods.RewriteResult | None:

@@ -145,16 +145,6 @@ def findings(spec: AppSpec) -> list[Finding]:
     return []
 
 
-def settings(spec: AppSpec) -> list[str]:
-    from falmigrate.render.server_app import settings_lines  # same spelling of knobs everywhere
-
-    lines = settings_lines(spec)
-    mounts = sorted({v.fal_path for v in spec.volumes})
-    if mounts:
-        lines.append(f"data_mounts = {json.dumps(mounts)}")
-    return lines
-
-
 def _helpers(spec: AppSpec, endpoints: list[dict[str, Any]]) -> Snippet:
     """The delegate helpers this app calls (apptemplates/delegate.py), with their imports."""
     names = {"_load_target"}
