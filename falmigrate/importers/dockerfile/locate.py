@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from falmigrate.analysis.sidecars import read_compose
 from falmigrate.errors import SourceError, UsageError
 from falmigrate.importers.base import ImportRequest
 from falmigrate.spec import Decision, Location
@@ -23,6 +25,7 @@ from falmigrate.spec import Decision, Location
 CANONICAL = ("Dockerfile", "dockerfile", "Containerfile")
 _SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "dist", "build", ".cache"})
 _MAX_DEPTH = 4
+_BUILD_FOLDERS = frozenset({"docker", ".docker", "build", "deploy", "ci", ".ci", "containers", "dockerfiles", "ops"})
 _OTHER_SUFFIXES = frozenset({".py", ".yaml", ".yml", ".json", ".toml", ".sh", ".js", ".md", ".txt"})
 
 
@@ -104,18 +107,41 @@ def _copy_sources(text: str) -> list[str]:
     return [s for s in sources if s not in ("", ".", "./")]
 
 
+def _compose_context(root: Path, rel: str) -> tuple[str, str] | None:
+    """(the build context, the compose file) when a compose file at the root builds this Dockerfile."""
+    found = read_compose(root)
+    for service in found[1] if found else []:
+        if service.build is None:
+            continue
+        context = posixpath.normpath(service.build)
+        if posixpath.normpath(posixpath.join(context, service.dockerfile or "Dockerfile")) == rel:
+            return context, found[0]  # type: ignore[index]
+    return None
+
+
 def _default_context(root: Path, rel: str) -> tuple[str, str]:
-    """The root, unless the COPY sources are only found next to the Dockerfile."""
+    """The context docker compose names; else the root, unless the COPY sources are only found next to the
+    Dockerfile, or it copies its whole context (``COPY . .``) from a service folder of its own."""
     folder = posixpath.dirname(rel) or "."
+    compose = _compose_context(root, rel)
+    if compose is not None:
+        return compose[0], f"the build context {compose[1]} gives it"
+    root_why = f"the repository root (docker build -f {rel} .)"
+    if folder == ".":
+        return ".", root_why
     try:
-        sources = _copy_sources((root / rel).read_text(encoding="utf-8", errors="replace"))
+        text = (root / rel).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        sources = []
-    if folder == "." or not sources or all((root / s).exists() for s in sources):
-        return ".", "the repository root (docker build -f " + rel + " .)"
-    if all((root / folder / s).exists() for s in sources):
-        return folder, f"the Dockerfile's folder {folder}/: its COPY sources are there, not at the root"
-    return ".", "the repository root (docker build -f " + rel + " .)"
+        return ".", root_why
+    sources = _copy_sources(text)
+    if not sources:
+        whole = re.search(r"^\s*(?:COPY|ADD)\s+(?:--\S+\s+)*\.\/?\s", text, re.MULTILINE | re.IGNORECASE)
+        if whole and posixpath.basename(folder) not in _BUILD_FOLDERS:
+            return folder, f"the Dockerfile's folder {folder}/ (it copies its whole context: a service of its own)"
+        return ".", root_why
+    if all((root / s).exists() for s in sources) or not all((root / folder / s).exists() for s in sources):
+        return ".", root_why
+    return folder, f"the Dockerfile's folder {folder}/: its COPY sources are there, not at the root"
 
 
 def locate(root: Path, request: ImportRequest) -> Located:

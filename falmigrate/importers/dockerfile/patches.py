@@ -53,20 +53,16 @@ def _command_instruction(parsed: ParsedDockerfile, rec: Recognised) -> Instructi
     return None
 
 
-def _token(word: str) -> re.Pattern[str]:
-    """``word`` as a whole command word in a CMD's source (shell or JSON form)."""
-    return re.compile(rf'(?<![\w.-]){re.escape(word)}(?![\w.-])("\s*,)?')
-
-
 def _insert_after(source: str, word: str, extra: list[str]) -> str | None:
-    match = _token(word).search(source)
+    """``source`` with ``extra`` words after the command word ``word`` (JSON exec form or shell form)."""
+    exec_form = re.compile(rf'"(?:[^"]*/)?{re.escape(word)}"(?=\s*[,\]])')
+    match = exec_form.search(source)
+    if match is not None:
+        return source[:match.end()] + "".join(f', "{w}"' for w in extra) + source[match.end():]
+    match = re.search(rf"(?<![\w.-]){re.escape(word)}(?![\w.-])", source)
     if match is None:
         return None
-    if match.group(1):  # exec form: "word", → "word", "--flag", "value",
-        added = "".join(f' "{w}",' for w in extra)
-    else:
-        added = "".join(f" {w}" for w in extra)
-    return source[:match.end()] + added + source[match.end():]
+    return source[:match.end()] + "".join(f" {w}" for w in extra) + source[match.end():]
 
 
 def _replace_loopback(source: str, flags: tuple[str, ...]) -> str | None:
