@@ -37,8 +37,8 @@ def _port(project, dockerfile: str, files: dict[str, str]):
      "import os\nimport uvicorn\nuvicorn.run('a:b', host='0.0.0.0', port=int(os.getenv('PORT', 9000)))\n",
      9000, "the port in the code"),
     ('CMD ["python", "app.py", "--port", "8500"]\n',
-     "import argparse\nimport uvicorn\np = argparse.ArgumentParser()\np.add_argument('--port', type=int)\n"
-     "uvicorn.run('a:b', host='0.0.0.0', port=p.parse_args().port)\n", 8500, "the command line's --port flag"),
+     ("import argparse\nimport uvicorn\np = argparse.ArgumentParser()\np.add_argument('--port', type=int)\n"
+      "uvicorn.run('a:b', host='0.0.0.0', port=p.parse_args().port)\n"), 8500, "the command line's --port flag"),
     ('CMD ["python", "app.py", "--port", "8500"]\n', GRADIO + "demo.launch(server_name='0.0.0.0')\n", 7860,
      "gradio's default port"),
 ])
@@ -82,8 +82,8 @@ def test_config_beats_the_command_line_default(project):
 
 
 def test_flask_run_port_from_env(project):
-    spec, decision = _port(project, 'ENV FLASK_RUN_PORT=5055 FLASK_APP=web.py\nCMD ["flask", "run", "--host", "0.0.0.0"]\n',
-                           {"web.py": "from flask import Flask\napp = Flask(__name__)\n"})
+    spec, _ = _port(project, 'ENV FLASK_RUN_PORT=5055 FLASK_APP=web.py\nCMD ["flask", "run", "--host", "0.0.0.0"]\n',
+                    {"web.py": "from flask import Flask\napp = Flask(__name__)\n"})
     assert spec.server.port == 5055 and spec.details.port_variable == "FLASK_RUN_PORT"
 
 
