@@ -45,7 +45,7 @@ def runtime_lines(spec: AppSpec, text: str, fal_version: str) -> list[str]:
 def with_header(text: str, header: str) -> str:
     """``text`` with ``header`` as a comment line after its parser directives."""
     lines = split_lines(text)
-    _, count = read_directives(lines)
+    count = len(read_directives(lines))  # one line each, at the very top
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     return "".join([*lines[:count], header + newline, *lines[count:]])
 
