@@ -138,8 +138,11 @@ def verify(src: Path, out: Path, cases: list[dict[str, Any]] | None = None, *, p
     for label, path in (("source", src), ("output", out)):
         if not path.is_dir():
             raise UsageError(f"{label} directory does not exist: {path}")
+    has_app = (out / "fal_app.py").is_file()
+    if not has_app and not (out / "report.json").is_file():
+        raise UsageError(f"no fal_app.py in {out}", hint="pass the directory `falmigrate convert` wrote")
     spec = load_spec(src, out, platform)
-    if spec.route == "entry_point" and not (out / "fal_app.py").is_file():
+    if spec.route == "entry_point" and not has_app:  # image-only apps have no Python file
         raise UsageError(f"no fal_app.py in {out}", hint="pass the directory `falmigrate convert` wrote")
     if cases is None:
         cases = runners.default_cases(spec.source.platform, spec) or default_cases(spec)
