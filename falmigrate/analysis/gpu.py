@@ -50,7 +50,8 @@ class GpuEvidence:
     location: Location | None = None
 
     def describe(self) -> str:
-        label = {"base_image": "CUDA base image", "dependency": "dependency", "code": "CUDA in code"}[self.kind]
+        labels = {"base_image": "CUDA base image", "dependency": "dependency", "code": "CUDA in code"}
+        label = labels[self.kind]
         where = f" ({self.location})" if self.location is not None else ""
         return f"{label} {self.detail}{where}"
 
@@ -85,7 +86,7 @@ def requirement_name(line: str) -> str | None:
 
 
 def dependency_evidence(requirement: str, location: Location | None = None) -> GpuEvidence | None:
-    """A requirement that needs a GPU; CPU builds (``torch==2.2+cpu``, the ``/whl/cpu`` index) do not count."""
+    """A requirement that needs a GPU; CPU builds (``torch==2.2+cpu``, the ``/whl/cpu`` index) don't count."""
     name = requirement_name(requirement)
     if name is None or _CPU_BUILD.search(requirement):
         return None
@@ -108,7 +109,8 @@ def requirements_evidence(text: str, path: str) -> list[GpuEvidence]:
 
 
 def _is_cuda(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and isinstance(node.value, str) and bool(_CUDA_DEVICE.match(node.value))
+    is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+    return is_text and bool(_CUDA_DEVICE.match(node.value))  # type: ignore[attr-defined]
 
 
 def _call_evidence(call: ast.Call) -> str | None:
@@ -151,7 +153,8 @@ def code_evidence(source: str, path: str) -> list[GpuEvidence]:
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             detail = _assign_evidence(node)
         if detail is not None and detail not in found:
-            found[detail] = GpuEvidence("code", detail, Location(file=path, line=getattr(node, "lineno", None)))
+            where = Location(file=path, line=getattr(node, "lineno", None))
+            found[detail] = GpuEvidence("code", detail, where)
     return sorted(found.values(), key=lambda e: e.location.line if e.location and e.location.line else 0)
 
 
@@ -178,7 +181,8 @@ def choose_machine(evidence: Sequence[GpuEvidence], *, declared: str | list[str]
     named = "; ".join(item.describe() for item in items[:5]) + ("; …" if len(items) > 5 else "")
     finding = Finding(
         rule=GPU_RULE, severity="warning", location=items[0].location,
-        message=f"{source} names no machine, but it needs a GPU: {named}; machine_type {GPU_MACHINE} was chosen",
+        message=f"{source} names no machine, but it needs a GPU: {named}; machine_type {GPU_MACHINE} "
+                "was chosen",
         remediation="set machine_type in pyproject.toml to the GPU the model needs (GPU-A6000 for 48 GB, "
                     "GPU-A100, GPU-H100 for the largest models)")
     decision = Decision(source=items[0].describe(), target=f"machine_type {GPU_MACHINE}",

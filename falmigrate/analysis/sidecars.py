@@ -137,7 +137,8 @@ def _advice(service: ComposeService) -> tuple[str, str]:
             return what, todo
     if service.build is not None:
         return "a service built from the project", "deploy it as its own fal app, or fold it into this one"
-    return "a side service", "run it outside fal (a managed service) and pass its address to the app as a fal secret"
+    todo = "run it outside fal (a managed service) and pass its address to the app as a fal secret"
+    return "a side service", todo
 
 
 def _pointers(app: Iterable[ComposeService], service: ComposeService) -> list[str]:
@@ -166,19 +167,20 @@ def compose_findings(root: Path, dockerfile: str) -> list[Finding]:
         if service in app:
             continue
         where = Location(file=file, line=service.line)
-        shown = service.image or f"build {service.build}" + (f" ({service.command})" if service.command else "")
+        command = f" ({service.command})" if service.command else ""
+        shown = service.image or f"build {service.build}{command}"
         if (service.image or "").split(":")[0].rsplit("/", 1)[-1] in _PROXIES:
             out.append(Finding(rule=SERVICE_RULE, severity="warning", location=where,
                                message=f"compose service `{service.name}` ({shown}) is a reverse proxy",
-                               remediation="nothing on fal routes requests to the app itself; move any rewrite or "
-                                           "header rule it applied into the app"))
+                               remediation="nothing on fal routes requests to the app itself; move any "
+                                           "rewrite or header rule it applied into the app"))
             continue
         what, todo = _advice(service)
         pointers = _pointers(app, service)
         via = f"; the app reaches it through {', '.join(pointers)}" if pointers else ""
         out.append(Finding(rule=SERVICE_RULE, severity="error", location=where,
-                           message=f"compose service `{service.name}` ({shown}) is {what} the app runs with; it is "
-                                   f"not part of the fal app{via}",
+                           message=f"compose service `{service.name}` ({shown}) is {what} the app runs with; "
+                                   f"it is not part of the fal app{via}",
                            remediation=todo + (f" (set {', '.join(pointers)} from it)" if pointers else "")))
     return out
 
@@ -227,13 +229,15 @@ def process_findings(script: str, path: str, *, kept: bool, line: int | None = N
         where = Location(file=path, line=line if line is not None else number)
         if kept:
             out.append(Finding(rule=PROCESS_RULE, severity="warning", location=where,
-                               message=f"`{shown}` runs next to the server in the same container: every fal runner "
-                                       "starts its own copy, and what it keeps is lost when the runner stops",
-                               remediation="keep shared state (queues, caches, databases) in a managed service "
-                                           "reached through a fal secret"))
+                               message=f"`{shown}` runs next to the server in the same container: every "
+                                       "fal runner starts its own copy, and what it keeps is lost when the "
+                                       "runner stops",
+                               remediation="keep shared state (queues, caches, databases) in a managed "
+                                           "service reached through a fal secret"))
         else:
             out.append(Finding(rule=PROCESS_RULE, severity="error", location=where,
-                               message=f"`{shown}` is started next to the app by {path}, which does not run on fal",
+                               message=f"`{shown}` is started next to the app by {path}, which does not run "
+                                       "on fal",
                                remediation="start it in setup() (and stop it in teardown()), or run it as a "
                                            "managed service the app reaches through a fal secret"))
     return out
@@ -261,8 +265,9 @@ def literal_paths(source: str, path: str) -> list[tuple[str, int]]:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError):
         return []
-    skipped = {id(n) for d in ast.walk(tree) if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-               for dec in d.decorator_list for n in ast.walk(dec)}
+    decorated = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    skipped = {id(n) for d in ast.walk(tree) if isinstance(d, decorated) for dec in d.decorator_list
+               for n in ast.walk(dec)}
     found: dict[str, int] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and id(node) not in skipped and not _writes(node):

@@ -37,7 +37,8 @@ def runtime_lines(spec: AppSpec, text: str, fal_version: str) -> list[str]:
     block = render_template(
         TEMPLATE, user=None if user in _ROOT_USERS else user,
         fal_requirement=shlex.quote(f"fal=={fal_version}"), app_file=APP_FILE,
-        app_target=f"{code_dir.rstrip('/')}/{APP_FILE}", pth_command=pth_command(list(image.code_dirs) or [code_dir]),
+        app_target=f"{code_dir.rstrip('/')}/{APP_FILE}",
+        pth_command=pth_command(list(image.code_dirs) or [code_dir]),
         entrypoint=json.dumps(image.entrypoint) if image.entrypoint is not None else None)
     return ["", *block.rstrip("\n").split("\n")]  # a blank line sets the block apart from the user's lines
 

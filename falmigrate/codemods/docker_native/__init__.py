@@ -14,8 +14,9 @@ fal endpoints answer POST only: a GET (PUT, DELETE…) route becomes a POST endp
 whose query parameters arrive as JSON body fields (FM451, with what clients do now); the original
 methods are not registered (that would need fal's private hooks) — deploy without ``--native`` to keep
 them. The user's Dockerfile stays the image; fal's runtime is appended to it by the renderer
-(``render.userdockerfile``), recorded here as decisions. Rules FM451–FM458 (texts in the rule registry, ``falmigrate/rules/rules.toml``); anything that
-does not carry over gets a ``# TODO(falmigrate FMxxx)`` marker and a Finding.
+(``render.userdockerfile``), recorded here as decisions. Rules FM451–FM458 (texts in the rule
+registry, ``falmigrate/rules/rules.toml``); anything that does not carry over gets a
+``# TODO(falmigrate FMxxx)`` marker and a Finding.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ def image_decisions(spec: AppSpec) -> tuple[list[Decision], list[Finding]]:
     where = Location(file=details.dockerfile)
     code_dir = (image.code_dirs or [image.workdir])[0]
     decisions = [Decision(source=f"{details.dockerfile} (end of the final stage)",
-                          target=f"fal's runtime appended: curl, fal (pinned), COPY fal_app.py {code_dir}/, a .pth "
-                                 f"file listing {', '.join(image.code_dirs or [code_dir])}",
-                          note="fal's runner imports fal_app from the image (python_entry_point)", location=where)]
+                          target=f"fal's runtime appended: curl, fal (pinned), COPY fal_app.py {code_dir}/, "
+                                 f"a .pth file listing {', '.join(image.code_dirs or [code_dir])}",
+                          note="fal's runner imports fal_app from the image (python_entry_point)",
+                          location=where)]
     findings: list[Finding] = []
     if image.entrypoint is not None:
         decisions.append(Decision(source="the image's ENTRYPOINT", target="ENTRYPOINT [] appended",
@@ -65,9 +67,10 @@ def image_decisions(spec: AppSpec) -> tuple[list[Decision], list[Finding]]:
                                   location=where))
     if details.via and image.entrypoint is not None:
         findings.append(Finding(rule="FM458", severity="warning", location=Location(file=details.via),
-                                message=f"the ENTRYPOINT script {details.via} no longer runs: fal's runner starts "
-                                        "the app",
-                                remediation="move what it prepares (environment, folders, downloads) into setup()"))
+                                message=f"the ENTRYPOINT script {details.via} no longer runs: fal's runner "
+                                        "starts the app",
+                                remediation="move what it prepares (environment, folders, downloads) into "
+                                            "setup()"))
     return decisions, findings
 
 
@@ -75,7 +78,8 @@ def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     server = spec.server
     framework = spec.require_details(DockerDetails).framework
     entry = spec.source.entry_file
-    if server is None or server.native_module is None or framework not in ("fastapi", "flask") or entry is None:
+    native = server is not None and server.native_module is not None and framework in ("fastapi", "flask")
+    if not native or entry is None:
         raise _refusal(spec)
     path = Path(root) / entry
     try:

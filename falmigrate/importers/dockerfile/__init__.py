@@ -47,6 +47,7 @@ from falmigrate.spec import (
 
 __all__ = ["DockerImporter", "find_dockerfile"]
 
+_TITLE = re.compile(r"org\.opencontainers\.image\.title=\"?([^\"\s]+)")
 _GENERIC_DIRS = {"input", "src", "app", "code", "project", "repo", "server", "docker", ".docker", "deploy",
                  "build", "ci", "containers", "dockerfiles"}
 
@@ -70,9 +71,8 @@ def _names(project: _Project) -> tuple[str, str]:
     label = None
     for stage in project.parsed.chain():
         for ins in stage.instructions:
-            if ins.instruction == "LABEL" and (m := re.search(r"org\.opencontainers\.image\.title=\"?([^\"\s]+)",
-                                                                ins.value)):
-                label = m.group(1)
+            found = re.search(_TITLE, ins.value) if ins.instruction == "LABEL" else None
+            label = found.group(1) if found else label
     folder = project.located.path.parent.resolve()
     while folder.name in _GENERIC_DIRS and folder.parent != folder:
         folder = folder.parent
@@ -110,13 +110,14 @@ def _recognised(project: _Project) -> tuple[Recognised, list[Finding]]:
     if effective is None or not effective[0]:
         raise SourceError("the final stage has no CMD or ENTRYPOINT: nothing says which server to run",
                           file=parsed.path, line=parsed.final.line,
-                          hint="add CMD [\"uvicorn\", \"main:app\", \"--host\", \"0.0.0.0\", \"--port\", \"8000\"]"
-                               " (or your server's command) to the Dockerfile")
+                          hint='add CMD ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"] (or '
+                               "your server's command) to the Dockerfile")
     words = list(effective[0])
     loc = Location(file=parsed.path, line=effective[1])
     finding = Finding(rule="FM401", severity="warning", location=loc,
                       message=f"unrecognised server command {' '.join(words)!r}; the image runs it as it is",
-                      remediation="make sure it listens on 0.0.0.0 on the port fal forwards to (exposed_port)")
+                      remediation="make sure it listens on 0.0.0.0 on the port fal forwards to "
+                                  "(exposed_port)")
     return Recognised("unknown", words, None, launcher=words), [finding]
 
 
@@ -181,7 +182,7 @@ class _Reader:
         self.port_variable: str | None = None
 
     def _module(self, rec: Recognised) -> tuple[Path | None, ModuleInfo | None]:
-        """The server's code file in the project (looked up where the image imports it from) and its routes."""
+        """The server's code file in the project (found where the image imports it from) and its routes."""
         folders = ["", *image_folders(self.parsed, self.project.context)]
         path = None
         for name in _app_names(rec, self.parsed.final.env):
@@ -205,7 +206,8 @@ class _Reader:
         health = health_check(self.parsed, rec, info, app_path, loc, app_rel)
         self.findings += health.findings
         self.decisions.append(Decision(source=f"health path {health.check.path}",
-                                       target=f"health_check GET {health.check.path}", note=f"from {health.source}",
+                                       target=f"health_check GET {health.check.path}",
+                                       note=f"from {health.source}",
                                        location=health.location))
         native = None
         if info is not None and info.framework in ("fastapi", "flask") and info.app_names and app_path:
@@ -228,9 +230,11 @@ class _Reader:
         app_path, info = self._module(rec)
         server = self._server(rec, info, app_path)
         patch = reach_server(parsed, rec, info, server.port)
-        server = server.model_copy(update={"command": rec.words if rec.kind == "torchserve" else server.command})
+        if rec.kind == "torchserve":  # the patch may have added --foreground
+            server = server.model_copy(update={"command": rec.words})
         self.findings += patch.findings
-        self.findings += [Finding(rule="FM404", severity="info", location=_command_location(parsed), message=note)
+        where = _command_location(parsed)
+        self.findings += [Finding(rule="FM404", severity="info", location=where, message=note)
                           for note in rec.notes]
         self.decisions += [image_runs(*self._patched(rec, patch.edits), server.port), *patch.decisions]
         self.hands_over = _hands_over(rec, parsed)
@@ -241,8 +245,8 @@ class _Reader:
         code = evidence.python_files(self.base, project.root)
         choice = evidence.machine(parsed, project.context, project.root, code)
         workdir = project.context / self.sub
-        self.findings += [*choice.findings, *evidence.side_findings(parsed, rec, project.context, project.root,
-                                                                    project.located.rel),
+        sides = evidence.side_findings(parsed, rec, project.context, project.root, project.located.rel)
+        self.findings += [*choice.findings, *sides,
                           *evidence.missing_files(parsed, project.context, project.root, code, workdir)]
         self.decisions += choice.decisions
         return self._assemble(rec, info, app_path, server, image, choice)
@@ -261,7 +265,8 @@ class _Reader:
         if server.native_module:
             self.decisions.append(Decision(
                 source=f"{details.framework} app {server.native_module}",
-                target="with `falmigrate convert --native`: its routes become fal endpoints (entry-point route)",
+                target="with `falmigrate convert --native`: its routes become fal endpoints (entry-point "
+                       "route)",
                 note="the default deploys the image's own server as it is"))
         return AppSpec(
             name=name, class_name=class_name,

@@ -85,16 +85,19 @@ def missing_files(parsed: ParsedDockerfile, context: Path, root: Path, code: dic
     return sidecars.missing_file_findings(code, exists)
 
 
-def side_findings(parsed: ParsedDockerfile, rec: Recognised, context: Path, root: Path, rel: str) -> list[Finding]:
+def side_findings(parsed: ParsedDockerfile, rec: Recognised, context: Path, root: Path,
+                  rel: str) -> list[Finding]:
     """Compose services that are not this app, and the processes its launcher starts next to the server."""
     found = sidecars.compose_findings(root, rel)
     if rec.via:
         script = (context / rec.via).read_text(encoding="utf-8", errors="replace")
-        found += sidecars.process_findings(script, (context / rec.via).relative_to(root).as_posix(), kept=True)
+        where = (context / rec.via).relative_to(root).as_posix()
+        found += sidecars.process_findings(script, where, kept=True)
     else:
         entry, cmd = parsed.command()
         command = entry or cmd
         argv = command.argv if command is not None else []
-        if command is not None and len(argv) >= 3 and argv[0].rsplit("/", 1)[-1] in _SHELLS and argv[1] == "-c":
+        shell = len(argv) >= 3 and argv[0].rsplit("/", 1)[-1] in _SHELLS and argv[1] == "-c"
+        if command is not None and shell:
             found += sidecars.process_findings(argv[2], parsed.path, kept=True, line=command.line)
     return found

@@ -96,11 +96,12 @@ def health_check(parsed: ParsedDockerfile, rec: Recognised, info: ModuleInfo | N
         where = Location(file=parsed.path, line=ins.line)
         url = _URL.search(ins.arguments)
         if url is not None:
-            return HealthChoice(HealthCheck(path=url.group(1) or "/", **timing), f"the HEALTHCHECK URL ({where})",
-                                where)
+            check = HealthCheck(path=url.group(1) or "/", **timing)
+            return HealthChoice(check, f"the HEALTHCHECK URL ({where})", where)
         findings.append(Finding(rule=COMMAND_HEALTHCHECK_RULE, severity="info", location=where,
                                 message="the HEALTHCHECK runs a command; fal probes an HTTP path instead",
-                                remediation="serve a GET health route, or check that the chosen path answers"))
+                                remediation="serve a GET health route, or check that the chosen path "
+                                            "answers"))
     choice = _from_code(rec, info, app_path, loc, app_rel)
     if choice is None:
         choice = HealthChoice(HealthCheck(path="/"), "no health route was found", loc)

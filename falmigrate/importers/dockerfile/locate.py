@@ -23,9 +23,11 @@ from falmigrate.importers.base import ImportRequest
 from falmigrate.spec import Decision, Location
 
 CANONICAL = ("Dockerfile", "dockerfile", "Containerfile")
-_SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "dist", "build", ".cache"})
+_SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "dist", "build",
+                        ".cache"})
 _MAX_DEPTH = 4
-_BUILD_FOLDERS = frozenset({"docker", ".docker", "build", "deploy", "ci", ".ci", "containers", "dockerfiles", "ops"})
+_BUILD_FOLDERS = frozenset({"docker", ".docker", "build", "deploy", "ci", ".ci", "containers", "dockerfiles",
+                            "ops"})
 _OTHER_SUFFIXES = frozenset({".py", ".yaml", ".yml", ".json", ".toml", ".sh", ".js", ".md", ".txt"})
 
 
@@ -38,7 +40,8 @@ class Located:
 
 
 def is_dockerfile(name: str) -> bool:
-    return name in CANONICAL or name.startswith(("Dockerfile.", "Containerfile.")) or name.endswith(".Dockerfile")
+    variant = name.startswith(("Dockerfile.", "Containerfile.")) or name.endswith(".Dockerfile")
+    return name in CANONICAL or variant
 
 
 def candidates(root: Path) -> list[str]:
@@ -67,13 +70,15 @@ def _named(root: Path, value: str, option: str) -> str:
         raise UsageError(f"{option} {value}: no such file", file=value, hint="paths are relative to SRC")
     if path.suffix in _OTHER_SUFFIXES:
         raise UsageError(f"{option} {value} is not a Dockerfile", file=value,
-                         hint="name the Dockerfile that builds the server (or convert with --from for that file)")
+                         hint="name the Dockerfile that builds the server (or convert with --from for that "
+                              "file)")
     return path.relative_to(root.resolve()).as_posix()
 
 
 def _chosen(root: Path, request: ImportRequest) -> tuple[str, str]:
     """(the Dockerfile, why it was chosen)."""
-    named = {o: v for o, v in (("--entry", request.entry), ("--dockerfile", request.dockerfile)) if v is not None}
+    options = (("--entry", request.entry), ("--dockerfile", request.dockerfile))
+    named = {o: v for o, v in options if v is not None}
     paths = {o: _named(root, v, o) for o, v in named.items()}
     if len(set(paths.values())) > 1:
         raise UsageError("--entry and --dockerfile name different Dockerfiles", hint="pass one of them")
@@ -100,7 +105,8 @@ def _copy_sources(text: str) -> list[str]:
     sources = []
     for line in text.splitlines():
         words = line.split()
-        if len(words) < 3 or words[0].upper() not in ("COPY", "ADD") or any(w.startswith("--from") for w in words):
+        copies = len(words) >= 3 and words[0].upper() in ("COPY", "ADD")
+        if not copies or any(w.startswith("--from") for w in words):
             continue
         args = [w for w in words[1:] if not w.startswith("--")]
         sources += [w.strip('"[],') for w in args[:-1] if "$" not in w and "://" not in w]
@@ -137,7 +143,8 @@ def _default_context(root: Path, rel: str) -> tuple[str, str]:
     if not sources:
         whole = re.search(r"^\s*(?:COPY|ADD)\s+(?:--\S+\s+)*\.\/?\s", text, re.MULTILINE | re.IGNORECASE)
         if whole and posixpath.basename(folder) not in _BUILD_FOLDERS:
-            return folder, f"the Dockerfile's folder {folder}/ (it copies its whole context: a service of its own)"
+            why = f"the Dockerfile's folder {folder}/ (it copies its whole context: a service of its own)"
+            return folder, why
         return ".", root_why
     if all((root / s).exists() for s in sources) or not all((root / folder / s).exists() for s in sources):
         return ".", root_why
@@ -158,6 +165,6 @@ def locate(root: Path, request: ImportRequest) -> Located:
     where = Location(file=rel)
     decisions = (Decision(source=rel, target="the app's image (patched, not regenerated)", note=why,
                           location=where),
-                 Decision(source=f"build context {context}", target="the output folder (the image's build context)",
-                          note=context_why))
+                 Decision(source=f"build context {context}",
+                          target="the output folder (the image's build context)", note=context_why))
     return Located(path=root / rel, rel=rel, context=context, decisions=decisions)

@@ -75,7 +75,8 @@ def _replace_loopback(source: str, flags: tuple[str, ...]) -> str | None:
 
 
 def _replace(ins: Instruction, source: str, path: str, reason: str, patch: Patch) -> None:
-    edit = DockerfileEdit(action="replace", line=ins.line, lines=source.removesuffix("\n").split("\n"), reason=reason)
+    lines = source.removesuffix("\n").split("\n")
+    edit = DockerfileEdit(action="replace", line=ins.line, lines=lines, reason=reason)
     patch.edits.append(edit)
     patch.decisions.append(edit_decision(path, edit))
 
@@ -142,8 +143,10 @@ def _code_patch(parsed: ParsedDockerfile, rec: Recognised, info: ModuleInfo, pat
     where = Location(file=rec.app_file or parsed.path, line=launch.line)
     command = _command_instruction(parsed, rec)
     if launch.launcher == "gradio" and not launch.host_given and command is not None:
-        edit = DockerfileEdit(action="insert_before", line=command.line, lines=[f"ENV GRADIO_SERVER_NAME={ALL_INTERFACES}"],
-                              reason=f"Gradio listens on 127.0.0.1 unless GRADIO_SERVER_NAME says otherwise ({where})")
+        edit = DockerfileEdit(action="insert_before", line=command.line,
+                              lines=[f"ENV GRADIO_SERVER_NAME={ALL_INTERFACES}"],
+                              reason=f"Gradio listens on 127.0.0.1 unless GRADIO_SERVER_NAME says otherwise "
+                                     f"({where})")
         patch.edits.append(edit)
         patch.decisions.append(edit_decision(parsed.path, edit))
         return
@@ -184,7 +187,8 @@ def image_runs(parsed: ParsedDockerfile, rec: Recognised, port: int) -> Decision
     where = Location(file=parsed.path, line=decisive.line if decisive else parsed.final.line)
     shown = " ".join(rec.words).replace("{port}", str(port))
     if rec.inherited:
-        note = f"the base image {parsed.external_base()}'s ENTRYPOINT runs the Dockerfile's CMD (assumed from that image)"
+        note = (f"the base image {parsed.external_base()}'s ENTRYPOINT runs the Dockerfile's CMD (assumed "
+                "from that image)")
     elif entry is not None and not entry.argv:
         note = "ENTRYPOINT [] resets the base image's entrypoint: the CMD alone runs"
     elif rec.via:
@@ -192,4 +196,5 @@ def image_runs(parsed: ParsedDockerfile, rec: Recognised, port: int) -> Decision
     else:
         note = "as the Dockerfile's " + ("ENTRYPOINT" if entry is not None else "CMD") + " says"
     return Decision(source=f"{'ENTRYPOINT' if entry is not None else 'CMD'} ({where})",
-                    target=f"on fal the image runs `{shown}` and serves port {port}", note=note, location=where)
+                    target=f"on fal the image runs `{shown}` and serves port {port}", note=note,
+                    location=where)

@@ -39,7 +39,8 @@ SPACES_PORT = 7860  # Hugging Face Spaces' default app_port for Docker Spaces
 TORCHSERVE_MANAGEMENT = 8081
 IGNORED_FLAG_RULE = "FM410"
 _LAUNCHER_ENV = {"uvicorn": "UVICORN_PORT", "flask": "FLASK_RUN_PORT"}
-_JS_PORT = re.compile(r"process\.env\.([A-Z_]*PORT)\s*(?:\|\||\?\?)\s*['\"]?(\d{2,5})|\.listen\(\s*(\d{2,5})\b")
+_JS_PORT = re.compile(r"process\.env\.([A-Z_]*PORT)\s*(?:\|\||\?\?)\s*['\"]?(\d{2,5})"  # PORT || 3000
+                      r"|\.listen\(\s*(\d{2,5})\b")
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,11 @@ def _gunicorn_config(inputs: PortInputs) -> Evidence | None:
     except (SyntaxError, UnicodeDecodeError):
         tree = None
     for node in tree.body if tree else []:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "bind" for t in node.targets):
-            value = node.value.elts[0] if isinstance(node.value, (ast.List, ast.Tuple)) and node.value.elts else node.value
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        names = [t.id for t in targets if isinstance(t, ast.Name)]
+        if "bind" in names:
+            listed = isinstance(node.value, (ast.List, ast.Tuple)) and node.value.elts
+            value = node.value.elts[0] if listed else node.value  # type: ignore[attr-defined]
             if isinstance(value, ast.Constant) and (port := _digits(str(value.value).rpartition(":")[2])):
                 where = Location(file=path.relative_to(inputs.context).as_posix(), line=node.lineno)  # type: ignore[union-attr]
                 return Evidence(port, f"bind in gunicorn's config {where}", where)
@@ -132,7 +136,8 @@ def _from_command(inputs: PortInputs) -> Evidence | None:
     if rec.port_flag and rec.port is not None:
         return Evidence(rec.port, f"the {rec.kind} command line", inputs.command)
     reads_flag = inputs.info is not None and inputs.info.reads_port_flag
-    if rec.kind == "python" and reads_flag and (hit := flag(rec.launcher, PORT_FLAGS["python"])) and _digits(hit[1]):
+    hit = flag(rec.launcher, PORT_FLAGS["python"]) if rec.kind == "python" and reads_flag else None
+    if hit is not None and _digits(hit[1]):
         return Evidence(int(hit[1]), f"the command line's {rec.launcher[hit[0] - 1]} flag, which "
                                          f"{rec.app_file} reads", inputs.command)
     return _env_port(inputs, _LAUNCHER_ENV.get(rec.kind))
@@ -194,8 +199,9 @@ def spaces_port(context: Path) -> Evidence | None:
         return None
     port = meta.get("app_port", SPACES_PORT)
     where = Location(file="README.md", line=2)
-    return Evidence(int(port), f"the Hugging Face Space's app_port (README.md, default {SPACES_PORT})", where) \
-        if str(port).isdigit() else None
+    if not str(port).isdigit():
+        return None
+    return Evidence(int(port), f"the Hugging Face Space's app_port (README.md, default {SPACES_PORT})", where)
 
 
 def _from_image(inputs: PortInputs) -> Evidence | None:
@@ -214,11 +220,12 @@ def _relative(inputs: PortInputs, path: Path | None) -> str:
 def _ignored_flag(inputs: PortInputs, port: int) -> list[Finding]:
     rec = inputs.rec
     hit = flag(rec.launcher, PORT_FLAGS["python"]) if rec.kind == "python" else None
-    if hit is None or not _digits(hit[1]) or int(hit[1]) == port or (inputs.info and inputs.info.reads_port_flag):
+    read = inputs.info is not None and inputs.info.reads_port_flag
+    if hit is None or not _digits(hit[1]) or int(hit[1]) == port or read:
         return []
     return [Finding(rule=IGNORED_FLAG_RULE, severity="warning", location=inputs.command,
-                    message=f"the command passes {rec.launcher[hit[0] - 1]} {hit[1]}, but {rec.app_file} never reads "
-                            f"its command line: the server listens on {port}",
+                    message=f"the command passes {rec.launcher[hit[0] - 1]} {hit[1]}, but {rec.app_file} "
+                            f"never reads its command line: the server listens on {port}",
                     remediation=f"drop the flag, or make the server read it; fal forwards to {port}")]
 
 
@@ -228,7 +235,8 @@ def _expose_findings(inputs: PortInputs, port: int) -> list[Finding]:
     if expose and port not in expose:
         out.append(Finding(rule="FM406", severity="warning", location=inputs.command,
                            message=f"the server listens on {port} but the Dockerfile EXPOSEs {expose}",
-                           remediation=f"fal forwards to {port}, the port the server really uses; fix EXPOSE"))
+                           remediation=f"fal forwards to {port}, the port the server really uses; fix "
+                                       "EXPOSE"))
     if len(expose) > 1:
         out.append(Finding(rule="FM403", severity="info", location=inputs.command,
                            message=f"several ports are exposed ({expose}); only {port} is forwarded"))
@@ -243,9 +251,11 @@ def server_port(inputs: PortInputs) -> PortChoice:
     if evidence is None:
         raise SourceError(f"cannot tell which port the {inputs.rec.kind} server listens on",
                           file=inputs.command.file, line=inputs.command.line,
-                          hint="add EXPOSE <port> to the Dockerfile, or pass the port on the server's command line")
+                          hint="add EXPOSE <port> to the Dockerfile, or pass the port on the server's "
+                               "command line")
     words = inputs.rec.words
     if inputs.rec.kind == "python" and inputs.info is not None and inputs.info.reads_port_flag:
         words = take_port(words, "python")[0]
     findings = [*_ignored_flag(inputs, evidence.port), *_expose_findings(inputs, evidence.port)]
-    return PortChoice(evidence.port, evidence.source, evidence.location, list(words), evidence.variable, findings)
+    return PortChoice(evidence.port, evidence.source, evidence.location, list(words), evidence.variable,
+                      findings)

@@ -70,7 +70,8 @@ def _port_value(node: ast.expr | None) -> PortValue | None:
     if isinstance(node, ast.Call) and _name(node.func) in ("get", "getenv") and node.args:
         env = node.args[0].value if isinstance(node.args[0], ast.Constant) else None
         default = _port_value(node.args[1]) if len(node.args) > 1 else None
-        return PortValue(literal=default.literal if default else None, env=env if isinstance(env, str) else None)
+        literal = default.literal if default else None
+        return PortValue(literal=literal, env=env if isinstance(env, str) else None)
     return None
 
 

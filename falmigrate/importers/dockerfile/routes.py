@@ -83,7 +83,8 @@ def _http_server_routes(tree: ast.Module) -> list[Route]:
                 if not isinstance(node, ast.Compare) or len(node.comparators) != 1:
                     continue
                 left, right = node.left, node.comparators[0]
-                is_path = isinstance(left, ast.Attribute) and left.attr == "path" and isinstance(node.ops[0], ast.Eq)
+                is_path = (isinstance(left, ast.Attribute) and left.attr == "path"
+                           and isinstance(node.ops[0], ast.Eq))
                 if is_path and (path := _str(right)) is not None:
                     out.append(Route(method, path, fn.name, node.lineno))
     return out
@@ -119,7 +120,8 @@ def read_module_text(source: str, filename: str = "app.py") -> ModuleInfo | None
             framework = "http.server"
     routes.sort(key=lambda r: (r.line, r.method))
     launch = find_launch(tree, set(apps) if framework == "flask" else set())
-    return ModuleInfo(framework, tuple(apps), tuple(routes), launch, _reads_port_env(tree), reads_port_flag(tree))
+    return ModuleInfo(framework, tuple(apps), tuple(routes), launch, _reads_port_env(tree),
+                      reads_port_flag(tree))
 
 
 def _reads_port_env(tree: ast.Module) -> bool:

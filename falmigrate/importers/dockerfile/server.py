@@ -46,7 +46,8 @@ SERVER_IMAGES = frozenset({*BASE_ENTRYPOINTS, TORCHSERVE_IMAGE})
 
 @dataclass
 class Recognised:
-    kind: str  # uvicorn | gunicorn | hypercorn | fastapi | flask | python | torchserve | tgi | vllm | node | unknown
+    # uvicorn | gunicorn | hypercorn | fastapi | flask | python | torchserve | tgi | vllm | node | unknown
+    kind: str
     words: list[str]  # what the image runs (a command-line port → {port})
     port: int | None  # the command-line port, else the launcher's default
     app_file: str | None = None  # the file serving the routes, relative to the code dir
@@ -144,7 +145,7 @@ def _python(words: list[str]) -> Recognised | None:
 
 
 def _node(words: list[str]) -> Recognised:
-    """``node server.js``, ``npm start``, ``bun run index.ts``…: the script file when the command names one."""
+    """``node server.js``, ``npm start``, ``bun run index.ts``…: the script the command names, if any."""
     scripts = [w for w in words[1:] if re.search(r"\.(?:c|m)?[jt]s$", w)]
     return Recognised("node", list(words), None, app_file=scripts[0].removeprefix("./") if scripts else None)
 
@@ -172,20 +173,24 @@ def _read_launcher(words: list[str]) -> Recognised | None:
         return None
     new, port = take_port(words, kind)
     rec = Recognised(kind, new, port or _DEFAULT_PORT[kind], port_flag=port is not None)
+    rec.app_file, rec.app_object = _app_module(kind, words)
+    return rec
+
+
+def _app_module(kind: str, words: list[str]) -> tuple[str | None, str | None]:
+    """(the file serving the routes, the app object) a launcher's arguments name."""
     if kind in ("uvicorn", "gunicorn", "hypercorn"):
         skip = ("--bind", "-b", "--port", "--host", "-k", "--worker-class", "-w", "--workers", "--log-level",
                 "--timeout", "-t", "--app-dir", "-c", "--config", "--root-path", "--threads")
         refs = [w for w in _positional(words, skip) if ":" in w or w.isidentifier()]
-        if refs:
-            rec.app_file, rec.app_object = _module_file(refs[0])
-    elif kind == "fastapi":
+        return _module_file(refs[0]) if refs else (None, None)
+    if kind == "fastapi":
         pos = _positional(words, ("--port", "--host", "--app", "--workers", "--root-path"))
-        rec.app_file = pos[1] if len(pos) > 1 else "main.py"
-    elif kind == "flask":
+        return (pos[1] if len(pos) > 1 else "main.py"), None
+    if kind == "flask":
         hit = flag(words, ("--app", "-A"))
-        if hit is not None:
-            rec.app_file, rec.app_object = _module_file(hit[1])
-    return rec
+        return _module_file(hit[1]) if hit is not None else (None, None)
+    return None, None
 
 
 def _shell_segments(text: str) -> list[list[str]]:
@@ -221,7 +226,8 @@ def _script(path: Path, cmd: list[str]) -> tuple[Recognised | None, int]:
             rec = _launcher(words)
             if rec is not None:
                 # a plain `python x.py` before the end is more likely a setup step than the server
-                found.append((3 if stripped.startswith("exec ") else 2 if rec.kind != "python" else 1, number, rec))
+                rank = 3 if stripped.startswith("exec ") else 2 if rec.kind != "python" else 1
+                found.append((rank, number, rec))
     if not found:
         return None, 0
     best = max(found, key=lambda item: (item[0], item[1]))
@@ -243,7 +249,8 @@ def recognise_words(words: list[str]) -> Recognised | None:
     return _launcher(words)
 
 
-_VAR_PORT = re.compile(r"(?:--port|-p|--bind|-b)(?:=|\s+)['\"]?(?:[\w.\[\]]*:)?(\$\{?[A-Za-z_]\w*(?::?[-+][^}\s]*)?\}?)")
+_VAR_PORT = re.compile(r"(?:--port|-p|--bind|-b)(?:=|\s+)['\"]?(?:[\w.\[\]]*:)?"  # the flag, a bind's host
+                       r"(\$\{?[A-Za-z_]\w*(?::?[-+][^}\s]*)?\}?)")  # $VAR, ${VAR}, ${VAR:-default}
 
 
 def port_from_variables(rec: Recognised, env: dict[str, str]) -> tuple[int, str | None] | None:
@@ -332,7 +339,8 @@ def _script_file(parsed: ParsedDockerfile, context: Path, name: str) -> Path | N
                  and (found := project_file(parsed, context, f"{folder.rstrip('/')}/{name}"))), None)
 
 
-def _through_script(parsed: ParsedDockerfile, context: Path, argv: list[str], cmd: list[str]) -> Recognised | None:
+def _through_script(parsed: ParsedDockerfile, context: Path, argv: list[str],
+                    cmd: list[str]) -> Recognised | None:
     path = _script_file(parsed, context, argv[0])
     if path is None or path.name.endswith(".py"):
         return None

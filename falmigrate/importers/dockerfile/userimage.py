@@ -27,14 +27,17 @@ def _secret_decisions(parsed: ParsedDockerfile) -> list[Decision]:
         line = next(ins.line for ins in parsed.instructions
                     if any(m.type == "secret" and m.id == secret for m in ins.mounts))
         out.append(Decision(source=f"RUN --mount=type=secret,id={secret}",
-                            target=f"build secret {secret} = the fal secret {secret} (pyproject image.secrets)",
-                            note=f"create it first: fal secrets set {secret}=…; the value never enters the image",
+                            target=f"build secret {secret} = the fal secret {secret} (pyproject "
+                                   "image.secrets)",
+                            note=f"create it first: fal secrets set {secret}=…; the value never enters the "
+                                 "image",
                             location=Location(file=parsed.path, line=line)))
     return out
 
 
 def describe(parsed: ParsedDockerfile, located: Located, edits: list[DockerfileEdit], port: int, *,
-             reset_entrypoint: bool = False, import_folders: tuple[str, ...] = ()) -> tuple[ImageSpec, list[Decision]]:
+             reset_entrypoint: bool = False,
+             import_folders: tuple[str, ...] = ()) -> tuple[ImageSpec, list[Decision]]:
     """The image spec of the patched Dockerfile, and a decision per build secret. ``reset_entrypoint``:
     the image's ENTRYPOINT starts the server itself, so an entry-point app's image resets it;
     ``import_folders``: the image's PYTHONPATH folders of the project (importable through the .pth too)."""

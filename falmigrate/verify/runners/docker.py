@@ -61,8 +61,8 @@ def server_env(root: Path, spec: AppSpec, port: int, base: dict[str, str] | None
     env.update(spec.image.env)
     if "PYTHONPATH" in spec.image.env:
         env["PYTHONPATH"] = os.pathsep.join(
-            str(context_dir(root, spec) / details.image_paths[entry]) if entry in details.image_paths else entry
-            for entry in spec.image.env["PYTHONPATH"].split(":"))
+            str(context_dir(root, spec) / details.image_paths[entry]) if entry in details.image_paths
+            else entry for entry in spec.image.env["PYTHONPATH"].split(":"))
     env["PORT"] = str(port)
     if details.port_variable:
         env[details.port_variable] = str(port)
@@ -88,7 +88,8 @@ def _wait(process: subprocess.Popen, port: int, health: str, timeout: float) -> 
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise VerifyError(f"the server exited with code {process.returncode} before answering GET {health}")
+            raise VerifyError(f"the server exited with code {process.returncode} before answering GET "
+                              f"{health}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=2).status_code < 500:
                 return
