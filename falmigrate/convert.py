@@ -32,7 +32,7 @@ class ConvertResult:
     # context, so `COPY . /app` in the generated Dockerfile ships the user's code. Generated files win.
     sources: dict[str, bytes] = field(default_factory=dict)
     executables: set[str] = field(default_factory=set)  # source files that keep their executable bit
-    src: Path | None = None
+    src: Path | None = None  # the folder the sources come from: the source root, or the build context it names
 
     def sources_for(self, out: Path) -> dict[str, bytes]:
         """The sources to write into ``out``; an ``out`` inside the source tree is not copied into itself."""
@@ -97,27 +97,40 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
     spec = spec.with_findings([*version_findings, *falreqs.check(spec, src, pinned_fal)])
     result = _rewrite(spec, src, native)
     app_code = None
-    project = source_files(src)
-    # the user's own Dockerfile as written: the renderer patches it (before any rewrite of the copies)
-    user_dockerfile = project.get(spec.image.dockerfile.path) if spec.image.dockerfile is not None else None
+    # the output folder is the image's build context (a user's Dockerfile may name a subfolder)
+    context = src / spec.image.dockerfile.context if spec.image.dockerfile is not None else src
+    project = source_files(context)
+    user_dockerfile = _user_dockerfile(spec, src)  # as written: the renderer patches it
     if result is not None:
         spec = _merge(spec, list(result.findings), list(result.decisions))
         app_code = result.code
+        # files the rewrite changed (keys relative to the source root, which is then the context)
         project.update({name: text.encode("utf-8") for name, text in result.files.items()})
     pyproject = project.get("pyproject.toml")
     options = RenderOptions(
         image_ref=image_ref, registry_credentials=image_ref is not None, fal_version=pinned_fal,
         project_pyproject=pyproject.decode("utf-8") if pyproject is not None else None,
         project_dockerignore=".dockerignore" in project,
-        user_dockerfile=user_dockerfile.decode("utf-8") if user_dockerfile is not None else None,
+        user_dockerfile=user_dockerfile,
         context_files=frozenset(project))
     generated = {"fal_app.py", "pyproject.toml", ".dockerignore", "Dockerfile"}
     spec = spec.with_findings(preflight_findings(spec, options, generated))
     files = render_files(spec, app_code, options)
     sources = {k: v for k, v in project.items() if k not in files}
-    executables = {name for name in sources if os.access(src / name, os.X_OK)}
+    executables = {name for name in sources if os.access(context / name, os.X_OK)}
     return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources,
-                         executables=executables, src=src.absolute())
+                         executables=executables, src=context.absolute())
+
+
+def _user_dockerfile(spec: AppSpec, src: Path) -> str | None:
+    """The text of the user's Dockerfile the spec patches (as bytes decode: line endings kept)."""
+    if spec.image.dockerfile is None:
+        return None
+    path = src / spec.image.dockerfile.path
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read {spec.image.dockerfile.path}: {exc}", file=spec.image.dockerfile.path) from exc
 
 
 def _rewrite(spec: AppSpec, src: Path, native: bool) -> codemods.RewriteResult | None:

@@ -48,6 +48,9 @@ project modules (next to the importing file, then at the root; relative imports)
 outside the root is read. ``__name__`` is ``"__main__"`` only for a module loaded with ``main=True``.
 Work is bounded (see the limits in ``values``): huge repeats, self-references and import cycles end
 in ``Unknown``.
+
+Next to the evaluator: ``gpu`` (GPU evidence → machine type) and ``sidecars`` (side services, extra
+processes, missing data files), shared by the importers the same way.
 """
 
 from falmigrate.analysis.bindings import Binding

@@ -24,7 +24,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from falmigrate.spec import Finding, Location
 
-# Shared rule id (FM000–FM099 range): a literal key found in code and replaced by a secret read.
+# Shared rule id (FM001–FM099 range): a literal key found in code and replaced by a secret read.
 LITERAL_SECRET_RULE = "FM020"
 
 _EXACT = frozenset({

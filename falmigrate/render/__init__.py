@@ -96,13 +96,15 @@ node_modules
 
 
 def dockerfile_text(spec: AppSpec, options: RenderOptions) -> str:
-    """The Dockerfile as it will be written: the template's (with the generated-file header), or the
-    user's own with its edits (no header: a `# syntax=` directive must stay the first line)."""
-    from falmigrate.render import dockerfile
+    """The Dockerfile as it will be written: the template's, or the user's own with its edits, with the
+    generated-file header (after any parser directive of the user's: `# syntax=` must stay first)."""
+    from falmigrate.render import dockerfile, userdockerfile
 
     fal_version = options.fal_version or dockerfile.TARGET_FAL_VERSION
     text = dockerfile.render(spec, fal_version=fal_version, user_text=options.user_dockerfile)
-    return text if spec.image.dockerfile is not None else with_header(spec, text)
+    if spec.image.dockerfile is not None:
+        return userdockerfile.with_header(text, header(spec))
+    return with_header(spec, text)
 
 
 def preflight_findings(spec: AppSpec, options: RenderOptions, generated: set[str]) -> list[Finding]:

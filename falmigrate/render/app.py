@@ -145,10 +145,29 @@ def findings(spec: AppSpec) -> list[Finding]:
     return []
 
 
-def settings(spec: AppSpec) -> list[str]:
-    from falmigrate.render.server_app import settings_lines  # same spelling of knobs everywhere
+_SETTINGS = (
+    ("machine_type", "hardware"), ("num_gpus", "hardware"),
+    ("keep_alive", "scaling"), ("min_concurrency", "scaling"), ("max_concurrency", "scaling"),
+    ("concurrency_buffer", "scaling"), ("concurrency_buffer_perc", "scaling"), ("max_multiplexing", "scaling"),
+    ("scaling_delay", "scaling"), ("startup_timeout", "scaling"), ("request_timeout", "scaling"),
+    ("skip_retry_conditions", "scaling"),
+)
 
-    lines = settings_lines(spec)
+
+def _setting_literal(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_setting_literal(v) for v in value) + "]"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def settings(spec: AppSpec) -> list[str]:
+    """Class-attribute lines of the spec's knobs (for codemods that still write them into the class;
+    deploy settings belong in pyproject.toml)."""
+    groups = {"hardware": spec.hardware, "scaling": spec.scaling}
+    lines = [f"{name} = {_setting_literal(value)}" for name, group in _SETTINGS
+             if (value := getattr(groups[group], name)) is not None and not (name == "machine_type" and value == "S")]
+    if spec.secrets:
+        lines.append(f"secrets = {_setting_literal(sorted(spec.secrets))}")
     mounts = sorted({v.fal_path for v in spec.volumes})
     if mounts:
         lines.append(f"data_mounts = {json.dumps(mounts)}")

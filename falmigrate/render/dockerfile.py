@@ -145,52 +145,13 @@ def context(spec: AppSpec, fal_version: str) -> dict[str, Any]:
     }
 
 
-_ROOT_USERS = {"root", "0", "0:0", "root:root"}
-
-
-def runtime_lines(spec: AppSpec, fal_version: str, user: str | None = None) -> list[str]:
-    """What the entry-point route adds at the end of a user's Dockerfile (its final stage): curl, fal
-    (last, into the interpreter the app runs with), the generated fal_app.py next to the app's code and
-    the .pth file that makes it importable. ``user``: the final stage's USER; a non-root one is switched
-    to root for these steps and back."""
-    code_dirs = list(spec.image.code_dirs) or [spec.image.workdir or "/app"]
-    python = spec.image.dockerfile.python if spec.image.dockerfile is not None else "python3"
-    switch = user is not None and user.strip() not in _ROOT_USERS
-    return [
-        "# Added by falmigrate: fal's runner imports fal_app from this image (pyproject.toml: python_entry_point).",
-        *(["USER root"] if switch else []),
-        "RUN command -v curl >/dev/null || (apt-get update && apt-get install -y --no-install-recommends curl \\",
-        "    && rm -rf /var/lib/apt/lists/*)",
-        f"RUN PIP_BREAK_SYSTEM_PACKAGES=1 {python} -m pip install --no-cache-dir {shlex.quote(f'fal=={fal_version}')}",
-        f"COPY fal_app.py {code_dirs[0].rstrip('/')}/fal_app.py",
-        f"RUN {pth_command(code_dirs, python)}",
-        *([f"USER {user}"] if switch else []),
-    ]
-
-
-def render_patched(spec: AppSpec, user_text: str, fal_version: str) -> str:
-    """The user's Dockerfile with the spec's edits applied, plus fal's runtime needs when an app of the
-    spec runs an entry point; everything else byte for byte as the user wrote it."""
-    from falmigrate.dockerfile import parse_text
-    from falmigrate.dockerfile.edits import append_to_final_stage
-    from falmigrate.dockerfile.patch import apply_edits
-
-    user = spec.image.dockerfile
-    assert user is not None
-    edits = list(user.edits)
-    if needs_fal_runtime(spec):
-        model = parse_text(user_text, user.path, check_references=False)
-        edits.append(append_to_final_stage(model, runtime_lines(spec, fal_version, model.final.user),
-                                           reason="fal's runner needs curl, fal and an importable fal_app"))
-    patched = apply_edits(user_text, edits, user.path)
-    return patched if patched.endswith("\n") else patched + "\n"
-
-
 def render(spec: AppSpec, *, fal_version: str = TARGET_FAL_VERSION, user_text: str | None = None) -> str:
     """The Dockerfile text without the generated-file header; ``fal_version`` is the fal it installs;
     ``user_text`` is the user's own Dockerfile when the spec patches one (``ImageSpec.dockerfile``)."""
     if spec.image.dockerfile is not None:
+        from falmigrate.render import userdockerfile
+
         if user_text is None:
             raise ValueError(f"the spec patches {spec.image.dockerfile.path}: its text is needed")
-        return render_patched(spec, user_text, fal_version)
+        return userdockerfile.patched(spec, user_text, fal_version=fal_version)
     return render_template(TEMPLATE, **context(spec, fal_version))

@@ -70,7 +70,8 @@ def _endpoint_rows(spec: AppSpec) -> list[dict[str, str]]:
 def _runs(app: ServedApp) -> str:
     """How fal runs one app, in a sentence of the deploy table."""
     if app.route == "image_only" and app.server is not None:
-        return (f"the image's own server (`{_cell(' '.join(app.server.command))}`) on port {app.server.port}; "
+        command = " ".join(app.server.command).replace("{port}", str(app.server.port))  # verify's port mark
+        return (f"the image's own server (`{_cell(command)}`) on port {app.server.port}; "
                 f"health check GET `{app.server.health.path}`")
     return f"`fal_app:{app.class_name}` imported inside the image (`python_entry_point`)"
 

@@ -100,10 +100,14 @@ class RunpodDetails(Frozen):
 class DockerDetails(Frozen):
     platform: Literal["docker"] = "docker"
     dockerfile: str  # the user's Dockerfile, relative to the source root
-    server_dir: str = ""  # the server's code folder below the workdir
-    framework: str | None = None  # "fastapi" | "flask" | None
-    via: str | None = None  # the ENTRYPOINT script the server is started through
-    port_movable: bool | None = None  # the server reads its port from $PORT / a flag we can set
+    context: str = "."  # the build context, relative to the source root
+    server_dir: str = ""  # the project folder (in the context) the Dockerfile copies into its WORKDIR
+    framework: str | None = None  # "fastapi" | "flask" | "http.server" | None
+    via: str | None = None  # the ENTRYPOINT script the server is started through (relative to the context)
+    port_movable: bool | None = None  # the server takes its port from the command line ({port}) or a variable
+    port_variable: str | None = None  # the environment variable the server reads its port from
+    image_paths: dict[str, str] = Field(default_factory=dict)  # image folder (PYTHONPATH…) -> context folder
+    entrypoint_hands_over: bool = True  # the image's ENTRYPOINT (if any) ends by running its arguments
 
 
 PlatformDetails = CogDetails | ModalDetails | RunpodDetails | DockerDetails

@@ -1,5 +1,8 @@
 """``falmigrate verify``: run the same cases through the source app and the generated fal app, compare.
 
+An image-only app's fal side is its output image's own server, started the way the image starts it
+(``verify.imageonly``); an entry-point app's is the generated ``fal_app.py`` called in-process.
+
 Each side runs in its own subprocess (``python -m falmigrate.verify.worker``; cwd = SRC for the source,
 OUT for the fal side) so the two apps' imports cannot meet. Results are normalized
 (``verify.normalize``) and compared per case. A side that cannot start raises ``VerifyError``; a
@@ -135,9 +138,12 @@ def verify(src: Path, out: Path, cases: list[dict[str, Any]] | None = None, *, p
     for label, path in (("source", src), ("output", out)):
         if not path.is_dir():
             raise UsageError(f"{label} directory does not exist: {path}")
-    if not (out / "fal_app.py").is_file():
+    has_app = (out / "fal_app.py").is_file()
+    if not has_app and not (out / "report.json").is_file():
         raise UsageError(f"no fal_app.py in {out}", hint="pass the directory `falmigrate convert` wrote")
     spec = load_spec(src, out, platform)
+    if spec.route == "entry_point" and not has_app:  # image-only apps have no Python file
+        raise UsageError(f"no fal_app.py in {out}", hint="pass the directory `falmigrate convert` wrote")
     if cases is None:
         cases = runners.default_cases(spec.source.platform, spec) or default_cases(spec)
     if not cases:

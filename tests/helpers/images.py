@@ -16,6 +16,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from falmigrate.build.pipeline import BuildOptions, build_image
-from falmigrate.build.secrets import Redactor
+from falmigrate.build.secrets import Redactor, Secret
+from falmigrate.dockerfile import parse_text
 from falmigrate.render.dockerfile import UV_IMAGE
 from falmigrate.spec import AppSpec, ServedApp
 from falmigrate.verify.normalize import normalize
@@ -70,11 +73,57 @@ def ensure_uv_image(client) -> str:
     return _locked(client, f"falmigrate-test/uv:{version}", make)
 
 
-def build_output(client, out: Path, base: str, tag: str) -> str:
-    """The image of OUT/Dockerfile, built by falmigrate's own engine stage; its id."""
-    options = BuildOptions(directory=out, tag=tag, base_image=base, network="host",
-                           replace_images={UV_IMAGE: ensure_uv_image(client)})
-    image_id, _ = build_image(client.api, options, Redactor([]))
+# What python:*-slim images have and the Debian test bases lack: ``python`` on PATH, a pip that installs into
+# the system Python, and site-packages under /usr/local (where ``pip install --prefix=/install`` + ``COPY
+# --from=… /install /usr/local`` put them; Debian's pip lays a prefix out as local/lib/pythonX.Y/dist-packages)
+_PYTHON_SLIM = ("ENV PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n"
+                "RUN ln -sf /usr/bin/python3 /usr/local/bin/python && python3 -c \"import pathlib, sys; "
+                "v = '%d.%d' % sys.version_info[:2]; pathlib.Path('/usr/lib/python3/dist-packages/slim-site.pth')"
+                ".write_text(f'/usr/local/lib/python{v}/site-packages\\\\n/usr/local/local/lib/python{v}/"
+                "dist-packages\\\\n')\"\n")
+
+
+def python_slim(client, base: str) -> str:
+    """``base`` made to behave like a ``python:*-slim`` image (for users' Dockerfiles built on one)."""
+    tag = "falmigrate-test/python-slim:" + re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-")[-100:]
+
+    def make(context: Path) -> None:
+        (context / "Dockerfile").write_text(f"FROM {base}\n{_PYTHON_SLIM}")
+
+    return _locked(client, tag, make)
+
+
+def _user_dockerfile(client, out: Path, spec: AppSpec, fal_base: str, plain_base: str,
+                     secrets_dir: Path) -> dict[str, Any]:
+    """Build options for a user's own Dockerfile (kept, patched): every outside base — builder stages too
+    — on the test base (one with fal for entry-point apps, whose pip would otherwise skip what fal already
+    brings), Python images as python-slim look-alikes, and a stand-in value for each build secret."""
+    model = parse_text((out / "Dockerfile").read_text(), check_references=False)
+    entry_point = any(app.route == "entry_point" for app in spec.served_apps())
+    python = python_slim(client, fal_base if entry_point else plain_base)
+    mapping = {stage.base_as_written: python if "python" in stage.base.lower() or "python" in (spec.image.base or "")
+               else plain_base for stage in model.stages if stage.parent is None}
+    secrets = []
+    for secret in spec.image.build_secrets:
+        (secrets_dir / secret).write_text("not-a-real-secret")
+        secrets.append(Secret(id=secret, src=secrets_dir / secret))
+    return {"replace_images": {**mapping, UV_IMAGE: ensure_uv_image(client)}, "secrets": tuple(secrets),
+            # a secret makes it a BuildKit build through the docker CLI, which must reach the same engine
+            "docker_host": os.environ.get("FALMIGRATE_TEST_DOCKER_HOST")}
+
+
+def build_output(client, out: Path, base: str, tag: str, *, spec: AppSpec | None = None,
+                 plain_base: str | None = None) -> str:
+    """The image of OUT/Dockerfile, built by falmigrate's own engine stage; its id. ``spec`` + ``plain_base``:
+    a user's own Dockerfile (``spec.image.dockerfile``) gets its bases swapped the way it needs."""
+    with tempfile.TemporaryDirectory(prefix="fm-image-secrets-") as tmp:
+        if spec is not None and spec.image.dockerfile is not None and plain_base is not None:
+            options = BuildOptions(directory=out, tag=tag, network="host",
+                                   **_user_dockerfile(client, out, spec, base, plain_base, Path(tmp)))
+        else:
+            options = BuildOptions(directory=out, tag=tag, base_image=base, network="host",
+                                   replace_images={UV_IMAGE: ensure_uv_image(client)})
+        image_id, _ = build_image(client.api, options, Redactor([]))
     return image_id
 
 

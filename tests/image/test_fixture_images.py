@@ -56,7 +56,7 @@ def test_image_builds_and_answers_like_the_source(case, tmp_path, docker_client,
     out = write_output(result, tmp_path / "out")
     spec = result.spec
     tag = f"falmigrate-test/fixture-{case.parent.name}-{case.name}:latest".lower().replace("_", "-")
-    build_output(docker_client, out, fal_base_image, tag)
+    build_output(docker_client, out, fal_base_image, tag, spec=spec, plain_base=base_image)
     try:
         if any(app.route == "entry_point" for app in spec.served_apps()):
             _pip_check(docker_client, tag, spec)

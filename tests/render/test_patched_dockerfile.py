@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from falmigrate import routes
-from falmigrate.render import RenderOptions, preflight_findings, render_files
-from falmigrate.render.dockerfile import runtime_lines
+from falmigrate.render import RenderOptions, header, preflight_findings, render_files
+from falmigrate.render.userdockerfile import runtime_lines
 from falmigrate.spec import DockerfileEdit, ImageSpec, ServerSpec, UserDockerfile
 from tests.helpers.specs import echo_spec
 
@@ -35,18 +35,21 @@ def _spec(**overrides):
 def test_entry_point_route_keeps_the_users_file_and_appends_fals_needs():
     spec = _spec()
     text = render_files(spec, None, RenderOptions(user_dockerfile=USER, fal_version="1.84.0"))["Dockerfile"]
-    kept, added = text.split("\n# Added by falmigrate", 1)
-    assert kept == USER.replace('CMD ["python", "handler.py"]\n', 'CMD ["python", "serve.py"]')
-    assert text.startswith("# syntax=docker/dockerfile:1\n")  # no header above the parser directive
-    tail = "# Added by falmigrate" + added
-    assert tail.rstrip("\n").splitlines() == runtime_lines(spec, "1.84.0")
+    first, second, rest = text.split("\n", 2)
+    # the header goes under the parser directive, which must stay the first line
+    assert (first, second) == ("# syntax=docker/dockerfile:1", header(spec))
+    patched = USER.replace('CMD ["python", "handler.py"]', 'CMD ["python", "serve.py"]').split("\n", 1)[1]
+    assert rest.startswith(patched)
+    tail = rest[len(patched):]
+    assert tail.rstrip("\n").split("\n") == runtime_lines(spec, USER, "1.84.0")
     assert "COPY fal_app.py /srv/app/fal_app.py" in tail and "write_text('/srv/app\\n')" in tail
 
 
 def test_image_only_route_gets_only_its_own_edits():
     spec = _spec(server=ServerSpec(command=["python", "serve.py"], port=8000))
     text = render_files(spec, None, RenderOptions(user_dockerfile=USER))["Dockerfile"]
-    assert text == USER.replace('CMD ["python", "handler.py"]', 'CMD ["python", "serve.py"]')
+    patched = USER.replace('CMD ["python", "handler.py"]', 'CMD ["python", "serve.py"]')
+    assert text == patched.replace("\n", f"\n{header(spec)}\n", 1)
 
 
 def test_preflight_of_the_written_dockerfile_reaches_the_report():
@@ -54,7 +57,7 @@ def test_preflight_of_the_written_dockerfile_reaches_the_report():
     spec = _spec()
     options = RenderOptions(user_dockerfile=broken, context_files=frozenset({"handler.py", "serve.py"}))
     found = preflight_findings(spec, options, {"fal_app.py", "pyproject.toml"})
-    assert [(f.rule, str(f.location)) for f in found] == [("FM055", "Dockerfile:7")]
+    assert [(f.rule, str(f.location)) for f in found] == [("FM055", "Dockerfile:8")]  # line 7 of the user's file, under the header
     report = json.loads(render_files(spec.with_findings(found), None, options)["report.json"])
     assert [f["rule"] for f in report["findings"]] == ["FM055"]
     clean = RenderOptions(user_dockerfile=USER, context_files=frozenset({"handler.py", "serve.py"}))

@@ -155,6 +155,8 @@ def worker_image(root: Path, entry_file: str, request: ImportRequest, project: P
     built.image = ImageSpec(
         base=base, python=version, cuda=cuda.group(1) if cuda else None, workdir=patch.parsed.final.workdir or "/",
         code_dirs=[code], build_secrets=list(patch.build_secrets),
-        dockerfile=UserDockerfile(path=patch.path, context=patch.context, edits=list(patch.edits),
+        # context ".": COPY sources of a subfolder context are prefixed with it, so the output folder (the
+        # source root) is the patched file's build context
+        dockerfile=UserDockerfile(path=patch.path, context=".", edits=list(patch.edits),
                                   python=interpreter))
     return built

@@ -92,7 +92,7 @@ def test_multi_worker_needs_entry_and_builds_from_the_worker_folder() -> None:
         assert path in info.value.message
     spec = fixture("multi_worker")
     assert (spec.name, spec.details.kind, spec.details.return_aggregate_stream) == ("caption", "generator", True)
-    assert spec.image.dockerfile.path == "caption/Dockerfile" and spec.image.dockerfile.context == "caption"
+    assert spec.image.dockerfile.path == "caption/Dockerfile" and spec.image.dockerfile.context == "."
     assert [e.lines for e in spec.image.dockerfile.edits] == [["COPY caption/requirements.txt ."], ["COPY caption ."]]
     assert spec.endpoints[0].examples == [{"subject": "a red fox", "place": "in the snow", "style": "news"}]
 
