@@ -1,11 +1,13 @@
 """cog codemod: the user's predictor module rewritten into ``fal_app.py`` (libcst; comments kept).
 
 Rules (ids in ``falmigrate/importers/cog/data/mapping.json``, FM100–FM199), applied in this order:
-1. the predictor class becomes a ``fal.App`` subclass with the image and knob settings (FM102, FM105);
+1. the predictor class becomes a ``fal.App`` subclass; it carries no deploy settings (image, machine,
+   scaling, secrets live in the generated pyproject.toml, which ``fal deploy <name>`` reads);
 2. ``setup(self, weights)`` → ``setup(self)`` binding ``weights`` like cog did (FM103);
 3. ``predict``/``run`` → ``@fal.endpoint("/")`` with generated request/response models; streams add
    ``/stream`` (FM115);
-4. ``cog`` imports → their equivalents (pathlib, pydantic, collections.abc) or dropped; cog APIs with
+4. the helpers the rewritten code calls are copied from ``falmigrate/apptemplates/cog_*.py`` (only those);
+5. ``cog`` imports → their equivalents (pathlib, pydantic, collections.abc) or dropped; cog APIs with
    no equivalent keep a ``TODO(falmigrate FM109)`` marker; imports left unused by the rewrite go.
 Applying it to its own output changes nothing (the class is no longer a cog predictor).
 """
@@ -15,12 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import libcst as cst
+from libcst.codemod.visitors import ImportItem
 
 from falmigrate.codemods import RewriteResult
 from falmigrate.codemods.cog import imports, support
 from falmigrate.codemods.cog.transform import EndpointPlan, rewrite_class
 from falmigrate.importers.cog.predictor import cog_names, parse_module
-from falmigrate.render.app import settings
 from falmigrate.render.models import ModelSource, model_source
 from falmigrate.spec import AppSpec, CogDetails, Finding, InputField, TypeRef
 
@@ -72,7 +74,7 @@ def _models(spec: AppSpec, taken: set[str]) -> tuple[EndpointPlan, ModelSource, 
     input_names = {f.name for f in endpoint.inputs}
     request_name = next(n for n in ("request", "request_", "fal_request") if n not in input_names)
     plan = EndpointPlan(endpoint=endpoint, input_class=input_class, output_class=output_class,
-                        wrap_model=wrap_model, request=request_name, settings=settings(spec),
+                        wrap_model=wrap_model, request=request_name,
                         setup_weights=spec.lifecycle.setup_takes_weights)
     return plan, needs, [request.code, response.code]
 
@@ -114,26 +116,35 @@ class _Rename(cst.CSTTransformer):
         return updated.with_changes(value=self.aliases.get(updated.value, updated.value))
 
 
-def _toolkit_aliases(taken: set[str], cog_locals: set[str], images: bool) -> dict[str, str]:
-    """``{"Image": "FalImage"}`` when the user's module binds a toolkit name itself (``from PIL import
-    Image``); names bound by cog imports do not count (those imports are rewritten)."""
+def _toolkit_aliases(taken: set[str], images: bool) -> dict[str, str]:
+    """``{"Image": "FalImage"}`` when the rewritten module binds a fal.toolkit name itself (``from PIL import
+    Image``, or a cog name kept from cog such as ``File``)."""
     wanted = ["File", "Image"] if images else ["File"]
-    user = taken - cog_locals
-    return {name: _unique(f"Fal{name}", taken) for name in wanted if name in user}
+    return {name: _unique(f"Fal{name}", taken) for name in wanted if name in taken}
 
 
-def _blocks(spec: AppSpec, model_code: list[str], images: bool,
-            aliases: dict[str, str]) -> list[cst.BaseStatement]:
-    stream = spec.endpoints[0].output_mode == "stream"
-    text = support.helpers(images) + (support.WEIGHTS if spec.lifecycle.setup_takes_weights else "")
-    if stream:
-        text += support.AEVENTS if spec.endpoints[0].is_async else support.EVENTS
-    text += "".join(f"\n\n{code}" for code in model_code)
+def _blocks(helpers: str, model_code: list[str], aliases: dict[str, str]) -> list[cst.BaseStatement]:
+    """The helper functions and request/response models, led by the MARK comment."""
+    text = "\n\n".join([helpers.strip(), *(code.strip() for code in model_code)]).strip() + "\n"
     parsed = cst.parse_module(text)
-    body = list((parsed.visit(_Rename(aliases)) if aliases else parsed).body)
+    body = support.statements((parsed.visit(_Rename(aliases)) if aliases else parsed).code)
     first = body[0].with_changes(leading_lines=[cst.EmptyLine(indent=False), cst.EmptyLine(indent=False),
                                                 cst.EmptyLine(comment=cst.Comment(support.MARK))])
     return [first, *body[1:]]
+
+
+def _generated_imports(needs: ModelSource, helpers: list[ImportItem], stream: bool,
+                       aliases: dict[str, str]) -> list[ImportItem]:
+    """What the generated models, helpers and endpoints import; fal.toolkit names the user's module binds
+    itself are imported under their alias."""
+    items = [ImportItem("fal", None, None), *helpers]
+    if stream:
+        items.append(ImportItem("fastapi.responses", "StreamingResponse", None))
+    items += [ImportItem("typing", n, None) for n in sorted(needs.typing_names)]
+    items += [ImportItem("pydantic", n, None) for n in sorted(needs.pydantic_names)]
+    items += [ImportItem("fal.toolkit", n, None) for n in sorted(needs.toolkit_names)]
+    return [ImportItem(i.module_name, i.obj_name, aliases.get(i.obj_name or ""))
+            if i.module_name == "fal.toolkit" else i for i in items]
 
 
 def _already_fal(module: cst.Module, class_name: str) -> bool:
@@ -154,22 +165,26 @@ def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     taken = _top_names(original)
     plan, needs, model_code = _models(spec, taken)
     images = "Image" in needs.toolkit_names
-    aliases = _toolkit_aliases(taken, set(names.cog), images)
     plan.todos = _todos(spec, file)
-    findings: list[Finding] = []
     body: list[cst.BaseStatement] = []
+    at = 0
     for statement in original.body:
         if isinstance(statement, cst.ClassDef) and statement.name.value == class_name:
             opened = _opened_inputs(statement, method or "predict", names)
-            body.extend(_blocks(spec, model_code, images, aliases))
+            at = len(body)
             body.append(rewrite_class(statement, plan, names, opened))
         else:
             body.append(statement)
-    module = original.with_changes(body=body)
-    module, found = imports.fix_imports(original, module, names, needs,
-                                        stream=spec.endpoints[0].output_mode == "stream", file=file,
-                                        aliases=aliases)
-    findings += found
+    user_names = imports.user_names(original.with_changes(body=body), names)
+    kept_from_cog = {local for local, cog_name in names.cog.items()
+                     if local in user_names and support.COG_NAMES.get(cog_name) is None}
+    aliases = _toolkit_aliases((taken - set(names.cog)) | kept_from_cog, images)
+    helpers = support.helpers(support.used_helpers(original.with_changes(body=body)), images=images)
+    body[at:at] = _blocks(helpers.code, model_code, aliases)
+    stream = spec.endpoints[0].output_mode == "stream"
+    generated = _generated_imports(needs, helpers.imports, stream, aliases)
+    module, findings = imports.fix_imports(original, original.with_changes(body=body), names, generated,
+                                           file=file, user_names=user_names)
     code = module.code
     compile(code, "fal_app.py", "exec")  # a bug here must not produce a broken file silently
     return RewriteResult(code=code, findings=findings)
