@@ -24,7 +24,7 @@ from falmigrate.codemods.cog import imports, support
 from falmigrate.codemods.cog.transform import EndpointPlan, rewrite_class
 from falmigrate.importers.cog.predictor import cog_names, parse_module
 from falmigrate.render.models import ModelSource, model_source
-from falmigrate.spec import AppSpec, CogDetails, Finding, InputField, TypeRef
+from falmigrate.spec import AppSpec, CogDetails, InputField, TypeRef
 
 _TODO_RULES = {"FM107", "FM108", "FM114", "FM116"}
 
