@@ -16,6 +16,7 @@ from falmigrate.importers.cog import decisions as rows
 from falmigrate.importers.cog import mapping
 from falmigrate.importers.cog.config import CONFIG_NAME, CogConfig, read_config
 from falmigrate.importers.cog.image import plan_image
+from falmigrate.importers.cog.layout import layout_findings
 from falmigrate.importers.cog.predictor import PredictorInfo, default_class, read_predictor
 from falmigrate.importers.cog.types import file_kind
 from falmigrate.spec import (
@@ -166,6 +167,7 @@ class CogImporter:
         scaling = _scaling(config, info, findings, decisions)
         _train(config, findings)
         _other_cog_imports(root, config, file, findings)
+        findings += layout_findings(root, plan.image.run_steps, CONFIG_NAME)
         if info.endpoint.output_mode == "stream":
             findings.append(_finding("FM115", f"{info.method}() streams: `/` returns the whole list as `output`, "
                                      "`/stream` sends each item as a server-sent event",

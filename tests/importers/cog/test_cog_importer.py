@@ -159,7 +159,7 @@ def test_concurrency_gpu_weights_and_secrets(tmp_path: Path) -> None:
         """, {"predict.py": predict, "requirements.txt": "torch==2.4.1\n"}))
     assert spec.scaling.max_multiplexing == 6
     assert spec.hardware.machine_type == "GPU-A100" and spec.hardware.gpu
-    assert spec.image.base == "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"  # newest CUDA torch 2.4 ships for
+    assert spec.image.base == "nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04"  # newest CUDA torch 2.4 ships for
     assert spec.image.env == {"A": "1", "B": "two=2", "PIP_EXTRA_INDEX_URL": "https://download.pytorch.org/whl/cu124"}
     assert spec.secrets == ["HF_TOKEN"]
     assert "hf_abc123" not in spec.to_json()  # a secret's value never reaches the spec (or any output)
@@ -171,12 +171,14 @@ def test_concurrency_gpu_weights_and_secrets(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("yaml_text, base, finding", [
-    ('build:\n  gpu: true\n  cuda: "11.8"\n', "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04", None),
-    ('build:\n  gpu: true\n', "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04", None),
-    ('build:\n  gpu: true\n  cuda: "12.8"\n  python_packages: ["torch==2.1.2"]\n',
-     "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04", "FM113"),
-    ('build:\n  gpu: true\n  python_packages: ["torch==2.0.1"]\n', "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04", None),
-    ('build:\n  gpu: true\n  cuda: "11.3"\n', "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04", "FM113"),
+    ('build:\n  gpu: true\n  cuda: "11.8"\n', "nvidia/cuda:11.8.0-cudnn8-devel-ubuntu22.04", None),
+    ('build:\n  gpu: true\n', "nvidia/cuda:11.8.0-cudnn8-devel-ubuntu22.04", None),  # cog's default CUDA
+    ('build:\n  gpu: true\n  cuda: "12.8"\n  python_version: "3.11"\n  python_packages: ["torch==2.1.2"]\n',
+     "nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04", "FM113"),
+    ('build:\n  gpu: true\n  python_version: "3.11"\n  python_packages: ["torch==2.0.1"]\n',
+     "nvidia/cuda:11.8.0-cudnn8-devel-ubuntu22.04", None),
+    ('build:\n  gpu: true\n  cuda: "11.3"\n', "nvidia/cuda:11.3.1-cudnn8-devel-ubuntu20.04", None),
+    ('build:\n  gpu: true\n  cuda: "12.7"\n', "nvidia/cuda:12.6.3-cudnn-devel-ubuntu24.04", "FM113"),
 ])
 def test_base_image_selection(tmp_path: Path, yaml_text: str, base: str, finding: str | None) -> None:
     spec = CogImporter().load(project(tmp_path, yaml_text + 'predict: "predict.py:Predictor"\n'))
@@ -186,11 +188,13 @@ def test_base_image_selection(tmp_path: Path, yaml_text: str, base: str, finding
 
 def test_cpu_keeps_python_version_as_written(tmp_path: Path) -> None:
     spec = CogImporter().load(project(tmp_path, 'build:\n  python_version: 3.10\npredict: "predict.py:Predictor"\n'))
-    assert spec.image.python == "3.10" and spec.image.base is None and spec.hardware.machine_type == "S"
+    assert spec.image.python == "3.10" and spec.image.base == "python:3.10-slim-bookworm"
+    assert spec.hardware.machine_type == "S"
 
 
 def test_torch_pin_parsing() -> None:
-    assert torch_version(["numpy", "torch==2.3.1+cu121  # gpu"]) == "2.3"
+    assert torch_version(["numpy", "torch==2.3.1+cu121  # gpu"]) == "2.3.1"
+    assert torch_version(["torch == 2.1"]) == "2.1"
     assert torch_version(["torchvision==0.18"]) is None
 
 
@@ -231,8 +235,10 @@ def test_other_modules_importing_cog_are_findings(tmp_path: Path) -> None:
     ('build:\n  python_packages: ["torch==2.3.1", "numpy"]\n', "https://download.pytorch.org/whl/cpu"),
     ('build:\n  gpu: true\n  cuda: "11.8"\n  python_packages: ["torch==2.1.2"]\n',
      "https://download.pytorch.org/whl/cu118"),
-    ('build:\n  gpu: true\n  python_packages: ["torch==2.8.0"]\n', "https://download.pytorch.org/whl/cu128"),
-    ('build:\n  gpu: true\n  cuda: "12.8"\n  python_packages: ["torch==2.1.2"]\n', None),  # no such build (FM113)
+    ('build:\n  gpu: true\n  python_packages: ["torch==2.8.0"]\n', "https://download.pytorch.org/whl/cu129"),
+    # CUDA 12.8 has no torch 2.1.2 build: cog installs the newest one below it (cu121) and warns (FM113)
+    ('build:\n  gpu: true\n  cuda: "12.8"\n  python_packages: ["torch==2.1.2"]\n', "https://download.pytorch.org/whl/cu121"),
+    ('build:\n  gpu: true\n  cuda: "11.3"\n  python_packages: ["torch==2.4.1"]\n', None),  # no build at or below 11.3
     ('build:\n  python_packages: ["torch"]\n', None),  # not pinned
     ('build:\n  python_packages: ["torch==2.3.1"]\nenvironment: ["PIP_EXTRA_INDEX_URL=https://mirror.example/simple"]\n',
      "https://mirror.example/simple"),  # the user's own index wins
