@@ -93,22 +93,25 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
     progress.log(f"reading {src}")
     spec = importers.load(src, platform, request)
     spec = routes.plan(spec, routes.RouteOptions(native=native, name=name))
-    spec = spec.with_findings([*version_findings, *falreqs.check(spec, src, pinned_fal)])
-    result = _rewrite(spec, src, native)
+    # the project inside SRC the importer chose (``SourceInfo.root``, e.g. the folder of one of several
+    # cog.yaml files): spec paths are relative to it and it is the image's build context
+    project_root = src / spec.source.root
+    spec = spec.with_findings([*version_findings, *falreqs.check(spec, project_root, pinned_fal)])
+    result = _rewrite(spec, project_root, native)
     app_code = None
     if result is not None:
         spec = _merge(spec, list(result.findings), list(result.decisions))
         app_code = result.code
-    project = source_files(src)
+    project = source_files(project_root)
     pyproject = project.get("pyproject.toml")
     files = render_files(spec, app_code, RenderOptions(
         image_ref=image_ref, registry_credentials=image_ref is not None, fal_version=pinned_fal,
         project_pyproject=pyproject.decode("utf-8") if pyproject is not None else None,
         project_dockerignore=".dockerignore" in project))
     sources = {k: v for k, v in project.items() if k not in files}
-    executables = {name for name in sources if os.access(src / name, os.X_OK)}
+    executables = {name for name in sources if os.access(project_root / name, os.X_OK)}
     return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources,
-                         executables=executables, src=src.absolute())
+                         executables=executables, src=project_root.absolute())
 
 
 def _rewrite(spec: AppSpec, src: Path, native: bool) -> codemods.RewriteResult | None:

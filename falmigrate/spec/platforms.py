@@ -21,7 +21,11 @@ class CogDetails(Frozen):
     setup_weights: bool = False  # setup(self, weights) takes cog's weights argument
     file_inputs: list[str] = Field(default_factory=list)
     train: str | None = None  # cog.yaml's ``train:`` reference, as written
+    train_file: str | None = None  # the trainer function's module, when it became an app
+    train_function: str | None = None
+    train_app: str | None = None  # the generated trainer app class (``/train``)
     cog_version: str | None = None  # the cog version the project pins (requiredness rules differ)
+    config: str = "cog.yaml"  # the config file's name in the project folder (cog's ``-f``)
 
 
 class ModalCall(Frozen):

@@ -47,7 +47,7 @@ def test_invalid_yaml_points_at_the_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ref, message", [
     ("missing.py:Predictor", "does not exist"),
-    ("predict.py:Nope", "defines no top-level class Nope"),
+    ("predict.py:Nope", "defines no top-level class or function Nope"),
 ])
 def test_bad_predictor_reference_points_at_cog_yaml(tmp_path: Path, ref: str, message: str) -> None:
     root = project(tmp_path, f'build:\n  python_version: "3.11"\npredict: "{ref}"\n')
@@ -217,18 +217,27 @@ def test_detect(tmp_path: Path) -> None:
     assert CogImporter().detect(tmp_path / "proj" / "nothing") == 0.0
 
 
-def test_other_modules_importing_cog_are_findings(tmp_path: Path) -> None:
-    """The fal image has no cog: a helper module that imports cog is reported at its line (the train
-    module is not: it is not migrated)."""
+def test_other_modules_importing_cog_get_cog_installed(tmp_path: Path) -> None:
+    """Only the predictor module is rewritten: other modules that import cog (helpers, the trainer module)
+    run as they are, so the image installs cog; each gets an info finding at its line."""
     root = project(tmp_path, 'predict: "predict.py:Predictor"\ntrain: "train.py:train"\n', {
         "predict.py": PREDICT,
         "helpers/io.py": "import os\n\nfrom cog import Path\n",
         "train.py": "from cog import Input\n",
         "plain.py": "# import cog is only mentioned in a comment\nimport os\n",
     })
-    found = [f for f in CogImporter().load(root).findings if f.rule == "FM109"]
-    assert [(f.location.file, f.location.line) for f in found] == [("helpers/io.py", 3)]
-    assert "not installed in the fal image" in found[0].message
+    spec = CogImporter().load(root)
+    found = [f for f in spec.findings if f.rule == "FM109"]
+    assert [(f.location.file, f.location.line, f.severity) for f in found] == [("helpers/io.py", 3, "info"),
+                                                                             ("train.py", 1, "info")]
+    assert "the image installs cog==0.23.1" in found[0].message
+    assert "cog==0.23.1" in spec.image.python_requirements
+    assert "FM104" in rules(spec)  # train.py defines no train function: not migrated
+
+
+def test_no_cog_in_the_image_when_nothing_kept_imports_it(tmp_path: Path) -> None:
+    spec = CogImporter().load(project(tmp_path, 'predict: "predict.py:Predictor"\n'))
+    assert not any(r.startswith("cog") for r in spec.image.python_requirements) and "FM109" not in rules(spec)
 
 
 @pytest.mark.parametrize("yaml_text, index", [

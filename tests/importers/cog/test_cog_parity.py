@@ -17,7 +17,8 @@ FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "cog"
 NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file())
 # Cases refused before predict runs (cog's input checks / fal's 422): both sides must fail.
 FAILING = {("choices", "bad_choice"), ("choices", "too_many_steps"), ("choices", "bad_tag"),
-           ("runner_run", "missing_document"), ("image_output", "bad_color")}
+           ("runner_run", "missing_document"), ("image_output", "bad_color"),
+           ("secret_mounts", "train_too_many_steps")}
 # One deliberate change per fixture's generated app (old -> new, exactly one occurrence): a request default,
 # a dropped constraint, a body line, a setup detail. verify must report each: the source side reads
 # defaults and constraints with cog's own inspector, not with the importer, so they cannot hide.
