@@ -1,6 +1,7 @@
 """Golden-file fixtures: ``fixtures/<platform>/<case>/{input,expected}``.
 
 ``fixture_cases(platform)`` lists the case directories (pytest params, ids = case names);
+``fixture_request(case_dir)`` is what a case's ``request.json`` names on the command line (``--entry``…);
 ``assert_golden(case_dir, files)`` compares generated files with ``expected/`` and, when the
 environment has ``FALMIGRATE_UPDATE_GOLDEN=1``, rewrites ``expected/`` instead (the only way goldens
 change: an explicit flag, then a reviewed diff).
@@ -28,6 +29,17 @@ def fixture_cases(platform: str) -> list[Path]:
     if not base.is_dir():
         return []
     return sorted(p for p in base.iterdir() if p.is_dir() and (p / "input").is_dir())
+
+
+def fixture_request(case_dir: Path):
+    """The ImportRequest of a case (its ``request.json``: ``{"entry": …, "dockerfile": …, "context": …}``),
+    for repositories that hold several apps; None without one."""
+    import json
+
+    from falmigrate.importers.base import ImportRequest
+
+    path = Path(case_dir) / "request.json"
+    return ImportRequest(**json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else None
 
 
 def _expected_files(expected: Path) -> dict[str, str]:

@@ -4,7 +4,8 @@
 
 Module-level ``NAME = <expression>`` assignments are evaluated in order (a literal, an earlier constant,
 ``list``/``tuple``/``sorted``/``.keys()`` of one, ``int``/``float``/``str``/``bool`` casts, ``+`` of
-strings or numbers, f-strings, and environment reads with a literal default). An environment variable
+strings or numbers, f-strings, and environment reads with a literal default); ``from helpers import NAME``
+of a project module brings that module's constant (``project_values``). An environment variable
 that cog.yaml's ``environment`` sets has that value (the image sets it before the module is imported,
 under cog and on fal alike); otherwise the read's literal default is the value, and every such read is
 kept (``EnvRead``) so the importer can say which variable it assumed.
@@ -13,7 +14,9 @@ kept (``EnvRead``) so the importer can say which variable it assumed.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import libcst as cst
@@ -54,8 +57,10 @@ def _dotted(node: cst.BaseExpression) -> str:
 class StaticValues:
     """Module constants and the evaluation of expressions over them (see the module docstring)."""
 
-    def __init__(self, module: cst.Module, environment: dict[str, str] | None = None) -> None:
+    def __init__(self, module: cst.Module, environment: dict[str, str] | None = None, *,
+                 resolve: Callable[[str, int], StaticValues | None] | None = None) -> None:
         self.environment = dict(environment or {})
+        self.resolve = resolve  # (module name, relative level) → that project module's values
         self.constants: dict[str, Any] = {}
         self.constant_reads: dict[str, tuple[EnvRead, ...]] = {}
         self._read_module(module)
@@ -73,10 +78,26 @@ class StaticValues:
             if not isinstance(statement, cst.SimpleStatementLine):
                 continue
             for small in statement.body:
+                if isinstance(small, cst.ImportFrom):
+                    self._import(small)
+                    continue
                 target = small.targets[0].target if isinstance(small, cst.Assign) and len(small.targets) == 1 \
                     else small.target if isinstance(small, cst.AnnAssign) and small.value is not None else None
                 if isinstance(target, cst.Name):
                     self._assign(target.value, small.value)
+
+    def _import(self, node: cst.ImportFrom) -> None:
+        if self.resolve is None or isinstance(node.names, cst.ImportStar):
+            return
+        source = self.resolve(_dotted(node.module) if node.module else "", len(node.relative))
+        for alias in node.names:
+            name = alias.name.value if isinstance(alias.name, cst.Name) else ""
+            local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else name
+            if source is not None and name in source.constants:
+                self.constants[local] = source.constants[name]
+                self.constant_reads[local] = source.constant_reads.get(name, ())
+            else:
+                self.constants.pop(local, None)
 
     def _assign(self, name: str, node: cst.BaseExpression) -> None:
         try:
@@ -154,3 +175,35 @@ def _literal_keys(node: cst.BaseExpression) -> dict[Any, None] | None:
             if all(isinstance(e, cst.DictElement) for e in node.elements) else None
     except (ValueError, SyntaxError, TypeError):
         return None
+
+
+def project_values(root: Path, file: str, environment: dict[str, str] | None = None,
+                   module: cst.Module | None = None) -> StaticValues:
+    """The values of ``root/file`` (``module`` if already parsed), following its imports of other project
+    modules (next to the file, then from the root); cycles and unreadable modules give no constants."""
+    cache: dict[Path, StaticValues | None] = {}
+
+    def load(path: Path, tree: cst.Module | None = None) -> StaticValues | None:
+        if path in cache:
+            return cache[path]
+        cache[path] = None  # an import cycle ends here
+        try:
+            tree = tree or cst.parse_module(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
+            return None
+        values = StaticValues(tree, environment, resolve=lambda name, level: find(path, name, level))
+        cache[path] = values
+        return values
+
+    def find(importer: Path, name: str, level: int) -> StaticValues | None:
+        parts = [p for p in name.split(".") if p]
+        bases = [importer.parent.joinpath(*[".."] * (level - 1))] if level else [importer.parent, Path(root)]
+        for base in bases:
+            for candidate in (base.joinpath(*parts).with_suffix(".py") if parts else None,
+                              base.joinpath(*parts, "__init__.py")):
+                if candidate is not None and candidate.is_file() and Path(root).resolve() in candidate.resolve().parents:
+                    return load(candidate.resolve())
+        return None
+
+    found = load((Path(root) / file).resolve(), module)
+    return found if found is not None else StaticValues(module or cst.Module([]), environment)

@@ -16,7 +16,7 @@ from pathlib import Path
 from falmigrate.importers.cog import bases, mapping
 from falmigrate.importers.cog.bases import CogBase, cog_base, major_minor
 from falmigrate.importers.cog.config import CogConfig
-from falmigrate.importers.cog.layout import run_step_tools
+from falmigrate.importers.cog.layout import cuda_build_evidence, run_step_tools
 from falmigrate.spec import Copy, Decision, Finding, HardwareSpec, ImageSpec, Location, RunStep, SecretMount
 
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
@@ -91,6 +91,17 @@ def weight_copies(config: CogConfig) -> list[Copy]:
 def _finding(rule: str, message: str, remediation: str, location: Location | None) -> Finding:
     return Finding(rule=rule, severity=mapping.severity(rule), message=message, remediation=remediation,
                    location=location)
+
+
+def _devel_decision(root: Path, config: CogConfig, base: CogBase, image: dict, plan: ImagePlan) -> None:
+    if not base.devel:
+        return
+    evidence = cuda_build_evidence(root, image["run_steps"], plan.requirements)
+    if evidence:
+        plan.decisions.append(Decision(
+            source=f"the project compiles CUDA code: {', '.join(evidence[:4])}" + (" …" if len(evidence) > 4 else ""),
+            target=f"the devel base `{base.image}` (nvcc and the CUDA headers)",
+            note="a CUDA runtime base has neither: that build or start-up step would fail", location=config.loc("build", "gpu")))
 
 
 def _base_findings(config: CogConfig, base: CogBase, plan: ImagePlan) -> None:
@@ -210,6 +221,7 @@ def plan_image(root: Path, config: CogConfig, *, gpu: bool | None = None) -> Ima
     if use_gpu:
         _gpu_hardware(config, plan)
     _base_findings(config, base, plan)
+    _devel_decision(root, config, base, image, plan)
     _torch_index(config, image, base, plan)
     _run_tools(image, base, plan)
     _secret_mount_decisions(image["run_steps"], plan)

@@ -74,9 +74,9 @@ def _input_args(reader: Reporter, call: cst.Call, param: cst.Param) -> _Args:
 
 def _report_reads(reader: Reporter, name: str, reads: list[EnvRead]) -> None:
     for read in dict.fromkeys(reads):
-        source = "cog.yaml's environment sets it" if read.from_config else "its literal default"
-        reader.find("FM123", f"`{name}` is computed from the environment variable {read.name}: the request model "
-                             f"uses {read.value!r} ({source}), fixed when the app was converted",
+        source = "set by cog.yaml's environment" if read.from_config else "the read's literal default"
+        reader.find("FM123", f"`{name}` is computed from the environment variable {read.name} ({read.value!r}, "
+                             f"{source}): the request model fixes the result when the app is converted",
                     f"set {read.name} in cog.yaml's environment (it becomes an ENV line) or edit the default in "
                     "fal_app.py; a value set only at run time no longer changes the request schema", read.node)
 

@@ -5,6 +5,8 @@ Two checks, both on text (nothing is run):
 - ``run_step_tools``: the apt packages a ``build.run`` command calls (``curl``, ``wget``, ``git``, ``xz``…).
   cog's base image always has curl (cog installs it to fetch tini) and, on its CUDA path, wget, git and
   xz-utils; a plain ``python:*-slim`` or a swapped base has none of them, so they are installed first.
+- ``cuda_build_evidence``: what in the project compiles CUDA code (``.cu`` sources, ``nvcc``, torch's
+  ``cpp_extension``): the reason cog's *devel* base (nvcc, headers) matters, said in a decision.
 - ``layout_findings``: run steps and the project's scripts that name paths of cog's own layout — the
   pyenv Python of older cog releases (``/root/.pyenv``), a hard-coded ``site-packages`` of cog's Python,
   cog's HTTP server (``cog.server.http``) or ``/.cog`` — which the converted image does not have (FM119).
@@ -36,6 +38,31 @@ _LAYOUT = (
 )
 _SCRIPT_SUFFIXES = (".sh", ".bash", ".py")
 _SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".cog"}
+
+
+_CUDA_BUILD = re.compile(r"\bnvcc\b|cpp_extension|CUDAExtension|\bflash[-_]attn\b")
+
+
+def cuda_build_evidence(root: Path, steps: list[RunStep], requirements: list[str]) -> list[str]:
+    """What compiles CUDA code (file names, ``nvcc`` in a script or step), for the devel-base decision."""
+    found: list[str] = []
+    for path in sorted(Path(root).rglob("*")):
+        rel = path.relative_to(root)
+        if not path.is_file() or _SKIP_DIRS & set(rel.parts):
+            continue
+        if path.suffix in (".cu", ".cuh"):
+            found.append(f"{rel.as_posix()} (CUDA source)")
+        elif path.suffix in _SCRIPT_SUFFIXES:
+            try:
+                match = _CUDA_BUILD.search(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                continue
+            if match:
+                found.append(f"`{match.group(0)}` in {rel.as_posix()}")
+    found += [f"`{_CUDA_BUILD.search(s.command).group(0)}` in a build.run step" for s in steps  # type: ignore[union-attr]
+              if _CUDA_BUILD.search(s.command)]
+    found += [f"the requirement `{line.strip()}`" for line in requirements if _CUDA_BUILD.search(line.split("#")[0])]
+    return found
 
 
 def run_step_tools(command: str) -> list[str]:

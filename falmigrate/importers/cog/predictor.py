@@ -17,7 +17,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from falmigrate.errors import SourceError
 from falmigrate.importers.cog import mapping
-from falmigrate.importers.cog.constants import StaticValues, literal
+from falmigrate.importers.cog.constants import literal, project_values
 from falmigrate.importers.cog.inputs import InputRules, input_field, is_input_call
 from falmigrate.importers.cog.outputs import as_images, file_evidence, has_file
 from falmigrate.importers.cog.types import Names, Unsupported, is_stream, to_typeref
@@ -97,7 +97,7 @@ class _Reader:
         self.module = self.wrapper.module
         self.positions = self.wrapper.resolve(PositionProvider)
         self.names = cog_names(self.module)
-        self.values = StaticValues(self.module, environment)
+        self.values = project_values(root, file, environment, self.module)
         self.findings: list[Finding] = []
 
     def loc(self, node: cst.CSTNode) -> Location:

@@ -145,6 +145,8 @@ def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[A
     directory the user named, the cog project is ``spec.source.root`` inside it."""
     project = (Path(root) / spec.source.root).resolve()
     os.chdir(project)  # cog runs the predictor in /src, its project folder
+    os.environ.update(image_environment(spec))
+    sys.argv = [str(project / (spec.source.entry_file or "predict.py"))]  # cog imports it with no CLI arguments
     targets = _targets(spec)
     results: list[Any] = []
     for case in cases:
@@ -160,6 +162,16 @@ def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[A
         except Exception as exc:  # noqa: BLE001 - the user's code raised
             results.append({"error": f"{type(exc).__name__}: {exc}", "kind": "failed"})
     return results
+
+
+def image_environment(spec: AppSpec) -> dict[str, str]:
+    """cog.yaml's ``environment`` (secret-looking names excluded): the image sets it before the predictor
+    module is imported, under cog and on fal alike, so both sides of verify see it."""
+    return {key: value for key, value in spec.image.env.items() if key != "PIP_EXTRA_INDEX_URL"}
+
+
+def fal_side_env(src: Path, spec: AppSpec) -> dict[str, str]:
+    return image_environment(spec)
 
 
 def default_cases(spec: AppSpec) -> list[dict[str, Any]] | None:
