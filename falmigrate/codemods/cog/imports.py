@@ -199,6 +199,11 @@ def _insert_after_imports(module: cst.Module, statements: list[cst.BaseStatement
     at = 1 if body and _docstring(body[0]) else 0
     while at < len(body) and _is_import(body[at]):
         at += 1
+    if at < len(body):  # two blank lines between the inserted definitions and the code after them
+        leading = list(body[at].leading_lines)
+        blank = next((i for i, line in enumerate(leading) if line.comment is not None), len(leading))
+        body[at] = body[at].with_changes(leading_lines=[cst.EmptyLine(indent=False)] * max(2, blank)
+                                         + leading[blank:])
     return module.with_changes(body=[*body[:at], *statements, *body[at:]])
 
 

@@ -225,6 +225,12 @@ def plan_image(root: Path, config: CogConfig, *, gpu: bool | None = None) -> Ima
     _torch_index(config, image, base, plan)
     _run_tools(image, base, plan)
     _secret_mount_decisions(image["run_steps"], plan)
+    if pinned and python != pinned:
+        plan.decisions.append(Decision(
+            source=f"build.python_version {pinned}", target=f"Python {python} for cog's base and torch pairing",
+            note=f"cog {bases.mirrored_cog_version()} itself refuses Python below {MIN_PYTHON} (the project was built "
+                 "with an older cog); pinned packages are checked against the raised version", location=config.loc(
+                     "build", "python_version")))
     if not pinned:
         plan.findings.append(_finding(
             "FM127", f"cog.yaml sets no build.python_version: the image gets Python {base.python}, the default of "
