@@ -25,7 +25,7 @@ class Reporter(Protocol):
 
     def loc(self, node: cst.CSTNode) -> Location: ...
 
-    def find(self, rule: str, message: str, remediation: str, node: cst.CSTNode) -> None: ...
+    def find(self, rule: str, message: str, remediation: str, node: cst.CSTNode | Location | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _report_reads(reader: Reporter, name: str, reads: list[EnvRead]) -> None:
         reader.find("FM123", f"`{name}` is computed from the environment variable {read.name} ({read.value!r}, "
                              f"{source}): the request model fixes the result when the app is converted",
                     f"set {read.name} in cog.yaml's environment (it becomes an ENV line) or edit the default in "
-                    "fal_app.py; a value set only at run time no longer changes the request schema", read.node)
+                    "fal_app.py; a value set only at run time no longer changes the request schema", read.location)
 
 
 def _typeref(reader: Reporter, param: cst.Param, annotation: cst.BaseExpression | None) -> TypeRef:

@@ -17,7 +17,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from falmigrate.errors import SourceError
 from falmigrate.importers.cog import mapping
-from falmigrate.importers.cog.constants import literal, project_values
+from falmigrate.importers.cog.constants import StaticValues, literal
 from falmigrate.importers.cog.inputs import InputRules, input_field, is_input_call
 from falmigrate.importers.cog.outputs import as_images, file_evidence, has_file
 from falmigrate.importers.cog.types import Names, Unsupported, is_stream, to_typeref
@@ -97,16 +97,18 @@ class _Reader:
         self.module = self.wrapper.module
         self.positions = self.wrapper.resolve(PositionProvider)
         self.names = cog_names(self.module)
-        self.values = project_values(root, file, environment, self.module)
+        self.values = StaticValues(Path(root), file, self.module, environment)
         self.findings: list[Finding] = []
 
     def loc(self, node: cst.CSTNode) -> Location:
         pos = self.positions[node].start
         return Location(file=self.file, line=pos.line, column=pos.column + 1)
 
-    def find(self, rule: str, message: str, remediation: str, node: cst.CSTNode) -> None:
+    def find(self, rule: str, message: str, remediation: str, node: cst.CSTNode | Location | None) -> None:
+        """A finding at ``node`` (of this module) or at a location the evaluator reported."""
+        where = node if isinstance(node, Location) or node is None else self.loc(node)
         self.findings.append(Finding(rule=rule, severity=mapping.severity(rule), message=message,
-                                     remediation=remediation, location=self.loc(node)))
+                                     remediation=remediation, location=where))
 
     def collect_models(self) -> None:
         for statement in self.module.body:

@@ -61,8 +61,8 @@ def test_several_cog_projects_need_entry_exit_2_listing_them(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("entry, message", [
     ("models/nope/cog.yaml", "no such file"),
-    ("models/upscaler/predict.py", "is not a cog.yaml"),
-    ("README.md", "is not a cog.yaml"),
+    ("models/upscaler/predict.py", "is not a file falmigrate converts"),
+    ("README.md", "is not a file falmigrate converts"),
     ("../outside/cog.yaml", "no such file"),
 ])
 def test_bad_entry_is_exit_2_naming_the_file(tmp_path: Path, entry: str, message: str) -> None:
@@ -73,10 +73,13 @@ def test_bad_entry_is_exit_2_naming_the_file(tmp_path: Path, entry: str, message
     assert not out.exists()
 
 
-def test_a_yaml_that_is_not_a_cog_config_is_refused(tmp_path: Path) -> None:
+def test_the_importer_refuses_what_is_not_a_cog_config(tmp_path: Path) -> None:
+    """convert checks --entry first; the importer checks again when called directly."""
     write(tmp_path, {"cog.yaml": YAML, "predict.py": PREDICT, "deploy/values.yaml": "replicas: 2\n"})
     with pytest.raises(UsageError, match="is not a cog config"):
         load(tmp_path, "deploy/values.yaml")
+    with pytest.raises(UsageError, match="is not a cog.yaml"):
+        load(tmp_path, "predict.py")
 
 
 def test_the_root_cog_yaml_or_the_only_one_is_clearly_the_entry(tmp_path: Path) -> None:
