@@ -18,8 +18,8 @@ import libcst as cst
 
 from falmigrate.errors import SourceError
 from falmigrate.importers.base import ImportRequest
+from falmigrate.importers.cog import compat, evidence, extras, trainer
 from falmigrate.importers.cog import decisions as rows
-from falmigrate.importers.cog import evidence, extras, trainer
 from falmigrate.importers.cog.bases import input_none_required
 from falmigrate.importers.cog.config import CogConfig, read_config
 from falmigrate.importers.cog.entry import CONFIG_NAME, CogEntry, candidates, resolve
@@ -203,7 +203,9 @@ class CogImporter:
         root = Path(root)
         entry = resolve(root, request.entry)
         try:
-            return _load(root, entry)
+            spec = _load(root, entry)
+            # --route compat: cog's own server in the image instead of a fal app (importers/cog/compat.py)
+            return compat.apply(spec) if request.route == "compat" else spec
         except SourceError as exc:  # errors name files as the user sees them: relative to SRC
             if entry.project != "." and exc.file and not exc.file.startswith(f"{entry.project}/"):
                 exc.file = f"{entry.project}/{exc.file}"
