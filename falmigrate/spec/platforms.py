@@ -21,8 +21,10 @@ class CogCompat(Frozen):
     cog_version: str  # the cog release the image installs (the project's pin, else the mirrored release)
     server: Literal["coglet", "python"]  # cog >= 0.17 serves with coglet (Rust); older releases with FastAPI
     predictor_ref: str  # ``COG_PREDICT_TYPE_STUB``: "predict.py:Predictor"
-    max_concurrency: int = 1  # ``COG_MAX_CONCURRENCY``: prediction slots of one server
+    max_concurrency: int = 1  # cog.yaml's concurrency.max: fal's ``max_multiplexing``
+    slots: int = 1  # ``COG_MAX_CONCURRENCY``: the server's prediction slots (spares for the ones being freed)
     schema_file: str | None = None  # the OpenAPI schema coglet validates inputs with, relative to the workdir
+    file_outputs: bool = False  # the output holds files (the server returns them as data: URLs)
 
 
 class CogDetails(Frozen):

@@ -1,7 +1,8 @@
 """Golden-file fixtures: ``fixtures/<platform>/<case>/{input,expected}``.
 
 ``fixture_cases(platform)`` lists the case directories (pytest params, ids = case names);
-``fixture_request(case_dir)`` is what a case's ``request.json`` names on the command line (``--entry``…);
+``fixture_request(case_dir)`` is what a case's ``request.json`` names on the command line (``--entry``,
+``--route``…) and ``fixture_platform(case_dir)`` the platform it converts from;
 ``assert_golden(case_dir, files)`` compares generated files with ``expected/`` and, when the
 environment has ``FALMIGRATE_UPDATE_GOLDEN=1``, rewrites ``expected/`` instead (the only way goldens
 change: an explicit flag, then a reviewed diff).
@@ -31,8 +32,18 @@ def fixture_cases(platform: str) -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir() and (p / "input").is_dir())
 
 
+FIXTURE_SETS = ("cog", "cog-compat", "modal", "runpod", "docker")  # fixtures/<set>/<case>
+
+
+def fixture_platform(case_dir: Path) -> str:
+    """The platform a case converts from: its set's name up to a dash (``cog-compat`` → ``cog``); a set
+    with a suffix holds cases converted another way (its cases' ``request.json`` says how)."""
+    return Path(case_dir).parent.name.split("-", 1)[0]
+
+
 def fixture_request(case_dir: Path):
-    """The ImportRequest of a case (its ``request.json``: ``{"entry": …, "dockerfile": …, "context": …}``),
+    """The ImportRequest of a case (its ``request.json``: ``{"entry": …, "dockerfile": …, "context": …,
+    "route": …}``),
     for repositories that hold several apps; None without one."""
     import json
 

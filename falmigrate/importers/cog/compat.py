@@ -15,9 +15,11 @@ bound to 0.0.0.0, under tini as in a ``cog build`` image). The spec gets a ``Ser
 - the predictor is not rewritten, so what the importer decided about turning it into a fal endpoint does
   not apply: those decisions (located in the predictor or trainer module, or at the ``predict:``/
   ``run:``/``train:`` key) and the findings of ``NATIVE_ONLY_RULES`` are dropped;
-- ``concurrency.max`` becomes both ``COG_MAX_CONCURRENCY`` (the server's prediction slots) and
-  ``max_multiplexing`` (what fal sends one runner at once): equal, because cog answers 409 when every
-  slot is busy.
+- ``concurrency.max`` becomes ``max_multiplexing`` (what fal sends one runner at once) and twice as many
+  ``COG_MAX_CONCURRENCY`` slots: cog answers 409 when every slot is busy, and it frees a slot a moment
+  after it has answered, so a request fal sends as another completes could find none free. One slot
+  (concurrency 1) cannot get a spare — cog refuses more than one for a synchronous predictor — so those
+  apps get FM195 saying clients should retry a 409.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ SCHEMA_FILE = ".cog/openapi_schema.json"  # where coglet looks, relative to its 
 # cog's generator (pkg/dockerfile: cogletMinSDKVersion): older SDKs serve with their FastAPI server
 COGLET_SINCE = "0.17.0"
 # cog < 0.17 runs on Python 3.8+ (the cog 0.16 wheel's Requires-Python)
+# Prediction slots per request fal multiplexes onto a runner: the second holds a request that arrives
+# while cog is still freeing the slot of one that has just been answered
+SLOTS_PER_REQUEST = 2
 LEGACY_PYTHON = "3.8"
 # Findings about the rewrite into a fal app: none of it happens on this route (the code runs under cog)
 NATIVE_ONLY_RULES = frozenset({
@@ -116,8 +121,8 @@ def _image(image: ImageSpec, python: str, compat: CogCompat) -> ImageSpec:
     tini, the server's settings as cog's generator writes them (ENV after the build steps), its CMD."""
     requirements = [r for r in image.python_requirements if not _COG_REQUIREMENT.match(r)]
     settings = [f'ENV COG_PREDICT_TYPE_STUB="{compat.predictor_ref}"']
-    if compat.max_concurrency > 1:
-        settings.append(f"ENV COG_MAX_CONCURRENCY={compat.max_concurrency}")
+    if compat.slots > 1:
+        settings.append(f"ENV COG_MAX_CONCURRENCY={compat.slots}")
     extra = [
         "# cog's server starts its worker process as `python`: make sure the name exists",
         'RUN command -v python >/dev/null || ln -s "$(command -v python3)" /usr/local/bin/python',
@@ -154,9 +159,11 @@ def apply(spec: AppSpec) -> AppSpec:
     max_concurrency = spec.scaling.max_multiplexing or 1
     version, why = _cog_version(details)
     server = generation(version, max_concurrency)
-    compat = CogCompat(cog_version=version, server=server.name, max_concurrency=max_concurrency,
+    slots = max_concurrency * SLOTS_PER_REQUEST if max_concurrency > 1 else 1
+    compat = CogCompat(cog_version=version, server=server.name, max_concurrency=max_concurrency, slots=slots,
                        predictor_ref=f"{details.file}:{details.class_name or details.method}",
-                       schema_file=SCHEMA_FILE if server.schema else None)
+                       schema_file=SCHEMA_FILE if server.schema else None,
+                       file_outputs=any(_returns_files(e) for e in spec.endpoints))
     python, findings = _python(spec.image, server, details.config)
     findings += _findings(spec, details, compat, server)
     kept = [f for f in spec.findings if f.rule not in NATIVE_ONLY_RULES]
@@ -191,18 +198,37 @@ def _findings(spec: AppSpec, details: CogDetails, compat: CogCompat, server: Ser
                      "(GET /health-check) passes while setup() still runs, and predictions sent then are refused",
             f"pin cog >= {COGLET_SINCE} (build.sdk_version), whose server answers /openapi.json only once setup() "
             "has finished, or keep setup() short", config))
+    if server.name == "coglet":
+        found.append(_busy_finding(compat, endpoint))
     if compat.max_concurrency > 1 and endpoint is not None and not endpoint.is_async:
         found.append(_finding(
-            "FM193", f"COG_MAX_CONCURRENCY={compat.max_concurrency} needs an async {endpoint.handler}(): cog's "
+            "FM193", f"COG_MAX_CONCURRENCY={compat.slots} needs an async {endpoint.handler}(): cog's "
                      "server refuses to start a synchronous predictor with more than one prediction slot",
             f"make {endpoint.handler}() `async def`, or drop concurrency.max", endpoint.location))
-    if endpoint is not None and _returns_files(endpoint):
+    if compat.file_outputs:
         found.append(_finding(
             "FM194", "file outputs come back inside the response as data: URLs (base64): the server has no upload "
                      "URL, and Replicate's file hosting is not there",
             "keep outputs small, or start the server with `--upload-url` (image.cmd in pyproject.toml) to PUT "
             "each file to your storage and return its URL", endpoint.location))
     return found
+
+
+def _busy_finding(compat: CogCompat, endpoint: Endpoint | None) -> Finding:
+    """FM195: cog frees a prediction slot a moment after answering; a request arriving then gets 409."""
+    where = endpoint.location if endpoint else None
+    if compat.slots > 1:
+        return _finding(
+            "FM195", f"cog's server frees a prediction slot a moment after it answers; with {compat.slots} slots for "
+                     f"fal's {compat.max_concurrency} requests at once a 409 Conflict (\"At capacity\") is rare, "
+                     "but it can still reach a client", "let clients retry a 409 (Replicate's platform retried "
+                     "them for you), or use the native route", where)
+    return _finding(
+        "FM195", "cog's server frees its one prediction slot a moment after it answers: a request fal sends "
+                 "in that moment gets 409 Conflict (\"At capacity\"); in tests a few in a hundred back-to-back "
+                 "requests did. Replicate's platform retried those; fal passes them to the client",
+        "let clients retry a 409; or make predict() `async def` and set concurrency.max, so the image gets "
+        "spare slots; or use the native route", where)
 
 
 def _returns_files(endpoint: Endpoint) -> bool:
@@ -239,10 +265,10 @@ def _decisions(spec: AppSpec, details: CogDetails, compat: CogCompat, server: Se
     if compat.max_concurrency > 1:
         made.append(Decision(
             source=f"concurrency.max: {compat.max_concurrency}",
-            target=f"`ENV COG_MAX_CONCURRENCY={compat.max_concurrency}` and `max_multiplexing = "
-                   f"{compat.max_concurrency}`",
-            note="fal sends a runner at most as many requests as cog has prediction slots (cog answers 409 when "
-                 "all are busy)", location=_located(spec, details, "concurrency.max")))
+            target=f"`max_multiplexing = {compat.max_concurrency}` and `ENV COG_MAX_CONCURRENCY={compat.slots}`",
+            note=f"fal sends a runner at most {compat.max_concurrency} requests at once; cog answers 409 when every "
+                 "slot is busy and frees a slot a moment after answering, so the spare slots take a request that "
+                 "arrives in that moment", location=_located(spec, details, "concurrency.max")))
     return made
 
 
