@@ -194,3 +194,12 @@ def test_cli_writes_the_compat_app(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert [a["route"] for a in summary["apps"]] == ["image_only"] and "fal_app.py" not in summary["files"]
     assert (tmp_path / "out" / compat.SCHEMA_FILE).is_file()
+
+
+def test_guide_shows_the_worked_example_as_generated() -> None:
+    """docs/from-replicate.md's compat example is the golden output of fixtures/cog-compat/async_batcher."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "from-replicate.md").read_text()
+    expected = FIXTURES / "cog-compat" / "async_batcher" / "expected"
+    assert "## Compatibility route" in doc
+    assert (expected / "Dockerfile").read_text().split("\n", 1)[1].rstrip() in doc
+    assert (expected / "pyproject.toml").read_text().split("\n\n", 1)[1].rstrip() in doc
