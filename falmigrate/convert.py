@@ -94,17 +94,21 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
     progress.log(f"reading {src}")
     spec = importers.load(src, platform, request)
     spec = routes.plan(spec, routes.RouteOptions(native=native, name=name))
-    spec = spec.with_findings([*version_findings, *falreqs.check(spec, src, pinned_fal)])
-    result = _rewrite(spec, src, native)
+    # the project inside SRC the importer chose (``SourceInfo.root``, e.g. the folder of one of several
+    # cog.yaml files): spec paths are relative to it and it is the image's build context
+    project_root = src / spec.source.root
+    spec = spec.with_findings([*version_findings, *falreqs.check(spec, project_root, pinned_fal)])
+    result = _rewrite(spec, project_root, native)
     app_code = None
-    # the output folder is the image's build context (a user's Dockerfile may name a subfolder)
-    context = src / spec.image.dockerfile.context if spec.image.dockerfile is not None else src
+    # the output folder is the image's build context: the project's folder, or the subfolder a user's
+    # Dockerfile is built from
+    context = project_root / spec.image.dockerfile.context if spec.image.dockerfile is not None else project_root
     project = source_files(context)
-    user_dockerfile = _user_dockerfile(spec, src)  # as written: the renderer patches it
+    user_dockerfile = _user_dockerfile(spec, project_root)  # as written: the renderer patches it
     if result is not None:
         spec = _merge(spec, list(result.findings), list(result.decisions))
         app_code = result.code
-        # files the rewrite changed (keys relative to the source root, which is then the context)
+        # files the rewrite changed (keys relative to the project root, which is then the context)
         project.update({name: text.encode("utf-8") for name, text in result.files.items()})
     pyproject = project.get("pyproject.toml")
     options = RenderOptions(
@@ -130,7 +134,8 @@ def _user_dockerfile(spec: AppSpec, src: Path) -> str | None:
     try:
         return path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read {spec.image.dockerfile.path}: {exc}", file=spec.image.dockerfile.path) from exc
+        raise SourceError(f"cannot read {spec.image.dockerfile.path}: {exc}",
+                          file=spec.image.dockerfile.path) from exc
 
 
 def _rewrite(spec: AppSpec, src: Path, native: bool) -> codemods.RewriteResult | None:

@@ -18,6 +18,10 @@ from falmigrate import platforms
 from falmigrate.cli import common
 from falmigrate.errors import CheckFailed, UsageError
 
+ROUTE_HELP = ("native: a fal app that calls the model (default); compat: the platform's own HTTP API server "
+              "in the image, so existing clients keep working (" + "; ".join(
+                  f"{p.display_name}: {p.compat_server}" for p in platforms.compat_platforms()) + ").")
+
 
 def default_out(src: Path) -> Path:
     src = src.absolute()
@@ -71,6 +75,7 @@ def convert_command(
         bool, typer.Option("--native", help="HTTP servers: rewrite FastAPI/Flask routes as fal endpoints instead "
                                             "of deploying the server image as it is.")
     ] = False,
+    route: Annotated[str, typer.Option("--route", help=ROUTE_HELP)] = "native",
     image_ref: Annotated[
         str | None, typer.Option("--image-ref", help="Deploy this pushed image (repo@sha256:…) instead of building.")
     ] = None,
@@ -85,7 +90,7 @@ def convert_command(
         target = out if out is not None else default_out(src)
         if image_ref is not None and "@sha256:" not in image_ref:
             raise UsageError(f"--image-ref {image_ref!r}: expected a digest reference like repo@sha256:…")
-        request = ImportRequest(entry=entry, dockerfile=dockerfile, context=context)
+        request = ImportRequest(entry=entry, dockerfile=dockerfile, context=context, route=route)
         result = convert(src, source_platform, request=request, native=native, name=name, fal_version=fal_version,
                          image_ref=image_ref)
         summary = {"ok": True, "out": str(target), "platform": result.spec.source.platform,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from falmigrate import platforms
 from falmigrate.errors import SourceError, UsageError
-from falmigrate.importers.base import Importer, ImportRequest
+from falmigrate.importers.base import ROUTES, Importer, ImportRequest
 
 PLATFORMS = platforms.NAMES
 
@@ -90,6 +90,23 @@ def _checked_paths(root: Path, request: ImportRequest) -> None:
             raise UsageError(f"{option} {value}: no such {kind} in {root}", file=value)
 
 
+def check_route(platform: str, route: str) -> None:
+    """``--route compat`` only for platforms whose own HTTP API server can serve the model's clients on fal."""
+    if route not in ROUTES:
+        raise UsageError(f"unknown --route {route!r}; choose one of: {', '.join(ROUTES)}")
+    info = platforms.get(platform)
+    if route == "native" or info.compat_server is not None:
+        return
+    supported = platforms.compat_platforms()
+    names = ", ".join(p.display_name for p in supported)
+    hint = f"--route compat serves {names} projects ({'; '.join(p.compat_server or '' for p in supported)})"
+    if info.compat_refusal:
+        raise UsageError(f"--route compat is refused for {info.display_name} projects: {info.compat_refusal}",
+                         hint=hint)
+    raise UsageError(f"--route compat is for {names} projects only (it keeps the platform's own HTTP API); "
+                     f"this is a {info.display_name} project", hint=hint)
+
+
 def load(root: Path, platform: str = "auto", request: ImportRequest | None = None):
     if not root.is_dir():
         raise SourceError(f"source directory does not exist: {root}", file=root)
@@ -103,4 +120,5 @@ def load(root: Path, platform: str = "auto", request: ImportRequest | None = Non
                              hint=f"drop --from, or pass --from {owner}")
         platform = owner
     importer = detect(root) if platform == "auto" else get_importer(platform)
+    check_route(importer.platform, request.route)
     return importer.load(root, request)

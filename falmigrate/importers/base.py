@@ -10,6 +10,10 @@ from typing import ClassVar, Protocol
 from falmigrate.errors import UsageError
 from falmigrate.spec import AppSpec
 
+# `convert --route`: `native` rewrites the model into a fal app (the default); `compat` serves it with its
+# platform's own HTTP API server, so the model's existing clients keep working (``platforms.compat_server``).
+ROUTES = ("native", "compat")
+
 
 @dataclass(frozen=True)
 class ImportRequest:
@@ -17,12 +21,13 @@ class ImportRequest:
 
     ``entry``: the file that defines the app (cog.yaml, the Modal app file, the RunPod handler, the
     Dockerfile) when the repository has several; ``dockerfile`` / ``context``: a Dockerfile outside the
-    root's top level and the build context the user builds it with.
+    root's top level and the build context the user builds it with; ``route``: one of ``ROUTES``.
     """
 
     entry: str | None = None
     dockerfile: str | None = None
     context: str | None = None
+    route: str = "native"
 
     def refuse(self, platform: str, *names: str) -> None:
         """A usage error for each option in ``names`` the user set (the platform has no use for it)."""

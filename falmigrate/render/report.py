@@ -78,6 +78,7 @@ def _runs(app: ServedApp) -> str:
 
 def render_markdown(spec: AppSpec, *, image_ref: str | None = None, native_server: bool = False) -> str:
     """``native_server``: the spec's HTTP server was rewritten into fal endpoints (no server process runs)."""
+    from falmigrate.render import cog_compat
     from falmigrate.render.pyproject import build_secret_ids
 
     findings = all_findings(spec)
@@ -89,6 +90,7 @@ def render_markdown(spec: AppSpec, *, image_ref: str | None = None, native_serve
         entry=" ".join(filter(None, [spec.source.entry_file, spec.source.entry_symbol])) or "-",
         apps=[{"name": app.name, "runs": _runs(app)} for app in spec.served_apps()],
         native_server=spec.server if native_server else None,
+        compat=cog_compat.migration(spec),  # a cog app served by cog's own HTTP server (--route compat)
         endpoints=_endpoint_rows(spec),
         decisions=[{"source": _cell(d.source), "target": _cell(d.target), "note": _cell(d.note) or "-",
                     "location": _code(d.location) if d.location else "-"} for d in spec.decisions],

@@ -109,3 +109,8 @@ def emit(module: str, names: Iterable[str], *, provided: Iterable[str] = ()) -> 
     used = set().union(*(d.uses for d in chosen)) if chosen else set()
     imports = [item for bound, item in template.imports.items() if bound in used]
     return Snippet(code="\n\n".join(d.code.rstrip("\n") for d in chosen) + "\n" if chosen else "", imports=imports)
+
+
+def defined_names(module: str) -> frozenset[str]:
+    """Every top-level name ``apptemplates/<module>.py`` defines (what ``emit`` can copy from it)."""
+    return frozenset().union(*(d.names for d in _template(module).definitions))

@@ -1,7 +1,8 @@
 """What each platform's codemod and verify runner need to know beyond the common spec.
 
 One typed model per platform (``AppSpec.details``, discriminated by ``platform``): importers fill it,
-the platform's codemod and verify runner read it. Nothing here is read by the renderers.
+the platform's codemod and verify runner read it. The generic renderers do not; a route of one platform
+(cog's compatibility route) has its own render pieces that do.
 """
 
 from __future__ import annotations
@@ -13,6 +14,19 @@ from pydantic import Field
 from falmigrate.spec.base import Frozen
 
 
+class CogCompat(Frozen):
+    """``convert --route compat``: the image runs cog's own HTTP server (``python -m cog.server.http``),
+    so clients of the model keep calling ``POST /predictions`` as on Replicate."""
+
+    cog_version: str  # the cog release the image installs (the project's pin, else the mirrored release)
+    server: Literal["coglet", "python"]  # cog >= 0.17 serves with coglet (Rust); older releases with FastAPI
+    predictor_ref: str  # ``COG_PREDICT_TYPE_STUB``: "predict.py:Predictor"
+    max_concurrency: int = 1  # cog.yaml's concurrency.max: fal's ``max_multiplexing``
+    slots: int = 1  # ``COG_MAX_CONCURRENCY``: the server's prediction slots (spares for the ones being freed)
+    schema_file: str | None = None  # the OpenAPI schema coglet validates inputs with, relative to the workdir
+    file_outputs: bool = False  # the output holds files (the server returns them as data: URLs)
+
+
 class CogDetails(Frozen):
     platform: Literal["cog"] = "cog"
     file: str  # the predictor module, relative to the source root
@@ -21,7 +35,12 @@ class CogDetails(Frozen):
     setup_weights: bool = False  # setup(self, weights) takes cog's weights argument
     file_inputs: list[str] = Field(default_factory=list)
     train: str | None = None  # cog.yaml's ``train:`` reference, as written
+    train_file: str | None = None  # the trainer function's module, when it became an app
+    train_function: str | None = None
+    train_app: str | None = None  # the generated trainer app class (``/train``)
     cog_version: str | None = None  # the cog version the project pins (requiredness rules differ)
+    config: str = "cog.yaml"  # the config file's name in the project folder (cog's ``-f``)
+    compat: CogCompat | None = None  # set by ``--route compat``
 
 
 class ModalCall(Frozen):

@@ -23,6 +23,7 @@ from typing import Any
 from falmigrate import progress
 from falmigrate.errors import UsageError, VerifyError
 from falmigrate.spec import AppSpec, Endpoint
+from falmigrate.verify import compat
 
 DEFAULT_TIMEOUT = 600.0
 
@@ -130,8 +131,11 @@ def compare(cases: list[dict[str, Any]], source: list[Any], fal: list[Any]) -> d
 
 
 def verify(src: Path, out: Path, cases: list[dict[str, Any]] | None = None, *, platform: str = "auto",
-           timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-    """Compare the source app and the generated fal app on ``cases`` (default: ``default_cases``)."""
+           timeout: float = DEFAULT_TIMEOUT, image: compat.ImageOptions | None = None) -> dict[str, Any]:
+    """Compare the source app and the generated fal app on ``cases`` (default: ``default_cases``).
+
+    A cog app on the compatibility route has no fal_app.py: its image is built (``image``: how) and its
+    own server answers the fal side (``verify.compat``)."""
     from falmigrate.verify import runners
 
     src, out = Path(src).resolve(), Path(out).resolve()
@@ -142,7 +146,8 @@ def verify(src: Path, out: Path, cases: list[dict[str, Any]] | None = None, *, p
     if not has_app and not (out / "report.json").is_file():
         raise UsageError(f"no fal_app.py in {out}", hint="pass the directory `falmigrate convert` wrote")
     spec = load_spec(src, out, platform)
-    if spec.route == "entry_point" and not has_app:  # image-only apps have no Python file
+    served = compat.applies(spec)  # cog's own server: its image is built and called
+    if not served and spec.route == "entry_point" and not has_app:  # image-only apps have no Python file
         raise UsageError(f"no fal_app.py in {out}", hint="pass the directory `falmigrate convert` wrote")
     if cases is None:
         cases = runners.default_cases(spec.source.platform, spec) or default_cases(spec)
@@ -152,8 +157,11 @@ def verify(src: Path, out: Path, cases: list[dict[str, Any]] | None = None, *, p
     with progress.task(f"source side ({spec.source.platform})"):
         source = run_side("source", src, spec, cases, timeout=timeout)
     with progress.task("fal side"):
-        fal = run_side("fal", out, spec, cases, env=runners.fal_side_env(spec.source.platform, src, spec),
-                       timeout=timeout)
+        if served:
+            fal = compat.run_fal_side(out, spec, cases, image or compat.ImageOptions(), timeout=timeout)
+        else:
+            fal = run_side("fal", out, spec, cases, env=runners.fal_side_env(spec.source.platform, src, spec),
+                           timeout=timeout)
     report = compare(cases, source, fal)
     report["platform"] = spec.source.platform
     return report

@@ -14,7 +14,7 @@ from falmigrate.cli.convert import default_out
 from falmigrate.errors import EXIT_CODES
 from falmigrate.render import render_files
 from falmigrate.spec import AppSpec
-from tests.helpers.golden import REPO
+from tests.helpers.golden import REPO, fixture_platform
 from tests.helpers.specs import echo_spec, full_spec, write_project
 
 FIXTURE = REPO / "fixtures" / "modal" / "concurrent" / "input"
@@ -195,13 +195,23 @@ def test_every_option_is_documented(command):
 ALL_FIXTURES = sorted(p.parent for p in (REPO / "fixtures").glob("*/*/input") if p.is_dir())
 
 
+def _request_options(case) -> list[str]:
+    """A case's request.json as the command-line options it stands for (``--entry``, ``--route``…)."""
+    path = case / "request.json"
+    options = json.loads(path.read_text()) if path.is_file() else {}
+    flags = [f"--{key}" for key, value in sorted(options.items()) if value is True]
+    return flags + [part for key, value in sorted(options.items()) if not isinstance(value, bool)
+                    for part in (f"--{key}", str(value))]
+
+
 @pytest.mark.parametrize("case", ALL_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_bundled_fixture_converts_to_the_four_files_and_checks_clean(case, tmp_path):
     out = tmp_path / "out"
-    result = invoke("convert", case / "input", "--out", out, "--json")
+    options = _request_options(case)
+    result = invoke("convert", case / "input", "--out", out, "--json", *options)
     assert result.exit_code == 0, result.output
     assert {"pyproject.toml", "Dockerfile", "MIGRATION.md", "report.json"} <= {p.name for p in out.iterdir()}
-    assert json.loads(result.stdout)["platform"] == case.parent.name  # auto-detected
-    assert invoke("convert", case / "input", "--out", out, "--check").exit_code == 0
+    assert json.loads(result.stdout)["platform"] == fixture_platform(case)  # auto-detected
+    assert invoke("convert", case / "input", "--out", out, "--check", *options).exit_code == 0
     (out / "MIGRATION.md").write_text("stale\n")
-    assert invoke("convert", case / "input", "--out", out, "--check").exit_code == 1
+    assert invoke("convert", case / "input", "--out", out, "--check", *options).exit_code == 1

@@ -7,15 +7,23 @@ import pytest
 
 from falmigrate.convert import convert, write_output
 from tests.helpers.falonly import probe
-from tests.helpers.golden import FIXTURES, fixture_cases, fixture_request
+from tests.helpers.golden import (
+    FIXTURE_SETS,
+    FIXTURES,
+    fixture_cases,
+    fixture_native,
+    fixture_platform,
+    fixture_request,
+)
 
-CASES = [case for platform in ("cog", "modal", "runpod", "docker") for case in fixture_cases(platform)]
+CASES = [case for fixture_set in FIXTURE_SETS for case in fixture_cases(fixture_set)]
 
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
 def test_fal_reads_every_app_and_imports_none_of_it(case, tmp_path):
-    result = convert(case / "input", case.parent.name, request=fixture_request(case))
+    result = convert(case / "input", fixture_platform(case), request=fixture_request(case),
+                     native=fixture_native(case))
     out = write_output(result, tmp_path / "out")
     report = probe(out)
     assert report["imported_app_modules"] == []
@@ -41,5 +49,5 @@ def test_fal_reads_every_app_and_imports_none_of_it(case, tmp_path):
 
 
 def test_fixture_list_covers_every_platform():
-    assert {c.parent.name for c in CASES} == {"cog", "modal", "runpod", "docker"}
+    assert {c.parent.name for c in CASES} == set(FIXTURE_SETS)
     assert all((FIXTURES / c.parent.name / c.name / "input").is_dir() for c in CASES)

@@ -15,11 +15,18 @@ import pytest
 
 from falmigrate import falreqs, verify
 from falmigrate.convert import convert, write_output
+from falmigrate.verify import compat as verify_compat
 from falmigrate.verify import runners
-from tests.helpers.golden import fixture_cases
+from tests.helpers.golden import (
+    FIXTURE_SETS,
+    fixture_cases,
+    fixture_native,
+    fixture_platform,
+    fixture_request,
+)
 from tests.helpers.images import build_output, entry_point_results, pip_check, server_results
 
-CASES = [case for platform in ("cog", "modal", "runpod", "docker") for case in fixture_cases(platform)]
+CASES = [case for fixture_set in FIXTURE_SETS for case in fixture_cases(fixture_set)]
 
 
 def _cases(case, spec) -> list[dict]:
@@ -49,10 +56,21 @@ def _pip_check(client, tag, spec) -> None:
     assert not unreported, "pip check in the image: " + "; ".join(unreported)
 
 
+def _check_cog_server(client, tag, spec, cases, source) -> None:
+    """The image's CMD serves cog's API: /health-check says READY once fal's readiness path answers, and
+    POST /predictions {"input": …} answers each case as the source predictor does under cog (compared as
+    ``falmigrate verify`` compares: a refusal matches a refusal whatever the wording)."""
+    served = verify_compat.server_answers(client.api, tag, spec, [dict(c.get("input") or {}) for c in cases])
+    assert served.health["status"] == "READY", served.health
+    report = verify.compare(cases, source, [verify_compat.answer_value(answer) for answer in served.answers])
+    assert report["ok"], json.dumps([row for row in report["cases"] if not row["equal"]], indent=1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
 def test_image_builds_and_answers_like_the_source(case, tmp_path, docker_client, fal_base_image, base_image):
-    result = convert(case / "input", case.parent.name)
+    result = convert(case / "input", fixture_platform(case), request=fixture_request(case),
+                     native=fixture_native(case))
     out = write_output(result, tmp_path / "out")
     spec = result.spec
     tag = f"falmigrate-test/fixture-{case.parent.name}-{case.name}:latest".lower().replace("_", "-")
@@ -65,6 +83,9 @@ def test_image_builds_and_answers_like_the_source(case, tmp_path, docker_client,
             source = verify.run_side("source", case / "input", spec, plain) if plain else []
             if app.route == "entry_point":
                 assert entry_point_results(docker_client, tag, spec, plain) == source
+                continue
+            if verify_compat.applies(spec):  # cog's own server: called as a Replicate client calls it
+                _check_cog_server(docker_client, tag, spec, plain, source)
                 continue
             answers = server_results(docker_client, tag, base_image, app, cases)
             http = [a for c, a in zip(cases, answers, strict=True) if c.get("kind", "http") == "http"]

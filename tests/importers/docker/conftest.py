@@ -14,8 +14,8 @@ FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "docker"
 
 
 def options(case_dir: Path) -> dict:
-    """``options.json`` of a fixture: ``native``, and ``entry``/``dockerfile``/``context`` for the import."""
-    path = case_dir / "options.json"
+    """``request.json`` of a fixture: ``native``, and ``entry``/``dockerfile``/``context`` for the import."""
+    path = case_dir / "request.json"
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
