@@ -60,3 +60,9 @@ async def _falmigrate_aevents(items):
     """Each item of an async stream as one server-sent event (JSON)."""
     async for item in items:
         yield f"data: {json.dumps(jsonable_encoder(_falmigrate_value(item)))}\n\n"
+
+
+def _falmigrate_enter_project():
+    """cog ran the predictor with its project folder (/src, where this module is) as the working directory;
+    fal's runner promises none, so relative paths (weights/, configs) resolve as they did under cog."""
+    os.chdir(os.path.dirname(os.path.abspath(__file__)))

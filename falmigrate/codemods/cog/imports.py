@@ -221,8 +221,10 @@ def fix_imports(original: cst.Module, module: cst.Module, names: Names, generate
     before, after = used_names(original), used_names(module)
     module, carried = _prune_all(module, names, before - after)
     items, stub_names, kept = _cog_imports(module, names, user_names)
-    module = _add_imports(module, [*items, *generated], carried)
-    module = _insert_after_imports(module, support.statements(support.stubs(stub_names).code))
+    entering = support.enter_project()
+    module = _add_imports(module, [*items, *generated, *entering.imports], carried)
+    first = support.statements(entering.code) + support.statements("_falmigrate_enter_project()\n")
+    module = _insert_after_imports(module, [*first, *support.statements(support.stubs(stub_names).code)])
     flagged = {n for n in kept if names.cog.get(n) in _NO_EQUIVALENT | {n}}
     located = _MetricTodos(flagged, file)  # findings carry the user's line numbers, not ours
     MetadataWrapper(original).visit(located)

@@ -18,6 +18,7 @@ IMAGES_MODULE = "cog_images"
 STUBS_MODULE = "cog_stubs"
 HELPER_PREFIX = "_falmigrate_"
 UPLOAD = "_falmigrate_upload"  # the one helper with an Image variant (cog_images.py)
+ENTER_PROJECT = "_falmigrate_enter_project"  # called after the imports, not copied with the others
 
 # cog names with a plain-Python/fal equivalent when the rewritten module still uses it: (module, name) to
 # import as the same local name. Names mapped to None are dropped (their uses were rewritten away).
@@ -47,7 +48,7 @@ def helper_names() -> frozenset[str]:
 def helpers(used: set[str], *, images: bool) -> snippets.Snippet:
     """The helpers ``used`` (names the rewritten module calls) with their imports; with ``images`` the
     upload helper is cog_images' (returned paths become fal Images)."""
-    wanted = used & helper_names()
+    wanted = used & helper_names() - {ENTER_PROJECT}
     if not wanted:
         return snippets.Snippet()
     provided = {UPLOAD} if images else set()
@@ -56,6 +57,11 @@ def helpers(used: set[str], *, images: bool) -> snippets.Snippet:
         image = snippets.emit(IMAGES_MODULE, {UPLOAD})
         found = snippets.Snippet(code=image.code + "\n\n" + found.code, imports=[*image.imports, *found.imports])
     return found
+
+
+def enter_project() -> snippets.Snippet:
+    """The helper that makes the module's folder the working directory, as cog's /src was (called first)."""
+    return snippets.emit(IO_MODULE, {ENTER_PROJECT})
 
 
 def stubs(names: set[str]) -> snippets.Snippet:

@@ -47,7 +47,8 @@ def test_migration_md_speaks_cog() -> None:
     """What a cog user looks for: their keys and files named, with line numbers, and what to do next."""
     text = (next(c for c in CASES if c.name == "secret_mounts") / "expected" / "MIGRATION.md").read_text()
     for needle in ("cog.yaml:", "predict.py", "build.python_packages", "train", "hf_token", "SecretStr",
-                   "fal run secret-echo --auth private", "fal deploy secret-echo --yes"):
+                   "fal run secret-echo --auth private", "fal deploy secret-echo --yes",
+                   "fal deploy secret-echo-trainer --yes"):
         assert needle in text, needle
 
 

@@ -40,7 +40,7 @@ MUTATIONS = {
     # the default comes from SLUG_MAX_LENGTH, which cog.yaml's environment sets: 80 is the code's fallback
     "run_curl": ("Field(default=64,", "Field(default=80,"),
     "multi_model": ('if mode == "smooth":', 'if mode != "smooth":'),
-    "function_train": ("rounds=request.rounds", "rounds=1"),
+    "function_train": ("Field(default='textstyle-shout'", "Field(default='textstyle-whisper'"),
     "gpu_devel": ("Field(default=4, ge=0, le=8)", "Field(default=3, ge=0, le=8)"),
     "future_annotations": ("max_sentences: int = Field(default=2, ge=1, le=5)",
                            "max_sentences: int = Field(default=2, ge=1, le=6)"),
