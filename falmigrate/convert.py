@@ -105,6 +105,9 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
         image_ref=image_ref, registry_credentials=image_ref is not None, fal_version=pinned_fal,
         project_pyproject=pyproject.decode("utf-8") if pyproject is not None else None,
         project_dockerignore=".dockerignore" in project))
+    if result is not None:  # modules the rewrite replaced (a package's entry module and its siblings)
+        for path, text in result.files.items():
+            files.setdefault(path, text)
     sources = {k: v for k, v in project.items() if k not in files}
     executables = {name for name in sources if os.access(src / name, os.X_OK)}
     return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources,

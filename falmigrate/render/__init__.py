@@ -91,6 +91,13 @@ node_modules
 """
 
 
+def launcher_source(launcher: str) -> str:
+    """The source of ``falmigrate/apptemplates/<launcher>.py``, copied whole into the output."""
+    from importlib import resources
+
+    return resources.files("falmigrate.apptemplates").joinpath(f"{launcher}.py").read_text(encoding="utf-8")
+
+
 def render_files(spec: AppSpec, app_code: str | None, options: RenderOptions | None = None) -> dict[str, str]:
     """All generated files by name: fal_app.py (when an app runs Python entry points), Dockerfile,
     pyproject.toml, .dockerignore, MIGRATION.md, report.json.
@@ -106,6 +113,9 @@ def render_files(spec: AppSpec, app_code: str | None, options: RenderOptions | N
     if entry_points:
         files["fal_app.py"] = with_header(spec, app_code if app_code is not None else app_render.render(spec))
     files["Dockerfile"] = with_header(spec, dockerfile.render(spec, fal_version=options.fal_version))
+    for server in dockerfile.launched_servers(spec):
+        assert server.launcher is not None
+        files[dockerfile.launcher_file(server.launcher)] = with_header(spec, launcher_source(server.launcher))
     files["pyproject.toml"] = pyproject.render(spec, header(spec), existing=options.project_pyproject,
                                                image_ref=options.image_ref,
                                                credentials=options.registry_credentials)

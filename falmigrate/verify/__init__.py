@@ -135,8 +135,8 @@ def verify(src: Path, out: Path, cases: list[dict[str, Any]] | None = None, *, p
     for label, path in (("source", src), ("output", out)):
         if not path.is_dir():
             raise UsageError(f"{label} directory does not exist: {path}")
-    if not (out / "fal_app.py").is_file():
-        raise UsageError(f"no fal_app.py in {out}", hint="pass the directory `falmigrate convert` wrote")
+    if not (out / "fal_app.py").is_file() and not (out / "pyproject.toml").is_file():
+        raise UsageError(f"no fal_app.py or pyproject.toml in {out}", hint="pass the directory `falmigrate convert` wrote")
     spec = load_spec(src, out, platform)
     if cases is None:
         cases = runners.default_cases(spec.source.platform, spec) or default_cases(spec)

@@ -37,10 +37,20 @@ def _fal_value(response: Any) -> Any:
 
 
 def run_fal(out: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
-    from falmigrate.verify import falside
+    from falmigrate.verify import falside, runners
 
-    falside.use_in_memory_files()
-    return _run_cases(falside.load_module(out / "fal_app.py"), cases)
+    routes = {app.class_name: app.route for app in spec.served_apps()}
+    served = [i for i, case in enumerate(cases) if routes.get(case.get("app") or spec.class_name) == "image_only"]
+    results: dict[int, Any] = {}
+    if served:  # image-only apps: the output's own server, run the way its image runs it
+        values = runners.run_output(spec.source.platform, out, spec, [cases[i] for i in served])
+        results.update(zip(served, values))
+    rest = [i for i in range(len(cases)) if i not in results]
+    if rest:
+        falside.use_in_memory_files()
+        values = _run_cases(falside.load_module(out / "fal_app.py"), [cases[i] for i in rest])
+        results.update(zip(rest, values))
+    return [results[i] for i in range(len(cases))]
 
 
 def run_image(spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
