@@ -52,6 +52,7 @@ class Cleanup(cst.CSTTransformer):
     def __init__(self, state: CleanupState) -> None:
         super().__init__()
         self.state = state
+        self._markers: set[int] = set()  # the `pass` statements standing for dropped volume syncs
 
     def _line(self, node: cst.CSTNode) -> int | None:
         try:
@@ -95,8 +96,21 @@ class Cleanup(cst.CSTTransformer):
             return updated
         code = cst.Module([]).code_for_node(updated.with_changes(leading_lines=[])).strip()
         self.state.notes += 1
-        return cst.SimpleStatementLine([cst.Pass()], leading_lines=[
+        marker = cst.SimpleStatementLine([cst.Pass()], leading_lines=[
             *updated.leading_lines, note_line(f"`{code}` not needed on fal (/data is shared storage)")])
+        self._markers.add(id(marker))
+        return marker
+
+    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
+        """A dropped volume sync leaves its note on the next statement; ``pass`` only where the block needs one."""
+        body, carried = [], []
+        for stmt in updated.body:
+            if id(stmt) in self._markers and len(updated.body) > 1 and stmt is not updated.body[-1]:
+                carried += list(stmt.leading_lines)
+                continue
+            body.append(stmt.with_changes(leading_lines=[*carried, *stmt.leading_lines]) if carried else stmt)
+            carried = []
+        return updated.with_changes(body=body) if len(body) != len(updated.body) else updated
 
     def leave_SimpleString(self, original: cst.SimpleString, updated: cst.SimpleString) -> cst.BaseExpression:
         if not self.state.volume_paths or "b" in updated.prefix.lower():

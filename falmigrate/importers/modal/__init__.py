@@ -67,8 +67,9 @@ def _no_plans(mod: ModalModule) -> SourceError:
         return SourceError("the Modal module has only a local_entrypoint: nothing serves requests", file=mod.path,
                            line=mod.entrypoints[0].line,
                            hint="convert the file that defines the @app.function / @app.cls it calls (--entry)")
+    here = call is not None and mod.location(call.node, call.within).file == mod.path
     return SourceError("the Modal App has no @app.cls class and no @app.function: nothing serves requests",
-                       file=mod.path, line=call.line if call is not None and call.within is None else None,
+                       file=mod.path, line=call.line if here and call is not None else None,
                        hint="convert the file that decorates functions or classes with the App (--entry)")
 
 

@@ -45,9 +45,10 @@ def read_text(path: Path, root: Path) -> str:
 
 
 def _text(path: Path) -> str:
+    """A file's text for detection only (a file that is not UTF-8 is still found, then refused by name)."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
         return ""
 
 
@@ -75,9 +76,12 @@ def choose(root: Path, entry: str | None) -> tuple[Path, list[Path]]:
         return _named(root, entry), []
     found = candidates(root)
     if not found:
-        modal_files = app_files(root) or [p for p in python_files(root) if MODAL_IMPORT.search(_text(p))]
+        made = app_files(root)
+        if made:  # an App with nothing decorated: reading it says where (or why it cannot be read)
+            return made[0], made[1:]
+        modal_files = [p for p in python_files(root) if MODAL_IMPORT.search(_text(p))]
         where = modal_files[0].relative_to(root) if modal_files else root
-        raise SourceError("no Modal function or class found (no @app.function / @app.cls): nothing to migrate",
+        raise SourceError("no modal.App(...) found and no function or class decorated with one: nothing to migrate",
                           file=where, hint="the Modal project needs `app = modal.App(...)` and functions or classes "
                                            "decorated with it")
     apps = [p for p in found if not _TESTS.search(p.relative_to(root).as_posix())] or found

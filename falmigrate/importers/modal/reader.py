@@ -234,9 +234,10 @@ def head_of(binding: Binding | Unknown, written: str) -> str:
     return written
 
 
-def app_call_of(mod: ModalModule, name: cst.Name) -> Call | None:
-    """The ``modal.App(...)`` call a name is bound to (also through imports of sibling modules)."""
-    found = mod.ctx.binding(name.value, at=name)
+def app_call_of(mod: ModalModule, name: cst.Name, *, at_end: bool = False) -> Call | None:
+    """The ``modal.App(...)`` call a name is bound to (also through imports of sibling modules);
+    ``at_end``: the binding once the module has run (for the name an assignment binds)."""
+    found = mod.ctx.binding(name.value, at=None if at_end else name)
     if isinstance(found, Unknown) or found.kind != "assign" or not isinstance(found.value, cst.Call):
         return None
     if head_of(found, name.value) != "App":
@@ -332,7 +333,7 @@ def _collect_apps(mod: ModalModule) -> None:
                        else [small.target] if isinstance(small, cst.AnnAssign) and small.value is not None else [])
             for target in targets:
                 if isinstance(target, cst.Name) and target.value not in mod.apps:
-                    call = app_call_of(mod, target)
+                    call = app_call_of(mod, target, at_end=True)
                     if call is not None:
                         mod.apps[target.value] = call
 
