@@ -13,6 +13,7 @@ import re
 from falmigrate.importers.modal.plan import AppPlan
 from falmigrate.importers.modal.reader import ModalModule
 from falmigrate.importers.modal.runtime import modal_requirement
+from falmigrate.importers.modal.signature import read_signature
 from falmigrate.spec import Decision, Finding, HealthCheck, Location, ServerSpec
 
 LAUNCHER = "modal_serve"
@@ -27,10 +28,11 @@ _HEALTH = re.compile(r"^/(health|healthz|healthcheck|health-check|health_check|p
 def _health(mod: ModalModule, plan: AppPlan, loc: Location, out: list[Finding]) -> str:
     """A GET route that looks like a health check, else ``/`` (with a finding)."""
     for route in plan.routes:
-        if route.method == "GET" and _HEALTH.match(route.path):
+        needs = [f.name for f in read_signature(mod, route.node, is_method=False).fields if f.required]
+        if route.method == "GET" and _HEALTH.match(route.path) and not needs:
             return route.path
     kind = KINDS[plan.kind]
-    root = any(r.path == "/" and r.method == "GET" for r in plan.routes)
+    root = any(r.path == "/" and r.method == "GET" for r in plan.routes)  # the app answers GET / itself
     out.append(Finding(
         rule=HEALTH_RULE, severity="info" if root else "warning", location=loc,
         message=f"{plan.server.name if plan.server else plan.class_name} ({kind}) has no /health-like GET route; "

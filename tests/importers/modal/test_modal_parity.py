@@ -24,7 +24,8 @@ EXTRA_CASES = {
 }
 
 
-# Per fixture: a change to the user's code kept in the generated fal_app.py that some case must catch.
+# Per fixture: a change to the user's code that some case must catch, made where the output runs it:
+# fal_app.py for entry-point apps, the project's own module (copied into the output) for image-only ones.
 MUTATIONS = {
     "asgi_app": ("pair.a + pair.b", "pair.a - pair.b"),
     "class_enter_methods": ("sum(len(w) for w in words)", "0"),
@@ -48,11 +49,12 @@ def test_a_changed_app_fails_the_diff(name: str, tmp_path: Path) -> None:
     """The behaviour diff of every fixture can fail: the same check catches a one-line change."""
     src = FIXTURES / name / "input"
     out = tmp_path / "out"
-    write_output(convert(src, "modal"), out)
-    app = out / "fal_app.py"
+    result = convert(src, "modal")
+    write_output(result, out)
+    app = out / ("fal_app.py" if "fal_app.py" in result.files else result.spec.source.entry_file)
     old, new = MUTATIONS[name]
     code = app.read_text()
-    assert code.count(old) == 1, f"mutation target {old!r} not in {name}'s fal_app.py"
+    assert code.count(old) == 1, f"mutation target {old!r} not in {name}'s {app.name}"
     app.write_text(code.replace(old, new))
     report = verify(src, out, load_cases(FIXTURES / name / "cases.json"), platform="modal")
     assert not report["ok"]
