@@ -7,7 +7,7 @@ import pytest
 
 from falmigrate.convert import convert, write_output
 from tests.helpers.falonly import probe
-from tests.helpers.golden import FIXTURES, fixture_cases
+from tests.helpers.golden import FIXTURES, fixture_cases, fixture_request
 
 CASES = [case for platform in ("cog", "modal", "runpod", "docker") for case in fixture_cases(platform)]
 
@@ -15,7 +15,7 @@ CASES = [case for platform in ("cog", "modal", "runpod", "docker") for case in f
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
 def test_fal_reads_every_app_and_imports_none_of_it(case, tmp_path):
-    result = convert(case / "input", case.parent.name)
+    result = convert(case / "input", case.parent.name, request=fixture_request(case))
     out = write_output(result, tmp_path / "out")
     report = probe(out)
     assert report["imported_app_modules"] == []

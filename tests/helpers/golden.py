@@ -1,6 +1,7 @@
 """Golden-file fixtures: ``fixtures/<platform>/<case>/{input,expected}``.
 
 ``fixture_cases(platform)`` lists the case directories (pytest params, ids = case names);
+``fixture_request(case_dir)`` the options the case converts with (``convert.json``: ``--entry``…);
 ``assert_golden(case_dir, files)`` compares generated files with ``expected/`` and, when the
 environment has ``FALMIGRATE_UPDATE_GOLDEN=1``, rewrites ``expected/`` instead (the only way goldens
 change: an explicit flag, then a reviewed diff).
@@ -9,13 +10,25 @@ change: an explicit flag, then a reviewed diff).
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import shutil
 from pathlib import Path
 
+from falmigrate.importers.base import ImportRequest
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures"
 UPDATE_ENV = "FALMIGRATE_UPDATE_GOLDEN"
+
+
+def fixture_request(case_dir: Path) -> ImportRequest:
+    """What a fixture is converted with besides its input: ``convert.json`` next to ``input/`` holds the
+    ``--entry`` / ``--dockerfile`` / ``--context`` a user would pass (a repository with several apps)."""
+    options = Path(case_dir) / "convert.json"
+    if not options.is_file():
+        return ImportRequest()
+    return ImportRequest(**json.loads(options.read_text(encoding="utf-8")))
 
 
 def updating() -> bool:

@@ -35,9 +35,9 @@ def transform_source(source: str, path: str = "app.py", *, root: Path | None = N
     return ModalRewrite(mod, routes or {}, volumes or {}).run()
 
 
-def _reexport(module: str, folder: str, names: list[str], entry: str) -> str:
+def _reexport(module: str, folder: str, names: list[str], entry: str, rewritten: str) -> str:
     """The top-level fal_app.py of a package entry: fal imports the apps from it."""
-    lines = [f'"""The fal apps of {entry}, rewritten in {module.replace(".", "/")}.py; fal imports them from here."""', ""]
+    lines = [f'"""The fal apps of {entry}, rewritten in {rewritten}; fal imports them from here."""', ""]
     if folder != ".":  # a src/ layout: the package root is not the project root
         lines += ["import pathlib", "import sys", "",
                   f'sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "{folder}"))', ""]
@@ -65,5 +65,5 @@ def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     decision = Decision(source=f"{entry} (imported as {module} from {folder})",
                         target=f"{inner_path} (the rewritten module, next to the original) + fal_app.py importing its "
                                "apps", note="the modules next to it are imported as they are")
-    return RewriteResult(code=_reexport(inner, folder, out.class_names, entry), findings=out.findings,
+    return RewriteResult(code=_reexport(inner, folder, out.class_names, entry, inner_path), findings=out.findings,
                          decisions=[*out.decisions, decision], files={inner_path: with_header(spec, out.code)})

@@ -67,6 +67,7 @@ class ModalRewrite:
         self.findings: list[Finding] = []
         self.decisions: list[Decision] = []
         self._pending: list[cst.EmptyLine] = []
+        self._noted: set[str] = set()  # removed names already explained by a note
 
     def _entry(self, plan: AppPlan) -> bool:
         return self.routes.get(plan.class_name, "entry_point") == "entry_point"
@@ -116,6 +117,9 @@ class ModalRewrite:
                                            note=f"{self.calls.count} call(s)"))
 
     def _statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        if isinstance(stmt, cst.If) and id(stmt) in self.removed:  # `if FLAG: image = image.pip_install(...)`
+            self._remove(stmt)
+            return []
         if isinstance(stmt, cst.SimpleStatementLine):
             return self._simple(stmt)
         if isinstance(stmt, cst.ClassDef):
@@ -144,15 +148,15 @@ class ModalRewrite:
                 stmt = stmt.with_changes(body=[small.with_changes(names=kept)])
         return list(cst.Module(body=[stmt]).visit(Cleanup(self.state)).body)
 
-    def _remove(self, stmt: cst.SimpleStatementLine) -> None:
-        small = stmt.body[0]
-        value = small.value if isinstance(small, (cst.Assign, cst.AnnAssign)) else None
-        self.dropped |= names_in(value) if value is not None else set()
-        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]  # type: ignore[union-attr]
-        label = ", ".join(t.value for t in targets if isinstance(t, cst.Name))
-        kind = next((d.kind for d in self.usage.removable.values() if stmt in d.statements), "")
-        note = note_line(f"Modal {kind} `{label}` removed; now {MAPPED_OBJECTS.get(kind, 'fal configuration')}")
-        self._pending += [*stmt.leading_lines, note]
+    def _remove(self, stmt: cst.SimpleStatementLine | cst.If) -> None:
+        self.dropped |= names_in(stmt)
+        names = [d for d in self.usage.removable.values() if any(s is stmt for s in d.statements)]
+        label = ", ".join(d.name for d in names)
+        kind = names[0].kind if names else ""
+        fresh = [d.name for d in names if d.name not in self._noted]
+        self._noted.update(fresh)
+        notes = [note_line(f"Modal {kind} `{label}` removed; now {MAPPED_OBJECTS.get(kind, 'fal configuration')}")]
+        self._pending += [*stmt.leading_lines, *(notes if fresh else [])]
 
     def _strip(self, node: cst.FunctionDef | cst.ClassDef) -> cst.FunctionDef | cst.ClassDef:
         kept = []

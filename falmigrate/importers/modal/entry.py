@@ -103,7 +103,7 @@ def _named(root: Path, entry: str) -> Path:
     if path.suffix != ".py" or not is_candidate(read_text(path, root)):
         raise SourceError(f"--entry {entry} is not a Modal app file (no @app.function / @app.cls in it)", file=entry,
                           hint="name the Python file whose functions or classes are decorated with the Modal App")
-    return path
+    return root / entry
 
 
 def package_root(root: Path, entry: Path) -> tuple[str, str]:

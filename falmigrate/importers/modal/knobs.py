@@ -18,6 +18,11 @@ from falmigrate.importers.modal.storage import read_mounts, read_secrets, read_v
 from falmigrate.spec import Decision, Finding, HardwareSpec, Location, ScalingSpec, VolumeSpec
 
 
+# Old App decorators that were also web decorators (@stub.webhook(method="POST")…) and their web options.
+LEGACY_WEB_CALLS = ("App.webhook", "App.asgi", "App.wsgi")
+WEB_KEYWORDS = frozenset({"method", "label", "wait_for_response", "custom_domains", "docs", "requires_proxy_auth"})
+
+
 @dataclass
 class Settings:
     hardware: HardwareSpec = field(default_factory=HardwareSpec)
@@ -138,6 +143,8 @@ def apply_call(mod: ModalModule, call: Call, out: Settings) -> None:
         if arg.keyword is None:
             continue
         key, expr = arg.keyword.value, arg.value
+        if call.target in LEGACY_WEB_CALLS and key in WEB_KEYWORDS:
+            continue  # @stub.webhook(method=...): the web role's options, read with it
         if key == "gpu":
             _gpu(mod, expr, call, out)
         elif key in mapping.SCALING_FIELDS:

@@ -81,21 +81,44 @@ def kind_of(origin: str | None) -> str | None:
     return origin.split(".")[1]
 
 
+def _config_assignments(mod: ModalModule, stmt: cst.BaseStatement) -> list[tuple[str, str]] | None:
+    """(name, kind) of each configuration object the statement binds; None when it does anything else.
+    An ``if``/``else`` whose branches only bind configuration objects counts (``if GPU: image = image...``)."""
+    if isinstance(stmt, cst.If):
+        parts = [*stmt.body.body, *(_else_body(stmt.orelse))]
+        found = [_config_assignments(mod, s) for s in parts]
+        return None if not parts or any(f is None for f in found) else [p for f in found for p in f or []]
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if not isinstance(small, (cst.Assign, cst.AnnAssign)) or small.value is None:
+        return None
+    targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+    if not all(isinstance(t, cst.Name) for t in targets):
+        return None
+    kind = kind_of(mod.origin(small.value))
+    return [(t.value, kind) for t in targets] if kind in CONFIG_KINDS else None  # type: ignore[union-attr]
+
+
+def _else_body(orelse: cst.If | cst.Else | None) -> list[cst.BaseStatement]:
+    if orelse is None:
+        return []
+    return [orelse] if isinstance(orelse, cst.If) else list(orelse.body.body)
+
+
 def _module_definitions(mod: ModalModule) -> dict[str, Definition]:
     found: dict[str, Definition] = {}
     for stmt in mod.module.body:
+        for name, kind in _config_assignments(mod, stmt) or []:
+            found.setdefault(name, Definition(name, kind)).statements.append(stmt)
         if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
             continue
         small = stmt.body[0]
-        if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
-            targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
-            kind = kind_of(mod.origin(small.value)) if all(isinstance(t, cst.Name) for t in targets) else None
-            for target in targets if kind in CONFIG_KINDS else []:
-                found.setdefault(target.value, Definition(target.value, kind or "")).statements.append(stmt)  # type: ignore[union-attr]
-        elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar) and small.relative:
+        if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar) and not _imports_modal(small):
             for alias in small.names:
                 bound = alias.asname.name if alias.asname else alias.name
-                kind = kind_of(mod.origin(bound)) if isinstance(bound, cst.Name) else None
+                # a fresh node is read once the module has run (the alias's own node: before the import)
+                kind = kind_of(mod.origin(cst.Name(bound.value))) if isinstance(bound, cst.Name) else None
                 if kind in CONFIG_KINDS and isinstance(bound, cst.Name):
                     found.setdefault(bound.value, Definition(bound.value, kind or "")).statements.append(alias)
     return found
@@ -171,20 +194,25 @@ def analyse(mod: ModalModule) -> Usage:
     usage.removable = candidates
     regions = usage.handled | {id(s) for d in candidates.values() for s in d.statements}
     usage.runtime = _runtime_uses(mod, scope, parents, regions, set(usage.kept))
-    usage.modal_modules = _modal_modules(mod, candidates)
+    usage.modal_modules = _modal_modules(mod, scope, parents, regions)
     return usage
 
 
-def _modal_modules(mod: ModalModule, removable: dict[str, Definition]) -> list[tuple[str, Location]]:
+def _unused(name: str, scope: Any, parents: Any, regions: set[int]) -> bool:
+    """Every reference to the name sits in code the rewrite removes."""
+    return all(_inside(a.node, regions, parents) for assignment in scope.assignments[name] for a in assignment.references)
+
+
+def _modal_modules(mod: ModalModule, scope: Any, parents: Any, regions: set[int]) -> list[tuple[str, Location]]:
     """Project modules the converted module still imports that themselves import modal."""
-    gone = {id(s) for d in removable.values() for s in d.statements}
     out = []
     for stmt in mod.module.body:
         for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else []:
             if isinstance(small, cst.ImportFrom) and small.module is None and not small.relative:
                 continue
             if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
-                if all(id(alias) in gone for alias in small.names):
+                bound = [(a.asname.name if a.asname else a.name) for a in small.names]
+                if all(isinstance(b, cst.Name) and _unused(b.value, scope, parents, regions) for b in bound):
                     continue
                 names = ["." * len(small.relative) + (cst.helpers.get_full_name_for_node(small.module) or "")
                          if small.module is not None else "." * len(small.relative)]

@@ -15,7 +15,9 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
+from falmigrate import routes
 from falmigrate.codemods.modal import rewrite, transform_source
+from tests.helpers.golden import fixture_request
 from falmigrate.importers.modal import ModalImporter
 
 DATA = Path(__file__).parent / "data"
@@ -28,9 +30,16 @@ def demo() -> str:
     return transform_source(source, "demo_before.py", volumes={"/cache": "/data/cache"}).code
 
 
-def fixture_code(name: str) -> str:
+def fixture_rewrite(name: str):  # noqa: ANN201 - (spec, RewriteResult)
     root = FIXTURES / name / "input"
-    return rewrite(ModalImporter().load(root), root).code
+    spec = routes.plan(ModalImporter().load(root, fixture_request(FIXTURES / name)), routes.RouteOptions())
+    return spec, rewrite(spec, root)
+
+
+def fixture_code(name: str) -> str:
+    """The rewritten entry module of a fixture (fal_app.py itself, or the module it imports)."""
+    _, result = fixture_rewrite(name)
+    return next(iter(result.files.values())) if result.files else result.code
 
 
 def test_before_after() -> None:
@@ -216,10 +225,9 @@ def test_batched_and_generator_wrappers(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_every_todo_marker_has_a_finding(name: str) -> None:
-    root = FIXTURES / name / "input"
-    spec = ModalImporter().load(root)
-    result = rewrite(spec, root)
-    markers = set(re.findall(r"TODO\(falmigrate (FM\d+)\)", result.code))
+    spec, result = fixture_rewrite(name)
+    code = "\n".join([result.code, *result.files.values()])
+    markers = set(re.findall(r"TODO\(falmigrate (FM\d+)\)", code))
     markers |= set(re.findall(r"TODO\(falmigrate (FM\d+)\)", "\n".join(spec.image.dockerfile_extra)))
     found = {f.rule for f in [*spec.findings, *result.findings]}
     assert markers <= found, markers - found

@@ -13,6 +13,7 @@ import pytest
 
 from falmigrate.convert import convert, write_output
 from falmigrate.verify import load_cases, verify
+from tests.helpers.golden import fixture_request
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "fixtures" / "modal"
@@ -49,7 +50,7 @@ def test_a_changed_app_fails_the_diff(name: str, tmp_path: Path) -> None:
     """The behaviour diff of every fixture can fail: the same check catches a one-line change."""
     src = FIXTURES / name / "input"
     out = tmp_path / "out"
-    result = convert(src, "modal")
+    result = convert(src, "modal", request=fixture_request(FIXTURES / name))
     write_output(result, out)
     app = out / ("fal_app.py" if "fal_app.py" in result.files else result.spec.source.entry_file)
     old, new = MUTATIONS[name]
@@ -65,7 +66,7 @@ def test_a_changed_app_fails_the_diff(name: str, tmp_path: Path) -> None:
 def test_modal_and_fal_agree(name: str, tmp_path: Path) -> None:
     src = FIXTURES / name / "input"
     out = tmp_path / "out"
-    write_output(convert(src, "modal"), out)
+    write_output(convert(src, "modal", request=fixture_request(FIXTURES / name)), out)
     cases = load_cases(FIXTURES / name / "cases.json") + EXTRA_CASES.get(name, [])
     report = verify(src, out, cases, platform="modal")
     assert report["ok"], json.dumps(report["cases"], indent=2)
