@@ -17,7 +17,6 @@ from falmigrate.importers.modal.reader import Call, ModalModule, NotLiteral
 from falmigrate.importers.modal.storage import read_mounts, read_secrets, read_volumes
 from falmigrate.spec import Decision, Finding, HardwareSpec, Location, ScalingSpec, VolumeSpec
 
-
 # Old App decorators that were also web decorators (@stub.webhook(method="POST")…) and their web options.
 LEGACY_WEB_CALLS = ("App.webhook", "App.asgi", "App.wsgi")
 WEB_KEYWORDS = frozenset({"method", "label", "wait_for_response", "custom_domains", "docs", "requires_proxy_auth"})

@@ -211,8 +211,18 @@ def plain(result: Known) -> Any:
     return convert(result.value)
 
 
+def before_changes(binding: Binding | Unknown) -> Binding | Unknown:
+    """The binding a name had before in-place changes (``app.cache = ...``, ``x += ...``) touched it."""
+    for _ in range(64):
+        if isinstance(binding, Unknown) or binding.kind not in ("mutation", "augassign"):
+            return binding
+        binding = binding.context.binding(binding.name, at=binding.node)
+    return binding
+
+
 def head_of(binding: Binding | Unknown, written: str) -> str:
     """What a name's binding makes it: "modal[.X]", "App", or the name as written."""
+    binding = before_changes(binding)
     if isinstance(binding, Unknown):
         return written
     if binding.kind == "import" and binding.module is not None:
@@ -237,7 +247,7 @@ def head_of(binding: Binding | Unknown, written: str) -> str:
 def app_call_of(mod: ModalModule, name: cst.Name, *, at_end: bool = False) -> Call | None:
     """The ``modal.App(...)`` call a name is bound to (also through imports of sibling modules);
     ``at_end``: the binding once the module has run (for the name an assignment binds)."""
-    found = mod.ctx.binding(name.value, at=None if at_end else name)
+    found = before_changes(mod.ctx.binding(name.value, at=None if at_end else name))
     if isinstance(found, Unknown) or found.kind != "assign" or not isinstance(found.value, cst.Call):
         return None
     if head_of(found, name.value) != "App":

@@ -17,8 +17,8 @@ import pytest
 
 from falmigrate import routes
 from falmigrate.codemods.modal import rewrite, transform_source
-from tests.helpers.golden import fixture_request
 from falmigrate.importers.modal import ModalImporter
+from tests.helpers.golden import fixture_request
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "modal"
@@ -30,7 +30,7 @@ def demo() -> str:
     return transform_source(source, "demo_before.py", volumes={"/cache": "/data/cache"}).code
 
 
-def fixture_rewrite(name: str):  # noqa: ANN201 - (spec, RewriteResult)
+def fixture_rewrite(name: str):
     root = FIXTURES / name / "input"
     spec = routes.plan(ModalImporter().load(root, fixture_request(FIXTURES / name)), routes.RouteOptions())
     return spec, rewrite(spec, root)

@@ -167,8 +167,15 @@ def test_web_kinds_and_extra_apps() -> None:
     assert server.details.apps["ServeApp"].server == ModalServer(owner=None, name="serve", port=18741, startup_timeout=20.0)
     assert server.scaling.startup_timeout == 20  # fal's setup() limit covers the wait for the port
     asgi = ModalImporter().load(FIXTURES / "asgi_app" / "input")
-    assert [(e.path, e.method) for e in asgi.endpoints] == [("/add", "POST"), ("/mul", "POST"), ("/ping", "GET")]
+    assert [(e.path, e.method) for e in asgi.endpoints] == [
+        ("/add", "POST"), ("/mul", "POST"), ("/ping", "GET"), ("/events", "GET")]
     assert asgi.scaling.max_multiplexing == 20 and asgi.scaling.max_concurrency == 3
+    # servers are image-only apps: the launcher serves the factory's app; health from a GET route
+    assert asgi.server is not None and asgi.server.kind == "asgi" and asgi.server.port == 8000
+    assert asgi.server.command[2:4] == ["asgi", "app:web"] and asgi.server.health.path == "/ping"
+    assert asgi.server.launcher == "modal_serve" and asgi.server.requirements[1:] == ["uvicorn", "websockets"]
+    assert spec.server is not None and spec.server.kind == "wsgi" and "gunicorn" in spec.server.requirements
+    assert server.server is not None and (server.server.port, server.server.health.start_period_seconds) == (18741, 20)
 
 
 def test_body_model_and_parameters() -> None:

@@ -37,7 +37,13 @@ MUTATIONS = {
     "gpu_volumes_secrets": ('"seed": seed', '"seed": seed + 1'),
     "image_chain": ("return helpers.scale(x, factor)", "return helpers.scale(x, factor) + 1"),
     "web_server": ('{"result": ops[self.path]}', '{"result": 0}'),
-    "wsgi_batched": ('"keys": sorted(data)', '"keys": []'),
+    "wsgi_batched": ('"keys": sorted(data)', '"keys": []', "app.py"),  # the WSGI app is served image-only
+    "fstring_tags": ('" ".join(reversed(words))', '" ".join(words)'),
+    "env_defaults": ("round(b / 255, 4)", "round(b / 256, 4)"),
+    "reassigned_chain": ('"slug": slugify(text)', '"slug": text'),
+    "helper_image": ("return len(words(text))", "return len(words(text)) + 1"),
+    "package_app": ('"title": title(text)', '"title": text'),
+    "multi_app_repo": ('"translated": True', '"translated": False'),
 }
 
 
@@ -52,8 +58,10 @@ def test_a_changed_app_fails_the_diff(name: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = convert(src, "modal", request=fixture_request(FIXTURES / name))
     write_output(result, out)
-    app = out / ("fal_app.py" if "fal_app.py" in result.files else result.spec.source.entry_file)
-    old, new = MUTATIONS[name]
+    rewritten = [name for name in result.files if name.endswith("_fal.py")]  # a package entry's rewritten module
+    old, new, *where = MUTATIONS[name]
+    app = out / (where[0] if where else rewritten[0] if rewritten else "fal_app.py" if "fal_app.py" in result.files
+                 else result.spec.source.entry_file)
     code = app.read_text()
     assert code.count(old) == 1, f"mutation target {old!r} not in {name}'s {app.name}"
     app.write_text(code.replace(old, new))
