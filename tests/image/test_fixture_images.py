@@ -16,7 +16,7 @@ import pytest
 from falmigrate import falreqs, verify
 from falmigrate.convert import convert, write_output
 from falmigrate.verify import runners
-from tests.helpers.golden import fixture_cases
+from tests.helpers.golden import fixture_cases, fixture_request
 from tests.helpers.images import build_output, entry_point_results, pip_check, server_results
 
 CASES = [case for platform in ("cog", "modal", "runpod", "docker") for case in fixture_cases(platform)]
@@ -52,7 +52,7 @@ def _pip_check(client, tag, spec) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
 def test_image_builds_and_answers_like_the_source(case, tmp_path, docker_client, fal_base_image, base_image):
-    result = convert(case / "input", case.parent.name)
+    result = convert(case / "input", case.parent.name, request=fixture_request(case))
     out = write_output(result, tmp_path / "out")
     spec = result.spec
     tag = f"falmigrate-test/fixture-{case.parent.name}-{case.name}:latest".lower().replace("_", "-")

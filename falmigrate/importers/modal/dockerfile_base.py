@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from falmigrate.importers.dockerfile.parse import parse_text
 from falmigrate.importers.dockerfile.image import stage_texts
+from falmigrate.importers.dockerfile.parse import parse_text
 from falmigrate.importers.modal.images import ImageChain
 from falmigrate.importers.modal.reader import ModalModule
 from falmigrate.spec import Decision, Finding, Location

@@ -24,6 +24,7 @@ from typing import Any
 from falmigrate.errors import VerifyError
 from falmigrate.importers.modal.entry import package_root
 from falmigrate.spec import AppSpec, ModalAppDetails, ModalDetails, ModalServer, ServerSpec
+from falmigrate.verify.runners.docker import response_value  # both sides of a server answer alike
 
 
 def _module(root: Path, spec: AppSpec) -> Any:
@@ -128,10 +129,7 @@ class _Runner:
                 response = client.request(method, path, **payload)
         else:
             response = httpx.request(method, f"http://127.0.0.1:{server.port}{path}", timeout=60, **payload)
-        try:
-            return response.json()
-        except ValueError:
-            return {"status": response.status_code, "text": response.text}
+        return response_value(response)
 
 
 def _wait_for_port(port: int, timeout: float) -> None:
@@ -240,10 +238,7 @@ def _request(port: int, case: dict[str, Any]) -> Any:
     body = case.get("input", {})
     payload = {"params": body} if method in ("GET", "HEAD", "DELETE") else {"json": body}
     response = httpx.request(method, f"http://127.0.0.1:{port}{case.get('endpoint', '/')}", timeout=60, **payload)
-    try:
-        return response.json()
-    except ValueError:
-        return {"status": response.status_code, "text": response.text}
+    return response_value(response)
 
 
 def run_output(out: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
