@@ -46,27 +46,44 @@ def _body_annotation(sig: Signature, needs: ModelSource) -> str:
     return sig.body_type or "dict"
 
 
+def _request(sig: Signature, member_name: str, call_target: str, batched: bool, taken: set[str],
+             gen: Generated) -> tuple[str, str]:
+    """(the endpoint's parameters, the call of the user's function) — a body model or a generated one."""
+    if sig.body_param is not None:
+        params = f"self, {sig.body_param}: {_body_annotation(sig, gen.needs)}"
+        return params, f"{call_target}({_call_args(sig, 'input', sig.fields, batched)})"
+    model_name = _unique(f"{camel(member_name)}Input", taken)
+    fields = sig.fields
+    if batched:
+        fields = [f.model_copy(update={"type": f.type.item}) if f.type.kind == "list" and f.type.item else f for f in fields]
+    ms = model_source(model_name, fields, docstring=f"Request body of {member_name}.")
+    gen.models.append(ms.code)
+    gen.needs.merge(ms)
+    return f"self, input: {model_name}", f"{call_target}({_call_args(sig, 'input', fields, batched)})"
+
+
+def _response(sig: Signature, member_name: str, call: str, batched: bool, taken: set[str],
+              gen: Generated) -> tuple[str, str]:
+    """(the return annotation, the returned expression): the result wrapped as ``{"output": …}``."""
+    out_name = _unique(f"{camel(member_name)}Output", taken)
+    out_ref = sig.output.item if batched and sig.output.kind == "list" and sig.output.item else sig.output
+    if batched and out_ref is sig.output:
+        out_ref = TypeRef(kind="any")
+    out_type = annotation(out_ref, gen.needs) if not sig.stream else "list[Any]"
+    if sig.stream:
+        gen.needs.typing_names.add("Any")
+    gen.models.append(f"class {out_name}(BaseModel):\n{INDENT}output: {out_type}\n")
+    gen.needs.pydantic_names.add("BaseModel")
+    return f" -> {out_name}", f"{out_name}(output={call})"
+
+
 def endpoint_source(mod: ModalModule, plan: AppPlan, handler: Handler, taken: set[str], gen: Generated) -> None:
     """Add the wrapper endpoint (and its models) for one user method/function to ``gen``."""
     member = handler.member
     sig = read_signature(mod, member.node, is_method=handler.is_method)
-    web = member.web_role is not None
     batched = "batched" in member.roles
-    base = camel(member.name)
     call_target = f"self.{member.name}" if handler.is_method else member.name
-    if sig.body_param is not None:
-        params = f"self, {sig.body_param}: {_body_annotation(sig, gen.needs)}"
-        call = f"{call_target}({_call_args(sig, 'input', sig.fields, batched)})"
-    else:
-        model_name = _unique(f"{base}Input", taken)
-        fields = sig.fields
-        if batched:
-            fields = [f.model_copy(update={"type": f.type.item}) if f.type.kind == "list" and f.type.item else f for f in fields]
-        ms = model_source(model_name, fields, docstring=f"Request body of {member.name}.")
-        gen.models.append(ms.code)
-        gen.needs.merge(ms)
-        params = f"self, input: {model_name}"
-        call = f"{call_target}({_call_args(sig, 'input', fields, batched)})"
+    params, call = _request(sig, member.name, call_target, batched, taken, gen)
     if member.is_async:
         call = f"await {call}" if not sig.stream else f"[item async for item in {call}]"
     elif sig.stream:
@@ -74,17 +91,8 @@ def endpoint_source(mod: ModalModule, plan: AppPlan, handler: Handler, taken: se
     if batched:
         call = f"({call})[0]"
     returns, result = "", call
-    if not web and sig.output_model is None:
-        out_name = _unique(f"{base}Output", taken)
-        out_ref = sig.output.item if batched and sig.output.kind == "list" and sig.output.item else sig.output
-        if batched and out_ref is sig.output:
-            out_ref = TypeRef(kind="any")
-        out_type = annotation(out_ref, gen.needs) if not sig.stream else "list[Any]"
-        if sig.stream:
-            gen.needs.typing_names.add("Any")
-        gen.models.append(f"class {out_name}(BaseModel):\n{INDENT}output: {out_type}\n")
-        gen.needs.pydantic_names.add("BaseModel")
-        returns, result = f" -> {out_name}", f"{out_name}(output={call})"
+    if member.web_role is None and sig.output_model is None:
+        returns, result = _response(sig, member.name, call, batched, taken, gen)
     elif sig.output_model is not None:
         returns = f" -> {sig.output_model}"
     name = f"{member.name}_endpoint" if handler.is_method else member.name

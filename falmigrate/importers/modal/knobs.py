@@ -7,6 +7,7 @@ without a fal equivalent becomes a Finding (rule ids from ``mapping``), never an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,37 +46,38 @@ def _loc(mod: ModalModule, node: cst.CSTNode | None, call: Call) -> Location:
     return mod.location(node if node is not None else call.node, call.within)
 
 
+def _gpu_item(item: Any, types: list[str], counts: set[int], notes: list[tuple[str, str, str]]) -> None:
+    """One entry of a Modal gpu value (``"H100:2"``) into the machine types and counts so far."""
+    if not isinstance(item, str):
+        notes.append(("FM202", "error", f"gpu value {item!r} is not a string"))
+        return
+    name, _, count = item.partition(":")
+    name = name.strip().upper()
+    if count and not count.strip().isdigit():
+        notes.append(("FM202", "error", f"gpu count in {item!r} is not an integer"))
+    else:
+        counts.add(int(count) if count else 1)
+    if name == "ANY":
+        types += [t for t in mapping.ANY_GPU_FALLBACKS if t not in types]
+        notes.append(("FM201", "info", f"gpu {item!r}: fal tries {', '.join(mapping.ANY_GPU_FALLBACKS)} in order"))
+        return
+    if name not in mapping.GPU_TYPES:
+        notes.append(("FM202", "error", f"unknown Modal GPU type {item!r}; known: {', '.join(sorted(mapping.GPU_TYPES))}"))
+        return
+    fal_type, note = mapping.GPU_TYPES[name]
+    if name not in mapping.EXACT_GPUS:
+        notes.append(("FM201", "info", f"gpu {item!r} → {fal_type}: {note}"))
+    if fal_type not in types:
+        types.append(fal_type)
+
+
 def parse_gpu(value: Any) -> tuple[str | list[str], int | None, list[tuple[str, str, str]]]:
     """A Modal gpu value → (machine_type, num_gpus, notes[(rule, severity, message)])."""
     notes: list[tuple[str, str, str]] = []
-    values = value if isinstance(value, list) else [value]
     types: list[str] = []
     counts: set[int] = set()
-    for item in values:
-        if not isinstance(item, str):
-            notes.append(("FM202", "error", f"gpu value {item!r} is not a string"))
-            continue
-        name, _, count = item.partition(":")
-        name = name.strip().upper()
-        if count:
-            if not count.strip().isdigit():
-                notes.append(("FM202", "error", f"gpu count in {item!r} is not an integer"))
-            else:
-                counts.add(int(count))
-        else:
-            counts.add(1)
-        if name == "ANY":
-            types += [t for t in mapping.ANY_GPU_FALLBACKS if t not in types]
-            notes.append(("FM201", "info", f"gpu {item!r}: fal tries {', '.join(mapping.ANY_GPU_FALLBACKS)} in order"))
-            continue
-        if name not in mapping.GPU_TYPES:
-            notes.append(("FM202", "error", f"unknown Modal GPU type {item!r}; known: {', '.join(sorted(mapping.GPU_TYPES))}"))
-            continue
-        fal_type, note = mapping.GPU_TYPES[name]
-        if name not in mapping.EXACT_GPUS:
-            notes.append(("FM201", "info", f"gpu {item!r} → {fal_type}: {note}"))
-        if fal_type not in types:
-            types.append(fal_type)
+    for item in value if isinstance(value, list) else [value]:
+        _gpu_item(item, types, counts, notes)
     if not types:
         types = ["GPU-A100"]
     if len(counts) > 1:
@@ -136,6 +138,43 @@ def _int_knob(mod: ModalModule, key: str, expr: cst.BaseExpression, call: Call, 
     out.decisions.append(Decision(source=f"{key}={value!r}", target=f"{target}={int(value)}", location=_loc(mod, expr, call)))
 
 
+def _env(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Settings) -> None:
+    try:
+        for name, value in (mod.literal(expr, call.within) or {}).items():
+            if value is None:
+                continue
+            if mapping.SECRET_NAME.search(str(name)):
+                out.secrets += [str(name)] if str(name) not in out.secrets else []
+                out.findings.append(mapping.secret_env_finding(str(name), _loc(mod, expr, call)))
+            else:
+                out.env[str(name)] = str(value)
+    except (NotLiteral, AttributeError):
+        out.findings.append(Finding(rule="FM223", severity="error", location=_loc(mod, expr, call),
+                                    message="env cannot be evaluated statically",
+                                    remediation="add the variables to the Dockerfile (ENV) by hand"))
+
+
+def _image(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Settings) -> None:
+    out.image_expr, out.image_within = expr, call.within
+
+
+def _storage(reader: Callable[..., None]) -> Callable[[ModalModule, str, cst.BaseExpression, Call, Settings], None]:
+    return lambda mod, key, expr, call, out: reader(mod, expr, call, out)
+
+
+_Handler = Callable[[ModalModule, str, cst.BaseExpression, Call, Settings], None]
+# Keyword -> how it is read (the scaling integers and the other keywords are handled after these).
+KEYWORDS: dict[str, _Handler] = {
+    "gpu": lambda mod, key, expr, call, out: _gpu(mod, expr, call, out),
+    "volumes": read_volumes, "shared_volumes": read_volumes, "network_file_systems": read_volumes,
+    "secrets": _storage(read_secrets), "mounts": _storage(read_mounts),
+    "region": lambda mod, key, expr, call, out: _region(mod, expr, call, out),
+    "retries": lambda mod, key, expr, call, out: _retries(mod, expr, call, out),
+    "image": lambda mod, key, expr, call, out: _image(mod, expr, call, out),
+    "env": lambda mod, key, expr, call, out: _env(mod, expr, call, out),
+}
+
+
 def apply_call(mod: ModalModule, call: Call, out: Settings) -> None:
     """Fold one call's keywords into ``out`` (later calls override earlier ones, as Modal does)."""
     for arg in call.args:
@@ -144,38 +183,8 @@ def apply_call(mod: ModalModule, call: Call, out: Settings) -> None:
         key, expr = arg.keyword.value, arg.value
         if call.target in LEGACY_WEB_CALLS and key in WEB_KEYWORDS:
             continue  # @stub.webhook(method=...): the web role's options, read with it
-        if key == "gpu":
-            _gpu(mod, expr, call, out)
-        elif key in mapping.SCALING_FIELDS:
-            _int_knob(mod, key, expr, call, out)
-        elif key in ("volumes", "shared_volumes", "network_file_systems"):
-            read_volumes(mod, key, expr, call, out)
-        elif key == "secrets":
-            read_secrets(mod, expr, call, out)
-        elif key == "mounts":
-            read_mounts(mod, expr, call, out)
-        elif key == "region":
-            _region(mod, expr, call, out)
-        elif key == "retries":
-            _retries(mod, expr, call, out)
-        elif key == "image":
-            out.image_expr, out.image_within = expr, call.within
-        elif key == "env":
-            try:
-                for name, value in (mod.literal(expr, call.within) or {}).items():
-                    if value is None:
-                        continue
-                    if mapping.SECRET_NAME.search(str(name)):
-                        out.secrets += [str(name)] if str(name) not in out.secrets else []
-                        out.findings.append(mapping.secret_env_finding(str(name), _loc(mod, expr, call)))
-                    else:
-                        out.env[str(name)] = str(value)
-            except (NotLiteral, AttributeError):
-                out.findings.append(Finding(rule="FM223", severity="error", location=_loc(mod, expr, call),
-                                            message="env cannot be evaluated statically",
-                                            remediation="add the variables to the Dockerfile (ENV) by hand"))
-        else:
-            _other(mod, key, expr, call, out)
+        handler = KEYWORDS.get(key) or (_int_knob if key in mapping.SCALING_FIELDS else _other)
+        handler(mod, key, expr, call, out)
 
 
 def _retries(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Settings) -> None:
