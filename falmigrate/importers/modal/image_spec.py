@@ -167,7 +167,8 @@ def _uv_sync(b: _Builder, value: dict[str, Any]) -> None:
     args = [f"--project={UV_ROOT}", "--inexact", "--no-install-workspace", "--compile-bytecode"]
     args += [f"--group={g}" for g in value["groups"]] + [f"--extra={e}" for e in value["extras"]]
     args += (["--frozen"] if value["lock"] and value["frozen"] else []) + ([value["options"]] if value["options"] else [])
-    b.raw(f"RUN uv venv --seed {UV_ROOT}/.venv && uv sync {' '.join(args)}")
+    # UV_NATIVE_TLS: uv trusts the system's CA certificates, as pip does (a TLS-inspecting proxy's too)
+    b.raw(f"RUN export UV_NATIVE_TLS=1 && uv venv --seed {UV_ROOT}/.venv && uv sync {' '.join(args)}")
     b.raw(f'ENV VIRTUAL_ENV={UV_ROOT}/.venv PATH="{UV_ROOT}/.venv/bin:$PATH"')
 
 
