@@ -37,12 +37,14 @@ def use_in_memory_files():
 
 
 def app_classes(module):
-    """Every ``fal.App`` subclass defined in ``module`` (not imported ones), in definition order."""
+    """Every ``fal.App`` subclass defined in ``module`` or exported by its ``__all__`` (a generated module
+    that imports the apps from the package module they live in), in definition order."""
     import fal
 
-    return [value for value in vars(module).values()
+    exported = set(getattr(module, "__all__", ()))
+    return [value for name, value in vars(module).items()
             if inspect.isclass(value) and issubclass(value, fal.App) and value is not fal.App
-            and value.__module__ == module.__name__]
+            and (value.__module__ == module.__name__ or name in exported)]
 
 
 def start(module_name, class_names=()):

@@ -116,6 +116,13 @@ def preflight_findings(spec: AppSpec, options: RenderOptions, generated: set[str
     return preflight(dockerfile_text(spec, options), "Dockerfile", context_files=context)
 
 
+def launcher_source(launcher: str) -> str:
+    """The source of ``falmigrate/apptemplates/<launcher>.py``, copied whole into the output."""
+    from importlib import resources
+
+    return resources.files("falmigrate.apptemplates").joinpath(f"{launcher}.py").read_text(encoding="utf-8")
+
+
 def render_files(spec: AppSpec, app_code: str | None, options: RenderOptions | None = None) -> dict[str, str]:
     """All generated files by name: fal_app.py (when an app runs Python entry points), Dockerfile,
     pyproject.toml, .dockerignore, MIGRATION.md, report.json (and cog's schema file on cog's compat route).
@@ -123,7 +130,7 @@ def render_files(spec: AppSpec, app_code: str | None, options: RenderOptions | N
     ``app_code`` is the codemod's fal_app.py (without header); None renders it from the template.
     """
     from falmigrate.render import app as app_render
-    from falmigrate.render import cog_schema, pyproject, report
+    from falmigrate.render import cog_schema, dockerfile, pyproject, report
 
     options = options or RenderOptions()
     entry_points = [app for app in spec.served_apps() if app.route == "entry_point"]
@@ -132,6 +139,9 @@ def render_files(spec: AppSpec, app_code: str | None, options: RenderOptions | N
         files["fal_app.py"] = with_header(spec, app_code if app_code is not None else app_render.render(spec))
     files["Dockerfile"] = dockerfile_text(spec, options)
     files.update(cog_schema.files(spec))  # cog's schema file, for a cog app served by cog's own server
+    for server in dockerfile.launched_servers(spec):  # the launcher a generated CMD starts
+        assert server.launcher is not None
+        files[dockerfile.launcher_file(server.launcher)] = with_header(spec, launcher_source(server.launcher))
     files["pyproject.toml"] = pyproject.render(spec, header(spec), existing=options.project_pyproject,
                                                image_ref=options.image_ref,
                                                credentials=options.registry_credentials)

@@ -25,7 +25,7 @@ import shlex
 from typing import Any
 
 from falmigrate.render import render_template
-from falmigrate.spec import AppSpec, ImageSpec, RunStep
+from falmigrate.spec import AppSpec, ImageSpec, RunStep, ServerSpec
 
 TEMPLATE = "Dockerfile.j2"
 DEFAULT_PYTHON = "3.11"
@@ -111,9 +111,23 @@ def needs_fal_runtime(spec: AppSpec) -> bool:
     return spec.image.fal_runtime and any(app.route == "entry_point" for app in spec.served_apps())
 
 
+def launched_servers(spec: AppSpec) -> list[ServerSpec]:
+    """Servers of image-only apps that run through a launcher module written next to the Dockerfile."""
+    return [app.server for app in spec.served_apps()
+            if app.route == "image_only" and app.server is not None and app.server.launcher]
+
+
+def launcher_file(launcher: str) -> str:
+    """The file name a launcher module (``falmigrate/apptemplates/<launcher>.py``) gets in the output."""
+    return f"falmigrate_{launcher}.py"
+
+
 def context(spec: AppSpec, fal_version: str) -> dict[str, Any]:
     image = spec.image
     workdir = image.workdir or "/app"
+    launched = launched_servers(spec)
+    requirements = list(dict.fromkeys(r for server in launched for r in server.requirements))
+    cmd = image.cmd if image.cmd is not None or not launched else launched[0].command
     return {
         "platform": spec.source.platform,
         "base": base_image(image),
@@ -129,12 +143,16 @@ def context(spec: AppSpec, fal_version: str) -> dict[str, Any]:
         "secret_ids": sorted({s.id for step in image.run_steps for s in step.secrets}),
         "env": [(key, json.dumps(value)) for key, value in sorted(image.env.items())],
         "copies": [(c.src, c.dest) for c in image.copies],
-        "exposed_port": image.exposed_port,
+        "exposed_port": image.exposed_port or (launched[0].port if launched else None),
         "fal_runtime": needs_fal_runtime(spec),
         "fal_requirement": shlex.quote(f"fal=={fal_version}"),
         "pth_command": pth_command(list(image.code_dirs) or [workdir]),
         "entrypoint": _json_list(image.entrypoint),
-        "cmd": _json_list(image.cmd),
+        "cmd": _json_list(cmd),
+        # an image-only app whose server runs through a launcher (falmigrate_<launcher>.py, copied with the
+        # project): what the launcher needs beyond the app's own dependencies
+        "server_requirements": [shlex.quote(r) for r in requirements],
+        "launchers": sorted({launcher_file(server.launcher) for server in launched if server.launcher}),
         "extra_lines": list(image.dockerfile_extra),
         # build stages the final stage copies from (multi-stage Dockerfiles), rendered before its FROM
         "stages": list(image.build_stages),

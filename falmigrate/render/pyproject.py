@@ -126,15 +126,27 @@ def tables(spec: AppSpec, *, image_ref: str | None = None, credentials: bool = F
     """The ``[tool.fal.apps.*]`` tables for every app of ``spec``."""
     blocks = []
     image = image_table(spec, image_ref=image_ref, credentials=credentials)
+    default_cmd = _dockerfile_cmd(spec)
     for app in spec.served_apps():
         lines = [f"[tool.fal.apps.{_key(app.name)}]"]
         lines += [f"{_key(k)} = {toml_value(v)}" for k, v in app_settings(spec, app).items()]
         health = _health_table(app)
         if health is not None:
             lines.append(f"health_check = {toml_value(health)}")
-        lines.append(f"image = {toml_value(image)}")
+        own = image
+        if app.route == "image_only" and app.server is not None and app.server.launcher and app.server.command != default_cmd:
+            own = {**image, "cmd": list(app.server.command)}  # several servers share the image: each its own CMD
+        lines.append(f"image = {toml_value(own)}")
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+def _dockerfile_cmd(spec: AppSpec) -> list[str] | None:
+    """The CMD the generated Dockerfile writes (see ``render.dockerfile.context``)."""
+    from falmigrate.render.dockerfile import launched_servers
+
+    launched = launched_servers(spec)
+    return spec.image.cmd if spec.image.cmd is not None or not launched else launched[0].command
 
 
 def render(spec: AppSpec, header: str, *, existing: str | None = None, image_ref: str | None = None,

@@ -37,14 +37,30 @@ def _fal_value(response: Any) -> Any:
 
 
 def run_fal(out: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
-    if spec.route == "image_only":  # no Python wrapper: the output image's own server answers
-        from falmigrate.verify import imageonly
-
-        return imageonly.run(out, spec, cases)
     from falmigrate.verify import falside
 
-    falside.use_in_memory_files()
-    return _run_cases(falside.load_module(out / "fal_app.py"), cases)
+    routes = {app.class_name: app.route for app in spec.served_apps()}
+    served = [i for i, case in enumerate(cases) if routes.get(case.get("app") or spec.class_name) == "image_only"]
+    results: dict[int, Any] = {}
+    if served:  # image-only apps: the output's own server, run the way its image runs it
+        values = _image_only(out, spec, [cases[i] for i in served])
+        results.update(zip(served, values))
+    rest = [i for i in range(len(cases)) if i not in results]
+    if rest:
+        falside.use_in_memory_files()
+        values = _run_cases(falside.load_module(out / "fal_app.py"), [cases[i] for i in rest])
+        results.update(zip(rest, values))
+    return [results[i] for i in range(len(cases))]
+
+
+def _image_only(out: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
+    """The output's own server answers: the platform runner's way when it has one (a Modal launcher),
+    else the output Dockerfile's command run as the image runs it (``verify.imageonly``)."""
+    from falmigrate.verify import imageonly, runners
+
+    if hasattr(runners.runner_module(spec.source.platform), "run_output"):
+        return runners.run_output(spec.source.platform, out, spec, cases)
+    return imageonly.run(out, spec, cases)
 
 
 def run_image(spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
