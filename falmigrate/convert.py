@@ -120,6 +120,9 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
     generated = {"fal_app.py", "pyproject.toml", ".dockerignore", "Dockerfile"}
     spec = spec.with_findings(preflight_findings(spec, options, generated))
     files = render_files(spec, app_code, options)
+    if result is not None:  # files the rewrite wrote are part of the output (a package's modules, redactions)
+        for path, text in result.files.items():
+            files.setdefault(path, text)
     sources = {k: v for k, v in project.items() if k not in files}
     executables = {name for name in sources if os.access(context / name, os.X_OK)}
     return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources,
