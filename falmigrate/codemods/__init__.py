@@ -34,4 +34,6 @@ def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult | Non
     target = platforms.get(spec.source.platform).codemod
     if target is None or not any(app.route == "entry_point" for app in spec.served_apps()):
         return None  # only image-only apps: the image runs the source as it is
+    if spec.server is not None and not options.get("native") and not spec.more_apps:
+        return None  # a server not rewritten as fal endpoints (a spec routes.plan has not seen yet)
     return platforms.resolve(target)(spec, root, **options)

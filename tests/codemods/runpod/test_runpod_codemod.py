@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from falmigrate.codemods.runpod import WorkerOptions, rewrite, transform_source
 from falmigrate.importers.runpod import RunpodImporter
+from tests.helpers.golden import fixture_request
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "runpod"
@@ -30,7 +31,7 @@ def converted(name: str) -> str:
 
 def fixture_code(name: str) -> str:
     root = FIXTURES / name / "input"
-    return rewrite(RunpodImporter().load(root), root).code
+    return rewrite(RunpodImporter().load(root, fixture_request(FIXTURES / name)), root).code
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -119,7 +120,7 @@ def test_main_guard_with_only_start_is_removed() -> None:
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_the_class_holds_no_deploy_settings_and_builds_no_image(name: str) -> None:
     root = FIXTURES / name / "input"
-    spec = RunpodImporter().load(root)
+    spec = RunpodImporter().load(root, fixture_request(FIXTURES / name))
     if spec.server is not None:  # a load-balancing worker: the image's own server, nothing rewritten
         return
     app = rewrite(spec, root).code.split("# --- fal app")[1]
