@@ -74,7 +74,8 @@ def uv_python_lines(version: str) -> list[str]:
     used by importers whose platform adds a Python at a fixed point of the image chain."""
     return [
         f"COPY --from={UV_IMAGE} /uv /usr/local/bin/uv",
-        f"RUN UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python {version} {PYTHON_VENV}",
+        # UV_NATIVE_TLS: uv trusts the system's CA certificates, as pip does (a TLS-inspecting proxy's too)
+        f"RUN UV_NATIVE_TLS=1 UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python {version} {PYTHON_VENV}",
         f'ENV VIRTUAL_ENV={PYTHON_VENV} PATH="{PYTHON_VENV}/bin:$PATH"',
     ]
 

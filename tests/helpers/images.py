@@ -93,36 +93,63 @@ def python_slim(client, base: str) -> str:
     return _locked(client, tag, make)
 
 
-def _user_dockerfile(client, out: Path, spec: AppSpec, fal_base: str, plain_base: str,
-                     secrets_dir: Path) -> dict[str, Any]:
+def _secret_stand_ins(spec: AppSpec, secrets_dir: Path) -> dict[str, Any]:
+    """A stand-in value for each build secret (``RUN --mount=type=secret``); a secret makes it a BuildKit
+    build through the docker CLI, which must reach the same engine."""
+    ids = sorted({*spec.image.build_secrets, *(s.id for step in spec.image.run_steps for s in step.secrets)})
+    secrets = []
+    for secret in ids:
+        (secrets_dir / secret).write_text("not-a-real-secret")
+        secrets.append(Secret(id=secret, src=secrets_dir / secret))
+    return {"secrets": tuple(secrets), "docker_host": os.environ.get("FALMIGRATE_TEST_DOCKER_HOST")} if ids else {}
+
+
+def _user_dockerfile(client, out: Path, spec: AppSpec, fal_base: str, plain_base: str) -> dict[str, Any]:
     """Build options for a user's own Dockerfile (kept, patched): every outside base — builder stages too
     — on the test base (one with fal for entry-point apps, whose pip would otherwise skip what fal already
-    brings), Python images as python-slim look-alikes, and a stand-in value for each build secret."""
+    brings), Python images as python-slim look-alikes."""
     model = parse_text((out / "Dockerfile").read_text(), check_references=False)
     entry_point = any(app.route == "entry_point" for app in spec.served_apps())
     python = python_slim(client, fal_base if entry_point else plain_base)
     mapping = {stage.base_as_written: python if "python" in stage.base.lower() or "python" in (spec.image.base or "")
                else plain_base for stage in model.stages if stage.parent is None}
-    secrets = []
-    for secret in spec.image.build_secrets:
-        (secrets_dir / secret).write_text("not-a-real-secret")
-        secrets.append(Secret(id=secret, src=secrets_dir / secret))
-    return {"replace_images": {**mapping, UV_IMAGE: ensure_uv_image(client)}, "secrets": tuple(secrets),
-            # a secret makes it a BuildKit build through the docker CLI, which must reach the same engine
-            "docker_host": os.environ.get("FALMIGRATE_TEST_DOCKER_HOST")}
+    return {"replace_images": {**mapping, UV_IMAGE: ensure_uv_image(client)}}
+
+
+def _generated_dockerfile(client, out: Path, fal_base: str, plain_base: str | None) -> dict[str, Any]:
+    """Build options for a generated Dockerfile: its final base swapped for the fal test base, the outside
+    bases of its build stages (a Modal ``from_dockerfile``'s builder) for python-slim look-alikes."""
+    model = parse_text((out / "Dockerfile").read_text(), check_references=False)
+    final = model.final
+    builders = {stage.base_as_written for stage in model.stages if stage.parent is None and stage is not final}
+    stand_in = python_slim(client, plain_base or fal_base)
+    return {"base_image": fal_base,
+            "replace_images": {**{b: stand_in for b in builders}, UV_IMAGE: ensure_uv_image(client)}}
+
+
+_UV_PYTHON = re.compile(r"(uv venv --seed --python )(\d+\.\d+)")
+
+
+def _python_the_base_has(out: Path) -> None:
+    """python-build-standalone (uv's Python downloads) is not reachable from this machine: a uv line asking
+    for another Python than the test base's 3.11 gets the base's, as swapping the base does for every
+    image that names its Python through its base tag."""
+    dockerfile = out / "Dockerfile"
+    dockerfile.write_text(_UV_PYTHON.sub(lambda m: m.group(1) + "3.11", dockerfile.read_text()))
 
 
 def build_output(client, out: Path, base: str, tag: str, *, spec: AppSpec | None = None,
                  plain_base: str | None = None) -> str:
     """The image of OUT/Dockerfile, built by falmigrate's own engine stage; its id. ``spec`` + ``plain_base``:
     a user's own Dockerfile (``spec.image.dockerfile``) gets its bases swapped the way it needs."""
+    _python_the_base_has(out)
     with tempfile.TemporaryDirectory(prefix="fm-image-secrets-") as tmp:
+        extra = _secret_stand_ins(spec, Path(tmp)) if spec is not None else {}
         if spec is not None and spec.image.dockerfile is not None and plain_base is not None:
-            options = BuildOptions(directory=out, tag=tag, network="host",
-                                   **_user_dockerfile(client, out, spec, base, plain_base, Path(tmp)))
+            extra |= _user_dockerfile(client, out, spec, base, plain_base)
         else:
-            options = BuildOptions(directory=out, tag=tag, base_image=base, network="host",
-                                   replace_images={UV_IMAGE: ensure_uv_image(client)})
+            extra |= _generated_dockerfile(client, out, base, plain_base)
+        options = BuildOptions(directory=out, tag=tag, network="host", **extra)
         image_id, _ = build_image(client.api, options, Redactor([]))
     return image_id
 

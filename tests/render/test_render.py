@@ -80,7 +80,7 @@ def test_renderer_chosen_cuda_base_gets_the_specs_python():
     # Ubuntu 22.04's apt python3 is 3.10; fal needs the image's Python to match the deploying one
     lines = render_files(echo_spec(image=ImageSpec(cuda="12.1", python="3.12")), None)["Dockerfile"].splitlines()
     assert "FROM nvidia/cuda:12.1.0-cudnn8-runtime-ubuntu22.04" in lines
-    assert "RUN UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python 3.12 /opt/venv" in lines
+    assert "RUN UV_NATIVE_TLS=1 UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python 3.12 /opt/venv" in lines
     assert lines.index('ENV VIRTUAL_ENV=/opt/venv PATH="/opt/venv/bin:$PATH"') < lines.index(
         "RUN python3 -m pip install fal==1.83.0")
     assert not any("python3-pip" in line or "python-is-python3" in line for line in lines)

@@ -1,4 +1,5 @@
-"""Import edits of the Modal rewrite, through libcst's AddImportsVisitor / RemoveImportsVisitor.
+"""Import edits of the Modal rewrite (FM250: `modal` imports removed once nothing uses them), through
+libcst's AddImportsVisitor / RemoveImportsVisitor.
 
 Added: ``fal`` and whatever the generated code uses (pydantic, typing, fal.toolkit, the helpers copied
 from ``apptemplates``), merged with the user's own imports. Removed only when nothing uses them any

@@ -177,6 +177,7 @@ def _stop_children(before: set[int]) -> None:
 def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
     """One value per case (a failing case gives ``{"error": "..."}``)."""
     before = set(_children()) if Path("/proc").is_dir() else set()
+    os.environ.update(image_environment(spec))
     runner = _Runner(Path(root), spec)
     results: list[Any] = []
     try:
@@ -193,10 +194,19 @@ def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[A
     return results
 
 
+def image_environment(spec: AppSpec) -> dict[str, str]:
+    """What the image chain sets (``.env()``, ENV lines of the steps, kept in order as Dockerfile lines):
+    Modal sets it in the container before the app module is imported, and so does the fal image."""
+    from falmigrate.dockerfile import parse_text
+
+    steps = "FROM scratch\n" + "".join(f"{line}\n" for line in spec.image.dockerfile_extra)
+    return {**spec.image.env, **parse_text(steps, "image steps", check_references=False).final.env}
+
+
 def fal_side_env(src: Path, spec: AppSpec) -> dict[str, str]:
     """In the image the project is copied next to fal_app.py; offline, its modules come from SRC."""
     paths = [str(Path(src).resolve()), os.environ.get("PYTHONPATH", "")]
-    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    return {**image_environment(spec), "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
 def _free_port() -> int:
