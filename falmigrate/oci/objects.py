@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, Self, cast
 
 import zstandard
 
@@ -328,7 +328,8 @@ class ImageConfig(_Document):
 
     @classmethod
     def new(cls, diff_ids: Iterable[Digest | str], architecture: str = "amd64", os: str = "linux") -> ImageConfig:
-        return cls(diff_ids=tuple(diff_ids), architecture=architecture, os=os, config={})
+        parsed = tuple(d if isinstance(d, Digest) else Digest.parse(d) for d in diff_ids)
+        return cls(diff_ids=parsed, architecture=architecture, os=os, config={})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> ImageConfig:
@@ -375,7 +376,7 @@ def decompressing(raw: BinaryIO) -> BinaryIO:
     head = raw.read(4)
     raw.seek(0)
     if head[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw)
+        return cast(BinaryIO, gzip.GzipFile(fileobj=raw))  # a binary file; typeshed's is BufferedIOBase
     if head == b"\x28\xb5\x2f\xfd":
         return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return raw

@@ -6,16 +6,24 @@ from __future__ import annotations
 import gzip
 import io
 import queue
+import tarfile
 import threading
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
+
+from falmigrate.errors import ImageError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 def open_decompressed(handle: BinaryIO) -> BinaryIO:
     """A tar stream from a gzip, zstd or plain layer (sniffed by magic bytes)."""
-    buffered = io.BufferedReader(handle) if not hasattr(handle, "peek") else handle
+    # a stream without peek (io.BytesIO, a raw file) gets a buffer in front; BufferedReader reads it
+    # through readinto, which such streams have though typing.BinaryIO does not declare it
+    buffered = io.BufferedReader(cast(io.RawIOBase, handle)) if not hasattr(handle, "peek") else handle
     magic = buffered.peek(4)[:4]
     if magic[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=buffered)
+        return cast(BinaryIO, gzip.GzipFile(fileobj=buffered))  # a binary file; typeshed's is BufferedIOBase
     if magic == b"\x28\xb5\x2f\xfd":
         import zstandard
 
@@ -23,19 +31,29 @@ def open_decompressed(handle: BinaryIO) -> BinaryIO:
     return buffered
 
 
+def member_stream(tar: tarfile.TarFile, member: tarfile.TarInfo | str) -> BinaryIO:
+    """The content of a regular (or hard-linked) tar member, as tarfile gives it (an ``io.BufferedReader``);
+    ImageError for a member without content, for which tarfile gives None."""
+    stream = tar.extractfile(member)
+    if not isinstance(stream, io.BufferedReader):
+        name = member if isinstance(member, str) else member.name
+        raise ImageError(f"tar member {name!r} is not a regular file")
+    return stream
+
+
 class ReadAhead(io.RawIOBase):
     """Reads (and so decompresses) ``source`` on a helper thread a few MiB ahead of the consumer, so
     decompression overlaps tar parsing and file creation; errors surface in the consumer unchanged."""
 
     def __init__(self, source: BinaryIO, depth: int = 8, size: int = 1 << 20) -> None:
-        self._queue: queue.Queue = queue.Queue(depth)
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(depth)
         self._stop = threading.Event()
         self._buffer = memoryview(b"")
         self._done = False
         self._thread = threading.Thread(target=self._produce, args=(source, size), daemon=True)
         self._thread.start()
 
-    def _put(self, item: object) -> bool:
+    def _put(self, item: bytes | BaseException) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -56,7 +74,7 @@ class ReadAhead(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         if not self._buffer:
             if self._done:
                 return 0
@@ -68,8 +86,9 @@ class ReadAhead(io.RawIOBase):
                 self._done = True
                 return 0
             self._buffer = memoryview(item)
-        count = min(len(buffer), len(self._buffer))
-        buffer[:count] = self._buffer[:count]
+        view = memoryview(buffer)
+        count = min(len(view), len(self._buffer))
+        view[:count] = self._buffer[:count]
         self._buffer = self._buffer[count:]
         return count
 
