@@ -371,12 +371,27 @@ class ImageConfig(_Document):
         return self if new == self.diff_ids else dataclasses.replace(self, diff_ids=new)
 
 
+class _OwningGzip(gzip.GzipFile):
+    """A GzipFile that closes the file it reads when it is closed (GzipFile leaves a passed one open)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__(fileobj=raw)
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
 def decompressing(raw: BinaryIO) -> BinaryIO:
-    """``raw`` (seekable) decompressed by its magic bytes: gzip, zstd (all frames) or plain tar."""
+    """``raw`` (seekable) decompressed by its magic bytes: gzip, zstd (all frames) or plain tar; closing
+    the result closes ``raw``."""
     head = raw.read(4)
     raw.seek(0)
     if head[:2] == b"\x1f\x8b":
-        return cast(BinaryIO, gzip.GzipFile(fileobj=raw))  # a binary file; typeshed's is BufferedIOBase
+        return cast(BinaryIO, _OwningGzip(raw))  # a binary file; typeshed's is BufferedIOBase
     if head == b"\x28\xb5\x2f\xfd":
         return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return raw

@@ -18,7 +18,7 @@ from typing import BinaryIO
 from falmigrate.errors import ImageError, UsageError
 from falmigrate.oci.layout import Layout, parse_reference
 from falmigrate.oci.objects import ImageConfig
-from falmigrate.oci.tarstream import member_stream
+from falmigrate.oci.tarstream import owned_member_stream
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def from_archive(ref: str) -> SourceImage:
     def opener(member: str) -> Callable[[], BinaryIO]:
         def open_member() -> BinaryIO:
             tar = tarfile.open(path)  # noqa: SIM115 - lives as long as the member stream
-            return member_stream(tar, member)
+            return owned_member_stream(tar, member)
         return open_member
 
     layers = [SourceLayer(d, opener(m)) for d, m in zip(diff_ids, manifest["Layers"], strict=True)]

@@ -8,7 +8,7 @@ import io
 import queue
 import tarfile
 import threading
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from falmigrate.errors import ImageError
 
@@ -39,6 +39,34 @@ def member_stream(tar: tarfile.TarFile, member: tarfile.TarInfo | str) -> Binary
         name = member if isinstance(member, str) else member.name
         raise ImageError(f"tar member {name!r} is not a regular file")
     return stream
+
+
+class _OwnedMember(io.RawIOBase):
+    """A tar member's stream that closes the tar it comes from when it is closed."""
+
+    def __init__(self, stream: io.BufferedReader, tar: tarfile.TarFile) -> None:
+        self._stream, self._tar = stream, tar
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._stream.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._stream.close()
+                self._tar.close()
+            finally:
+                super().close()
+
+
+def owned_member_stream(tar: tarfile.TarFile, member: tarfile.TarInfo | str) -> BinaryIO:
+    """``member_stream`` for a tar opened only to read this member: closing the stream closes the tar."""
+    stream = member_stream(tar, member)
+    assert isinstance(stream, io.BufferedReader)  # member_stream checked it
+    return cast(BinaryIO, io.BufferedReader(_OwnedMember(stream, tar)))
 
 
 class ReadAhead(io.RawIOBase):
