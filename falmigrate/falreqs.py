@@ -33,6 +33,13 @@ _OLD_NEEDS = (
     ("mediapipe", "<0.10", "protobuf<4", "mediapipe before 0.10 fails to import with protobuf 4"),
 )
 
+# package, its first release that needs what fal excludes, what it needs, the last release that does not.
+# pip takes the newest release a requirement allows, so an unpinned ``runpod`` (how most RunPod workers list
+# their SDK) lands on one of these; fal's FastAPI cap then leaves it broken in the image.
+_NEW_NEEDS = (
+    ("runpod", "1.10.1", "fastapi>=0.138.1", "1.10.0"),
+)
+
 
 @dataclass(frozen=True)
 class Pin:
@@ -112,6 +119,44 @@ def conflicts(pins: list[Pin], python: str, fal_version: str) -> list[Finding]:
             found.append(_finding(pin, f"fal=={fal_version} needs {name}{wanted}, so installing it replaces "
                                        f"{pin.text.strip()}", f"check the app with {name}{wanted}"))
         found += _old_needs(pin, name, _exact(requirement.specifier), needs, fal_version)
+        found += _new_needs(pin, name, requirement.specifier, needs, fal_version)
+    return found
+
+
+def _admits_from(specifier: SpecifierSet, first: Version) -> bool:
+    """Whether the newest release ``specifier`` allows can be ``first`` or later: no exact pin below it and no
+    cap (``<``, ``<=``, ``~=``'s and ``==X.*``'s implied ones) at or below it."""
+    for spec in specifier:
+        text = spec.version.removesuffix(".*")
+        version = _version(text)
+        if version is None:
+            continue
+        if spec.operator == "~=" or spec.version.endswith(".*"):
+            # ~=1.10 allows <2, ~=1.10.0 allows <1.11; ==1.9.* allows <1.10
+            prefix = version.release[:-1] if spec.operator == "~=" else version.release
+            capped = bool(prefix) and Version(".".join(map(str, [*prefix[:-1], prefix[-1] + 1]))) <= first
+        else:
+            capped = {"==": version < first, "===": version < first, "<": version <= first,
+                      "<=": version < first}.get(spec.operator, False)
+        if capped:
+            return False
+    return True
+
+
+def _new_needs(pin: Pin, name: str, specifier: SpecifierSet, needs: dict[str, SpecifierSet],
+               fal_version: str) -> list[Finding]:
+    found = []
+    for package, first, needed, last_fit in _NEW_NEEDS:
+        if name != package or not _admits_from(specifier, Version(first)):
+            continue
+        need = Requirement(needed)
+        fal_need = needs.get(canonicalize_name(need.name), SpecifierSet())
+        if not _excludes(fal_need, need.specifier):
+            continue  # fal's own requirement moved on: the two fit again
+        found.append(_finding(pin, f"{pin.text.strip()} lets pip install {package} {first} or later, which needs "
+                                   f"{needed}, but fal=={fal_version} needs {need.name}{fal_need}: installing fal "
+                                   f"replaces that {need.name} and leaves {package}'s requirement broken",
+                              f"pin {package}=={last_fit}, the last release that fits fal's {need.name}"))
     return found
 
 

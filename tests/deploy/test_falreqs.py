@@ -56,6 +56,22 @@ def test_an_old_tensorflow_needs_the_protobuf_fal_moves_past():
     assert falreqs.conflicts([falreqs.Pin("tensorflow==2.15.0")], "3.10", "1.83.0") == []
 
 
+@pytest.mark.parametrize(("pin", "conflict"), [
+    ("runpod", True),  # pip installs the newest runpod, whose FastAPI fal's cap excludes
+    ("runpod~=1.10", True),  # allows every 1.x
+    ("runpod>=1.9", True),
+    ("runpod==1.10.0", False),  # the last release whose FastAPI requirement fal's fits
+    ("runpod<1.10.1", False),
+    ("runpod~=1.10.0", True),  # allows 1.10.1
+    ("runpod==1.9.*", False),
+])
+def test_an_sdk_whose_newer_releases_need_a_fastapi_fal_excludes(pin, conflict):
+    found = falreqs.conflicts([falreqs.Pin(pin)], "3.11", "1.83.0")
+    assert bool(found) is conflict
+    for finding in found:
+        assert "fastapi>=0.138.1" in finding.message and "runpod==1.10.0" in finding.remediation
+
+
 def test_requirements_file_lines_are_located(tmp_path):
     (tmp_path / "requirements.txt").write_text("# pins\ntorch==2.1.0\n\npillow==9.0.0  # old\n")
     spec = routes.plan(echo_spec(image=ImageSpec(requirements_file="requirements.txt",

@@ -75,10 +75,17 @@ def _port(patch: PatchedDockerfile, info: ModuleInfo, endpoint_env: dict[str, st
     docker_port = patch.parsed.final.env.get("PORT", "")
     if docker_port.isdigit():
         return int(docker_port), f"ENV PORT in {patch.path}"
-    if info.reads_port_env and info.port_default:
-        return info.port_default, "the default the server reads for PORT"
-    if info.port_default:
-        return info.port_default, "the port the server binds"
+    # the code's own launch call, as the Docker importer reads it (pyserver.Launch): its literal port or the
+    # default of the PORT it reads; a launch with no port at all listens on its framework's default
+    # (uvicorn.run(app) on 8000) whatever RunPod's PORT says
+    launch = info.launch
+    if launch is not None and launch.port is not None and launch.port.literal is not None:
+        if launch.port.env == "PORT" or info.reads_port_env:
+            return launch.port.literal, "the default the server reads for PORT"
+        return launch.port.literal, "the port the server binds"
+    default = launch.default_port() if launch is not None and launch.port is None else None
+    if launch is not None and default:
+        return default, f"{launch.launcher}'s default port"
     if patch.parsed.final.expose:
         return patch.parsed.final.expose[0], f"EXPOSE in {patch.path}"
     return RUNPOD_DEFAULT_PORT, "RunPod's default PORT (80)"

@@ -82,7 +82,8 @@ def local_command(root: Path, spec: AppSpec, port: int) -> list[str]:
     return [script if script and posixpath.basename(w) == posixpath.basename(via or "") else w for w in words]
 
 
-def _wait(process: subprocess.Popen, port: int, health: str, timeout: float) -> None:
+def wait_healthy(process: subprocess.Popen, port: int, health: str, timeout: float) -> None:
+    """Return once GET health answers below 500; a VerifyError when the server exits or the time runs out."""
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -112,7 +113,7 @@ def start(root: Path, spec: AppSpec, port: int | None = None) -> tuple[subproces
     except OSError as exc:
         raise VerifyError(f"cannot start {' '.join(command)!r}: {exc}") from exc
     try:
-        _wait(process, port, spec.server.health_path, STARTUP_TIMEOUT)
+        wait_healthy(process, port, spec.server.health_path, STARTUP_TIMEOUT)
     except VerifyError as exc:
         stop(process)
         tail = (process.stderr.read().decode(errors="replace") if process.stderr else "")[-2000:]

@@ -15,6 +15,10 @@ input (``s3Config``) travel at the job's top level, where RunPod puts them.
 
 Values returned: the job's ``output`` (the fal side's response model wraps it as ``output``, which
 the framework unwraps), or ``{"error": message}`` for a failed job.
+
+A load-balancing worker has no handler and no start call: run as ``__main__`` it would serve forever. It
+is started instead the way RunPod starts it — the image's command in the worker's folder, with ``PORT``
+and ``PORT_HEALTH`` set — and the cases are sent to it over HTTP as the Docker runner sends them.
 """
 
 from __future__ import annotations
@@ -125,10 +129,60 @@ def _launch(root: Path, details: RunpodDetails) -> int | None:
                               port=launcher.port, health_path=launcher.health_path)
 
 
+def _server_port(root: Path, spec: AppSpec, details: RunpodDetails) -> int:
+    """A free port when the server reads PORT (RunPod hands every worker its port there), else its own."""
+    from falmigrate.importers.dockerfile.routes import read_module
+    from falmigrate.verify.runners import docker
+
+    assert spec.server is not None
+    info = read_module(root / details.entry)
+    return docker.free_port() if info is not None and info.reads_port_env else spec.server.port
+
+
+def _run_load_balancer(root: Path, spec: AppSpec, details: RunpodDetails, cases: list[dict[str, Any]]) -> list[Any]:
+    """One value per case from the worker's own server (``docker.response_value``'s shape, as the fal side)."""
+    import subprocess
+
+    import httpx
+
+    from falmigrate.verify.runners import docker
+
+    assert spec.server is not None
+    port = _server_port(root, spec, details)
+    env = {**os.environ, **spec.image.env, "PORT": str(port), "PORT_HEALTH": str(port), "PYTHONUNBUFFERED": "1"}
+    # the image's python3 is this environment's interpreter here (the verify worker's, with the SDKs)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    command = list(spec.server.command)
+    try:
+        process = subprocess.Popen(command, cwd=root / Path(details.entry).parent, env=env, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise VerifyError(f"cannot start {' '.join(command)!r}: {exc}") from exc
+    try:
+        try:
+            docker.wait_healthy(process, port, spec.server.health_path, docker.STARTUP_TIMEOUT)
+        except VerifyError as exc:
+            docker.stop(process)
+            tail = (process.stderr.read().decode(errors="replace") if process.stderr else "")[-2000:]
+            raise VerifyError(f"{exc.message}\n{tail}".rstrip()) from None
+        results: list[Any] = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            for case in cases:
+                try:
+                    results.append(docker.request(client, case))
+                except httpx.HTTPError as exc:
+                    results.append({"error": f"{type(exc).__name__}: {exc}"})
+        return results
+    finally:
+        docker.stop(process)
+
+
 def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
     """One value per case: the job's output, or ``{"error": message}`` when the job failed."""
     root = Path(root)
     details = spec.require_details(RunpodDetails)
+    if details.kind == "load_balancer":
+        return _run_load_balancer(root, spec, details, cases)
     os.environ.setdefault("RUNPOD_LOG_LEVEL", "ERROR")
     group = _launch(root, details)
     before = set(_falmigrate_children())

@@ -27,9 +27,10 @@ from tests.importers.runpod.runpod_base import ensure_runpod_base
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
 # The workers with their own image shapes (Dockerfiles kept and patched, launchers, a server): each
-# needs the RunPod stand-in base. The template-Dockerfile fixtures build on the generic test base.
-NAMES = ["arg_pinned_torch", "load_balancer", "main_process", "multi_worker", "multistage_weights", "secrets_s3",
-         "start_sh_server", "venv_on_path"]
+# needs the RunPod stand-in base. The template-Dockerfile fixtures build on the generic test base
+# (tests/image/test_fixture_images.py, which leaves these out).
+NAMES = ["arg_pinned_torch", "hub_dockerfile", "load_balancer", "main_process", "multi_worker", "multistage_weights",
+         "secrets_s3", "start_sh_server", "venv_on_path"]
 # What fal's runner does with python_entry_point: import the module from site-packages, build the app.
 IMPORT_AND_CALL = """
 import importlib, json, os, sys
