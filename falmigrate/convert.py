@@ -13,8 +13,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from falmigrate import codemods, importers, progress
+from falmigrate import codemods, falreqs, importers, progress, routes
 from falmigrate.errors import FalmigrateError, OutputExistsError, SourceError, UsageError
+from falmigrate.importers.base import ImportRequest
 from falmigrate.spec import AppSpec
 
 PLATFORM_CHOICES = ("auto", *importers.PLATFORMS)
@@ -31,7 +32,7 @@ class ConvertResult:
     # context, so `COPY . /app` in the generated Dockerfile ships the user's code. Generated files win.
     sources: dict[str, bytes] = field(default_factory=dict)
     executables: set[str] = field(default_factory=set)  # source files that keep their executable bit
-    src: Path | None = None
+    src: Path | None = None  # the folder the sources come from: the source root, or the build context it names
 
     def sources_for(self, out: Path) -> dict[str, bytes]:
         """The sources to write into ``out``; an ``out`` inside the source tree is not copied into itself."""
@@ -73,28 +74,71 @@ def _merge(spec: AppSpec, findings: list, decisions: list) -> AppSpec:
     })
 
 
-def convert(src: Path, platform: str = "auto", *, native: bool = False,
-            image_ref: str | None = None) -> ConvertResult:
-    """Read ``src`` as a ``platform`` project and return the generated files (nothing is written)."""
-    from falmigrate.render import render_files  # lazy: keeps `import falmigrate.convert` cheap
+def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None = None, native: bool = False,
+            name: str | None = None, fal_version: str | None = None, image_ref: str | None = None) -> ConvertResult:
+    """Read ``src`` as a ``platform`` project and return the generated files (nothing is written).
+
+    ``request`` names what to import when the repository has several apps; ``native`` rewrites a server's
+    routes as fal endpoints instead of deploying the server image as it is; ``name`` is the fal app name;
+    ``fal_version`` the fal the image installs; ``image_ref`` a pushed image to deploy instead of building.
+    """
+    # lazy: keeps `import falmigrate.convert` cheap
+    from falmigrate.render import RenderOptions, preflight_findings, render_files
 
     src = Path(src)
     if platform not in PLATFORM_CHOICES:
         raise UsageError(f"unknown platform {platform!r}; choose one of: {', '.join(PLATFORM_CHOICES)}")
     if not src.is_dir():
         raise SourceError(f"source directory does not exist: {src}", file=src)
+    pinned_fal, version_findings = routes.fal_version(fal_version)
     progress.log(f"reading {src}")
-    spec = importers.load(src, platform)
-    result = _rewrite(spec, src, native)
+    spec = importers.load(src, platform, request)
+    spec = routes.plan(spec, routes.RouteOptions(native=native, name=name))
+    # the project inside SRC the importer chose (``SourceInfo.root``, e.g. the folder of one of several
+    # cog.yaml files): spec paths are relative to it and it is the image's build context
+    project_root = src / spec.source.root
+    spec = spec.with_findings([*version_findings, *falreqs.check(spec, project_root, pinned_fal)])
+    result = _rewrite(spec, project_root, native)
     app_code = None
+    # the output folder is the image's build context: the project's folder, or the subfolder a user's
+    # Dockerfile is built from
+    context = project_root / spec.image.dockerfile.context if spec.image.dockerfile is not None else project_root
+    project = source_files(context)
+    user_dockerfile = _user_dockerfile(spec, project_root)  # as written: the renderer patches it
     if result is not None:
         spec = _merge(spec, list(result.findings), list(result.decisions))
         app_code = result.code
-    files = render_files(spec, app_code, image_ref=image_ref)
-    sources = {k: v for k, v in source_files(src).items() if k not in files}
-    executables = {name for name in sources if os.access(src / name, os.X_OK)}
+        # files the rewrite changed (keys relative to the project root, which is then the context)
+        project.update({name: text.encode("utf-8") for name, text in result.files.items()})
+    pyproject = project.get("pyproject.toml")
+    options = RenderOptions(
+        image_ref=image_ref, registry_credentials=image_ref is not None, fal_version=pinned_fal,
+        project_pyproject=pyproject.decode("utf-8") if pyproject is not None else None,
+        project_dockerignore=".dockerignore" in project,
+        user_dockerfile=user_dockerfile,
+        context_files=frozenset(project))
+    generated = {"fal_app.py", "pyproject.toml", ".dockerignore", "Dockerfile"}
+    spec = spec.with_findings(preflight_findings(spec, options, generated))
+    files = render_files(spec, app_code, options)
+    if result is not None:  # files the rewrite wrote are part of the output (a package's modules, redactions)
+        for path, text in result.files.items():
+            files.setdefault(path, text)
+    sources = {k: v for k, v in project.items() if k not in files}
+    executables = {name for name in sources if os.access(context / name, os.X_OK)}
     return ConvertResult(spec=spec, files=files, rewritten=app_code is not None, sources=sources,
-                         executables=executables, src=src.absolute())
+                         executables=executables, src=context.absolute())
+
+
+def _user_dockerfile(spec: AppSpec, src: Path) -> str | None:
+    """The text of the user's Dockerfile the spec patches (as bytes decode: line endings kept)."""
+    if spec.image.dockerfile is None:
+        return None
+    path = src / spec.image.dockerfile.path
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read {spec.image.dockerfile.path}: {exc}",
+                          file=spec.image.dockerfile.path) from exc
 
 
 def _rewrite(spec: AppSpec, src: Path, native: bool) -> codemods.RewriteResult | None:

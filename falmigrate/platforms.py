@@ -42,6 +42,11 @@ class PlatformInfo:
     rules: RuleRange
     marker: str  # what makes a directory a project of this platform (for hints)
     guide: str  # the user guide in docs/
+    # `convert --route compat`: the platform's own HTTP API server the image runs instead of a fal app,
+    # so the model's existing clients keep working (None: the route is not offered) ...
+    compat_server: str | None = None
+    # ... or why it is refused although the platform has a local server (said in the exit-2 message)
+    compat_refusal: str | None = None
 
 
 SHARED_RULES = RuleRange(1, 99)  # ids any platform (or the renderer) may report
@@ -51,7 +56,8 @@ PLATFORMS: tuple[PlatformInfo, ...] = (
         name="cog", display_name="cog", importer="falmigrate.importers.cog:CogImporter",
         codemod="falmigrate.codemods.cog:rewrite", verify_runner="falmigrate.verify.runners.cog",
         skip_dirs=_COMMON_SKIP | {".cog"}, rules=RuleRange(100, 199),
-        marker="a cog.yaml with `predict:`", guide="docs/from-replicate.md"),
+        marker="a cog.yaml with `predict:`", guide="docs/from-replicate.md",
+        compat_server="cog's own HTTP server (`python -m cog.server.http`: POST /predictions, GET /health-check)"),
     PlatformInfo(
         name="modal", display_name="Modal", importer="falmigrate.importers.modal:ModalImporter",
         codemod="falmigrate.codemods.modal:rewrite", verify_runner="falmigrate.verify.runners.modal",
@@ -61,7 +67,13 @@ PLATFORMS: tuple[PlatformInfo, ...] = (
         name="runpod", display_name="RunPod", importer="falmigrate.importers.runpod:RunpodImporter",
         codemod="falmigrate.codemods.runpod:rewrite", verify_runner="falmigrate.verify.runners.runpod",
         skip_dirs=_COMMON_SKIP | {"site-packages", "tests", "test", "build", "dist"}, rules=RuleRange(300, 399),
-        marker="a handler file calling `runpod.serverless.start`", guide="docs/from-runpod.md"),
+        marker="a handler file calling `runpod.serverless.start`", guide="docs/from-runpod.md",
+        compat_refusal=(
+            "RunPod's local API server (`--rp_serve_api`) is a development tool, by runpod's own description: "
+            "/run only records the job in the process's memory and the handler runs when /status/{id} is polled, "
+            "/stream/{id} collects the whole output before answering, and job ids live in one process, so a "
+            "second fal runner answers \"Job ID not found\"; RunPod's production API is its cloud service, not "
+            "this server. Convert without --route (a fal app that calls the handler); see docs/from-runpod.md")),
     PlatformInfo(
         name="docker", display_name="Docker", importer="falmigrate.importers.dockerfile:DockerImporter",
         # the codemod runs only with `convert --native`; otherwise the app comes from a template
@@ -122,6 +134,11 @@ def display_list(conjunction: str = "or") -> str:
     """``cog, Modal, RunPod or Docker``."""
     names = [p.display_name for p in PLATFORMS]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
+
+
+def compat_platforms() -> list[PlatformInfo]:
+    """The platforms ``convert --route compat`` serves with their own HTTP API server."""
+    return [p for p in PLATFORMS if p.compat_server is not None]
 
 
 def markers() -> str:

@@ -6,6 +6,10 @@ Real apps compute their settings: ``TAG = f"{CUDA_VERSION}-devel-ubuntu22.04"``,
 anything, and says exactly why and where it stops otherwise, so an importer never falls back to a
 silent default.
 
+``falmigrate.analysis.secrets`` (import it directly) answers the other question every importer has about
+code and settings: which names hold secrets, and which literal keys are written into the code; it
+replaces those by reads of fal secrets without ever copying a value.
+
 API::
 
     project = Project(root)                         # one per source tree; shares parsed modules
@@ -44,6 +48,9 @@ project modules (next to the importing file, then at the root; relative imports)
 outside the root is read. ``__name__`` is ``"__main__"`` only for a module loaded with ``main=True``.
 Work is bounded (see the limits in ``values``): huge repeats, self-references and import cycles end
 in ``Unknown``.
+
+Next to the evaluator: ``gpu`` (GPU evidence → machine type) and ``sidecars`` (side services, extra
+processes, missing data files), shared by the importers the same way.
 """
 
 from falmigrate.analysis.bindings import Binding

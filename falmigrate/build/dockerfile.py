@@ -1,117 +1,79 @@
-"""Small, careful edits and reads of a Dockerfile before it goes to the engine.
+"""The Dockerfile as the build sees it: its step count, and the base-image swap of ``--base-image``.
 
 ``--base-image REF`` replaces the base of the stage that becomes the image (so a generated
 Dockerfile can be built on a locally made base image without any outside registry). In a
 multi-stage Dockerfile that is the *last* stage; builder stages keep their own images. When the
 last stage starts from an earlier stage (``FROM builder``), the chain is followed back to the stage
-that names an outside image, and that FROM is replaced. The step count drives the progress bar.
+that names an outside image, and that FROM is replaced (``falmigrate.dockerfile.edits.replace_base``,
+the same edit convert makes). ``--replace-image OLD=NEW`` points every ``FROM OLD`` and ``COPY
+--from=OLD`` at a stand-in (images the engine cannot pull). The step count drives the progress bar.
 The original file is never modified: the edited text is written to a temporary file outside the
 build context, which the SDK and the CLI both send alongside the context.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from falmigrate.dockerfile import ParsedDockerfile, Stage, parse_text
+from falmigrate.dockerfile.source import scan
 from falmigrate.errors import SourceError
-
-_FROM = re.compile(r"^(?P<head>\s*FROM\s+(?:--\S+\s+)*)(?P<image>\S+)(?P<tail>.*)$", re.IGNORECASE)
-_STAGE_NAME = re.compile(r"^\s+AS\s+(?P<name>\S+)\s*$", re.IGNORECASE)
-_INSTRUCTION = re.compile(r"^\s*([A-Za-z]+)(\s|$)")
-
-
-@dataclass(frozen=True)
-class FromLine:
-    line: int  # 1-based
-    image: str  # as written (may name an earlier stage)
-    stage: str | None  # the `AS name`, lower-cased (stage names are case-insensitive)
-    problem: str | None = None  # why this line could not be read (only an error for --base-image)
 
 
 @dataclass(frozen=True)
 class DockerfileInfo:
     path: Path
     text: str
-    steps: int  # number of instructions (the classic builder's "Step i/N")
-    froms: tuple[FromLine, ...] = ()
-
-    @property
-    def first_from_line(self) -> int | None:
-        return self.froms[0].line if self.froms else None
+    steps: int | None  # number of instructions (the classic builder's "Step i/N"); None if unreadable
+    first_from_line: int | None = None
 
 
 def read(path: Path) -> DockerfileInfo:
+    """The file and its step count. Reading never fails on the file's content: the engine reports
+    what it cannot build, with its own step numbers."""
     if not path.is_file():
         raise SourceError(f"no Dockerfile at {path}", hint="pass the directory `falmigrate convert` wrote, "
                           "or --file PATH")
-    text = path.read_text(encoding="utf-8")
-    steps = 0
-    froms: list[FromLine] = []
-    for number, line in _logical_lines(text):
-        match = _INSTRUCTION.match(line)
-        if not match:
-            continue
-        steps += 1
-        if match.group(1).upper() == "FROM":
-            froms.append(_from_line(number, line))
-    return DockerfileInfo(path=path, text=text, steps=steps, froms=tuple(froms))
+    text = path.read_bytes().decode("utf-8")
+    try:
+        spans = scan(text, str(path)).spans
+    except SourceError:
+        return DockerfileInfo(path=path, text=text, steps=None)
+    first_from = next((span.first_line for span in spans if span.keyword == "FROM"), None)
+    return DockerfileInfo(path=path, text=text, steps=len(spans), first_from_line=first_from)
 
 
-def _from_line(number: int, line: str) -> FromLine:
-    match = _FROM.match(line.rstrip("\r\n"))
-    if not match or match.group("image").endswith("\\"):
-        return FromLine(number, "", None, "cannot read this FROM line (write it on one line: "
-                                          "FROM [--platform=…] IMAGE [AS NAME])")
-    stage = None
-    if match.group("tail").strip():
-        named = _STAGE_NAME.match(match.group("tail"))
-        if not named:
-            return FromLine(number, match.group("image"), None,
-                            f"unexpected text after the image in FROM: {match.group('tail').strip()!r}")
-        stage = named.group("name").lower()
-    return FromLine(line=number, image=match.group("image"), stage=stage)
+def _model(info: DockerfileInfo) -> ParsedDockerfile:
+    try:
+        return parse_text(info.text, str(info.path), check_references=False)
+    except SourceError as exc:
+        exc.hint = exc.hint or "--base-image needs a Dockerfile `docker build` accepts"
+        raise
 
 
-def base_from(info: DockerfileInfo) -> FromLine:
-    """The FROM whose outside image the final image is built on (see the module docstring)."""
-    if not info.froms:
-        raise SourceError("the Dockerfile has no FROM instruction", file=info.path)
-    for line in info.froms:  # every stage name matters for following the chain
-        if line.problem:
-            raise SourceError(line.problem, file=info.path, line=line.line,
-                              hint="--base-image needs every FROM on one line")
-    index = len(info.froms) - 1
-    while True:
-        current = info.froms[index]
-        earlier = [i for i in range(index) if info.froms[i].stage == current.image.lower()]
-        if not earlier:
-            return current
-        index = earlier[-1]  # the latest stage of that name defined before this FROM
+def base_from(info: DockerfileInfo) -> Stage:
+    """The stage whose FROM names the outside image the final image is built on."""
+    return _model(info).base_stage()
 
 
 def replace_base_image(info: DockerfileInfo, image: str) -> str:
     """The Dockerfile text with the final stage's base image replaced by ``image`` (stage name kept)."""
-    target = base_from(info)
-    lines = info.text.splitlines(keepends=True)
-    index = target.line - 1
-    match = _FROM.match(lines[index].rstrip("\r\n"))
-    assert match is not None  # read() parsed this very line
-    ending = lines[index][len(lines[index].rstrip("\r\n")):]
-    lines[index] = f"{match.group('head')}{image}{match.group('tail')}{ending}"
-    return "".join(lines)
+    from falmigrate.dockerfile.edits import replace_base  # the spec (pydantic) only when --base-image is used
+    from falmigrate.dockerfile.patch import apply_edits
+
+    model = _model(info)
+    edit = replace_base(model, image, reason=f"--base-image {image}")
+    return apply_edits(info.text, [edit], str(info.path))
 
 
-def _logical_lines(text: str):
-    """(line number, text) of each instruction start, skipping comments, blanks and continuations."""
-    continued = False
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if continued:
-            continued = stripped.endswith("\\") or (not stripped or stripped.startswith("#"))
-            continue
-        if not stripped or stripped.startswith("#"):
-            continue
-        continued = stripped.endswith("\\")
-        yield number, raw
+def replace_images(info: DockerfileInfo, text: str, mapping: dict[str, str]) -> str:
+    """``text`` (``info``'s file, possibly already edited) with every ``FROM OLD`` and ``--from=OLD``
+    naming an image of ``mapping`` pointed at its replacement: for images the engine cannot pull."""
+    from falmigrate.dockerfile.edits import replace_images as image_edits
+    from falmigrate.dockerfile.patch import apply_edits
+
+    if not mapping:
+        return text
+    model = _model(DockerfileInfo(path=info.path, text=text, steps=info.steps))
+    return apply_edits(text, image_edits(model, mapping, reason="--replace-image"), str(info.path))

@@ -41,6 +41,7 @@ class BuildOptions:
     build_args: dict[str, str] = field(default_factory=dict)
     secrets: tuple[Secret, ...] = ()
     base_image: str | None = None
+    replace_images: dict[str, str] = field(default_factory=dict)  # image the engine cannot pull -> stand-in
     network: str | None = None
     no_cache: bool = False
     layout: Path | None = None  # default: default_layout()
@@ -74,7 +75,7 @@ def build(options: BuildOptions) -> dict:
     timings: dict[str, float] = {}
     redact = Redactor(list(options.secrets))
     client = engine.connect(options.docker_host)
-    image_id, builder = _timed(timings, "build", lambda: _engine_build(client, options, redact))
+    image_id, builder = _timed(timings, "build", lambda: build_image(client, options, redact))
     report: dict = {
         "ok": True,
         "image_id": image_id,
@@ -110,14 +111,17 @@ def build(options: BuildOptions) -> dict:
     return report
 
 
-def _engine_build(client, options: BuildOptions, redact: Redactor) -> tuple[str, str]:
+def build_image(client, options: BuildOptions, redact: Redactor) -> tuple[str, str]:
+    """Only the engine build (no export, no pack): (image id, builder used)."""
     source = options.dockerfile or options.directory / "Dockerfile"
     info = dockerfile_mod.read(source)
     with tempfile.TemporaryDirectory(prefix="falmigrate-dockerfile-") as tmp:
         dockerfile_path = source.resolve()
-        if options.base_image:
+        if options.base_image or options.replace_images:
+            text = dockerfile_mod.replace_base_image(info, options.base_image) if options.base_image else info.text
             dockerfile_path = Path(tmp) / "Dockerfile"
-            dockerfile_path.write_text(dockerfile_mod.replace_base_image(info, options.base_image), encoding="utf-8")
+            dockerfile_path.write_text(dockerfile_mod.replace_images(info, text, options.replace_images),
+                                       encoding="utf-8")
         request = engine_build.BuildRequest(
             context=options.directory.resolve(), dockerfile=dockerfile_path, tag=options.tag,
             build_args=dict(options.build_args), network_mode=options.network, platform=options.platform,

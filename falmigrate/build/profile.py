@@ -8,11 +8,12 @@ with ``put_archive`` and started through that loader, so it runs whatever libc t
 works on a remote engine too (same CPU architecture). The files opened successfully, in first-open
 order, become the FlashPack prefetch order (``--startup-profile``).
 
-What runs: ``--profile-command``; else, when the build directory holds a ``fal_app.py`` (what
-``convert`` writes, copied into the image's working directory), what a fal runner does before its
-first request — import ``fal_app.py``, create each ``fal.App`` class (``_allow_init=True``, no
-cloud) and call its ``setup()`` — because fal runs that, not the CMD the base image left behind
-(``python:*`` images say ``python3``); else the image's ENTRYPOINT+CMD. Exceptions in setup (for example a
+What runs: ``--profile-command``; else, when the build directory's pyproject.toml names Python entry
+points (what ``convert`` writes for model code), what a fal runner does before its first request —
+import the entry module by name, create each named ``fal.App`` class and call its ``setup()``
+(``falmigrate/falsdk.py start``, copied into the container) — because fal runs that, not the CMD the
+base image left behind (``python:*`` images say ``python3``); else the image's ENTRYPOINT+CMD (an
+image-only app: its own server). Exceptions in setup (for example a
 download refused by the disabled network) end the run but keep the files opened so far.
 """
 
@@ -25,13 +26,14 @@ import shutil
 import subprocess
 import tarfile
 import time
+import tomllib
 from pathlib import Path
 
 import docker
 import requests
 from docker.errors import DockerException
 
-from falmigrate import progress
+from falmigrate import falsdk, progress
 from falmigrate.build.engine import engine_error
 from falmigrate.errors import EngineError, UsageError
 
@@ -43,40 +45,41 @@ _CALL = re.compile(r'^(?P<pid>\d+)\s+(?P<call>openat2?|open|execve)\((?:(?:AT_FD
                    r'"(?P<path>[^"]*)"(?P<rest>.*)$')
 _RESUMED = re.compile(r"^(?P<pid>\d+)\s+<\.\.\. (?P<call>openat2?|open|execve) resumed>(?P<rest>.*)$")
 _RESULT = re.compile(r"\)\s+=\s+(-?\d+)(?:<(?P<real>[^>]*)>)?")
-FAL_APP = "fal_app.py"
-# Runs in the image (python3, fal installed by the generated Dockerfile), cwd = the image's workdir.
-FAL_SETUP_SCRIPT = (
-    "import asyncio, importlib.util, inspect, sys\n"
-    "import fal\n"
-    "sys.path.insert(0, '')\n"
-    f"spec = importlib.util.spec_from_file_location('fal_app', '{FAL_APP}')\n"
-    "module = importlib.util.module_from_spec(spec)\n"
-    "sys.modules['fal_app'] = module\n"
-    "spec.loader.exec_module(module)\n"
-    "for cls in [c for c in vars(module).values() if inspect.isclass(c) and issubclass(c, fal.App)\n"
-    "            and c is not fal.App and c.__module__ == 'fal_app']:\n"
-    "    app = cls(_allow_init=True)\n"
-    "    if callable(getattr(app, 'setup', None)):\n"
-    "        started = app.setup()\n"
-    "        if inspect.isawaitable(started):\n"
-    "            asyncio.run(started)\n"
-)
+FALSDK = "falsdk.py"
+PYPROJECT = "pyproject.toml"
+
+
+def entry_points(build_dir: Path) -> tuple[str, list[str]] | None:
+    """(module, classes) of the pyproject's ``python_entry_point`` apps in ``build_dir``, if any."""
+    path = build_dir / PYPROJECT
+    if not path.is_file():
+        return None
+    try:
+        apps = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("fal", {}).get("apps", {})
+    except tomllib.TOMLDecodeError:
+        return None
+    refs = [str(app["python_entry_point"]) for app in apps.values() if "python_entry_point" in app]
+    modules = {ref.partition(":")[0] for ref in refs}
+    if len(modules) != 1:
+        return None
+    return modules.pop(), [ref.partition(":")[2] for ref in refs if ref.partition(":")[2]]
 
 
 def profile_startup(client: docker.APIClient, image: str, *, command: list[str] | None = None,
                     seconds: float = 30.0, fal_app_dir: Path | None = None) -> list[str]:
     """Run ``image`` for up to ``seconds`` (see the module docstring for what runs); the files it opened.
 
-    ``fal_app_dir`` is the build directory: a ``fal_app.py`` there means the image holds a generated app.
+    ``fal_app_dir`` is the build directory: entry points in its pyproject.toml are what fal starts.
     """
     config = client.inspect_image(image).get("Config") or {}
     argv = command
-    if not argv and fal_app_dir is not None and (fal_app_dir / FAL_APP).is_file():
-        argv = ["python3", "-c", FAL_SETUP_SCRIPT]  # what fal runs; not the base image's inherited CMD
+    found = entry_points(fal_app_dir) if not argv and fal_app_dir is not None else None
+    if found is not None:  # what fal runs; not the base image's inherited CMD
+        argv = ["python3", f"{TOOL_DIR}/{FALSDK}", "start", found[0], *found[1]]
     argv = argv or [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
     if not argv:
-        raise UsageError(f"image {image} has no ENTRYPOINT/CMD (and the build directory no {FAL_APP}) to profile",
-                         hint="pass --profile-command")
+        raise UsageError(f"image {image} has no ENTRYPOINT/CMD (and the build directory's {PYPROJECT} no "
+                         "entry point) to profile", hint="pass --profile-command")
     tracer = [f"{TOOL_DIR}/{_loader_name()}", "--library-path", TOOL_DIR, f"{TOOL_DIR}/strace",
               "-f", "-qq", "-y", "-e", "trace=open,openat,openat2,execve", "-o", TRACE_FILE]
     container_id = None
@@ -197,7 +200,8 @@ def _loader_name() -> str:
 def _tool_bundle() -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, path in sorted(_strace_files().items()):
+        files = {**_strace_files(), FALSDK: falsdk.__file__}
+        for name, path in sorted(files.items()):
             info = tar.gettarinfo(os.path.realpath(path), arcname=f"{TOOL_DIR.lstrip('/')}/{name}")
             info.uid = info.gid = 0
             info.uname = info.gname = "root"

@@ -11,12 +11,12 @@ from falmigrate.cli import common
 from falmigrate.errors import UsageError
 
 
-def _pairs(values: list[str], option: str) -> dict[str, str]:
+def _pairs(values: list[str], option: str, *, empty: bool = True) -> dict[str, str]:
     result = {}
     for value in values:
         key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{option} {value!r}: expected KEY=VALUE")
+        if not sep or not key or not (val or empty):
+            raise UsageError(f"{option} {value!r}: expected KEY=VALUE" + ("" if empty else " (a non-empty VALUE)"))
         result[key] = val
     return result
 
@@ -52,6 +52,11 @@ def build_command(
         str | None,
         typer.Option("--base-image", help="Replace the base image of the final stage (builder stages keep theirs)."),
     ] = None,
+    replace_image: Annotated[
+        list[str] | None,
+        typer.Option("--replace-image", help="OLD=NEW: build with image NEW wherever the Dockerfile names OLD (FROM, "
+                                             "COPY --from), for images the engine cannot pull (repeatable)."),
+    ] = None,
     network: Annotated[
         str | None,
         typer.Option("--network", help="Network for RUN steps, e.g. host (engines without a bridge)."),
@@ -83,7 +88,7 @@ def build_command(
         Path | None, typer.Option("--profile-out", help="Write the recorded startup file list here.")
     ] = None,
     update_app: Annotated[
-        Path | None, typer.Option("--update-app", help="Point OUT/fal_app.py at the pushed image digest.")
+        Path | None, typer.Option("--update-app", help="Point the apps of OUT/pyproject.toml at the pushed image digest.")
     ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure-registry", help="Talk plain HTTP to the registry.")
@@ -104,7 +109,8 @@ def build_command(
         options = BuildOptions(
             directory=directory, dockerfile=file, tag=tag, push=push, platform=platform,
             compression=compression, build_args=_pairs(build_arg or [], "--build-arg"),
-            secrets=tuple(parse_secret(s) for s in secret or []), base_image=base_image, network=network,
+            secrets=tuple(parse_secret(s) for s in secret or []), base_image=base_image,
+            replace_images=_pairs(replace_image or [], "--replace-image", empty=False), network=network,
             no_cache=no_cache, layout=layout, startup_profile=startup_profile, profile=profile,
             profile_command=tuple(shlex.split(profile_command)) if profile_command else (),
             profile_seconds=profile_seconds, profile_out=profile_out, update_app=update_app,
@@ -139,3 +145,4 @@ def _print_summary(report: dict) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("build")(build_command)
+

@@ -1,4 +1,5 @@
-"""``falmigrate convert SRC``: write a fal app (fal_app.py, Dockerfile, MIGRATION.md, report.json) for SRC.
+"""``falmigrate convert SRC``: write a fal app for SRC — pyproject.toml (the deploy settings, one
+``[tool.fal.apps.<name>]`` table per app), Dockerfile, fal_app.py (model code), MIGRATION.md, report.json.
 
 The output directory also receives the source project's files (it is the image's build context).
 Default output: ``<SRC>-fal`` next to SRC. ``--check`` exits 1 when OUT would change, ``--diff``
@@ -16,6 +17,10 @@ import typer
 from falmigrate import platforms
 from falmigrate.cli import common
 from falmigrate.errors import CheckFailed, UsageError
+
+ROUTE_HELP = ("native: a fal app that calls the model (default); compat: the platform's own HTTP API server "
+              "in the image, so existing clients keep working (" + "; ".join(
+                  f"{p.display_name}: {p.compat_server}" for p in platforms.compat_platforms()) + ").")
 
 
 def default_out(src: Path) -> Path:
@@ -55,11 +60,24 @@ def convert_command(
     diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff against OUT; write nothing.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 if OUT would change; write nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty OUT.")] = False,
+    entry: Annotated[str | None, typer.Option(
+        "--entry", help="The file that defines the app, relative to SRC (cog.yaml, the Modal app file, the RunPod "
+                        "handler, the Dockerfile), when the repository has several.")] = None,
+    dockerfile: Annotated[str | None, typer.Option(
+        "--dockerfile", help="The Dockerfile to use, relative to SRC (e.g. docker/Dockerfile.prod).")] = None,
+    context: Annotated[str | None, typer.Option(
+        "--context", help="The Dockerfile's build context, relative to SRC (default: SRC).")] = None,
+    name: Annotated[str | None, typer.Option(
+        "--name", help="The fal app name (kebab-case; default: from the project).")] = None,
+    fal_version: Annotated[str | None, typer.Option(
+        "--fal-version", help="The fal version the image installs (default: the installed fal).")] = None,
     native: Annotated[
-        bool, typer.Option("--native", help="Docker FastAPI/Flask servers: rewrite routes as fal endpoints.")
+        bool, typer.Option("--native", help="HTTP servers: rewrite FastAPI/Flask routes as fal endpoints instead "
+                                            "of deploying the server image as it is.")
     ] = False,
+    route: Annotated[str, typer.Option("--route", help=ROUTE_HELP)] = "native",
     image_ref: Annotated[
-        str | None, typer.Option("--image-ref", help="Run the app on this pushed image (repo@sha256:…).")
+        str | None, typer.Option("--image-ref", help="Deploy this pushed image (repo@sha256:…) instead of building.")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
@@ -67,13 +85,18 @@ def convert_command(
 
     def body() -> None:
         from falmigrate.convert import convert, write_output
+        from falmigrate.importers.base import ImportRequest
 
         target = out if out is not None else default_out(src)
         if image_ref is not None and "@sha256:" not in image_ref:
             raise UsageError(f"--image-ref {image_ref!r}: expected a digest reference like repo@sha256:…")
-        result = convert(src, source_platform, native=native, image_ref=image_ref)
+        request = ImportRequest(entry=entry, dockerfile=dockerfile, context=context, route=route)
+        result = convert(src, source_platform, request=request, native=native, name=name, fal_version=fal_version,
+                         image_ref=image_ref)
         summary = {"ok": True, "out": str(target), "platform": result.spec.source.platform,
                    "app_class": result.spec.class_name, "files": sorted(result.files),
+                   "apps": [{"name": app.name, "route": app.route, "class": app.class_name}
+                            for app in result.spec.served_apps()],
                    "project_files": len(result.sources), "rewritten": result.rewritten,
                    "findings": len(result.spec.findings)}
         if diff or check:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from falmigrate.cli import common
-from falmigrate.errors import CheckFailed
+from falmigrate.errors import CheckFailed, UsageError
 
 
 def verify_command(
@@ -22,15 +22,24 @@ def verify_command(
         str, typer.Option("--from", help="Platform of SRC when OUT has no report.json (default: auto).")
     ] = "auto",
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds each side may take.")] = 600.0,
+    base_image: Annotated[str | None, typer.Option(
+        "--base-image", help="Apps that run their own server (cog --route compat): build OUT's image on this base "
+                             "instead of the Dockerfile's (as `falmigrate build --base-image`).")] = None,
+    replace_image: Annotated[list[str] | None, typer.Option(
+        "--replace-image", help="OLD=NEW for that build, for images the engine cannot pull (repeatable).")] = None,
+    network: Annotated[str | None, typer.Option(
+        "--network", help="Network for that build's RUN steps, e.g. host (engines without a bridge).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
     """Compare the behaviour of SRC and OUT; exit 1 on any difference, 12 if a side cannot run."""
 
     def body() -> None:
         from falmigrate.verify import load_cases, verify
+        from falmigrate.verify.compat import ImageOptions
 
         case_list = load_cases(cases) if cases is not None else None
-        report = verify(src, out, case_list, platform=source_platform, timeout=timeout)
+        image = ImageOptions(base_image=base_image, replace_images=_pairs(replace_image or []), network=network)
+        report = verify(src, out, case_list, platform=source_platform, timeout=timeout, image=image)
         if json_output:
             common.emit_json(report)
             if not report["ok"]:
@@ -46,6 +55,14 @@ def verify_command(
         common.stdout.print(f"all {report['passed']} case(s) behave the same", markup=False, highlight=False)
 
     common.run(body, json_output=json_output)
+
+
+def _pairs(values: list[str]) -> dict[str, str]:
+    pairs = [value.partition("=") for value in values]
+    for value, (old, sep, new) in zip(values, pairs, strict=True):
+        if not (old and sep and new):
+            raise UsageError(f"--replace-image {value!r}: expected OLD=NEW")
+    return {old: new for old, _, new in pairs}
 
 
 def register(app: typer.Typer) -> None:

@@ -14,10 +14,14 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from falmigrate import progress
 from falmigrate.errors import EngineError, ImageError, UsageError
 from falmigrate.oci import sources
+
+if TYPE_CHECKING:
+    import docker
 
 PREFIX = "docker-daemon:"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$", re.IGNORECASE)
@@ -34,11 +38,12 @@ def parse(reference: str) -> str:
     return name
 
 
-def _connect(host: str | None):
+def _connect(host: str | None) -> docker.APIClient:
     import docker
     from docker.errors import DockerException
+    from docker.utils import kwargs_from_env
 
-    kwargs = docker.utils.kwargs_from_env()
+    kwargs = kwargs_from_env()
     if host:
         kwargs["base_url"] = host
     try:

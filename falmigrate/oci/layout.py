@@ -210,7 +210,8 @@ class Layout:
         return Index.parse((self.path / "index.json").read_bytes(), str(self.path / "index.json"))
 
     def read_index(self) -> dict:
-        return json.loads((self.path / "index.json").read_bytes())
+        index: dict = json.loads((self.path / "index.json").read_bytes())
+        return index
 
     def tag(self, descriptor: Descriptor | dict, tag: str) -> None:
         """Point ``tag`` at ``descriptor`` in index.json (replacing an older one of that name)."""

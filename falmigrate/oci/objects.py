@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, Self, cast
 
 import zstandard
 
@@ -328,7 +328,8 @@ class ImageConfig(_Document):
 
     @classmethod
     def new(cls, diff_ids: Iterable[Digest | str], architecture: str = "amd64", os: str = "linux") -> ImageConfig:
-        return cls(diff_ids=tuple(diff_ids), architecture=architecture, os=os, config={})
+        parsed = tuple(d if isinstance(d, Digest) else Digest.parse(d) for d in diff_ids)
+        return cls(diff_ids=parsed, architecture=architecture, os=os, config={})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> ImageConfig:
@@ -370,12 +371,27 @@ class ImageConfig(_Document):
         return self if new == self.diff_ids else dataclasses.replace(self, diff_ids=new)
 
 
+class _OwningGzip(gzip.GzipFile):
+    """A GzipFile that closes the file it reads when it is closed (GzipFile leaves a passed one open)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__(fileobj=raw)
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
 def decompressing(raw: BinaryIO) -> BinaryIO:
-    """``raw`` (seekable) decompressed by its magic bytes: gzip, zstd (all frames) or plain tar."""
+    """``raw`` (seekable) decompressed by its magic bytes: gzip, zstd (all frames) or plain tar; closing
+    the result closes ``raw``."""
     head = raw.read(4)
     raw.seek(0)
     if head[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw)
+        return cast(BinaryIO, _OwningGzip(raw))  # a binary file; typeshed's is BufferedIOBase
     if head == b"\x28\xb5\x2f\xfd":
         return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return raw

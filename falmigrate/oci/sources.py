@@ -18,6 +18,7 @@ from typing import BinaryIO
 from falmigrate.errors import ImageError, UsageError
 from falmigrate.oci.layout import Layout, parse_reference
 from falmigrate.oci.objects import ImageConfig
+from falmigrate.oci.tarstream import owned_member_stream
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class SourceImage:
 
     @property
     def config(self) -> dict:
-        return json.loads(self.config_bytes)
+        config: dict = json.loads(self.config_bytes)
+        return config
 
 
 def _file_opener(path: Path) -> Callable[[], BinaryIO]:
@@ -47,7 +49,7 @@ def from_layout(ref: str) -> SourceImage:
     if not (path / "oci-layout").exists():
         raise ImageError(f"{path}: not an OCI image layout (no oci-layout file)")
     image = Layout(path).image(tag)
-    layers = [SourceLayer(str(layer.diff_id), layer.opener) for layer in image.layers]
+    layers = [SourceLayer(str(layer.diff_id), layer.open_compressed) for layer in image.layers]
     return SourceImage(image.config.to_bytes(), layers)
 
 
@@ -89,7 +91,7 @@ def from_archive(ref: str) -> SourceImage:
     def opener(member: str) -> Callable[[], BinaryIO]:
         def open_member() -> BinaryIO:
             tar = tarfile.open(path)  # noqa: SIM115 - lives as long as the member stream
-            return tar.extractfile(member)
+            return owned_member_stream(tar, member)
         return open_member
 
     layers = [SourceLayer(d, opener(m)) for d, m in zip(diff_ids, manifest["Layers"], strict=True)]

@@ -17,10 +17,14 @@ import queue
 import tarfile
 import threading
 from collections.abc import Iterator
-from typing import BinaryIO, Self
+from typing import TYPE_CHECKING, Any, BinaryIO, Self, cast
 
+from falmigrate.errors import ImageError
 from falmigrate.oci.compress import tarscan
 from falmigrate.oci.compress.tarscan import Member
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 _BLOCK = 512
 _SKIP = 1 << 20
@@ -29,10 +33,12 @@ _PAX_LIMIT = 1 << 20  # longer PAX records (never written by a real tool) are le
 
 def open_decompressed(handle: BinaryIO) -> BinaryIO:
     """A tar stream from a gzip, zstd or plain layer (sniffed by magic bytes)."""
-    buffered = io.BufferedReader(handle) if not hasattr(handle, "peek") else handle
+    # a stream without peek (io.BytesIO, a raw file) gets a buffer in front; BufferedReader reads it
+    # through readinto, which such streams have though typing.BinaryIO does not declare it
+    buffered = io.BufferedReader(cast(io.RawIOBase, handle)) if not hasattr(handle, "peek") else handle
     magic = buffered.peek(4)[:4]
     if magic[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=buffered)
+        return cast(BinaryIO, gzip.GzipFile(fileobj=buffered))  # a binary file; typeshed's is BufferedIOBase
     if magic == b"\x28\xb5\x2f\xfd":
         import zstandard
 
@@ -40,19 +46,57 @@ def open_decompressed(handle: BinaryIO) -> BinaryIO:
     return buffered
 
 
+def member_stream(tar: tarfile.TarFile, member: tarfile.TarInfo | str) -> BinaryIO:
+    """The content of a regular (or hard-linked) tar member, as tarfile gives it (an ``io.BufferedReader``);
+    ImageError for a member without content, for which tarfile gives None."""
+    stream = tar.extractfile(member)
+    if not isinstance(stream, io.BufferedReader):
+        name = member if isinstance(member, str) else member.name
+        raise ImageError(f"tar member {name!r} is not a regular file")
+    return stream
+
+
+class _OwnedMember(io.RawIOBase):
+    """A tar member's stream that closes the tar it comes from when it is closed."""
+
+    def __init__(self, stream: io.BufferedReader, tar: tarfile.TarFile) -> None:
+        self._stream, self._tar = stream, tar
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._stream.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._stream.close()
+                self._tar.close()
+            finally:
+                super().close()
+
+
+def owned_member_stream(tar: tarfile.TarFile, member: tarfile.TarInfo | str) -> BinaryIO:
+    """``member_stream`` for a tar opened only to read this member: closing the stream closes the tar."""
+    stream = member_stream(tar, member)
+    assert isinstance(stream, io.BufferedReader)  # member_stream checked it
+    return cast(BinaryIO, io.BufferedReader(_OwnedMember(stream, tar)))
+
+
 class ReadAhead(io.RawIOBase):
     """Reads (and so decompresses) ``source`` on a helper thread a few MiB ahead of the consumer, so
     decompression overlaps tar parsing and file creation; errors surface in the consumer unchanged."""
 
     def __init__(self, source: BinaryIO, depth: int = 8, size: int = 1 << 20) -> None:
-        self._queue: queue.Queue = queue.Queue(depth)
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(depth)
         self._stop = threading.Event()
         self._buffer = memoryview(b"")
         self._done = False
         self._thread = threading.Thread(target=self._produce, args=(source, size), daemon=True)
         self._thread.start()
 
-    def _put(self, item: object) -> bool:
+    def _put(self, item: bytes | BaseException) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -73,7 +117,7 @@ class ReadAhead(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         if not self._buffer:
             if self._done:
                 return 0
@@ -85,8 +129,9 @@ class ReadAhead(io.RawIOBase):
                 self._done = True
                 return 0
             self._buffer = memoryview(item)
-        count = min(len(buffer), len(self._buffer))
-        buffer[:count] = self._buffer[:count]
+        view = memoryview(buffer)
+        count = min(len(view), len(self._buffer))
+        view[:count] = self._buffer[:count]
         self._buffer = self._buffer[count:]
         return count
 

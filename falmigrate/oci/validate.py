@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def _sniff(head: bytes) -> str:
 def _diff_id(path: Path, kind: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as raw:
+        stream: gzip.GzipFile | zstandard.ZstdDecompressionReader | io.BufferedReader
         if kind == "gzip":
             stream = gzip.GzipFile(fileobj=raw)
         elif kind == "zstd":

@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import keyword
 import re
+import sys
 from typing import Any
 
-from falmigrate.render import render_template
+from falmigrate.render import render_template, snippets
 from falmigrate.render.models import ModelSource, model_source
+from falmigrate.render.snippets import Snippet
 from falmigrate.spec import AppSpec, Endpoint, Finding, InputField, TypeRef
 
 TEMPLATE = "fal_app.py.j2"
 OUTPUT_FIELD = "output"
 _FILE_KINDS = {"file", "image", "audio", "video"}
 NO_ENTRY_RULE = "FM090"
+TEMPLATE_NAMES = {"_CODE_DIRS", "ENTRY_MODULE", "ENTRY_SYMBOL"}  # set by the template itself
 
 
 def _literal(value: Any) -> str:
@@ -142,28 +145,76 @@ def findings(spec: AppSpec) -> list[Finding]:
     return []
 
 
-def settings(spec: AppSpec) -> list[str]:
-    from falmigrate.render.server_app import settings_lines  # same spelling of knobs everywhere
+_SETTINGS = (
+    ("machine_type", "hardware"), ("num_gpus", "hardware"),
+    ("keep_alive", "scaling"), ("min_concurrency", "scaling"), ("max_concurrency", "scaling"),
+    ("concurrency_buffer", "scaling"), ("concurrency_buffer_perc", "scaling"), ("max_multiplexing", "scaling"),
+    ("scaling_delay", "scaling"), ("startup_timeout", "scaling"), ("request_timeout", "scaling"),
+    ("skip_retry_conditions", "scaling"),
+)
 
-    lines = settings_lines(spec)
+
+def _setting_literal(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_setting_literal(v) for v in value) + "]"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def settings(spec: AppSpec) -> list[str]:
+    """Class-attribute lines of the spec's knobs (for codemods that still write them into the class;
+    deploy settings belong in pyproject.toml)."""
+    groups = {"hardware": spec.hardware, "scaling": spec.scaling}
+    lines = [f"{name} = {_setting_literal(value)}" for name, group in _SETTINGS
+             if (value := getattr(groups[group], name)) is not None and not (name == "machine_type" and value == "S")]
+    if spec.secrets:
+        lines.append(f"secrets = {_setting_literal(sorted(spec.secrets))}")
     mounts = sorted({v.fal_path for v in spec.volumes})
     if mounts:
         lines.append(f"data_mounts = {json.dumps(mounts)}")
     return lines
 
 
+def _helpers(spec: AppSpec, endpoints: list[dict[str, Any]]) -> Snippet:
+    """The delegate helpers this app calls (apptemplates/delegate.py), with their imports."""
+    names = {"_load_target"}
+    if spec.lifecycle.setup or spec.lifecycle.teardown:
+        names.add("_hook")
+    if _entry_module(spec) is not None and endpoints:
+        names |= {"_hook", "_arguments", "_fields"}
+        names |= {"_acall" if e["is_async"] else "_call" for e in endpoints}
+    return snippets.emit("delegate", names, provided=TEMPLATE_NAMES)
+
+
+def _import_lines(*groups: list[str]) -> list[str]:
+    """Import statements merged per module and sorted as ruff's isort does: standard library, then third
+    party; ``import x`` before ``from x import y``, alphabetical."""
+    plain: set[str] = set()
+    names: dict[str, set[str]] = {}
+    for line in (line for group in groups for line in group):
+        words = line.split(maxsplit=3)
+        if words[0] == "import":
+            plain.add(line)
+        else:
+            names.setdefault(words[1], set()).update(n.strip() for n in words[3].split(","))
+    lines = sorted(plain, key=lambda line: line.split()[1]) + [
+        f"from {module} import {', '.join(sorted(names[module]))}" for module in sorted(names)]
+    stdlib = [line for line in lines if line.split()[1].split(".")[0] in sys.stdlib_module_names]
+    return [*stdlib, "", *(line for line in lines if line not in stdlib)]
+
+
 def context(spec: AppSpec) -> dict[str, Any]:
     models = _Models()
     used: set[str] = set()
     endpoints = [_endpoint(spec, e, models, used) for e in spec.endpoints]
-    models.needs.typing_names.discard("Any")  # the template imports Any itself
+    helpers = _helpers(spec, endpoints)
     return {
         "title": spec.name,
         "platform": spec.source.platform,
         "class_name": spec.class_name,
-        "import_lines": models.needs.import_lines(),
+        "import_lines": _import_lines(["import fal", "from pathlib import Path"], helpers.import_lines(),
+                                      models.needs.import_lines()),
+        "helpers": helpers.code.rstrip("\n"),
         "models": models.blocks,
-        "settings": settings(spec),
         "entry_module": _literal(_entry_module(spec)),
         "has_entry": _entry_module(spec) is not None,
         "entry_symbol": _literal(spec.source.entry_symbol),

@@ -25,7 +25,7 @@ import shlex
 from typing import Any
 
 from falmigrate.render import render_template
-from falmigrate.spec import AppSpec, ImageSpec, RunStep
+from falmigrate.spec import AppSpec, ImageSpec, RunStep, ServerSpec
 
 TEMPLATE = "Dockerfile.j2"
 DEFAULT_PYTHON = "3.11"
@@ -35,7 +35,10 @@ PYTHON_BASE = "python:{python}-slim-bookworm"
 CUDA_BASE = "nvidia/cuda:{cuda}-cudnn{cudnn}-runtime-ubuntu22.04"
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.11.7"
 PYTHON_VENV = "/opt/venv"
-FAL_REQUIREMENT = "fal"
+PTH_FILE = "falmigrate-app.pth"
+# The fal SDK whose pyproject routes (python_entry_point + image, image-only apps) generated apps target;
+# what the image pins when no other version is asked for.
+TARGET_FAL_VERSION = "1.83.0"
 
 
 def _cuda_version(cuda: str) -> str:
@@ -71,7 +74,8 @@ def uv_python_lines(version: str) -> list[str]:
     used by importers whose platform adds a Python at a fixed point of the image chain."""
     return [
         f"COPY --from={UV_IMAGE} /uv /usr/local/bin/uv",
-        f"RUN UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python {version} {PYTHON_VENV}",
+        # UV_NATIVE_TLS: uv trusts the system's CA certificates, as pip does (a TLS-inspecting proxy's too)
+        f"RUN UV_NATIVE_TLS=1 UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python {version} {PYTHON_VENV}",
         f'ENV VIRTUAL_ENV={PYTHON_VENV} PATH="{PYTHON_VENV}/bin:$PATH"',
     ]
 
@@ -95,9 +99,36 @@ def _json_list(values: list[str] | None) -> str | None:
     return json.dumps(list(values)) if values is not None else None
 
 
-def context(spec: AppSpec) -> dict[str, Any]:
+def pth_command(code_dirs: list[str], python: str = "python3") -> str:
+    """A RUN command writing a .pth file into the image Python's site-packages, so the app's code
+    imports from any working directory (fal's runner may replace PYTHONPATH, never site-packages)."""
+    lines = "".join(f"{folder}\\n" for folder in code_dirs)
+    script = f"import pathlib, site; pathlib.Path(site.getsitepackages()[0], '{PTH_FILE}').write_text('{lines}')"
+    return f'{python} -c "{script}"'
+
+
+def needs_fal_runtime(spec: AppSpec) -> bool:
+    """fal's runner imports an entry point inside the image: it needs curl, fal and importable code."""
+    return spec.image.fal_runtime and any(app.route == "entry_point" for app in spec.served_apps())
+
+
+def launched_servers(spec: AppSpec) -> list[ServerSpec]:
+    """Servers of image-only apps that run through a launcher module written next to the Dockerfile."""
+    return [app.server for app in spec.served_apps()
+            if app.route == "image_only" and app.server is not None and app.server.launcher]
+
+
+def launcher_file(launcher: str) -> str:
+    """The file name a launcher module (``falmigrate/apptemplates/<launcher>.py``) gets in the output."""
+    return f"falmigrate_{launcher}.py"
+
+
+def context(spec: AppSpec, fal_version: str) -> dict[str, Any]:
     image = spec.image
     workdir = image.workdir or "/app"
+    launched = launched_servers(spec)
+    requirements = list(dict.fromkeys(r for server in launched for r in server.requirements))
+    cmd = image.cmd if image.cmd is not None or not launched else launched[0].command
     return {
         "platform": spec.source.platform,
         "base": base_image(image),
@@ -113,11 +144,16 @@ def context(spec: AppSpec) -> dict[str, Any]:
         "secret_ids": sorted({s.id for step in image.run_steps for s in step.secrets}),
         "env": [(key, json.dumps(value)) for key, value in sorted(image.env.items())],
         "copies": [(c.src, c.dest) for c in image.copies],
-        "exposed_port": image.exposed_port,
-        "fal_runtime": image.fal_runtime,
-        "fal_requirement": FAL_REQUIREMENT,
+        "exposed_port": image.exposed_port or (launched[0].port if launched else None),
+        "fal_runtime": needs_fal_runtime(spec),
+        "fal_requirement": shlex.quote(f"fal=={fal_version}"),
+        "pth_command": pth_command(list(image.code_dirs) or [workdir]),
         "entrypoint": _json_list(image.entrypoint),
-        "cmd": _json_list(image.cmd),
+        "cmd": _json_list(cmd),
+        # an image-only app whose server runs through a launcher (falmigrate_<launcher>.py, copied with the
+        # project): what the launcher needs beyond the app's own dependencies
+        "server_requirements": [shlex.quote(r) for r in requirements],
+        "launchers": sorted({launcher_file(server.launcher) for server in launched if server.launcher}),
         "extra_lines": list(image.dockerfile_extra),
         # build stages the final stage copies from (multi-stage Dockerfiles), rendered before its FROM
         "stages": list(image.build_stages),
@@ -128,6 +164,13 @@ def context(spec: AppSpec) -> dict[str, Any]:
     }
 
 
-def render(spec: AppSpec) -> str:
-    """The Dockerfile text without the generated-file header."""
-    return render_template(TEMPLATE, **context(spec))
+def render(spec: AppSpec, *, fal_version: str = TARGET_FAL_VERSION, user_text: str | None = None) -> str:
+    """The Dockerfile text without the generated-file header; ``fal_version`` is the fal it installs;
+    ``user_text`` is the user's own Dockerfile when the spec patches one (``ImageSpec.dockerfile``)."""
+    if spec.image.dockerfile is not None:
+        from falmigrate.render import userdockerfile
+
+        if user_text is None:
+            raise ValueError(f"the spec patches {spec.image.dockerfile.path}: its text is needed")
+        return userdockerfile.patched(spec, user_text, fal_version=fal_version)
+    return render_template(TEMPLATE, **context(spec, fal_version))

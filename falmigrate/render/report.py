@@ -12,7 +12,7 @@ from typing import Any
 
 from falmigrate import __version__
 from falmigrate.render import MARKER, render_template
-from falmigrate.spec import AppSpec, Finding
+from falmigrate.spec import AppSpec, Finding, ServedApp
 
 TEMPLATE = "MIGRATION.md.j2"
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -67,18 +67,30 @@ def _endpoint_rows(spec: AppSpec) -> list[dict[str, str]]:
             for e in spec.endpoints]
 
 
+def _runs(app: ServedApp) -> str:
+    """How fal runs one app, in a sentence of the deploy table."""
+    if app.route == "image_only" and app.server is not None:
+        command = " ".join(app.server.command).replace("{port}", str(app.server.port))  # verify's port mark
+        return (f"the image's own server (`{_cell(command)}`) on port {app.server.port}; "
+                f"health check GET `{app.server.health.path}`")
+    return f"`fal_app:{app.class_name}` imported inside the image (`python_entry_point`)"
+
+
 def render_markdown(spec: AppSpec, *, image_ref: str | None = None, native_server: bool = False) -> str:
     """``native_server``: the spec's HTTP server was rewritten into fal endpoints (no server process runs)."""
+    from falmigrate.render import cog_compat
+    from falmigrate.render.pyproject import build_secret_ids
+
     findings = all_findings(spec)
     return render_template(
         TEMPLATE,
         marker=f"<!-- {MARKER[2:]} {__version__} from {spec.source.platform} project; edit freely. -->",
         name=spec.name,
-        class_name=spec.class_name,
         platform=spec.source.platform,
         entry=" ".join(filter(None, [spec.source.entry_file, spec.source.entry_symbol])) or "-",
-        server=None if native_server else spec.server,
+        apps=[{"name": app.name, "runs": _runs(app)} for app in spec.served_apps()],
         native_server=spec.server if native_server else None,
+        compat=cog_compat.migration(spec),  # a cog app served by cog's own HTTP server (--route compat)
         endpoints=_endpoint_rows(spec),
         decisions=[{"source": _cell(d.source), "target": _cell(d.target), "note": _cell(d.note) or "-",
                     "location": _code(d.location) if d.location else "-"} for d in spec.decisions],
@@ -87,7 +99,8 @@ def render_markdown(spec: AppSpec, *, image_ref: str | None = None, native_serve
         warnings=sum(f.severity == "warning" for f in findings),
         knobs=knob_rows(spec),
         image_ref=image_ref,
-        secrets=sorted(spec.secrets),
+        secrets=sorted({s for app in spec.served_apps() for s in app.secrets}),
+        build_secrets=[] if image_ref else build_secret_ids(spec),
     )
 
 

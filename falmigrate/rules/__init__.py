@@ -21,7 +21,7 @@ from falmigrate import platforms
 RULE_ID = re.compile(r"FM\d{3}")
 DATA_FILE = "rules.toml"
 
-Area = Literal["importer", "codemod", "render"]
+Area = Literal["importer", "codemod", "render", "routes"]
 RuleSeverity = Literal["info", "warning", "error"]
 
 

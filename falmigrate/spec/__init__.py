@@ -23,6 +23,7 @@ from falmigrate.spec.models import (
     VolumeSpec,
 )
 from falmigrate.spec.platforms import (
+    CogCompat,
     CogDetails,
     DockerDetails,
     ModalAppDetails,
@@ -31,6 +32,7 @@ from falmigrate.spec.platforms import (
     ModalServer,
     PlatformDetails,
     RunpodDetails,
+    RunpodProcess,
 )
 
 
@@ -40,9 +42,9 @@ def json_schema() -> dict:
 
 
 __all__ = [
-    "SCHEMA_VERSION", "AppSpec", "Auth", "CogDetails", "Copy", "Decision", "DockerDetails", "DockerfileEdit",
-    "Endpoint", "Finding", "HardwareSpec", "HealthCheck", "ImageSpec", "InputField", "Lifecycle", "Location",
-    "ModalAppDetails", "ModalCall", "ModalDetails", "ModalServer", "Platform", "PlatformDetails", "Route",
-    "RunStep", "RunpodDetails", "ScalingSpec", "SecretMount", "ServedApp", "ServerSpec", "SourceInfo", "TypeRef",
-    "UserDockerfile", "VolumeSpec", "json_schema",
+    "SCHEMA_VERSION", "AppSpec", "Auth", "CogCompat", "CogDetails", "Copy", "Decision", "DockerDetails",
+    "DockerfileEdit", "Endpoint", "Finding", "HardwareSpec", "HealthCheck", "ImageSpec", "InputField",
+    "Lifecycle", "Location", "ModalAppDetails", "ModalCall", "ModalDetails", "ModalServer", "Platform",
+    "PlatformDetails", "Route", "RunStep", "RunpodDetails", "RunpodProcess", "ScalingSpec", "SecretMount", "ServedApp",
+    "ServerSpec", "SourceInfo", "TypeRef", "UserDockerfile", "VolumeSpec", "json_schema",
 ]

@@ -59,6 +59,7 @@ class UserDockerfile(Frozen):
     path: str  # relative to the source root
     context: str = "."  # the build context, relative to the source root
     edits: list[DockerfileEdit] = Field(default_factory=list)
+    python: str = "python3"  # the interpreter the app runs with (fal's runtime is installed into it)
 
 
 class ImageSpec(Frozen):
@@ -78,7 +79,7 @@ class ImageSpec(Frozen):
     workdir: str = "/app"
     copies: list[Copy] = Field(default_factory=list)
     exposed_port: int | None = None
-    entrypoint: list[str] | None = None
+    entrypoint: list[str] | None = None  # a user's Dockerfile: what an entry-point app's image resets it to
     cmd: list[str] | None = None
     dockerfile_extra: list[str] = Field(default_factory=list)
     # Layout of a generated Dockerfile

@@ -143,6 +143,12 @@ class ServerSpec(Frozen):
     health: HealthCheck = Field(default_factory=HealthCheck)
     kind: str = "unknown"
     native_module: str | None = None
+    # The image-only route runs ``command`` as the image's CMD. ``launcher``: a module of
+    # ``falmigrate/apptemplates`` the command runs, written next to the Dockerfile as
+    # ``falmigrate_<launcher>.py``; ``requirements``: what the command needs that the app's own
+    # dependencies may not bring (pip requirement strings, installed after them).
+    launcher: str | None = None
+    requirements: list[str] = Field(default_factory=list)
 
     @property
     def health_path(self) -> str:

@@ -1,5 +1,8 @@
 """``falmigrate verify``: run the same cases through the source app and the generated fal app, compare.
 
+An image-only app's fal side is its output image's own server, started the way the image starts it
+(``verify.imageonly``); an entry-point app's is the generated ``fal_app.py`` called in-process.
+
 Each side runs in its own subprocess (``python -m falmigrate.verify.worker``; cwd = SRC for the source,
 OUT for the fal side) so the two apps' imports cannot meet. Results are normalized
 (``verify.normalize``) and compared per case. A side that cannot start raises ``VerifyError``; a
@@ -20,6 +23,7 @@ from typing import Any
 from falmigrate import progress
 from falmigrate.errors import UsageError, VerifyError
 from falmigrate.spec import AppSpec, Endpoint
+from falmigrate.verify import compat
 
 DEFAULT_TIMEOUT = 600.0
 
@@ -127,17 +131,24 @@ def compare(cases: list[dict[str, Any]], source: list[Any], fal: list[Any]) -> d
 
 
 def verify(src: Path, out: Path, cases: list[dict[str, Any]] | None = None, *, platform: str = "auto",
-           timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-    """Compare the source app and the generated fal app on ``cases`` (default: ``default_cases``)."""
+           timeout: float = DEFAULT_TIMEOUT, image: compat.ImageOptions | None = None) -> dict[str, Any]:
+    """Compare the source app and the generated fal app on ``cases`` (default: ``default_cases``).
+
+    A cog app on the compatibility route has no fal_app.py: its image is built (``image``: how) and its
+    own server answers the fal side (``verify.compat``)."""
     from falmigrate.verify import runners
 
     src, out = Path(src).resolve(), Path(out).resolve()
     for label, path in (("source", src), ("output", out)):
         if not path.is_dir():
             raise UsageError(f"{label} directory does not exist: {path}")
-    if not (out / "fal_app.py").is_file():
+    has_app = (out / "fal_app.py").is_file()
+    if not has_app and not (out / "report.json").is_file():
         raise UsageError(f"no fal_app.py in {out}", hint="pass the directory `falmigrate convert` wrote")
     spec = load_spec(src, out, platform)
+    served = compat.applies(spec)  # cog's own server: its image is built and called
+    if not served and spec.route == "entry_point" and not has_app:  # image-only apps have no Python file
+        raise UsageError(f"no fal_app.py in {out}", hint="pass the directory `falmigrate convert` wrote")
     if cases is None:
         cases = runners.default_cases(spec.source.platform, spec) or default_cases(spec)
     if not cases:
@@ -146,8 +157,11 @@ def verify(src: Path, out: Path, cases: list[dict[str, Any]] | None = None, *, p
     with progress.task(f"source side ({spec.source.platform})"):
         source = run_side("source", src, spec, cases, timeout=timeout)
     with progress.task("fal side"):
-        fal = run_side("fal", out, spec, cases, env=runners.fal_side_env(spec.source.platform, src, spec),
-                       timeout=timeout)
+        if served:
+            fal = compat.run_fal_side(out, spec, cases, image or compat.ImageOptions(), timeout=timeout)
+        else:
+            fal = run_side("fal", out, spec, cases, env=runners.fal_side_env(spec.source.platform, src, spec),
+                           timeout=timeout)
     report = compare(cases, source, fal)
     report["platform"] = spec.source.platform
     return report

@@ -1,22 +1,23 @@
 """The fal side of offline checks: load a generated ``fal_app.py`` and call its endpoints without fal's cloud.
 
-``App(_allow_init=True)`` and ``App._build_app()`` are private fal API (checked against fal 1.83.0);
-this is the ONE module that touches them, so a change in fal breaks exactly one place. File outputs
-go to fal's in-memory repository (``data:`` URLs) instead of the CDN: generated code stays normal
-production code, only this process is patched.
+The private fal API this needs (``App(_allow_init=True)``, ``App._build_app()``, the in-memory file
+repository) is reached only through ``falmigrate.falsdk``. File outputs go to fal's in-memory
+repository (``data:`` URLs) instead of the CDN: generated code stays normal production code, only this
+process is patched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
-import inspect
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from falmigrate import falsdk
 from falmigrate.errors import VerifyError
 
 
@@ -35,24 +36,18 @@ def load_module(path: Path, name: str = "fal_app") -> ModuleType:
     return module
 
 
-def app_classes(module: ModuleType) -> list[type]:
-    """Every ``fal.App`` subclass defined in ``module`` (not imported ones), in definition order."""
-    import fal
+def import_entry_module(name: str) -> ModuleType:
+    """Import ``name`` the way fal's runner resolves ``python_entry_point``: ``importlib.import_module``
+    from wherever the process runs, with the sys.path the interpreter starts with."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise VerifyError(f"cannot import {name!r} the way fal's runner would: {exc}",
+                          hint="the image must make the module importable from site-packages (.pth)") from exc
 
-    return [
-        value for value in vars(module).values()
-        if inspect.isclass(value) and issubclass(value, fal.App) and value is not fal.App
-        and value.__module__ == module.__name__
-    ]
 
-
-def use_in_memory_files() -> None:
-    """Make fal.toolkit's default file repositories return ``data:`` URLs (no network, no credentials)."""
-    from fal.toolkit.file import file as file_module
-    from fal.toolkit.file.providers.fal import InMemoryRepository
-
-    for key in ("fal", "fal_v3"):
-        file_module.BUILT_IN_REPOSITORIES[key] = InMemoryRepository
+app_classes = falsdk.app_classes
+use_in_memory_files = falsdk.use_in_memory_files
 
 
 @contextlib.contextmanager
@@ -60,8 +55,7 @@ def client(app_class: type) -> Iterator[Any]:
     """A fastapi TestClient on the app's ASGI app; entering runs the lifespan, i.e. ``setup()``."""
     from fastapi.testclient import TestClient
 
-    app = app_class(_allow_init=True)
-    asgi = app._build_app()
+    asgi = falsdk.asgi_app(falsdk.new_app(app_class))
     with TestClient(asgi, raise_server_exceptions=False) as test_client:
         yield test_client
 

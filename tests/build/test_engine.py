@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import tomllib
 
 import httpx
 import pytest
@@ -239,7 +240,7 @@ def test_failing_buildkit_step_masks_the_secret_in_the_error(tmp_path, docker_ho
 def test_push_to_authenticated_registry_updates_app_without_writing_credentials(tmp_path, docker_host, tiny_image,
                                                                                tls_registry):
     """--push to the TLS + htpasswd registry with credentials from the Docker config (what `docker login`
-    writes in CI) and --update-app: fal_app.py points at the digest and reads the credentials from env."""
+    writes in CI) and --update-app: pyproject.toml points at the digest and names fal secrets for the credentials."""
     import base64
 
     config_dir = tmp_path / "docker-config"
@@ -248,8 +249,8 @@ def test_push_to_authenticated_registry_updates_app_without_writing_credentials(
     (config_dir / "config.json").write_text(json.dumps({"auths": {tls_registry.address: {"auth": token}}}))
     context = write_context(tmp_path / "app", {
         "Dockerfile": f"FROM {tiny_image}\nCOPY . /app\n",
-        "fal_app.py": "import fal\n\n\nclass App(fal.App):\n"
-                      "    image = fal.ContainerImage.from_dockerfile('Dockerfile')\n",
+        "pyproject.toml": '[tool.fal.apps.app]\npython_entry_point = "fal_app:App"\n'
+                          'image = { dockerfile = "Dockerfile" }\n',
     })
     repo = f"{tls_registry.address}/build-tests/auth-{socket.gethostname()[:8].lower()}"
     result = CliRunner().invoke(
@@ -259,9 +260,9 @@ def test_push_to_authenticated_registry_updates_app_without_writing_credentials(
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["push"]["authenticated"] is True
-    text = (context / "fal_app.py").read_text()
-    assert f'"FROM {repo}@{report["digest"]}"' in text
-    assert 'os.environ.get("FAL_IMAGE_REGISTRY_PASSWORD", "")' in text and "import os" in text
-    assert tls_registry.password not in text and token not in text
+    text = (context / "pyproject.toml").read_text()
+    image = tomllib.loads(text)["tool"]["fal"]["apps"]["app"]["image"]
+    assert image == {"image": f"{repo}@{report['digest']}", "registries": {tls_registry.address: {
+        "username": "$FAL_IMAGE_REGISTRY_USERNAME", "password": "$FAL_IMAGE_REGISTRY_PASSWORD"}}}
+    assert tls_registry.password not in text and token not in text and tls_registry.user not in text
     assert tls_registry.password not in result.stdout + result.stderr
-    compile(text, "fal_app.py", "exec")

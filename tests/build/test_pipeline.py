@@ -1,6 +1,6 @@
 """``falmigrate build`` end to end on the real engine and registry: a converted fixture is built on
 the local base image, repacked as FlashPack into an OCI layout, validated (ours and skopeo), pushed, pulled back by podman and by our client; it runs on the Docker engine; a one-line code change repacks
-and uploads only the code layer; ``--update-app`` points fal_app.py at the pushed digest.
+and uploads only the code layer; ``--update-app`` points pyproject.toml at the pushed digest.
 
 One engine build is shared per module (builds cost tens of seconds on vfs); later builds of the
 same Dockerfile hit the engine's build cache.
@@ -65,7 +65,7 @@ def layout(tmp_path_factory) -> Path:
 def flashpack(app_out, docker_host, fal_base_image, repo, layout, tmp_path_factory) -> dict:
     profile_out = tmp_path_factory.mktemp("profile") / "startup.txt"
     report = run_build([str(app_out), "--base-image", fal_base_image, "--network", "host", "--tag", f"{repo}:v1",
-                        "--push", "--layout", str(layout), "--profile",  # default: fal_app.py's setup()
+                        "--push", "--layout", str(layout), "--profile",  # default: the entry points' setup()
                         "--profile-out", str(profile_out)], docker_host)
     report["profile_out"] = str(profile_out)
     return report
@@ -162,7 +162,7 @@ def test_code_change_repacks_and_uploads_only_the_code_layer(app_out, flashpack,
                         if 'msg="response completed"' in line and "http.request.method=PUT" in line
                         and uploads_path in line]
     assert len(finished_uploads) == 2  # the code layer and the new config
-    text = (changed / "fal_app.py").read_text()
+    text = (changed / "pyproject.toml").read_text()
     assert f"{repo}@{report['push']['digest']}" in text or f"{repo}@{report['digest']}" in text
     manifest = httpx.get(f"http://{repo.split('/', 1)[0]}/v2/{repo.split('/', 1)[1]}/manifests/v2",
                          headers={"Accept": mediatypes.MANIFEST_ACCEPT}, timeout=30)

@@ -14,7 +14,7 @@ from falmigrate.cli.convert import default_out
 from falmigrate.errors import EXIT_CODES
 from falmigrate.render import render_files
 from falmigrate.spec import AppSpec
-from tests.helpers.golden import REPO
+from tests.helpers.golden import REPO, fixture_platform
 from tests.helpers.specs import echo_spec, full_spec, write_project
 
 FIXTURE = REPO / "fixtures" / "modal" / "concurrent" / "input"
@@ -33,7 +33,7 @@ def test_convert_writes_then_refuses_then_force(tmp_path):
     out = tmp_path / "out"
     result = invoke("convert", FIXTURE, "--out", out)
     assert result.exit_code == 0, result.output
-    assert {"fal_app.py", "Dockerfile", "MIGRATION.md", "report.json"} <= {p.name for p in out.iterdir()}
+    assert {"pyproject.toml", "Dockerfile", "MIGRATION.md", "report.json"} <= {p.name for p in out.iterdir()}
     again = invoke("convert", FIXTURE, "--out", out)
     assert again.exit_code == 3 and "--force" in again.stderr
     assert invoke("convert", FIXTURE, "--out", out, "--force").exit_code == 0
@@ -59,7 +59,10 @@ def test_convert_json_summary(tmp_path):
     result = invoke("convert", FIXTURE, "--out", tmp_path / "o", "--json")
     data = json.loads(result.stdout)
     assert result.exit_code == 0 and data["ok"] and data["platform"] == "modal" and data["written"]
-    assert data["files"] == ["Dockerfile", "MIGRATION.md", "fal_app.py", "report.json"]
+    assert data["files"] == [".dockerignore", "Dockerfile", "MIGRATION.md", "fal_app.py", "pyproject.toml",
+                             "report.json"]
+    assert data["apps"] == [{"name": "io-bound", "route": "entry_point", "class": "Fetcher"},
+                            {"name": "io-bound-app", "route": "entry_point", "class": "IoBoundApp"}]
 
 
 def test_default_out_is_sibling(tmp_path):
@@ -73,11 +76,34 @@ def test_default_out_is_sibling(tmp_path):
     ("inspect", str(FIXTURE), "--from", "heroku"),
     ("inspect",),
     ("convert", str(FIXTURE), "--image-ref", "not-a-digest"),
+    ("convert", str(FIXTURE), "--name", "My Model"),
+    ("convert", str(FIXTURE), "--name", "app.py"),
+    ("convert", str(FIXTURE), "--fal-version", "banana"),
+    ("convert", str(FIXTURE), "--fal-version", "1.20.0"),
+    ("convert", str(FIXTURE), "--entry", "no_such_app.py"),
+    ("convert", str(FIXTURE), "--entry", "app.py", "--from", "cog"),
+    ("convert", str(FIXTURE), "--dockerfile", "docker/Dockerfile"),
 ])
 def test_bad_input_is_one_line_exit_2(args, tmp_path):
     result = invoke(*args)
     assert result.exit_code == 2, result.output
     assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_bad_name_or_fal_version_writes_nothing(tmp_path):
+    for args in (("--name", "Bad Name"), ("--fal-version", "0.1")):
+        assert invoke("convert", FIXTURE, "--out", tmp_path / "out", *args).exit_code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_name_and_fal_version_reach_pyproject_and_dockerfile(tmp_path):
+    import tomllib
+
+    out = tmp_path / "out"
+    assert invoke("convert", FIXTURE, "--out", out, "--name", "prod-echo", "--fal-version", "1.90.2").exit_code == 0
+    apps = tomllib.loads((out / "pyproject.toml").read_text())["tool"]["fal"]["apps"]
+    assert list(apps) == ["prod-echo", "prod-echo-io-bound-app"]
+    assert "RUN python3 -m pip install fal==1.90.2\n" in (out / "Dockerfile").read_text()
 
 
 def test_bad_input_json(tmp_path):
@@ -169,13 +195,23 @@ def test_every_option_is_documented(command):
 ALL_FIXTURES = sorted(p.parent for p in (REPO / "fixtures").glob("*/*/input") if p.is_dir())
 
 
+def _request_options(case) -> list[str]:
+    """A case's request.json as the command-line options it stands for (``--entry``, ``--route``…)."""
+    path = case / "request.json"
+    options = json.loads(path.read_text()) if path.is_file() else {}
+    flags = [f"--{key}" for key, value in sorted(options.items()) if value is True]
+    return flags + [part for key, value in sorted(options.items()) if not isinstance(value, bool)
+                    for part in (f"--{key}", str(value))]
+
+
 @pytest.mark.parametrize("case", ALL_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_bundled_fixture_converts_to_the_four_files_and_checks_clean(case, tmp_path):
     out = tmp_path / "out"
-    result = invoke("convert", case / "input", "--out", out, "--json")
+    options = _request_options(case)
+    result = invoke("convert", case / "input", "--out", out, "--json", *options)
     assert result.exit_code == 0, result.output
-    assert {"fal_app.py", "Dockerfile", "MIGRATION.md", "report.json"} <= {p.name for p in out.iterdir()}
-    assert json.loads(result.stdout)["platform"] == case.parent.name  # auto-detected
-    assert invoke("convert", case / "input", "--out", out, "--check").exit_code == 0
+    assert {"pyproject.toml", "Dockerfile", "MIGRATION.md", "report.json"} <= {p.name for p in out.iterdir()}
+    assert json.loads(result.stdout)["platform"] == fixture_platform(case)  # auto-detected
+    assert invoke("convert", case / "input", "--out", out, "--check", *options).exit_code == 0
     (out / "MIGRATION.md").write_text("stale\n")
-    assert invoke("convert", case / "input", "--out", out, "--check").exit_code == 1
+    assert invoke("convert", case / "input", "--out", out, "--check", *options).exit_code == 1

@@ -17,6 +17,11 @@ from tests.helpers.wait import wait_until
 ALLOWED_SLEEPS = {
     "tests/helpers/wait.py": "the poll interval of wait_until",
     "tests/remote/fakeregistry.py": "the injected 'slow' fault paces a response (a slow network, not a wait)",
+    "tests/helpers/server_probe.py": "the poll interval of its wait for the health path: it runs in a container "
+                                     "with only the standard library, so it cannot use wait_until",
+    "tests/importers/docker/probe_server.py": "the same poll inside a container, for the Docker fixtures' servers",
+    "tests/importers/runpod/test_runpod_images.py": "the poll interval of the script a load-balancing worker's "
+                                                    "container runs (standard library only)",
 }
 
 

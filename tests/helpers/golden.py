@@ -1,6 +1,9 @@
 """Golden-file fixtures: ``fixtures/<platform>/<case>/{input,expected}``.
 
 ``fixture_cases(platform)`` lists the case directories (pytest params, ids = case names);
+``fixture_request(case_dir)`` is what a case's ``request.json`` names on the command line (``--entry``,
+``--dockerfile``, ``--context``, ``--route``; ``fixture_native`` its ``--native``) and
+``fixture_platform(case_dir)`` the platform it converts from;
 ``assert_golden(case_dir, files)`` compares generated files with ``expected/`` and, when the
 environment has ``FALMIGRATE_UPDATE_GOLDEN=1``, rewrites ``expected/`` instead (the only way goldens
 change: an explicit flag, then a reviewed diff).
@@ -9,9 +12,12 @@ change: an explicit flag, then a reviewed diff).
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import shutil
 from pathlib import Path
+
+from falmigrate.importers.base import ImportRequest
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures"
@@ -28,6 +34,33 @@ def fixture_cases(platform: str) -> list[Path]:
     if not base.is_dir():
         return []
     return sorted(p for p in base.iterdir() if p.is_dir() and (p / "input").is_dir())
+
+
+FIXTURE_SETS = ("cog", "cog-compat", "modal", "runpod", "docker")  # fixtures/<set>/<case>
+
+
+def fixture_platform(case_dir: Path) -> str:
+    """The platform a case converts from: its set's name up to a dash (``cog-compat`` → ``cog``); a set
+    with a suffix holds cases converted another way (its cases' ``request.json`` says how)."""
+    return Path(case_dir).parent.name.split("-", 1)[0]
+
+
+def fixture_options(case_dir: Path) -> dict:
+    """A case's ``request.json``: the command-line options it is converted with (``{}`` without one)."""
+    path = Path(case_dir) / "request.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def fixture_request(case_dir: Path) -> ImportRequest | None:
+    """The ImportRequest of a case (``entry``, ``dockerfile``, ``context``, ``route`` of its
+    ``request.json``), for repositories that hold several apps; None without one."""
+    options = {k: v for k, v in fixture_options(case_dir).items() if k != "native"}
+    return ImportRequest(**options) if options else None
+
+
+def fixture_native(case_dir: Path) -> bool:
+    """The case converts with ``--native`` (a server's routes rewritten as fal endpoints)."""
+    return bool(fixture_options(case_dir).get("native", False))
 
 
 def _expected_files(expected: Path) -> dict[str, str]:

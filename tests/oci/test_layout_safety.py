@@ -126,7 +126,7 @@ def test_killed_writer_leaves_a_valid_layout(tmp_path):
         wait_until(functools.partial(_looper_reached, proc, lay, kill_point), timeout=120,
                    what=f"the writer's {kill_point}")
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()  # reaps it and closes its pipes
         report = validate(lay)  # whatever index.json names is complete
         assert report["ok"] and check_layout(lay) >= 4
         assert Layout(lay).resolve("before")

@@ -1,21 +1,23 @@
 """Import bookkeeping of the cog codemod, done last (after every other edit).
 
 ``cog.X`` attribute uses become plain names; ``from cog import …``/``import cog`` go; each cog name the
-rewritten module still uses is imported from its equivalent (``support.COG_NAMES``) or, without one,
-kept from cog with a ``TODO(falmigrate FM109)`` marker. Imports that only the removed signatures used
-are dropped (ruff F401 stays clean); imports that were unused before stay untouched. The imports
-the generated code needs go after the module's last top-level import.
+rewritten module still uses is imported from its equivalent (``support.COG_NAMES``), defined in the
+module as a no-op stand-in (``support.COG_STUBS``) or, without either, kept from cog — each use of the
+last two with a ``TODO(falmigrate FM109)`` marker. Imports that only the removed signatures used are
+dropped (ruff F401 stays clean); imports that were unused before stay untouched. Imports are added
+through libcst's ``AddImportsVisitor`` (merged with the module's own, after its last top-level import).
 """
 
 from __future__ import annotations
 
 import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from falmigrate.codemods.cog import support
 from falmigrate.importers.cog import mapping
 from falmigrate.importers.cog.types import Names
-from falmigrate.render.models import ModelSource
 from falmigrate.spec import Finding, Location
 
 _METRIC_ATTRS = {"record_metric", "scope"}
@@ -91,23 +93,6 @@ def _local(alias: cst.ImportAlias) -> str:
     return cst.Module([]).code_for_node(alias.name).split(".")[0]
 
 
-def _required(needs: ModelSource, stream: bool,
-              aliases: dict[str, str] | None = None) -> list[tuple[str, str | None, str]]:
-    """(module, name or None for `import module`, local name) the generated code uses; ``aliases``
-    renames fal.toolkit names the user's module already binds (``from PIL import Image``)."""
-    wanted = [("dataclasses", None, "dataclasses"), ("mimetypes", None, "mimetypes"), ("os", None, "os"),
-              ("tempfile", None, "tempfile"),
-              ("fal", None, "fal"), ("fal.toolkit", "File", "File"), ("fal.toolkit", "download_file", "download_file")]
-    if stream:
-        wanted += [("json", None, "json"), ("fastapi.encoders", "jsonable_encoder", "jsonable_encoder"),
-                   ("fastapi.responses", "StreamingResponse", "StreamingResponse")]
-    wanted += [("typing", n, n) for n in sorted(needs.typing_names)]
-    wanted += [("pydantic", n, n) for n in sorted(needs.pydantic_names)]
-    wanted += [("fal.toolkit", n, n) for n in sorted(needs.toolkit_names)]
-    aliases = aliases or {}
-    return [(m, n, aliases.get(n, local) if m == "fal.toolkit" else local) for m, n, local in wanted]
-
-
 class _MetricTodos(cst.CSTTransformer):
     """A TODO(FM109) line above statements using cog APIs fal does not have."""
 
@@ -148,73 +133,98 @@ class _MetricTodos(cst.CSTTransformer):
         return updated.with_changes(leading_lines=[*updated.leading_lines, comment])
 
 
-def _imports_block(module: cst.Module, names: Names, needs: ModelSource, stream: bool,
-                   after: set[str], aliases: dict[str, str]) -> tuple[list[cst.BaseStatement], list[str]]:
-    existing = support.existing_bindings(module)
-    bound = {local for _, _, local in existing}
-    lines: list[cst.SimpleStatementLine] = []
-    kept_from_cog: list[str] = []
-    grouped: dict[str, list[str]] = {}
-    stubs: list[cst.BaseStatement] = []
+def _cog_imports(module: cst.Module, names: Names, after: set[str]) -> tuple[list[ImportItem], set[str], list[str]]:
+    """(imports of the equivalents, stand-ins to define, names still imported from cog) for the cog names
+    the rewritten module still uses."""
+    bound = {local for _, _, local in support.existing_bindings(module)}
+    items: list[ImportItem] = []
+    stubs: set[str] = set()
+    kept: list[str] = []
     for local, cog_name in sorted(names.cog.items()):
         if local not in after or local in bound:
             continue
         target = support.COG_NAMES.get(cog_name)
         if target is None and local == cog_name and cog_name in support.COG_STUBS:
-            kept_from_cog.append(local)
-            stubs += support.stub_statements(cog_name)
+            stubs.add(cog_name)
+            kept.append(local)
         elif target is None:
-            kept_from_cog.append(local)
-            lines.append(support.import_statement("cog", cog_name, local))
-        elif target[1] == local:
-            grouped.setdefault(target[0], []).append(local)
+            items.append(support.import_item("cog", cog_name, local))
+            kept.append(local)
         else:
-            lines.append(support.import_statement(target[0], target[1], local))
-        bound.add(local)
-    for module_name, name, local in _required(needs, stream, aliases):
-        if local in bound:
-            continue
-        bound.add(local)
-        if name is None:
-            lines.append(support.import_statement(module_name, None))
-        elif local != name:
-            lines.append(support.import_statement(module_name, name, local))
-        else:
-            grouped.setdefault(module_name, []).append(name)
-    lines += [cst.parse_statement(f"from {m} import {', '.join(sorted(ns))}\n") for m, ns in grouped.items()]
-    return [*lines, *stubs], kept_from_cog
+            items.append(support.import_item(target[0], target[1], local))
+    return items, stubs, kept
 
 
-def fix_imports(original: cst.Module, module: cst.Module, names: Names, needs: ModelSource, *,
-                stream: bool, file: str, aliases: dict[str, str] | None = None) -> tuple[cst.Module, list[Finding]]:
-    module = module.visit(_CogAttributes(names))
-    before, after = used_names(original), used_names(module)
-    gone = {n for n in before - after}
+def _prune_all(module: cst.Module, names: Names, gone: set[str]) -> tuple[cst.Module, list[cst.EmptyLine]]:
+    """The module without cog imports and imports only the removed code used; comments above a dropped
+    import line are returned (they go above the imports that replace it)."""
     body: list[cst.BaseStatement] = []
-    last_import = -1
-    carried: list[cst.EmptyLine] = []  # comments above a dropped import move to the next statement
-    moved = (-1, 0)  # (index of the statement that received carried comments, how many)
+    carried: list[cst.EmptyLine] = []
     for statement in module.body:
-        is_import = isinstance(statement, cst.SimpleStatementLine) and any(
-            isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body)
-        if is_import:
+        if isinstance(statement, cst.SimpleStatementLine) and any(
+                isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body):
             pruned = _prune(statement, names, gone)
             if pruned is None:
                 carried += [line for line in statement.leading_lines if line.comment is not None]
                 continue
-            statement, last_import = pruned, len(body)
-        if carried:
-            statement = statement.with_changes(leading_lines=[*carried, *statement.leading_lines])
-            moved, carried = (len(body), len(carried)), []
+            statement = pruned
         body.append(statement)
-    module = module.with_changes(body=body)
-    lines, kept = _imports_block(module, names, needs, stream, after, aliases or {})
-    at = last_import + 1 if last_import >= 0 else (1 if body and _docstring(body[0]) else 0)
-    if lines and moved[0] == at:  # every import was dropped: their comments lead the new imports
-        target = body[at]
-        lines[0] = lines[0].with_changes(leading_lines=target.leading_lines[:moved[1]])
-        body[at] = target.with_changes(leading_lines=target.leading_lines[moved[1]:])
-    module = module.with_changes(body=[*body[:at], *lines, *body[at:]])
+    return module.with_changes(body=body), carried
+
+
+def _is_import(statement: cst.BaseStatement) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and any(
+        isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body)
+
+
+def _add_imports(module: cst.Module, items: list[ImportItem], carried: list[cst.EmptyLine]) -> cst.Module:
+    context = CodemodContext()
+    for item in dict.fromkeys(items):  # AddImportsVisitor writes a repeated aliased import twice
+        AddImportsVisitor.add_needed_import(context, item.module_name, item.obj_name, item.alias)
+    module = AddImportsVisitor(context).transform_module(module)
+    if not carried:
+        return module
+    body = list(module.body)
+    at = next((i for i, s in enumerate(body) if _is_import(s)), 0 if body and not _docstring(body[0]) else 1)
+    if at < len(body):
+        body[at] = body[at].with_changes(leading_lines=[*carried, *body[at].leading_lines])
+    return module.with_changes(body=body)
+
+
+def _insert_after_imports(module: cst.Module, statements: list[cst.BaseStatement]) -> cst.Module:
+    """``statements`` after the module's leading docstring and import lines."""
+    if not statements:
+        return module
+    body = list(module.body)
+    at = 1 if body and _docstring(body[0]) else 0
+    while at < len(body) and _is_import(body[at]):
+        at += 1
+    if at < len(body):  # two blank lines between the inserted definitions and the code after them
+        leading = list(body[at].leading_lines)
+        blank = next((i for i, line in enumerate(leading) if line.comment is not None), len(leading))
+        body[at] = body[at].with_changes(leading_lines=[cst.EmptyLine(indent=False)] * max(2, blank)
+                                         + leading[blank:])
+    return module.with_changes(body=[*body[:at], *statements, *body[at:]])
+
+
+def user_names(module: cst.Module, names: Names) -> set[str]:
+    """The names the user's (rewritten) code uses, ``cog.X`` counted as ``X``: which cog names it still needs."""
+    return used_names(module.visit(_CogAttributes(names)))
+
+
+def fix_imports(original: cst.Module, module: cst.Module, names: Names, generated: list[ImportItem], *,
+                file: str, user_names: set[str]) -> tuple[cst.Module, list[Finding]]:
+    """``module`` (the rewritten ``original``) with its imports fixed: cog's gone, equivalents and what
+    the ``generated`` code needs added, stand-ins for cog's metric helpers defined after the imports.
+    ``user_names``: the names the user's code uses (the generated code's ``File`` is fal's, not cog's)."""
+    module = module.visit(_CogAttributes(names))
+    before, after = used_names(original), used_names(module)
+    module, carried = _prune_all(module, names, before - after)
+    items, stub_names, kept = _cog_imports(module, names, user_names)
+    entering = support.enter_project()
+    module = _add_imports(module, [*items, *generated, *entering.imports], carried)
+    first = support.statements(entering.code) + support.statements("_falmigrate_enter_project()\n")
+    module = _insert_after_imports(module, [*first, *support.statements(support.stubs(stub_names).code)])
     flagged = {n for n in kept if names.cog.get(n) in _NO_EQUIVALENT | {n}}
     located = _MetricTodos(flagged, file)  # findings carry the user's line numbers, not ours
     MetadataWrapper(original).visit(located)

@@ -1,86 +1,27 @@
-"""Text the cog codemod adds to the user's module: helper functions and import bookkeeping.
+"""What the cog codemod adds to the user's module, and how cog's names map to fal's.
 
-The helpers are plain production code (no falmigrate import at run time): file inputs are downloaded
-with ``fal.toolkit.download_file`` before the body runs (cog did the same), return values are turned
-into response data (paths → uploaded ``fal.toolkit.File``), streams are sent as server-sent events.
+Helper code comes from real modules (``falmigrate/apptemplates/cog_io.py``, ``cog_images.py``,
+``cog_stubs.py``) through ``falmigrate.render.snippets``: only the definitions the rewritten module
+calls are copied, with exactly the imports they use, so the output stays ruff-F clean.
 """
 
 from __future__ import annotations
 
 import libcst as cst
+from libcst.codemod.visitors import ImportItem
+
+from falmigrate.render import snippets
 
 MARK = "# --- added by falmigrate: request/response models and helpers for the fal app below ---"
+IO_MODULE = "cog_io"
+IMAGES_MODULE = "cog_images"
+STUBS_MODULE = "cog_stubs"
+HELPER_PREFIX = "_falmigrate_"
+UPLOAD = "_falmigrate_upload"  # the one helper with an Image variant (cog_images.py)
+ENTER_PROJECT = "_falmigrate_enter_project"  # called after the imports, not copied with the others
 
-HELPERS = '''
-_FALMIGRATE_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-def _falmigrate_download(url, open_file=False):
-    """A request's file URL (http(s) or data: URI) → a local path, downloaded before the body runs (as cog did)."""
-    if url is None:
-        return None
-    if isinstance(url, list):
-        return [_falmigrate_download(item, open_file) for item in url]
-    path = download_file(url, target_dir=tempfile.mkdtemp(prefix="falmigrate-input-"))
-    return open(path, "rb") if open_file else path
-
-
-def _falmigrate_value(value):
-    """A predictor's return value as response data: paths become uploaded fal Files, models become dicts."""
-    if isinstance(value, os.PathLike):
-        path = os.fspath(value)
-        return File.from_path(path, content_type=mimetypes.guess_type(path)[0])
-    if hasattr(value, "model_dump") and not isinstance(value, File):
-        value = dict(value)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {key: _falmigrate_value(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)) or hasattr(value, "__next__"):
-        return [_falmigrate_value(item) for item in value]
-    return value
-'''
-
-# When the importer typed the file outputs fal Image (falmigrate.importers.cog.outputs), every returned
-# path becomes an Image: an Image is a File, so it also fits any File field of the same response.
-IMAGE_PATHS = (
-    "    if isinstance(value, os.PathLike):\n"
-    "        path = os.fspath(value)\n"
-    "        return Image.from_path(path, content_type=mimetypes.guess_type(path)[0])\n"
-)
-PLAIN_PATHS = IMAGE_PATHS.replace("Image.from_path", "File.from_path")
-
-
-def helpers(images: bool) -> str:
-    """HELPERS, with the Image variant of the path conversion when the response has Image fields."""
-    return HELPERS.replace(PLAIN_PATHS, IMAGE_PATHS) if images else HELPERS
-
-
-WEIGHTS = '''
-
-def _falmigrate_weights():
-    """What cog passed to setup(weights): the COG_WEIGHTS environment variable, or None."""
-    return os.environ.get("COG_WEIGHTS") or None
-'''
-
-EVENTS = '''
-
-def _falmigrate_events(items):
-    """Each streamed item as one server-sent event (JSON), as cog streamed outputs."""
-    for item in items:
-        yield f"data: {json.dumps(jsonable_encoder(_falmigrate_value(item)))}\\n\\n"
-'''
-
-AEVENTS = '''
-
-async def _falmigrate_aevents(items):
-    """Each item of an async stream as one server-sent event (JSON)."""
-    async for item in items:
-        yield f"data: {json.dumps(jsonable_encoder(_falmigrate_value(item)))}\\n\\n"
-'''
-
-# What each cog name becomes when the rewritten module still uses it: (module, name) to import as
-# the same local name. Names mapped to None are dropped (their uses were rewritten away).
+# cog names with a plain-Python/fal equivalent when the rewritten module still uses it: (module, name) to
+# import as the same local name. Names mapped to None are dropped (their uses were rewritten away).
 COG_NAMES: dict[str, tuple[str, str] | None] = {
     "BasePredictor": None,
     "BaseRunner": None,
@@ -93,57 +34,75 @@ COG_NAMES: dict[str, tuple[str, str] | None] = {
     "AsyncConcatenateIterator": ("collections.abc", "AsyncIterator"),
 }
 
-
-# cog names with no fal equivalent that fal_app.py defines itself (cog is not installed in the fal image,
-# so importing them would fail at startup). They do what cog's own versions do outside a cog prediction:
-# nothing. Each use keeps a TODO(falmigrate FM109) marker.
-COG_STUBS: dict[str, str] = {
-    "emit_metric": '''
-def emit_metric(name, value):
-    """Stand-in for cog's emit_metric: fal keeps no per-prediction metrics, so this does nothing."""
-''',
-    "current_scope": '''
-class _FalmigrateScope:
-    """Stand-in for cog's prediction scope: metrics are accepted and dropped."""
-
-    def __init__(self):
-        self.metrics = {}
-
-    def record_metric(self, key, value, mode="replace"):
-        return None
+# cog names with no fal equivalent that fal_app.py defines itself (apptemplates/cog_stubs.py): cog is not
+# installed in the fal image, so importing them would fail at startup. Each use keeps a TODO(FM109).
+COG_STUBS = frozenset({"emit_metric", "current_scope", "__version__", "ExperimentalFeatureWarning"})
+RECORD_METRIC = "record_metric"
 
 
-def current_scope():
-    """Stand-in for cog's current_scope(): fal keeps no per-prediction metrics."""
-    return _FalmigrateScope()
-''',
-    "__version__": '''
-__version__ = "unknown"  # cog's version; cog is not installed in the fal image
-''',
-    "ExperimentalFeatureWarning": '''
-class ExperimentalFeatureWarning(Warning):
-    """Stand-in for cog's warning category, so warnings filters keep working."""
-''',
-}
-
-RECORD_METRIC = '''
-def record_metric(self, key, value, mode="replace"):
-    """Stand-in for cog's BaseRunner.record_metric: fal keeps no per-prediction metrics."""
-'''
+def helper_names() -> frozenset[str]:
+    """Every helper ``cog_io`` defines (what a rewritten module may call)."""
+    return snippets.defined_names(IO_MODULE)
 
 
-def stub_statements(name: str) -> list[cst.BaseStatement]:
-    """The stand-in for cog name ``name``, led by two blank lines."""
-    body = list(cst.parse_module(COG_STUBS[name].lstrip("\n")).body)
-    blank = [cst.EmptyLine(indent=False), cst.EmptyLine(indent=False)]
-    return [body[0].with_changes(leading_lines=blank), *body[1:]]
+def helpers(used: set[str], *, images: bool) -> snippets.Snippet:
+    """The helpers ``used`` (names the rewritten module calls) with their imports; with ``images`` the
+    upload helper is cog_images' (returned paths become fal Images)."""
+    wanted = used & helper_names() - {ENTER_PROJECT}
+    if not wanted:
+        return snippets.Snippet()
+    provided = {UPLOAD} if images else set()
+    found = snippets.emit(IO_MODULE, wanted, provided=provided)
+    if images and UPLOAD in _calls(found.code):
+        image = snippets.emit(IMAGES_MODULE, {UPLOAD})
+        found = snippets.Snippet(code=image.code + "\n\n" + found.code, imports=[*image.imports, *found.imports])
+    return found
 
 
-def import_statement(module: str, name: str | None, alias: str | None = None) -> cst.SimpleStatementLine:
-    if name is None:
-        return cst.parse_statement(f"import {module}" + (f" as {alias}" if alias else ""))
-    suffix = f" as {alias}" if alias and alias != name else ""
-    return cst.parse_statement(f"from {module} import {name}{suffix}")
+def enter_project() -> snippets.Snippet:
+    """The helper that makes the module's folder the working directory, as cog's /src was (called first)."""
+    return snippets.emit(IO_MODULE, {ENTER_PROJECT})
+
+
+def stubs(names: set[str]) -> snippets.Snippet:
+    return snippets.emit(STUBS_MODULE, names) if names else snippets.Snippet()
+
+
+def _calls(code: str) -> set[str]:
+    return {node.value for node in _names(cst.parse_module(code))}
+
+
+class _NameCollector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.found: list[cst.Name] = []
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.found.append(node)
+
+
+def _names(node: cst.CSTNode) -> list[cst.Name]:
+    collector = _NameCollector()
+    node.visit(collector)
+    return collector.found
+
+
+def used_helpers(module: cst.Module) -> set[str]:
+    """The ``_falmigrate_*`` names a module refers to."""
+    return {n.value for n in _names(module) if n.value.startswith(HELPER_PREFIX)}
+
+
+def statements(code: str, *, blank: int = 2) -> list[cst.BaseStatement]:
+    """The top-level statements of ``code``, each led by ``blank`` empty lines (PEP 8 between definitions)."""
+    body = list(cst.parse_module(code).body) if code.strip() else []
+    lines = [cst.EmptyLine(indent=False)] * blank
+    return [statement.with_changes(leading_lines=lines) for statement in body]
+
+
+def record_metric_method() -> cst.FunctionDef:
+    """cog_stubs' ``record_metric`` as a method for the app class (led by one blank line)."""
+    node = cst.parse_module(snippets.emit(STUBS_MODULE, {RECORD_METRIC}).code).body[0]
+    assert isinstance(node, cst.FunctionDef)
+    return node.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
 
 
 def existing_bindings(module: cst.Module) -> set[tuple[str, str | None, str]]:
@@ -165,3 +124,9 @@ def existing_bindings(module: cst.Module) -> set[tuple[str, str | None, str]]:
                     name = alias.name.value
                     found.add((dotted, name, alias.asname.name.value if alias.asname else name))
     return found
+
+
+def import_item(module: str, name: str | None, local: str | None = None) -> ImportItem:
+    """An import of ``name`` from ``module`` (or of the module) bound to ``local``."""
+    bound = name if name is not None else module.split(".")[0]
+    return ImportItem(module, name, local if local and local != bound else None)

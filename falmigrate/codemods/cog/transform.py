@@ -1,4 +1,7 @@
-"""The libcst edits of the predictor class: base → ``fal.App``, settings, ``setup``, endpoint(s).
+"""The libcst edits of the predictor class: base → ``fal.App``, ``setup``, endpoint(s).
+
+The class gets no deploy settings (image, machine, scaling, secrets): fal reads them from the generated
+pyproject.toml and never loads the class on the deploying machine.
 
 ``predict``/``run`` keeps its body: its parameters are bound from the request model at the top (files
 downloaded first), each ``return X`` becomes ``return <Output>(output=_falmigrate_value(X))`` (or the
@@ -25,7 +28,6 @@ class EndpointPlan:
     output_class: str
     wrap_model: bool  # the output is a model: its fields, not a single `output` field
     request: str  # the endpoint parameter's name
-    settings: list[str]
     setup_weights: bool
     todos: dict[str, list[str]] = field(default_factory=dict)  # "class"/"setup"/"endpoint" → comments
 
@@ -174,12 +176,6 @@ def setup_def(function: cst.FunctionDef, plan: EndpointPlan) -> cst.FunctionDef:
     return function.with_changes(params=params, body=function.body.with_changes(body=body))
 
 
-def _settings(plan: EndpointPlan) -> list[cst.BaseStatement]:
-    lines = [('image = fal.ContainerImage.from_dockerfile(os.path.join(_FALMIGRATE_DIR, "Dockerfile"), '
-             'context_dir=_FALMIGRATE_DIR)'), *plan.settings]
-    return [cst.parse_statement(line + "\n") for line in lines]
-
-
 class _SelfAttrs(cst.CSTVisitor):
     def __init__(self) -> None:
         self.attrs: set[str] = set()
@@ -219,16 +215,9 @@ def rewrite_class(cls: cst.ClassDef, plan: EndpointPlan, names: Names, opened: s
             body.append(setup_def(statement, plan))
         else:
             body.append(statement)
-    if _uses_self_attr(cls, "record_metric") and not any(
-            isinstance(st, cst.FunctionDef) and st.name.value == "record_metric" for st in body):
-        stub = cst.parse_module(support.RECORD_METRIC.lstrip("\n")).body[0]
-        body.append(stub.with_changes(leading_lines=[cst.EmptyLine(indent=False)]))
-    settings = _settings(plan)
-    if len(body) > (1 if body and _is_docstring(body[0]) else 0):
-        at = 1 if _is_docstring(body[0]) else 0
-        body[at] = body[at].with_changes(leading_lines=[cst.EmptyLine(indent=False), *body[at].leading_lines]) \
-            if not body[at].leading_lines else body[at]
-    body = _insert_after_docstring(body, settings)
+    if _uses_self_attr(cls, support.RECORD_METRIC) and not any(
+            isinstance(st, cst.FunctionDef) and st.name.value == support.RECORD_METRIC for st in body):
+        body.append(support.record_metric_method())
     blank = [line for line in cls.leading_lines if line.comment is None]
     comments = [line for line in cls.leading_lines if line.comment is not None]
     leading = [*([cst.EmptyLine(indent=False)] * max(2, len(blank))), *comments,

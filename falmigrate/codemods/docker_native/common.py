@@ -8,6 +8,9 @@ import libcst as cst
 from falmigrate.spec import Finding, Location
 
 INDENT = "    "
+# fal endpoints answer POST only (``fal.endpoint`` takes no method): what a client of a GET route does now
+GET_REMEDIATION = ("clients POST to the same path (query parameters as JSON body fields); to keep GET, deploy "
+                   "without --native: the image-only route serves every method as the server does")
 RESERVED = {"setup", "teardown", "health", "image", "collect_routes", "lifespan", "openapi", "serve",
             "provide_hints", "handle_exit", "requirements", "machine_type"}
 
@@ -66,6 +69,22 @@ def app_assignments(module: cst.Module, constructors: set[str]) -> dict[str, int
     return out
 
 
+def merged(lines: list[str]) -> list[str]:
+    """``from m import a`` + ``from m import b`` → ``from m import a, b`` (order of first appearance)."""
+    names: dict[str, list[str]] = {}
+    out: list[str] = []
+    for line in lines:
+        words = line.split(maxsplit=3)
+        if words[0] == "from" and " as " not in line:
+            if words[1] not in names:
+                out.append(words[1])
+            names.setdefault(words[1], []).extend(n.strip() for n in words[3].split(","))
+        else:
+            out.append(line)
+    return [f"from {entry} import {', '.join(dict.fromkeys(names[entry]))}" if entry in names else entry
+            for entry in out]
+
+
 def with_imports(module: cst.Module, lines: list[str]) -> cst.Module:
     """Insert import lines after the docstring and ``__future__`` imports (once)."""
     existing = module.code
@@ -85,26 +104,15 @@ def with_imports(module: cst.Module, lines: list[str]) -> cst.Module:
     return module.with_changes(body=body[:at] + new + body[at:])
 
 
-def class_header(class_name: str, settings: list[str]) -> list[str]:
-    lines = [f"class {class_name}(fal.App):",
-             f'{INDENT}image = fal.ContainerImage.from_dockerfile(str(_HERE / "Dockerfile"), context_dir=_HERE)']
-    lines += [f"{INDENT}{line}" for line in settings]
-    return lines
+def class_header(class_name: str) -> list[str]:
+    """The app class line: deploy settings (image, machine, scaling, secrets) live in pyproject.toml, which
+    ``fal deploy <name>`` reads; the class is only imported inside the image."""
+    return [f"class {class_name}(fal.App):"]
 
 
-def original_methods_lines(routes: list[tuple[str, str, list[str], str | None]]) -> list[str]:
-    """``_add_extra_routes`` registering each route's original non-POST methods (path, target, methods,
-    response model), so existing clients keep working next to the fal endpoints (which answer POST)."""
-    if not routes:
-        return []
-    lines = ["", f"{INDENT}def _add_extra_routes(self, app):",
-             f"{INDENT}{INDENT}# the routes' original methods keep answering (fal endpoints answer POST)",
-             f"{INDENT}{INDENT}super()._add_extra_routes(app)"]
-    for path, target, methods, model in routes:
-        extra = f", response_model={model}" if model else ""
-        lines.append(f'{INDENT}{INDENT}app.add_api_route("{path}", {target}, methods={methods!r}{extra})'
-                     .replace("'", '"'))
-    return lines
+def without_leading_blank(lines: list[str]) -> list[str]:
+    """Class lines built as header + ("", member)…: no blank line between the header and its first member."""
+    return [lines[0], *lines[2:]] if len(lines) > 1 and lines[1] == "" else lines
 
 
 def method_name(name: str, taken: set[str]) -> str:

@@ -11,6 +11,7 @@ import libcst as cst
 
 from falmigrate.codemods import RewriteResult
 from falmigrate.codemods.docker_native.common import (
+    GET_REMEDIATION,
     INDENT,
     app_assignments,
     class_header,
@@ -19,9 +20,9 @@ from falmigrate.codemods.docker_native.common import (
     is_main_guard,
     mentions,
     method_name,
-    original_methods_lines,
     todo,
     with_imports,
+    without_leading_blank,
 )
 from falmigrate.codemods.docker_native.query import plan_query
 from falmigrate.errors import SourceError
@@ -134,7 +135,7 @@ def _function(stmt: cst.FunctionDef, module: cst.Module, apps: set[str], st: _St
     return stmt.with_changes(decorators=kept)
 
 
-def rewrite_fastapi(source: str, path: str, class_name: str, app_name: str, settings: list[str]) -> RewriteResult:
+def rewrite_fastapi(source: str, path: str, class_name: str, app_name: str) -> RewriteResult:
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -171,28 +172,24 @@ def rewrite_fastapi(source: str, path: str, class_name: str, app_name: str, sett
         else:
             body.append(stmt)
     st.names = {s.name.value for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
-    lines = _class_lines(st, module, class_name, settings)
+    lines = _class_lines(st, module, class_name)
     new = drop_orphaned_imports(module, module.with_changes(body=body))
-    new = with_imports(new, ["from pathlib import Path", "import fal"] + (["import pydantic"] if st.models else []))
-    models = "".join(f"\n\n{m}" for m in st.models)
-    code = (new.code.rstrip() + "\n" + models + "\n\n_HERE = Path(__file__).resolve().parent\n\n\n"
-            + "\n".join(lines) + "\n")
-    st.result.code = code
+    new = with_imports(new, ["import fal"] + (["import pydantic"] if st.models else []))
+    st.result.code = "\n\n\n".join([new.code.rstrip(), *(m.strip() for m in st.models), "\n".join(without_leading_blank(lines))]) + "\n"
     st.result.decisions.append(Decision(source=f"FastAPI app `{app_name}` ({path})",
                                         target=f"fal.App {class_name}, one endpoint per route",
                                         location=Location(file=path)))
     return st.result
 
 
-def _class_lines(st: _State, module: cst.Module, class_name: str, settings: list[str]) -> list[str]:
-    lines = class_header(class_name, settings)
+def _class_lines(st: _State, module: cst.Module, class_name: str) -> list[str]:
+    lines = class_header(class_name)
     if st.events["startup"]:
         lines += ["", *_hook("setup", st.events["startup"])]
     if st.events["shutdown"]:
         lines += ["", *_hook("teardown", st.events["shutdown"])]
     taken: set[str] = set()
     seen: set[str] = set()
-    originals: list[tuple[str, str, list[str], str | None]] = []
     for route in st.routes:
         if route.path in seen:
             st.result.findings.append(finding("FM455", f"{route.methods[0]} {route.path} ({route.fn.name.value}) "
@@ -202,16 +199,14 @@ def _class_lines(st: _State, module: cst.Module, class_name: str, settings: list
         seen.add(route.path)
         before = len(st.models)
         lines += ["", *_endpoint(route, module, taken, st)]
-        others = [m for m in route.methods if m != "POST"]
-        if others:  # the user's own handler serves the original methods, exactly as before
-            originals.append((route.path, route.fn.name.value, others, route.response_model))
         if route.methods != ["POST"]:
             moved = "; its query parameters are read from the JSON body" if len(st.models) > before else ""
             st.result.findings.append(finding("FM451", f"{'/'.join(route.methods)} {route.path} answers POST as a "
-                                              f"fal endpoint{moved}", st.path, route.line))
+                                              f"fal endpoint{moved}", st.path, route.line, "warning",
+                                              GET_REMEDIATION))
         st.result.decisions.append(Decision(source=f"{'/'.join(route.methods)} {route.path}",
                                             target=f'@fal.endpoint("{route.path}")',
                                             location=Location(file=st.path, line=route.line)))
     if not st.routes:
         raise SourceError("no routes found on the FastAPI app: nothing to turn into fal endpoints", file=st.path)
-    return lines + original_methods_lines(originals)
+    return lines

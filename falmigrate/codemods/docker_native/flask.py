@@ -13,6 +13,7 @@ import libcst as cst
 
 from falmigrate.codemods import RewriteResult
 from falmigrate.codemods.docker_native.common import (
+    GET_REMEDIATION,
     INDENT,
     app_assignments,
     class_header,
@@ -20,26 +21,15 @@ from falmigrate.codemods.docker_native.common import (
     finding,
     is_main_guard,
     mentions,
+    merged,
     method_name,
-    original_methods_lines,
     with_imports,
+    without_leading_blank,
 )
 from falmigrate.errors import SourceError
 from falmigrate.importers.dockerfile.routes import Route, openapi_path, read_module_text
+from falmigrate.render import snippets
 from falmigrate.spec import Decision, Location
-
-DISPATCH = '''
-
-def _falmigrate_flask(method: str, request: Request, body: bytes) -> Response:
-    """Run one request through the Flask app in-process and return its response."""
-    with {app}.test_request_context(
-        request.url.path, method=method, data=body, query_string=request.url.query,
-        headers=[(k, v) for k, v in request.headers.items() if k.lower() not in ("host", "content-length")],
-    ):
-        answer = {app}.full_dispatch_request()
-    headers = {{k: v for k, v in answer.headers.items() if k.lower() != "content-length"}}
-    return Response(content=answer.get_data(), status_code=answer.status_code, headers=headers)
-'''
 
 
 def fal_path(flask_path: str) -> str:
@@ -47,17 +37,17 @@ def fal_path(flask_path: str) -> str:
     return openapi_path(flask_path)
 
 
-def _endpoint(route: Route, taken: set[str]) -> list[str]:
+def _endpoint(route: Route, taken: set[str], app: str) -> list[str]:
     path = fal_path(route.path)
     params = ", ".join(f"{p}: str" for p in re.findall(r"\{(\w+)\}", path))
     name = method_name(route.handler, taken)
     return [f'{INDENT}@fal.endpoint("{path}")',
             f"{INDENT}async def {name}(self, request: Request{', ' + params if params else ''}) -> Response:",
             f"{INDENT}{INDENT}del {params.replace(': str', '')}" if params else None,
-            f'{INDENT}{INDENT}return _falmigrate_flask("{route.method}", request, await request.body())']
+            f'{INDENT}{INDENT}return _falmigrate_flask({app}, "{route.method}", request, await request.body())']
 
 
-def rewrite_flask(source: str, path: str, class_name: str, app_name: str, settings: list[str]) -> RewriteResult:
+def rewrite_flask(source: str, path: str, class_name: str, app_name: str) -> RewriteResult:
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -74,12 +64,13 @@ def rewrite_flask(source: str, path: str, class_name: str, app_name: str, settin
                                            path, positions[stmt].start.line))
             continue
         body.append(stmt)
-    imports = ["from pathlib import Path", "import fal", "from fastapi import Request, Response"]
+    helper = snippets.emit("docker_flask", {"_falmigrate_flask"})
+    imports = ["import fal", *merged(helper.import_lines())]
     new = with_imports(drop_orphaned_imports(module, module.with_changes(body=body)), imports)
-    lines = class_header(class_name, settings)
+    app = min(apps) if app_name not in apps else app_name
+    lines = class_header(class_name)
     taken: set[str] = set()
     seen: set[str] = set()
-    originals: list[tuple[str, str, list[str], str | None]] = []
     for route in info.routes if info else ():
         fpath = fal_path(route.path)
         if fpath in seen:
@@ -89,21 +80,16 @@ def rewrite_flask(source: str, path: str, class_name: str, app_name: str, settin
         seen.add(fpath)
         if route.method != "POST":
             result.findings.append(finding("FM451", f"{route.method} {route.path} answers POST as a fal endpoint "
-                                           "(Flask still sees it as " + route.method + ")", path, route.line))
-        endpoint = [ln for ln in _endpoint(route, taken) if ln is not None]
+                                           "(Flask still sees it as " + route.method + ")", path, route.line,
+                                           "warning", GET_REMEDIATION))
+        endpoint = [ln for ln in _endpoint(route, taken, app) if ln is not None]
         lines += ["", *endpoint]
-        if route.method != "POST":
-            name = endpoint[1].split("def ", 1)[1].split("(", 1)[0]
-            originals.append((fpath, f"self.{name}", [route.method], None))
         result.decisions.append(Decision(source=f"{route.method} {route.path}", target=f'@fal.endpoint("{fpath}")',
                                          location=Location(file=path, line=route.line)))
     if not seen:
         raise SourceError("no routes found on the Flask app: nothing to turn into fal endpoints", file=path)
-    lines += original_methods_lines(originals)
-    app = min(apps) if app_name not in apps else app_name
     result.findings.append(finding("FM456", "Flask views are dispatched through Flask in-process", path, None))
-    result.code = (new.code.rstrip() + "\n" + DISPATCH.format(app=app)
-                   + "\n\n_HERE = Path(__file__).resolve().parent\n\n\n" + "\n".join(lines) + "\n")
+    result.code = "\n\n\n".join([new.code.rstrip(), helper.code.strip(), "\n".join(without_leading_blank(lines))]) + "\n"
     result.decisions.append(Decision(source=f"Flask app `{app}` ({path})",
                                      target=f"fal.App {class_name}, one endpoint per route",
                                      location=Location(file=path)))

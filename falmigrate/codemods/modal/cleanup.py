@@ -1,11 +1,11 @@
-"""Statement-level clean-up of Modal leftovers inside the user's code (libcst).
+"""The in-body part of the Modal rewrite: what changes inside the user's functions and classes.
 
-Once the Modal objects (App, images, volumes, secrets…) are gone from the module, any statement
-still using them would break the fal app. This transformer rewrites what has a meaning on fal
-(``f.remote(x)``/``f.local(x)`` → ``f(x)``, ``f.map(xs)`` → ``list(map(f, xs))``,
-``with image.imports():`` → ``try/except ImportError``, volume paths → ``/data/...``) and turns every
-other such statement into ``pass`` under a ``# TODO(falmigrate FM215)`` comment holding the original
-code, with a Finding. Nothing is dropped silently.
+Only code bound to Modal changes (``Usage`` and ``CallPlan`` say which nodes, found by binding): the
+module's own ``f.remote(x)``-style calls become direct calls, ``with image.imports():`` becomes
+``try/except ImportError``, ``with app.run():`` keeps its body, ``vol.commit()``/``reload()`` become a
+note, and string literals under a Modal volume's mount path point at its ``/data`` path. User code is
+never commented out and no placeholder values are invented: a call with no direct form keeps its text
+and gets a TODO line above its statement (and an error finding).
 """
 
 from __future__ import annotations
@@ -14,70 +14,21 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from falmigrate.codemods.modal.calls import CallPlan, rewrite_call
 from falmigrate.spec import Finding, Location
 
-CALL_ATTRS = {"remote", "local", "map", "spawn", "starmap", "for_each", "spawn_map", "remote_gen", "aio", "get"}
 
-
-class _Refs(cst.CSTVisitor):
-    """Names read by a node (not attribute names, keywords or parameter names)."""
-
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Param(self, node: cst.Param) -> bool:
-        if node.annotation:
-            node.annotation.visit(self)
-        if node.default:
-            node.default.visit(self)
-        return False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-
-def refs(node: cst.CSTNode) -> set[str]:
-    visitor = _Refs()
-    node.visit(visitor)
-    return visitor.names
-
-
-def _assigned_names(stmt: cst.SimpleStatementLine) -> list[str]:
-    """Plain names a simple ``x = ...`` / ``x: T = ...`` statement binds (empty for anything else)."""
-    if len(stmt.body) != 1:
-        return []
-    small = stmt.body[0]
-    if isinstance(small, cst.Assign) and all(isinstance(t.target, cst.Name) for t in small.targets):
-        return [t.target.value for t in small.targets]  # type: ignore[union-attr]
-    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value is not None:
-        return [small.target.value]
-    return []
-
-
-def todo_lines(rule: str, message: str, code: str) -> list[cst.EmptyLine]:
-    lines = [cst.EmptyLine(comment=cst.Comment(f"# TODO(falmigrate {rule}): {message}"))]
-    lines += [cst.EmptyLine(comment=cst.Comment(("# " + line).rstrip())) for line in code.rstrip().splitlines()]
-    return lines
-
-
-def commented_out(stmt: cst.BaseStatement, rule: str, message: str) -> cst.SimpleStatementLine:
-    """``pass`` carrying the statement's comments, a TODO line and the original code as comments."""
-    code = cst.Module([]).code_for_node(stmt.with_changes(leading_lines=[]))
-    return cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=[*stmt.leading_lines, *todo_lines(rule, message, code)])
+@dataclass
+class CleanupState:
+    path: str
+    handled: set[int]  # ids of original nodes the Usage analysis marked (decorators, syncs, with-items)
+    calls: CallPlan
+    volumes: set[str]  # names bound to Modal volumes (their .commit()/.reload() go)
+    volume_paths: dict[str, str]  # Modal mount path -> fal path
+    positions: object = None
+    findings: list[Finding] = field(default_factory=list)
+    path_rewrites: int = 0
+    notes: int = 0
 
 
 def imports_try(node: cst.With) -> cst.Try:
@@ -91,37 +42,17 @@ def imports_try(node: cst.With) -> cst.Try:
     )
 
 
-def is_imports_with(node: cst.With, removed: set[str]) -> bool:
-    if len(node.items) != 1:
-        return False
-    item = node.items[0].item
-    return (
-        isinstance(item, cst.Call) and isinstance(item.func, cst.Attribute) and item.func.attr.value == "imports"
-        and bool(refs(item.func.value) & removed)
-    )
-
-
-@dataclass
-class CleanupState:
-    removed: set[str]  # names that no longer exist (modal aliases, Modal objects)
-    functions: set[str]  # Modal functions kept as plain functions
-    classes: set[str]  # Modal classes (now fal.App subclasses)
-    volume_paths: dict[str, str]  # Modal mount path -> fal path
-    path: str
-    positions: object = None
-    kinds: dict[str, str] = field(default_factory=dict)
-    dropped_refs: set[str] = field(default_factory=set)  # names the removed Modal code used  # removed name -> Modal object kind ("Volume"…)
-    findings: list[Finding] = field(default_factory=list)
-    rewrites: int = 0
-    path_rewrites: int = 0
+def note_line(text: str) -> cst.EmptyLine:
+    return cst.EmptyLine(comment=cst.Comment(f"# falmigrate: {text}"))
 
 
 class Cleanup(cst.CSTTransformer):
-    """Apply to a function or class body (or a whole compound statement)."""
+    """Apply to a function or class body, or a whole statement of the module."""
 
     def __init__(self, state: CleanupState) -> None:
         super().__init__()
         self.state = state
+        self._markers: set[int] = set()  # the `pass` statements standing for dropped volume syncs
 
     def _line(self, node: cst.CSTNode) -> int | None:
         try:
@@ -129,54 +60,57 @@ class Cleanup(cst.CSTTransformer):
         except (KeyError, TypeError):
             return None
 
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        func = updated.func
-        if not (isinstance(func, cst.Attribute) and func.attr.value in ("remote", "local", "map")):
-            return updated
-        base = func.value
-        if not (isinstance(base, cst.Name) and base.value in self.state.functions):
-            return updated
-        self.state.rewrites += 1
-        if func.attr.value == "map":
-            inner = cst.Call(func=cst.Name("map"), args=[cst.Arg(base), *updated.args])
-            return cst.Call(func=cst.Name("list"), args=[cst.Arg(inner)])
-        return updated.with_changes(func=base)
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[no-untyped-def]
+        updated = super().on_leave(original_node, updated_node)
+        todos = self.state.calls.todos.get(id(original_node))
+        if todos and isinstance(updated, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            lines = [cst.EmptyLine(comment=cst.Comment(t)) for t in todos]
+            return updated.with_changes(leading_lines=[*updated.leading_lines, *lines])
+        return updated
 
-    def leave_With(self, original: cst.With, updated: cst.With):
-        if is_imports_with(updated, self.state.removed):
-            return imports_try(updated)
-        stale = set().union(*(refs(i.item) for i in updated.items)) & self.state.removed
-        if not stale or not isinstance(updated.body, cst.IndentedBlock):
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        rewrite = self.state.calls.rewrites.get(id(original))
+        return rewrite_call(updated, rewrite) if rewrite is not None else updated
+
+    def leave_With(self, original: cst.With, updated: cst.With):  # type: ignore[no-untyped-def]
+        handled = [i for i, item in enumerate(original.items) if id(item) in self.state.handled]
+        if not handled or not isinstance(updated.body, cst.IndentedBlock):
             return updated
-        # ``with app.run():`` and the like: keep the body, drop the Modal context.
+        item = updated.items[handled[0]].item
+        if isinstance(item, cst.Call) and isinstance(item.func, cst.Attribute) and item.func.attr.value == "imports":
+            return imports_try(updated.with_changes(items=[i for n, i in enumerate(updated.items) if n not in handled])
+                               if len(updated.items) > len(handled) else updated)
+        if len(updated.items) > len(handled):  # other context managers of the same `with` stay
+            return updated.with_changes(items=[i for n, i in enumerate(updated.items) if n not in handled])
         header = cst.Module([]).code_for_node(updated.with_changes(body=cst.IndentedBlock([]), leading_lines=[]))
-        note = cst.EmptyLine(comment=cst.Comment(f"# falmigrate: `{header.strip().splitlines()[0]}` (Modal) removed"))
+        note = note_line(f"`{header.strip().splitlines()[0]}` (Modal) removed; its body runs as is")
         self.state.findings.append(Finding(
-            rule="FM215", severity="info", message=f"Modal context ({', '.join(sorted(stale))}) removed; its body runs as is",
+            rule="FM215", severity="info", message="Modal context manager removed; its body runs as is",
             location=Location(file=self.state.path, line=self._line(original))))
         body = list(updated.body.body)
         body[0] = body[0].with_changes(leading_lines=[*updated.leading_lines, note, *body[0].leading_lines])
         return cst.FlattenSentinel(body)
 
-    def _compound(self, original: cst.BaseStatement, updated: cst.BaseStatement, header: cst.CSTNode):
-        stale = refs(header) & self.state.removed
-        if not stale:
+    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine):  # type: ignore[no-untyped-def]
+        if id(original) not in self.state.handled:
             return updated
-        message = f"uses Modal objects ({', '.join(sorted(stale))}) that do not exist on fal; rewrite by hand"
-        self.state.dropped_refs |= refs(updated)
-        self.state.findings.append(Finding(rule="FM215", severity="warning", message=message,
-                                           remediation="rewrite the block without Modal",
-                                           location=Location(file=self.state.path, line=self._line(original))))
-        return commented_out(updated, "FM215", message)
+        code = cst.Module([]).code_for_node(updated.with_changes(leading_lines=[])).strip()
+        self.state.notes += 1
+        marker = cst.SimpleStatementLine([cst.Pass()], leading_lines=[
+            *updated.leading_lines, note_line(f"`{code}` not needed on fal (/data is shared storage)")])
+        self._markers.add(id(marker))
+        return marker
 
-    def leave_If(self, original: cst.If, updated: cst.If):
-        return self._compound(original, updated, updated.test)
-
-    def leave_While(self, original: cst.While, updated: cst.While):
-        return self._compound(original, updated, updated.test)
-
-    def leave_For(self, original: cst.For, updated: cst.For):
-        return self._compound(original, updated, updated.iter)
+    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
+        """A dropped volume sync leaves its note on the next statement; ``pass`` only where the block needs one."""
+        body, carried = [], []
+        for stmt in updated.body:
+            if id(stmt) in self._markers and len(updated.body) > 1 and stmt is not updated.body[-1]:
+                carried += list(stmt.leading_lines)
+                continue
+            body.append(stmt.with_changes(leading_lines=[*carried, *stmt.leading_lines]) if carried else stmt)
+            carried = []
+        return updated.with_changes(body=body) if len(body) != len(updated.body) else updated
 
     def leave_SimpleString(self, original: cst.SimpleString, updated: cst.SimpleString) -> cst.BaseExpression:
         if not self.state.volume_paths or "b" in updated.prefix.lower():
@@ -194,61 +128,3 @@ class Cleanup(cst.CSTTransformer):
                 self.state.path_rewrites += 1
                 return updated.with_changes(value=f"{updated.prefix}{quote}{new}{quote}")
         return updated
-
-    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine):
-        volume_call = self._volume_sync(updated)
-        if volume_call:
-            self.state.rewrites += 1
-            note = cst.EmptyLine(comment=cst.Comment(f"# falmigrate: `{volume_call}` not needed on fal (/data is shared)"))
-            return cst.SimpleStatementLine([cst.Pass()], leading_lines=[*updated.leading_lines, note])
-        names = refs(updated)
-        stale = names & self.state.removed
-        remote_class = self._class_remote(updated)
-        if not stale and not remote_class:
-            return updated
-        if stale:
-            message = f"uses Modal objects ({', '.join(sorted(stale))}) that do not exist on fal; rewrite by hand"
-        else:
-            message = f"calls {remote_class} the Modal way (.remote()/.spawn()/...), which fal does not have; rewrite by hand"
-        self.state.findings.append(Finding(
-            rule="FM215", severity="warning", message=message,
-            remediation="call the fal endpoint (fal_client) or the function directly",
-            location=Location(file=self.state.path, line=self._line(original))))
-        self.state.dropped_refs |= names
-        targets = _assigned_names(updated)
-        if targets:
-            # Keep the names bound so later lines still work (and the module still passes ruff F).
-            placeholder = cst.parse_statement(" = ".join([*targets, "None"]) + "\n")
-            code = cst.Module([]).code_for_node(updated.with_changes(leading_lines=[]))
-            return placeholder.with_changes(leading_lines=[*updated.leading_lines, *todo_lines("FM215", message, code)])
-        return commented_out(updated, "FM215", message)
-
-    def _volume_sync(self, stmt: cst.SimpleStatementLine) -> str | None:
-        """``vol.commit()`` / ``vol.reload()`` on a Modal Volume: a no-op on fal."""
-        if len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Expr):
-            return None
-        call = stmt.body[0].value
-        if (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value in ("commit", "reload")
-                and isinstance(call.func.value, cst.Name) and self.state.kinds.get(call.func.value.value) == "Volume"):
-            return f"{call.func.value.value}.{call.func.attr.value}()"
-        return None
-
-    def _class_remote(self, node: cst.CSTNode) -> str | None:
-        """A converted class used the Modal way (``Model().f.remote(x)``)."""
-        found: list[str] = []
-        state = self.state
-
-        class _Finder(cst.CSTVisitor):
-            def visit_Attribute(self, attr: cst.Attribute) -> None:
-                if attr.attr.value in CALL_ATTRS and isinstance(attr.value, cst.Attribute):
-                    root = attr.value.value
-                    while isinstance(root, (cst.Attribute, cst.Call)):
-                        root = root.value if isinstance(root, cst.Attribute) else root.func
-                    if isinstance(root, cst.Name) and root.value in state.classes:
-                        found.append(root.value)
-                if (attr.attr.value in CALL_ATTRS - {"remote", "local", "map", "get"} and isinstance(attr.value, cst.Name)
-                        and attr.value.value in state.functions):
-                    found.append(attr.value.value)
-
-        node.visit(_Finder())
-        return found[0] if found else None

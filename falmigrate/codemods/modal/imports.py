@@ -1,84 +1,59 @@
-"""Import bookkeeping of the Modal rewrite: which names a module binds, where new imports go, and
-dropping imports that only the removed Modal code used (so the output passes ruff's F401)."""
+"""Import edits of the Modal rewrite (FM250: `modal` imports removed once nothing uses them), through
+libcst's AddImportsVisitor / RemoveImportsVisitor.
+
+Added: ``fal`` and whatever the generated code uses (pydantic, typing, fal.toolkit, the helpers copied
+from ``apptemplates``), merged with the user's own imports. Removed only when nothing uses them any
+more: ``modal`` (kept while user code still uses Modal at run time) and the user's imports that only
+the removed Modal definitions read (so the output passes ruff's F401).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor, ImportItem, RemoveImportsVisitor
 
 from falmigrate.spec import Decision
 
 
-def _is_docstring(stmt: cst.BaseStatement) -> bool:
-    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr)
-            and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
-
-
-def prune_imports(module: cst.Module, dropped: set[str], decisions: list[Decision]) -> cst.Module:
-    """Drop imported names only the removed Modal code used (e.g. an image from another module)."""
-    used = set()
+def _aliases(module: cst.Module) -> list[tuple[str, str | None, str | None, str]]:
+    """(module, name, asname, bound name) of every top-level absolute import."""
+    out = []
     for stmt in module.body:
-        if not (isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)):
-            used |= all_refs(stmt)
-    unused = dropped - used
-    if not unused:
-        return module
-    body = []
-    for stmt in module.body:
-        if isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, cst.ImportFrom) for s in stmt.body):
-            smalls = []
-            for small in stmt.body:
-                if isinstance(small.names, cst.ImportStar):
-                    smalls.append(small)
-                    continue
-                names = [a for a in small.names if (a.asname.name.value if a.asname else a.name.value) not in unused]  # type: ignore[union-attr]
-                if len(names) != len(small.names):
-                    gone = sorted({a.name.value for a in small.names} - {a.name.value for a in names})  # type: ignore[union-attr]
-                    decisions.append(Decision(source=f"import of {', '.join(gone)}", target="removed (only Modal code used it)"))
-                if names:
-                    names[-1] = names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-                    smalls.append(small.with_changes(names=names))
-            if not smalls:
-                continue
-            stmt = stmt.with_changes(body=smalls)
-        body.append(stmt)
-    return module.with_changes(body=body)
+        for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else []:
+            if isinstance(small, cst.Import):
+                for alias in small.names:
+                    dotted = cst.helpers.get_full_name_for_node(alias.name) or ""
+                    asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+                    out.append((dotted, None, asname, asname or dotted.split(".")[0]))
+            elif (isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative
+                  and not isinstance(small.names, cst.ImportStar)):
+                source = cst.helpers.get_full_name_for_node(small.module) or ""
+                for alias in small.names:
+                    name = cst.helpers.get_full_name_for_node(alias.name) or ""
+                    asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+                    out.append((source, name, asname, asname or name))
+    return out
 
 
-def all_refs(node: cst.CSTNode) -> set[str]:
-    names: set[str] = set()
-
-    class _V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            names.add(n.value)
-
-    node.visit(_V())
-    return names
-
-
-def bound_names(module: cst.Module) -> set[str]:
-    names: set[str] = set()
-    for stmt in module.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(small.names, cst.ImportStar):
-                    for alias in small.names:
-                        if alias.asname is not None:
-                            names.add(cst.helpers.get_full_name_for_node(alias.asname.name) or "")
-                        else:
-                            names.add((cst.helpers.get_full_name_for_node(alias.name) or "").split(".")[0])
-        elif isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
-            names.add(stmt.name.value)
-    return names
-
-
-def import_insert_index(module: cst.Module) -> int:
-    index = 0
-    for i, stmt in enumerate(module.body):
-        if _is_docstring(stmt) and i == 0:
-            index = 1
-            continue
-        if isinstance(stmt, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
-            index = i + 1
-            continue
-        break
-    return index
+def edit_imports(module: cst.Module, add: Iterable[ImportItem], dropped_names: set[str],
+                 decisions: list[Decision]) -> cst.Module:
+    """``module`` with ``add`` imported, ``modal`` and imports only removed code used dropped if unused."""
+    context = CodemodContext()
+    removals = []
+    for source, name, asname, bound in _aliases(module):
+        if source.split(".")[0] == "modal" or bound in dropped_names:
+            RemoveImportsVisitor.remove_unused_import(context, source, name, asname)
+            removals.append((source, name, bound))
+    module = RemoveImportsVisitor(context).transform_module(module)
+    still = {bound for _, _, _, bound in _aliases(module)}
+    gone = sorted({f"{source}.{name}" if name else source for source, name, bound in removals if bound not in still})
+    user_gone = [g for g in gone if g.split(".")[0] != "modal"]
+    if user_gone:
+        decisions.append(Decision(source=f"import of {', '.join(user_gone)}", target="removed (only Modal code used it)"))
+    context = CodemodContext()
+    for item in add:
+        AddImportsVisitor.add_needed_import(context, item.module_name, item.obj_name, item.alias)
+    return AddImportsVisitor(context).transform_module(module)

@@ -56,7 +56,7 @@ class _Calls(cst.CSTTransformer):
             self.marks = []
             line = cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=[
                 *updated.leading_lines,
-                _comment("FM300", "runpod.serverless.start(...) was here; fal serves the handler through the App below"),
+                _comment("FM300", "the runpod.serverless.start call was here; fal serves the handler through the App below"),
             ])
             return line
         if not self.marks:

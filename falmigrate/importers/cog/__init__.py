@@ -1,132 +1,190 @@
-"""Replicate cog importer: ``cog.yaml`` + the predictor/runner module → AppSpec (statically).
+"""Replicate cog importer: ``cog.yaml`` + the predictor/runner (+ trainer) → AppSpec, statically.
 
-``config`` reads cog.yaml (lines kept for findings), ``predictor`` reads the class with libcst,
-``image`` chooses the base image from the compatibility data, and this module joins them into the
-spec the cog codemod (``falmigrate.codemods.cog``) and the renderers consume.
+``entry`` picks the cog project (``--entry``, or the repository's only/root cog.yaml), ``config`` reads
+its cog.yaml (lines kept for findings), ``predictor`` reads the class or function with libcst, ``image``
+chooses the base image as cog does (``bases``), ``trainer`` turns ``train:`` into a second app,
+``evidence`` reads what the code says that cog.yaml does not, and this module joins them into the spec
+the cog codemod (``falmigrate.codemods.cog``) and the renderers consume. Paths in the spec are relative
+to the cog project's folder (``SourceInfo.root``), which is also the image's build context, as for cog.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from falmigrate import platforms
+import libcst as cst
+
+from falmigrate.errors import SourceError
+from falmigrate.importers.base import ImportRequest
+from falmigrate.importers.cog import compat, evidence, extras, trainer
 from falmigrate.importers.cog import decisions as rows
-from falmigrate.importers.cog import mapping
-from falmigrate.importers.cog.config import CONFIG_NAME, CogConfig, read_config
-from falmigrate.importers.cog.image import plan_image
-from falmigrate.importers.cog.predictor import PredictorInfo, default_class, read_predictor
+from falmigrate.importers.cog.bases import input_none_required
+from falmigrate.importers.cog.config import CogConfig, read_config
+from falmigrate.importers.cog.entry import CONFIG_NAME, CogEntry, candidates, resolve
+from falmigrate.importers.cog.image import ImagePlan, plan_image, requirement_lines
+from falmigrate.importers.cog.inputs import InputRules
+from falmigrate.importers.cog.layout import layout_findings
+from falmigrate.importers.cog.predictor import PredictorInfo, default_class, parse_module, read_predictor
 from falmigrate.importers.cog.types import file_kind
-from falmigrate.spec import (
-    AppSpec,
-    CogDetails,
-    Decision,
-    Finding,
-    Lifecycle,
-    Location,
-    ScalingSpec,
-    SourceInfo,
-    VolumeSpec,
-)
+from falmigrate.spec import AppSpec, CogDetails, Decision, Finding, Lifecycle, SourceInfo
 
 __all__ = ["CogImporter"]
-DATA_MOUNT = "/data"
 
 
-def _finding(rule: str, message: str, remediation: str, location: Location | None) -> Finding:
-    return Finding(rule=rule, severity=mapping.severity(rule), message=message, remediation=remediation,
-                   location=location)
+@dataclass
+class _Project:
+    root: Path
+    entry: CogEntry
+    config: CogConfig
+    environment: dict[str, str]
+    rules: InputRules
+    requirements: list[str]
 
 
-def _app_name(root: Path, config: CogConfig) -> str:
-    image = config.data.get("image")
-    if isinstance(image, str) and image.strip():
-        name = image.strip().rsplit("/", 1)[-1].split(":", 1)[0]
-    else:
-        resolved = Path(root).resolve()
-        name = resolved.parent.name if resolved.name == "input" else resolved.name
-    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "cog-app"
+def _read_project(root: Path, entry: CogEntry) -> _Project:
+    folder = entry.project_dir(root)
+    config = read_config(folder, entry.config)
+    environment = dict(item.split("=", 1) for item in config.data.get("environment") or [])
+    requirements = requirement_lines(folder, config)
+    version, runtime = extras.pinned_cog(config, requirements)
+    rules = InputRules(none_required=input_none_required(version, runtime), cog_version=version)
+    return _Project(folder, entry, config, environment, rules, requirements)
 
 
-def _scaling(config: CogConfig, info: PredictorInfo, findings: list[Finding],
-             decisions: list[Decision]) -> ScalingSpec:
-    limit = (config.data.get("concurrency") or {}).get("max") or info.concurrent_max
-    if not limit or limit <= 1:
-        return ScalingSpec()
-    where = config.loc("concurrency", "max") if config.data.get("concurrency") else info.endpoint.location
-    decisions.append(Decision(source=f"concurrency.max: {limit}", target=f"`max_multiplexing = {limit}`",
-                              note=f"one runner serves up to {limit} requests at once, like cog's concurrency",
-                              location=where))
-    note = "" if info.endpoint.is_async else f" — but {info.method}() is not async, so one runner still " \
-        "answers one request at a time"
-    findings.append(_finding("FM105", f"concurrency.max {limit} became max_multiplexing = {limit}: fal sends up to "
-                             f"{limit} requests at once to one runner{note}",
-                             f"keep {info.method}() `async def` (as cog requires for concurrency) so the "
-                             "requests really overlap", where))
-    return ScalingSpec(max_multiplexing=limit)
+def _read_predictor(project: _Project) -> tuple[PredictorInfo, tuple]:
+    config = project.config
+    file, name, key = config.predictor_ref()
+    name = name or default_class(project.root, file, config.loc(*key))
+    info = read_predictor(project.root, file, name, config.loc(*key), rules=project.rules,
+                          environment=project.environment)
+    return info, key
 
 
-def _weights(config: CogConfig, info: PredictorInfo, text: str, findings: list[Finding]) -> list[VolumeSpec]:
-    """FM103 for each way the predictor gets weights, worded for that way; ``/data`` is mounted."""
-    runtime = []
-    if info.setup_weights:
-        runtime.append("setup(self, weights)")
-    if "COG_WEIGHTS" in text:
-        runtime.append("COG_WEIGHTS")
-    if info.fetches_weights:
-        runtime.append("a weights download in setup()")
-    if runtime:
-        findings.append(_finding(
-            "FM103", f"weights ({', '.join(runtime)}): Replicate passed a weights URL per deployment "
-                     "(COG_WEIGHTS); fal has none, and `/data` is mounted (persistent storage shared by the "
-                     "app's runners)",
-            "download the weights once into /data (e.g. fal.toolkit.download_model_weights) or set COG_WEIGHTS "
-            "as a fal secret; setup() receives os.environ['COG_WEIGHTS'] like cog did",
-            info.setup_location or info.endpoint.location))
-    entries = config.data.get("weights")
-    if entries:
-        findings.append(_finding(
-            "FM103", f"cog.yaml `weights:` ({len(entries)} file(s)): they ship inside the image with the code "
-                     "(`COPY . /src`; a target elsewhere gets its own `COPY`), so they are re-uploaded with "
-                     "every code change; `/data` is mounted too",
-            "for large weights, download them once into /data in setup() (a small image starts faster and "
-            "code-only changes stay small)", config.loc("weights")))
-    if not runtime and not entries:
+def _top_names(root: Path, file: str) -> set[str]:
+    names: set[str] = set()
+    for statement in parse_module(root, file).body:
+        if isinstance(statement, (cst.ClassDef, cst.FunctionDef)):
+            names.add(statement.name.value)
+        elif isinstance(statement, cst.SimpleStatementLine):
+            names |= {t.target.value for s in statement.body if isinstance(s, cst.Assign)
+                      for t in s.targets if isinstance(t.target, cst.Name)}
+    return names
+
+
+def _app_class(info: PredictorInfo, taken: set[str]) -> str:
+    """The fal app class: the predictor class's own name, or for a function ``predict`` → ``PredictApp``."""
+    if info.class_name:
+        return info.class_name
+    base = "".join(part[:1].upper() + part[1:] for part in info.method.split("_") if part) + "App"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}{n}", n + 1
+    return name
+
+
+def _gpu(project: _Project, facts: evidence.CodeFacts) -> tuple[bool | None, Finding | None]:
+    """(the GPU decision when cog.yaml has none, FM121) from the requirements and the code."""
+    said = project.config.build.get("gpu")
+    where = project.config.loc("build", "python_requirements") if project.config.build.get("python_requirements") \
+        else project.config.loc("build")
+    found = evidence.requirement_evidence(project.requirements, where) + facts.cuda
+    from falmigrate.importers.cog.bases import table
+
+    note = evidence.gpu_finding(said, found, table()["machines"]["gpu"])
+    return (True if said is None and found else None), note
+
+
+def _main_decisions(project: _Project, info: PredictorInfo, key: tuple, class_name: str) -> list[Decision]:
+    config = project.config
+    title = info.method[:1].upper() + info.method[1:]
+    what = f"class {info.class_name}" if info.class_name else f"function {info.method}()"
+    return [Decision(source=f"{key[0]}: \"{str(config.data[key[0]]).strip()}\"",
+                     target=f"`class {class_name}(fal.App)` in fal_app.py",
+                     note=f"fal_app.py is {info.file} rewritten (comments kept; the {what} becomes the app); the "
+                          "project's other files are copied next to it unchanged", location=config.loc(*key)),
+            Decision(source=f"{info.endpoint.handler}()",
+                     target=f'`@fal.endpoint("/")` taking `{title}Input`, returning `{title}Output`',
+                     note="setup() still runs once per runner (a running copy of the app, like a cog container) "
+                          "before its first request", location=info.endpoint.location),
+            rows.calling(info), *rows.inputs(info), rows.output(info)]
+
+
+def _project_decision(project: _Project, root: Path) -> list[Decision]:
+    if project.entry.project == ".":
         return []
-    return [VolumeSpec(name="weights", source_path="COG_WEIGHTS", fal_path=DATA_MOUNT)]
+    others = [c for c in candidates(root) if c != f"{project.entry.project}/{project.entry.config}"]
+    return [Decision(source=f"--entry {project.entry.project}/{project.entry.config}",
+                     target=f"the cog project `{project.entry.project}/` (the output is that folder, cog's build "
+                            "context); paths in this report are relative to it",
+                     note=f"the repository's other cog projects ({', '.join(others) or 'none'}) are not converted")]
 
 
-def _train(config: CogConfig, findings: list[Finding]) -> None:
-    if config.data.get("train"):
-        findings.append(_finding("FM104", f"cog.yaml `train: {config.data['train']}` (the training entry point) "
-                                 "is not migrated: a fal app serves endpoints only",
-                                 "run training elsewhere (e.g. a fal job or your own script); the TODO "
-                                 "marker in fal_app.py says where", config.loc("train")))
+def _findings(project: _Project, info: PredictorInfo, plan: ImagePlan, facts: evidence.CodeFacts) -> list[Finding]:
+    found = [*project.config.findings, *plan.findings, *info.findings]
+    found += evidence.argparse_findings(facts.argparse, info.file)
+    found += evidence.import_work_findings(facts.import_work)
+    found += layout_findings(project.root, plan.image.run_steps, project.config.file)
+    if info.endpoint.output_mode == "stream":
+        found.append(extras.finding("FM115", f"{info.method}() streams: `/` returns the whole list as `output`, "
+                                    "`/stream` sends each item as a server-sent event",
+                                    "clients that read a stream call /stream", info.endpoint.location))
+    return found
 
 
-_COG_IMPORT = re.compile(r"^\s*(from\s+cog(\.\w+)*\s+import\b|import\s+cog\b)")
-_SKIP_DIRS = platforms.get("cog").skip_dirs
+def _with_cog_installed(plan: ImagePlan, info: PredictorInfo, train: trainer.TrainerPlan, findings: list[Finding],
+                        decisions: list[Decision], root: Path) -> None:
+    """The real cog package in the image when kept code still imports it (a trainer, helper modules)."""
+    importers = extras.other_cog_imports(root, info.file)
+    if not importers and not (train.app is not None and train.file == info.file):
+        return
+    requirement, found, made = extras.cog_in_image(importers)
+    findings += found
+    decisions += made
+    plan.image = plan.image.model_copy(update={"python_requirements": [*plan.image.python_requirements, requirement]})
 
 
-def _other_cog_imports(root: Path, config: CogConfig, predictor_file: str, findings: list[Finding]) -> None:
-    """FM109 for the project's other modules that import cog: the fal image has no cog package, so
-    fal_app.py fails at startup if it imports one of them (the predictor module itself is rewritten)."""
-    train = str(config.data.get("train") or "").partition(":")[0]
-    for path in sorted(Path(root).rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
-        if rel in (predictor_file, train) or _SKIP_DIRS & set(path.relative_to(root).parts):
-            continue
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            continue
-        line = next((n for n, text in enumerate(lines, 1) if _COG_IMPORT.match(text)), None)
-        if line is not None:
-            findings.append(_finding(
-                "FM109", f"{rel} imports cog, which is not installed in the fal image: the app fails at startup "
-                         "if it imports this module",
-                "replace the cog names there (cog.Path → pathlib.Path, cog.BaseModel → pydantic.BaseModel) or "
-                "add `cog` to the image's requirements", Location(file=rel, line=line)))
+def _load(root: Path, entry: CogEntry) -> AppSpec:
+    project = _read_project(root, entry)
+    config = project.config
+    info, key = _read_predictor(project)
+    facts = evidence.code_facts(project.root)
+    gpu, gpu_note = _gpu(project, facts)
+    plan = plan_image(project.root, config, gpu=gpu)
+    taken = _top_names(project.root, info.file)
+    class_name = _app_class(info, taken)
+    findings = _findings(project, info, plan, facts) + ([gpu_note] if gpu_note else [])
+    decisions = [*_main_decisions(project, info, key, class_name), *plan.decisions, *rows.build(config),
+                 *_project_decision(project, root)]
+    text = (project.root / info.file).read_text(encoding="utf-8")
+    volumes = extras.weights(config, info, text, findings)
+    scaling = extras.scaling(config, info, findings, decisions)
+    train = trainer.read_trainer(project.root, config, rules=project.rules, environment=project.environment,
+                                 hardware=plan.hardware, secrets=plan.secrets, taken=taken | {class_name})
+    findings += train.findings
+    decisions += train.decisions
+    _with_cog_installed(plan, info, train, findings, decisions, project.root)
+    details = CogDetails(file=info.file, class_name=info.class_name, method=info.method,
+                         setup_weights=info.setup_weights,
+                         file_inputs=[f.name for f in info.endpoint.inputs if file_kind(f.type)],
+                         train=str(config.data["train"]) if config.data.get("train") else None,
+                         train_file=train.file, train_function=train.function,
+                         train_app=train.app.class_name if train.app else None,
+                         cog_version=project.rules.cog_version, config=config.file)
+    # cog's layer order; on the CUDA base build.python_version comes from uv, as cog does
+    image = plan.image.model_copy(update={"env_first": True, "workdir_late": True,
+                                          "python_from_uv": plan.hardware.gpu})
+    files = {config.file, info.file} | ({plan.image.requirements_file} if plan.image.requirements_file else set())
+    return AppSpec(
+        name=extras.app_name(project.root, config), class_name=class_name,
+        source=SourceInfo(platform="cog", root=entry.project, entry_file=info.file, entry_symbol=info.class_name
+                          or info.method, files=sorted(files | ({train.file} if train.file else set()))),
+        endpoints=[info.endpoint],
+        lifecycle=Lifecycle(setup="setup" if info.has_setup else None, setup_takes_weights=info.setup_weights),
+        scaling=scaling, hardware=plan.hardware, image=image, volumes=volumes, secrets=plan.secrets,
+        more_apps=[train.app] if train.app else [], findings=findings, decisions=decisions, details=details,
+    )
 
 
 class CogImporter:
@@ -135,52 +193,20 @@ class CogImporter:
     def detect(self, root: Path) -> float:
         path = Path(root) / CONFIG_NAME
         if not path.is_file():
-            return 0.0
+            return 0.6 if candidates(root) else 0.0  # cog projects in sub-folders (--entry picks one)
         text = path.read_text(encoding="utf-8", errors="replace")
         return 1.0 if re.search(r"^(predict|run)\s*:", text, re.MULTILINE) else 0.7
 
-    def load(self, root: Path) -> AppSpec:
+    def load(self, root: Path, request: ImportRequest | None = None) -> AppSpec:
+        request = request or ImportRequest()
+        request.refuse("cog", "dockerfile", "context")
         root = Path(root)
-        config = read_config(root)
-        file, class_name, key = config.predictor_ref()
-        class_name = class_name or default_class(root, file, config.loc(*key))
-        info = read_predictor(root, file, class_name, config.loc(*key))
-        title = info.method[:1].upper() + info.method[1:]
-        plan = plan_image(root, config)
-        findings = [*config.findings, *plan.findings, *info.findings]
-        decisions = [Decision(source=f"{key[0]}: \"{str(config.data[key[0]]).strip()}\"",
-                              target=f"`class {class_name}(fal.App)` in fal_app.py",
-                              note=f"fal_app.py is {file} rewritten (comments kept); the project's other "
-                                   "files are copied next to it unchanged", location=config.loc(*key)),
-                     Decision(source=f"{class_name}.{info.method}()",
-                              target=f'`@fal.endpoint("/")` taking `{title}Input`, returning `{title}Output`',
-                              note="setup() still runs once per runner (a running copy of the app, like a cog container) "
-                                   "before its first request",
-                              location=info.endpoint.location),
-                     rows.calling(info), *rows.inputs(info), rows.output(info),
-                     *plan.decisions, *rows.build(config)]
-        text = (root / file).read_text(encoding="utf-8")
-        volumes = _weights(config, info, text, findings)
-        scaling = _scaling(config, info, findings, decisions)
-        _train(config, findings)
-        _other_cog_imports(root, config, file, findings)
-        if info.endpoint.output_mode == "stream":
-            findings.append(_finding("FM115", f"{info.method}() streams: `/` returns the whole list as `output`, "
-                                     "`/stream` sends each item as a server-sent event",
-                                     "clients that read a stream call /stream", info.endpoint.location))
-        details = CogDetails(file=file, class_name=class_name, method=info.method, setup_weights=info.setup_weights,
-                             file_inputs=[f.name for f in info.endpoint.inputs if file_kind(f.type)],
-                             train=str(config.data["train"]) if config.data.get("train") else None)
-        # cog's layer order; on the CUDA base build.python_version comes from uv, as cog does
-        image = plan.image.model_copy(update={"env_first": True, "workdir_late": True,
-                                              "python_from_uv": plan.hardware.gpu})
-        return AppSpec(
-            name=_app_name(root, config), class_name=class_name,
-            source=SourceInfo(platform="cog", root=".", entry_file=file, entry_symbol=class_name,
-                              files=sorted({CONFIG_NAME, file} | ({plan.image.requirements_file}
-                                                                   if plan.image.requirements_file else set()))),
-            endpoints=[info.endpoint],
-            lifecycle=Lifecycle(setup="setup" if info.has_setup else None, setup_takes_weights=info.setup_weights),
-            scaling=scaling, hardware=plan.hardware, image=image, volumes=volumes, secrets=plan.secrets,
-            findings=findings, decisions=decisions, details=details,
-        )
+        entry = resolve(root, request.entry)
+        try:
+            spec = _load(root, entry)
+            # --route compat: cog's own server in the image instead of a fal app (importers/cog/compat.py)
+            return compat.apply(spec) if request.route == "compat" else spec
+        except SourceError as exc:  # errors name files as the user sees them: relative to SRC
+            if entry.project != "." and exc.file and not exc.file.startswith(f"{entry.project}/"):
+                exc.file = f"{entry.project}/{exc.file}"
+            raise

@@ -27,6 +27,7 @@ class CogConfig:
     """The parsed cog.yaml and where each key sits."""
 
     data: dict[str, Any]
+    file: str = CONFIG_NAME  # the config's name in the project folder (cog's ``-f``; usually cog.yaml)
     lines: dict[KeyPath, int] = field(default_factory=dict)
     scalars: dict[KeyPath, str] = field(default_factory=dict)  # scalars as written (3.10 stays "3.10")
     findings: list[Finding] = field(default_factory=list)
@@ -34,10 +35,10 @@ class CogConfig:
     def loc(self, *path: Any) -> Location:
         while path and path not in self.lines:
             path = path[:-1]
-        return Location(file=CONFIG_NAME, line=self.lines.get(path) if path else None)
+        return Location(file=self.file, line=self.lines.get(path) if path else None)
 
     def error(self, message: str, *path: Any, hint: str | None = None) -> SourceError:
-        return SourceError(message, file=CONFIG_NAME, line=self.loc(*path).line, hint=hint)
+        return SourceError(message, file=self.file, line=self.loc(*path).line, hint=hint)
 
     def text(self, *path: Any) -> str | None:
         """A scalar as written in the file (versions: ``3.10`` is not the float 3.1)."""
@@ -76,14 +77,14 @@ def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], scalars: di
         scalars[path] = node.value
 
 
-def _parse(text: str) -> tuple[Any, dict[KeyPath, int], dict[KeyPath, str]]:
+def _parse(text: str, name: str) -> tuple[Any, dict[KeyPath, int], dict[KeyPath, str]]:
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SourceError(f"cog.yaml is not valid YAML: {problem}", file=CONFIG_NAME,
+        raise SourceError(f"{name} is not valid YAML: {problem}", file=name,
                           line=mark.line + 1 if mark else None,
                           column=mark.column + 1 if mark else None) from None
     lines: dict[KeyPath, int] = {}
@@ -147,19 +148,19 @@ def _check_shapes(config: CogConfig) -> None:
         raise config.error("`concurrency` must be {max: <integer>}", "concurrency")
 
 
-def read_config(root: Path) -> CogConfig:
-    """Parse ``root/cog.yaml``; raise ``SourceError`` (with file:line) when it cannot be used."""
-    path = Path(root) / CONFIG_NAME
+def read_config(root: Path, name: str = CONFIG_NAME) -> CogConfig:
+    """Parse ``root/name`` (cog.yaml); raise ``SourceError`` (with file:line) when it cannot be used."""
+    path = Path(root) / name
     if not path.is_file():
-        raise SourceError("no cog.yaml in the source directory", file=CONFIG_NAME)
+        raise SourceError(f"no {name} in the source directory", file=name)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read cog.yaml: {exc}", file=CONFIG_NAME) from None
-    data, lines, scalars = _parse(text)
+        raise SourceError(f"cannot read {name}: {exc}", file=name) from None
+    data, lines, scalars = _parse(text, name)
     if not isinstance(data, dict):
-        raise SourceError("cog.yaml must be a mapping of keys (build, predict, …)", file=CONFIG_NAME, line=1)
-    config = CogConfig(data=data, lines=lines, scalars=scalars)
+        raise SourceError(f"{name} must be a mapping of keys (build, predict, …)", file=name, line=1)
+    config = CogConfig(data=data, file=name, lines=lines, scalars=scalars)
     _check_shapes(config)
     _check_keys(config)
     return config

@@ -1,66 +1,71 @@
-"""Values the predictor writes as names instead of literals: ``Input(choices=list(COLORS))``,
-``choices=SCHEDULERS.keys()``, ``default=DEFAULT_STEPS``. Module-level ``NAME = <literal>`` assignments
-(and the literal keys of a dict whose values are not literal) are read statically, never executed.
+"""Values the predictor writes as expressions instead of literals — ``Input(choices=list(COLORS))``,
+``choices=SCHEDULERS.keys()``, ``default=DEFAULT_STEPS``, ``default=os.environ.get("MODEL", "sdxl")``,
+``f"{BASE}-v2"``, constants imported from the project's own modules — evaluated statically by the shared
+constant evaluator (``falmigrate.analysis``; never executed).
+
+cog-specific on top: a variable cog.yaml's ``environment`` sets has that value (the image sets it before
+the module is imported, under cog and on fal alike), so the module is evaluated as if its first statement
+set them; every environment read met is kept (``EnvRead``: the variable, the value used, whether cog.yaml
+set it, where it is read) so the importer can say which variable it assumed.
 """
 
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import libcst as cst
+
+from falmigrate.analysis import Known, Project
+from falmigrate.spec import Location
+
+_ENVIRON_ALIAS = "_falmigrate_environ_os"
+
+
+class NotStatic(ValueError):
+    """An expression whose value needs the program to run."""
+
+
+@dataclass(frozen=True)
+class EnvRead:
+    """An environment read met while evaluating: the variable, the value used, and whether cog.yaml's
+    ``environment`` set it (else the read's literal default was used)."""
+
+    name: str
+    value: Any
+    from_config: bool
+    location: Location | None
 
 
 def literal(node: cst.BaseExpression) -> Any:
     return ast.literal_eval(cst.Module([]).code_for_node(node))
 
 
-def module_constants(module: cst.Module) -> dict[str, Any]:
-    """Top-level ``NAME = <literal>`` assignments (``COLORS = {...}``), for ``Input(choices=list(COLORS))``."""
-    found: dict[str, Any] = {}
-    for statement in module.body:
-        if not isinstance(statement, cst.SimpleStatementLine):
-            continue
-        for small in statement.body:
-            target = small.targets[0].target if isinstance(small, cst.Assign) and len(small.targets) == 1 \
-                else small.target if isinstance(small, cst.AnnAssign) and small.value is not None else None
-            if isinstance(target, cst.Name):
-                try:
-                    found[target.value] = literal(small.value)
-                except (ValueError, SyntaxError, TypeError):
-                    keys = _literal_keys(small.value)  # {"DDIM": DDIMScheduler, …}: the keys still count
-                    if keys is None:
-                        found.pop(target.value, None)  # rebound to something not literal
-                    else:
-                        found[target.value] = keys
-    return found
+def _with_environment(module: cst.Module, environment: dict[str, str]) -> cst.Module:
+    """``module`` with cog.yaml's environment set by a first statement (its other nodes are kept, so a node
+    of ``module`` can be evaluated in either)."""
+    prelude = cst.parse_statement(f"import os as {_ENVIRON_ALIAS}; "
+                                  f"{_ENVIRON_ALIAS}.environ.update({dict(sorted(environment.items()))!r})\n")
+    return module.with_changes(body=[prelude, *module.body])
 
 
-def _literal_keys(node: cst.BaseExpression) -> dict[Any, None] | None:
-    """A dict display whose keys are literals (values may be anything) as ``{key: None}``."""
-    if not isinstance(node, cst.Dict):
-        return None
-    try:
-        return {literal(e.key): None for e in node.elements if isinstance(e, cst.DictElement)} \
-            if all(isinstance(e, cst.DictElement) for e in node.elements) else None
-    except (ValueError, SyntaxError, TypeError):
-        return None
+class StaticValues:
+    """The values of expressions of one module of a cog project (see the module docstring)."""
 
+    def __init__(self, root: Path, file: str, module: cst.Module, environment: dict[str, str] | None = None) -> None:
+        self.environment = dict(environment or {})
+        self.plain = Project(root).adopt(module, file)
+        self.configured = Project(root).adopt(_with_environment(module, self.environment), file) \
+            if self.environment else self.plain
 
-_CONTAINERS = {"list": list, "tuple": tuple, "sorted": sorted}
-
-
-def static_value(node: cst.BaseExpression, constants: dict[str, Any]) -> Any:
-    """A literal, a module constant, or ``list``/``tuple``/``sorted`` of one (``.keys()`` too)."""
-    if isinstance(node, cst.Name) and node.value in constants:
-        return constants[node.value]
-    if isinstance(node, cst.Call) and not node.args and isinstance(node.func, cst.Attribute) \
-            and node.func.attr.value == "keys":
-        value = static_value(node.func.value, constants)
-        if isinstance(value, dict):
-            return list(value)
-        raise ValueError("not a dict")
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in _CONTAINERS \
-            and len(node.args) == 1 and node.args[0].keyword is None and not node.args[0].star:
-        return _CONTAINERS[node.func.value](static_value(node.args[0].value, constants))
-    return literal(node)
+    def value(self, node: cst.BaseExpression) -> tuple[Any, tuple[EnvRead, ...]]:
+        """The value of ``node`` (a node of the module) and the environment reads it took; ``NotStatic``
+        with the evaluator's reason when it has none."""
+        reads = tuple(EnvRead(r.name, self.environment.get(r.name, r.default), r.name in self.environment,
+                              r.location) for r in self.plain.evaluate(node).env_reads)
+        result = self.configured.evaluate(node)
+        if not isinstance(result, Known):
+            raise NotStatic(result.reason)
+        return result.value, reads

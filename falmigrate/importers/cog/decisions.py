@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-from falmigrate.importers.cog import mapping
 from falmigrate.importers.cog.config import CogConfig
 from falmigrate.importers.cog.outputs import IMAGE_SUFFIXES
 from falmigrate.importers.cog.predictor import PredictorInfo
@@ -149,12 +148,6 @@ def _fal_type(ref: TypeRef) -> str:
 
 def build(config: CogConfig) -> list[Decision]:
     found = []
-    if not config.build.get("gpu"):
-        python = config.text("build", "python_version") or mapping.compat()["default_python"]
-        found.append(Decision(source=f"build.python_version {python} (no GPU)",
-                              target=f"`FROM python:{python}-slim-bookworm`",
-                              note=f"machine_type `{mapping.compat()['cpu_machine']}` (a CPU machine)",
-                              location=config.loc("build", "python_version")))
     for key, target in (("system_packages", "one `apt-get install` layer"),
                         ("python_requirements", "`COPY` + `pip install -r` layer"),
                         ("python_packages", "one `pip install` layer")):

@@ -1,9 +1,9 @@
-"""cog.yaml ``build`` → ImageSpec + HardwareSpec, choosing the base image the way cog does.
+"""cog.yaml ``build`` → ImageSpec + HardwareSpec, on the base image cog itself would choose.
 
-cog picks CUDA/cuDNN from the pinned ``torch`` version when ``build.cuda`` is not given; the
-compatibility table is data (``data/compat.json``), so adding a torch or CUDA release is a data edit.
-CPU apps get ``python:<python_version>-slim-bookworm`` (via the renderer); GPU apps an
-``nvidia/cuda`` runtime base with Ubuntu's python3 installed by apt.
+The base comes from ``bases.cog_base`` (cog's own decision table for the release it mirrors: CUDA from
+``build.cuda`` or the pinned torch, the cuDNN **devel** image, Python). On a CUDA base the project's
+Python is installed with uv, as cog does. ``build.run`` steps keep cog's order; tools they call that
+cog's base image has (curl, wget, git…) but ours may not are installed before them.
 """
 
 from __future__ import annotations
@@ -13,42 +13,38 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from falmigrate.importers.cog import mapping
+from falmigrate.importers.cog import bases, mapping
+from falmigrate.importers.cog.bases import CogBase, cog_base, major_minor
 from falmigrate.importers.cog.config import CogConfig
-from falmigrate.spec import Copy, Decision, Finding, HardwareSpec, ImageSpec, RunStep, SecretMount
+from falmigrate.importers.cog.layout import cuda_build_evidence, run_step_tools
+from falmigrate.spec import Copy, Decision, Finding, HardwareSpec, ImageSpec, Location, RunStep, SecretMount
 
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-_TORCH_PIN = re.compile(r"^\s*torch\s*==\s*(\d+)\.(\d+)", re.IGNORECASE)
+_TORCH_PIN = re.compile(r"^\s*torch\s*==\s*(\d+(?:\.\d+){0,2})", re.IGNORECASE)
+MIN_PYTHON = "3.10"  # fal's minimum (routes raises older pins); cog 0.23 refuses older ones too
 
 
 @dataclass
 class ImagePlan:
     image: ImageSpec
     hardware: HardwareSpec
+    base: CogBase | None = None
     secrets: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version))
-
-
-def _major_minor(version: str) -> str:
-    parts = re.findall(r"\d+", version)
-    return ".".join(parts[:2]) if len(parts) >= 2 else (parts[0] if parts else version)
+    requirements: list[str] = field(default_factory=list)  # the requirement lines cog installs
 
 
 def torch_version(requirements: list[str]) -> str | None:
-    """``major.minor`` of a ``torch==`` pin among requirement lines, if any."""
+    """The version of a ``torch==`` pin among requirement lines (``2.3.1``), if any."""
     for line in requirements:
         match = _TORCH_PIN.match(line.split("#", 1)[0])
         if match:
-            return f"{match.group(1)}.{match.group(2)}"
+            return match.group(1)
     return None
 
 
-def _requirement_lines(root: Path, config: CogConfig) -> list[str]:
+def requirement_lines(root: Path, config: CogConfig) -> list[str]:
     lines = [str(p) for p in config.build.get("python_packages") or []]
     req = config.build.get("python_requirements")
     if req:
@@ -92,148 +88,156 @@ def weight_copies(config: CogConfig) -> list[Copy]:
     return copies
 
 
-def _pick_cuda(config: CogConfig, torch: str | None, plan: ImagePlan) -> tuple[str, str]:
-    """(CUDA major.minor, cuDNN major) with a base image in the table; FM113 when overriding the user."""
-    data = mapping.compat()
-    images = data["cuda_images"]
-    torch_info = data["torch"].get(torch) if torch else None
-    asked = config.text("build", "cuda")
-    if asked:
-        cuda = _major_minor(asked)
-        if torch_info and cuda not in torch_info["cuda"]:
-            _warn_compat(config, plan, f"build.cuda {asked} is not one torch {torch} was built for "
-                         f"({', '.join(torch_info['cuda'])})", "cuda")
-        if cuda not in images:
-            same_major = [c for c in images if c.split(".")[0] == cuda.split(".")[0]
-                          and _version_key(c) <= _version_key(cuda)]
-            chosen = max(same_major, key=_version_key) if same_major else data["default_cuda"]
-            _warn_compat(config, plan, f"no base image known for CUDA {asked}; using CUDA {chosen}", "cuda")
-            cuda = chosen
-    elif torch_info:
-        cuda = max((c for c in torch_info["cuda"] if c in images), key=_version_key)
-    else:
-        cuda = data["default_cuda"]
-    available = images[cuda]["cudnn"]
-    asked_cudnn = config.text("build", "cudnn")
-    wanted = _major_minor(asked_cudnn).split(".")[0] if asked_cudnn else (torch_info or {}).get("cudnn")
-    if wanted in available:
-        return cuda, wanted
-    chosen = max(available, key=int)
-    if asked_cudnn:
-        _warn_compat(config, plan, f"no CUDA {cuda} base with cuDNN {asked_cudnn}; using cuDNN {chosen}", "cudnn")
-    return cuda, chosen
+def _finding(rule: str, message: str, remediation: str, location: Location | None) -> Finding:
+    return Finding(rule=rule, severity=mapping.severity(rule), message=message, remediation=remediation,
+                   location=location)
 
 
-def _warn_compat(config: CogConfig, plan: ImagePlan, message: str, key: str,
-                 remediation: str = "check the CUDA/cuDNN your wheels need and edit the Dockerfile's FROM") -> None:
-    plan.findings.append(Finding(rule="FM113", severity=mapping.severity("FM113"), message=message,
-                                 remediation=remediation, location=config.loc("build", key)))
+def _devel_decision(root: Path, config: CogConfig, base: CogBase, image: dict, plan: ImagePlan) -> None:
+    if not base.devel:
+        return
+    evidence = cuda_build_evidence(root, image["run_steps"], plan.requirements)
+    if evidence:
+        plan.decisions.append(Decision(
+            source=f"the project compiles CUDA code: {', '.join(evidence[:4])}" + (" …" if len(evidence) > 4 else ""),
+            target=f"the devel base `{base.image}` (nvcc and the CUDA headers)",
+            note="a CUDA runtime base has neither: that build or start-up step would fail", location=config.loc("build", "gpu")))
 
 
-def _gpu(config: CogConfig, image: dict, torch: str | None, plan: ImagePlan) -> None:
-    data = mapping.compat()
-    cuda, cudnn = _pick_cuda(config, torch, plan)
-    info = data["cuda_images"][cuda]
-    python = config.text("build", "python_version") or data["default_python"]
-    # cog installs build.python_version on the CUDA image (pyenv); the renderer installs it with uv,
-    # which fal needs too: the image's Python minor version must match the one `fal deploy` runs
-    image.update(base=info["cudnn"][cudnn], cuda=info["full"], cudnn=cudnn, python=python)
-    why = f"torch {torch}" if torch and not config.text("build", "cuda") else "build.cuda" \
-        if config.text("build", "cuda") else "default"
-    plan.decisions.append(Decision(source=f"build.gpu: true (CUDA {cuda}, cuDNN {cudnn} from {why})",
-                                   target=f"`FROM {info['cudnn'][cudnn]}`",
-                                   note="cog builds on the larger CUDA *devel* image (with nvcc); if a build "
-                                        "step compiles CUDA code, change `-runtime-` to `-devel-` in FROM",
-                                   location=config.loc("build", "gpu")))
-    plan.decisions.append(Decision(source=f"build.python_version {python} (GPU)",
-                                   target=f"Python {python} installed with uv into /opt/venv (first on PATH)",
-                                   note="cog installs it with pyenv; fal needs the same Python minor version "
-                                        "as the one you run `fal deploy` with",
-                                   location=config.loc("build", "python_version")))
-    plan.hardware = HardwareSpec(machine_type=data["gpu_machine"], gpu=True)
-    plan.findings.append(Finding(
-        rule="FM102", severity=mapping.severity("FM102"),
-        message=f"build.gpu: true — Replicate picks the GPU per deployment; machine_type is set to "
-                f"{data['gpu_machine']}",
-        remediation="set machine_type in fal_app.py to the GPU the model needs (GPU-A6000, GPU-A100, GPU-H100, …)",
-        location=config.loc("build", "gpu")))
+def _base_findings(config: CogConfig, base: CogBase, plan: ImagePlan) -> None:
+    """FM113 for what cog would warn about; the decision says how cog chose the base."""
+    key = "cuda" if config.text("build", "cuda") else "python_version"
+    for problem in base.problems:
+        plan.findings.append(_finding("FM113", problem, "pin a torch release built for this CUDA and Python, or "
+                                      "change build.cuda / build.python_version", config.loc("build", key)))
+    flavour = f"CUDA {base.cuda}, cuDNN {base.cudnn} devel image" if base.gpu else "CPU image"
+    said = config.build.get("gpu")
+    plan.decisions.append(Decision(
+        source=(f"build.gpu: {str(said).lower()}" if said is not None else "no build.gpu")
+        + f" ({'; '.join(base.reasons)})",
+        target=f"`FROM {base.image}`",
+        note=f"the {flavour} cog {bases.mirrored_cog_version()} builds on"
+             + (" (nvcc and headers included, so build steps that compile CUDA code work as under cog); "
+                f"Python {base.python} installed with uv into /opt/venv, first on PATH" if base.gpu else
+                " (Debian bookworm pinned)"),
+        location=config.loc("build", "gpu" if said is not None else "python_version")))
 
 
-def _torch_index(config: CogConfig, image: dict, torch: str | None, plan: ImagePlan) -> None:
-    """A pinned torch is installed from PyTorch's index for the image's CUDA (``cu118``…) or ``cpu``,
+def _gpu_hardware(config: CogConfig, plan: ImagePlan) -> None:
+    data = bases.table()["machines"]
+    plan.hardware = HardwareSpec(machine_type=data["gpu"], gpu=True)
+    plan.findings.append(_finding(
+        "FM102", f"build.gpu: true — Replicate picks the GPU per deployment; machine_type is set to {data['gpu']}",
+        "set machine_type in pyproject.toml to the GPU the model needs (GPU-A6000, GPU-A100, GPU-H100, …)",
+        config.loc("build", "gpu")))
+
+
+def _torch_index(config: CogConfig, image: dict, base: CogBase, plan: ImagePlan) -> None:
+    """A pinned torch is installed from PyTorch's index for the image's CUDA (``cu121``…) or ``cpu``,
     as cog does: PyPI's default wheel may target another CUDA, and on CPU it carries gigabytes of CUDA
     libraries. ``PIP_EXTRA_INDEX_URL`` is set before the pip layers (an ENV the user set wins)."""
-    data = mapping.compat()
-    info = data["torch"].get(torch) if torch else None
-    if info is None or "PIP_EXTRA_INDEX_URL" in image["env"]:
+    if base.torch is None or not bases.torch_cudas(base.torch) or "PIP_EXTRA_INDEX_URL" in image["env"]:
         return
-    cuda = _major_minor(image["cuda"]) if image.get("cuda") else None
-    if cuda is not None and cuda not in info["cuda"]:
+    if base.gpu and base.torch_cuda is None:
         return  # FM113 already says the pair does not match; no index has that build
-    tag = f"cu{cuda.replace('.', '')}" if cuda else "cpu"
-    url = data["torch_index"].format(tag=tag)
+    url = bases.torch_index(base.torch_cuda if base.gpu else None)
     image["env"] = {**image["env"], "PIP_EXTRA_INDEX_URL": url}
+    build = f"CUDA {base.torch_cuda}" if base.gpu else "CPU only (no CUDA libraries)"
     key = "python_requirements" if config.build.get("python_requirements") else "python_packages"
     plan.decisions.append(Decision(
-        source=f"torch {torch} pinned ({f'CUDA {cuda}' if cuda else 'no GPU'})",
-        target=f"`ENV PIP_EXTRA_INDEX_URL={url}` before the pip layers",
-        note=f"pip takes the torch build for {f'CUDA {cuda}' if cuda else 'CPU only (no CUDA libraries)'}, "
-             "from the PyTorch index cog uses too", location=config.loc("build", key)))
+        source=f"torch {base.torch} pinned ({build})", target=f"`ENV PIP_EXTRA_INDEX_URL={url}` before the pip layers",
+        note=f"pip takes the torch build for {build}, from the PyTorch index cog uses too",
+        location=config.loc("build", key)))
 
 
-def _torch_python(config: CogConfig, python: str, torch: str | None, plan: ImagePlan) -> None:
-    """FM113 when the pinned torch has no wheels for the image's Python (pip would fail at build)."""
-    info = mapping.compat()["torch"].get(torch) if torch else None
-    if info and _major_minor(python) not in info["python"]:
-        _warn_compat(config, plan, f"torch {torch} has no wheels for Python {python} "
-                     f"({', '.join(info['python'])})", "python_version",
-                     "pin a torch release built for this Python, or change build.python_version")
-
-
-def plan_image(root: Path, config: CogConfig) -> ImagePlan:
-    """The ImageSpec/HardwareSpec for ``config`` plus the findings and decisions made on the way."""
-    build = config.build
-    requirements = _requirement_lines(root, config)
-    env, secrets = {}, []
-    for item in config.data.get("environment") or []:
-        key, value = item.split("=", 1)
-        if _SECRET_NAME.search(key):
-            secrets.append(key)
-            continue
-        env[key] = value
-    image: dict = {
-        "python": config.text("build", "python_version") or mapping.compat()["default_python"],
-        "system_packages": [str(p) for p in build.get("system_packages") or []],
-        "python_requirements": [str(p) for p in build.get("python_packages") or []],
-        "requirements_file": str(build["python_requirements"]) if build.get("python_requirements") else None,
-        "run_steps": _run_steps(config),
-        "env": env,
-        "workdir": "/src",
-        "copies": weight_copies(config),
-    }
-    plan = ImagePlan(image=ImageSpec(), hardware=HardwareSpec(machine_type=mapping.compat()["cpu_machine"]),
-                     secrets=sorted(secrets))
-    for index, item in enumerate(config.data.get("environment") or []):
-        if item.split("=", 1)[0] in secrets:
-            plan.findings.append(Finding(
-                rule="FM117", severity=mapping.severity("FM117"),
-                message=f"environment {item.split('=', 1)[0]} looks like a secret: its value is not copied",
-                remediation=f"create it in fal: `fal secrets set {item.split('=', 1)[0]}=…` (the app lists it in `secrets`)",
-                location=config.loc("environment", index)))
-    torch = torch_version(requirements)
-    if build.get("gpu") is True:
-        _gpu(config, image, torch, plan)
-    elif build.get("gpu") not in (None, False):
-        raise config.error("`build.gpu` must be true or false", "build", "gpu")
-    _torch_index(config, image, torch, plan)
-    _torch_python(config, image["python"], torch, plan)
+def _run_tools(image: dict, base: CogBase, plan: ImagePlan) -> None:
+    """Tools the run steps call (curl, wget, git…) go into the apt layer, which comes before them."""
+    have = set(image["system_packages"])
     for step in image["run_steps"]:
+        for package in run_step_tools(step.command):
+            if package in have:
+                continue
+            have.add(package)
+            image["system_packages"] = [*image["system_packages"], package]
+            plan.decisions.append(Decision(
+                source=f"build.run step uses `{package}`", target=f"`{package}` in the apt layer, before the run steps",
+                note="cog's base image has it" + (" (cog's CUDA path installs wget, curl, git and xz-utils)"
+                                                   if base.gpu else " (curl: cog installs it for tini)")
+                     + f"; {base.image.split(':')[0]} may not", location=step.location))
+
+
+def _environment(config: CogConfig, plan: ImagePlan) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for index, item in enumerate(config.data.get("environment") or []):
+        key, value = item.split("=", 1)
+        if not _SECRET_NAME.search(key):
+            env[key] = value
+            continue
+        plan.secrets.append(key)
+        plan.findings.append(_finding(
+            "FM117", f"environment {key} looks like a secret: its value is not copied",
+            f"create it in fal: `fal secrets set {key}=…` (the app lists it in `secrets`)",
+            config.loc("environment", index)))
+    plan.secrets.sort()
+    return env
+
+
+def _secret_mount_decisions(steps: list[RunStep], plan: ImagePlan) -> None:
+    for step in steps:
         if step.secrets:
             first = step.secrets[0].id
             plan.decisions.append(Decision(
                 source=f"build.run with secret mount(s) {', '.join(s.id for s in step.secrets)}",
-                target=f"`RUN --mount=type=secret,id={first},…` (BuildKit)",
-                note=f"pass each secret when building: `docker build --secret id={first},src=FILE`; "
-                     "it is never stored in a layer", location=step.location))
+                target=f"`RUN --mount=type=secret,id={first},…` (BuildKit); the pyproject's image table passes "
+                       f"the fal secret `{first}` to the build",
+                note=f"create it once with `fal secrets set {first}=…`; locally: `docker build --secret "
+                     f"id={first},src=FILE`; it is never stored in a layer", location=step.location))
+
+
+def plan_image(root: Path, config: CogConfig, *, gpu: bool | None = None) -> ImagePlan:
+    """The ImageSpec/HardwareSpec for ``config`` plus the findings and decisions made on the way;
+    ``gpu`` overrides ``build.gpu`` (GPU evidence found in a project whose cog.yaml does not say)."""
+    build = config.build
+    if build.get("gpu") not in (None, True, False):
+        raise config.error("`build.gpu` must be true or false", "build", "gpu")
+    requirements = requirement_lines(root, config)
+    plan = ImagePlan(image=ImageSpec(), hardware=HardwareSpec(machine_type=bases.table()["machines"]["cpu"]),
+                     requirements=requirements)
+    pinned = config.text("build", "python_version")
+    python = pinned if pinned is None or bases.version_key(pinned) >= bases.version_key(MIN_PYTHON) else MIN_PYTHON
+    use_gpu = bool(build.get("gpu")) if gpu is None else gpu
+    base = cog_base(gpu=use_gpu, python=python, cuda=config.text("build", "cuda"),
+                    cudnn=config.text("build", "cudnn"), torch=torch_version(requirements))
+    plan.base = base
+    image: dict = {
+        "base": base.image, "python": pinned or base.python,
+        "cuda": base.cuda, "cudnn": base.cudnn,
+        "system_packages": [str(p) for p in build.get("system_packages") or []],
+        "python_requirements": [str(p) for p in build.get("python_packages") or []],
+        "requirements_file": str(build["python_requirements"]) if build.get("python_requirements") else None,
+        "run_steps": _run_steps(config), "env": _environment(config, plan), "workdir": "/src",
+        "copies": weight_copies(config),
+    }
+    if use_gpu:
+        _gpu_hardware(config, plan)
+    _base_findings(config, base, plan)
+    _devel_decision(root, config, base, image, plan)
+    _torch_index(config, image, base, plan)
+    _run_tools(image, base, plan)
+    _secret_mount_decisions(image["run_steps"], plan)
+    if pinned and python != pinned:
+        plan.decisions.append(Decision(
+            source=f"build.python_version {pinned}", target=f"Python {python} for cog's base and torch pairing",
+            note=f"cog {bases.mirrored_cog_version()} itself refuses Python below {MIN_PYTHON} (the project was built "
+                 "with an older cog); pinned packages are checked against the raised version", location=config.loc(
+                     "build", "python_version")))
+    if not pinned:
+        plan.findings.append(_finding(
+            "FM127", f"cog.yaml sets no build.python_version: the image gets Python {base.python}, the default of "
+                     f"cog {bases.mirrored_cog_version()} (older cog releases defaulted to older Pythons)",
+            "pin build.python_version to the Python the model was built with", config.loc("build")))
     plan.image = ImageSpec(**image)
     return plan
+
+
+__all__ = ["ImagePlan", "major_minor", "plan_image", "requirement_lines", "torch_version", "weight_copies"]

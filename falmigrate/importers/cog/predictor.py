@@ -1,36 +1,40 @@
 """Static read of the predictor/runner module with libcst (the user's code is never imported).
 
-Finds the class cog.yaml names, its ``predict``/``run`` method (parameters with their ``Input(...)``
-constraints, return annotation, sync/async, generator), ``setup`` (with or without ``weights``),
-``@concurrent(max=N)``, the module's ``BaseModel`` output classes and any weights download in setup.
+Finds what cog.yaml names — a class (``predict``/``run`` method, ``setup`` with or without ``weights``,
+``@concurrent(max=N)``) or a plain function (cog's function predictors and trainers) — with its
+parameters (``inputs``), return annotation, sync/async, generator, the module's ``BaseModel`` output
+classes and any weights download in setup. cog's pre-0.1 API (``cog.Predictor`` with stacked
+``@cog.input`` decorators) is refused with the construct named.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from falmigrate.errors import SourceError
 from falmigrate.importers.cog import mapping
-from falmigrate.importers.cog.constants import literal, module_constants, static_value
+from falmigrate.importers.cog.constants import StaticValues, literal
+from falmigrate.importers.cog.inputs import InputRules, input_field, is_input_call
 from falmigrate.importers.cog.outputs import as_images, file_evidence, has_file
 from falmigrate.importers.cog.types import Names, Unsupported, is_stream, to_typeref
 from falmigrate.spec import Endpoint, Finding, InputField, Location, TypeRef
 
+__all__ = ["PredictorInfo", "cog_names", "default_class", "is_input_call", "parse_module", "read_predictor",
+           "scan_body"]
+
 _MODEL_BASES = {"BaseModel"}
 _WEIGHT_FETCHERS = {"pget", "snapshot_download", "hf_hub_download", "download_weights", "download_model_weights"}
-_INPUT_KEYS = {"default", "description", "ge", "le", "min_length", "max_length", "regex", "choices", "deprecated"}
 
 
 @dataclass
 class PredictorInfo:
     file: str
-    class_name: str
-    method: str
+    class_name: str | None  # None: a function predictor (or trainer)
+    method: str  # the method, or the function's name
     endpoint: Endpoint
     has_setup: bool = False
     setup_weights: bool = False
@@ -40,6 +44,10 @@ class PredictorInfo:
     output_suffixes: list[str] = field(default_factory=list)  # file suffixes predict's literals name
     output_annotation: str | None = None  # the return annotation as written
     findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def is_function(self) -> bool:
+        return self.class_name is None
 
 
 def parse_module(root: Path, file: str) -> cst.Module:
@@ -83,23 +91,24 @@ def _dotted(node: cst.BaseExpression | None) -> str:
 
 
 class _Reader:
-    def __init__(self, root: Path, file: str, class_name: str) -> None:
+    def __init__(self, root: Path, file: str, environment: dict[str, str]) -> None:
         self.file = file
         self.wrapper = MetadataWrapper(parse_module(root, file))
         self.module = self.wrapper.module
         self.positions = self.wrapper.resolve(PositionProvider)
         self.names = cog_names(self.module)
-        self.constants = module_constants(self.module)
-        self.class_name = class_name
+        self.values = StaticValues(Path(root), file, self.module, environment)
         self.findings: list[Finding] = []
 
     def loc(self, node: cst.CSTNode) -> Location:
         pos = self.positions[node].start
         return Location(file=self.file, line=pos.line, column=pos.column + 1)
 
-    def find(self, rule: str, message: str, remediation: str, node: cst.CSTNode) -> None:
+    def find(self, rule: str, message: str, remediation: str, node: cst.CSTNode | Location | None) -> None:
+        """A finding at ``node`` (of this module) or at a location the evaluator reported."""
+        where = node if isinstance(node, Location) or node is None else self.loc(node)
         self.findings.append(Finding(rule=rule, severity=mapping.severity(rule), message=message,
-                                     remediation=remediation, location=self.loc(node)))
+                                     remediation=remediation, location=where))
 
     def collect_models(self) -> None:
         for statement in self.module.body:
@@ -129,11 +138,30 @@ class _Reader:
         return InputField(name=node.target.value, type=ref, required=required, default=default,
                           location=self.loc(node))
 
-    def predictor_class(self) -> cst.ClassDef | None:
+    def target(self, name: str) -> cst.ClassDef | cst.FunctionDef | None:
         for statement in self.module.body:
-            if isinstance(statement, cst.ClassDef) and statement.name.value == self.class_name:
+            if isinstance(statement, (cst.ClassDef, cst.FunctionDef)) and statement.name.value == name:
                 return statement
         return None
+
+    def refuse_legacy_api(self, cls: cst.ClassDef) -> None:
+        """cog before 0.1 (``class Predictor(cog.Predictor)`` + ``@cog.input(...)``): named, not guessed."""
+        for base in cls.bases:
+            if self.names.is_cog(base.value, "Predictor"):
+                raise _legacy(self.loc(base), f"`class {cls.name.value}({_dotted(base.value)})`")
+        for method in _methods(cls).values():
+            for decorator in method.decorators:
+                node = decorator.decorator
+                if isinstance(node, cst.Call) and self.names.is_cog(node.func, "input"):
+                    raise _legacy(self.loc(decorator), f"`@{_dotted(node.func)}(…)` on {method.name.value}()")
+
+
+def _legacy(where: Location, construct: str) -> SourceError:
+    return SourceError(f"{construct} is cog's pre-0.1 API (cog.Predictor with stacked @cog.input decorators), "
+                       "which current cog and falmigrate do not read", file=where.file, line=where.line,
+                       column=where.column,
+                       hint="port the predictor to `BasePredictor` with `name: type = Input(...)` parameters "
+                            "(cog's own migration), then convert again")
 
 
 def _methods(cls: cst.ClassDef) -> dict[str, cst.FunctionDef]:
@@ -165,72 +193,6 @@ def scan_body(function: cst.FunctionDef) -> _YieldFinder:
     finder = _YieldFinder()
     function.body.visit(finder)
     return finder
-
-
-def is_input_call(node: cst.BaseExpression | None, names: Names) -> bool:
-    return isinstance(node, cst.Call) and names.is_cog(node.func, "Input")
-
-
-def _input_args(reader: _Reader, call: cst.Call, param: cst.Param) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for index, arg in enumerate(call.args):
-        key = arg.keyword.value if arg.keyword else ("default" if index == 0 else None)
-        if key is None:
-            continue
-        if key not in _INPUT_KEYS:
-            reader.find("FM114", f"Input({key}=…) of `{param.name.value}` has no fal equivalent: dropped",
-                        "check the request model in fal_app.py", arg)
-            continue
-        try:
-            values[key] = static_value(arg.value, reader.constants)
-        except (ValueError, SyntaxError, TypeError):
-            reader.find("FM114", f"Input({key}=…) of `{param.name.value}` is not a literal: dropped",
-                        "write the value as a literal in the request model", arg)
-    return values
-
-
-def _input_field(reader: _Reader, param: cst.Param) -> InputField:
-    name = param.name.value
-    annotation = param.annotation.annotation if param.annotation else None
-    try:
-        ref = to_typeref(annotation, reader.names)
-    except Unsupported as exc:
-        reader.find("FM107", f"input `{name}` has type {exc}, which has no fal request type: typed Any",
-                    "give the field a concrete type in the request model", param)
-        ref = TypeRef(kind="any")
-    if param.default is None:
-        args: dict[str, Any] = {}
-    elif is_input_call(param.default, reader.names):
-        args = _input_args(reader, param.default, param)
-    else:
-        try:
-            args = {"default": static_value(param.default, reader.constants)}
-        except (ValueError, SyntaxError, TypeError):
-            reader.find("FM114", f"default of `{name}` is not a literal: the input is required on fal",
-                        "write the default as a literal", param)
-            args = {}
-    if args.get("choices"):
-        choices = list(args["choices"])
-        ref = TypeRef(kind="literal", choices=choices) if ref.kind != "optional" else \
-            TypeRef(kind="optional", item=TypeRef(kind="literal", choices=choices))
-    leaf = ref.item if ref.kind == "optional" and ref.item is not None else ref
-    if leaf.kind == "secret":
-        reader.find("FM111", f"`{name}` is a cog.Secret: a SecretStr request field",
-                    "send it with each request, or move it to a fal secret (`fal secrets set`)", param)
-    elif ref.kind == "file" and reader.names.resolve(annotation) == "File":
-        reader.find("FM110", f"`{name}` is a cog.File (deprecated): downloaded and opened in binary mode",
-                    "use a path (cog.Path) and open it yourself if you need more control", param)
-    default = args.get("default")
-    required = default is None and ref.kind != "optional"
-    if required and "default" in args and is_input_call(param.default, reader.names):
-        reader.find("FM118", f"`{name}` has Input(default=None) but its type is not Optional: current cog (0.23) "
-                             "requires it, older cog left it out; the fal request requires it too",
-                    f"annotate it `Optional[...]` (in cog as well) if callers may omit `{name}`", param)
-    return InputField(name=name, type=ref, required=required, default=None if required else default,
-                      description=args.get("description"), ge=args.get("ge"), le=args.get("le"),
-                      min_length=args.get("min_length"), max_length=args.get("max_length"),
-                      pattern=args.get("regex"), deprecated=bool(args.get("deprecated")),
-                      location=reader.loc(param))
 
 
 def _concurrent_max(reader: _Reader, function: cst.FunctionDef) -> int | None:
@@ -277,7 +239,7 @@ def default_class(root: Path, file: str, ref_location: Location) -> str:
     if not (Path(root) / file).is_file():
         raise SourceError(f"the predictor file {file} does not exist", file=ref_location.file,
                           line=ref_location.line, hint="fix `predict:`/`run:` in cog.yaml")
-    classes = {s.name.value for s in parse_module(root, file).body if isinstance(s, cst.ClassDef)}
+    classes = {s.name.value for s in parse_module(root, file).body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
     for name in ("Runner", "Predictor"):
         if name in classes:
             return name
@@ -285,23 +247,8 @@ def default_class(root: Path, file: str, ref_location: Location) -> str:
                       file=ref_location.file, line=ref_location.line, hint='write "file.py:ClassName"')
 
 
-def read_predictor(root: Path, file: str, class_name: str, ref_location: Location) -> PredictorInfo:
-    """Read ``root/file`` and its class ``class_name``; errors point at cog.yaml's reference line."""
-    if not (Path(root) / file).is_file():
-        raise SourceError(f"the predictor file {file} does not exist", file=ref_location.file,
-                          line=ref_location.line, hint="fix `predict:`/`run:` in cog.yaml")
-    reader = _Reader(root, file, class_name)
-    reader.collect_models()
-    cls = reader.predictor_class()
-    if cls is None:
-        raise SourceError(f"{file} defines no top-level class {class_name}", file=ref_location.file,
-                          line=ref_location.line, hint="fix `predict:`/`run:` in cog.yaml")
-    methods = _methods(cls)
-    method = "run" if "run" in methods else "predict" if "predict" in methods else None
-    if method is None:
-        raise SourceError(f"class {class_name} has neither run() nor predict()", file=file,
-                          line=reader.loc(cls).line)
-    function = methods[method]
+def _endpoint(reader: _Reader, function: cst.FunctionDef, handler: str, path: str,
+              rules: InputRules) -> tuple[Endpoint, PredictorInfo]:
     scan = scan_body(function)
     output, stream = _output(reader, function, scan.found)
     evidence = file_evidence(function)
@@ -309,19 +256,52 @@ def read_predictor(root: Path, file: str, class_name: str, ref_location: Locatio
         output = as_images(output)
     params = [p for p in function.params.params if p.name.value != "self"]
     params += list(function.params.kwonly_params)
-    endpoint = Endpoint(path="/", handler=f"{class_name}.{method}",
-                        inputs=[_input_field(reader, p) for p in params], output=output,
-                        output_mode="stream" if stream else "single",
+    endpoint = Endpoint(path=path, handler=handler, inputs=[input_field(reader, p, rules) for p in params],
+                        output=output, output_mode="stream" if stream else "single",
                         is_async=function.asynchronous is not None, location=reader.loc(function))
-    info = PredictorInfo(file=file, class_name=class_name, method=method, endpoint=endpoint,
-                         concurrent_max=_concurrent_max(reader, function),
+    info = PredictorInfo(file=reader.file, class_name=None, method=function.name.value, endpoint=endpoint,
                          output_suffixes=sorted(evidence.suffixes),
                          output_annotation=cst.Module([]).code_for_node(function.returns.annotation)
                          if function.returns else None)
+    return endpoint, info
+
+
+def _class_predictor(reader: _Reader, cls: cst.ClassDef, path: str, rules: InputRules) -> PredictorInfo:
+    reader.refuse_legacy_api(cls)
+    methods = _methods(cls)
+    method = "run" if "run" in methods else "predict" if "predict" in methods else None
+    if method is None:
+        raise SourceError(f"class {cls.name.value} has neither run() nor predict()", file=reader.file,
+                          line=reader.loc(cls).line)
+    function = methods[method]
+    _, info = _endpoint(reader, function, f"{cls.name.value}.{method}", path, rules)
+    info.class_name = cls.name.value
+    info.concurrent_max = _concurrent_max(reader, function)
     if "setup" in methods:
         _setup(reader, info, methods["setup"])
     if "__init__" in methods:
-        reader.find("FM116", f"{class_name}.__init__ is kept, but fal constructs the app itself",
+        reader.find("FM116", f"{cls.name.value}.__init__ is kept, but fal constructs the app itself",
                     "move its work into setup()", methods["__init__"])
+    return info
+
+
+def read_predictor(root: Path, file: str, name: str, ref_location: Location, *, rules: InputRules | None = None,
+                   environment: dict[str, str] | None = None, path: str = "/") -> PredictorInfo:
+    """Read ``root/file`` and the class or function ``name``; errors point at cog.yaml's reference line.
+    ``path`` is the endpoint the callable becomes; ``environment`` cog.yaml's environment."""
+    if not (Path(root) / file).is_file():
+        raise SourceError(f"the predictor file {file} does not exist", file=ref_location.file, line=ref_location.line,
+                          hint="fix the reference in cog.yaml")
+    rules = rules or InputRules()
+    reader = _Reader(root, file, environment or {})
+    reader.collect_models()
+    target = reader.target(name)
+    if target is None:
+        raise SourceError(f"{file} defines no top-level class or function {name}", file=ref_location.file,
+                          line=ref_location.line, hint="fix the reference in cog.yaml")
+    if isinstance(target, cst.ClassDef):
+        info = _class_predictor(reader, target, path, rules)
+    else:
+        _, info = _endpoint(reader, target, name, path, rules)
     info.findings = reader.findings
     return info

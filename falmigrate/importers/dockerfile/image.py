@@ -1,4 +1,7 @@
-"""The user's Docker build, as an ImageSpec the generated Dockerfile can reproduce.
+"""A user's Docker build re-read into ImageSpec sections a generated Dockerfile can reproduce.
+
+Used by importers that still regenerate a worker's image from its Dockerfile (RunPod, Modal's
+``from_dockerfile``); the Docker importer keeps the user's file instead (``userimage``).
 
 RUN lines that only install apt/pip packages become ``system_packages``/``python_requirements``
 (the generated Dockerfile installs them on a plain Debian + python3 base); any other RUN line is kept
@@ -12,9 +15,8 @@ lines that come after the Dockerfile copied the code go to ``dockerfile_extra`` 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from falmigrate.importers.dockerfile.parse import Instruction, ParsedDockerfile, Stage, installs
+from falmigrate.dockerfile import Instruction, ParsedDockerfile, Stage, installs
 from falmigrate.spec import Copy, Finding, ImageSpec, Location, RunStep, SecretMount
 
 _PURE = re.compile(
@@ -54,21 +56,6 @@ def _copy_parts(ins: Instruction) -> tuple[list[str], str]:
         except ValueError:
             pass
     return words[:-1], (words[-1] if words else ".")
-
-
-def code_dir(parsed: ParsedDockerfile, root: Path) -> str:
-    """The project folder the Dockerfile copies into its WORKDIR ("" = the project root)."""
-    for stage in parsed.chain():
-        workdir = (stage.workdir or "/").rstrip("/") or "/"
-        for ins in stage.instructions:
-            if ins.instruction not in ("COPY", "ADD") or "from" in ins.flags:
-                continue
-            srcs, dest = _copy_parts(ins)
-            if len(srcs) == 1 and _dest(workdir, dest).rstrip("/") in (workdir, workdir + "/."):
-                src = srcs[0].strip("/").removeprefix("./")
-                if src not in ("", ".") and (root / src).is_dir():
-                    return src
-    return ""
 
 
 def _secrets(ins: Instruction) -> list[SecretMount]:

@@ -2,7 +2,8 @@
 
 FastAPI (``@app.get("/p")``, ``@router.post``, ``api_route``), Flask (``@app.route("/p",
 methods=[...])``, ``@app.get``) and ``http.server`` handlers (``do_GET`` with ``self.path == "/p"``
-tests). Used to find a health route and to list the endpoints a pass-through app serves.
+tests). Used to find a health route, to list the server's endpoints in the report, and (``pyserver``)
+to see how the module starts its server.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from falmigrate.importers.dockerfile.pyserver import Launch, find_launch, reads_port_flag
 
 _VERBS = {"get", "post", "put", "delete", "patch", "head", "options"}
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
@@ -32,8 +35,9 @@ class ModuleInfo:
     framework: str  # "fastapi" | "flask" | "http.server" | "unknown"
     app_names: tuple[str, ...]  # module-level names bound to FastAPI()/Flask()
     routes: tuple[Route, ...]
-    port_default: int | None  # a literal port the module binds (app.run(port=…), PORT default, …)
+    launch: Launch | None = None  # the call that starts the server (demo.launch(), uvicorn.run(app), …)
     reads_port_env: bool = False  # the module reads $PORT (os.environ.get("PORT"…), os.getenv, environ[…])
+    reads_port_flag: bool = False  # the module takes --port from its command line
 
 
 def _str(node: ast.AST | None) -> str | None:
@@ -79,31 +83,11 @@ def _http_server_routes(tree: ast.Module) -> list[Route]:
                 if not isinstance(node, ast.Compare) or len(node.comparators) != 1:
                     continue
                 left, right = node.left, node.comparators[0]
-                is_path = isinstance(left, ast.Attribute) and left.attr == "path" and isinstance(node.ops[0], ast.Eq)
+                is_path = (isinstance(left, ast.Attribute) and left.attr == "path"
+                           and isinstance(node.ops[0], ast.Eq))
                 if is_path and (path := _str(right)) is not None:
                     out.append(Route(method, path, fn.name, node.lineno))
     return out
-
-
-def _port_default(tree: ast.Module) -> int | None:
-    """A literal port: ``port=N`` keywords, ``os.environ.get("PORT", "N")``, ``("host", N)`` binds."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            for kw in node.keywords:
-                if kw.arg == "port" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, int):
-                    return kw.value.value
-            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-            if name in ("get", "getenv") and len(node.args) == 2 and (_str(node.args[0]) or "").endswith("PORT"):
-                default = node.args[1]
-                if isinstance(default, ast.Constant) and str(default.value).isdigit():
-                    return int(default.value)
-            if name in ("HTTPServer", "ThreadingHTTPServer", "TCPServer") and node.args:
-                addr = node.args[0]
-                if isinstance(addr, ast.Tuple) and len(addr.elts) == 2:
-                    port = addr.elts[1]
-                    if isinstance(port, ast.Constant) and isinstance(port.value, int):
-                        return port.value
-    return None
 
 
 def read_module(path: Path) -> ModuleInfo | None:
@@ -135,7 +119,9 @@ def read_module_text(source: str, filename: str = "app.py") -> ModuleInfo | None
         if routes or "BaseHTTPRequestHandler" in ast.dump(tree):
             framework = "http.server"
     routes.sort(key=lambda r: (r.line, r.method))
-    return ModuleInfo(framework, tuple(apps), tuple(routes), _port_default(tree), _reads_port_env(tree))
+    launch = find_launch(tree, set(apps) if framework == "flask" else set())
+    return ModuleInfo(framework, tuple(apps), tuple(routes), launch, _reads_port_env(tree),
+                      reads_port_flag(tree))
 
 
 def _reads_port_env(tree: ast.Module) -> bool:

@@ -1,33 +1,35 @@
-"""Which HTTP server a Dockerfile's CMD/ENTRYPOINT starts, on which port, with which health path.
+"""Which HTTP server a Dockerfile's CMD/ENTRYPOINT starts: the launcher, its port flag, its app module.
 
 Recognised launchers: uvicorn, gunicorn, hypercorn, ``fastapi run``, ``flask run``, ``python app.py``
-/ ``python -m pkg``, torchserve, text-generation-launcher (TGI) and ``vllm serve``; wrappers (``sh -c``,
-``exec``, ``env``, tini, dumb-init) and ENTRYPOINT scripts (their ``exec`` line, or ``exec "$@"`` handing
-over to CMD) are looked through. The port in the command becomes the ``{port}`` placeholder so the fal
-app (and ``verify``) can move it.
+/ ``python -m pkg``, torchserve, text-generation-launcher (TGI), ``vllm serve``, and non-Python servers
+started with ``node``/``npm``/``bun``/``deno``; wrappers (``sh -c``, ``exec``, ``env``, tini, dumb-init)
+and ENTRYPOINT scripts (their ``exec`` line, or ``exec "$@"`` handing over to CMD) are looked through.
+A port given on the command line becomes the ``{port}`` placeholder in ``Recognised.words``, so
+``verify`` can start the server on a free port; the image itself runs the command as written.
 """
 
 from __future__ import annotations
 
-import ast
-import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from falmigrate.importers.dockerfile.parse import ParsedDockerfile, substitute
+from falmigrate.dockerfile import ParsedDockerfile, substitute
+from falmigrate.importers.dockerfile.layout import project_file
 
 PORT_PLACEHOLDER = "{port}"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # Docker's when no ENV PATH
 _PY = re.compile(r"^(?:.*/)?python(?:3(?:\.\d+)?)?$")
 _DEFAULT_PORT = {"uvicorn": 8000, "gunicorn": 8000, "hypercorn": 8000, "fastapi": 8000, "flask": 5000,
                  "torchserve": 8080, "tgi": 80, "vllm": 8000}
-_DEFAULT_HEALTH = {"torchserve": "/ping", "tgi": "/health", "vllm": "/health"}
-_PORT_FLAGS = {
+_NODE = {"node", "nodejs", "npm", "bun", "deno", "yarn", "pnpm"}
+DEFAULT_HEALTH = {"torchserve": "/ping", "tgi": "/health", "vllm": "/health"}
+PORT_FLAGS = {
     "uvicorn": ("--port",), "fastapi": ("--port",), "flask": ("--port", "-p"), "tgi": ("--port", "-p"),
-    "vllm": ("--port",),
+    "vllm": ("--port",), "python": ("--port", "-p", "--server-port", "--server_port"),
 }
-_BIND_FLAGS = {"gunicorn": ("--bind", "-b"), "hypercorn": ("--bind", "-b")}
+BIND_FLAGS = {"gunicorn": ("--bind", "-b"), "hypercorn": ("--bind", "-b")}
 _WRAPPERS = {"exec", "tini", "/sbin/tini", "/usr/bin/tini", "dumb-init", "/usr/bin/dumb-init", "--"}
 # ENTRYPOINTs of well-known server images (their own Dockerfiles), for a Dockerfile that builds FROM one
 # and only sets CMD: Docker appends that CMD to the inherited ENTRYPOINT, which the file does not show.
@@ -44,13 +46,18 @@ SERVER_IMAGES = frozenset({*BASE_ENTRYPOINTS, TORCHSERVE_IMAGE})
 
 @dataclass
 class Recognised:
-    kind: str  # uvicorn | gunicorn | hypercorn | fastapi | flask | python | torchserve | tgi | vllm | unknown
-    words: list[str]  # the server's own command line (port → {port})
-    port: int | None
-    app_file: str | None = None  # the Python file serving the routes, relative to the code dir
+    # uvicorn | gunicorn | hypercorn | fastapi | flask | python | torchserve | tgi | vllm | node | unknown
+    kind: str
+    words: list[str]  # what the image runs (a command-line port → {port})
+    port: int | None  # the command-line port, else the launcher's default
+    app_file: str | None = None  # the file serving the routes, relative to the code dir
     app_object: str | None = None  # "app" in "main:app"
     via: str | None = None  # the ENTRYPOINT script the command came from
+    via_line: int | None = None  # the script's line that starts the server
     inherited: bool = False  # the command starts with the base image's ENTRYPOINT (not in this Dockerfile)
+    port_flag: bool = False  # the port is on the command line
+    handed_over: bool = False  # the ENTRYPOINT script runs the CMD (``exec "$@"``), which starts the server
+    launcher: list[str] = field(default_factory=list)  # the server's own words (no shell, no script)
     notes: list[str] = field(default_factory=list)
 
 
@@ -65,7 +72,7 @@ def _unwrap(words: list[str]) -> list[str]:
     return words
 
 
-def _flag(words: list[str], names: tuple[str, ...]) -> tuple[int, str] | None:
+def flag(words: list[str], names: tuple[str, ...]) -> tuple[int, str] | None:
     """(index of the value, value) of the first ``--flag value`` / ``--flag=value``."""
     for i, word in enumerate(words):
         for name in names:
@@ -76,15 +83,15 @@ def _flag(words: list[str], names: tuple[str, ...]) -> tuple[int, str] | None:
     return None
 
 
-def _take_port(words: list[str], kind: str) -> tuple[list[str], int | None]:
+def take_port(words: list[str], kind: str) -> tuple[list[str], int | None]:
     """The port given on the command line, with that spot replaced by the placeholder."""
     words = list(words)
-    hit = _flag(words, _PORT_FLAGS.get(kind, ()))
+    hit = flag(words, PORT_FLAGS.get(kind, ()))
     if hit is not None and hit[1].isdigit():
         i, value = hit
         words[i] = words[i].replace(value, PORT_PLACEHOLDER) if "=" in words[i] else PORT_PLACEHOLDER
         return words, int(value)
-    hit = _flag(words, _BIND_FLAGS.get(kind, ()))
+    hit = flag(words, BIND_FLAGS.get(kind, ()))
     if hit is not None:
         i, value = hit
         host, _, port = value.rpartition(":")
@@ -129,7 +136,7 @@ def _python(words: list[str]) -> Recognised | None:
                 inner.words = [words[0], "-m", module, *inner.words[1:]]
             return inner
         if module.startswith("vllm.entrypoints"):
-            new, port = _take_port(words, "vllm")
+            new, port = take_port(words, "vllm")
             return Recognised("vllm", new, port or _DEFAULT_PORT["vllm"])
         return Recognised("python", list(words), None, app_file=module.replace(".", "/") + ".py")
     if args[0].endswith(".py"):
@@ -137,37 +144,53 @@ def _python(words: list[str]) -> Recognised | None:
     return None
 
 
+def _node(words: list[str]) -> Recognised:
+    """``node server.js``, ``npm start``, ``bun run index.ts``…: the script the command names, if any."""
+    scripts = [w for w in words[1:] if re.search(r"\.(?:c|m)?[jt]s$", w)]
+    return Recognised("node", list(words), None, app_file=scripts[0].removeprefix("./") if scripts else None)
+
+
 def _launcher(words: list[str]) -> Recognised | None:
     """Recognise an unwrapped command line (no shell, no script)."""
+    rec = _read_launcher(words)
+    if rec is not None:
+        rec.launcher = list(words)
+    return rec
+
+
+def _read_launcher(words: list[str]) -> Recognised | None:
     if not words:
         return None
     name = Path(words[0]).name
     if _PY.match(words[0]):
         return _python(words)
+    if name in _NODE:
+        return _node(words)
     kind = {"text-generation-launcher": "tgi"}.get(name, name)
     if kind not in _DEFAULT_PORT:
         return None
     if kind == "vllm" and (len(words) < 2 or words[1] != "serve"):
         return None
-    new, port = _take_port(words, kind)
-    rec = Recognised(kind, new, port or _DEFAULT_PORT[kind])
+    new, port = take_port(words, kind)
+    rec = Recognised(kind, new, port or _DEFAULT_PORT[kind], port_flag=port is not None)
+    rec.app_file, rec.app_object = _app_module(kind, words)
+    return rec
+
+
+def _app_module(kind: str, words: list[str]) -> tuple[str | None, str | None]:
+    """(the file serving the routes, the app object) a launcher's arguments name."""
     if kind in ("uvicorn", "gunicorn", "hypercorn"):
         skip = ("--bind", "-b", "--port", "--host", "-k", "--worker-class", "-w", "--workers", "--log-level",
                 "--timeout", "-t", "--app-dir", "-c", "--config", "--root-path", "--threads")
         refs = [w for w in _positional(words, skip) if ":" in w or w.isidentifier()]
-        if refs:
-            rec.app_file, rec.app_object = _module_file(refs[0])
-    elif kind == "fastapi":
+        return _module_file(refs[0]) if refs else (None, None)
+    if kind == "fastapi":
         pos = _positional(words, ("--port", "--host", "--app", "--workers", "--root-path"))
-        rec.app_file = pos[1] if len(pos) > 1 else "main.py"
-    elif kind == "flask":
-        hit = _flag(words, ("--app", "-A"))
-        if hit is not None:
-            rec.app_file, rec.app_object = _module_file(hit[1])
-    elif kind == "torchserve" and "--foreground" not in words:
-        rec.words.append("--foreground")
-        rec.notes.append("torchserve gets --foreground so the fal app can supervise it")
-    return rec
+        return (pos[1] if len(pos) > 1 else "main.py"), None
+    if kind == "flask":
+        hit = flag(words, ("--app", "-A"))
+        return _module_file(hit[1]) if hit is not None else (None, None)
+    return None, None
 
 
 def _shell_segments(text: str) -> list[list[str]]:
@@ -196,13 +219,15 @@ def _script(path: Path, cmd: list[str]) -> tuple[Recognised | None, int]:
         if re.match(r'^exec\s+"?\$(@|\{@\})"?\s*$', stripped):
             rec = recognise_words(cmd) if cmd else None
             if rec is not None:
+                rec.handed_over = True
                 found.append((3, number, rec))
             continue
         for words in _shell_segments(stripped):
             rec = _launcher(words)
             if rec is not None:
                 # a plain `python x.py` before the end is more likely a setup step than the server
-                found.append((3 if stripped.startswith("exec ") else 2 if rec.kind != "python" else 1, number, rec))
+                rank = 3 if stripped.startswith("exec ") else 2 if rec.kind != "python" else 1
+                found.append((rank, number, rec))
     if not found:
         return None, 0
     best = max(found, key=lambda item: (item[0], item[1]))
@@ -210,28 +235,34 @@ def _script(path: Path, cmd: list[str]) -> tuple[Recognised | None, int]:
 
 
 def recognise_words(words: list[str]) -> Recognised | None:
+    """The server a command line starts (``sh -c "…"``: its last recognised command)."""
     words = _unwrap(list(words))
     if len(words) >= 3 and Path(words[0]).name in ("sh", "bash", "dash") and words[1] in ("-c", "-lc", "-ec"):
         for segment in reversed(_shell_segments(words[2])):
             rec = _launcher(segment)
             if rec is not None:
-                # keep the user's shell line (its $VARs, cd, &&) and only move the port
-                rec.words = [*words[:2], _shell_port(words[2], rec.port), *words[3:]]
+                # keep the user's shell line (its $VARs, cd, &&) and only mark the port
+                shell = _shell_port(words[2], rec.port) if rec.port_flag else words[2]
+                rec.words = [*words[:2], shell, *words[3:]]
                 return rec
         return None
     return _launcher(words)
 
 
-_VAR_PORT = re.compile(r"(?:--port|-p|--bind|-b)(?:=|\s+)['\"]?(?:[\w.\[\]]*:)?(\$\{?[A-Za-z_]\w*(?::?[-+][^}\s]*)?\}?)")
+_VAR_PORT = re.compile(r"(?:--port|-p|--bind|-b)(?:=|\s+)['\"]?(?:[\w.\[\]]*:)?"  # the flag, a bind's host
+                       r"(\$\{?[A-Za-z_]\w*(?::?[-+][^}\s]*)?\}?)")  # $VAR, ${VAR}, ${VAR:-default}
 
 
-def port_from_variables(rec: Recognised, env: dict[str, str]) -> int | None:
-    """A port the command takes from a variable (``--port $APP_PORT``), valued from the image's ENV."""
+def port_from_variables(rec: Recognised, env: dict[str, str]) -> tuple[int, str | None] | None:
+    """A port the command takes from a variable (``--port $APP_PORT``), valued from the image's ENV, and
+    the variable's name when it holds the port alone (a bind variable holds host:port)."""
     m = _VAR_PORT.search(" ".join(rec.words))
     if m is None:
         return None
-    value = substitute(m.group(1), env).rpartition(":")[2]  # a bind variable holds host:port
-    return int(value) if value.isdigit() else None
+    raw = substitute(m.group(1), env)
+    value = raw.rpartition(":")[2]
+    name = re.sub(r"[${}]", "", m.group(1)).split(":")[0].split("-")[0]
+    return (int(value), name if raw.isdigit() else None) if value.isdigit() else None
 
 
 def _shell_port(text: str, port: int | None) -> str:
@@ -276,94 +307,15 @@ def inherited_command(parsed: ParsedDockerfile) -> list[str] | None:
     return [*known, *args] if known is not None else None
 
 
-def project_file(parsed: ParsedDockerfile, code_dir: Path, image_path: str) -> Path | None:
-    """The project file the image has at ``image_path`` (a COPY of it, or of the code folder)."""
-    workdir = (parsed.final.workdir or "/").rstrip("/") or ""
-    if not image_path.startswith("/"):
-        image_path = f"{workdir}/{image_path}"
-    image_path = posixpath.normpath(image_path)
-    for stage in parsed.chain():
-        for ins in stage.instructions:
-            if ins.instruction not in ("COPY", "ADD") or "from" in ins.flags:
-                continue
-            words = [w for w in ins.value.split() if not w.startswith("--")]
-            if len(words) < 2:
-                continue
-            dest = words[-1] if words[-1].startswith("/") else f"{(stage.workdir or '/').rstrip('/')}/{words[-1]}"
-            for src in words[:-1]:
-                folder = posixpath.normpath(dest)
-                if folder == image_path:  # COPY file /exact/path
-                    candidate = code_dir / src.removeprefix("./")
-                elif image_path.startswith(prefix := folder.rstrip("/") + "/"):  # COPY dir/ /dest/, COPY f /dest/
-                    rest = image_path[len(prefix):]
-                    is_dir = src.endswith("/") or src in (".", "./") or (code_dir / src).is_dir()
-                    candidate = code_dir / src.removeprefix("./") / rest if is_dir else code_dir / src.removeprefix("./")
-                else:
-                    continue
-                if candidate.is_file():
-                    return candidate
-    return None
-
-
-def _torchserve_port(rec: Recognised, parsed: ParsedDockerfile, code_dir: Path) -> None:
-    hit = _flag(rec.words, ("--ts-config",))
-    path = project_file(parsed, code_dir, hit[1]) if hit else None
-    if path is None:
-        return
-    text = path.read_text(encoding="utf-8", errors="replace")
-    m = re.search(r"^\s*inference_address\s*=\s*https?://[^\s:/]+:(\d+)", text, re.MULTILINE)
-    if m:
-        rec.port = int(m.group(1))
-        rec.notes.append(f"torchserve's inference port {rec.port} comes from inference_address in {path.name}")
-
-
-def _gunicorn_port(rec: Recognised, parsed: ParsedDockerfile, code_dir: Path) -> None:
-    """A bind from gunicorn's config file (``-c file``, else ./gunicorn.conf.py) or GUNICORN_CMD_ARGS."""
-    if _flag(rec.words, _BIND_FLAGS["gunicorn"]) is not None:
-        return
-    env_args = parsed.final.env.get("GUNICORN_CMD_ARGS", "")
-    m = re.search(r"(?:--bind[= ]|-b\s*)['\"]?[\w.\[\]:]*:(\d+)", env_args)
-    if m:
-        rec.port = int(m.group(1))
-        return
-    hit = _flag(rec.words, ("-c", "--config"))
-    name = hit[1] if hit else "gunicorn.conf.py"
-    path = project_file(parsed, code_dir, name.removeprefix("file:")) if not name.startswith("python:") else None
-    if path is None:
-        return
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (SyntaxError, UnicodeDecodeError):
-        return
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "bind" for t in node.targets):
-            value = node.value
-            if isinstance(value, (ast.List, ast.Tuple)) and value.elts:
-                value = value.elts[0]
-            if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                port = value.value.rpartition(":")[2]
-                if port.isdigit():
-                    rec.port = int(port)
-                    rec.notes.append(f"gunicorn's bind port {rec.port} comes from {path.name}")
-
-
-def recognise(parsed: ParsedDockerfile, code_dir: Path) -> Recognised | None:
-    """The final stage's server (ENTRYPOINT scripts under ``code_dir`` and server config files read)."""
-    rec = _recognise(parsed, code_dir)
-    if rec is not None and rec.kind == "torchserve":
-        _torchserve_port(rec, parsed, code_dir)
-    elif rec is not None and rec.kind == "gunicorn":
-        _gunicorn_port(rec, parsed, code_dir)
-    return rec
-
-
-def _recognise(parsed: ParsedDockerfile, code_dir: Path) -> Recognised | None:
+def recognise(parsed: ParsedDockerfile, context: Path) -> Recognised | None:
+    """What the final image runs, as a server: an inherited server-image ENTRYPOINT, an ENTRYPOINT script
+    of the project (its ``exec`` line, or CMD through ``exec "$@"``), or the command itself."""
     inherited = inherited_command(parsed)
     if inherited is not None:
         rec = recognise_words(inherited)
         if rec is not None:
             rec.notes.append(f"the command comes from the base image {parsed.external_base()}'s ENTRYPOINT "
-                             f"(assumed: {' '.join(inherited[:4])}…); the generated Dockerfile resets ENTRYPOINT")
+                             f"(assumed: {' '.join(inherited[:4])}…)")
             rec.inherited = True
         return rec
     effective = parsed.effective_argv()
@@ -372,15 +324,31 @@ def _recognise(parsed: ParsedDockerfile, code_dir: Path) -> Recognised | None:
     argv = _unwrap(effective[0])
     entry, cmd = parsed.command()
     if argv and entry is not None and entry.form == "exec":
-        script = code_dir / argv[0].removeprefix("./").lstrip("/").split("/")[-1]
-        candidates = [code_dir / argv[0].removeprefix("./"), script]
-        for path in candidates:
-            if path.is_file() and not path.name.endswith(".py"):
-                rec, _ = _script(path, cmd.argv if cmd is not None else [])
-                if rec is not None:
-                    rec.via = path.relative_to(code_dir).as_posix()
-                    rec.words, port = _take_port(argv, rec.kind)
-                    rec.words = [*_interpreter(path), *rec.words]
-                    rec.port = port or rec.port
-                    return rec
+        rec = _through_script(parsed, context, argv, cmd.argv if cmd is not None else [])
+        if rec is not None:
+            return rec
     return recognise_words(argv)
+
+
+def _script_file(parsed: ParsedDockerfile, context: Path, name: str) -> Path | None:
+    """The project file behind an ENTRYPOINT's first word: a path, or a bare name found along PATH."""
+    if "/" in name:
+        return project_file(parsed, context, name)
+    folders = parsed.final.env.get("PATH", DEFAULT_PATH).split(":")
+    return next((found for folder in folders if folder.startswith("/")
+                 and (found := project_file(parsed, context, f"{folder.rstrip('/')}/{name}"))), None)
+
+
+def _through_script(parsed: ParsedDockerfile, context: Path, argv: list[str],
+                    cmd: list[str]) -> Recognised | None:
+    path = _script_file(parsed, context, argv[0])
+    if path is None or path.name.endswith(".py"):
+        return None
+    rec, line = _script(path, cmd)
+    if rec is None:
+        return None
+    rec.via, rec.via_line = path.relative_to(context).as_posix(), line
+    rec.words, port = take_port(argv, rec.kind)
+    rec.words = [*_interpreter(path), *rec.words]
+    rec.port, rec.port_flag = port or rec.port, rec.port_flag or port is not None
+    return rec

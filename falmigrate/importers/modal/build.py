@@ -13,10 +13,9 @@ from typing import Any
 import libcst as cst
 
 from falmigrate.importers.modal import mapping
-from falmigrate.importers.modal.image_spec import to_image_spec
-from falmigrate.importers.modal.images import ImageChain, read_chain
 from falmigrate.importers.modal.knobs import Settings, apply_call
-from falmigrate.importers.modal.plan import AppPlan, Handler, is_true
+from falmigrate.importers.modal.lifecycle import lifecycle_decisions, lifecycle_findings
+from falmigrate.importers.modal.plan import AppPlan, Handler
 from falmigrate.importers.modal.reader import Member, ModalModule, NotLiteral
 from falmigrate.importers.modal.signature import read_signature
 from falmigrate.spec import (
@@ -24,7 +23,6 @@ from falmigrate.spec import (
     Endpoint,
     Finding,
     HardwareSpec,
-    ImageSpec,
     Lifecycle,
     Location,
     ModalAppDetails,
@@ -32,6 +30,7 @@ from falmigrate.spec import (
     ModalServer,
     ScalingSpec,
     ServedApp,
+    ServerSpec,
     TypeRef,
     VolumeSpec,
 )
@@ -51,15 +50,50 @@ class BuiltApp:
     findings: list[Finding] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     runner: ModalAppDetails = field(default_factory=lambda: ModalAppDetails(kind="cls"))
+    server: ServerSpec | None = None  # set for ASGI/WSGI/web_server apps (the image-only route)
 
     def served(self, name: str) -> ServedApp:
         """This app as one fal app of the project, deployed as ``name``."""
-        return ServedApp(name=name, class_name=self.class_name, endpoints=self.endpoints, lifecycle=self.lifecycle,
-                         scaling=self.scaling, hardware=self.hardware, secrets=self.secrets, volumes=self.volumes)
+        return ServedApp(**self.fields(), name=name)
+
+    def fields(self) -> dict[str, Any]:
+        """The ServedApp fields of this app (the name comes from the project)."""
+        # A Modal secret whose keys the code does not name: listing only the known keys would hide the
+        # others from the app, so `secrets` stays unset (fal then exposes every secret of the team).
+        secrets = [] if self.settings.secrets_without_keys else self.secrets
+        return {"class_name": self.class_name, "endpoints": self.endpoints, "lifecycle": self.lifecycle,
+                "scaling": self.scaling, "hardware": self.hardware, "secrets": secrets, "volumes": self.volumes,
+                "server": self.server, "regions": self.settings.regions}
 
 
 def _loc(mod: ModalModule, line: int) -> Location:
     return Location(file=mod.path, line=line)
+
+
+def _server_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> None:
+    assert plan.server is not None
+    name, loc = plan.server.name, _loc(mod, plan.server.line)
+    if plan.kind == "web_server":
+        if plan.server_port in mapping.FAL_RESERVED_PORTS:
+            out.append(Finding(rule="FM229", severity="warning", location=loc,
+                               message=f"web_server port {plan.server_port} is also a port of fal's own runner "
+                                       f"({sorted(mapping.FAL_RESERVED_PORTS)}): with --native the two collide",
+                               remediation="keep the default image-only route, or make the server listen on another port"))
+        if plan.server_port is None:
+            out.append(Finding(rule="FM221", severity="error", location=loc,
+                               message=f"web_server port cannot be evaluated statically ({plan.port_problem}); "
+                                       "exposed_port is set to 8000",
+                               remediation="set exposed_port in pyproject.toml and --port in the Dockerfile's CMD to "
+                                           "the port the server listens on"))
+        out.append(Finding(rule="FM221", severity="info", location=loc,
+                           message=f"web_server {name} (port {plan.server_port}): the image runs the function, which "
+                                   "starts the server; fal sends requests straight to that port",
+                           remediation="check the server listens on 0.0.0.0 (as Modal also requires)"))
+        return
+    out.append(Finding(rule="FM220", severity="info", location=loc,
+                       message=f"{plan.kind} {name}: the image serves the app as it is (every route, method, stream "
+                               "and websocket); `--native` rewrites its routes as fal endpoints instead",
+                       remediation="nothing to do; the app's own OpenAPI schema stays at its /openapi.json"))
 
 
 def _docstring(node: cst.FunctionDef) -> str | None:
@@ -106,6 +140,7 @@ def _concurrent(mod: ModalModule, plan: AppPlan, settings: Settings) -> None:
     except NotLiteral:
         max_inputs = target = None
     if isinstance(max_inputs, int):
+        plan.max_inputs = max_inputs
         settings.scaling["max_multiplexing"] = max_inputs
         settings.decisions.append(Decision(source=f"@modal.concurrent(max_inputs={max_inputs})",
                                            target=f"max_multiplexing={max_inputs}", location=_loc(mod, call.line)))
@@ -224,28 +259,14 @@ def _endpoint(mod: ModalModule, plan: AppPlan, handler: Handler, out: list[Findi
 
 
 def _server_endpoints(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> list[Endpoint]:
+    """The routes found in the served app (the report; ``--native`` turns them into fal endpoints)."""
     assert plan.server is not None
     name = plan.server.name
     loc = _loc(mod, plan.server.line)
     web_options_findings(mod, plan.server, out)
+    _server_findings(mod, plan, out)
     if plan.kind == "web_server":
-        out.append(Finding(rule="FM221", severity="info", location=loc,
-                           message=f"web_server {name} (port {plan.server_port}): setup() starts it and a catch-all "
-                                   "endpoint proxies every request (any method and path) to it",
-                           remediation="check the server listens on 127.0.0.1 or 0.0.0.0 at that port"))
-        if plan.server_port in mapping.FAL_RESERVED_PORTS:
-            out.append(Finding(rule="FM229", severity="error", location=loc,
-                               message=f"web_server port {plan.server_port} is used by fal's own runner "
-                                       f"(reserved: {sorted(mapping.FAL_RESERVED_PORTS)})",
-                               remediation="make the server listen on another port and change the generated PORT"))
-        if plan.server_port is None:
-            out.append(Finding(rule="FM221", severity="error", location=loc, message="web_server port cannot be read statically",
-                               remediation="set PORT in the generated app"))
         return [Endpoint(path="/", handler=name, location=loc)]
-    out.append(Finding(rule="FM220", severity="info", location=loc,
-                       message=f"{plan.kind} {name}: the app's own routes (any method) are served through a catch-all "
-                               "fal endpoint; fal's GET /health answers health checks",
-                       remediation="move a route of your own at /health elsewhere; fal's schema lists one POST endpoint"))
     endpoints = []
     for route in plan.routes:
         sig = read_signature(mod, route.node, is_method=False)
@@ -265,20 +286,12 @@ def build_app(mod: ModalModule, plan: AppPlan) -> BuiltApp:
     if plan.server is not None:
         server = ModalServer(owner=plan.source_class.name if plan.source_class is not None else None,
                              name=plan.server.name, port=plan.server_port, startup_timeout=plan.server_startup_timeout)
-    runner = ModalAppDetails(kind=plan.kind, calls=calls, server=server)
-    if plan.server is not None:
         endpoints = _server_endpoints(mod, plan, findings) + endpoints
-        served = (f"proxied to your server on port {plan.server_port}" if plan.kind == "web_server"
-                  else f"forwarded in-process to your {plan.kind.split('_')[0].upper()} app")
-        settings.decisions.append(Decision(
-            source=f"requests to the Modal URL of {plan.server.name} (any path)",
-            target=f"POST /<same path> of {plan.class_name}, {served}",
-            note="same path, query, headers and body; the response comes back unchanged",
-            location=_loc(mod, plan.server.line)))
+    runner = ModalAppDetails(kind=plan.kind, calls=calls, server=server)
     prefix = f"{plan.class_name}." if plan.source_class is not None else ""
     setup = [f"{prefix}{n}" for n in plan.setup] or ([plan.server.name] if plan.server and plan.source_class is None else [])
     lifecycle = Lifecycle(setup=", ".join(setup) or None, teardown=", ".join(f"{prefix}{n}" for n in plan.teardown) or None)
-    _lifecycle_findings(mod, plan, findings)
+    lifecycle_findings(mod, plan, findings)
     settings.decisions += lifecycle_decisions(mod, plan)
     return BuiltApp(
         class_name=plan.class_name, kind=plan.kind, endpoints=endpoints, lifecycle=lifecycle,
@@ -286,86 +299,3 @@ def build_app(mod: ModalModule, plan: AppPlan) -> BuiltApp:
         volumes=settings.volumes, settings=settings, findings=findings, decisions=settings.decisions,
         runner=runner,
     )
-
-
-def lifecycle_decisions(mod: ModalModule, plan: AppPlan) -> list[Decision]:
-    """@modal.enter → setup(), @modal.exit → teardown() (for MIGRATION.md)."""
-    cls = plan.source_class
-    if cls is None:
-        return []
-    members = {m.name: m for m in cls.members}
-    def calls(hook: str, name: str) -> str:
-        return f"{plan.class_name}.{hook}() is this method" if name == hook else f"{plan.class_name}.{hook}() calls self.{name}()"
-
-    out = [Decision(source=f"@modal.enter {cls.name}.{name}", target=calls("setup", name),
-                    note="once per runner, before its first request (as a Modal container start)",
-                    location=_loc(mod, members[name].line)) for name in plan.setup]
-    out += [Decision(source=f"@modal.exit {cls.name}.{name}", target=calls("teardown", name),
-                     note="when the runner shuts down", location=_loc(mod, members[name].line)) for name in plan.teardown]
-    return out
-
-
-def _lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> None:
-    cls = plan.source_class
-    for skipped in plan.skipped:
-        out.append(Finding(rule="FM213", severity="warning", location=_loc(mod, skipped.line),
-                           message=f"{skipped.name} runs on a Modal schedule; fal apps have no schedules, it is not an endpoint",
-                           remediation="call the function from an external scheduler (cron, CI) or expose it as an endpoint"))
-    if cls is None:
-        return
-    if not plan.handlers and plan.server is None:
-        out.append(Finding(rule="FM233", severity="warning", location=_loc(mod, cls.line),
-                           message=f"class {cls.name} has no @modal.method or web endpoint, so its fal app has no endpoints",
-                           remediation="add a @fal.endpoint method to the generated class, or drop the class"))
-    clashes = sorted({m.name for m in cls.members} & mapping.FAL_APP_ATTRIBUTES)
-    clashes += sorted({name for name, _ in cls.parameters} & mapping.FAL_APP_ATTRIBUTES)
-    for name in clashes:
-        out.append(Finding(rule="FM228", severity="warning", location=_loc(mod, cls.line),
-                           message=f"{cls.name}.{name} redefines fal.App.{name}; the fal app may misbehave",
-                           remediation=f"rename {name} in the generated class"))
-    for member in cls.with_role("enter"):
-        if is_true(mod, member.roles["enter"].kw("snap")):
-            out.append(Finding(rule="FM208", severity="info", location=_loc(mod, member.line),
-                               message=f"@modal.enter(snap=True) {member.name}: fal has no memory snapshots; it runs in setup()",
-                               remediation="nothing to do; cold starts run the whole setup()"))
-    for name, line in cls.parameters:
-        out.append(Finding(rule="FM210", severity="warning", location=_loc(mod, line),
-                           message=f"modal.parameter {name!r}: fal has one instance per runner; it becomes a class attribute "
-                                   "with its default",
-                           remediation="pass the value in each request instead if it varies per call"))
-
-
-def image_for(mod: ModalModule, plans: list[AppPlan],
-              apps: list[BuiltApp]) -> tuple[ImageSpec, list[Finding], list[Decision]]:
-    """The one Dockerfile image: the primary app's Modal image (other apps' images → FM222), with the
-    layout its Dockerfile needs (build stages of a ``from_dockerfile`` base, flags)."""
-    primary = apps[0].settings
-    expr = primary.image_expr
-    code = cst.Module([]).code_for_node
-    for app, plan in zip(apps[1:], plans[1:]):
-        other = app.settings.image_expr
-        if other is not None and (expr is None or code(other) != code(expr)):
-            primary.findings.append(Finding(
-                rule="FM222", severity="warning", location=_loc(mod, plan.line),
-                message=f"{app.class_name} uses another Modal image; the Dockerfile is built from {apps[0].class_name}'s image",
-                remediation="merge the other image's steps into the Dockerfile"))
-    chain = read_chain(mod, expr) if expr is not None else ImageChain()
-    gpu = any(a.hardware.gpu for a in apps)
-    env = {k: v for a in apps for k, v in a.settings.env.items()}
-    image = to_image_spec(chain, gpu=gpu, env=env)
-    stages = [s for op in chain.ops if op.kind == "base" for s in op.value.get("stages", [])]
-    if chain.ops:
-        name = code(expr) if isinstance(expr, cst.Name) else "image"
-        methods = " → ".join(dict.fromkeys(op.method for op in chain.ops if op.method))
-        chain.decisions.insert(0, Decision(source=f"Modal image `{name}` ({methods})",
-                                           target="Dockerfile: the same steps in the same order",
-                                           location=_loc(mod, expr_line(mod, expr, plans[0]))))
-    # secret-looking Image.env names become secrets of the app that runs the image
-    apps[0].secrets = [*apps[0].secrets, *(k for k in chain.secret_env if k not in apps[0].secrets)]
-    image = image.model_copy(update={**chain.render_flags, "build_stages": stages})
-    return image, [*chain.findings, *(f for f in primary.findings if f.rule == "FM222")], chain.decisions
-
-
-def expr_line(mod: ModalModule, expr: cst.BaseExpression | None, plan: AppPlan) -> int:
-    """Where the app's image is set (the ``image=`` value), else the app's own line."""
-    return (mod.line_of(expr) if expr is not None else 0) or plan.line

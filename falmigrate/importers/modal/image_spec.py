@@ -14,7 +14,8 @@ import json
 import shlex
 from typing import Any
 
-from falmigrate.importers.modal.images import ImageChain
+from falmigrate.importers.modal.images import ImageChain, ImageOp
+from falmigrate.importers.modal.runtime import modal_requirement
 from falmigrate.render.dockerfile import DEFAULT_PYTHON, PYTHON_VENV, uv_python_lines
 from falmigrate.spec import Copy, Decision, ImageSpec, RunStep
 
@@ -27,6 +28,8 @@ CUDA_VERSION = "12.1.1"
 CUDNN_VERSION = "8"
 # Modal 1.x's micromamba base (modal/builder/base-images.json, builder 2025.06) and its setup lines.
 MICROMAMBA_BASE = "mambaorg/micromamba:2.1.1-debian12-slim"
+# Where Modal's uv_sync keeps the project file, the lock and the venv.
+UV_ROOT = "/.uv"
 
 
 def _run_line(command: str) -> str:
@@ -152,38 +155,75 @@ def _base(b: _Builder, value: dict[str, Any], chain: ImageChain) -> None:
             b.raw(line)
 
 
+def _uv_sync(b: _Builder, value: dict[str, Any]) -> None:
+    """Modal's uv_sync: the project's pyproject.toml (+ uv.lock) synced into a venv first on PATH. uv comes
+    from PyPI (Modal copies it from its container image); the venv is seeded with pip and synced
+    ``--inexact`` so later ``pip install`` steps (fal's) still work in it."""
+    folder = "" if value["dir"] in (".", "./") else value["dir"].rstrip("/") + "/"
+    b.raw(_run_line(pip_command([f"uv=={value['uv']}" if value["uv"] else "uv"], [])))
+    b.raw(f"COPY {folder}pyproject.toml {UV_ROOT}/pyproject.toml")
+    if value["lock"]:
+        b.raw(f"COPY {folder}uv.lock {UV_ROOT}/uv.lock")
+    args = [f"--project={UV_ROOT}", "--inexact", "--no-install-workspace", "--compile-bytecode"]
+    args += [f"--group={g}" for g in value["groups"]] + [f"--extra={e}" for e in value["extras"]]
+    args += (["--frozen"] if value["lock"] and value["frozen"] else []) + ([value["options"]] if value["options"] else [])
+    # UV_NATIVE_TLS: uv trusts the system's CA certificates, as pip does (a TLS-inspecting proxy's too)
+    b.raw(f"RUN export UV_NATIVE_TLS=1 && uv venv --seed {UV_ROOT}/.venv && uv sync {' '.join(args)}")
+    b.raw(f'ENV VIRTUAL_ENV={UV_ROOT}/.venv PATH="{UV_ROOT}/.venv/bin:$PATH"')
+
+
+def _call(b: _Builder, value: dict[str, Any]) -> None:
+    """Image.run_function: the project's code at this point, and a RUN that imports the module and calls it."""
+    workdir = b.data.get("workdir") or "/app"
+    script = f"import {value['module']}; {value['call']}"
+    b.raw(f"COPY . {workdir}")
+    b.raw(_run_line(f"{pip_command([modal_requirement()], [])} && cd {workdir} && python3 -c {shlex.quote(script)}"))
+
+
+def _copy_modules(b: _Builder, modules: list[str]) -> None:
+    workdir = b.data.get("workdir") or "/app"
+    for module in modules:
+        path = module.replace(".", "/")
+        b.raw(f"COPY {path} {workdir}/{path}")
+
+
+def _todo(b: _Builder, value: tuple[str, str]) -> None:
+    rule, message = value
+    b.raw(f"# TODO(falmigrate {rule}): {message}")
+
+
+def _steps(b: _Builder, op: ImageOp, chain: ImageChain) -> None:
+    value = op.value
+    handlers: dict[str, Any] = {
+        "base": lambda: _base(b, value, chain),
+        "apt": lambda: b.apt(value),
+        "pip": lambda: b.pip([*(x for r in value["requirements"] for x in ("-r", r)), *value["packages"]],
+                             value["options"]),
+        "pip_requirements": lambda: b.requirements(value["path"], value["options"]),
+        "run": lambda: [b.run(c) for c in (value if isinstance(value, list) else [value])],
+        "env": lambda: b.env(value),
+        "workdir": lambda: b.workdir(value),
+        "copy": lambda: b.copy(*value),
+        "extra": lambda: [b.raw(line) for line in value],
+        "todo": lambda: _todo(b, value),
+        "uv_sync": lambda: _uv_sync(b, value),
+        "call": lambda: _call(b, value),
+        "copy_modules": lambda: _copy_modules(b, value),
+    }
+    handlers[op.kind]()
+
+
 def to_image_spec(chain: ImageChain, *, gpu: bool, env: dict[str, str] | None = None) -> ImageSpec:
     """The IR image for a chain, in the chain's order (see the module docstring)."""
     b = _Builder()
+    if chain.base_unknown:
+        b.cursor = RAW  # the TODO for the base comes first; every later step keeps its place after it
     for op in chain.ops:
-        if op.kind == "base":
-            _base(b, op.value, chain)
-        elif op.kind == "apt":
-            b.apt(op.value)
-        elif op.kind == "pip":
-            reqs = [x for r in op.value["requirements"] for x in ("-r", r)]
-            b.pip([*reqs, *op.value["packages"]], op.value["options"])
-        elif op.kind == "pip_requirements":
-            b.requirements(op.value["path"], op.value["options"])
-        elif op.kind == "run":
-            for command in op.value if isinstance(op.value, list) else [op.value]:
-                b.run(command)
-        elif op.kind == "env":
-            b.env(op.value)
-        elif op.kind == "workdir":
-            b.workdir(op.value)
-        elif op.kind == "copy":
-            b.copy(*op.value)
-        elif op.kind == "extra":
-            for line in op.value:
-                b.raw(line)
-        elif op.kind == "todo":
-            rule, message = op.value
-            b.raw(f"# TODO(falmigrate {rule}): {message}")
+        _steps(b, op, chain)
     data = b.data
     if env:  # the function's env= applies to the running container, after the image is built
         b.env(env)
-    if gpu and data.get("base") is None:
+    if gpu and data.get("base") is None and not chain.base_unknown:
         data["cuda"], data["cudnn"] = CUDA_VERSION, CUDNN_VERSION
         data["python"] = data.get("python") or DEFAULT_PYTHON
     chain.render_flags.update(b.flags)

@@ -61,18 +61,22 @@ KNOBS: list[Knob] = [
     Knob("max_inputs", None, "FM223", "fal runners are not recycled after N inputs"),
     Knob("retries", "skip_retry_conditions", "FM205",
          "`retries=0` → `skip_retry_conditions` = all of fal's conditions; other values: fal retries on its own terms"),
-    Knob("volumes", "/data paths", note="`{path: Volume.from_name(name)}` → `/data/<name>`; literal paths rewritten"),
-    Knob("secrets", "secrets (env var names)", "FM207", "values are never read; create fal secrets by hand"),
+    Knob("volumes", "data_mounts (/data paths)", note="`{path: Volume.from_name(name)}` → `/data/<name>`; literal "
+         "paths rewritten", old_names=("shared_volumes", "network_file_systems")),
+    Knob("secrets", "secrets (env var names)", "FM207", "values are never read; create fal secrets by hand; a secret "
+         "whose keys the code does not name leaves `secrets` unset"),
+    Knob("mounts", "COPY in the Dockerfile", "FM241", "old `modal.Mount.from_local_dir/file` → the files copied into "
+         "the image"),
     Knob("env", "ENV in the Dockerfile", note="environment variables of the container; secret-looking names "
          "(TOKEN/KEY/SECRET/PASSWORD/CREDENTIAL) become fal secrets instead (FM234)"),
     Knob("image", "Dockerfile", note="the image chain, in order"),
     Knob("enable_memory_snapshot", None, "FM208", "fal has no memory snapshots; setup() runs on every cold start"),
-    Knob("region", None, "FM209", "fal `regions` uses its own region names"),
+    Knob("region", "regions", "FM209", "fal region names (us-west, us-central, us-east, eu-north, eu-west) are kept; "
+         "others are a finding"),
     Knob("cloud", None, "FM209", "fal chooses the cloud"),
     Knob("ephemeral_disk", None, "FM223", "no fal equivalent"),
     Knob("single_use_containers", None, "FM223", "no fal equivalent"),
     Knob("schedule", None, "FM213", "fal apps have no schedules; call the endpoint from a scheduler"),
-    Knob("network_file_systems", None, "FM206", "use fal's persistent `/data`"),
     Knob("include_source", None, None, "the Dockerfile copies the whole project"),
     Knob("serialized", None, None, "not needed on fal"),
     Knob("name", None, None, "fal names the endpoint after the method"),
@@ -112,27 +116,38 @@ class DecoratorMap:
 
 
 DECORATORS: list[DecoratorMap] = [
-    DecoratorMap("modal.App(...) / modal.Stub(...)", "one `fal.App` subclass per Modal class, one for plain functions"),
-    DecoratorMap("@app.cls(...)", "`class X(fal.App)` with the keywords as class attributes"),
+    DecoratorMap("modal.App(...) / modal.Stub(...)", "one fal app (`[tool.fal.apps.<name>]`) per Modal class, per web "
+                 "server, and one for the plain functions", "FM241"),
+    DecoratorMap("@app.cls(...)", "`class X(fal.App)`; its keywords go to pyproject.toml, not into the class"),
     DecoratorMap("@app.function(...)", "a `@fal.endpoint` on the functions app calling the function"),
-    DecoratorMap("@modal.enter() (snap=)", "`setup()` calls each enter method in order", "FM208"),
-    DecoratorMap("@modal.exit()", "`teardown()` calls each exit method"),
+    DecoratorMap("@modal.enter() (snap=) / __enter__", "`setup()` calls each enter method in order", "FM208"),
+    DecoratorMap("@modal.exit() / __exit__", "`teardown()` calls each exit method"),
+    DecoratorMap("@modal.build()", "runs first in `setup()` (on every cold start)", "FM216"),
     DecoratorMap("@modal.method()", "`@fal.endpoint(\"/<name>\")` with a pydantic input model from the signature"),
-    DecoratorMap("@modal.fastapi_endpoint / web_endpoint", "`@fal.endpoint`; the request body keeps its shape", "FM219"),
-    DecoratorMap("@modal.asgi_app() / wsgi_app()", "the app's own routes, forwarded in-process by a catch-all endpoint", "FM220"),
-    DecoratorMap("@modal.web_server(port)", "setup() starts the server; a catch-all endpoint proxies to the port", "FM221"),
+    DecoratorMap("@modal.fastapi_endpoint / web_endpoint / @stub.webhook", "`@fal.endpoint`; the request body keeps its "
+                 "shape", "FM219"),
+    DecoratorMap("@modal.asgi_app() / wsgi_app() / @stub.asgi / @stub.wsgi", "image-only fal app: the image's CMD serves "
+                 "the app object with uvicorn / gunicorn (`--native`: a catch-all fal endpoint)", "FM220"),
+    DecoratorMap("@modal.web_server(port)", "image-only fal app: the image's CMD runs the function, which starts the "
+                 "server on its port (`--native`: setup() starts it, a catch-all endpoint proxies)", "FM221"),
     DecoratorMap("@modal.concurrent(max_inputs=, target_inputs=)", "`max_multiplexing = max_inputs`", "FM212"),
     DecoratorMap("@modal.batched(...)", "endpoint calls the function with one-element batches", "FM211"),
     DecoratorMap("modal.parameter()", "a plain class attribute with the default", "FM210"),
-    DecoratorMap("@app.local_entrypoint()", "kept as a comment; call the fal endpoint instead", "FM214"),
+    DecoratorMap("@app.local_entrypoint()", "kept as a plain function; its own Modal calls become direct calls", "FM214"),
     DecoratorMap("with image.imports():", "`try: ... except ImportError: pass`"),
-    DecoratorMap(".remote() / .map() / .spawn() / modal.Dict / Queue / Sandbox", "TODO marker", "FM215"),
+    DecoratorMap("f.remote() / .local() / .call() / .map() / .starmap() of the module's own functions",
+                 "direct calls, `map()`, `itertools.starmap()`; `.spawn()` and calls on a class that became a fal.App "
+                 "stay, with a TODO", "FM245"),
+    DecoratorMap("modal.Dict / Queue / Function.from_name / Sandbox (Modal at run time)", "kept; the image installs "
+                 "modal", "FM244"),
 ]
 
 # Image builder method -> how it reaches the Dockerfile.
 IMAGE_METHODS: dict[str, str] = {
     "debian_slim": "FROM python:<version>-slim-bookworm; a GPU app gets FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04 "
                    "with that Python version installed on it",
+    "from_dockerhub (old)": "as from_registry (FM241)",
+    "conda (old)": "as micromamba (FM241)",
     "micromamba": "FROM mambaorg/micromamba:2.1.1-debian12-slim + `micromamba install python=<version> pip`, as Modal does",
     "from_registry": "FROM <ref>; `add_python=X` → Python X installed with uv into /opt/venv, first on PATH",
     "from_aws_ecr": "FROM <ref> (private registry: FM235)",
@@ -141,6 +156,8 @@ IMAGE_METHODS: dict[str, str] = {
                        "FM217 when it is not in the project",
     "pip_install": "RUN pip install ... (in order)",
     "uv_pip_install": "RUN pip install ... (in order)",
+    "uv_sync": "RUN pip install uv; COPY pyproject.toml (+ uv.lock); RUN uv sync into /.uv/.venv (seeded with pip, "
+               "--inexact), first on PATH — as Modal does",
     "pip_install_from_requirements": "COPY <file> + RUN pip install -r <file>",
     "pip_install_from_pyproject": "RUN pip install <project dir>",
     "micromamba_install": "RUN micromamba install ...",
@@ -151,10 +168,12 @@ IMAGE_METHODS: dict[str, str] = {
     "workdir": "WORKDIR <path>",
     "add_local_dir": "COPY <local> <remote> (FM232 when <local> is outside the project)",
     "add_local_file": "COPY <local> <remote> (FM232 when <local> is outside the project)",
-    "add_local_python_source": "COPY <module> (the project copy)",
+    "add_local_python_source": "the project copy (made importable by the .pth file); `copy=True`: COPY <module> at "
+                               "that place",
     "copy_local_dir": "COPY <local> <remote>",
     "copy_local_file": "COPY <local> <remote>",
-    "run_function": "TODO: runs at build time, needs a manual step (FM216)",
+    "run_function": "COPY the project, RUN pip install modal && python3 -c 'import <module>; <module>.<fn>()' at that "
+                    "place (FM216; a function that cannot be found: error + TODO)",
     "entrypoint": "ENTRYPOINT",
     "cmd": "CMD",
     "shell": "SHELL",

@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass, field
 
 import libcst as cst
+from libcst.metadata import ScopeProvider
 
+from falmigrate.importers.modal.legacy import LIFECYCLE_DUNDERS
 from falmigrate.importers.modal.reader import Call, Member, ModalClass, ModalModule, NotLiteral
 
 ENDPOINT_ROLES = ("method", "fastapi_endpoint", "web_endpoint", "batched")
@@ -48,8 +50,10 @@ class AppPlan:
     server: Member | None = None  # the asgi/wsgi/web_server factory
     server_port: int | None = None
     server_startup_timeout: float | None = None
+    port_problem: str | None = None  # why the web_server port could not be read
     routes: list[Route] = field(default_factory=list)
     concurrent: Call | None = None
+    max_inputs: int | None = None  # @modal.concurrent(max_inputs=...), once the settings are read
     skipped: list[Member] = field(default_factory=list)  # functions not served (schedules)
 
 
@@ -73,11 +77,9 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _taken_names(mod: ModalModule) -> set[str]:
-    names = set(mod.assignments)
-    for stmt in mod.module.body:
-        if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
-            names.add(stmt.name.value)
-    return names | set(mod.imported) | set(mod.modal_aliases)
+    """Every name the module binds at its top level (generated classes must not shadow any)."""
+    scope = mod.wrapper.resolve(ScopeProvider)[mod.module]
+    return {assignment.name for assignment in scope.assignments}
 
 
 def _paths(handlers: list[Handler]) -> None:
@@ -124,12 +126,13 @@ def _server_plan(mod: ModalModule, member: Member, name: str, calls: list[Call],
         call = member.roles[role]
         try:
             plan.server_port = int(mod.literal(call.positional(0) or call.kw("port")))
-        except (NotLiteral, TypeError, ValueError):
+        except (NotLiteral, TypeError, ValueError) as exc:
             plan.server_port = None
+            plan.port_problem = getattr(exc, "reason", str(exc))
         timeout = call.kw("startup_timeout")
         try:
             plan.server_startup_timeout = float(mod.literal(timeout)) if timeout is not None else None
-        except NotLiteral:
+        except (NotLiteral, TypeError, ValueError):
             plan.server_startup_timeout = None
     else:
         plan.routes = find_routes(mod, member.node) or find_routes(mod, mod.module)
@@ -140,9 +143,10 @@ def _class_plan(mod: ModalModule, cls: ModalClass) -> AppPlan:
     plan = AppPlan(cls.name, "cls", cls.line, calls=[cls.app_call], source_class=cls)
     plan.concurrent = cls.class_roles.get("concurrent")
     for member in cls.members:
-        if "enter" in member.roles:
+        hook = LIFECYCLE_DUNDERS.get(member.name)
+        if "enter" in member.roles or "build" in member.roles or hook == "enter":
             plan.setup.append(member.name)
-        if "exit" in member.roles:
+        if "exit" in member.roles or hook == "exit":
             plan.teardown.append(member.name)
         if member.web_role in SERVER_ROLES and plan.server is None:
             server = _server_plan(mod, member, cls.name, plan.calls, True)
@@ -153,9 +157,11 @@ def _class_plan(mod: ModalModule, cls: ModalClass) -> AppPlan:
         if plan.concurrent is None and "concurrent" in member.roles:
             plan.concurrent = member.roles["concurrent"]
     _paths(plan.handlers)
-    # Modal runs the @enter(snap=True) methods (before its memory snapshot) ahead of the others.
+    # Modal ran @build methods while the image built, then (in a container) __enter__, the
+    # @enter(snap=True) methods (before its memory snapshot), then the other @enter methods.
     snapped = {m.name for m in cls.with_role("enter") if is_true(mod, m.roles["enter"].kw("snap"))}
-    plan.setup.sort(key=lambda name: name not in snapped)
+    built = {m.name for m in cls.with_role("build")}
+    plan.setup.sort(key=lambda name: (name not in built, LIFECYCLE_DUNDERS.get(name) != "enter", name not in snapped))
     return plan
 
 
@@ -201,7 +207,7 @@ def plan_module(mod: ModalModule) -> list[AppPlan]:
 def _app_name(mod: ModalModule, call: Call) -> str | None:
     expr = call.positional(0) or call.kw("name")
     try:
-        value = mod.literal(expr)
+        value = mod.literal(expr, call.within)
     except NotLiteral:
         return None
     return value if isinstance(value, str) else None

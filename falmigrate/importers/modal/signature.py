@@ -45,41 +45,42 @@ def module_models(mod: ModalModule) -> dict[str, cst.ClassDef]:
     return out
 
 
+def _union(mod: ModalModule, ann: cst.BinaryOperation, models: dict[str, cst.ClassDef]) -> TypeRef:
+    left, right = ann.left, ann.right
+    if isinstance(right, cst.Name) and right.value == "None":
+        return TypeRef(kind="optional", item=type_ref(mod, left, models))
+    if isinstance(left, cst.Name) and left.value == "None":
+        return TypeRef(kind="optional", item=type_ref(mod, right, models))
+    return TypeRef(kind="any")
+
+
+def _generic(mod: ModalModule, ann: cst.Subscript, models: dict[str, cst.ClassDef]) -> TypeRef:
+    base = (cst.helpers.get_full_name_for_node(ann.value) or "").rsplit(".", 1)[-1]
+    items = [e.slice.value for e in ann.slice if isinstance(e.slice, cst.Index)]
+    if base in ("Optional", "Annotated", *_LISTS) and items:
+        inner = type_ref(mod, items[0], models)
+        return inner if base == "Annotated" else TypeRef(kind="optional" if base == "Optional" else "list", item=inner)
+    if base == "Literal":
+        try:
+            return TypeRef(kind="literal", choices=[mod.literal(i) for i in items])
+        except NotLiteral:
+            return TypeRef(kind="any")
+    return TypeRef(kind="dict") if base in ("dict", "Dict") else TypeRef(kind="any")
+
+
 def type_ref(mod: ModalModule, ann: cst.BaseExpression | None, models: dict[str, cst.ClassDef]) -> TypeRef:
     if ann is None:
         return TypeRef(kind="any")
     if isinstance(ann, cst.BinaryOperation) and isinstance(ann.operator, cst.BitOr):
-        left, right = ann.left, ann.right
-        if isinstance(right, cst.Name) and right.value == "None":
-            return TypeRef(kind="optional", item=type_ref(mod, left, models))
-        if isinstance(left, cst.Name) and left.value == "None":
-            return TypeRef(kind="optional", item=type_ref(mod, right, models))
-        return TypeRef(kind="any")
+        return _union(mod, ann, models)
     if isinstance(ann, cst.Subscript):
-        base = (cst.helpers.get_full_name_for_node(ann.value) or "").rsplit(".", 1)[-1]
-        items = [e.slice.value for e in ann.slice if isinstance(e.slice, cst.Index)]
-        if base == "Optional" and items:
-            return TypeRef(kind="optional", item=type_ref(mod, items[0], models))
-        if base == "Literal":
-            try:
-                return TypeRef(kind="literal", choices=[mod.literal(i) for i in items])
-            except NotLiteral:
-                return TypeRef(kind="any")
-        if base in _LISTS and items:
-            return TypeRef(kind="list", item=type_ref(mod, items[0], models))
-        if base in ("dict", "Dict"):
-            return TypeRef(kind="dict")
-        if base == "Annotated" and items:
-            return type_ref(mod, items[0], models)
-        return TypeRef(kind="any")
+        return _generic(mod, ann, models)
     name = (cst.helpers.get_full_name_for_node(ann) or "").rsplit(".", 1)[-1]
     if name in models:
         return TypeRef(kind="model", name=name)
     if name in _SIMPLE:
         return TypeRef(kind=_SIMPLE[name])  # type: ignore[arg-type]
-    if name in ("list", "List"):
-        return TypeRef(kind="list")
-    return TypeRef(kind="any")
+    return TypeRef(kind="list") if name in ("list", "List") else TypeRef(kind="any")
 
 
 def _field_call_defaults(mod: ModalModule, call: cst.Call) -> dict[str, Any]:

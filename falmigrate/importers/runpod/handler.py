@@ -183,6 +183,38 @@ def _merge(reads: list[InputRead]) -> list[InputRead]:
     return sorted(merged.values(), key=lambda r: r.line)  # stable: same-line keys keep source order
 
 
+def _job_key(node: cst.CSTNode, job: str) -> str | None:
+    """``job["k"]`` / ``job.get("k"[, d])`` → ``"k"``."""
+    if isinstance(node, cst.Subscript) and _is_name(node.value, {job}):
+        return _subscript_key(node)
+    if (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "get"
+            and _is_name(node.func.value, {job}) and node.args):
+        return string_value(node.args[0].value)
+    return None
+
+
+def _job_fields(mod: WorkerModule, fn: cst.FunctionDef, job: str | None, depth: int = 0) -> list[tuple[str, int]]:
+    """Top-level job keys other than input/id read by ``fn`` or by the module functions it hands the job to."""
+    if job is None:
+        return []
+    out: list[tuple[str, int]] = []
+    for n in _own_nodes(fn):
+        key = _job_key(n, job)
+        if key is not None and key not in ("input", "id"):
+            out.append((key, mod.line(n)))
+        if (depth < 2 and isinstance(n, cst.Call) and isinstance(n.func, cst.Name) and n.func.value in mod.functions
+                and mod.functions[n.func.value] is not fn):
+            callee = mod.functions[n.func.value]
+            params = _positional_params(callee)
+            for index, arg in enumerate(n.args):
+                if not arg.keyword and not arg.star and _is_name(arg.value, {job}) and index < len(params):
+                    out += _job_fields(mod, callee, params[index], depth + 1)
+    seen: dict[str, int] = {}
+    for key, line in out:
+        seen.setdefault(key, line)
+    return list(seen.items())
+
+
 def analyse_handler(mod: WorkerModule, fn: cst.FunctionDef) -> Handler:
     params = _positional_params(fn)
     h = Handler(name=fn.name.value, node=fn, line=mod.line(fn), kind=handler_kind(fn),
@@ -190,6 +222,7 @@ def analyse_handler(mod: WorkerModule, fn: cst.FunctionDef) -> Handler:
     nodes = _own_nodes(fn)
     inputs, _ = _track_inputs(mod, h, nodes)
     h.reads = _merge(_reads(mod, h, nodes, inputs) + _helper_reads(mod, nodes, h.job_param, inputs, {h.name}))
+    h.job_fields = _job_fields(mod, fn, h.job_param)
     for n in nodes:
         if mod.is_call_to(n, VALIDATE):
             h.validate_lines.append(mod.line(n))

@@ -101,14 +101,54 @@ def is_start_statement(mod: WorkerModule, stmt: cst.CSTNode) -> bool:
             and mod.is_call_to(stmt.body[0].value, START))
 
 
+def _called(node: cst.CSTNode, functions: dict[str, cst.FunctionDef]) -> set[str]:
+    names: set[str] = set()
+
+    class _Visit(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            if isinstance(call.func, cst.Name) and call.func.value in functions:
+                names.add(call.func.value)
+
+    node.visit(_Visit())
+    return names
+
+
+def start_functions(mod: WorkerModule) -> set[str]:
+    """Module functions that call ``runpod.serverless.start``, directly or through other module functions."""
+    lines = [start.line for start in mod.starts]
+    found = set()
+    for name, fn in mod.functions.items():
+        span = mod.positions[fn]
+        if any(span.start.line <= line <= span.end.line for line in lines):
+            found.add(name)
+    changed = True
+    while changed:
+        changed = False
+        for name, fn in mod.functions.items():
+            if name not in found and _called(fn, mod.functions) & found:
+                found.add(name)
+                changed = True
+    return found
+
+
 def guard_statements(mod: WorkerModule, stmt: cst.CSTNode) -> list[cst.BaseStatement] | None:
-    """The other statements of a main guard that starts the worker (they are its startup), else None."""
+    """The other statements of a main guard that starts the worker (they are its startup), else None.
+    A guard that starts it through a function (``main()`` calling ``start``) moves whole: the function
+    runs in setup() and its nested ``start`` becomes ``pass``."""
     if not (isinstance(stmt, cst.If) and _is_main_guard(stmt) and stmt.orelse is None
             and isinstance(stmt.body, cst.IndentedBlock)):
         return None
     body = list(stmt.body.body)
     rest = [s for s in body if not is_start_statement(mod, s)]
-    return rest if rest and len(rest) < len(body) else None
+    if rest and len(rest) < len(body):
+        return rest
+    through = start_functions(mod)
+    return rest if rest and through and any(_called(s, mod.functions) & through for s in rest) else None
+
+
+def main_guard(mod: WorkerModule) -> cst.If | None:
+    """The module's ``if __name__ == "__main__":`` block, if any."""
+    return next((s for s in mod.module.body if isinstance(s, cst.If) and _is_main_guard(s)), None)
 
 
 def plan_init(mod: WorkerModule) -> InitPlan:

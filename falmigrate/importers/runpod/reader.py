@@ -51,6 +51,8 @@ class Handler:
     error_lines: list[int] = field(default_factory=list)
     refresh_lines: list[int] = field(default_factory=list)
     uses_job_id: bool = False
+    # top-level job keys read besides "input"/"id" (``job.get("s3Config")``): (key, line), first read each
+    job_fields: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def is_async(self) -> bool:

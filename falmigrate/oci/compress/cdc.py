@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Protocol
 
 from pyfastcdc import FastCDC
+
+if TYPE_CHECKING:
+    from pyfastcdc import BinaryStreamReader  # a type in pyfastcdc's stub only
 
 AVG_CHUNK = 256 << 10
 MIN_CHUNK = AVG_CHUNK // 4
@@ -28,6 +31,14 @@ _ZERO_RUN = bytes(ZERO_MIN)
 _STEP = 64 << 10
 _ZERO_STEP = bytes(_STEP)
 _cutter = FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
+
+
+class Source(Protocol):
+    """What ``pieces`` reads from: a binary file (or ``io.BytesIO``) that can seek and ``readinto``."""
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -45,10 +56,10 @@ class Piece:
 class _Window:
     """``length`` bytes of ``src`` from its current position, read through ``readinto``."""
 
-    def __init__(self, src: BinaryIO, length: int) -> None:
+    def __init__(self, src: Source, length: int) -> None:
         self.src, self.left = src, length
 
-    def readinto(self, buf) -> int:
+    def readinto(self, buf: memoryview) -> int:
         if not self.left:
             return 0
         view = memoryview(buf)[:min(len(buf), self.left)]
@@ -88,13 +99,13 @@ def _split(data: bytes) -> Iterator[Piece]:
         yield Piece(data[pos:] if pos else data)
 
 
-def pieces(src: BinaryIO, start: int, length: int) -> Iterator[Piece]:
+def pieces(src: Source, start: int, length: int) -> Iterator[Piece]:
     """The data and zero-run pieces of ``src[start:start+length]``, in order, covering every byte."""
     src.seek(start)
     return pieces_of(_Window(src, length))
 
 
-def pieces_of(reader) -> Iterator[Piece]:
+def pieces_of(reader: BinaryStreamReader) -> Iterator[Piece]:
     """The pieces of everything ``reader.readinto`` gives until it returns 0."""
     zeros = 0
     for chunk in _cutter.cut_stream(reader):

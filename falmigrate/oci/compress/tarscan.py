@@ -23,6 +23,7 @@ import sys
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from falmigrate.errors import ImageError
 
@@ -114,7 +115,7 @@ def pax_records(data: bytes) -> dict[str, str]:
     return records
 
 
-def _read_exactly(handle, length: int, offset: int) -> bytes:
+def _read_exactly(handle: BinaryIO, length: int, offset: int) -> bytes:
     handle.seek(offset)  # inside the read buffer (the next header is near): no system call
     data = handle.read(length)
     if len(data) != length:
@@ -122,7 +123,7 @@ def _read_exactly(handle, length: int, offset: int) -> bytes:
     return data
 
 
-def _scan(handle, size: int) -> Iterator[Member]:
+def _scan(handle: BinaryIO, size: int) -> Iterator[Member]:
     offset = 0
     while True:
         if offset > size or (offset == 0 and size < _HEADER):
@@ -223,12 +224,20 @@ def tarfile_members(tar_path: Path) -> Iterator[Member]:
                          info.size, info.devmajor, info.devminor, xattrs, info.offset_data)
 
 
+class RawReader(Protocol):
+    """What ``Blocks`` reads: an unbuffered binary file (``open(path, "rb", buffering=0)``) or the like."""
+
+    def read(self, size: int = -1, /) -> bytes | None: ...
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
 class Blocks:
     """The tar's bytes, read once in order; ``take(start, length)`` returns the range (a memoryview, or
     bytes when it spans two reads). Ranges are taken in increasing order, so earlier reads are dropped.
     ``consume(piece)`` sees every piece read, in order, exactly once (the diff_id hasher)."""
 
-    def __init__(self, handle, consume: Callable[[bytes], None]) -> None:
+    def __init__(self, handle: RawReader, consume: Callable[[bytes], None]) -> None:
         self.handle, self.consume = handle, consume
         self.pieces: list[tuple[int, bytes]] = []  # (offset, bytes), contiguous up to self.end
         self.end = 0
@@ -285,7 +294,7 @@ class Window:
         self.blocks, self.pos, self.left = blocks, start, length
         self.seen = min(length, max(0, blocks.end - start))
 
-    def readinto(self, buf) -> int:
+    def readinto(self, buf: memoryview) -> int:
         if not self.left:
             return 0
         view = memoryview(buf).cast("B")[:self.left]
@@ -293,9 +302,10 @@ class Window:
         if self.pos < blocks.end:
             n = blocks.readinto_from(self.pos, view)
         else:
-            n = blocks.handle.readinto(view)
-            if not n:
+            read = blocks.handle.readinto(view)
+            if not read:
                 raise ImageError("layer tar is truncated")
+            n = read
             blocks.end += n
             blocks.pieces.clear()  # they all end before this read
         self.pos += n

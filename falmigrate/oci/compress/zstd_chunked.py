@@ -29,11 +29,12 @@ import struct
 import tarfile
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import zstandard
 
@@ -74,9 +75,10 @@ _local = threading.local()
 
 
 def _cctx() -> zstandard.ZstdCompressor:
-    if not hasattr(_local, "cctx"):
-        _local.cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=False)
-    return _local.cctx
+    cctx: zstandard.ZstdCompressor | None = getattr(_local, "cctx", None)
+    if cctx is None:
+        cctx = _local.cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=False)
+    return cctx
 
 
 @functools.lru_cache(maxsize=64)
@@ -159,7 +161,7 @@ class _Frames:
     """Compresses frames on worker threads and writes them to ``out`` in submission order. Small frames
     (tar headers, small files) go to the workers in batches, so the per-job cost stays small."""
 
-    def __init__(self, out, threads: int) -> None:
+    def __init__(self, out: BinaryIO, threads: int) -> None:
         self.out = out
         self.blob = _Hasher()
         self.offset = 0
@@ -268,7 +270,7 @@ def _chunked_file(frames: _Frames, blocks: tarscan.Blocks, member: tarscan.Membe
             if piece.data is None:
                 part["chunkType"] = "zeros"
 
-            def done(begin: int, end: int, digest: str, part=part, first=index == 0) -> None:
+            def done(begin: int, end: int, digest: str, part: dict = part, first: bool = index == 0) -> None:
                 part.update(offset=begin, chunkDigest=digest)
                 if first:
                     entry["offset"] = begin
@@ -304,7 +306,7 @@ def encode(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None) -> 
         return _encode(tar_path, dest, prefetch, tarscan.tarfile_members(tar_path))
 
 
-def _encode(tar_path: Path, dest: Path, prefetch: list[str] | None, members) -> Encoded:
+def _encode(tar_path: Path, dest: Path, prefetch: list[str] | None, members: Iterable[tarscan.Member]) -> Encoded:
     entries: list[dict] = []
     wanted = {p.strip("/") for p in prefetch or []}
     # a symlink on the way to a profiled path (``lib`` → ``usr/lib`` for ``/lib/…/libc.so.6``) is needed

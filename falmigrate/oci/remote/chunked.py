@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,12 @@ def toc_position(layer: dict) -> TocPosition | None:
     if not layer.get("mediaType", "").endswith("+zstd"):
         return None
     return toclib.position_from_annotations(layer.get("annotations"), layer.get("size", 0))
+
+
+def toc_checksum(pos: TocPosition) -> str:
+    """The sha256 of a layer's TOC: ``toc_position`` gives no position whose annotations lack it."""
+    assert pos.checksum is not None
+    return pos.checksum
 
 
 def fetch_range(client: RegistryClient, repo: str, digest: str, start: int, end: int,
@@ -97,18 +103,19 @@ def read_toc(client: RegistryClient, repo: str, layer: dict, pos: TocPosition, s
              stats: TransferStats) -> list[dict]:
     """The layer's TOC entries: the compressed TOC comes from the store (kept by an earlier pull, or
     read from the stored blob) or one range request."""
-    if store.has_file(pos.checksum):
-        raw = store.file_path(pos.checksum).read_bytes()
+    checksum = toc_checksum(pos)
+    if store.has_file(checksum):
+        raw = store.file_path(checksum).read_bytes()
     elif store.has_blob(layer["digest"]):
         with open(store.blob_path(layer["digest"]), "rb") as handle:
             raw = os.pread(handle.fileno(), pos.length, pos.offset)
     else:
         raw = fetch_range(client, repo, layer["digest"], pos.offset, pos.offset + pos.length, stats)
     try:
-        entries = toclib.parse_toc(raw, pos)["entries"]
+        entries: list[dict] = toclib.parse_toc(raw, pos)["entries"]
     except FalmigrateError as exc:
         raise ImageError(f"layer {layer['digest']}: {exc}") from None
-    store.write_file(pos.checksum, [raw], pos.length)
+    store.write_file(checksum, [raw], pos.length)
     return entries
 
 
@@ -134,7 +141,9 @@ class Plan:
 
 
 def _have(store: Store, local: LocalIndex, chunk: Chunk) -> bool:
-    return bool(chunk.digest) and (store.has_file(chunk.digest) or chunk.digest in local.chunks)
+    if not chunk.digest:
+        return False
+    return store.has_file(chunk.digest) or chunk.digest in local.chunks
 
 
 def plan(entries: list[dict], store: Store, local: LocalIndex, only: Container[str] | None = None,
@@ -163,7 +172,7 @@ def plan(entries: list[dict], store: Store, local: LocalIndex, only: Container[s
             if chunk.zeros or len(chunks) > 1 and _have(store, local, chunk):
                 result.chunks_reused += 1
                 result.bytes_reused += chunk.end - chunk.offset
-            elif chunk.digest not in queued:
+            elif chunk.digest is not None and chunk.digest not in queued:  # not None: refused above
                 queued.add(chunk.digest)
                 result.fetch.append((chunk, entry["name"]))
     result.fetch.sort(key=lambda item: item[0].offset)
@@ -186,9 +195,10 @@ _local = threading.local()
 
 
 def _decompressor() -> zstandard.ZstdDecompressor:
-    if not hasattr(_local, "dctx"):
-        _local.dctx = zstandard.ZstdDecompressor()
-    return _local.dctx
+    dctx: zstandard.ZstdDecompressor | None = getattr(_local, "dctx", None)
+    if dctx is None:
+        dctx = _local.dctx = zstandard.ZstdDecompressor()
+    return dctx
 
 
 def _chunk_pieces(store: Store, local: LocalIndex, chunk: Chunk) -> Iterator[bytes]:
@@ -196,6 +206,7 @@ def _chunk_pieces(store: Store, local: LocalIndex, chunk: Chunk) -> Iterator[byt
         for start in range(0, chunk.size, len(ZEROS)):
             yield ZEROS[:min(len(ZEROS), chunk.size - start)]
         return
+    assert chunk.digest is not None  # plan() refuses data chunks without one
     path = store.file_path(chunk.digest)
     source = Source(path, 0, chunk.size, chunk.size, compressed=False) if path.is_file() else local.chunks[chunk.digest]
     yield from source.read()
@@ -254,7 +265,7 @@ class Spool:
 
 
 def fetch_files(client: RegistryClient, repo: str, layer: dict, work: Plan, store: Store,
-                stats: TransferStats, on_progress=lambda n: None, jobs: int = 4,
+                stats: TransferStats, on_progress: Callable[[int], None] = lambda n: None, jobs: int = 4,
                 local: LocalIndex | None = None, *, spool: Spool | None = None, gap: int = GAP) -> None:
     """Fetch and verify the planned chunks, then assemble every planned file into the store. With a
     ``spool``, the fetched compressed ranges are kept there too; ``gap``: the largest hole between two
@@ -269,6 +280,7 @@ def fetch_files(client: RegistryClient, repo: str, layer: dict, work: Plan, stor
             spool.put(start, data)
         on_progress(end - start)
         for chunk, name in group:
+            assert chunk.digest is not None  # plan() queues only chunks with one
             piece = data[chunk.offset - start:chunk.end - start]
             try:
                 content = _decompressor().decompressobj(read_across_frames=True).decompress(piece)

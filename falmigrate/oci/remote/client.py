@@ -148,7 +148,7 @@ class RegistryClient:
             raise RegistryAuthError(f"{self.registry} rejected the token for scope {scope!r}")
         self._fetch_token(challenge, scope, creds)
 
-    def _fetch_token(self, challenge: auth.Challenge, scope: str | None, creds) -> None:
+    def _fetch_token(self, challenge: auth.Challenge, scope: str | None, creds: auth.Credentials | None) -> None:
         realm = challenge.params.get("realm")
         if not realm:
             raise RegistryAuthError(f"{self.registry}: Bearer challenge without a realm")
@@ -163,7 +163,7 @@ class RegistryClient:
                                     "refusing to send credentials there", hint="use --insecure if you trust it")
         headers = {"Authorization": creds.basic_header()} if creds else {}
         try:
-            resp = self._http.get(realm, params=params, headers=headers)
+            resp = self._http.get(realm, params=tuple(params), headers=headers)  # a tuple: httpx types it covariantly
         except httpx.HTTPError as exc:
             raise RegistryAuthError(f"token service of {self.registry} unreachable: {type(exc).__name__}") from None
         if resp.status_code in (401, 403):

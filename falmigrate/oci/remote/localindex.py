@@ -15,19 +15,21 @@ Only what none of these holds is fetched from the registry.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import zstandard
 
 from falmigrate.errors import FalmigrateError
 from falmigrate.oci.compress import toc as toclib
 from falmigrate.oci.remote.store import Store
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 INDEX = "chunked-layers.json"
 PIECE = 1 << 20
@@ -75,7 +77,8 @@ def remember(store: Store, layer_digest: str, toc_checksum: str) -> None:
 def _entries(store: Store, checksum: str) -> list[dict] | None:
     try:
         raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(store.file_path(checksum).read_bytes())).read()
-        return json.loads(raw)["entries"]
+        entries: list[dict] = json.loads(raw)["entries"]
+        return entries
     except (OSError, zstandard.ZstdError, ValueError, KeyError, TypeError):
         return None
 
@@ -98,7 +101,7 @@ def sources(store: Store) -> LocalIndex:
             continue
         for entry, chunks in files:
             digest = entry.get("digest")
-            if have_blob:
+            if have_blob and digest:
                 found.files.setdefault(digest, Source(blob, entry["offset"], entry["endOffset"], entry["size"]))
             stored = store.file_path(digest) if digest else None
             for chunk in chunks:
@@ -122,13 +125,14 @@ class _SourceReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf) -> int:
+    def readinto(self, buf: WriteableBuffer) -> int:
         while not self._buffer:
             self._buffer = next(self._pieces, b"")
             if not self._buffer:
                 return 0
-        n = min(len(buf), len(self._buffer))
-        buf[:n] = self._buffer[:n]
+        view = memoryview(buf)
+        n = min(len(view), len(self._buffer))
+        view[:n] = self._buffer[:n]
         self._buffer = self._buffer[n:]
         return n
 
@@ -137,5 +141,5 @@ def opener(store: Store, local: LocalIndex, digest: str) -> Callable[[], BinaryI
     """How to read the content ``digest``: from files/ or from a stored blob's frames."""
     path = store.file_path(digest)
     if path.is_file() or digest not in local.files:
-        return functools.partial(path.open, "rb")
+        return lambda: path.open("rb")
     return lambda: io.BufferedReader(_SourceReader(local.files[digest]), PIECE)

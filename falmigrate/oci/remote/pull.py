@@ -18,10 +18,11 @@ import platform as platform_mod
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -86,17 +87,18 @@ def get_manifest(client: RegistryClient, repo: str, reference: str, stats: Trans
 def _choose(index: dict, wanted: str) -> dict:
     os_name, _, rest = wanted.partition("/")
     arch, _, variant = rest.partition("/")
-    for m in index.get("manifests", []):
+    manifests: list[dict] = index.get("manifests", [])
+    for m in manifests:
         p = m.get("platform") or {}
         if p.get("os") == os_name and p.get("architecture") == arch and (not variant or p.get("variant") == variant):
             return m
     found = sorted(f"{(m.get('platform') or {}).get('os')}/{(m.get('platform') or {}).get('architecture')}"
-                   for m in index.get("manifests", []))
+                   for m in manifests)
     raise ImageError(f"no {wanted} image in the index (it has: {', '.join(found) or 'nothing'})")
 
 
 def fetch_blob(client: RegistryClient, repo: str, desc: dict, store: Store, stats: TransferStats,
-               on_progress=lambda n: None, attempts: int = 3, incoming: Incoming | None = None,
+               on_progress: Callable[[int], None] = lambda n: None, attempts: int = 3, incoming: Incoming | None = None,
                stop: threading.Event | None = None, spool: chunked.Spool | None = None) -> Path:
     """Download a blob into the store, verified while streaming; retried on truncation/corruption.
     ``incoming`` lets another thread read the bytes as they arrive (see ``Incoming``); setting ``stop``
@@ -127,14 +129,14 @@ def fetch_blob(client: RegistryClient, repo: str, desc: dict, store: Store, stat
     raise AssertionError("unreachable")
 
 
-def _counted(pieces: Iterator[bytes], on_progress) -> Iterator[bytes]:
+def _counted(pieces: Iterator[bytes], on_progress: Callable[[int], None]) -> Iterator[bytes]:
     for piece in pieces:
         on_progress(len(piece))
         yield piece
 
 
 def _whole(client: RegistryClient, repo: str, digest: str, stats: TransferStats,
-           stop: threading.Event | None) -> Iterator[bytes]:
+           stop: threading.Event | None) -> Generator[bytes, None, None]:
     resp = client.request("GET", f"/v2/{repo}/blobs/{digest}", scope=repo_scope(repo), stream=True,
                           what=f"blob {digest}")
     try:
@@ -148,7 +150,7 @@ def _whole(client: RegistryClient, repo: str, digest: str, stats: TransferStats,
 
 
 def _around(client: RegistryClient, repo: str, desc: dict, stats: TransferStats, stop: threading.Event | None,
-            spool: chunked.Spool) -> Iterator[bytes]:
+            spool: chunked.Spool) -> Generator[bytes, None, None]:
     """The blob in order: spooled ranges from the spool, the holes between them by range requests."""
     digest, size, pos = desc["digest"], desc.get("size", 0), 0
     for start, end in spool.merged():
@@ -302,7 +304,7 @@ class _Pull:
             if work.fetch_bytes * 2 < layer.get("size", 0):
                 chunked.fetch_files(self.client, self.repo, layer, work, store, self.stats, self.bar.advance,
                                     self.jobs, self.local)
-                localindex.remember(store, layer["digest"], pos.checksum)  # its chunks, for next time
+                localindex.remember(store, layer["digest"], chunked.toc_checksum(pos))  # its chunks, for next time
                 plan.set_result(("partial", entries))
                 return "partial"
         cached = store.has_blob(layer["digest"])
@@ -310,8 +312,8 @@ class _Pull:
         plan.set_result(("cached" if cached else "full", incoming))
         fetch_blob(self.client, self.repo, layer, store, self.stats, self.bar.advance, incoming=incoming,
                    stop=self.stop, spool=self.early.spools.get(number))
-        if toc is not None and store.has_file(toc[0].checksum):
-            localindex.remember(store, layer["digest"], toc[0].checksum)  # cold layer: whole blob, TOC kept
+        if toc is not None and store.has_file(chunked.toc_checksum(toc[0])):
+            localindex.remember(store, layer["digest"], chunked.toc_checksum(toc[0]))  # cold layer: whole blob, TOC kept
         return "cached" if cached else "full"
 
 
@@ -389,6 +391,6 @@ def _remove_stale(parent: Path, prefix: str) -> None:
 
 
 def pull_reference(ref: Reference, store_dir: Path, *, to: Path | None = None, platform: str | None = None,
-                   partial: bool = True, **client_options) -> PullResult:
+                   partial: bool = True, **client_options: Any) -> PullResult:
     with RegistryClient(ref.api_host, **client_options) as client:
         return pull(ref, Store(store_dir), client, to=to, platform=platform, partial=partial)

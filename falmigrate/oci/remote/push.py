@@ -16,6 +16,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from falmigrate import progress
 from falmigrate.errors import ImageError, IntegrityError
@@ -48,7 +49,8 @@ def known_blobs_path() -> Path:
 
 def _load_known() -> dict:
     try:
-        return json.loads(known_blobs_path().read_text())
+        known: dict = json.loads(known_blobs_path().read_text())
+        return known
     except (OSError, ValueError):
         return {}
 
@@ -90,7 +92,7 @@ def _blobs_of(store: Layout, descriptor: dict) -> tuple[list[dict], list[tuple[d
 
 
 def push_image(store: Layout, descriptor: dict, ref: Reference, client: RegistryClient, *,
-               mount_from: tuple[str, ...] = (), jobs: int = 4, **uploader_options) -> PushResult:
+               mount_from: tuple[str, ...] = (), jobs: int = 4, **uploader_options: Any) -> PushResult:
     """Push the manifest/index ``descriptor`` (and everything under it) from ``store`` to ``ref``."""
     blobs, manifests = _blobs_of(store, descriptor)
     unique = {b["digest"]: b for b in blobs}
@@ -128,7 +130,7 @@ def push_image(store: Layout, descriptor: dict, ref: Reference, client: Registry
                       media_type=root["mediaType"], tag=ref.tag, stats=stats)
 
 
-def push_layout(layout: Path, tag: str | None, ref: Reference, **client_options) -> PushResult:
+def push_layout(layout: Path, tag: str | None, ref: Reference, **client_options: Any) -> PushResult:
     """Push image ``tag`` of the OCI layout at ``layout`` to ``ref`` (``client_options`` → RegistryClient)."""
     if not (Path(layout) / "index.json").is_file():
         raise ImageError(f"{layout} is not an OCI image layout (no index.json)")

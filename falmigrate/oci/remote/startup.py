@@ -32,7 +32,8 @@ MAX_LINKS = 40  # as the kernel's limit of symlinks followed in one lookup
 
 
 def _name(entry: dict) -> str:
-    return entry["name"].removeprefix("./").strip("/")
+    name: str = entry["name"]
+    return name.removeprefix("./").strip("/")
 
 
 def marked(tocs: list[list[dict] | None]) -> dict[int, list[dict]]:

@@ -18,9 +18,13 @@ import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from falmigrate.oci.digest import Digest, Verifier
 from falmigrate.oci.layout import Layout
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 def default_store() -> Path:
@@ -182,9 +186,11 @@ class _IncomingReader(io.RawIOBase):
                 assert inc._fd is not None
                 self._fd = os.dup(inc._fd)
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         if self._fd is None:
             self._attach()
+        assert self._fd is not None  # _attach opened it
+        view = memoryview(buffer)
         inc = self._in
         with inc._cond:
             def ready() -> bool:
@@ -193,9 +199,9 @@ class _IncomingReader(io.RawIOBase):
             inc._cond.wait_for(ready)
             if inc._generation != self.generation or inc._state == "failed":
                 raise Superseded
-            available = inc._size - self._pos if inc._state == "writing" else len(buffer)
-        data = os.pread(self._fd, min(len(buffer), available), self._pos)
-        buffer[:len(data)] = data
+            available = inc._size - self._pos if inc._state == "writing" else len(view)
+        data = os.pread(self._fd, min(len(view), available), self._pos)
+        view[:len(data)] = data
         self._pos += len(data)
         return len(data)
 

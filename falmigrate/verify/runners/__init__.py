@@ -5,7 +5,8 @@ Each module defines ``run_source(root, spec, cases) -> list`` (one value per cas
 for a case that raised), which runs the user's code the platform's own way. A module may also define
 ``fal_side_env(src, spec) -> dict`` with environment variables the fal side's worker needs (e.g. a
 server's port), and ``default_cases(spec) -> list | None`` for the cases to run when none are given
-(e.g. empty inputs, so each side applies its own defaults). Modules are imported lazily, so one platform's missing SDK cannot break another.
+(e.g. empty inputs, so each side applies its own defaults), and ``run_output(out, spec, cases) -> list``
+for image-only apps (it runs the output's own server locally and sends it the cases). Modules are imported lazily, so one platform's missing SDK cannot break another.
 
 ``FALMIGRATE_VERIFY_RUNNERS="platform=dotted.module,..."`` replaces a platform's runner module (for
 out-of-tree runners and tests); the module must be importable from the worker's environment.
@@ -46,6 +47,17 @@ def runner_module(platform: str) -> ModuleType:
 
 def run_source(platform: str, root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
     results = runner_module(platform).run_source(Path(root), spec, cases)
+    if len(results) != len(cases):
+        raise VerifyError(f"the {platform} runner returned {len(results)} result(s) for {len(cases)} case(s)")
+    return list(results)
+
+
+def run_output(platform: str, out: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
+    """The output side of image-only apps (the image's own server run locally), when the runner has one."""
+    hook = getattr(runner_module(platform), "run_output", None)
+    if hook is None:
+        raise VerifyError(f"the {platform} verify runner cannot run image-only apps")
+    results = hook(Path(out), spec, cases)
     if len(results) != len(cases):
         raise VerifyError(f"the {platform} runner returned {len(results)} result(s) for {len(cases)} case(s)")
     return list(results)

@@ -1,16 +1,20 @@
-"""Source side of ``falmigrate verify`` for Docker servers: the real server, started without Docker.
+"""Both sides of ``falmigrate verify`` for servers in a Dockerfile: the server started the way the image
+starts it, without Docker.
 
-The server command from the spec runs in the project's code folder with the Dockerfile's ENV, on a
-free local port (the ``{port}`` placeholder and ``$PORT``; a server that can do neither keeps its port), with this interpreter's ``bin`` first on
-PATH so ``uvicorn``/``gunicorn``/``python`` are the ones installed here. Each case is sent as a real
-HTTP request (``method`` → ``endpoint`` with ``input`` as the JSON body; as query parameters for
-GET/DELETE/HEAD), and the answer is shaped like the fal side's worker shapes its own (``response_value``).
-``fal_side_env`` gives the generated app the same setting for the fal side.
+The source side runs what the source Dockerfile's image runs (``spec.server.command``: its
+ENTRYPOINT script included) in the project folder the Dockerfile copies into its WORKDIR, with the
+image's ENV and this interpreter's ``bin`` first on PATH; the fal side of an image-only app
+(``verify.imageonly``) does the same with the output's patched Dockerfile. The server gets a free
+local port (the ``{port}`` mark on its command line, and ``PORT``); one that can do neither keeps its
+own. Each case is sent as a real HTTP request (``method`` → ``endpoint`` with ``input`` as the JSON
+body; as query parameters for GET/DELETE/HEAD), and the answer is shaped like the fal side's worker
+shapes its own (``response_value``).
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import signal
 import socket
 import subprocess
@@ -40,39 +44,53 @@ def pick_port(spec: AppSpec) -> int:
     return free_port()
 
 
+def context_dir(root: Path, spec: AppSpec) -> Path:
+    return (Path(root) / spec.require_details(DockerDetails).context).resolve()
+
+
 def server_dir(root: Path, spec: AppSpec) -> Path:
-    sub = spec.require_details(DockerDetails).server_dir
-    return (Path(root) / sub).resolve() if sub else Path(root).resolve()
+    """The project folder the image's WORKDIR holds: where the server runs."""
+    return context_dir(root, spec) / spec.require_details(DockerDetails).server_dir
 
 
-def server_env(spec: AppSpec, port: int, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment ``docker run`` would give the server: image ENV, then PORT, local bin on PATH."""
+def server_env(root: Path, spec: AppSpec, port: int, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment ``docker run`` would give the server: the image's ENV (its PYTHONPATH folders mapped
+    to the project's), the port in PORT and in the variable the server reads it from, local bin on PATH."""
+    details = spec.require_details(DockerDetails)
     env = dict(os.environ if base is None else base)
     env.update(spec.image.env)
+    if "PYTHONPATH" in spec.image.env:
+        env["PYTHONPATH"] = os.pathsep.join(
+            str(context_dir(root, spec) / details.image_paths[entry]) if entry in details.image_paths
+            else entry for entry in spec.image.env["PYTHONPATH"].split(":"))
     env["PORT"] = str(port)
+    if details.port_variable:
+        env[details.port_variable] = str(port)
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
 
-def fal_side_env(src: Path, spec: AppSpec) -> dict[str, str]:
-    """Variables for the fal side's worker so the generated app's setup() starts the user's server
-    from ``src`` (not the image's workdir) on a free port, with the Dockerfile's ENV."""
-    port = pick_port(spec)
-    env = {k: v for k, v in server_env(spec, port, base={"PATH": os.environ.get("PATH", "")}).items()}
-    env["FALMIGRATE_SERVER_PORT"] = str(port)
-    env["FALMIGRATE_SERVER_DIR"] = str(server_dir(src, spec))
-    return env
+def local_command(root: Path, spec: AppSpec, port: int) -> list[str]:
+    """The server's command with the port filled in and its ENTRYPOINT script named by its project path
+    (the image has it at another place)."""
+    assert spec.server is not None
+    via = spec.require_details(DockerDetails).via
+    script = str(context_dir(root, spec) / via) if via else None
+    words = [part.replace(PLACEHOLDER, str(port)) for part in spec.server.command]
+    return [script if script and posixpath.basename(w) == posixpath.basename(via or "") else w for w in words]
 
 
-def _wait(process: subprocess.Popen, port: int, health: str, timeout: float) -> None:
+def wait_healthy(process: subprocess.Popen, port: int, health: str, timeout: float) -> None:
+    """Return once GET health answers below 500; a VerifyError when the server exits or the time runs out."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise VerifyError(f"the server exited with code {process.returncode} before answering GET {health}")
+            raise VerifyError(f"the server exited with code {process.returncode} before answering GET "
+                              f"{health}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=2).status_code < 500:
                 return
@@ -88,15 +106,14 @@ def start(root: Path, spec: AppSpec, port: int | None = None) -> tuple[subproces
     if spec.server is None:
         raise VerifyError("the spec has no server to start")
     port = port or pick_port(spec)
-    command = [part.replace(PLACEHOLDER, str(port)) for part in spec.server.command]
-    cwd = server_dir(root, spec)
+    command = local_command(root, spec, port)
     try:
-        process = subprocess.Popen(command, cwd=cwd, env=server_env(spec, port), start_new_session=True,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(command, cwd=server_dir(root, spec), env=server_env(root, spec, port),
+                                   start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except OSError as exc:
         raise VerifyError(f"cannot start {' '.join(command)!r}: {exc}") from exc
     try:
-        _wait(process, port, spec.server.health_path, STARTUP_TIMEOUT)
+        wait_healthy(process, port, spec.server.health_path, STARTUP_TIMEOUT)
     except VerifyError as exc:
         stop(process)
         tail = (process.stderr.read().decode(errors="replace") if process.stderr else "")[-2000:]
@@ -162,3 +179,9 @@ def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[A
     finally:
         stop(process)
     return results
+
+
+def fal_side_env(src: Path, spec: AppSpec) -> dict[str, str]:
+    """The image's ENV for the fal side's worker: a ``--native`` app runs in that image."""
+    del src
+    return dict(spec.image.env)

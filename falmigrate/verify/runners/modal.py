@@ -15,24 +15,39 @@ import inspect
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from falmigrate.errors import VerifyError
-from falmigrate.spec import AppSpec, ModalAppDetails, ModalDetails, ModalServer
+from falmigrate.importers.modal.entry import package_root
+from falmigrate.spec import AppSpec, ModalAppDetails, ModalDetails, ModalServer, ServerSpec
+from falmigrate.verify.runners.docker import response_value  # both sides of a server answer alike
 
 
 def _module(root: Path, spec: AppSpec) -> Any:
+    """Import the entry module the way ``modal run`` does (a package entry by its dotted name)."""
     entry = Path(spec.source.entry_file or "app.py")
-    folder = str((root / entry).parent.resolve())
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    folder, name = package_root(root.resolve(), (root / entry).resolve())
+    for path in (str((root / entry).parent.resolve()), str((root / folder).resolve())):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    _old_names()
     try:
-        return importlib.import_module(entry.stem)
+        return importlib.import_module(name)
     except Exception as exc:  # the user's module failed to import: the source side cannot start
         raise VerifyError(f"cannot import {entry} under modal: {type(exc).__name__}: {exc}", file=str(entry)) from exc
+
+
+def _old_names() -> None:
+    """Run apps written for Modal's old API under the installed SDK: ``modal.Stub`` is ``modal.App``
+    renamed (Modal's own error says "This is a simple name change")."""
+    import modal
+
+    if not hasattr(modal, "Stub"):
+        modal.Stub = modal.App  # type: ignore[attr-defined]
 
 
 def _resolve(value: Any) -> Any:
@@ -114,10 +129,7 @@ class _Runner:
                 response = client.request(method, path, **payload)
         else:
             response = httpx.request(method, f"http://127.0.0.1:{server.port}{path}", timeout=60, **payload)
-        try:
-            return response.json()
-        except ValueError:
-            return {"status": response.status_code, "text": response.text}
+        return response_value(response)
 
 
 def _wait_for_port(port: int, timeout: float) -> None:
@@ -165,6 +177,7 @@ def _stop_children(before: set[int]) -> None:
 def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
     """One value per case (a failing case gives ``{"error": "..."}``)."""
     before = set(_children()) if Path("/proc").is_dir() else set()
+    os.environ.update(image_environment(spec))
     runner = _Runner(Path(root), spec)
     results: list[Any] = []
     try:
@@ -181,7 +194,85 @@ def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[A
     return results
 
 
+def image_environment(spec: AppSpec) -> dict[str, str]:
+    """What the image chain sets (``.env()``, ENV lines of the steps, kept in order as Dockerfile lines):
+    Modal sets it in the container before the app module is imported, and so does the fal image."""
+    from falmigrate.dockerfile import parse_text
+
+    steps = "FROM scratch\n" + "".join(f"{line}\n" for line in spec.image.dockerfile_extra)
+    return {**spec.image.env, **parse_text(steps, "image steps", check_references=False).final.env}
+
+
 def fal_side_env(src: Path, spec: AppSpec) -> dict[str, str]:
     """In the image the project is copied next to fal_app.py; offline, its modules come from SRC."""
     paths = [str(Path(src).resolve()), os.environ.get("PYTHONPATH", "")]
-    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    return {**image_environment(spec), "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _served_command(out: Path, server: ServerSpec) -> tuple[list[str], int]:
+    """The image's CMD for this app, run from OUT (the launcher next to it) on a free port when it may move."""
+    command = [sys.executable, *server.command[1:]]
+    command[1] = str(out / Path(command[1]).name)
+    port = server.port
+    if server.kind in ("asgi", "wsgi"):
+        port = _free_port()
+        command[command.index("--port") + 1] = str(port)
+    return command, port
+
+
+def _wait_for_http(port: int, path: str, process: subprocess.Popen, timeout: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise VerifyError(f"the served app exited with {process.returncode} before answering")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise VerifyError(f"the served app did not answer GET {path} on port {port} within {timeout:.0f}s")
+
+
+def _request(port: int, case: dict[str, Any]) -> Any:
+    import httpx
+
+    method = str(case.get("method", "POST")).upper()
+    body = case.get("input", {})
+    payload = {"params": body} if method in ("GET", "HEAD", "DELETE") else {"json": body}
+    response = httpx.request(method, f"http://127.0.0.1:{port}{case.get('endpoint', '/')}", timeout=60, **payload)
+    return response_value(response)
+
+
+def run_output(out: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
+    """The image-only side: each app's image CMD (the launcher) run from OUT, sent the cases over HTTP."""
+    apps = {app.class_name: app for app in spec.served_apps()}
+    results: dict[int, Any] = {}
+    groups: dict[str, list[int]] = {}
+    for index, case in enumerate(cases):
+        groups.setdefault(case.get("app") or spec.class_name, []).append(index)
+    for name, indexes in groups.items():
+        app = apps.get(name)
+        if app is None or app.server is None:
+            raise VerifyError(f"no image-only app {name!r} in the spec")
+        command, port = _served_command(Path(out), app.server)
+        process = subprocess.Popen(command, cwd=out, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            _wait_for_http(port, app.server.health.path, process, 60.0)
+            for index in indexes:
+                try:
+                    results[index] = _request(port, cases[index])
+                except Exception as exc:  # noqa: BLE001 - a failed request is a result to compare
+                    results[index] = {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+    return [results[i] for i in range(len(cases))]

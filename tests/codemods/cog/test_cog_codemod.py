@@ -14,6 +14,7 @@ import pytest
 
 from falmigrate.codemods.cog import rewrite
 from falmigrate.importers.cog import CogImporter
+from tests.helpers.golden import fixture_request
 
 DATA = Path(__file__).resolve().parent / "data"
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "cog"
@@ -62,13 +63,13 @@ def test_comments_docstrings_and_untouched_code_are_kept(basic: Path) -> None:
 
 @pytest.mark.parametrize("case", sorted(p.name for p in FIXTURES.iterdir() if (p / "input").is_dir()))
 def test_output_parses_passes_ruff_and_twice_is_once(case: str, tmp_path: Path) -> None:
-    source = FIXTURES / case / "input"
-    first = _rewrite(source)
+    spec = CogImporter().load(FIXTURES / case / "input", fixture_request(FIXTURES / case))
+    source = FIXTURES / case / "input" / spec.source.root
+    first = rewrite(spec, source)
     ast.parse(first.code)
     _ruff_clean(first.code, tmp_path)
     again = tmp_path / "again"
     shutil.copytree(source, again)
-    spec = CogImporter().load(source)
     (again / spec.details.file).write_text(first.code)
     assert rewrite(spec, again).code == first.code
 

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from falmigrate.codemods.runpod import rewrite, transform_source
+from falmigrate.codemods.runpod import WorkerOptions, rewrite, transform_source
 from falmigrate.importers.runpod import RunpodImporter
+from tests.helpers.golden import fixture_request
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "runpod"
@@ -25,12 +26,12 @@ CASES = ["worker", "nested"]
 
 def converted(name: str) -> str:
     source = (DATA / f"{name}_before.py.txt").read_text()
-    return transform_source(source, f"{name}.py", class_name="Demo").code
+    return transform_source(source, f"{name}.py", WorkerOptions(class_name="Demo")).code
 
 
 def fixture_code(name: str) -> str:
     root = FIXTURES / name / "input"
-    return rewrite(RunpodImporter().load(root), root).code
+    return rewrite(RunpodImporter().load(root, fixture_request(FIXTURES / name)), root).code
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -50,7 +51,7 @@ def test_module_without_start_is_a_no_op() -> None:
 @pytest.mark.parametrize("name", CASES)
 def test_twice_is_once(name: str) -> None:
     once = converted(name)
-    assert transform_source(once, f"{name}.py", class_name="Demo").code == once
+    assert transform_source(once, f"{name}.py", WorkerOptions(class_name="Demo")).code == once
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -81,7 +82,7 @@ def test_init_is_moved_with_globals_and_called_from_setup() -> None:
     init = next(s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == "_falmigrate_init")
     assert "global started, MODEL, NAME" in module.code_for_node(init)
     assert "SCHEMA = {" in code.split("def _falmigrate_init")[0]  # literal constants stay at module level
-    assert "def setup(self):\n        _falmigrate_init()" in code
+    assert "def setup(self) -> None:\n        _falmigrate_init()" in code
 
 
 def test_start_under_main_guard_and_unused_imports_go() -> None:
@@ -94,10 +95,10 @@ def test_start_under_main_guard_and_unused_imports_go() -> None:
 
 def test_nested_start_becomes_a_todo_with_a_finding() -> None:
     source = (DATA / "nested_before.py.txt").read_text()
-    result = transform_source(source, "nested.py", class_name="Demo")
+    result = transform_source(source, "nested.py", WorkerOptions(class_name="Demo"))
     assert "# TODO(falmigrate FM300)" in result.code
     assert [f.rule for f in result.findings] == ["FM300"]
-    assert '@fal.endpoint("/stream")' in result.code and "async for item in handler(job)" in result.code
+    assert '@fal.endpoint("/stream")' in result.code and "_falmigrate_aevents(handler(job))" in result.code
 
 
 def test_main_guard_with_only_start_is_removed() -> None:
@@ -116,11 +117,18 @@ def test_main_guard_with_only_start_is_removed() -> None:
     assert "__main__" not in code and "import runpod" not in code
 
 
-def test_settings_become_class_attributes() -> None:
-    code = fixture_code("hub_dockerfile")
-    for line in ('machine_type = ["GPU-A6000", "GPU-A100"]', "max_multiplexing = 4", 'secrets = ["HF_TOKEN"]',
-                 'image = fal.ContainerImage.from_dockerfile('):
-        assert f"    {line}" in code
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_the_class_holds_no_deploy_settings_and_builds_no_image(name: str) -> None:
+    root = FIXTURES / name / "input"
+    spec = RunpodImporter().load(root, fixture_request(FIXTURES / name))
+    if spec.server is not None:  # a load-balancing worker: the image's own server, nothing rewritten
+        return
+    app = rewrite(spec, root).code.split("# --- fal app")[1]
+    for attribute in ("image", "machine_type", "max_multiplexing", "secrets", "keep_alive", "num_gpus",
+                      "min_concurrency", "max_concurrency", "request_timeout"):
+        assert f"\n    {attribute} = " not in app
+    assert "ContainerImage" not in app and "_add_extra_routes" not in app and "_allow_init" not in app
+    assert "runpod.serverless.start(" not in app
 
 
 KEYS = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda k: not keyword.iskeyword(k))
@@ -145,7 +153,7 @@ def test_generated_workers_convert_cleanly(reads: dict, is_async: bool, guarded:
     mod = read_worker(source)
     fields = read_fields(mod, analyse_handler(mod, mod.functions["handler"]).reads)
     assert [f.name for f in fields] == list(reads)
-    code = transform_source(source, fields=fields).code
+    code = transform_source(source, options=WorkerOptions(fields=fields)).code
     compile(code, "fal_app.py", "exec")
     assert "global CACHE" in code and "runpod" not in code.split("# --- fal app")[0]
     assert transform_source(code).code == code

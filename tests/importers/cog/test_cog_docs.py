@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from falmigrate import rules
-from falmigrate.importers.cog import mapping
+from falmigrate.importers.cog import bases, mapping
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "from-replicate.md"
 
@@ -28,7 +28,7 @@ def test_doc_lists_every_rule_key_and_torch_version() -> None:
         assert f"| {rule.id} |" in text
     for key in mapping.mapping()["build_keys"]:
         assert f"`build.{key}`" in text
-    for version in mapping.compat()["torch"]:
+    for version in bases.table()["torch"]:
         assert f"| {version} |" in text
 
 

@@ -47,7 +47,7 @@ def test_invalid_yaml_points_at_the_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ref, message", [
     ("missing.py:Predictor", "does not exist"),
-    ("predict.py:Nope", "defines no top-level class Nope"),
+    ("predict.py:Nope", "defines no top-level class or function Nope"),
 ])
 def test_bad_predictor_reference_points_at_cog_yaml(tmp_path: Path, ref: str, message: str) -> None:
     root = project(tmp_path, f'build:\n  python_version: "3.11"\npredict: "{ref}"\n')
@@ -77,20 +77,21 @@ def test_failed_conversion_writes_nothing(tmp_path: Path) -> None:
 
 def test_unsupported_types_are_findings_not_crashes(tmp_path: Path) -> None:
     predict = """
+    import random
     from cog import BasePredictor, Input
     import numpy as np
 
     class Predictor(BasePredictor):
-        def predict(self, arr: np.ndarray = Input(description="x"), n: int = Input(default=len("ab"))) -> np.ndarray:
+        def predict(self, arr: np.ndarray = Input(description="x"), n: int = Input(default=random.randint(1, 3))) -> np.ndarray:
             return arr
     """
     spec = CogImporter().load(project(tmp_path, 'predict: "predict.py:Predictor"\n', {"predict.py": predict}))
     found = {f.rule: f for f in spec.findings}
     assert {"FM107", "FM108", "FM114"} <= set(found)
     assert found["FM107"].severity == "error" and found["FM107"].location.file == "predict.py"
-    assert found["FM107"].location.line == 6
+    assert found["FM107"].location.line == 7
     arr, n = spec.endpoints[0].inputs
-    assert arr.type.kind == "any" and n.required  # a non-literal default cannot be kept
+    assert arr.type.kind == "any" and n.required  # a default only known at run time cannot be kept
 
 
 def test_both_spellings_and_runner_class(tmp_path: Path) -> None:
@@ -159,7 +160,7 @@ def test_concurrency_gpu_weights_and_secrets(tmp_path: Path) -> None:
         """, {"predict.py": predict, "requirements.txt": "torch==2.4.1\n"}))
     assert spec.scaling.max_multiplexing == 6
     assert spec.hardware.machine_type == "GPU-A100" and spec.hardware.gpu
-    assert spec.image.base == "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"  # newest CUDA torch 2.4 ships for
+    assert spec.image.base == "nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04"  # newest CUDA torch 2.4 ships for
     assert spec.image.env == {"A": "1", "B": "two=2", "PIP_EXTRA_INDEX_URL": "https://download.pytorch.org/whl/cu124"}
     assert spec.secrets == ["HF_TOKEN"]
     assert "hf_abc123" not in spec.to_json()  # a secret's value never reaches the spec (or any output)
@@ -171,12 +172,14 @@ def test_concurrency_gpu_weights_and_secrets(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("yaml_text, base, finding", [
-    ('build:\n  gpu: true\n  cuda: "11.8"\n', "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04", None),
-    ('build:\n  gpu: true\n', "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04", None),
-    ('build:\n  gpu: true\n  cuda: "12.8"\n  python_packages: ["torch==2.1.2"]\n',
-     "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04", "FM113"),
-    ('build:\n  gpu: true\n  python_packages: ["torch==2.0.1"]\n', "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04", None),
-    ('build:\n  gpu: true\n  cuda: "11.3"\n', "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04", "FM113"),
+    ('build:\n  gpu: true\n  cuda: "11.8"\n', "nvidia/cuda:11.8.0-cudnn8-devel-ubuntu22.04", None),
+    ('build:\n  gpu: true\n', "nvidia/cuda:11.8.0-cudnn8-devel-ubuntu22.04", None),  # cog's default CUDA
+    ('build:\n  gpu: true\n  cuda: "12.8"\n  python_version: "3.11"\n  python_packages: ["torch==2.1.2"]\n',
+     "nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04", "FM113"),
+    ('build:\n  gpu: true\n  python_version: "3.11"\n  python_packages: ["torch==2.0.1"]\n',
+     "nvidia/cuda:11.8.0-cudnn8-devel-ubuntu22.04", None),
+    ('build:\n  gpu: true\n  cuda: "11.3"\n', "nvidia/cuda:11.3.1-cudnn8-devel-ubuntu20.04", None),
+    ('build:\n  gpu: true\n  cuda: "12.7"\n', "nvidia/cuda:12.6.3-cudnn-devel-ubuntu24.04", "FM113"),
 ])
 def test_base_image_selection(tmp_path: Path, yaml_text: str, base: str, finding: str | None) -> None:
     spec = CogImporter().load(project(tmp_path, yaml_text + 'predict: "predict.py:Predictor"\n'))
@@ -186,11 +189,13 @@ def test_base_image_selection(tmp_path: Path, yaml_text: str, base: str, finding
 
 def test_cpu_keeps_python_version_as_written(tmp_path: Path) -> None:
     spec = CogImporter().load(project(tmp_path, 'build:\n  python_version: 3.10\npredict: "predict.py:Predictor"\n'))
-    assert spec.image.python == "3.10" and spec.image.base is None and spec.hardware.machine_type == "S"
+    assert spec.image.python == "3.10" and spec.image.base == "python:3.10-slim-bookworm"
+    assert spec.hardware.machine_type == "S"
 
 
 def test_torch_pin_parsing() -> None:
-    assert torch_version(["numpy", "torch==2.3.1+cu121  # gpu"]) == "2.3"
+    assert torch_version(["numpy", "torch==2.3.1+cu121  # gpu"]) == "2.3.1"
+    assert torch_version(["torch == 2.1"]) == "2.1"
     assert torch_version(["torchvision==0.18"]) is None
 
 
@@ -213,26 +218,37 @@ def test_detect(tmp_path: Path) -> None:
     assert CogImporter().detect(tmp_path / "proj" / "nothing") == 0.0
 
 
-def test_other_modules_importing_cog_are_findings(tmp_path: Path) -> None:
-    """The fal image has no cog: a helper module that imports cog is reported at its line (the train
-    module is not: it is not migrated)."""
+def test_other_modules_importing_cog_get_cog_installed(tmp_path: Path) -> None:
+    """Only the predictor module is rewritten: other modules that import cog (helpers, the trainer module)
+    run as they are, so the image installs cog; each gets an info finding at its line."""
     root = project(tmp_path, 'predict: "predict.py:Predictor"\ntrain: "train.py:train"\n', {
         "predict.py": PREDICT,
         "helpers/io.py": "import os\n\nfrom cog import Path\n",
         "train.py": "from cog import Input\n",
         "plain.py": "# import cog is only mentioned in a comment\nimport os\n",
     })
-    found = [f for f in CogImporter().load(root).findings if f.rule == "FM109"]
-    assert [(f.location.file, f.location.line) for f in found] == [("helpers/io.py", 3)]
-    assert "not installed in the fal image" in found[0].message
+    spec = CogImporter().load(root)
+    found = [f for f in spec.findings if f.rule == "FM109"]
+    assert [(f.location.file, f.location.line, f.severity) for f in found] == [("helpers/io.py", 3, "info"),
+                                                                             ("train.py", 1, "info")]
+    assert "the image installs cog==0.23.1" in found[0].message
+    assert "cog==0.23.1" in spec.image.python_requirements
+    assert "FM104" in rules(spec)  # train.py defines no train function: not migrated
+
+
+def test_no_cog_in_the_image_when_nothing_kept_imports_it(tmp_path: Path) -> None:
+    spec = CogImporter().load(project(tmp_path, 'predict: "predict.py:Predictor"\n'))
+    assert not any(r.startswith("cog") for r in spec.image.python_requirements) and "FM109" not in rules(spec)
 
 
 @pytest.mark.parametrize("yaml_text, index", [
     ('build:\n  python_packages: ["torch==2.3.1", "numpy"]\n', "https://download.pytorch.org/whl/cpu"),
     ('build:\n  gpu: true\n  cuda: "11.8"\n  python_packages: ["torch==2.1.2"]\n',
      "https://download.pytorch.org/whl/cu118"),
-    ('build:\n  gpu: true\n  python_packages: ["torch==2.8.0"]\n', "https://download.pytorch.org/whl/cu128"),
-    ('build:\n  gpu: true\n  cuda: "12.8"\n  python_packages: ["torch==2.1.2"]\n', None),  # no such build (FM113)
+    ('build:\n  gpu: true\n  python_packages: ["torch==2.8.0"]\n', "https://download.pytorch.org/whl/cu129"),
+    # CUDA 12.8 has no torch 2.1.2 build: cog installs the newest one below it (cu121) and warns (FM113)
+    ('build:\n  gpu: true\n  cuda: "12.8"\n  python_packages: ["torch==2.1.2"]\n', "https://download.pytorch.org/whl/cu121"),
+    ('build:\n  gpu: true\n  cuda: "11.3"\n  python_packages: ["torch==2.4.1"]\n', None),  # no build at or below 11.3
     ('build:\n  python_packages: ["torch"]\n', None),  # not pinned
     ('build:\n  python_packages: ["torch==2.3.1"]\nenvironment: ["PIP_EXTRA_INDEX_URL=https://mirror.example/simple"]\n',
      "https://mirror.example/simple"),  # the user's own index wins

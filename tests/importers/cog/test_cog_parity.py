@@ -12,12 +12,18 @@ import pytest
 from falmigrate.convert import convert, write_output
 from falmigrate.importers.cog import CogImporter
 from falmigrate.verify import load_cases, verify
+from tests.helpers.golden import fixture_request
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "cog"
 NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file())
 # Cases refused before predict runs (cog's input checks / fal's 422): both sides must fail.
 FAILING = {("choices", "bad_choice"), ("choices", "too_many_steps"), ("choices", "bad_tag"),
-           ("runner_run", "missing_document"), ("image_output", "bad_color")}
+           ("runner_run", "missing_document"), ("image_output", "bad_color"),
+           ("secret_mounts", "train_too_many_steps"), ("run_curl", "bad_separator"), ("run_curl", "empty_title"),
+           ("multi_model", "ragged"), ("multi_model", "scale_too_big"), ("function_train", "bad_style"),
+           ("function_train", "train_missing_examples"), ("gpu_devel", "not_numbers"),
+           ("gpu_devel", "precision_too_high"), ("future_annotations", "too_many_sentences"),
+           ("future_annotations", "empty")}
 # One deliberate change per fixture's generated app (old -> new, exactly one occurrence): a request default,
 # a dropped constraint, a body line, a setup detail. verify must report each: the source side reads
 # defaults and constraints with cog's own inspector, not with the importer, so they cannot hide.
@@ -31,6 +37,13 @@ MUTATIONS = {
     "setup_weights": ("self.vocab[index % len(self.vocab)]", "self.vocab[(index + 1) % len(self.vocab)]"),
     "streaming": ("state * 31 + 7", "state * 31 + 8"),
     "text_io": ("Field(default='hello cog world'", "Field(default='hello fal world'"),
+    # the default comes from SLUG_MAX_LENGTH, which cog.yaml's environment sets: 80 is the code's fallback
+    "run_curl": ("Field(default=64,", "Field(default=80,"),
+    "multi_model": ('if mode == "smooth":', 'if mode != "smooth":'),
+    "function_train": ("Field(default='textstyle-shout'", "Field(default='textstyle-whisper'"),
+    "gpu_devel": ("Field(default=4, ge=0, le=8)", "Field(default=3, ge=0, le=8)"),
+    "future_annotations": ("max_sentences: int = Field(default=2, ge=1, le=5)",
+                           "max_sentences: int = Field(default=2, ge=1, le=6)"),
 }
 
 
@@ -39,7 +52,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     outs = {}
     for name in NAMES:
         out = tmp_path_factory.mktemp(name) / "out"
-        write_output(convert(FIXTURES / name / "input", "cog"), out)
+        write_output(convert(FIXTURES / name / "input", "cog", request=fixture_request(FIXTURES / name)), out)
         outs[name] = out
     return outs
 
@@ -112,6 +125,16 @@ ACCEPT_REFUSED = {
     "image_output": [[("Literal['red', 'green', 'blue']", "str"),
                       ("color = request.color", "color = request.color if request.color in COLORS else 'red'")]],
     "runner_run": [[("document: str = Field(...,", "document: str = Field(default='data:text/plain;base64,eAo=',")]],
+    "secret_mounts": [[("Field(default=1, ge=1, le=100)", "Field(default=1, ge=1)")]],
+    "run_curl": [[("Literal['-', '_']", "str")], [("min_length=1", "min_length=0")]],
+    "multi_model": [[("scale: int = Field(default=2, ge=1, le=4)", "scale: int = Field(default=2, ge=1)"),
+                     ("grid = request.grid", "grid = request.grid if '\\n3' not in request.grid else '1'")]],
+    "function_train": [[("Literal['shout', 'whisper', 'title', 'spongebob']", "str")],
+                       [("examples: str = Field(...,", "examples: str = Field(default='data:text/plain;base64,eAo=',")]],
+    "gpu_devel": [[("precision: int = Field(default=4, ge=0, le=8)", "precision: int = Field(default=4, ge=0)"),
+                   ("matrix = request.matrix", "matrix = request.matrix.replace('a,b', '1')")]],
+    "future_annotations": [[("Field(default=2, ge=1, le=5)", "Field(default=2, ge=1)"),
+                            ("min_length=1)", "min_length=0)")]],
 }
 
 

@@ -1,36 +1,52 @@
-"""The converted Docker-server project builds on the real engine and its server runs from the image the
-way the generated app starts it (SERVER_COMMAND in SERVER_DIR), answering its health route."""
+"""On the real engine, what the in-image fixture checks (tests/image) do not cover for Docker servers:
+the bind patch really makes the image's server listen on all interfaces (fal reaches it from outside
+the container), and a ``--native`` app's image imports ``fal_app`` from ``/`` without PYTHONPATH."""
 
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 
 import pytest
 
 from falmigrate.convert import convert, write_output
+from tests.helpers.images import build_output
+from tests.importers.docker import images
+from tests.importers.docker.conftest import FIXTURES, options, request_of
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "docker"
+NATIVE = sorted(c.name for c in FIXTURES.iterdir() if (c / "input").is_dir() and options(c).get("native"))
 
 
-def test_http_server_image_runs_the_server(tmp_path, docker_client, fal_base_image):
-    out = write_output(convert(FIXTURES / "http_server" / "input", "docker"), tmp_path / "out")
-    dockerfile = (out / "Dockerfile").read_text()
-    (out / "Dockerfile.test").write_text(re.sub(r"^FROM \S+", f"FROM {fal_base_image}", dockerfile, count=1, flags=re.MULTILINE))
-    image, _ = docker_client.images.build(path=str(out), dockerfile="Dockerfile.test", network_mode="none", rm=True)
-    image_id = image.id
-    code = (out / "fal_app.py").read_text()
-    command = json.loads(re.search(r"^SERVER_COMMAND = (.*)$", code, re.MULTILINE).group(1))
-    server_dir = re.search(r'"FALMIGRATE_SERVER_DIR", "([^"]+)"', code).group(1)
-    port = re.search(r'"FALMIGRATE_SERVER_PORT", "(\d+)"', code).group(1)
-    health = json.loads(re.search(r"^HEALTH_PATH = (.*)$", code, re.MULTILINE).group(1))
-    start = " ".join(command).replace("{port}", port).replace("python ", "python3 ", 1)
-    probe = (f"cd {server_dir} && PORT={port} {start} & sleep 2; python3 -c \"import urllib.request as u; "
-             f"print(u.urlopen('http://127.0.0.1:{port}{health}').read().decode())\"")
-    output = docker_client.containers.run(image_id, ["sh", "-c", probe], entrypoint=[], remove=True,
-                                          network_mode="none").decode()
-    assert json.loads(output.strip().splitlines()[-1]) == {"status": "up"}
-    docker_client.images.remove(image_id, force=True)
+def test_patched_command_listens_on_all_interfaces(tmp_path, docker_client, fal_base_image, base_image):
+    case = FIXTURES / "dockerdir_from_root"
+    result = convert(case / "input", "docker", request=request_of(case))
+    assert result.spec.image.dockerfile.edits  # uvicorn without --host: the CMD is patched
+    out = write_output(result, tmp_path / "out")
+    tag = "falmigrate-test/docker-bind-check:latest"
+    build_output(docker_client, out, fal_base_image, tag, spec=result.spec, plain_base=base_image)
+    try:
+        server = result.spec.server
+        report = images.probe(docker_client, tag, fal_base_image, {
+            "port": server.port, "health": server.health.path,
+            "route": ["POST", "/embed", {"texts": ["a"], "dim": 2}]})
+    finally:
+        docker_client.images.remove(tag, force=True)
+    assert report["health"][0] == 200 and report["all_interfaces"], report
+    assert report["route"][0] == 200 and json.loads(report["route"][1])["dim"] == 2
+
+
+@pytest.mark.parametrize("case", NATIVE)
+def test_native_image_imports_the_app_from_anywhere(case, tmp_path, docker_client, fal_base_image, base_image):
+    result = convert(FIXTURES / case / "input", "docker", native=True)
+    out = write_output(result, tmp_path / "out")
+    tag = f"falmigrate-test/docker-native-{case.replace('_', '-')}:latest"
+    build_output(docker_client, out, fal_base_image, tag, spec=result.spec, plain_base=base_image)
+    check = (f"import importlib, fal; module = importlib.import_module('fal_app'); "
+             f"cls = getattr(module, {result.spec.class_name!r}); print(issubclass(cls, fal.App))")
+    try:
+        output = docker_client.containers.run(tag, ["python3", "-c", check], remove=True, working_dir="/",
+                                              entrypoint=[], network_mode="none", environment={"PYTHONPATH": ""})
+    finally:
+        docker_client.images.remove(tag, force=True)
+    assert output.decode().strip().splitlines()[-1] == "True"

@@ -1,6 +1,7 @@
 """Docker importer, one test per launcher form as a Dockerfile writes it (exec and shell form), with
-the port and health path the fal app will use; server images whose ENTRYPOINT the Dockerfile does not
-show; ports from server config files; bad input through the CLI (exit code, file:line, nothing written)."""
+the port and health path fal will use; server images whose ENTRYPOINT the Dockerfile does not show;
+ports from server config files and variables; bad input through the CLI (exit code, file:line, nothing
+written)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ HEAD = "FROM python:3.11-slim\nWORKDIR /app\nCOPY . .\n"
     ('EXPOSE 7000\nCMD ["python", "server.py"]', {"server.py": HTTP_SERVER},
      "python", 7000, "/health", ["python", "server.py"]),
     ('CMD ["torchserve", "--start", "--model-store", "/m"]', {},
-     "torchserve", 8081, "/ping", ["torchserve", "--start", "--model-store", "/m", "--foreground"]),
+     "torchserve", 8080, "/ping", ["torchserve", "--start", "--model-store", "/m", "--foreground"]),
     ('CMD ["text-generation-launcher", "--model-id", "gpt2", "--port", "3000"]', {},
      "tgi", 3000, "/health", ["text-generation-launcher", "--model-id", "gpt2", "--port", "{port}"]),
     ('ENTRYPOINT ["python3", "-m", "vllm.entrypoints.openai.api_server"]\nCMD ["--model", "m", "--port", "8100"]', {},
@@ -53,14 +54,16 @@ def test_launcher_forms_in_a_dockerfile(project, cmd, files, kind, port, health,
      "tgi", 8085, ["text-generation-launcher", "--model-id", "gpt2", "--port", "{port}"]),
     ("FROM vllm/vllm-openai:v0.6.3\nCMD [\"--model\", \"facebook/opt-125m\"]\n",
      "vllm", 8000, ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "facebook/opt-125m"]),
-    ("FROM docker.io/pytorch/torchserve:0.9.0-cpu\n", "torchserve", 8081,
-     ["torchserve", "--start", "--ts-config", "/home/model-server/config.properties", "--foreground"]),
+    ("FROM docker.io/pytorch/torchserve:0.9.0-cpu\n", "torchserve", 8080,
+     ["torchserve", "--start", "--ts-config", "/home/model-server/config.properties"]),
 ])
 def test_server_images_with_an_inherited_entrypoint(project, dockerfile, kind, port, command):
     spec = DockerImporter().load(project({"Dockerfile": dockerfile}))
     assert (spec.server.kind, spec.server.port, spec.server.command) == (kind, port, command)
-    assert spec.image.entrypoint == []  # the base's ENTRYPOINT must not wrap fal's runtime
-    assert any("base image" in f.message for f in spec.findings)
+    assert spec.image.dockerfile.edits == []  # the image runs its base's server as it is
+    runs = next(d for d in spec.decisions if d.target.startswith("on fal the image runs"))
+    assert "base image" in runs.note and "ENTRYPOINT" in runs.note
+    assert spec.image.entrypoint == []  # only an entry-point app (--native) would reset it
 
 
 def test_image_repository_names():
@@ -89,7 +92,16 @@ def test_torchserve_port_from_ts_config(project):
         "config.properties": "inference_address=http://0.0.0.0:8090\nmanagement_address=http://0.0.0.0:8091\n",
     })
     spec = DockerImporter().load(root)
-    assert spec.server.port == 8090 and "FM408" not in [f.rule for f in spec.findings]
+    assert spec.server.port == 8090
+    port = next(d for d in spec.decisions if d.source == "server port 8090")
+    assert "inference_address" in port.note and "config.properties:1" in port.note and "8081" in port.note
+
+
+def test_torchserve_default_is_the_inference_port_not_management(project):
+    spec = DockerImporter().load(project({"Dockerfile": 'FROM pytorch/torchserve:0.9.0-cpu\nCMD ["serve"]\n'}))
+    assert spec.server.port == 8080 and spec.server.health_path == "/ping"
+    port = next(d for d in spec.decisions if d.source.startswith("server port"))
+    assert "management API on 8081 is not exposed" in port.note
 
 
 @pytest.mark.parametrize(("files", "needle", "where"), [
@@ -97,8 +109,14 @@ def test_torchserve_port_from_ts_config(project):
      "Dockerfile:2"),
     ({"Dockerfile": "RUN echo hi\nFROM python:3.11\n"}, "before the first FROM", "Dockerfile:1"),
     ({"Dockerfile": "FROM python:3.11\nEXPOSE http\nCMD [\"python\", \"a.py\"]\n"}, "not a port number", "Dockerfile:2"),
-    ({"Dockerfile": "FROM python:3.11\nCMD [\"node\", \"server.js\"]\n"}, "unknown server command", "Dockerfile:2"),
+    ({"Dockerfile": "FROM debian:12\nCMD [\"./bin/serve\"]\n"}, "cannot tell which port", "Dockerfile:2"),
     ({"Dockerfile": "FROM python:3.11\nRUN pip install flask\n"}, "no CMD or ENTRYPOINT", "Dockerfile:1"),
+    ({"Dockerfile": "FROM python:3.11 AS build\nRUN true\nFROM python:3.11-slim\nCOPY --from=biuld /x /x\n"
+                    "EXPOSE 8000\nCMD [\"python\", \"a.py\"]\n"}, "names no stage", "Dockerfile:4"),
+    ({"Dockerfile": "ARG A=${B}\nARG B=${A}\nFROM python:3.11\nEXPOSE 8000\nCMD [\"python\", \"a.py\"]\n"},
+     "loop", "Dockerfile:1"),
+    ({"Dockerfile": "FROM python:3.11 AS a AS b\nCMD [\"python\", \"a.py\"]\n"}, "cannot read this FROM line",
+     "Dockerfile:1"),
     ({"app.py": "print(1)\n"}, "no Dockerfile found", None),
 ])
 def test_bad_projects_fail_through_the_cli(project, tmp_path, files, needle, where):
@@ -112,28 +130,28 @@ def test_bad_projects_fail_through_the_cli(project, tmp_path, files, needle, whe
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("cmd", "port", "movable"), [
-    ("ENV APP_PORT=9000\nCMD uvicorn main:app --host 0.0.0.0 --port ${APP_PORT}", 9000, False),
-    ("ENV PORT=9001\nCMD uvicorn main:app --host 0.0.0.0 --port $PORT", 9001, True),
-    ("ARG P=9002\nENV BIND=0.0.0.0:${P}\nCMD gunicorn --bind $BIND main:app", 9002, False),
-    ("CMD uvicorn main:app --port ${APP_PORT:-9003}", 9003, False),
+@pytest.mark.parametrize(("cmd", "port", "variable"), [
+    ("ENV APP_PORT=9000\nCMD uvicorn main:app --host 0.0.0.0 --port ${APP_PORT}", 9000, "APP_PORT"),
+    ("ENV PORT=9001\nCMD uvicorn main:app --host 0.0.0.0 --port $PORT", 9001, "PORT"),
+    ("ARG P=9002\nENV BIND=0.0.0.0:${P}\nCMD gunicorn --bind $BIND main:app", 9002, None),
+    ("CMD uvicorn main:app --port ${APP_PORT:-9003}", 9003, "APP_PORT"),
 ])
-def test_port_from_a_variable_is_valued_from_env(project, cmd, port, movable):
+def test_port_from_a_variable_is_valued_from_env(project, cmd, port, variable):
     spec = DockerImporter().load(project({"Dockerfile": HEAD + cmd + "\n", "main.py": FASTAPI}))
     assert spec.server.port == port
-    assert spec.details.port_movable is movable
+    assert spec.details.port_variable == variable and spec.details.port_movable is (variable is not None)
 
 
-def test_server_image_conversion_resets_the_entrypoint(project):
+def test_server_image_keeps_its_entrypoint(project):
     from falmigrate.convert import convert
 
     root = project({"Dockerfile": "FROM ghcr.io/huggingface/text-generation-inference:2.4.0\n"
                                   'CMD ["--model-id", "gpt2", "--port", "8085"]\n'})
     result = convert(root, "docker")
+    assert "fal_app.py" not in result.files
     dockerfile = result.files["Dockerfile"]
-    assert "FROM ghcr.io/huggingface/text-generation-inference:2.4.0" in dockerfile
-    assert "ENTRYPOINT []" in dockerfile and "CMD" not in dockerfile.split("ENTRYPOINT []")[1]
-    app = result.files["fal_app.py"]
-    compile(app, "fal_app.py", "exec")
-    assert '"text-generation-launcher", "--model-id", "gpt2", "--port", "{port}"' in app
-    assert 'HEALTH_PATH = "/health"' in app
+    assert dockerfile.endswith('FROM ghcr.io/huggingface/text-generation-inference:2.4.0\n'
+                               'CMD ["--model-id", "gpt2", "--port", "8085"]\n')
+    assert 'exposed_port = 8085' in result.files["pyproject.toml"]
+    assert 'health_check = { path = "/health" }' in result.files["pyproject.toml"]
+    assert result.spec.hardware.machine_type == "GPU-A100"  # a TGI image brings CUDA

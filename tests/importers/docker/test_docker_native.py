@@ -1,4 +1,6 @@
-"""``--native``: FastAPI/Flask modules rewritten into fal apps (rules FM450–FM457)."""
+"""``--native``: FastAPI/Flask modules rewritten into fal apps on the entry-point route (rules FM451–FM458):
+no deploy settings and no private fal hooks in the class, GET routes answer POST, fal's runtime appended to
+the user's Dockerfile."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ import pytest
 from falmigrate import rules as registry
 from falmigrate.codemods import rewrite as dispatch
 from falmigrate.codemods.docker_native import rewrite
+from falmigrate.convert import convert
+from falmigrate.errors import UsageError
 from falmigrate.importers.dockerfile import DockerImporter
+from tests.importers.docker.conftest import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "docker"
 FASTAPI_APP = '''"""Service."""
 from __future__ import annotations
 
@@ -79,11 +83,14 @@ def test_fastapi_module_becomes_fal_endpoints(project, tmp_path):
            '        return await run(x=x, request=request)' in code
     assert "def setup_endpoint(self, query: SetupQuery):" in code  # reserved name; PUT query → body model
     assert "return setup(q=query.q, flag=query.flag)" in code
+    assert "ContainerImage" not in code and "_add_extra_routes" not in code and "_HERE" not in code
+    assert f"class {spec.class_name}(fal.App):\n    async def setup(self):" in code  # no settings in the class
     assert 'class SetupQuery(pydantic.BaseModel):\n    q: str = "a"\n    flag: bool = False\n' in code
     assert "    async def setup(self):\n        await load()" in code
     rules = sorted(f.rule for f in result.findings)
     assert rules == ["FM451", "FM452", "FM453", "FM454", "FM455"]
     assert all(registry.lookup(rule).platform == "docker" for rule in rules)
+    assert registry.lookup("FM458").platform == "docker"
 
 
 def test_flask_module_keeps_the_app_and_dispatches(tmp_path):
@@ -92,8 +99,11 @@ def test_flask_module_keeps_the_app_and_dispatches(tmp_path):
     code = result.code
     assert _ruff_clean(code, tmp_path) == ""
     assert "app = Flask(__name__)" in code and "app.full_dispatch_request()" in code
-    assert '@fal.endpoint("/healthz")' in code and '_falmigrate_flask("GET", request' in code
+    assert '@fal.endpoint("/healthz")' in code and '_falmigrate_flask(app, "GET", request' in code
+    assert "def _falmigrate_flask(flask_app: Any, method: str, request: Request, body: bytes)" in code
     assert {f.rule for f in result.findings} == {"FM451", "FM456"}
+    get = next(f for f in result.findings if f.rule == "FM451")
+    assert get.severity == "warning" and "without --native" in get.remediation
 
 
 def test_flask_path_converters(project):
@@ -107,11 +117,49 @@ def test_flask_path_converters(project):
     assert "async def item(self, request: Request, item_id: str, name: str) -> Response:" in code
 
 
-def test_non_python_framework_falls_back_to_pass_through():
-    spec = DockerImporter().load(FIXTURES / "http_server" / "input")
-    result = rewrite(spec, FIXTURES / "http_server" / "input", native=True)
-    assert [f.rule for f in result.findings] == ["FM450"]
-    assert "SERVER_COMMAND = [\"python\", \"server.py\"]" in result.code
+def test_native_needs_a_fastapi_or_flask_app():
+    with pytest.raises(UsageError, match="not a FastAPI or Flask app") as info:
+        convert(FIXTURES / "http_server" / "input", "docker", native=True)
+    assert "without --native" in info.value.hint and info.value.exit_code == 2
+
+
+def test_native_image_appends_fal_runtime_to_the_users_dockerfile():
+    result = convert(FIXTURES / "flask_gunicorn" / "input", "docker", native=True)
+    source = (FIXTURES / "flask_gunicorn" / "input" / "Dockerfile").read_text()
+    dockerfile = result.files["Dockerfile"]
+    assert dockerfile.split("\n", 1)[1].startswith(source)  # the user's file, then fal's runtime
+    added = dockerfile[len(source) + dockerfile.index("\n") + 1:]
+    assert "python3 -m pip install --no-cache-dir fal==" in added and "COPY fal_app.py /srv/app/fal_app.py" in added
+    assert "USER" not in added and "ENTRYPOINT" not in added  # root already; no ENTRYPOINT to reset
+    assert 'python_entry_point = "fal_app:FlaskGunicorn"' in result.files["pyproject.toml"]
+    appended = next(d for d in result.spec.decisions if d.target.startswith("fal's runtime appended"))
+    assert str(appended.location) == "Dockerfile"
+
+
+def test_native_runtime_runs_as_root_and_restores_the_user(project):
+    root = project({"Dockerfile": 'FROM python:3.11\nWORKDIR /app\nCOPY . .\nUSER 1000:1000\n'
+                                  'ENTRYPOINT ["uvicorn", "m:app", "--host", "0.0.0.0"]\n',
+                    "m.py": "from fastapi import FastAPI\napp = FastAPI()\n\n@app.post('/x')\ndef x():\n    return 1\n"})
+    result = convert(root, "docker", native=True)
+    tail = result.files["Dockerfile"].split("USER 1000:1000\n", 1)[1]
+    assert tail.index("USER root") < tail.index("pip install") < tail.index("USER 1000:1000")
+    assert tail.rstrip().endswith("ENTRYPOINT []")  # uvicorn itself would wrap fal's command
+    assert any(d.target == "ENTRYPOINT [] appended" for d in result.spec.decisions)
+
+
+def test_entrypoint_script_that_starts_the_server_is_reset_with_a_finding(project):
+    root = project({"Dockerfile": 'FROM python:3.11\nWORKDIR /app\nCOPY . .\nENTRYPOINT ["./start.sh"]\n',
+                    "start.sh": "#!/bin/sh\nexport MODE=prod\nexec uvicorn m:app --host 0.0.0.0 --port 8000\n",
+                    "m.py": "from fastapi import FastAPI\napp = FastAPI()\n\n@app.post('/x')\ndef x():\n    return 1\n"})
+    result = convert(root, "docker", native=True)
+    assert result.files["Dockerfile"].rstrip().endswith("ENTRYPOINT []")
+    (finding,) = [f for f in result.spec.findings if f.rule == "FM458"]
+    assert str(finding.location) == "start.sh" and "setup()" in finding.remediation
+    handing = project({"Dockerfile": 'FROM python:3.11\nWORKDIR /app\nCOPY . .\nENTRYPOINT ["./e.sh"]\n'
+                                     'CMD ["uvicorn", "m:app", "--host", "0.0.0.0"]\n',
+                       "e.sh": '#!/bin/sh\nexec "$@"\n', "m.py": (root / "m.py").read_text()})
+    kept = convert(handing, "docker", native=True)
+    assert "ENTRYPOINT []" not in kept.files["Dockerfile"] and not any(f.rule == "FM458" for f in kept.spec.findings)
 
 
 def test_dispatch_only_with_native():

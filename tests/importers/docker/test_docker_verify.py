@@ -1,35 +1,38 @@
-"""Behaviour diff on the fixtures: the real server (started locally, no Docker) vs the generated fal app
-run offline through its ASGI app (its setup() starts the same server), same requests, same answers."""
+"""Behaviour diff on the fixtures: the source server (started locally the way its image starts it, no
+Docker) vs the output — for image-only apps the output image's own server started the same way from the
+output folder, for ``--native`` apps the generated fal app called in-process — same requests, same answers."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import httpx
 import pytest
 
 from falmigrate.convert import convert, write_output
-from falmigrate.errors import VerifyError
+from falmigrate.errors import UsageError, VerifyError
 from falmigrate.importers.dockerfile import DockerImporter
 from falmigrate.verify import load_cases, verify
-from falmigrate.verify.normalize import normalize
+from falmigrate.verify.imageonly import output_spec
 from falmigrate.verify.runners.docker import run_source, start, stop
 from tests.helpers.wait import wait_until
+from tests.importers.docker.conftest import FIXTURES, options, request_of
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "docker"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file())
+IMAGE_ONLY = [case for case in CASES if not options(FIXTURES / case).get("native")]
 
 
 def test_fixture_set_is_complete():
-    assert {"fastapi_uvicorn", "flask_gunicorn", "multi_stage", "http_server", "entrypoint_script"} <= set(CASES)
+    assert {"fastapi_uvicorn", "flask_gunicorn", "multi_stage", "http_server", "entrypoint_script",
+            "dockerdir_from_root", "spaces_healthcheck_user", "node_server"} <= set(CASES)
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_pass_through_app_answers_like_the_server(case, tmp_path):
+@pytest.mark.parametrize("case", IMAGE_ONLY)
+def test_image_only_output_answers_like_the_source(case, tmp_path):
     """``falmigrate verify`` (both worker subprocesses) on the converted fixture: every case equal."""
     src = FIXTURES / case / "input"
-    out = write_output(convert(src, "docker"), tmp_path / "out")
+    out = write_output(convert(src, "docker", request=request_of(FIXTURES / case)), tmp_path / "out")
+    assert not (out / "fal_app.py").exists()
     cases = load_cases(FIXTURES / case / "cases.json")
     report = verify(src, out, cases)
     assert report["ok"], [row.get("diff") for row in report["cases"] if not row["equal"]]
@@ -39,18 +42,39 @@ def test_pass_through_app_answers_like_the_server(case, tmp_path):
 
 
 def test_verify_finds_a_different_answer(tmp_path):
-    """The diff can fail: a forwarder that sends /reverse to /stats is reported as a mismatch."""
+    """The diff can fail: an output server whose /reverse answers like /stats is reported as a mismatch."""
     src = FIXTURES / "http_server" / "input"
     out = write_output(convert(src, "docker"), tmp_path / "out")
-    app = out / "fal_app.py"
-    broken = app.read_text().replace('_server_url("/" + path', '_server_url("/" + path.replace("reverse", "stats")')
-    assert broken != app.read_text()
-    app.write_text(broken)
+    server = out / "server.py"
+    broken = server.read_text().replace('if self.path == "/reverse":', 'if self.path == "/nothing":')
+    assert broken != server.read_text()
+    server.write_text(broken)
     cases = [{"name": "reverse", "endpoint": "/reverse", "method": "POST", "input": {"text": "a bc"}},
              {"name": "root", "endpoint": "/", "method": "GET", "input": {}}]
     report = verify(src, out, cases)
     assert not report["ok"] and report["passed"] == 1
-    assert report["cases"][0]["source"] == {"reversed": "cb a"} and report["cases"][0]["fal"]["words"] == 2
+    assert report["cases"][0]["source"] == {"reversed": "cb a"} and report["cases"][0]["fal"]["error"] == "HTTP 404"
+
+
+def test_fal_side_runs_the_output_images_command(tmp_path):
+    """The output's Dockerfile decides what the fal side runs: a CMD pointing at another module is caught."""
+    src = FIXTURES / "fastapi_uvicorn" / "input"
+    out = write_output(convert(src, "docker"), tmp_path / "out")
+    (out / "other.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n\n@app.get('/health')\n"
+                                  "def h():\n    return {'ok': 1}\n")
+    dockerfile = out / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace('"main:app"', '"other:app"'))
+    assert output_spec(out).server.command[1] == "other:app"
+    report = verify(src, out, load_cases(FIXTURES / "fastapi_uvicorn" / "cases.json"))
+    assert not report["ok"] and report["cases"][0]["fal"]["error"] == "HTTP 404"
+
+
+def test_image_only_output_needs_no_fal_app_but_entry_points_do(tmp_path):
+    src = FIXTURES / "fastapi_native" / "input"
+    out = write_output(convert(src, "docker", native=True), tmp_path / "out")
+    (out / "fal_app.py").unlink()
+    with pytest.raises(UsageError, match="no fal_app.py"):
+        verify(src, out, [{"endpoint": "/tag", "input": {"text": "a"}}])
 
 
 @pytest.mark.parametrize("case", ["fastapi_uvicorn", "flask_gunicorn", "multi_stage", "fastapi_native", "flask_native"])
@@ -63,11 +87,6 @@ def test_native_app_answers_like_the_server(case, tmp_path):
     cases = load_cases(FIXTURES / case / "cases.json")
     report = verify(src, out, cases)
     assert report["ok"], [row.get("diff") for row in report["cases"] if not row["equal"]]
-    posted = [{**c, "method": "POST"} for c in cases if c["method"] == "GET" and c["input"]]
-    if posted:  # GET query parameters also arrive as the fal endpoint's JSON body
-        fal = verify(src, out, posted)["cases"]
-        source = run_source(src, DockerImporter().load(src), [dict(c, method="GET") for c in posted])
-        assert [row["fal"] for row in fal] == [normalize(v) for v in source]
 
 
 def test_environment_matters(tmp_path):

@@ -1,13 +1,19 @@
 """Modal keywords and decorator options: retries, secrets without named keys, web options, enter order,
-volumes → data_mounts, and what the converted class says about them."""
+volumes → data_mounts; the settings land in pyproject.toml, never as attributes of the converted class."""
 
 from __future__ import annotations
 
 import textwrap
+import tomllib
 from pathlib import Path
 
 from falmigrate.convert import convert
 from falmigrate.importers.modal import ModalImporter
+
+
+def pyproject_app(files: dict[str, str], name: str) -> dict:
+    """The ``[tool.fal.apps.<name>]`` table of the generated pyproject.toml."""
+    return tomllib.loads(files["pyproject.toml"])["tool"]["fal"]["apps"][name]
 
 
 def write(tmp_path: Path, code: str) -> Path:
@@ -34,9 +40,10 @@ def test_retries_zero_turns_fal_retries_off_and_others_are_findings(tmp_path: Pa
     assert any(d.source == "retries=0" for d in spec.decisions)
     [finding] = [f for f in spec.findings if f.rule == "FM205"]
     assert "modal.Retries(max_retries=3" in finding.message and finding.location.line == 11
-    code = convert(tmp_path, "modal").files["fal_app.py"]
-    assert 'skip_retry_conditions = ["timeout", "server_error", "connection_error"]' in code
-    assert "# TODO(falmigrate FM205): retries=modal.Retries(" in code
+    files = convert(tmp_path, "modal").files
+    table = pyproject_app(files, "r")
+    assert table["skip_retry_conditions"] == ["timeout", "server_error", "connection_error"]
+    assert "skip_retry_conditions" not in files["fal_app.py"]
 
 
 def test_secret_without_named_keys_leaves_secrets_unset(tmp_path: Path) -> None:
@@ -55,15 +62,12 @@ def test_secret_without_named_keys_leaves_secrets_unset(tmp_path: Path) -> None:
                 return 2
     """)
     result = convert(tmp_path, "modal")
-    code = result.files["fal_app.py"]
-    known = code[code.index("class Known(fal.App)"):]
-    functions = code[code.index("class SApp(fal.App)"):]
-    assert 'secrets = ["HF_TOKEN"]' in known
-    # an explicit list would hide the keys of 'openai' from the app: the line is a comment + TODO
-    assert "\n    secrets = " not in functions and "# secrets = [\"HF_TOKEN\"] + the keys of 'openai'" in functions
-    assert "# TODO(falmigrate FM207): Modal secret 'openai'" in functions
+    assert pyproject_app(result.files, "s")["secrets"] == ["HF_TOKEN"]  # Known: every key is named
+    # an explicit list would hide the keys of 'openai' from the functions app: `secrets` stays unset
+    assert "secrets" not in pyproject_app(result.files, "s-sapp")
+    assert "secrets =" not in result.files["fal_app.py"]
     unnamed = [f for f in result.spec.findings if f.rule == "FM207" and "openai" in f.message]
-    assert unnamed and unnamed[0].severity == "warning"
+    assert unnamed and unnamed[0].severity == "warning" and "pyproject.toml" in unnamed[0].message
 
 
 def test_enter_snap_true_runs_first(tmp_path: Path) -> None:
@@ -127,8 +131,8 @@ def test_volumes_become_data_mounts(tmp_path: Path) -> None:
     """)
     result = convert(tmp_path, "modal")
     code = result.files["fal_app.py"]
-    assert 'data_mounts = ["/data/hf-cache", "/data/weights"]' in code
-    assert 'open("/data/weights/x")' in code
+    assert pyproject_app(result.files, "v")["data_mounts"] == ["/data/hf-cache", "/data/weights"]
+    assert 'open("/data/weights/x")' in code and "data_mounts =" not in code
     assert '`["/data/hf-cache", "/data/weights"]`' in result.files["MIGRATION.md"]
 
 
@@ -147,7 +151,7 @@ def test_secret_looking_env_is_never_baked_into_the_image(tmp_path: Path) -> Non
     assert "hf_not_copied_1" not in written and "sk-not-copied-2" not in written
     assert 'ENV MODE="prod"' in result.files["Dockerfile"] and 'ENV LOG_LEVEL="debug"' in result.files["Dockerfile"]
     assert sorted(result.spec.secrets) == ["HF_TOKEN", "OPENAI_API_KEY"]
-    assert 'secrets = ["HF_TOKEN", "OPENAI_API_KEY"]' in result.files["fal_app.py"]
+    assert pyproject_app(result.files, "env")["secrets"] == ["HF_TOKEN", "OPENAI_API_KEY"]
     assert sorted((f.message.split()[2], f.location.line) for f in result.spec.findings if f.rule == "FM234") == [
         ("HF_TOKEN", 3), ("OPENAI_API_KEY", 6)]
 

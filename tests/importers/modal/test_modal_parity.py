@@ -13,6 +13,7 @@ import pytest
 
 from falmigrate.convert import convert, write_output
 from falmigrate.verify import load_cases, verify
+from tests.helpers.golden import fixture_request
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "fixtures" / "modal"
@@ -24,7 +25,8 @@ EXTRA_CASES = {
 }
 
 
-# Per fixture: a change to the user's code kept in the generated fal_app.py that some case must catch.
+# Per fixture: a change to the user's code that some case must catch, made where the output runs it:
+# fal_app.py for entry-point apps, the project's own module (copied into the output) for image-only ones.
 MUTATIONS = {
     "asgi_app": ("pair.a + pair.b", "pair.a - pair.b"),
     "class_enter_methods": ("sum(len(w) for w in words)", "0"),
@@ -35,8 +37,19 @@ MUTATIONS = {
     "gpu_volumes_secrets": ('"seed": seed', '"seed": seed + 1'),
     "image_chain": ("return helpers.scale(x, factor)", "return helpers.scale(x, factor) + 1"),
     "web_server": ('{"result": ops[self.path]}', '{"result": 0}'),
-    "wsgi_batched": ('"keys": sorted(data)', '"keys": []'),
+    "wsgi_batched": ('"keys": sorted(data)', '"keys": []', "app.py"),  # the WSGI app is served image-only
+    "fstring_tags": ('" ".join(reversed(words))', '" ".join(words)'),
+    "env_defaults": ("round(b / 255, 4)", "round(b / 256, 4)"),
+    "reassigned_chain": ('"slug": slugify(text)', '"slug": text'),
+    "helper_image": ("return len(words(text))", "return len(words(text)) + 1"),
+    "package_app": ('"title": title(text)', '"title": text'),
+    "multi_app_repo": ('"translated": True', '"translated": False'),
 }
+
+
+def http_cases(name: str) -> list[dict]:
+    """The fixture's plain HTTP cases (``sse``/``websocket`` ones are for the in-image probe)."""
+    return [c for c in load_cases(FIXTURES / name / "cases.json") if c.get("kind", "http") == "http"]
 
 
 def test_every_fixture_has_a_mutation() -> None:
@@ -48,13 +61,16 @@ def test_a_changed_app_fails_the_diff(name: str, tmp_path: Path) -> None:
     """The behaviour diff of every fixture can fail: the same check catches a one-line change."""
     src = FIXTURES / name / "input"
     out = tmp_path / "out"
-    write_output(convert(src, "modal"), out)
-    app = out / "fal_app.py"
-    old, new = MUTATIONS[name]
+    result = convert(src, "modal", request=fixture_request(FIXTURES / name))
+    write_output(result, out)
+    rewritten = [name for name in result.files if name.endswith("_fal.py")]  # a package entry's rewritten module
+    old, new, *where = MUTATIONS[name]
+    app = out / (where[0] if where else rewritten[0] if rewritten else "fal_app.py" if "fal_app.py" in result.files
+                 else result.spec.source.entry_file)
     code = app.read_text()
-    assert code.count(old) == 1, f"mutation target {old!r} not in {name}'s fal_app.py"
+    assert code.count(old) == 1, f"mutation target {old!r} not in {name}'s {app.name}"
     app.write_text(code.replace(old, new))
-    report = verify(src, out, load_cases(FIXTURES / name / "cases.json"), platform="modal")
+    report = verify(src, out, http_cases(name), platform="modal")
     assert not report["ok"]
     assert any(not row["equal"] for row in report["cases"])
 
@@ -63,8 +79,8 @@ def test_a_changed_app_fails_the_diff(name: str, tmp_path: Path) -> None:
 def test_modal_and_fal_agree(name: str, tmp_path: Path) -> None:
     src = FIXTURES / name / "input"
     out = tmp_path / "out"
-    write_output(convert(src, "modal"), out)
-    cases = load_cases(FIXTURES / name / "cases.json") + EXTRA_CASES.get(name, [])
+    write_output(convert(src, "modal", request=fixture_request(FIXTURES / name)), out)
+    cases = http_cases(name) + EXTRA_CASES.get(name, [])
     report = verify(src, out, cases, platform="modal")
     assert report["ok"], json.dumps(report["cases"], indent=2)
     assert report["passed"] == len(cases)

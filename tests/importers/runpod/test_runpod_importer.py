@@ -12,6 +12,7 @@ from falmigrate.errors import SourceError
 from falmigrate.importers import detect
 from falmigrate.importers.runpod import RunpodImporter
 from falmigrate.importers.runpod.mapping import machine_for
+from tests.helpers.golden import fixture_request
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "runpod"
 
@@ -96,14 +97,14 @@ def test_hub_json_dockerfile_and_tests_json() -> None:
     assert spec.secrets == ["HF_TOKEN"]
     image = spec.image
     assert image.base == "runpod/base:0.6.2-cuda12.2.0" and image.cuda == "12.2.0"
-    assert image.system_packages == ["ffmpeg"]
-    assert image.requirements_file == "requirements.txt"
-    assert image.env == {"GREETING": "hello", "PYTHONPATH": "/app/src", "PYTHONUNBUFFERED": "1"}
-    assert "HF_TOKEN" not in image.env
+    assert image.dockerfile is not None and image.dockerfile.path == "Dockerfile"
+    assert image.code_dirs == ["/"]  # `ADD src .` with no WORKDIR: src/handler.py lands in /
+    # the endpoint's environment (hub.json/tests.json) is pinned in the image; the secret's is not
+    assert [e.lines for e in image.dockerfile.edits] == [["ENV GREETING=hello"]]
     assert spec.source.entry_file == "src/handler.py"
     assert spec.endpoints[0].examples == [{"text": "one two three", "shout": True}, {"text": "a b c d"},
                                           {"text": "hi", "shout": True}]
-    assert {"FM305", "FM306", "FM311", "FM312", "FM315"} <= set(rules(spec))
+    assert {"FM305", "FM306", "FM311", "FM312", "FM315", "FM320"} <= set(rules(spec))
 
 
 def test_scaling_knobs_from_hub_config(tmp_path: Path) -> None:
@@ -197,7 +198,7 @@ def test_invalid_hub_json_is_a_source_error(tmp_path: Path) -> None:
 
 def test_spec_round_trips_and_is_relative() -> None:
     for case in sorted(p.name for p in FIXTURES.iterdir()):
-        spec = load(case)
+        spec = RunpodImporter().load(FIXTURES / case / "input", fixture_request(FIXTURES / case))
         assert type(spec).from_json(spec.to_json()) == spec
         assert spec.source.root == "." and not any(f.startswith("/") for f in spec.source.files)
 
@@ -208,10 +209,10 @@ def test_runpod_pytorch_base_keeps_cuda_and_python(tmp_path: Path) -> None:
                       "WORKDIR /workspace\nRUN apt-get update && apt-get install -y git-lfs\n"
                       "RUN pip install diffusers==0.27.2 transformers\nRUN python -c 'print(1)'\n"
                       "COPY handler.py .\nCMD [\"python\", \"-u\", \"handler.py\"]\n"})
-    image = RunpodImporter().load(root).image
+    spec = RunpodImporter().load(root)
+    image = spec.image
     assert image.base == "runpod/pytorch:2.1.0-py3.10-cuda11.8.0-devel-ubuntu22.04"
     assert (image.python, image.cuda) == ("3.10", "11.8.0")
-    assert image.system_packages == ["git-lfs"]
-    assert image.python_requirements[:2] == ["diffusers==0.27.2", "transformers"]
-    assert [step.command for step in image.run_steps] == ["python -c 'print(1)'"]
+    assert image.dockerfile.edits == [] and image.code_dirs == ["/workspace"]
     assert image.cmd is None and image.entrypoint is None and image.exposed_port is None
+    assert spec.hardware.machine_type == "GPU-A6000" and "FM324" in rules(spec)  # a CUDA base: a GPU machine

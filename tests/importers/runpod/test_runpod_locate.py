@@ -165,7 +165,7 @@ def test_unreadable_schema_is_a_finding_and_reads_are_used(tmp_path: Path) -> No
 @pytest.mark.parametrize(("files", "needle", "where"), [
     ({"handler.py": "import runpod\n\ndef handler(job):\n    return 1\n"}, "no runpod.serverless.start", None),
     ({"handler.py": "import runpod\n\ndef h(job):\n    return 1\n\nrunpod.serverless.start({'handler': h})\n",
-      "b.py": "import runpod\n\nrunpod.serverless.start({'handler': print})\n"}, "2 runpod.serverless.start", "handler.py:6"),
+      "b.py": "import runpod\n\nrunpod.serverless.start({'handler': print})\n"}, "2 RunPod workers", "handler.py:6"),
     ({"handler.py": "import runpod\nfrom missing_pkg import h\n\nrunpod.serverless.start({'handler': h})\n"},
      "not a function falmigrate can find", "handler.py:4"),
     ({"handler.py": "import runpod\n\nrunpod.serverless.start(make_config())\n"}, "not a dict literal", "handler.py:3"),

@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from falmigrate.convert import convert, write_output
+from falmigrate.convert import write_output
 from falmigrate.verify import load_cases, verify
+from tests.importers.runpod.fixture_env import FIXTURES, convert_fixture, fixture_env
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "runpod"
 NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file())
 # Cases where the worker itself fails the job (an {"error": ...} return): both sides must fail.
 FAILING = {("validator_schema", "too_many"), ("validator_schema", "bad_mode"), ("validator_schema", "bad_tag"),
-           ("validator_schema", "missing_text"), ("error_return", "zero"), ("main_guard_init", "missing")}
+           ("validator_schema", "missing_text"), ("error_return", "zero"), ("main_guard_init", "missing"),
+           ("arg_pinned_torch", "missing_text"), ("multistage_weights", "bad_top_k"), ("start_sh_server", "empty"),
+           ("venv_on_path", "bad_part"), ("venv_on_path", "bad_version"), ("multi_worker", "unknown_style")}
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +25,16 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     outs = {}
     for name in NAMES:
         out = tmp_path_factory.mktemp(name) / "out"
-        write_output(convert(FIXTURES / name / "input", "runpod"), out)
+        write_output(convert_fixture(FIXTURES / name), out)
         outs[name] = out
     return outs
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_fixture_cases_agree(name: str, converted: dict[str, Path]) -> None:
+def test_fixture_cases_agree(name: str, converted: dict[str, Path], tmp_path: Path) -> None:
     cases = load_cases(FIXTURES / name / "cases.json")
-    report = verify(FIXTURES / name / "input", converted[name], cases, platform="runpod")
+    with fixture_env(FIXTURES / name, tmp_path):
+        report = verify(FIXTURES / name / "input", converted[name], cases, platform="runpod")
     assert report["ok"], json.dumps(report["cases"], indent=2)
     for row in report["cases"]:
         failed = isinstance(row["source"], dict) and "error" in row["source"]

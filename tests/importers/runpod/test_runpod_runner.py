@@ -76,3 +76,27 @@ def test_start_is_restored_after_the_run(tmp_path: Path) -> None:
     root, spec = worker(tmp_path, "import runpod\ndef h(job):\n    return 1\nrunpod.serverless.start({'handler': h})\n")
     assert run_source(root, spec, [{"input": {}}]) == [1]
     assert runpod.serverless.start is before
+
+
+def test_load_balancer_is_served_on_the_port_runpod_hands_it(tmp_path: Path) -> None:
+    """No handler, no start call: run as __main__ it would serve forever, so the runner starts it as RunPod
+    does (PORT/PORT_HEALTH set) and sends the cases over HTTP."""
+    (tmp_path / "Dockerfile").write_text('FROM python:3.11-slim\nCOPY app.py .\nCMD ["python3", "app.py"]\n')
+    (tmp_path / "app.py").write_text(textwrap.dedent("""
+        import os
+        from fastapi import FastAPI
+        app = FastAPI()
+        @app.get("/ping")
+        def ping():
+            return {"status": "healthy"}
+        @app.post("/echo")
+        def echo(body: dict):
+            return {"port": os.environ["PORT"] == os.environ["PORT_HEALTH"], **body}
+        if __name__ == "__main__":
+            import uvicorn
+            uvicorn.run(app, host="0.0.0.0", port=int(os.getenv("PORT", "80")))
+    """))
+    spec = RunpodImporter().load(tmp_path)
+    assert spec.server is not None
+    cases = [{"endpoint": "/echo", "method": "POST", "input": {"a": 1}}, {"endpoint": "/ping", "method": "GET"}]
+    assert run_source(tmp_path, spec, cases) == [{"port": True, "a": 1}, {"status": "healthy"}]
