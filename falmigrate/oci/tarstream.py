@@ -228,7 +228,7 @@ def _tarfile_members(head: bytes, stream: BinaryIO) -> Iterator[tuple[Member, Bi
         for info in tar:
             member = Member(info.name, info.type, info.linkname, info.mode, info.uid, info.gid, info.mtime,
                             info.size, info.devmajor, info.devminor, {}, info.offset_data)
-            yield member, (tar.extractfile(info) if info.isreg() else None)
+            yield member, (cast(BinaryIO, tar.extractfile(info)) if info.isreg() else None)
 
 
 class _Prefixed(io.RawIOBase):

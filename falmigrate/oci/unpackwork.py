@@ -23,7 +23,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from falmigrate import progress
 
@@ -188,7 +188,7 @@ class _Pipe(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, size: int | None = -1) -> bytes:
         if self._at == len(self._piece) and not self._ended:
             self._piece, self._at = self._take(), 0
             self._ended = not self._piece
@@ -201,7 +201,7 @@ class _Pipe(io.RawIOBase):
         self._at += size
         return data
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
         buffer[:len(data)] = data
         return len(data)
