@@ -94,8 +94,17 @@ class Rootfs:
         """Whether ``name`` was written ahead by this layer or one above it (this layer skips it)."""
         if not self._ahead:
             return False
-        owner = self._owner_ahead([p for p in name.split("/") if p not in ("", ".")])
-        return owner is not None and owner >= self.number
+        path = name.removeprefix("./").strip("/")
+        if "//" in path or "/." in path or path == ".":  # rare: the general normalization
+            path = "/".join(p for p in path.split("/") if p not in ("", "."))
+        # the path and each directory above it, longest first, without splitting into parts again
+        end = len(path)
+        while end > 0:
+            found = self._ahead.get(path[:end])
+            if found is not None and found >= self.number:
+                return True
+            end = path.rfind("/", 0, end)
+        return False
 
     def _owner_ahead(self, parts: list[str]) -> int | None:
         """The highest layer that wrote this path, or a path above it (a symlink or file that replaces
@@ -120,7 +129,7 @@ class Rootfs:
         parts = [p for p in name.split("/") if p not in ("", ".")]
         if ".." in parts:
             raise self._refuse(name, "path traversal ('..')")
-        if any("\x00" in p for p in parts):
+        if "\x00" in name:
             raise self._refuse(name, "NUL byte in name")
         return parts
 

@@ -28,7 +28,7 @@ from falmigrate import progress
 from falmigrate.errors import FalmigrateError, ImageError, IntegrityError, RegistryError
 from falmigrate.oci.compress import toc as toclib
 from falmigrate.oci.compress.toc import Chunk, TocPosition
-from falmigrate.oci.remote.client import RegistryClient, repo_scope
+from falmigrate.oci.remote.client import RegistryClient, body_pieces, repo_scope
 from falmigrate.oci.remote.localindex import LocalIndex, Source, opener
 from falmigrate.oci.remote.stats import TransferStats
 from falmigrate.oci.remote.store import Store
@@ -65,7 +65,7 @@ def fetch_range(client: RegistryClient, repo: str, digest: str, start: int, end:
         if resp.status_code != 206:
             raise NoRangeSupport
         data = bytearray()
-        for chunk in resp.iter_bytes(1 << 20):
+        for chunk in body_pieces(resp):
             data += chunk
             stats.add(bytes_fetched=len(chunk))
         stats.add(range_requests=1)
@@ -87,7 +87,7 @@ def stream_range(client: RegistryClient, repo: str, digest: str, start: int, end
             raise NoRangeSupport
         stats.add(range_requests=1)
         got = 0
-        for chunk in resp.iter_bytes(1 << 20):
+        for chunk in body_pieces(resp):
             if stop is not None and stop.is_set():
                 raise RegistryError(f"blob {digest}: transfer abandoned (the pull failed)")
             got += len(chunk)
@@ -134,6 +134,7 @@ class Plan:
     files_reused: int = 0
     chunks_reused: int = 0
     bytes_reused: int = 0  # compressed bytes of the layer the store already had (not fetched)
+    over_budget: bool = False  # planning stopped: fetching would cost more than the caller's budget
 
     @property
     def fetch_bytes(self) -> int:
@@ -147,10 +148,13 @@ def _have(store: Store, local: LocalIndex, chunk: Chunk) -> bool:
 
 
 def plan(entries: list[dict], store: Store, local: LocalIndex, only: Container[str] | None = None,
-         skip: Container[str] = ()) -> Plan:
+         skip: Container[str] = (), budget: int | None = None) -> Plan:
     """Which files the store lacks and which of their chunks must come from the registry (``only``:
-    just the files of these entry names; ``skip``: not those, e.g. startup files already handled)."""
+    just the files of these entry names; ``skip``: not those, e.g. startup files already handled).
+    With ``budget``, planning stops (``over_budget``) once the bytes to fetch exceed it: a cold pull
+    then skips a store lookup per file of a layer it downloads whole anyway."""
     result = Plan()
+    to_fetch = 0
     seen_files: set[str] = set()
     queued: set[str] = set()
     for entry, chunks in toclib.file_chunks(entries):
@@ -175,6 +179,10 @@ def plan(entries: list[dict], store: Store, local: LocalIndex, only: Container[s
             elif chunk.digest is not None and chunk.digest not in queued:  # not None: refused above
                 queued.add(chunk.digest)
                 result.fetch.append((chunk, entry["name"]))
+                to_fetch += chunk.end - chunk.offset
+        if budget is not None and to_fetch > budget:
+            result.over_budget = True
+            return result
     result.fetch.sort(key=lambda item: item[0].offset)
     return result
 

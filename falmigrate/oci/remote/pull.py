@@ -33,7 +33,7 @@ from falmigrate.oci.digest import Digest
 from falmigrate.oci.layout import pid_alive
 from falmigrate.oci.mediatypes import INDEX_TYPES, MANIFEST_ACCEPT
 from falmigrate.oci.remote import chunked, localindex, startup
-from falmigrate.oci.remote.client import RegistryClient, repo_scope
+from falmigrate.oci.remote.client import RegistryClient, body_pieces, repo_scope
 from falmigrate.oci.remote.reference import Reference
 from falmigrate.oci.remote.stats import TransferStats
 from falmigrate.oci.remote.store import Incoming, Store, Superseded
@@ -140,7 +140,7 @@ def _whole(client: RegistryClient, repo: str, digest: str, stats: TransferStats,
     resp = client.request("GET", f"/v2/{repo}/blobs/{digest}", scope=repo_scope(repo), stream=True,
                           what=f"blob {digest}")
     try:
-        for chunk in resp.iter_bytes(1 << 20):
+        for chunk in body_pieces(resp):
             if stop is not None and stop.is_set():
                 raise RegistryError(f"blob {digest}: transfer abandoned (the pull failed)")
             stats.add(bytes_fetched=len(chunk))
@@ -300,8 +300,9 @@ class _Pull:
         layer, toc, store = self.layers[number], self.tocs[number], self.store
         if toc is not None and not store.has_blob(layer["digest"]):
             pos, entries = toc
-            work = chunked.plan(entries, store, self.local, skip=self.early.names(number))
-            if work.fetch_bytes * 2 < layer.get("size", 0):
+            size = layer.get("size", 0)
+            work = chunked.plan(entries, store, self.local, skip=self.early.names(number), budget=size // 2)
+            if not work.over_budget and work.fetch_bytes * 2 < size:
                 chunked.fetch_files(self.client, self.repo, layer, work, store, self.stats, self.bar.advance,
                                     self.jobs, self.local)
                 localindex.remember(store, layer["digest"], chunked.toc_checksum(pos))  # its chunks, for next time
