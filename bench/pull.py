@@ -24,23 +24,15 @@ from pathlib import Path
 ROUNDS = 3
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from benchenv import PullDisk, services
 
 from falmigrate.oci.remote import reference
 from falmigrate.oci.remote.pull import pull_reference
 from falmigrate.oci.remote.push import push_layout
 from falmigrate.oci.transports import repack
 from tests.remote.imagegen import layout_from_trees, recompress
-
-
-def _env() -> dict[str, str]:
-    env = {}
-    path = REPO / ".services" / "env"
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            key, _, value = line.partition("=")
-            env[key] = value
-    env.update({k: v for k, v in os.environ.items() if k.startswith("FALMIGRATE_TEST_")})
-    return env
 
 
 def _timed(fn):
@@ -80,9 +72,9 @@ def _layers_size(layout: Path, tag: str = "latest") -> int:
 
 
 def run(source: Path, work: Path) -> dict:
-    env = _env()
-    registry = env["FALMIGRATE_TEST_REGISTRY"]
-    docker_env = {**os.environ, "DOCKER_HOST": env["FALMIGRATE_TEST_DOCKER_HOST"]}
+    env = services(("REGISTRY", "DOCKER_HOST"))
+    registry = env["REGISTRY"]
+    docker_env = {**os.environ, "DOCKER_HOST": env["DOCKER_HOST"]}
     os.environ["XDG_CACHE_HOME"] = str(work / "cache")
     repo = f"bench/pull-{int(time.time())}"
     results: dict = {"source": str(source), "registry": registry}
@@ -93,13 +85,25 @@ def run(source: Path, work: Path) -> dict:
     t, pushed = _timed(lambda: push_layout(fp1, "v1", reference.parse(f"{registry}/{repo}:v1")))
     results["push_cold"] = {"seconds": round(t, 2), **pushed.stats.as_dict()}
     push_layout(gz1, "latest", reference.parse(f"{registry}/{repo}:gz1"))
+    disk = PullDisk(work, 4 * source_bytes(source) + (2 << 30))  # ours and umoci write there (see PullDisk)
+    results["pull_filesystem"] = disk.description
+    try:
+        return _rounds(results, registry, repo, docker_env, work, disk.path)
+    finally:
+        disk.close()
 
+
+def source_bytes(source: Path) -> int:
+    return sum(path.stat().st_size for path in source.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+def _rounds(results: dict, registry: str, repo: str, docker_env: dict, work: Path, disk: Path) -> dict:
     def ours_clean() -> None:
-        shutil.rmtree(work / "store", ignore_errors=True)
-        shutil.rmtree(work / "rootfs1", ignore_errors=True)
+        shutil.rmtree(disk / "store", ignore_errors=True)
+        shutil.rmtree(disk / "rootfs1", ignore_errors=True)
 
     def ours_cold():
-        return pull_reference(reference.parse(f"{registry}/{repo}:v1"), work / "store", to=work / "rootfs1")
+        return pull_reference(reference.parse(f"{registry}/{repo}:v1"), disk / "store", to=disk / "rootfs1")
 
     def docker_clean() -> None:
         subprocess.run(["docker", "rmi", "-f", f"{registry}/{repo}:gz1"], capture_output=True, env=docker_env,
@@ -109,13 +113,13 @@ def run(source: Path, work: Path) -> dict:
         _run("docker", "pull", "-q", f"{registry}/{repo}:gz1", env=docker_env)
 
     def skopeo_clean() -> None:
-        shutil.rmtree(work / "sk", ignore_errors=True)
-        shutil.rmtree(work / "bundle", ignore_errors=True)
+        shutil.rmtree(disk / "sk", ignore_errors=True)
+        shutil.rmtree(disk / "bundle", ignore_errors=True)
 
     def skopeo_umoci() -> None:
         _run("skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{registry}/{repo}:gz1",
-             f"oci:{work / 'sk'}:x")
-        _run("umoci", "unpack", "--image", f"{work / 'sk'}:x", str(work / "bundle"))
+             f"oci:{disk / 'sk'}:x")
+        _run("umoci", "unpack", "--image", f"{disk / 'sk'}:x", str(disk / "bundle"))
 
     # the machine is shared: each contender runs ROUNDS times, interleaved, and the best time counts.
     # Only the pull + unpack is timed: the previous result is removed and `sync` flushes everyone's
@@ -142,12 +146,12 @@ def run(source: Path, work: Path) -> dict:
     results["ratio_vs_docker"] = round(results["ours_cold_pull_unpack_s"] / results["docker_pull_gzip_s"], 2)
     results["ratio_vs_skopeo_umoci"] = round(results["ours_cold_pull_unpack_s"] / results["skopeo_umoci_s"], 2)
 
-    fp2, _ = _images(work, source, 2)
+    fp2, _ = _images(work, Path(results["source"]), 2)
     t, pushed2 = _timed(lambda: push_layout(fp2, "v2", reference.parse(f"{registry}/{repo}:v2")))
     changed = (work / "app2" / "app" / "main.py").stat().st_size
     results["update_push"] = {"seconds": round(t, 2), "changed_file_bytes": changed, **pushed2.stats.as_dict()}
-    t, upd = _timed(lambda: pull_reference(reference.parse(f"{registry}/{repo}:v2"), work / "store",
-                                           to=work / "rootfs2"))
+    t, upd = _timed(lambda: pull_reference(reference.parse(f"{registry}/{repo}:v2"), disk / "store",
+                                           to=disk / "rootfs2"))
     results["update_pull"] = {"seconds": round(t, 2), **upd.stats.as_dict()}
     results["update_pull_ratio"] = round(upd.stats.bytes_fetched / results["image_bytes_flashpack"], 5)
     results["update_push_bytes_minus_changed_file"] = pushed2.stats.bytes_sent - changed
