@@ -53,16 +53,20 @@ def _changes(result, out: Path) -> tuple[list[str], list[str]]:
 
 def convert_command(
     src: Annotated[Path, typer.Argument(help="The source project directory.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: <SRC>-fal).")] = None,
+    out: Annotated[Path | None,
+                   typer.Option("--out", "-o", help="Output directory (default: <SRC>-fal).")] = None,
     source_platform: Annotated[
         str, typer.Option("--from", help=platforms.from_help())
     ] = "auto",
-    diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff against OUT; write nothing.")] = False,
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 if OUT would change; write nothing.")] = False,
+    diff: Annotated[bool,
+                    typer.Option("--diff", help="Print a unified diff against OUT; write nothing.")] = False,
+    check: Annotated[bool,
+                     typer.Option("--check", help="Exit 1 if OUT would change; write nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty OUT.")] = False,
     entry: Annotated[str | None, typer.Option(
-        "--entry", help="The file that defines the app, relative to SRC (cog.yaml, the Modal app file, the RunPod "
-                        "handler, the Dockerfile), when the repository has several.")] = None,
+        "--entry",
+        help="The file that defines the app, relative to SRC (cog.yaml, the Modal app file, the RunPod "
+             "handler, the Dockerfile), when the repository has several.")] = None,
     dockerfile: Annotated[str | None, typer.Option(
         "--dockerfile", help="The Dockerfile to use, relative to SRC (e.g. docker/Dockerfile.prod).")] = None,
     context: Annotated[str | None, typer.Option(
@@ -72,12 +76,14 @@ def convert_command(
     fal_version: Annotated[str | None, typer.Option(
         "--fal-version", help="The fal version the image installs (default: the installed fal).")] = None,
     native: Annotated[
-        bool, typer.Option("--native", help="HTTP servers: rewrite FastAPI/Flask routes as fal endpoints instead "
-                                            "of deploying the server image as it is.")
+        bool,
+        typer.Option("--native", help="HTTP servers: rewrite FastAPI/Flask routes as fal endpoints instead "
+                                      "of deploying the server image as it is.")
     ] = False,
     route: Annotated[str, typer.Option("--route", help=ROUTE_HELP)] = "native",
     image_ref: Annotated[
-        str | None, typer.Option("--image-ref", help="Deploy this pushed image (repo@sha256:…) instead of building.")
+        str | None,
+        typer.Option("--image-ref", help="Deploy this pushed image (repo@sha256:…) instead of building.")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:

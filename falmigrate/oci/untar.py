@@ -19,7 +19,8 @@ from falmigrate.errors import ImageError
 from falmigrate.oci.tarstream import ReadAhead, member_stream, open_decompressed
 from falmigrate.oci.unpack import PARALLEL_FILE_LIMIT, Entry, Rootfs
 
-_TAR_TYPES = {tarfile.REGTYPE: "reg", tarfile.AREGTYPE: "reg", tarfile.CONTTYPE: "reg", tarfile.DIRTYPE: "dir",
+_TAR_TYPES = {tarfile.REGTYPE: "reg", tarfile.AREGTYPE: "reg", tarfile.CONTTYPE: "reg",
+              tarfile.DIRTYPE: "dir",
               tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: "char",
               tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo"}
 
@@ -53,7 +54,8 @@ def _apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
                 continue
             if kind == "reg" and rootfs.parallel and member.size <= PARALLEL_FILE_LIMIT:
                 # read here, in stream order; a worker thread creates and writes the file
-                rootfs.apply(entry, functools.partial(io.BytesIO, member_stream(tar, member).read()), parallel=True)
+                rootfs.apply(entry,
+                             functools.partial(io.BytesIO, member_stream(tar, member).read()), parallel=True)
                 continue
             opener = (lambda m=member: member_stream(tar, m)) if kind == "reg" else None
             rootfs.apply(entry, opener)

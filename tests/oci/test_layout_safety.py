@@ -58,8 +58,8 @@ def _tree(root: Path, seed: str, size: int) -> Path:
 
 def _python(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-c", *args], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-c", *args], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _check_store(lay: Path) -> None:
@@ -67,7 +67,8 @@ def _check_store(lay: Path) -> None:
     blobs = sorted((lay / "blobs" / "sha256").iterdir())
     for blob in blobs:
         assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name, f"{blob}: content is not its name"
-    assert {p.name for p in lay.iterdir()} <= {"oci-layout", "index.json", "blobs", ".falmigrate.lock", TMP_DIR}
+    assert {p.name for p in lay.iterdir()} <= {"oci-layout", "index.json", "blobs",
+                                               ".falmigrate.lock", TMP_DIR}
     assert [p.name for p in (lay / "blobs").iterdir()] == ["sha256"]
 
 

@@ -1,7 +1,7 @@
 """hypothesis: random trees (unicode names, paths over 100 bytes, empty files, symlinks, hardlinks, larger
-sparse-ish files, FIFOs, modes, user xattrs) → deterministic tar → gzip, zstd and FlashPack layers with one diff_id → extracted
-with Python's tarfile (each encoding) and with ``umoci unpack`` (gzip image in an OCI layout) → the
-same tree: types, modes, contents, link targets and hardlink groups (and xattrs, for umoci)."""
+sparse-ish files, FIFOs, modes, user xattrs) → deterministic tar → gzip, zstd and FlashPack layers with one
+diff_id → extracted with Python's tarfile (each encoding) and with ``umoci unpack`` (gzip image in an OCI
+layout) → the same tree: types, modes, contents, link targets and hardlink groups (and xattrs, for umoci)."""
 
 from __future__ import annotations
 
@@ -157,7 +157,8 @@ def _tarfile_extract(blob: Path, dest: Path) -> str:
     return "sha256:" + hasher.hexdigest()
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(trees())
 def test_random_trees_round_trip_through_every_encoding_tarfile_and_umoci(entries):
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -179,6 +180,7 @@ def test_random_trees_round_trip_through_every_encoding_tarfile_and_umoci(entrie
             layout.write_image(Image.build(ImageConfig.new([layer.diff_id]), [layer]), compression)
         check_layout(tmp / "lay")
         unpack = subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{tmp / 'lay'}:gzip",
-                                 str(tmp / "bundle")], capture_output=True, text=True, timeout=120, check=False)
+                                 str(tmp / "bundle")], capture_output=True, text=True,
+                                timeout=120, check=False)
         assert unpack.returncode == 0, unpack.stderr
         assert _snapshot(tmp / "bundle" / "rootfs", xattrs=True) == _snapshot(tmp / "root", xattrs=True)

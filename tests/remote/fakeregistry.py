@@ -107,7 +107,8 @@ class FaultProxy:
             return self._half_then_reset(h, body)
         if path == "/token":
             return self._token(h)
-        if self.token and path.startswith("/v2/") and h.headers.get("Authorization") != f"Bearer {self.token}":
+        if (self.token and path.startswith("/v2/")
+                and h.headers.get("Authorization") != f"Bearer {self.token}"):
             realm = f"http://{self.address}/token"
             self._record(h.command, path, 401)
             return self._reply(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {
@@ -115,7 +116,8 @@ class FaultProxy:
         if fault and fault.action == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             self._record(h.command, path, fault.status)
-            return self._reply(h, fault.status, b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}', headers)
+            return self._reply(h, fault.status,
+                               b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}', headers)
         if fault and fault.action == "reset":
             self._record(h.command, path, 0)
             _reset(h)
@@ -126,7 +128,8 @@ class FaultProxy:
         data = resp.content
         self._record(h.command, path, resp.status_code)
         out = {k: v for k, v in resp.headers.items()
-               if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding", "location")}
+               if k.lower() not in ("content-length", "transfer-encoding", "connection",
+                                    "content-encoding", "location")}
         if "location" in resp.headers:
             out["Location"] = resp.headers["location"].replace(self.upstream, f"http://{self.address}")
         if fault and fault.action == "corrupt" and data:
@@ -152,7 +155,8 @@ class FaultProxy:
         start = int((h.headers.get("Content-Range") or "0-0").split("-")[0])
         half = body[: len(body) // 2]
         target = self.upstream + h.path.split("?", 1)[0]
-        headers = {"Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + len(half) - 1}"}
+        headers = {"Content-Type": "application/octet-stream",
+                   "Content-Range": f"{start}-{start + len(half) - 1}"}
         resp = self.client.request("PATCH", target, content=half, headers=headers)
         self._record(h.command, h.path.split("?", 1)[0], 0)
         assert resp.status_code == 202, resp.text

@@ -50,7 +50,8 @@ class CogConfig:
         return self.data.get("build") or {}
 
     def predictor_ref(self) -> tuple[str, str, KeyPath]:
-        """``(file, class name or "", key path)`` of the predictor/runner (``run:`` wins over ``predict:``)."""
+        """``(file, class name or "", key path)`` of the predictor/runner
+        (``run:`` wins over ``predict:``)."""
         key = "run" if isinstance(self.data.get("run"), str) else "predict"
         ref = self.data.get(key)
         if not isinstance(ref, str) or not ref.strip():
@@ -140,7 +141,8 @@ def _check_shapes(config: CogConfig) -> None:
         elif not isinstance(step, str):
             raise config.error("`build.run` entries are strings or {command, mounts}", "build", "run", index)
     env = config.data.get("environment")
-    if env is not None and (not isinstance(env, list) or not all(isinstance(e, str) and "=" in e for e in env)):
+    if (env is not None
+            and (not isinstance(env, list) or not all(isinstance(e, str) and "=" in e for e in env))):
         raise config.error("`environment` must be a list of \"KEY=value\" strings", "environment")
     concurrency = config.data.get("concurrency")
     if concurrency is not None and not (isinstance(concurrency, dict)

@@ -90,14 +90,16 @@ def _stays(stmt: cst.CSTNode, index: int) -> bool:
 
 def _is_main_guard(stmt: cst.If) -> bool:
     test = stmt.test
-    return (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name) and test.left.value == "__name__"
+    return (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name)
+            and test.left.value == "__name__"
             and any(isinstance(c.comparator, cst.SimpleString) and "__main__" in c.comparator.value
                     for c in test.comparisons))
 
 
 def is_start_statement(mod: WorkerModule, stmt: cst.CSTNode) -> bool:
     """A simple statement that is only ``runpod.serverless.start(...)``."""
-    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr)
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)
             and mod.is_call_to(stmt.body[0].value, START))
 
 

@@ -159,7 +159,8 @@ class _Imports(cst.CSTVisitor):
             return
         for alias in node.names:
             name = _dotted(alias.name)
-            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
+            local = (alias.asname.name.value
+                     if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name)
             self.mod.aliases[local] = f"{base}.{name}"
 
 
@@ -198,7 +199,8 @@ def _config_dict(mod: WorkerModule, arg: cst.BaseExpression | None,
     return out, start
 
 
-def resolve_handler(mod: WorkerModule, expr: cst.BaseExpression, line: int) -> tuple[str, str | None, str] | None:
+def resolve_handler(mod: WorkerModule, expr: cst.BaseExpression,
+                    line: int) -> tuple[str, str | None, str] | None:
     """Where the handler expression leads: (local name to call, project module it is imported from or
     None, function name there). Names bound to other names are followed (``entry = handler``)."""
     for _ in range(8):
@@ -233,7 +235,8 @@ class _Calls(cst.CSTVisitor):
             if first is None:
                 first = next((a.value for a in node.args if a.keyword and a.keyword.value == "config"), None)
             config, config_line = _config_dict(mod, first, mod.line(node))
-            mod.starts.append(StartCall(node=node, line=mod.line(node), config=config, config_line=config_line))
+            mod.starts.append(StartCall(node=node, line=mod.line(node), config=config,
+                                        config_line=config_line))
         elif mod.is_call_to(node, PROGRESS):
             mod.progress_lines.append(mod.line(node))
 

@@ -76,7 +76,8 @@ def remember(store: Store, layer_digest: str, toc_checksum: str) -> None:
 
 def _entries(store: Store, checksum: str) -> list[dict] | None:
     try:
-        raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(store.file_path(checksum).read_bytes())).read()
+        compressed = store.file_path(checksum).read_bytes()
+        raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(compressed)).read()
         entries: list[dict] = json.loads(raw)["entries"]
         return entries
     except (OSError, zstandard.ZstdError, ValueError, KeyError, TypeError):

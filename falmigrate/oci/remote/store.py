@@ -158,7 +158,8 @@ class Incoming:
     def verified(self, reader: _IncomingReader) -> bool:
         """Wait until the attempt ``reader`` followed ends; True if it was verified and stored."""
         with self._cond:
-            self._cond.wait_for(lambda: self._generation != reader.generation or self._state in ("done", "failed"))
+            self._cond.wait_for(lambda: self._generation != reader.generation
+                                or self._state in ("done", "failed"))
             return reader.generation == self._generation and self._state == "done"
 
 
