@@ -97,39 +97,52 @@ def convert_command(
         if image_ref is not None and "@sha256:" not in image_ref:
             raise UsageError(f"--image-ref {image_ref!r}: expected a digest reference like repo@sha256:…")
         request = ImportRequest(entry=entry, dockerfile=dockerfile, context=context, route=route)
-        result = convert(src, source_platform, request=request, native=native, name=name, fal_version=fal_version,
-                         image_ref=image_ref)
-        summary = {"ok": True, "out": str(target), "platform": result.spec.source.platform,
-                   "app_class": result.spec.class_name, "files": sorted(result.files),
-                   "apps": [{"name": app.name, "route": app.route, "class": app.class_name}
-                            for app in result.spec.served_apps()],
-                   "project_files": len(result.sources), "rewritten": result.rewritten,
-                   "findings": len(result.spec.findings)}
+        result = convert(src, source_platform, request=request, native=native, name=name,
+                         fal_version=fal_version, image_ref=image_ref)
+        summary = _summary(result, target)
         if diff or check:
-            changed, diffs = _changes(result, target)
-            if diff and not json_output:
-                for text in diffs:
-                    common.stdout.out(text, end="", highlight=False)
-            summary.update({"changed": changed, "written": False})
-            if check and changed:
-                if json_output:
-                    common.emit_json({**summary, "ok": False})
-                    raise typer.Exit(CheckFailed.exit_code)
-                raise CheckFailed(f"output would change: {', '.join(changed[:10])}"
-                                  + (" …" if len(changed) > 10 else ""))
+            _compare(result, target, summary, show_diff=diff, check=check, json_output=json_output)
         else:
             write_output(result, target, force=force)
             summary["written"] = True
-        if json_output:
-            common.emit_json(summary)
-        elif not (diff or check):
-            common.stdout.print(f"wrote {target} ({', '.join(sorted(result.files))} + {len(result.sources)} "
-                                f"project file(s)); {summary['findings']} finding(s), see MIGRATION.md",
-                                markup=False, highlight=False)
-        elif check:
-            common.stdout.print(f"{target} is up to date", markup=False, highlight=False)
+        _report(result, target, summary, compared=diff or check, check=check, json_output=json_output)
 
     common.run(body, json_output=json_output)
+
+
+def _summary(result, target: Path) -> dict:
+    return {"ok": True, "out": str(target), "platform": result.spec.source.platform,
+            "app_class": result.spec.class_name, "files": sorted(result.files),
+            "apps": [{"name": app.name, "route": app.route, "class": app.class_name}
+                     for app in result.spec.served_apps()],
+            "project_files": len(result.sources), "rewritten": result.rewritten,
+            "findings": len(result.spec.findings)}
+
+
+def _compare(result, target: Path, summary: dict, *, show_diff: bool, check: bool, json_output: bool) -> None:
+    """``--diff`` / ``--check``: nothing is written; a check whose OUT would change fails."""
+    changed, diffs = _changes(result, target)
+    if show_diff and not json_output:
+        for text in diffs:
+            common.stdout.out(text, end="", highlight=False)
+    summary.update({"changed": changed, "written": False})
+    if check and changed:
+        if json_output:
+            common.emit_json({**summary, "ok": False})
+            raise typer.Exit(CheckFailed.exit_code)
+        raise CheckFailed(f"output would change: {', '.join(changed[:10])}"
+                          + (" …" if len(changed) > 10 else ""))
+
+
+def _report(result, target: Path, summary: dict, *, compared: bool, check: bool, json_output: bool) -> None:
+    if json_output:
+        common.emit_json(summary)
+    elif not compared:
+        common.stdout.print(f"wrote {target} ({', '.join(sorted(result.files))} + {len(result.sources)} "
+                            f"project file(s)); {summary['findings']} finding(s), see MIGRATION.md",
+                            markup=False, highlight=False)
+    elif check:
+        common.stdout.print(f"{target} is up to date", markup=False, highlight=False)
 
 
 CONVERT_HELP = f"Convert a {platforms.display_list()} project into a fal app."
