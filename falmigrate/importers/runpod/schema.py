@@ -33,31 +33,46 @@ def literal(node: cst.BaseExpression | None, mod: WorkerModule | None = None) ->
     """The Python value of a literal expression (names of module constants followed once)."""
     if node is None:
         raise NotLiteral("nothing")
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        value = node.evaluated_value
-        if isinstance(value, str):
-            return value
-    elif isinstance(node, cst.Integer):
-        return int(node.value.replace("_", ""), 0)
-    elif isinstance(node, cst.Float):
-        return float(node.value.replace("_", ""))
-    elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.Integer, cst.Float)):
+        return _scalar(node)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
         return -literal(node.expression, mod)
-    elif isinstance(node, cst.Name):
-        if node.value in ("True", "False", "None"):
-            return {"True": True, "False": False, "None": None}[node.value]
-        if mod is not None and node.value in mod.assignments:
-            return literal(mod.assignments[node.value], None)
-    elif isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+    if isinstance(node, cst.Name):
+        return _name_value(node, mod)
+    if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
         return [literal(e.value, mod) for e in node.elements]
-    elif isinstance(node, cst.Dict):
-        out = {}
-        for e in node.elements:
-            if not isinstance(e, cst.DictElement):
-                raise NotLiteral("**")
-            out[literal(e.key, mod)] = literal(e.value, mod)
-        return out
+    if isinstance(node, cst.Dict):
+        return _dict_value(node, mod)
     raise NotLiteral(type(node).__name__)
+
+
+def _scalar(node: cst.SimpleString | cst.ConcatenatedString | cst.Integer | cst.Float) -> str | int | float:
+    if isinstance(node, cst.Integer):
+        return int(node.value.replace("_", ""), 0)
+    if isinstance(node, cst.Float):
+        return float(node.value.replace("_", ""))
+    value = node.evaluated_value
+    if isinstance(value, str):
+        return value
+    raise NotLiteral(type(node).__name__)  # bytes, or a concatenation that holds an f-string
+
+
+def _name_value(node: cst.Name, mod: WorkerModule | None) -> Any:
+    """True, False and None, or a module constant's value (its own names are not followed)."""
+    if node.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[node.value]
+    if mod is not None and node.value in mod.assignments:
+        return literal(mod.assignments[node.value], None)
+    raise NotLiteral(type(node).__name__)
+
+
+def _dict_value(node: cst.Dict, mod: WorkerModule | None) -> dict:
+    out = {}
+    for e in node.elements:
+        if not isinstance(e, cst.DictElement):
+            raise NotLiteral("**")
+        out[literal(e.key, mod)] = literal(e.value, mod)
+    return out
 
 
 def type_of_value(value: Any) -> TypeRef:
