@@ -226,27 +226,37 @@ class Rootfs:
             self._opaque(parent, parts[:-1])
             return
         if leaf.startswith(WHITEOUT):
-            victim = leaf[len(WHITEOUT):]
-            if victim in ("", ".", ".."):  # would delete the parent, or the directory above it
-                raise self._refuse(entry.name, f"whiteout of {victim!r}")
-            if victim.startswith(WHITEOUT):
-                return  # other .wh..wh.* names are aufs bookkeeping (e.g. .wh..wh.plnk), not paths
-            self._remove(os.path.join(parent, victim))
+            self._whiteout(entry, parent, leaf[len(WHITEOUT):])
             return
         self._written.add(key)
         path = os.path.join(parent, leaf)
-        if self._pool is not None and (self._pending or parallel):
-            if self._kind_at(path) is not None:
-                self.flush()  # replacing: nothing in flight may be under or at it
-            elif parallel and entry.type == "reg":
-                if len(self._pending) >= MAX_IN_FLIGHT:  # bound the memory held by queued contents
-                    for future in self._pending[:MAX_IN_FLIGHT // 2]:
-                        future.result()
-                    del self._pending[:MAX_IN_FLIGHT // 2]
-                self._pending.append(self._pool.submit(self._create, entry, path, content))
-                self._pending_names.add(key)
-                return
-        self._create(entry, path, content)
+        if not self._queued(entry, path, content, key, parallel):
+            self._create(entry, path, content)
+
+    def _whiteout(self, entry: Entry, parent: str, victim: str) -> None:
+        if victim in ("", ".", ".."):  # would delete the parent, or the directory above it
+            raise self._refuse(entry.name, f"whiteout of {victim!r}")
+        if victim.startswith(WHITEOUT):
+            return  # other .wh..wh.* names are aufs bookkeeping (e.g. .wh..wh.plnk), not paths
+        self._remove(os.path.join(parent, victim))
+
+    def _queued(self, entry: Entry, path: str, content: Callable[[], BinaryIO] | None, key: str,
+                parallel: bool) -> bool:
+        """Whether a worker thread writes the entry (False: the caller creates it now)."""
+        if self._pool is None or not (self._pending or parallel):
+            return False
+        if self._kind_at(path) is not None:
+            self.flush()  # replacing: nothing in flight may be under or at it
+            return False
+        if not (parallel and entry.type == "reg"):
+            return False
+        if len(self._pending) >= MAX_IN_FLIGHT:  # bound the memory held by queued contents
+            for future in self._pending[:MAX_IN_FLIGHT // 2]:
+                future.result()
+            del self._pending[:MAX_IN_FLIGHT // 2]
+        self._pending.append(self._pool.submit(self._create, entry, path, content))
+        self._pending_names.add(key)
+        return True
 
     def flush(self) -> None:
         """Wait for the parallel file writes in flight; re-raise the first failure."""
@@ -296,21 +306,7 @@ class Rootfs:
         kind = entry.type
         mode = entry.mode & 0o7777
         if kind == "reg":
-            fd = os.open(path, _CREATE_FLAGS, mode & 0o777)
-            try:
-                if content is not None:
-                    with content() as src:
-                        _copy_to_fd(src, fd)
-                if self.chown and (entry.uid, entry.gid) != self._ids:
-                    with contextlib.suppress(OSError):
-                        os.fchown(fd, entry.uid, entry.gid)
-                    os.fchmod(fd, mode)  # after chown, which clears set-id bits
-                elif mode != mode & 0o777 & ~self._umask:
-                    os.fchmod(fd, mode)
-                with contextlib.suppress(OSError):
-                    os.utime(fd, (entry.mtime, entry.mtime))
-            finally:
-                os.close(fd)
+            self._make_file(entry, path, content, mode)
             return
         if kind == "dir":
             os.mkdir(path, 0o700)
@@ -330,6 +326,23 @@ class Rootfs:
         if kind != "dir":
             with contextlib.suppress(OSError):
                 os.utime(path, (entry.mtime, entry.mtime), follow_symlinks=False)
+
+    def _make_file(self, entry: Entry, path: str, content: Callable[[], BinaryIO] | None, mode: int) -> None:
+        fd = os.open(path, _CREATE_FLAGS, mode & 0o777)
+        try:
+            if content is not None:
+                with content() as src:
+                    _copy_to_fd(src, fd)
+            if self.chown and (entry.uid, entry.gid) != self._ids:
+                with contextlib.suppress(OSError):
+                    os.fchown(fd, entry.uid, entry.gid)
+                os.fchmod(fd, mode)  # after chown, which clears set-id bits
+            elif mode != mode & 0o777 & ~self._umask:
+                os.fchmod(fd, mode)
+            with contextlib.suppress(OSError):
+                os.utime(fd, (entry.mtime, entry.mtime))
+        finally:
+            os.close(fd)
 
     def _link_source(self, entry: Entry) -> str:
         parts = self._split(entry.linkname) if entry.linkname else []

@@ -138,28 +138,33 @@ def _scan(handle: BinaryIO, size: int) -> Iterator[Member]:
             buf = _read_exactly(handle, _HEADER, offset)
             if buf == _ZERO_HEADER:
                 raise Unsupported("PAX header without member")
-        _check(buf)
-        type_ = buf[156:157]
-        if type_[0] not in _FAST_TYPES:
-            raise Unsupported(f"member type {type_!r}")
-        name = _text(buf[0:100])
-        if type_ == b"\0" and name.endswith("/"):
-            type_ = tarfile.DIRTYPE
-        if type_ == tarfile.DIRTYPE:
-            name = name.rstrip("/")
-        prefix = _text(buf[345:500])
-        if prefix:
-            name = prefix + "/" + name
-            if type_ == tarfile.DIRTYPE:
-                name = name.rstrip("/")  # tarfile strips again after joining the prefix
-        member = Member(name, type_, _text(buf[157:257]), _number(buf[100:108]), _number(buf[108:116]),
-                        _number(buf[116:124]), _number(buf[136:148]), _number(buf[124:136]),
-                        _number(buf[329:337]), _number(buf[337:345]), {}, offset + _HEADER)
+        member = _member(buf, offset + _HEADER)
         _apply_pax(member, pax)
         offset = member.offset_data
         if member.type[0] in _REGULAR:
             offset += -(-member.size // _HEADER) * _HEADER
         yield member
+
+
+def _member(buf: bytes, offset_data: int) -> Member:
+    """The member a ustar header describes (before its PAX records apply)."""
+    _check(buf)
+    type_ = buf[156:157]
+    if type_[0] not in _FAST_TYPES:
+        raise Unsupported(f"member type {type_!r}")
+    name = _text(buf[0:100])
+    if type_ == b"\0" and name.endswith("/"):
+        type_ = tarfile.DIRTYPE
+    if type_ == tarfile.DIRTYPE:
+        name = name.rstrip("/")
+    prefix = _text(buf[345:500])
+    if prefix:
+        name = prefix + "/" + name
+        if type_ == tarfile.DIRTYPE:
+            name = name.rstrip("/")  # tarfile strips again after joining the prefix
+    return Member(name, type_, _text(buf[157:257]), _number(buf[100:108]), _number(buf[108:116]),
+                  _number(buf[116:124]), _number(buf[136:148]), _number(buf[124:136]),
+                  _number(buf[329:337]), _number(buf[337:345]), {}, offset_data)
 
 
 def _check(buf: bytes) -> int:
