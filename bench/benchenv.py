@@ -33,8 +33,13 @@ class PullDisk:
         # inode tables and journal written now, not by the kernel's background thread during round 1
         made = subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
                                str(self.image)], capture_output=True, check=False)
-        mounted = made.returncode == 0 and subprocess.run(
-            ["mount", "-o", "loop", str(self.image), str(self.path)], capture_output=True, check=False).returncode == 0
+        mounted = (
+            made.returncode == 0
+            and subprocess.run(
+                ["mount", "-o", "loop", str(self.image), str(self.path)], capture_output=True, check=False
+            ).returncode
+            == 0
+        )
         self.mounted = mounted
 
     @property
@@ -50,8 +55,9 @@ class PullDisk:
         self.image.unlink(missing_ok=True)
 
 
-def services(required: tuple[str, ...] = ("REGISTRY", "DOCKER_HOST", "BASE_IMAGE", "REGISTRY_LOG", "STATE")
-             ) -> dict[str, str]:
+def services(
+    required: tuple[str, ...] = ("REGISTRY", "DOCKER_HOST", "BASE_IMAGE", "REGISTRY_LOG", "STATE"),
+) -> dict[str, str]:
     """The ``FALMIGRATE_TEST_*`` variables of scripts/services.sh (``.services/env``, then the environment),
     without the prefix; exits with a hint when one of ``required`` is missing."""
     env = {}

@@ -58,11 +58,11 @@ def run(*cmd: str, env: dict | None = None) -> str:
 def install(dest: Path, packages: list[str]) -> None:
     """pip install into ``dest``; byte code compiled hash-based, because the layer tar's normalised mtimes
     would make pip's timestamp-based .pyc files stale (Python would recompile every module at start)."""
-    run(sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile", "--target",
-        str(dest), *packages)
+    run(sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile",
+        "--target", str(dest), *packages)
     # not checked: a few packages ship .py files that are not meant to compile (templates, other versions)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
-                    str(dest)], check=False, capture_output=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
+                    "unchecked-hash", str(dest)], check=False, capture_output=True)
 
 
 def trees(work: Path, size: str) -> dict[str, Path]:
@@ -106,7 +106,8 @@ def _config(base: Image, diff_ids: list[str]) -> ImageConfig:
     return ImageConfig.from_dict(data)
 
 
-def compose(layout: Path, base_layout: Path, layer_trees: list[Path], compression: str, prefetch: list[str] | None,
+def compose(layout: Path, base_layout: Path, layer_trees: list[Path], compression: str,
+            prefetch: list[str] | None,
             scratch: Path, timed: Path | None = None) -> tuple[str, Packed | None]:
     """Write image ``latest`` = base layers + one layer per tree into ``layout``; returns (manifest digest,
     the pack measurement of the ``timed`` tree's layer)."""
@@ -115,7 +116,8 @@ def compose(layout: Path, base_layout: Path, layer_trees: list[Path], compressio
     layers = []
     for layer in base.layers:
         if not out.blob_path(layer.digest).exists():
-            os.link(base_layout / "blobs" / "sha256" / str(layer.digest).split(":")[1], out.blob_path(layer.digest))
+            os.link(base_layout / "blobs" / "sha256" / str(layer.digest).split(":")[1],
+                    out.blob_path(layer.digest))
         layers.append(layer)
     measured = None
     for tree in layer_trees:
@@ -123,7 +125,8 @@ def compose(layout: Path, base_layout: Path, layer_trees: list[Path], compressio
         start, cpu = time.monotonic(), cpu_self()
         done = compress_tar(tar, scratch / "layer.blob", compression, prefetch=prefetch)
         if tree == timed:
-            measured = Packed(time.monotonic() - start, cpu_self() - cpu, tar.stat().st_size, done.size, done.path)
+            measured = Packed(time.monotonic() - start, cpu_self() - cpu, tar.stat().st_size,
+                              done.size, done.path)
             os.link(done.path, scratch / "timed.blob")  # stays when the layout takes the blob
             os.replace(tar, scratch / "timed.tar")
         else:
@@ -163,7 +166,8 @@ def pack_measurements(packed: Packed, tar: Path, blob: Path, scratch: Path) -> d
     plain = scratch / "plain"
     digest = _plain_layout(plain, tar)
     start, cpu = time.monotonic(), cpu_children()
-    run("skopeo", "copy", "-q", "--dest-compress-format", "zstd:chunked", f"oci:{plain}:x", f"oci:{scratch / 'sk'}:x")
+    run("skopeo", "copy", "-q", "--dest-compress-format", "zstd:chunked", f"oci:{plain}:x",
+        f"oci:{scratch / 'sk'}:x")
     skopeo_s, skopeo_cpu = time.monotonic() - start, cpu_children() - cpu
     shutil.rmtree(scratch / "sk", ignore_errors=True)
     shutil.rmtree(plain, ignore_errors=True)
@@ -204,7 +208,8 @@ def _floor(tar: Path, blob: Path, zstd_cpu: float) -> dict:
     rate = tar.stat().st_size / max(cpu_self() - start, 1e-6)
     entries = toclib.read_toc(toclib.file_reader(blob), blob.stat().st_size)["entries"]
     files = sum(e.get("size", 0) for e in entries if e.get("type") == "reg")
-    chunked = sum(c.size for e, chunks in toclib.file_chunks(entries) if len(chunks) > 1 for c in chunks if not c.zeros)
+    chunked = sum(c.size for e, chunks in toclib.file_chunks(entries) if len(chunks) > 1
+                  for c in chunks if not c.zeros)
     hashed = tar.stat().st_size + blob.stat().st_size + files + chunked
     sha_cpu = hashed / rate
     return {"sha256_bytes": hashed, "sha256_gb_per_cpu_second": round(rate / 1e9, 2),

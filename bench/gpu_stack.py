@@ -57,23 +57,27 @@ class Bench:
         self.docker_env = dict(os.environ)
         self.repo = f"oci-bench-gpu-{size}-{int(time.time())}"
         self.disk: PullDisk | None = None
-        self.results: dict = {"stack": size, "registry": self.registry, "repository": self.repo, "rounds": rounds,
-                              "route": "pack (docker-daemon: base + dir-tree stack/app layers), not `falmigrate "
-                                       "build`: the engine's vfs driver copies the whole rootfs per build step",
+        self.results: dict = {"stack": size, "registry": self.registry, "repository": self.repo,
+                              "rounds": rounds,
+                              "route": "pack (docker-daemon: base + dir-tree stack/app layers), not "
+                                       "`falmigrate build`: the engine's vfs driver copies the whole rootfs "
+                                       "per build step",
                               "load_average_1m": {"start": round(os.getloadavg()[0], 2)}}
 
     def ref(self, image: str, variant: str) -> str:
         return f"{self.registry}/{self.repo}/{image}:{variant}"
 
     def docker(self, *args: str, check: bool = True) -> str:
-        done = subprocess.run(["docker", *args], capture_output=True, text=True, env=self.docker_env, check=False)
+        done = subprocess.run(["docker", *args], capture_output=True, text=True, env=self.docker_env,
+                              check=False)
         if check and done.returncode != 0:
             raise RuntimeError(f"docker {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
 
     def push(self, layout: Path, image: str, variant: str) -> int:
         push_layout(layout, "latest", reference.parse(self.ref(image, variant)))
-        manifest = json.loads(gpu_images.Layout(layout).read_blob(gpu_images.Layout(layout).descriptor("latest").digest))
+        stored = gpu_images.Layout(layout)
+        manifest = json.loads(stored.read_blob(stored.descriptor("latest").digest))
         shutil.rmtree(layout)
         return sum(layer["size"] for layer in manifest["layers"])
 
@@ -85,21 +89,24 @@ class Bench:
         scratch = self.work / "scratch"
         scratch.mkdir()
         gpu_images.base_gzip(self.work, self.env["BASE_IMAGE"])
-        layers = {"a": [trees["stack"], trees["app_a"]], "b": [trees["tools"], trees["stack_b"], trees["app_b"]]}
+        layers = {"a": [trees["stack"], trees["app_a"]], "b": [trees["tools"], trees["stack_b"],
+                                                               trees["app_b"]]}
         self.b_gzip_trees = layers["b"]  # B's gzip variant is made when docker pulls it (step 4)
         sizes = {}
         gpu_images.compose(self.work / "a-gz", self.work / "base-gz", layers["a"], "gzip", None, scratch)
         sizes["a_gzip_bytes"] = self.push(self.work / "a-gz", "a", "gz")
         profile = self.profile()
         base_fp = gpu_images.base_flashpack(self.work, profile)
-        _, packed = gpu_images.compose(self.work / "a-fp", base_fp, layers["a"], "flashpack", profile, scratch,
+        _, packed = gpu_images.compose(self.work / "a-fp", base_fp, layers["a"], "flashpack", profile,
+                                       scratch,
                                        timed=trees["stack"])
         sizes["a_flashpack_bytes"] = self.push(self.work / "a-fp", "a", "fp")
         gpu_images.compose(self.work / "b-fp", base_fp, layers["b"], "flashpack", profile, scratch)
         sizes["b_flashpack_bytes"] = self.push(self.work / "b-fp", "b", "fp")
         shutil.rmtree(trees["stack"], ignore_errors=True)  # stack_b is a hard-linked copy: its files stay
         self.results["images"] = sizes
-        self.results["pack"] = gpu_images.pack_measurements(packed, scratch / "timed.tar", scratch / "timed.blob",
+        self.results["pack"] = gpu_images.pack_measurements(packed, scratch / "timed.tar",
+                                                            scratch / "timed.blob",
                                                             scratch)
         shutil.rmtree(scratch)
         self.results["make_images_seconds"] = round(time.monotonic() - started, 1)
@@ -113,7 +120,8 @@ class Bench:
         scratch.mkdir()
         packed = gpu_images.pack_layer(stack, scratch)
         shutil.rmtree(stack)
-        self.results["pack"] = gpu_images.pack_measurements(packed, scratch / "timed.tar", scratch / "timed.blob",
+        self.results["pack"] = gpu_images.pack_measurements(packed, scratch / "timed.tar",
+                                                            scratch / "timed.blob",
                                                             scratch)
         shutil.rmtree(scratch)
 
@@ -138,10 +146,13 @@ class Bench:
 
     # -- 3: cold pulls -------------------------------------------------------------------------------
     def ours(self, image: str, store: Path, rootfs: Path) -> dict:
-        done = subprocess.run([sys.executable, "-m", "falmigrate", "pull", f"docker://{self.ref(image, 'fp')}",
+        done = subprocess.run([sys.executable, "-m", "falmigrate", "pull",
+                               f"docker://{self.ref(image, 'fp')}",
                                "--store", str(store), "--to", str(rootfs), "--json",
-                               "--allow-devices"],  # the test base image has /dev/console; docker makes it too
-                              capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "200"})
+                               # the test base image has /dev/console; docker makes it too
+                               "--allow-devices"],
+                              capture_output=True, text=True, check=False, env={**os.environ,
+                                                                                "COLUMNS": "200"})
         if done.returncode != 0:
             raise RuntimeError(f"falmigrate pull: {done.stderr.strip()[-2000:]}")
         return json.loads(done.stdout)
@@ -154,7 +165,8 @@ class Bench:
             return children.ru_utime + children.ru_stime
         pid = (Path(self.env["STATE"]) / "dockerd.pid").read_text().strip()
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+        ticks = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def cold_rounds(self) -> None:
         # room for one rootfs, its store and the same again for B's pull in step 4
@@ -173,7 +185,8 @@ class Bench:
                     self.docker("rmi", "-f", self.ref("a", "gz"), check=False)
                 os.sync()
                 start, cpu = time.monotonic(), self.cpu_seconds(who)
-                report = self.ours("a", store, rootfs) if who == "ours" else self.docker("pull", "-q", self.ref("a", "gz"))
+                report = self.ours("a", store, rootfs) if who == "ours" else self.docker("pull", "-q",
+                                                                                         self.ref("a", "gz"))
                 row[f"{who}_seconds"] = round(time.monotonic() - start, 2)
                 row[f"{who}_cpu_seconds"] = round(self.cpu_seconds(who) - cpu, 2)
                 if who == "ours":
@@ -186,11 +199,13 @@ class Bench:
         self.results["cold_rounds"] = rounds
         best_ours = min(r["ours_seconds"] for r in rounds)
         self.results["cold_pull_vs_docker"] = round(best_ours / min(r["docker_seconds"] for r in rounds), 2)
-        self.results["cold_pull_vs_docker_median_same_round"] = round(statistics.median(r["ratio"] for r in rounds), 2)
-        self.results["cold_pull_cpu_vs_docker"] = round(statistics.median(r["ours_cpu_seconds"] for r in rounds)
-                                                        / statistics.median(r["docker_cpu_seconds"] for r in rounds), 2)
+        median = statistics.median
+        self.results["cold_pull_vs_docker_median_same_round"] = round(median(r["ratio"] for r in rounds), 2)
+        self.results["cold_pull_cpu_vs_docker"] = round(median(r["ours_cpu_seconds"] for r in rounds)
+                                                        / median(r["docker_cpu_seconds"] for r in rounds), 2)
         best = min(rounds, key=lambda r: r["ours_seconds"])
-        self.results["startup_ready_share"] = round(best["ours_startup_ready_seconds"] / best["ours_pull_seconds"], 3)
+        self.results["startup_ready_share"] = round(best["ours_startup_ready_seconds"]
+                                                    / best["ours_pull_seconds"], 3)
         self.results["startup_ready_share_all_rounds"] = [
             round(r["ours_startup_ready_seconds"] / r["ours_pull_seconds"], 3) for r in rounds]
 
@@ -203,10 +218,12 @@ class Bench:
         images = self.results["images"]
         self.results["cross_image_ours"] = {k: report[k] for k in ("bytes_fetched", "bytes_reused", "seconds",
                                                                    "files_fetched", "files_reused", "layers")}
-        self.results["cross_image_fetch_share"] = round(report["bytes_fetched"] / images["b_flashpack_bytes"], 4)
+        share = report["bytes_fetched"] / images["b_flashpack_bytes"]
+        self.results["cross_image_fetch_share"] = round(share, 4)
         scratch = self.work / "scratch"
         scratch.mkdir(exist_ok=True)
-        gpu_images.compose(self.work / "b-gz", self.work / "base-gz", self.b_gzip_trees, "gzip", None, scratch)
+        gpu_images.compose(self.work / "b-gz", self.work / "base-gz", self.b_gzip_trees, "gzip", None,
+                           scratch)
         images["b_gzip_bytes"] = self.push(self.work / "b-gz", "b", "gz")
         for tree in self.b_gzip_trees:
             shutil.rmtree(tree, ignore_errors=True)
@@ -215,7 +232,8 @@ class Bench:
         need = 2 * self.results["stack_bytes_on_disk"] + (10 << 30)
         if shutil.disk_usage(self.work).free < need:
             self.results["cross_image_fetch_share_docker"] = None
-            self.results["cross_image_docker_note"] = f"skipped: under {need >> 30} GiB free on the shared disk"
+            note = f"skipped: under {need >> 30} GiB free on the shared disk"
+            self.results["cross_image_docker_note"] = note
             return
         log = Path(self.env["REGISTRY_LOG"])
         start = log.stat().st_size
@@ -238,7 +256,8 @@ def _served(log: Path, start: int, repo: str) -> int:
         with log.open("rb") as handle:
             handle.seek(start)
             text = handle.read().decode(errors="replace")
-        now = sum(int(m.group(3)) for m in _LOG_LINE.finditer(text) if m.group(1).startswith(f"/v2/{repo}/blobs/"))
+        blobs = f"/v2/{repo}/blobs/"
+        now = sum(int(m.group(3)) for m in _LOG_LINE.finditer(text) if m.group(1).startswith(blobs))
         if now == total:
             return now
         total = now
@@ -249,14 +268,16 @@ def _served(log: Path, start: int, repo: str) -> int:
 def markdown(r: dict) -> str:
     p = r["pack"]
     lines = [
-        (f"Stack `{r['stack']}`: {r['stack_bytes_on_disk'] / 1e9:.2f} GB installed; image A {r['images']['a_flashpack_bytes'] / 1e9:.2f} GB "
+        (f"Stack `{r['stack']}`: {r['stack_bytes_on_disk'] / 1e9:.2f} GB installed; "
+         f"image A {r['images']['a_flashpack_bytes'] / 1e9:.2f} GB "
         f"FlashPack / {r['images']['a_gzip_bytes'] / 1e9:.2f} GB gzip; load average {r['load_average_1m']}."),
         "",
         "| measurement | value | target |",
         "|---|---|---|",
         (f"| pack_cpu_vs_zstd (stack layer, {p['tar_bytes'] / 1e9:.2f} GB tar) | {p['pack_cpu_vs_zstd']}x "
         f"({p['flashpack_cpu_seconds']} / {p['zstd_cpu_seconds']} CPU s) | |"),
-        f"| pack_cpu_vs_floor | {p['pack_cpu_vs_floor']}x (floor {p['floor']['cpu_seconds']} CPU s) | <= 1.3 |",
+        (f"| pack_cpu_vs_floor | {p['pack_cpu_vs_floor']}x (floor {p['floor']['cpu_seconds']} CPU s) "
+         "| <= 1.3 |"),
         (f"| pack_time_vs_skopeo | {p['pack_time_vs_skopeo']}x ({p['flashpack_seconds']} / "
         f"{p['skopeo_zstd_chunked_seconds']} s) | <= 0.15 |"),
         f"| cold_pull_vs_docker (best vs best) | {r['cold_pull_vs_docker']}x | <= 0.5 |",
@@ -266,8 +287,9 @@ def markdown(r: dict) -> str:
         f"| cross_image_fetch_share | {r['cross_image_fetch_share']} | <= 0.10 |",
         f"| cross_image_fetch_share_docker | {r['cross_image_fetch_share_docker']} | ~1.0 |",
         "",
-        "Rounds: " + "; ".join(f"ours {x['ours_seconds']} s (startup ready {x['ours_startup_ready_seconds']} s), "
-                               f"docker {x['docker_seconds']} s, load {x['load_average_1m']}" for x in r["cold_rounds"]),
+        "Rounds: " + "; ".join(f"ours {x['ours_seconds']} s (startup ready {x['ours_startup_ready_seconds']} "
+                               f"s), docker {x['docker_seconds']} s, load {x['load_average_1m']}"
+                               for x in r["cold_rounds"]),
     ]
     return "\n".join(lines)
 
@@ -276,10 +298,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="numpy + CUDA runtime + cuBLAS instead of torch")
     parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--rounds", type=int, help="cold-pull rounds per contender (default 3 small, 2 torch)")
+    parser.add_argument("--rounds", type=int,
+                        help="cold-pull rounds per contender (default 3 small, 2 torch)")
     parser.add_argument("--work", type=Path, help="work directory (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
-    parser.add_argument("--pack-only", action="store_true", help="only the pack measurements (no engine needed)")
+    parser.add_argument("--pack-only", action="store_true",
+                        help="only the pack measurements (no engine needed)")
     args = parser.parse_args()
     size = "small" if args.small else "torch"
     work = Path(tempfile.mkdtemp(prefix=f"falmigrate-bench-gpu-{size}-", dir=args.work))

@@ -25,7 +25,8 @@ from pathlib import Path
 def _weights(path: Path, mb: int) -> None:
     block = os.urandom(1 << 20)
     with open(path, "wb") as out:
-        out.writelines(block if i % 4 == 0 else (os.urandom(1 << 20) if i % 4 == 1 else bytes(1 << 20)) for i in range(mb))
+        out.writelines(block if i % 4 == 0 else (os.urandom(1 << 20) if i % 4 == 1 else bytes(1 << 20))
+                       for i in range(mb))
 
 
 def _children_cpu() -> float:
@@ -47,7 +48,8 @@ def _best(cmd: list[str], runs: int) -> tuple[float, float, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("tree", nargs="?", default=str(Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"))
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    ap.add_argument("tree", nargs="?", default=str(Path(sys.prefix) / "lib" / python / "site-packages"))
     ap.add_argument("--weights-mb", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=2, help="runs of zstd and of FlashPack; the fastest counts")
     args = ap.parse_args()
@@ -62,7 +64,8 @@ def main() -> None:
         _weights(tree / "weights.bin", args.weights_mb)
         tar = tree_tar(tree, tmp / "layer.tar")
         tar_size = tar.stat().st_size
-        t_zstd, cpu_zstd, _ = _best(["zstd", "-q", "-T0", "-3", "-f", str(tar), "-o", str(tmp / "layer.tar.zst")],
+        t_zstd, cpu_zstd, _ = _best(["zstd", "-q", "-T0", "-3", "-f", str(tar), "-o",
+                                     str(tmp / "layer.tar.zst")],
                                     args.runs)
         code = ("import sys,resource,time;from falmigrate.oci.compress import compress_tar as c;"
                 "s=time.monotonic();r=c(sys.argv[1],sys.argv[2],'flashpack');"
@@ -72,7 +75,8 @@ def main() -> None:
         pack_tree(tree, tmp / "plain", "x", "gzip")
         t_skopeo, cpu_skopeo, _ = _timed(["skopeo", "copy", "-q", "--dest-compress-format", "zstd:chunked",
                            f"oci:{tmp / 'plain'}:x", f"oci:{tmp / 'sk'}:x"])
-        sk_blobs = sorted((p.stat().st_size for p in (tmp / "sk" / "blobs" / "sha256").iterdir()), reverse=True)
+        sk_blobs = sorted((p.stat().st_size
+                           for p in (tmp / "sk" / "blobs" / "sha256").iterdir()), reverse=True)
         result = {
             "tar_bytes": tar_size, "cpus": os.cpu_count(),
             "zstd_cli": {"seconds": round(t_zstd, 2), "cpu_seconds": round(cpu_zstd, 2),

@@ -66,7 +66,8 @@ def _images(work: Path, source: Path, version: int) -> tuple[Path, Path | None]:
 
 def _layers_size(layout: Path, tag: str = "latest") -> int:
     index = json.loads((layout / "index.json").read_text())
-    entry = next(m for m in index["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
+    entry = next(m for m in index["manifests"] if m.get("annotations",
+                                                        {}).get("org.opencontainers.image.ref.name") == tag)
     manifest = json.loads((layout / "blobs/sha256" / entry["digest"][7:]).read_text())
     return sum(x["size"] for x in manifest["layers"]) + manifest["config"]["size"]
 
@@ -137,19 +138,22 @@ def _rounds(results: dict, registry: str, repo: str, docker_env: dict, work: Pat
             times[name].append(t)
             if name == "ours":
                 ours = value
-    subprocess.run(["docker", "rmi", "-f", f"{registry}/{repo}:gz1"], capture_output=True, env=docker_env, check=False)
+    subprocess.run(["docker", "rmi", "-f", f"{registry}/{repo}:gz1"], capture_output=True, env=docker_env,
+                   check=False)
     results["all_runs_s"] = {k: [round(x, 2) for x in v] for k, v in times.items()}
     results["ours_cold_pull_unpack_s"] = round(min(times["ours"]), 2)
     results["ours_cold_bytes_fetched"] = ours.stats.bytes_fetched
     results["docker_pull_gzip_s"] = round(min(times["docker"]), 2)
     results["skopeo_umoci_s"] = round(min(times["skopeo"]), 2)
     results["ratio_vs_docker"] = round(results["ours_cold_pull_unpack_s"] / results["docker_pull_gzip_s"], 2)
-    results["ratio_vs_skopeo_umoci"] = round(results["ours_cold_pull_unpack_s"] / results["skopeo_umoci_s"], 2)
+    results["ratio_vs_skopeo_umoci"] = round(results["ours_cold_pull_unpack_s"] / results["skopeo_umoci_s"],
+                                             2)
 
     fp2, _ = _images(work, Path(results["source"]), 2)
     t, pushed2 = _timed(lambda: push_layout(fp2, "v2", reference.parse(f"{registry}/{repo}:v2")))
     changed = (work / "app2" / "app" / "main.py").stat().st_size
-    results["update_push"] = {"seconds": round(t, 2), "changed_file_bytes": changed, **pushed2.stats.as_dict()}
+    results["update_push"] = {"seconds": round(t, 2), "changed_file_bytes": changed,
+                              **pushed2.stats.as_dict()}
     t, upd = _timed(lambda: pull_reference(reference.parse(f"{registry}/{repo}:v2"), disk / "store",
                                            to=disk / "rootfs2"))
     results["update_pull"] = {"seconds": round(t, 2), **upd.stats.as_dict()}
@@ -166,14 +170,16 @@ def markdown(r: dict) -> str:
         "",
         "| measurement | value | target |",
         "|---|---|---|",
-        f"| ours: cold pull + unpack (FlashPack: TOC, then whole layers unpacked while they download) | {r['ours_cold_pull_unpack_s']} s | |",
+        ("| ours: cold pull + unpack (FlashPack: TOC, then whole layers unpacked while they download) | "
+         f"{r['ours_cold_pull_unpack_s']} s | |"),
         f"| `docker pull` of the gzip variant (engine 20.10, vfs) | {r['docker_pull_gzip_s']} s | |",
         f"| `skopeo copy` + `umoci unpack` (gzip) | {r['skopeo_umoci_s']} s | |",
         f"| ours / docker pull | {r['ratio_vs_docker']}x | <= 0.5x |",
         f"| ours / skopeo+umoci | {r['ratio_vs_skopeo_umoci']}x | |",
         (f"| update pull bytes (one file changed) | {r['update_pull']['bytes_fetched']} B = "
         f"{r['update_pull_ratio'] * 100:.3f}% of the image | <= 1% |"),
-        (f"| update push bytes sent | {r['update_push']['bytes_sent']} B (changed file {r['update_push']['changed_file_bytes']} B; "
+        (f"| update push bytes sent | {r['update_push']['bytes_sent']} B "
+         f"(changed file {r['update_push']['changed_file_bytes']} B; "
         f"skipped {r['update_push']['bytes_skipped']} B) | <= changed file + 64 KiB |"),
         f"| cold push | {r['push_cold']['seconds']} s, {r['push_cold']['bytes_sent']} B | |",
         "",

@@ -32,7 +32,8 @@ class ConvertResult:
     # context, so `COPY . /app` in the generated Dockerfile ships the user's code. Generated files win.
     sources: dict[str, bytes] = field(default_factory=dict)
     executables: set[str] = field(default_factory=set)  # source files that keep their executable bit
-    src: Path | None = None  # the folder the sources come from: the source root, or the build context it names
+    # the folder the sources come from: the source root, or the build context it names
+    src: Path | None = None
 
     def sources_for(self, out: Path) -> dict[str, bytes]:
         """The sources to write into ``out``; an ``out`` inside the source tree is not copied into itself."""
@@ -56,10 +57,12 @@ def source_files(src: Path) -> dict[str, bytes]:
     """Every regular file under ``src`` worth shipping, sorted; symlinks and junk are skipped."""
     found: dict[str, bytes] = {}
     for dirpath, dirnames, filenames in os.walk(src):
-        dirnames[:] = sorted(d for d in dirnames if d not in JUNK_DIRS and not (Path(dirpath) / d).is_symlink())
+        dirnames[:] = sorted(d for d in dirnames
+                             if d not in JUNK_DIRS and not (Path(dirpath) / d).is_symlink())
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if name in JUNK_FILES or name.startswith(".env.") or name.endswith(JUNK_SUFFIXES) or path.is_symlink():
+            if (name in JUNK_FILES or name.startswith(".env.") or name.endswith(JUNK_SUFFIXES)
+                    or path.is_symlink()):
                 continue
             found[path.relative_to(src).as_posix()] = path.read_bytes()
     return dict(sorted(found.items()))
@@ -75,7 +78,8 @@ def _merge(spec: AppSpec, findings: list, decisions: list) -> AppSpec:
 
 
 def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None = None, native: bool = False,
-            name: str | None = None, fal_version: str | None = None, image_ref: str | None = None) -> ConvertResult:
+            name: str | None = None, fal_version: str | None = None,
+            image_ref: str | None = None) -> ConvertResult:
     """Read ``src`` as a ``platform`` project and return the generated files (nothing is written).
 
     ``request`` names what to import when the repository has several apps; ``native`` rewrites a server's
@@ -102,7 +106,8 @@ def convert(src: Path, platform: str = "auto", *, request: ImportRequest | None 
     app_code = None
     # the output folder is the image's build context: the project's folder, or the subfolder a user's
     # Dockerfile is built from
-    context = project_root / spec.image.dockerfile.context if spec.image.dockerfile is not None else project_root
+    context = (project_root / spec.image.dockerfile.context if spec.image.dockerfile is not None
+               else project_root)
     project = source_files(context)
     user_dockerfile = _user_dockerfile(spec, project_root)  # as written: the renderer patches it
     if result is not None:
@@ -148,7 +153,8 @@ def _rewrite(spec: AppSpec, src: Path, native: bool) -> codemods.RewriteResult |
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("falmigrate.codemods."):
             raise
-        progress.log(f"no code rewrite for {spec.source.platform} in this build: fal_app.py delegates to the module")
+        progress.log(f"no code rewrite for {spec.source.platform} in this build: fal_app.py "
+                     "delegates to the module")
         return None
 
 

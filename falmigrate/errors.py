@@ -98,7 +98,8 @@ class ValidationFailed(ImageError):
 
     def __init__(self, problems: list[str], *, subject: str = "image") -> None:
         self.problems = list(problems)
-        summary = f"{subject}: {len(self.problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in self.problems)
+        summary = (f"{subject}: {len(self.problems)} problem(s)\n"
+                   + "\n".join(f"  - {p}" for p in self.problems))
         super().__init__(summary)
 
     def to_dict(self) -> dict:
@@ -155,7 +156,8 @@ class BuildFailed(FalmigrateError):
     exit_code = 11
     kind = "build"
 
-    def __init__(self, message: str, *, step: str | None = None, log_tail: list[str] | None = None, **kw) -> None:
+    def __init__(self, message: str, *, step: str | None = None,
+                 log_tail: list[str] | None = None, **kw) -> None:
         super().__init__(message, **kw)
         self.step = step
         self.log_tail = list(log_tail or [])

@@ -153,9 +153,11 @@ def _new_needs(pin: Pin, name: str, specifier: SpecifierSet, needs: dict[str, Sp
         fal_need = needs.get(canonicalize_name(need.name), SpecifierSet())
         if not _excludes(fal_need, need.specifier):
             continue  # fal's own requirement moved on: the two fit again
-        found.append(_finding(pin, f"{pin.text.strip()} lets pip install {package} {first} or later, which needs "
-                                   f"{needed}, but fal=={fal_version} needs {need.name}{fal_need}: installing fal "
-                                   f"replaces that {need.name} and leaves {package}'s requirement broken",
+        found.append(_finding(pin,
+                              f"{pin.text.strip()} lets pip install {package} {first} or later, which needs "
+                              f"{needed}, but fal=={fal_version} needs "
+                              f"{need.name}{fal_need}: installing fal replaces that {need.name} and "
+                              f"leaves {package}'s requirement broken",
                               f"pin {package}=={last_fit}, the last release that fits fal's {need.name}"))
     return found
 
@@ -164,14 +166,15 @@ def _old_needs(pin: Pin, name: str, version: Version | None, needs: dict[str, Sp
                fal_version: str) -> list[Finding]:
     found = []
     for package, releases, needed, why in _OLD_NEEDS:
-        if name != package or version is None or not SpecifierSet(releases).contains(version, prereleases=True):
+        if (name != package or version is None
+                or not SpecifierSet(releases).contains(version, prereleases=True)):
             continue
         need = Requirement(needed)
         fal_need = needs.get(canonicalize_name(need.name), SpecifierSet())
         found.append(_finding(pin, f"{pin.text.strip()} needs {needed} but fal=={fal_version} needs "
                                    f"{need.name}{fal_need}: {why}",
-                              f"move to {package}{releases.replace('<', '>=')}, or keep the app on the image-only "
-                              "route (no fal in the image)"))
+                              f"move to {package}{releases.replace('<', '>=')}, or keep the "
+                              "app on the image-only route (no fal in the image)"))
     return found
 
 
@@ -185,7 +188,8 @@ def pins(image: ImageSpec, root: Path) -> list[Pin]:
         except (OSError, UnicodeDecodeError):
             lines = []
         found += [Pin(line, Location(file=image.requirements_file, line=number))
-                  for number, line in enumerate(lines, start=1) if line.strip() and not line.lstrip().startswith("#")]
+                  for number, line in enumerate(lines, start=1)
+                  if line.strip() and not line.lstrip().startswith("#")]
     return found
 
 
@@ -197,4 +201,5 @@ def check(spec: AppSpec, root: Path, fal_version: str) -> list[Finding]:
 
 
 def _finding(pin: Pin, message: str, remediation: str) -> Finding:
-    return Finding(rule=RULE, severity="warning", message=message, remediation=remediation, location=pin.location)
+    return Finding(rule=RULE, severity="warning", message=message, remediation=remediation,
+                   location=pin.location)

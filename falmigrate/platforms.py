@@ -57,7 +57,8 @@ PLATFORMS: tuple[PlatformInfo, ...] = (
         codemod="falmigrate.codemods.cog:rewrite", verify_runner="falmigrate.verify.runners.cog",
         skip_dirs=_COMMON_SKIP | {".cog"}, rules=RuleRange(100, 199),
         marker="a cog.yaml with `predict:`", guide="docs/from-replicate.md",
-        compat_server="cog's own HTTP server (`python -m cog.server.http`: POST /predictions, GET /health-check)"),
+        compat_server="cog's own HTTP server (`python -m cog.server.http`: POST "
+                      "/predictions, GET /health-check)"),
     PlatformInfo(
         name="modal", display_name="Modal", importer="falmigrate.importers.modal:ModalImporter",
         codemod="falmigrate.codemods.modal:rewrite", verify_runner="falmigrate.verify.runners.modal",
@@ -66,14 +67,16 @@ PLATFORMS: tuple[PlatformInfo, ...] = (
     PlatformInfo(
         name="runpod", display_name="RunPod", importer="falmigrate.importers.runpod:RunpodImporter",
         codemod="falmigrate.codemods.runpod:rewrite", verify_runner="falmigrate.verify.runners.runpod",
-        skip_dirs=_COMMON_SKIP | {"site-packages", "tests", "test", "build", "dist"}, rules=RuleRange(300, 399),
+        skip_dirs=_COMMON_SKIP | {"site-packages", "tests", "test", "build", "dist"},
+        rules=RuleRange(300, 399),
         marker="a handler file calling `runpod.serverless.start`", guide="docs/from-runpod.md",
         compat_refusal=(
-            "RunPod's local API server (`--rp_serve_api`) is a development tool, by runpod's own description: "
-            "/run only records the job in the process's memory and the handler runs when /status/{id} is polled, "
-            "/stream/{id} collects the whole output before answering, and job ids live in one process, so a "
-            "second fal runner answers \"Job ID not found\"; RunPod's production API is its cloud service, not "
-            "this server. Convert without --route (a fal app that calls the handler); see docs/from-runpod.md")),
+            "RunPod's local API server (`--rp_serve_api`) is a development tool, by "
+            "runpod's own description: /run only records the job in the process's memory and "
+            "the handler runs when /status/{id} is polled, /stream/{id} collects the whole output before "
+            "answering, and job ids live in one process, so a second fal runner answers "
+            "\"Job ID not found\"; RunPod's production API is its cloud service, not this server. Convert "
+            "without --route (a fal app that calls the handler); see docs/from-runpod.md")),
     PlatformInfo(
         name="docker", display_name="Docker", importer="falmigrate.importers.dockerfile:DockerImporter",
         # the codemod runs only with `convert --native`; otherwise the app comes from a template

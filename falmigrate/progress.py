@@ -38,7 +38,8 @@ class NullSink:
 
 
 # NullSink has no state, so one shared default instance is safe.
-_sink: contextvars.ContextVar[ProgressSink] = contextvars.ContextVar("falmigrate_progress", default=NullSink())  # noqa: B039
+_sink: contextvars.ContextVar[ProgressSink] = contextvars.ContextVar("falmigrate_progress",
+                                                                    default=NullSink())  # noqa: B039
 _counter = iter(range(1, 1 << 62))
 
 

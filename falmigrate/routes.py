@@ -60,10 +60,11 @@ def fal_version(requested: str | None) -> tuple[str, list[Finding]]:
     if requested is not None:
         match = _VERSION.match(requested)
         if not match:
-            raise UsageError(f"--fal-version {requested!r} is not a fal release number (like {TARGET_FAL_VERSION})")
+            raise UsageError(f"--fal-version {requested!r} is not a fal release number (like "
+                             f"{TARGET_FAL_VERSION})")
         if (int(match[1]), int(match[2])) < MIN_FAL_VERSION:
-            raise UsageError(f"--fal-version {requested}: fal before {'.'.join(map(str, MIN_FAL_VERSION))} cannot "
-                             "deploy a pyproject app from an image by name",
+            raise UsageError(f"--fal-version {requested}: fal before {'.'.join(map(str, MIN_FAL_VERSION))} "
+                             "cannot deploy a pyproject app from an image by name",
                              hint=f"use {TARGET_FAL_VERSION} or newer")
         return requested, []
     try:
@@ -111,9 +112,11 @@ def _python(spec: AppSpec) -> tuple[str, list[Finding], list[Decision]]:
     where = Location(file=spec.source.entry_file) if spec.source.entry_file else None
     finding = Finding(
         rule=PYTHON_RAISED_RULE, severity="warning", location=where,
-        message=f"the project pins Python {python}; fal runs apps on Python >= {raised}, so the image gets {raised}",
-        remediation=f"check what changed since {python} for your dependencies: pins that have no wheel for {raised}, "
-                    "removed stdlib modules (e.g. distutils in 3.12+ only), deprecated asyncio loop arguments")
+        message=f"the project pins Python {python}; fal runs apps on Python >= {raised}, so "
+                f"the image gets {raised}",
+        remediation=f"check what changed since {python} for your dependencies: pins that have no "
+                    f"wheel for {raised}, removed stdlib modules (e.g. distutils in 3.12+ only), deprecated "
+                    "asyncio loop arguments")
     decision = Decision(source=f"Python {python}", target=f"Python {raised} in the image",
                         note="fal's runner needs Python >= 3.10 in the image")
     return raised, [finding], [decision]
@@ -137,10 +140,10 @@ def _route_decision(app: ServedApp) -> Decision:
     if app.route == "image_only":
         assert app.server is not None
         return Decision(source=f"{app.server.kind} server on port {app.server.port}",
-                        target=f"fal app `{app.name}`: the image's own server (exposed_port {app.server.port}, "
-                               f"health check GET {app.server.health.path})",
-                        note="no Python wrapper: fal forwards requests to the server as they are (streams, SSE "
-                             "and websockets included)")
+                        target=f"fal app `{app.name}`: the image's own server "
+                               f"(exposed_port {app.server.port}, health check GET {app.server.health.path})",
+                        note="no Python wrapper: fal forwards requests to the server as "
+                             "they are (streams, SSE and websockets included)")
     return Decision(source=f"class {app.class_name}", target=f"fal app `{app.name}`: python_entry_point "
                     f"fal_app:{app.class_name}",
                     note="imported only inside the image; `fal deploy` imports nothing of the app locally")

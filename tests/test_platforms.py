@@ -121,7 +121,8 @@ def test_verify_runner_reads_the_registry_and_the_override_wins(monkeypatch):
 
 
 APP_FILES = {
-    "modal": 'import modal\n\napp = modal.App("x")\n\n\n@app.function()\ndef f(x: int) -> int:\n    return x\n',
+    "modal": ('import modal\n\napp = modal.App("x")\n\n\n@app.function()\n'
+              'def f(x: int) -> int:\n    return x\n'),
     "runpod": 'import runpod\n\n\ndef handler(job):\n    return job["input"]\n\n\n'
               'runpod.serverless.start({"handler": handler})\n',
 }

@@ -115,7 +115,8 @@ def _assigned(ev: Evaluator, node: cst.Assign | cst.AnnAssign | cst.AugAssign, k
 
 def _subscript_key(ev: Evaluator, target: cst.BaseExpression, frame: Frame) -> Any:
     """The key of an ``os.environ[key]`` target (None when the target is something else)."""
-    if not (isinstance(target, cst.Subscript) and environ_like(target.value) and _is_environ(ev, target.value, frame)):
+    if not (isinstance(target, cst.Subscript) and environ_like(target.value)
+            and _is_environ(ev, target.value, frame)):
         return None
     if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
         return None

@@ -46,7 +46,8 @@ def find_binding(ev: Evaluator, name: str, position: Position, frame: Frame, fol
     fail(f"the imports of {name} form a cycle", transient=True)
 
 
-def follow_expression(ev: Evaluator, node: cst.BaseExpression, frame: Frame, follow_calls: bool) -> Expression:
+def follow_expression(ev: Evaluator, node: cst.BaseExpression, frame: Frame,
+                      follow_calls: bool) -> Expression:
     current = _expression(node, frame)
     for _ in range(MAX_DEPTH):
         following = _step(ev, current, follow_calls)
@@ -79,8 +80,8 @@ def _bound_expression(binding: Binding, frame: Frame) -> Expression | None:
         argument = frame.arguments.get(binding.name) if frame.function is binding.scope else None
         if isinstance(argument, Expression):
             return argument
-        fail(f"{binding.name} is a parameter of {getattr(binding.scope, 'name', cst.Name('?')).value}(); what it "
-             "stands for is only known at a call", binding.location)
+        fail(f"{binding.name} is a parameter of {getattr(binding.scope, 'name', cst.Name('?')).value}(); "
+             "what it stands for is only known at a call", binding.location)
     if binding.kind in ("augassign", "mutation"):
         fail(f"{binding.name} is changed in place here; it stands for no single expression (evaluate it)",
              binding.location)

@@ -80,7 +80,8 @@ def call_position(ref: DefinitionRef, node: cst.Call, frame: Frame) -> tuple[int
     if ref.context is not frame.context:
         return END  # a function of another module runs after that module finished loading
     position = frame.context.source.start(node)
-    inside_function = any(isinstance(r.node, cst.FunctionDef) for r in frame.context.source.regions_at(position))
+    inside_function = any(isinstance(r.node, cst.FunctionDef)
+                          for r in frame.context.source.regions_at(position))
     return frame.position if inside_function else position
 
 
@@ -107,7 +108,8 @@ def bind(ref: DefinitionRef, positional: list[T], keywords: dict[str, T],
     assert isinstance(ref.node, cst.FunctionDef)
     params, name = ref.node.params, ref.node.name.value
     ordered = [*params.posonly_params, *params.params]
-    bound: dict[str, T | Expression | Known] = {p.name.value: v for p, v in zip(ordered, positional, strict=False)}
+    bound: dict[str, T | Expression | Known] = {p.name.value: v
+                                                for p, v in zip(ordered, positional, strict=False)}
     star = params.star_arg if isinstance(params.star_arg, cst.Param) else None
     if len(positional) > len(ordered) and star is None:
         fail(f"{name}() takes {len(ordered)} positional arguments but {len(positional)} are given")
@@ -123,7 +125,8 @@ def bind(ref: DefinitionRef, positional: list[T], keywords: dict[str, T],
 
 
 def _bind_keywords(function: cst.FunctionDef, keywords: dict[str, T],
-                   bound: dict[str, T | Expression | Known], pack_dict: Callable[[dict[str, T]], T | Known]) -> None:
+                   bound: dict[str, T | Expression | Known],
+                   pack_dict: Callable[[dict[str, T]], T | Known]) -> None:
     params, name = function.params, function.name.value
     by_keyword = {p.name.value for p in [*params.params, *params.kwonly_params]}
     for key, value in keywords.items():

@@ -83,7 +83,8 @@ class Project:
 
     def _find(self, base: Path, parts: list[str]) -> Path | None:
         target = base.joinpath(*parts)
-        candidates = [target / "__init__.py"] if not parts else [target.with_suffix(".py"), target / "__init__.py"]
+        candidates = ([target / "__init__.py"] if not parts
+                      else [target.with_suffix(".py"), target / "__init__.py"])
         for candidate in candidates:
             if candidate.is_file() and self._inside(candidate):
                 return candidate.resolve()
@@ -113,7 +114,8 @@ class Project:
         where = Location(file=self.relative(path))
         try:
             if path.stat().st_size > MAX_FILE_BYTES:
-                return Unevaluable(f"{where.file} is larger than {MAX_FILE_BYTES} bytes; it is not read", where)
+                return Unevaluable(f"{where.file} is larger than {MAX_FILE_BYTES} bytes; it is not read",
+                                   where)
             return ModuleContext(self, path, cst.parse_module(path.read_bytes()), main=main)
         except OSError as error:
             return Unevaluable(f"{where.file} cannot be read: {error.strerror or error}", where)

@@ -196,7 +196,8 @@ class Resolver:
         if binding.kind == "augassign":
             assert isinstance(binding.node, cst.AugAssign)
             previous = self._previous(binding, frame)
-            return augmented(binding.node.operator, previous, self.eval(binding.node.value, frame), self.budget)
+            return augmented(binding.node.operator, previous,
+                             self.eval(binding.node.value, frame), self.budget)
         if binding.kind == "mutation":
             return mutations.replay(self, binding, self._previous(binding, frame), frame)
         if binding.kind == "import":
@@ -211,7 +212,8 @@ class Resolver:
         for index, length in binding.unpack:
             items = self.iterate(value)
             if len(items) != length:
-                fail(f"{binding.name} is unpacked from {len(items)} values into {length} names", binding.location)
+                fail(f"{binding.name} is unpacked from {len(items)} values into {length} names",
+                     binding.location)
             value = items[index]
         return value
 

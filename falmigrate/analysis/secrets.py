@@ -6,8 +6,8 @@ which must never reach the output, the report or an image? Names are matched exa
 (``HF_TOKEN``, ``*_API_KEY``), never by substring: ``TOKENIZER_NAME`` and ``MAX_TOKENS`` are settings,
 ``EOS_TOKEN`` is a tokenizer's. Literal keys are recognised by the prefixes their issuers use (``hf_``,
 ``sk-``, ``AKIA``, ``ghp_`` …) and, for a string bound to a secret-named variable, by looking random.
-``redact_module`` replaces each one by a read of the fal secret of that name (``os.environ.get("HF_TOKEN", "")``)
-under a TODO marker; a ``LiteralSecret`` says where and what kind, never the value.
+``redact_module`` replaces each one by a read of the fal secret of that name (``os.environ.get("HF_TOKEN",
+"")``) under a TODO marker; a ``LiteralSecret`` says where and what kind, never the value.
 """
 
 from __future__ import annotations
@@ -35,13 +35,14 @@ _EXACT = frozenset({
     "SECRET_KEY", "PASSWORD", "PASSWD", "ACCESS_TOKEN", "AUTH_TOKEN", "BEARER_TOKEN", "AUTHORIZATION",
     "PRIVATE_KEY", "CLIENT_SECRET",
 })
-_SUFFIXES = ("_TOKEN", "_API_KEY", "_APIKEY", "_SECRET", "_SECRET_KEY", "_PASSWORD", "_PASSWD", "_PRIVATE_KEY",
-             "_ACCESS_KEY", "_ACCESS_KEY_ID", "_CONNECTION_STRING")
+_SUFFIXES = ("_TOKEN", "_API_KEY", "_APIKEY", "_SECRET", "_SECRET_KEY", "_PASSWORD", "_PASSWD",
+             "_PRIVATE_KEY", "_ACCESS_KEY", "_ACCESS_KEY_ID", "_CONNECTION_STRING")
 # "<word>_TOKEN" names that are a tokenizer's special tokens, not credentials.
 _TOKENIZER_WORDS = frozenset({"PAD", "EOS", "BOS", "UNK", "SEP", "CLS", "MASK", "START", "END", "STOP", "EOT",
                               "SPECIAL", "IMAGE", "AUDIO", "VIDEO", "SYSTEM", "USER", "ASSISTANT", "NEWLINE"})
 # Names too generic to be the fal secret's name when a key's issuer gives a better one.
-_GENERIC = frozenset({"API_KEY", "APIKEY", "TOKEN", "SECRET", "SECRET_KEY", "PASSWORD", "PASSWD", "ACCESS_TOKEN",
+_GENERIC = frozenset({"API_KEY", "APIKEY", "TOKEN", "SECRET", "SECRET_KEY", "PASSWORD", "PASSWD",
+                      "ACCESS_TOKEN",
                       "AUTH_TOKEN", "BEARER_TOKEN", "AUTHORIZATION", "KEY", "PRIVATE_KEY", "CLIENT_SECRET"})
 
 
@@ -74,7 +75,8 @@ KEY_KINDS: tuple[KeyKind, ...] = (
     _kind("fal key", "FAL_KEY", r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9a-f]{32}"),
     _kind("private key", "PRIVATE_KEY", r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"),
 )
-_PLACEHOLDER_WORDS = ("xxxx", "your", "example", "placeholder", "changeme", "dummy", "<", "...", "****", "redacted")
+_PLACEHOLDER_WORDS = ("xxxx", "your", "example", "placeholder", "changeme", "dummy", "<", "...",
+                      "****", "redacted")
 
 
 def secret_reason(name: str) -> str | None:
@@ -142,8 +144,8 @@ def literal_finding(found: LiteralSecret) -> Finding:
     where = f" ({found.bound_to})" if found.bound_to else ""
     return Finding(
         rule=LITERAL_SECRET_RULE, severity="error", location=Location(file=found.file, line=found.line),
-        message=f"a literal {found.kind}{where} is written in the code; the generated code reads the fal secret "
-                f"{found.secret} instead (the value is not copied anywhere)",
+        message=f"a literal {found.kind}{where} is written in the code; the generated code "
+                f"reads the fal secret {found.secret} instead (the value is not copied anywhere)",
         remediation=f"revoke the key (it is in the source history), then `fal secrets set {found.secret}=…`")
 
 
@@ -169,7 +171,8 @@ def _target_name(target: cst.BaseExpression) -> str | None:
         return target.value
     if isinstance(target, cst.Attribute):
         return target.attr.value
-    if isinstance(target, cst.Subscript) and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
+    if (isinstance(target, cst.Subscript) and len(target.slice) == 1
+            and isinstance(target.slice[0].slice, cst.Index)):
         return _text(target.slice[0].slice.value)
     return None
 
@@ -231,8 +234,8 @@ def _env_read(secret: str, quote: str = '"') -> str:
 
 def _marker(found: LiteralSecret) -> cst.EmptyLine:
     return cst.EmptyLine(comment=cst.Comment(
-        f"# TODO(falmigrate {LITERAL_SECRET_RULE}): a literal {found.kind} was here; read from the fal secret "
-        f"{found.secret} (revoke the old key)"))
+        f"# TODO(falmigrate {LITERAL_SECRET_RULE}): a literal {found.kind} was here; read "
+        f"from the fal secret {found.secret} (revoke the old key)"))
 
 
 class _Redactor(cst.CSTTransformer):
@@ -287,7 +290,8 @@ class _Redactor(cst.CSTTransformer):
         if match is None or match.group(0) == value:
             return cst.parse_expression(_env_read(secret))
         rest = value[match.end():]
-        parts = [repr(value[:match.start()]) if match.start() else "", _env_read(secret), repr(rest) if rest else ""]
+        parts = [repr(value[:match.start()]) if match.start() else "", _env_read(secret),
+                 repr(rest) if rest else ""]
         return cst.parse_expression("(" + " + ".join(p for p in parts if p) + ")")
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:

@@ -240,7 +240,8 @@ def target_names(target: cst.BaseExpression) -> set[str]:
     if isinstance(target, cst.StarredElement):
         return target_names(target.value)
     if isinstance(target, cst.Subscript):
-        written = {environ_name(target.slice[0].slice)} if environ_like(target.value) and target.slice else set()
+        written = ({environ_name(target.slice[0].slice)}
+                   if environ_like(target.value) and target.slice else set())
         return written | _container(target.value)
     if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
         return {target.value.value}

@@ -16,7 +16,8 @@ from fastapi.encoders import jsonable_encoder
 
 
 def _falmigrate_download(url, open_file=False):
-    """A request's file URL (http(s) or data: URI) → a local path, downloaded before the body runs (as cog did)."""
+    """A request's file URL (http(s) or data: URI) → a local path, downloaded before
+    the body runs (as cog did)."""
     if url is None:
         return None
     if isinstance(url, list):

@@ -42,10 +42,12 @@ async def _falmigrate_forward(request: Request, path: str, *, transport: Any = N
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
     body = await request.body()
     async with httpx.AsyncClient(transport=transport, base_url=base_url, timeout=None) as client:
-        upstream = await client.request("POST", "/" + path, params=request.query_params, headers=headers, content=body)
+        upstream = await client.request("POST", "/" + path, params=request.query_params,
+                                        headers=headers, content=body)
         if upstream.status_code == 405:
             headers.pop("content-type", None)
-            upstream = await client.request("GET", "/" + path, params=_falmigrate_query(request, body), headers=headers)
+            upstream = await client.request("GET", "/" + path, params=_falmigrate_query(request, body),
+                                            headers=headers)
     return _falmigrate_response(upstream)
 
 
@@ -53,10 +55,12 @@ def _falmigrate_forward_wsgi(wsgi_app: Any, request: Request, path: str, body: b
     """Send the request on to an in-process WSGI app (run in a worker thread by the endpoint)."""
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
     with httpx.Client(transport=httpx.WSGITransport(app=wsgi_app), base_url="http://app") as client:
-        upstream = client.request("POST", "/" + path, params=request.query_params, headers=headers, content=body)
+        upstream = client.request("POST", "/" + path, params=request.query_params,
+                                  headers=headers, content=body)
         if upstream.status_code == 405:
             headers.pop("content-type", None)
-            upstream = client.request("GET", "/" + path, params=_falmigrate_query(request, body), headers=headers)
+            upstream = client.request("GET", "/" + path, params=_falmigrate_query(request, body),
+                                      headers=headers)
     return _falmigrate_response(upstream)
 
 
@@ -69,7 +73,8 @@ def _falmigrate_wait_for_port(port: int, timeout: float) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the web server did not start listening on port {port} within {timeout}s") from None
+                raise RuntimeError("the web server did not start listening on port "
+                                   f"{port} within {timeout}s") from None
             time.sleep(0.1)
 
 

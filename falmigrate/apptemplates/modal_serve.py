@@ -88,7 +88,8 @@ def wait_for_port(port: int, timeout: float) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise SystemExit(f"the web server did not listen on port {port} within {timeout:g}s") from None
+                raise SystemExit("the web server did not listen on port "
+                                 f"{port} within {timeout:g}s") from None
             time.sleep(0.1)
 
 
@@ -122,13 +123,16 @@ def _stop_children(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve a Modal web function's app (asgi, wsgi or web_server).")
+    parser = argparse.ArgumentParser(description="Serve a Modal web function's app (asgi, "
+                                                 "wsgi or web_server).")
     parser.add_argument("kind", choices=("asgi", "wsgi", "web_server"))
     parser.add_argument("target", help="module:function or module:Class.method")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--threads", type=int, default=1, help="WSGI request threads")
-    parser.add_argument("--startup-timeout", type=float, default=5.0, help="web_server: seconds to wait for the port")
-    parser.add_argument("--path", action="append", default=[], help="more folders (relative to this file) to import from")
+    parser.add_argument("--startup-timeout", type=float, default=5.0,
+                        help="web_server: seconds to wait for the port")
+    parser.add_argument("--path", action="append", default=[],
+                        help="more folders (relative to this file) to import from")
     args = parser.parse_args(argv)
     if args.kind == "web_server":
         return serve_web_server(args.target, args.path, args.port, args.startup_timeout)

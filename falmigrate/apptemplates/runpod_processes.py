@@ -81,7 +81,8 @@ def _falmigrate_launch(script: str, shell: str, cwd: str, name: str, port: int |
     trailer = '\n"$FALMIGRATE_PYTHON" -c "$FALMIGRATE_ENV_DUMP" "$FALMIGRATE_ENV_FILE"\n'
     env = {**os.environ, "FALMIGRATE_PYTHON": sys.executable, "FALMIGRATE_ENV_DUMP": _FALMIGRATE_ENV_DUMP,
            "FALMIGRATE_ENV_FILE": env_file}
-    process = subprocess.Popen([shell, "-c", script + trailer, name], cwd=cwd, env=env, start_new_session=True)
+    process = subprocess.Popen([shell, "-c", script + trailer, name], cwd=cwd, env=env,
+                               start_new_session=True)
     try:
         code = process.wait(timeout=timeout)
         if code != 0:

@@ -45,8 +45,8 @@ def rewrite_pyproject(text: str, reference: str, *, credentials: bool) -> str:
     except tomllib.TOMLDecodeError as exc:
         raise SourceError(f"{FILE} is not valid TOML: {exc}", file=FILE) from exc
     if not apps:
-        raise SourceError(f"{FILE} has no [tool.fal.apps.<name>] table to point at the pushed image", file=FILE,
-                          hint="pass the directory `falmigrate convert` wrote")
+        raise SourceError(f"{FILE} has no [tool.fal.apps.<name>] table to point at the pushed image",
+                          file=FILE, hint="pass the directory `falmigrate convert` wrote")
     table = image_table_for_ref(reference, credentials=credentials)
     inline = f"image = {toml_value(table)}"
     out: list[str] = []

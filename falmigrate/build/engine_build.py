@@ -198,7 +198,8 @@ def _quiet(argv: list[str]) -> bool:
 
 def _cli_major(cli: str) -> int | None:
     try:
-        out = subprocess.run([cli, "--version"], check=False, capture_output=True, text=True, timeout=30).stdout
+        out = subprocess.run([cli, "--version"], check=False, capture_output=True, text=True,
+                             timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     found = re.search(r"version (\d+)\.", out)

@@ -20,7 +20,8 @@ class PackResult:
     layers: list[dict] = field(default_factory=list)
 
     def report(self) -> dict:
-        return {"digest": self.digest, "layout": str(self.layout), "layout_tag": self.tag, "layers": self.layers}
+        return {"digest": self.digest, "layout": str(self.layout), "layout_tag": self.tag,
+                "layers": self.layers}
 
 
 def pack_archive(archive: Path, *, layout: Path, tag: str, compression: str,

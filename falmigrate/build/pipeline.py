@@ -118,7 +118,8 @@ def build_image(client, options: BuildOptions, redact: Redactor) -> tuple[str, s
     with tempfile.TemporaryDirectory(prefix="falmigrate-dockerfile-") as tmp:
         dockerfile_path = source.resolve()
         if options.base_image or options.replace_images:
-            text = dockerfile_mod.replace_base_image(info, options.base_image) if options.base_image else info.text
+            text = (dockerfile_mod.replace_base_image(info, options.base_image)
+                    if options.base_image else info.text)
             dockerfile_path = Path(tmp) / "Dockerfile"
             dockerfile_path.write_text(dockerfile_mod.replace_images(info, text, options.replace_images),
                                        encoding="utf-8")

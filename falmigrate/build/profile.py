@@ -2,11 +2,11 @@
 
 The built image is run once on the engine with no network and a time limit, under ``strace -f -y``
 tracing ``open``/``openat``/``execve`` (``-y`` names the file each descriptor reached, so a path opened
-through symlinks also records the real file, the name the image's layers hold it under). strace comes from this machine: the binary, its shared
-libraries and the host's dynamic loader are copied into the (created, not yet started) container
-with ``put_archive`` and started through that loader, so it runs whatever libc the image has and
-works on a remote engine too (same CPU architecture). The files opened successfully, in first-open
-order, become the FlashPack prefetch order (``--startup-profile``).
+through symlinks also records the real file, the name the image's layers hold it under). strace comes from
+this machine: the binary, its shared libraries and the host's dynamic loader are copied into the (created, not
+yet started) container with ``put_archive`` and started through that loader, so it runs whatever libc the
+image has and works on a remote engine too (same CPU architecture). The files opened successfully, in
+first-open order, become the FlashPack prefetch order (``--startup-profile``).
 
 What runs: ``--profile-command``; else, when the build directory's pyproject.toml names Python entry
 points (what ``convert`` writes for model code), what a fal runner does before its first request —
@@ -86,8 +86,8 @@ def profile_startup(client: docker.APIClient, image: str, *, command: list[str] 
     try:
         with progress.task(f"profiling startup of {image} ({seconds:.0f}s max)", None):
             container = client.create_container(
-                image, entrypoint=tracer, command=argv, network_disabled=True, labels={"falmigrate": "profile"},
-                host_config=client.create_host_config(network_mode="none"),
+                image, entrypoint=tracer, command=argv, network_disabled=True,
+                labels={"falmigrate": "profile"}, host_config=client.create_host_config(network_mode="none"),
             )
             container_id = container["Id"]
             client.put_archive(container_id, "/", _tool_bundle())

@@ -32,7 +32,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version."),
 ) -> None:
     """falmigrate: convert | inspect | verify | build | pack | push | pull | validate | rules."""
 

@@ -16,7 +16,8 @@ def _pairs(values: list[str], option: str, *, empty: bool = True) -> dict[str, s
     for value in values:
         key, sep, val = value.partition("=")
         if not sep or not key or not (val or empty):
-            raise UsageError(f"{option} {value!r}: expected KEY=VALUE" + ("" if empty else " (a non-empty VALUE)"))
+            raise UsageError(f"{option} {value!r}: expected KEY=VALUE"
+                             + ("" if empty else " (a non-empty VALUE)"))
         result[key] = val
     return result
 
@@ -50,12 +51,14 @@ def build_command(
     ] = None,
     base_image: Annotated[
         str | None,
-        typer.Option("--base-image", help="Replace the base image of the final stage (builder stages keep theirs)."),
+        typer.Option("--base-image",
+                     help="Replace the base image of the final stage (builder stages keep theirs)."),
     ] = None,
     replace_image: Annotated[
         list[str] | None,
-        typer.Option("--replace-image", help="OLD=NEW: build with image NEW wherever the Dockerfile names OLD (FROM, "
-                                             "COPY --from), for images the engine cannot pull (repeatable)."),
+        typer.Option("--replace-image",
+                     help="OLD=NEW: build with image NEW wherever the Dockerfile names OLD (FROM, "
+                          "COPY --from), for images the engine cannot pull (repeatable)."),
     ] = None,
     network: Annotated[
         str | None,
@@ -70,16 +73,19 @@ def build_command(
     ] = None,
     startup_profile: Annotated[
         Path | None,
-        typer.Option("--startup-profile", help="File of paths (one a line) read at startup: FlashPack prefetch order."),
+        typer.Option("--startup-profile",
+                     help="File of paths (one a line) read at startup: FlashPack prefetch order."),
     ] = None,
     profile: Annotated[
         bool,
-        typer.Option("--profile", help="Run the image once (no network, time limit) to record its startup files."),
+        typer.Option("--profile",
+                     help="Run the image once (no network, time limit) to record its startup files."),
     ] = False,
     profile_command: Annotated[
         str | None,
         typer.Option("--profile-command",
-                     help="Command to profile (default: fal_app.py's App setup() if DIR has one, else ENTRYPOINT+CMD)."),
+                     help="Command to profile (default: fal_app.py's App setup() if DIR has one, "
+                          "else ENTRYPOINT+CMD)."),
     ] = None,
     profile_seconds: Annotated[
         float, typer.Option("--profile-seconds", help="Time limit of the profiling run.")
@@ -88,7 +94,8 @@ def build_command(
         Path | None, typer.Option("--profile-out", help="Write the recorded startup file list here.")
     ] = None,
     update_app: Annotated[
-        Path | None, typer.Option("--update-app", help="Point the apps of OUT/pyproject.toml at the pushed image digest.")
+        Path | None,
+        typer.Option("--update-app", help="Point the apps of OUT/pyproject.toml at the pushed image digest.")
     ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure-registry", help="Talk plain HTTP to the registry.")
@@ -129,7 +136,8 @@ def _print_summary(report: dict) -> None:
     out = common.stdout
     out.print(f"built {report.get('tag') or report['image_id']} ({report['builder']})", markup=False)
     if report.get("digest"):
-        out.print(f"packed {report['compression']}: {report['digest']} in {report.get('layout')}", markup=False)
+        out.print(f"packed {report['compression']}: {report['digest']} in {report.get('layout')}",
+                  markup=False)
     for layer in report.get("layers", []):
         state = "reused" if layer.get("reused") else "packed"
         out.print(f"  {layer['digest']}  {layer['size']:>12,} B  {state}", markup=False)

@@ -95,7 +95,8 @@ def run(body: Callable[[], Any], *, json_output: bool = False, show_progress: bo
         raise typer.Exit(130) from None
     except Exception as exc:  # noqa: BLE001 - the one place unknown errors become exit 70
         if json_output:
-            emit_json({"ok": False, "error": {"kind": "internal", "message": repr(exc), "exit_code": INTERNAL_ERROR}})
+            emit_json({"ok": False,
+                       "error": {"kind": "internal", "message": repr(exc), "exit_code": INTERNAL_ERROR}})
         stderr.print(f"internal error: {exc!r} (after {time.monotonic() - started:.1f}s); please report it",
                      markup=False)
         raise typer.Exit(INTERNAL_ERROR) from None

@@ -1,4 +1,5 @@
-"""``falmigrate inspect SRC``: print the app spec an importer reads from SRC; ``--schema``: its JSON Schema."""
+"""``falmigrate inspect SRC``: print the app spec an importer reads from SRC;
+``--schema``: its JSON Schema."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def inspect_command(
         str, typer.Option("--from", help=platforms.from_help())
     ] = "auto",
     schema: Annotated[bool, typer.Option("--schema", help="Print the AppSpec JSON Schema instead.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Wrap the output as {\"ok\", \"spec\"|\"schema\"}.")] = False,
+    json_output: Annotated[bool,
+                           typer.Option("--json",
+                                        help="Wrap the output as {\"ok\", \"spec\"|\"schema\"}.")] = False,
 ) -> None:
     """Print the app spec (JSON) read from SRC, or the spec's JSON Schema."""
 

@@ -12,7 +12,8 @@ from falmigrate.cli.push import Ca, Config, Insecure, client_options
 from falmigrate.errors import UsageError
 
 
-def do_pack(src: str, dst: str, compression: str, profile: Path | None, registry_options: dict | None = None) -> dict:
+def do_pack(src: str, dst: str, compression: str, profile: Path | None,
+            registry_options: dict | None = None) -> dict:
     from falmigrate.oci.transports import repack
 
     prefetch = None
@@ -24,10 +25,15 @@ def do_pack(src: str, dst: str, compression: str, profile: Path | None, registry
 
 
 def pack_command(
-    src: Annotated[str, typer.Argument(help="oci:PATH[:TAG] | docker-archive:PATH | dir-tree:PATH | docker://REF | docker-daemon:NAME")],
+    src: Annotated[str,
+                   typer.Argument(help="oci:PATH[:TAG] | docker-archive:PATH | dir-tree:PATH | docker://REF "
+                                       "| docker-daemon:NAME")],
     dst: Annotated[str, typer.Argument(help="oci:PATH[:TAG] | docker://REF")],
     compression: Annotated[str, typer.Option("--compression", help="flashpack | zstd | gzip")] = "flashpack",
-    startup_profile: Annotated[Path | None, typer.Option("--startup-profile", help="File of paths read at start (one a line); packed first.")] = None,
+    startup_profile: Annotated[Path | None,
+                               typer.Option("--startup-profile",
+                                            help="File of paths read at start (one a "
+                                                 "line); packed first.")] = None,
     insecure: Insecure = False,
     ca: Ca = None,
     config: Config = None,
@@ -35,7 +41,8 @@ def pack_command(
 ) -> None:
     """Repack SRC into DST with every layer recompressed (docker:// to docker:// converts an image in a
     registry, like `nydusify convert`)."""
-    summary = common.run(lambda: do_pack(src, dst, compression, startup_profile, client_options(insecure, ca, config)),
+    summary = common.run(lambda: do_pack(src, dst, compression, startup_profile,
+                                         client_options(insecure, ca, config)),
                          json_output=json_output)
     if json_output:
         common.emit_json(summary)

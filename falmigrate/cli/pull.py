@@ -34,12 +34,17 @@ def do_pull(source: str, to: Path | None, store: Path | None, options: dict, *, 
 
 def pull_command(
     source: Annotated[str, typer.Argument(help="docker://REGISTRY/REPO[:TAG|@DIGEST]")],
-    to: Annotated[Path | None, typer.Option("--to", help="Unpack the image's rootfs into this directory.")] = None,
-    store: Annotated[Path | None, typer.Option("--store", help="Local content store (default ~/.cache/falmigrate/store).")] = None,
+    to: Annotated[Path | None,
+                  typer.Option("--to", help="Unpack the image's rootfs into this directory.")] = None,
+    store: Annotated[Path | None,
+                     typer.Option("--store",
+                                  help="Local content store (default ~/.cache/falmigrate/store).")] = None,
     platform: Annotated[str | None, typer.Option("--platform", help="os/arch to pick from an index.")] = None,
-    no_partial: Annotated[bool, typer.Option("--no-partial", help="Download whole FlashPack layers.")] = False,
+    no_partial: Annotated[bool,
+                          typer.Option("--no-partial", help="Download whole FlashPack layers.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Unpack into a non-empty --to directory.")] = False,
-    allow_devices: Annotated[bool, typer.Option("--allow-devices", help="Create device nodes when unpacking.")] = False,
+    allow_devices: Annotated[bool, typer.Option("--allow-devices",
+                                                help="Create device nodes when unpacking.")] = False,
     insecure: Insecure = False,
     ca: Ca = None,
     config: Config = None,
@@ -47,7 +52,8 @@ def pull_command(
 ) -> None:
     """Pull an image (FlashPack layers partially: only files the store lacks, from any image) and optionally
     unpack it (the image's startup-profile files first)."""
-    summary = common.run(lambda: do_pull(source, to, store, client_options(insecure, ca, config), platform=platform,
+    summary = common.run(lambda: do_pull(source, to, store, client_options(insecure, ca, config),
+                                         platform=platform,
                                          partial=not no_partial, force=force, allow_devices=allow_devices),
                          json_output=json_output)
     if json_output:

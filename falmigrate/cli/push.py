@@ -11,16 +11,20 @@ import typer
 from falmigrate.cli import common
 from falmigrate.errors import UsageError
 
-Insecure = Annotated[bool, typer.Option("--insecure", help="Allow plain HTTP / unverified TLS (non-loopback).")]
-Ca = Annotated[Path | None, typer.Option("--ca", help="PEM file of the CA that signed the registry's certificate.")]
-Config = Annotated[Path | None, typer.Option("--config", help="Docker config.json with credentials (default ~/.docker).")]
+Insecure = Annotated[bool,
+                     typer.Option("--insecure", help="Allow plain HTTP / unverified TLS (non-loopback).")]
+Ca = Annotated[Path | None,
+               typer.Option("--ca", help="PEM file of the CA that signed the registry's certificate.")]
+Config = Annotated[Path | None,
+                   typer.Option("--config", help="Docker config.json with credentials (default ~/.docker).")]
 Json = Annotated[bool, typer.Option("--json", help="Print a JSON summary.")]
 
 
 def client_options(insecure: bool, ca: Path | None, config: Path | None) -> dict:
     if ca is not None and not ca.is_file():
         raise UsageError(f"--ca {ca}: no such file")
-    return {"insecure": insecure, "ca": str(ca) if ca else None, "docker_config": str(config) if config else None}
+    return {"insecure": insecure, "ca": str(ca) if ca else None,
+            "docker_config": str(config) if config else None}
 
 
 def do_push(source: str, dest: str, options: dict, mount_from: list[str], jobs: int,
@@ -44,8 +48,10 @@ def do_push(source: str, dest: str, options: dict, mount_from: list[str], jobs: 
             result = push_mod.push_layout(Path(tmp), src_ref.tag or pulled.digest, ref,
                                           mount_from=mount_from, jobs=jobs, **upload, **options)
     elif source.split(":", 1)[0] in ("docker-archive", "dir-tree", "docker-daemon"):
-        raise UsageError(f"push sends an existing OCI layout or registry image; {source!r} has to be packed first",
-                         hint=f"falmigrate pack {source} {dest} (compresses its layers, FlashPack by default, and pushes)")
+        raise UsageError(f"push sends an existing OCI layout or registry image; {source!r} "
+                         "has to be packed first",
+                         hint=f"falmigrate pack {source} {dest} (compresses its layers, FlashPack by "
+                              "default, and pushes)")
     else:
         from falmigrate.oci.layout import parse_reference
 
@@ -60,20 +66,28 @@ def push_command(
     insecure: Insecure = False,
     ca: Ca = None,
     config: Config = None,
-    mount_from: Annotated[list[str] | None, typer.Option("--mount-from", help="Repository of the same registry to mount blobs from (repeatable).")] = None,
+    mount_from: Annotated[list[str] | None,
+                          typer.Option("--mount-from",
+                                       help="Repository of the same registry to mount "
+                                            "blobs from (repeatable).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel blob uploads.")] = 4,
-    chunk_size: Annotated[int | None, typer.Option("--chunk-size", help="Upload blobs larger than this many bytes in PATCH chunks of this size (default 16 MiB chunks above 32 MiB); a killed chunked upload resumes on the next push.")] = None,
+    chunk_size: Annotated[int | None,
+                          typer.Option("--chunk-size",
+                                       help="Upload blobs larger than this many bytes in PATCH chunks of "
+                                            "this size (default 16 MiB chunks above 32 MiB); a killed "
+                                            "chunked upload resumes on the next push.")] = None,
     json_output: Json = False,
 ) -> None:
     """Push an image to a registry (blobs it has are skipped, blobs in a sibling repo mounted)."""
-    summary = common.run(lambda: do_push(source, dest, client_options(insecure, ca, config), mount_from or [], jobs,
-                                         chunk_size), json_output=json_output)
+    summary = common.run(lambda: do_push(source, dest, client_options(insecure, ca, config), mount_from or [],
+                                         jobs, chunk_size), json_output=json_output)
     if json_output:
         common.emit_json(summary)
     else:
         common.stdout.print(
-            f"pushed {summary['reference']} (sent {summary['bytes_sent']} B, skipped {summary['bytes_skipped']} B, "
-            f"mounted {summary['bytes_mounted']} B)", markup=False, highlight=False)
+            f"pushed {summary['reference']} (sent {summary['bytes_sent']} B, skipped "
+            f"{summary['bytes_skipped']} B, mounted {summary['bytes_mounted']} B)", markup=False,
+            highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,8 @@ def _selected(ids: list[str], platform: str | None) -> list:
     from falmigrate import rules
 
     if platform is not None and platform != "shared" and platforms.find(platform) is None:
-        raise UsageError(f"unknown platform {platform!r}; choose one of: shared, {', '.join(platforms.NAMES)}")
+        raise UsageError(f"unknown platform {platform!r}; choose one of: shared, "
+                         f"{', '.join(platforms.NAMES)}")
     chosen = list(rules.all_rules())
     if ids:
         wanted = [rule_id.upper() for rule_id in ids]
@@ -45,8 +46,10 @@ def _table(selected: list) -> Table:
 def rules_command(
     ids: Annotated[list[str] | None, typer.Argument(help="Rule ids to show (default: every rule).")] = None,
     platform: Annotated[str | None, typer.Option("--platform", help=PLATFORM_HELP)] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print {\"ok\", \"rules\": [...]} on stdout.")] = False,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print docs/rules.md (every rule, Markdown).")] = False,
+    json_output: Annotated[bool, typer.Option("--json",
+                                              help="Print {\"ok\", \"rules\": [...]} on stdout.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown",
+                                           help="Print docs/rules.md (every rule, Markdown).")] = False,
 ) -> None:
     """List the finding rules: id, default severity, platform, title and what to do."""
 

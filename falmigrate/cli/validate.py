@@ -22,7 +22,8 @@ def validate_command(
     if json_output:
         common.emit_json(report)
     else:
-        common.stdout.print(f"{path}: ok ({len(report['manifests'])} manifests)", markup=False, highlight=False)
+        common.stdout.print(f"{path}: ok ({len(report['manifests'])} manifests)", markup=False,
+                            highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -23,12 +23,15 @@ def verify_command(
     ] = "auto",
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds each side may take.")] = 600.0,
     base_image: Annotated[str | None, typer.Option(
-        "--base-image", help="Apps that run their own server (cog --route compat): build OUT's image on this base "
-                             "instead of the Dockerfile's (as `falmigrate build --base-image`).")] = None,
+        "--base-image",
+        help="Apps that run their own server (cog --route compat): build OUT's image on this base "
+             "instead of the Dockerfile's (as `falmigrate build --base-image`).")] = None,
     replace_image: Annotated[list[str] | None, typer.Option(
-        "--replace-image", help="OLD=NEW for that build, for images the engine cannot pull (repeatable).")] = None,
+        "--replace-image",
+        help="OLD=NEW for that build, for images the engine cannot pull (repeatable).")] = None,
     network: Annotated[str | None, typer.Option(
-        "--network", help="Network for that build's RUN steps, e.g. host (engines without a bridge).")] = None,
+        "--network",
+        help="Network for that build's RUN steps, e.g. host (engines without a bridge).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
     """Compare the behaviour of SRC and OUT; exit 1 on any difference, 12 if a side cannot run."""
@@ -38,7 +41,8 @@ def verify_command(
         from falmigrate.verify.compat import ImageOptions
 
         case_list = load_cases(cases) if cases is not None else None
-        image = ImageOptions(base_image=base_image, replace_images=_pairs(replace_image or []), network=network)
+        image = ImageOptions(base_image=base_image, replace_images=_pairs(replace_image or []),
+                             network=network)
         report = verify(src, out, case_list, platform=source_platform, timeout=timeout, image=image)
         if json_output:
             common.emit_json(report)
@@ -49,7 +53,8 @@ def verify_command(
             mark = "pass" if row["equal"] else "FAIL"
             common.stdout.print(f"{mark}  {row['name']}  ({row['endpoint']})", markup=False, highlight=False)
             if not row["equal"]:
-                common.stdout.print(row.get("diff") or json.dumps(row, default=str), markup=False, highlight=False)
+                common.stdout.print(row.get("diff") or json.dumps(row, default=str), markup=False,
+                                    highlight=False)
         if not report["ok"]:
             raise CheckFailed(f"{report['failed']} of {len(report['cases'])} case(s) behave differently")
         common.stdout.print(f"all {report['passed']} case(s) behave the same", markup=False, highlight=False)

@@ -15,6 +15,6 @@ from falmigrate.dockerfile.source import Heredoc
 from falmigrate.dockerfile.variables import ArgDecl, substitute
 
 __all__ = [
-    "ArgDecl", "Command", "CopyFrom", "Heredoc", "Instruction", "Mount", "ParsedDockerfile", "Stage", "installs",
-    "parse_dockerfile", "parse_text", "substitute",
+    "ArgDecl", "Command", "CopyFrom", "Heredoc", "Instruction", "Mount", "ParsedDockerfile", "Stage",
+    "installs", "parse_dockerfile", "parse_text", "substitute",
 ]

@@ -17,8 +17,8 @@ from falmigrate.spec import Decision, DockerfileEdit, Location
 
 CommandSpec = list[str] | str  # exec form (a list) or shell form (a string)
 
-_VERBS = {"insert_before": "inserted before it", "insert_after": "inserted after it", "replace": "replaced by",
-          "delete": "deleted", "append": "appended to the final stage"}
+_VERBS = {"insert_before": "inserted before it", "insert_after": "inserted after it",
+          "replace": "replaced by", "delete": "deleted", "append": "appended to the final stage"}
 
 
 def _lines_of(source: str) -> list[str]:
@@ -44,8 +44,8 @@ def _last_in_stage(stage: Stage, keyword: str) -> Instruction | None:
     return found[-1] if found else None
 
 
-def set_command(model: ParsedDockerfile, *, cmd: CommandSpec | None = None, entrypoint: CommandSpec | None = None,
-                reason: str) -> list[DockerfileEdit]:
+def set_command(model: ParsedDockerfile, *, cmd: CommandSpec | None = None,
+                entrypoint: CommandSpec | None = None, reason: str) -> list[DockerfileEdit]:
     """Set the final stage's ENTRYPOINT and/or CMD (``None`` leaves one as it is, ``[]`` resets it): the
     stage's last such instruction is replaced in place, or one is appended."""
     edits: list[DockerfileEdit] = []
@@ -79,7 +79,8 @@ def rewrite_paths(model: ParsedDockerfile, mapping: Mapping[str, str], reason: s
     for ins in model.instructions:
         rewritten = pattern.sub(lambda m: targets[m.group(0)], ins.source)
         if rewritten != ins.source:
-            edits.append(DockerfileEdit(action="replace", line=ins.line, lines=_lines_of(rewritten), reason=reason))
+            edits.append(DockerfileEdit(action="replace", line=ins.line,
+                                        lines=_lines_of(rewritten), reason=reason))
     return edits
 
 
@@ -113,12 +114,15 @@ def replace_images(model: ParsedDockerfile, mapping: dict[str, str], reason: str
         from_ins = stage.instructions[0]
         if stage.base_as_written in mapping:
             source = _swap_image(from_ins, stage.base_as_written, mapping[stage.base_as_written], model.path)
-            edits.append(DockerfileEdit(action="replace", line=from_ins.line, lines=_lines_of(source), reason=reason))
+            edits.append(DockerfileEdit(action="replace", line=from_ins.line,
+                                        lines=_lines_of(source), reason=reason))
         for ins in stage.instructions[1:]:
             source = re.sub(r"(?P<flag>(?:--|,)from=)(?P<image>[^\s,]+)",
-                            lambda m: m.group("flag") + mapping.get(m.group("image"), m.group("image")), ins.source)
+                            lambda m: m.group("flag")
+                            + mapping.get(m.group("image"), m.group("image")), ins.source)
             if source != ins.source:
-                edits.append(DockerfileEdit(action="replace", line=ins.line, lines=_lines_of(source), reason=reason))
+                edits.append(DockerfileEdit(action="replace", line=ins.line,
+                                            lines=_lines_of(source), reason=reason))
     return edits
 
 
@@ -127,6 +131,7 @@ def edit_decision(path: str, edit: DockerfileEdit) -> Decision:
     where = f"{path}:{edit.line}" if edit.line is not None else f"{path} (end of file)"
     shown = edit.lines[0] if edit.lines else ""
     more = len(edit.lines) - 1
-    target = _VERBS[edit.action] + (f" `{shown}`" if shown else "") + (f" (+{more} line(s))" if more > 0 else "")
+    target = (_VERBS[edit.action] + (f" `{shown}`" if shown else "")
+              + (f" (+{more} line(s))" if more > 0 else ""))
     return Decision(source=where, target=target, note=edit.reason,
                     location=Location(file=path, line=edit.line))

@@ -137,5 +137,6 @@ def apply_edits(text: str, edits: Sequence[DockerfileEdit], path: str = "Dockerf
     result = _write(source, edits, _newline(source))
     if len(scan(result, path).spans) != expected:
         raise SourceError("the edits change how the rest of the Dockerfile reads", file=path,
-                          hint="an edit's lines must be complete instructions (closed heredocs, no trailing \\)")
+                          hint="an edit's lines must be complete instructions (closed "
+                               "heredocs, no trailing \\)")
     return result

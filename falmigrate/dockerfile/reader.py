@@ -125,7 +125,8 @@ class _Reader:
                 apply(stage, ins)
             self._references(stage, ins)
 
-    def _instruction(self, span: Span, stage: Stage | None, scope: dict[str, str] | None = None) -> Instruction:
+    def _instruction(self, span: Span, stage: Stage | None,
+                     scope: dict[str, str] | None = None) -> Instruction:
         if scope is None:
             scope = {**stage.args, **stage.env} if stage else {}
         kind, raw = span.keyword, span.args
@@ -175,7 +176,8 @@ class _Reader:
     def _arg(self, stage: Stage, ins: Instruction) -> None:
         for name, default in pairs(ins.raw, ins.line, self.path):
             scope = {**stage.args, **stage.env}
-            value = substitute(default, scope) if default is not None else self.model.global_args.get(name, "")
+            value = (substitute(default, scope) if default is not None
+                     else self.model.global_args.get(name, ""))
             stage.args[name] = value
             stage.arg_decls.append(ArgDecl(name, default, value, ins.line))
 
@@ -218,12 +220,14 @@ def parse_text(text: str, path: str = "Dockerfile", *, check_references: bool = 
         for ref in model.copy_from:
             if not ref.resolved:
                 raise SourceError(f"--from={ref.ref} names no stage defined before this line", file=path,
-                                  line=ref.line, hint=f"add the stage (FROM … AS {ref.ref}) before it, or write "
-                                                      "the image with its tag (name:tag)")
+                                  line=ref.line,
+                                  hint=f"add the stage (FROM … AS {ref.ref}) before it, or write "
+                                       "the image with its tag (name:tag)")
     return model
 
 
-def parse_dockerfile(path: Path, root: Path | None = None, *, check_references: bool = True) -> ParsedDockerfile:
+def parse_dockerfile(path: Path, root: Path | None = None, *,
+                     check_references: bool = True) -> ParsedDockerfile:
     """Read and parse ``path``; locations are relative to ``root`` (default: the file's folder)."""
     root = root or path.parent
     rel = str(path.relative_to(root)) if path.is_relative_to(root) else path.name

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 _APT = re.compile(r"\b(?:apt-get|apt)\s+(?:-\S+\s+)*install\b(.*)")
 _PIP = re.compile(r"\b(?:pip3?(?:\.\d+)?|python3?(?:\.\d+)?\s+-m\s+pip|uv\s+pip)\s+install\b(.*)")
-_PIP_VALUE_FLAGS = {"-i", "--index-url", "--extra-index-url", "-c", "--constraint", "--target", "-t", "--prefix",
-                    "-f", "--find-links", "--root", "--python"}
+_PIP_VALUE_FLAGS = {"-i", "--index-url", "--extra-index-url", "-c", "--constraint", "--target", "-t",
+                    "--prefix", "-f", "--find-links", "--root", "--python"}
 _SEPARATORS = re.compile(r"&&|\|\||;|\||\n")
 _PREFIXES = {"sudo", "exec", "env", "time", "nohup", "command", "then", "do", "else", "{", "(", "!"}
 _PYTHON = re.compile(r"^(?:.*/)?python(?:3(?:\.\d+)?)?$")
@@ -81,8 +81,10 @@ def file_uses(segment: str) -> list[str]:
     head = w[0]
     found: list[str] = []
     if _PIP.search(segment) or (_PIP_CMD.match(head) and "install" in w):
-        found += [w[i + 1] for i, word in enumerate(w[:-1]) if word in ("-r", "--requirement", "-c", "--constraint")]
-        found += [word[2:] for word in w if word.startswith(("-r", "-c")) and len(word) > 2 and "=" not in word]
+        found += [w[i + 1] for i, word in enumerate(w[:-1])
+                  if word in ("-r", "--requirement", "-c", "--constraint")]
+        found += [word[2:] for word in w
+                  if word.startswith(("-r", "-c")) and len(word) > 2 and "=" not in word]
         found += [word.split("=", 1)[1] for word in w if word.startswith(("--requirement=", "--constraint="))]
     elif _PYTHON.match(head) or head in _SHELLS or head in ("source", "."):
         args = w[1:]

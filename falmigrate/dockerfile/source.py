@@ -73,7 +73,8 @@ def read_directives(lines: list[str]) -> dict[str, str]:
     directives: dict[str, str] = {}
     for line in lines:
         match = _DIRECTIVE.match(line.lstrip("\ufeff").strip())
-        if not match or match.group(1).lower() not in _KNOWN_DIRECTIVES or match.group(1).lower() in directives:
+        if (not match or match.group(1).lower() not in _KNOWN_DIRECTIVES
+                or match.group(1).lower() in directives):
             break
         directives[match.group(1).lower()] = match.group(2)
     return directives
@@ -123,7 +124,8 @@ def _heredoc_bodies(item: dict, lines: list[str], path: str) -> tuple[Heredoc, .
             line_index += 1
         else:
             raise SourceError(f"the heredoc <<{marker} is never closed by a line `{marker}`", file=path,
-                              line=item["startline"] + 1, hint=f"end the heredoc with a line holding only {marker}")
+                              line=item["startline"] + 1,
+                              hint=f"end the heredoc with a line holding only {marker}")
         body = "".join(lines[start:line_index])
         found.append(Heredoc(marker=marker, strip_tabs=strip_tabs, quoted=bool(quote), first_line=start + 1,
                              last_line=line_index + 1, body=body))
@@ -131,7 +133,8 @@ def _heredoc_bodies(item: dict, lines: list[str], path: str) -> tuple[Heredoc, .
     return tuple(found)
 
 
-def _items_with_heredocs(masked: list[str], lines: list[str], path: str) -> tuple[list[dict], dict[int, tuple[Heredoc, ...]]]:
+def _items_with_heredocs(masked: list[str], lines: list[str],
+                         path: str) -> tuple[list[dict], dict[int, tuple[Heredoc, ...]]]:
     """dockerfile-parse's items once every heredoc body is hidden from it (one body at a time: the lines
     of a body are only known once the instruction that opens it is known). Bodies are read from the
     original ``lines``."""
@@ -175,6 +178,6 @@ def scan(text: str, path: str = "Dockerfile") -> SourceText:
             continue
         bodies = heredocs.get(item["startline"], ())
         last = min(max([item["endline"] + 1, *(h.last_line for h in bodies)]), len(lines))
-        spans.append(Span(keyword=item["instruction"].upper(), first_line=item["startline"] + 1, last_line=last,
-                          args=item["value"], heredocs=bodies))
+        spans.append(Span(keyword=item["instruction"].upper(), first_line=item["startline"] + 1,
+                          last_line=last, args=item["value"], heredocs=bodies))
     return SourceText(lines=tuple(lines), spans=tuple(spans), directives=directives, escape=escape)

@@ -51,7 +51,8 @@ def detect(root: Path) -> Importer:
         raise SourceError(
             f"could not recognise {root} as a {platforms.display_list()} project",
             file=root,
-            hint=f"pass --from {'|'.join(PLATFORMS)} to choose the importer (looked for {platforms.markers()})",
+            hint=f"pass --from {'|'.join(PLATFORMS)} to choose the importer (looked for "
+                 f"{platforms.markers()})",
         )
     return best[1]
 
@@ -91,7 +92,8 @@ def _checked_paths(root: Path, request: ImportRequest) -> None:
 
 
 def check_route(platform: str, route: str) -> None:
-    """``--route compat`` only for platforms whose own HTTP API server can serve the model's clients on fal."""
+    """``--route compat`` only for platforms whose own HTTP API server can serve
+    the model's clients on fal."""
     if route not in ROUTES:
         raise UsageError(f"unknown --route {route!r}; choose one of: {', '.join(ROUTES)}")
     info = platforms.get(platform)

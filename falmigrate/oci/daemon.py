@@ -50,12 +50,14 @@ def _connect(host: str | None) -> docker.APIClient:
         client = docker.APIClient(version="auto", **kwargs)
         client.ping()
     except (DockerException, OSError) as exc:
-        raise EngineError(f"cannot reach the Docker engine: {str(exc).splitlines()[0][:300]}", hint=HINT) from exc
+        raise EngineError(f"cannot reach the Docker engine: {str(exc).splitlines()[0][:300]}",
+                          hint=HINT) from exc
     return client
 
 
 def export_archive(reference: str, dest: Path, *, host: str | None = None) -> Path:
-    """Save the engine's image ``reference`` as a docker-archive tar at ``dest`` (atomically); returns ``dest``."""
+    """Save the engine's image ``reference`` as a docker-archive tar at ``dest``
+    (atomically); returns ``dest``."""
     import requests
     from docker.errors import DockerException, ImageNotFound
 

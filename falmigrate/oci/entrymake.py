@@ -23,7 +23,8 @@ from typing import BinaryIO
 from falmigrate.errors import ImageError
 
 TYPES = ("reg", "dir", "symlink", "hardlink", "char", "block", "fifo")
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                 | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,14 @@ Content-addressed: a blob is stored once under its digest (``put_*`` are no-ops 
 two writers storing the same blob at once both end with the one file). Crash-safe: every file is
 written to ``.falmigrate-tmp/<pid>-…`` inside the layout (flock'd while in use) and renamed into
 place, and blobs land before the ``index.json`` entry that names them, so a writer killed at any
-moment leaves a valid layout; the next writer sweeps temp files whose pid is gone and lock is free. ``index.json`` read-modify-writes
-hold an exclusive ``flock`` so concurrent taggers never lose each other's entries.
+moment leaves a valid layout; the next writer sweeps temp files whose pid is gone and lock is free.
+``index.json`` read-modify-writes hold an exclusive ``flock`` so concurrent taggers never lose each other's
+entries.
 
-Public: ``parse_reference("oci:PATH[:TAG]")`` (the one parser of layout references); ``Layout(path)`` with ``put_bytes``, ``put_file``, ``put_document``, ``blob_path``,
-``read_blob``, ``index``, ``read_index``, ``tag``, ``resolve`` (a dict, for older callers), ``descriptor``,
-``image``, ``write_image``, ``update_json``; ``pack_tree(tree, layout, tag, compression)`` writes
-a one-layer image of a directory tree.
+Public: ``parse_reference("oci:PATH[:TAG]")`` (the one parser of layout references); ``Layout(path)`` with
+``put_bytes``, ``put_file``, ``put_document``, ``blob_path``, ``read_blob``, ``index``, ``read_index``,
+``tag``, ``resolve`` (a dict, for older callers), ``descriptor``, ``image``, ``write_image``, ``update_json``;
+``pack_tree(tree, layout, tag, compression)`` writes a one-layer image of a directory tree.
 """
 
 from __future__ import annotations

@@ -63,7 +63,8 @@ class MediaType(str):
 
     def __new__(cls, value: str) -> Self:
         if not isinstance(value, str) or value.count("/") != 1 or not all(value.split("/")):
-            raise ImageError(f"not a media type: {value!r}", hint="expected type/subtype, e.g. " + OCI_MANIFEST)
+            raise ImageError(f"not a media type: {value!r}",
+                             hint="expected type/subtype, e.g. " + OCI_MANIFEST)
         return super().__new__(cls, value)
 
     @property

@@ -106,14 +106,16 @@ class Descriptor:
         if isinstance(self.digest, str):
             set_(self, "digest", Digest.parse(self.digest))
         if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 0:
-            raise ImageError(f"descriptor {self.digest}: size must be a non-negative integer, got {self.size!r}")
+            raise ImageError(f"descriptor {self.digest}: size must be a non-negative "
+                             f"integer, got {self.size!r}")
         set_(self, "annotations", _string_map(self.annotations, f"descriptor {self.digest}"))
         set_(self, "urls", tuple(self.urls))
         set_(self, "platform", None if self.platform is None else _freeze(self.platform))
         set_(self, "extra", _freeze(self.extra))
 
     @classmethod
-    def of_bytes(cls, media_type: str, data: bytes, annotations: Mapping[str, str] | None = None) -> Descriptor:
+    def of_bytes(cls, media_type: str, data: bytes,
+                 annotations: Mapping[str, str] | None = None) -> Descriptor:
         return cls(MediaType(media_type), Digest.of_bytes(data), len(data), annotations or _EMPTY)
 
     @classmethod
@@ -274,7 +276,8 @@ class Index(_Document):
         entries = _need(data, "manifests", list, where)
         known = {"schemaVersion", "mediaType", "manifests", "annotations"}
         return cls(
-            manifests=tuple(Descriptor.from_dict(d, f"{where}: manifests[{i}]") for i, d in enumerate(entries)),
+            manifests=tuple(Descriptor.from_dict(d, f"{where}: manifests[{i}]")
+                            for i, d in enumerate(entries)),
             media_type=cls._media_type(data, mediatypes.OCI_INDEX, where),
             annotations=_string_map(data.get("annotations"), where),
             extra={k: v for k, v in data.items() if k not in known},
@@ -292,7 +295,8 @@ class Index(_Document):
         return [d.ref_name for d in self.manifests if d.ref_name is not None]
 
     def find(self, tag: str | None) -> Descriptor | None:
-        """The descriptor tagged ``tag`` or with that digest (the first entry when ``tag`` is None), or None."""
+        """The descriptor tagged ``tag`` or with that digest (the first entry when
+        ``tag`` is None), or None."""
         for desc in self.manifests:
             if tag is None or desc.ref_name == tag or str(desc.digest) == tag:
                 return desc
@@ -327,7 +331,8 @@ class ImageConfig(_Document):
         set_(self, "extra", _freeze(self.extra))
 
     @classmethod
-    def new(cls, diff_ids: Iterable[Digest | str], architecture: str = "amd64", os: str = "linux") -> ImageConfig:
+    def new(cls, diff_ids: Iterable[Digest | str], architecture: str = "amd64",
+            os: str = "linux") -> ImageConfig:
         parsed = tuple(d if isinstance(d, Digest) else Digest.parse(d) for d in diff_ids)
         return cls(diff_ids=parsed, architecture=architecture, os=os, config={})
 
@@ -350,7 +355,8 @@ class ImageConfig(_Document):
                    extra={k: v for k, v in data.items() if k not in known})
 
     @classmethod
-    def parse(cls, data: bytes, where: str | None = None, media_type: str = mediatypes.OCI_CONFIG) -> ImageConfig:
+    def parse(cls, data: bytes, where: str | None = None,
+              media_type: str = mediatypes.OCI_CONFIG) -> ImageConfig:
         """A config's media type lives in the manifest's descriptor, not in the JSON: pass it along."""
         parsed = super().parse(data, where)
         if media_type not in cls._media_types:
@@ -439,7 +445,8 @@ class Image:
             raise ImageError(f"manifest {self.manifest.digest}: config descriptor names "
                              f"{self.manifest.config.digest}, config bytes hash to {self.config.digest}")
         if tuple(layer.descriptor for layer in self.layers) != self.manifest.layers:
-            raise ImageError(f"manifest {self.manifest.digest}: layers differ from the manifest's descriptors")
+            raise ImageError(f"manifest {self.manifest.digest}: layers differ from the "
+                             "manifest's descriptors")
         if tuple(layer.diff_id for layer in self.layers) != self.config.diff_ids:
             raise ImageError(f"manifest {self.manifest.digest}: {len(self.manifest.layers)} layers but "
                              f"config diff_ids {[str(d) for d in self.config.diff_ids]} do not match them")

@@ -60,7 +60,8 @@ def _archive_member(tar: tarfile.TarFile, path: Path, name: str) -> bytes:
         member = None
     if member is None:
         raise ImageError(f"{path}: docker-archive has no file {name!r}",
-                         hint="make it with `docker save IMAGE -o FILE` or `skopeo copy … docker-archive:FILE`")
+                         hint="make it with `docker save IMAGE -o FILE` or `skopeo copy … "
+                              "docker-archive:FILE`")
     return member.read()
 
 
@@ -86,7 +87,8 @@ def from_archive(ref: str) -> SourceImage:
         raise ImageError(f"{path}: layers named in manifest.json are missing: {missing}")
     diff_ids = [str(d) for d in ImageConfig.parse(config_bytes, f"{path}:{manifest['Config']}").diff_ids]
     if len(diff_ids) != len(manifest["Layers"]):
-        raise ImageError(f"{path}: {len(manifest['Layers'])} layers but {len(diff_ids)} diff_ids in the config")
+        raise ImageError(f"{path}: {len(manifest['Layers'])} layers but {len(diff_ids)} "
+                         "diff_ids in the config")
 
     def opener(member: str) -> Callable[[], BinaryIO]:
         def open_member() -> BinaryIO:

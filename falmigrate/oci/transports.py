@@ -54,7 +54,8 @@ def open_image(ref: str, workdir: Path | None = None, prefetch: list[str] | None
         from falmigrate.oci import daemon
         return daemon.open_image(ref, workdir)
     raise UsageError(f"unknown image reference {ref!r}",
-                     hint="use oci:PATH[:TAG], docker-archive:PATH, dir-tree:PATH, docker://REF or docker-daemon:NAME")
+                     hint="use oci:PATH[:TAG], docker-archive:PATH, dir-tree:PATH, docker://REF "
+                          "or docker-daemon:NAME")
 
 
 def _spool(layer: SourceLayer, dest: Path) -> None:
@@ -77,7 +78,8 @@ def _layer(layout: Layout, cache: dict, layer: SourceLayer, compression: str,
     key = f"{layer.diff_id}|{compression}-{ENCODER_VERSION}|{profile}"
     hit = cache.get(key)
     if hit and layout.blob_path(hit["digest"]).exists():
-        return Layer(Descriptor.from_dict(hit, f"{layout.path / CACHE}: {key}"), Digest.parse(layer.diff_id)), True
+        return Layer(Descriptor.from_dict(hit, f"{layout.path / CACHE}: {key}"),
+                     Digest.parse(layer.diff_id)), True
     tar = tmp / "layer.tar"
     _spool(layer, tar)
     stored = stored_layer(layout, compress_tar(tar, tmp / "layer.blob", compression, prefetch=prefetch))

@@ -254,8 +254,8 @@ class Rootfs:
             return
         self._queue(entry, key, path, content, parallel, size)
 
-    def _queue(self, entry: Entry, key: str, path: str, content: Callable[[], BinaryIO] | None, parallel: bool,
-               size: int) -> None:
+    def _queue(self, entry: Entry, key: str, path: str, content: Callable[[], BinaryIO] | None,
+               parallel: bool, size: int) -> None:
         """Hand a new path's creation to the workers (after its parent directory, if that is queued too)."""
         assert self._work is not None
         after = self._creating.get(os.path.dirname(path))

@@ -21,7 +21,8 @@ from falmigrate.errors import ImageError
 from falmigrate.oci.tarstream import Content, ReadAhead, members, open_decompressed
 from falmigrate.oci.unpack import PARALLEL_FILE_LIMIT, Entry, Rootfs
 
-_TAR_TYPES = {tarfile.REGTYPE: "reg", tarfile.AREGTYPE: "reg", tarfile.CONTTYPE: "reg", tarfile.DIRTYPE: "dir",
+_TAR_TYPES = {tarfile.REGTYPE: "reg", tarfile.AREGTYPE: "reg", tarfile.CONTTYPE: "reg",
+              tarfile.DIRTYPE: "dir",
               tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: "char",
               tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo"}
 
@@ -54,7 +55,8 @@ def _apply_tar(rootfs: Rootfs, handle: BinaryIO) -> None:
                 rootfs.apply(entry)  # a regular file written ahead is skipped without reading its bytes
             elif rootfs.parallel and member.size <= PARALLEL_FILE_LIMIT:
                 # read here, in stream order; a worker thread creates and writes the file
-                rootfs.apply(entry, functools.partial(io.BytesIO, content.read()), parallel=True, size=member.size)
+                rootfs.apply(entry, functools.partial(io.BytesIO, content.read()), parallel=True,
+                             size=member.size)
             else:
                 rootfs.apply(entry, functools.partial(_itself, content))
 

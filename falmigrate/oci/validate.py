@@ -3,7 +3,8 @@
 ``validate(path) -> dict`` walks index.json → manifests → config + layers, recomputes each blob's
 digest and size, each layer's diff_id (decompressing by magic bytes: gzip, zstd or plain tar),
 compares it to the config's ``rootfs.diff_ids``, and for zstd:chunked layers checks the footer, the
-TOC checksum annotation, every chunk digest and every file digest. All problems are raised together as ValidationFailed.
+TOC checksum annotation, every chunk digest and every file digest. All problems are raised together as
+ValidationFailed.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def _blob(layout: Layout, desc: dict, what: str, problems: list[str]) -> Path | 
     if "sha256:" + h.hexdigest() != desc["digest"]:
         problems.append(f"{what} {desc['digest']}: content digest is sha256:{h.hexdigest()}")
     if path.stat().st_size != desc.get("size"):
-        problems.append(f"{what} {desc['digest']}: size {path.stat().st_size} != descriptor size {desc.get('size')}")
+        problems.append(f"{what} {desc['digest']}: size {path.stat().st_size} != descriptor "
+                        f"size {desc.get('size')}")
     return path
 
 
@@ -106,7 +108,8 @@ def _manifest(layout: Layout, desc: dict, problems: list[str]) -> None:
     config = json.loads(cpath.read_bytes()) if cpath else {}
     diff_ids = config.get("rootfs", {}).get("diff_ids", [])
     if len(diff_ids) != len(manifest["layers"]):
-        problems.append(f"manifest {desc['digest']}: {len(manifest['layers'])} layers but {len(diff_ids)} diff_ids")
+        problems.append(f"manifest {desc['digest']}: {len(manifest['layers'])} layers but "
+                        f"{len(diff_ids)} diff_ids")
     for i, layer in enumerate(manifest["layers"]):
         lpath = _blob(layout, layer, "layer", problems)
         if lpath is None:

@@ -141,14 +141,16 @@ def findings(spec: AppSpec) -> list[Finding]:
     if spec.server is None and spec.endpoints and _entry_module(spec) is None:
         return [Finding(rule=NO_ENTRY_RULE, severity="error",
                         message="no Python entry module is known, so the generated endpoints are stubs",
-                        remediation="implement each endpoint in fal_app.py (search for TODO(falmigrate FM090))")]
+                        remediation="implement each endpoint in fal_app.py (search for "
+                                    "TODO(falmigrate FM090))")]
     return []
 
 
 _SETTINGS = (
     ("machine_type", "hardware"), ("num_gpus", "hardware"),
     ("keep_alive", "scaling"), ("min_concurrency", "scaling"), ("max_concurrency", "scaling"),
-    ("concurrency_buffer", "scaling"), ("concurrency_buffer_perc", "scaling"), ("max_multiplexing", "scaling"),
+    ("concurrency_buffer", "scaling"), ("concurrency_buffer_perc", "scaling"),
+    ("max_multiplexing", "scaling"),
     ("scaling_delay", "scaling"), ("startup_timeout", "scaling"), ("request_timeout", "scaling"),
     ("skip_retry_conditions", "scaling"),
 )
@@ -165,7 +167,8 @@ def settings(spec: AppSpec) -> list[str]:
     deploy settings belong in pyproject.toml)."""
     groups = {"hardware": spec.hardware, "scaling": spec.scaling}
     lines = [f"{name} = {_setting_literal(value)}" for name, group in _SETTINGS
-             if (value := getattr(groups[group], name)) is not None and not (name == "machine_type" and value == "S")]
+             if (value := getattr(groups[group], name)) is not None
+             and not (name == "machine_type" and value == "S")]
     if spec.secrets:
         lines.append(f"secrets = {_setting_literal(sorted(spec.secrets))}")
     mounts = sorted({v.fal_path for v in spec.volumes})

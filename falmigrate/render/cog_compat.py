@@ -39,7 +39,8 @@ def migration(spec: AppSpec) -> dict[str, Any] | None:
     endpoint = spec.endpoints[0]
     return {
         "app": spec.name, "cog_version": details.compat.cog_version,
-        "server": "coglet, cog's Rust server" if details.compat.server == "coglet" else "cog's FastAPI server",
+        "server": "coglet, cog's Rust server" if details.compat.server == "coglet"
+        else "cog's FastAPI server",
         "command": " ".join(spec.server.command), "port": spec.server.port, "path": endpoint.path,
         "health": spec.server.health.path, "example": example_body(endpoint),
         "files": details.compat.file_outputs, "stream": endpoint.output_mode == "stream",

@@ -22,8 +22,8 @@ _PRIMITIVES: dict[str, dict[str, Any]] = {
     "image": {"type": "string", "format": "uri"}, "json": {"type": "object"}, "model": {"type": "object"},
     "secret": {"type": "string", "format": "password", "writeOnly": True, "x-cog-secret": True},
 }
-_CONSTRAINTS = (("ge", "minimum"), ("le", "maximum"), ("min_length", "minLength"), ("max_length", "maxLength"),
-                ("pattern", "pattern"))
+_CONSTRAINTS = (("ge", "minimum"), ("le", "maximum"), ("min_length", "minLength"),
+                ("max_length", "maxLength"), ("pattern", "pattern"))
 _ENUM_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 STATUSES = ["starting", "processing", "succeeded", "canceled", "failed"]
 
@@ -111,8 +111,9 @@ def _envelopes() -> dict[str, Any]:
         "PredictionRequest": {"title": "PredictionRequest", "type": "object", "properties": {
             "id": text("Id"), "input": {"$ref": "#/components/schemas/Input"}}},
         "PredictionResponse": {"title": "PredictionResponse", "type": "object", "properties": {
-            "input": {"$ref": "#/components/schemas/Input"}, "output": {"$ref": "#/components/schemas/Output"},
-            "id": text("Id"), "version": text("Version"), "created_at": text("Created At", format="date-time"),
+            "input": {"$ref": "#/components/schemas/Input"},
+            "output": {"$ref": "#/components/schemas/Output"}, "id": text("Id"), "version": text("Version"),
+            "created_at": text("Created At", format="date-time"),
             "started_at": text("Started At", format="date-time"),
             "completed_at": text("Completed At", format="date-time"), "status": text("Status"),
             "error": text("Error"), "logs": text("Logs"), "metrics": {"title": "Metrics", "type": "object"}}},
@@ -126,7 +127,8 @@ def _json_response(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     return {
-        "/": {"get": {"summary": "Root", "operationId": "root__get", "responses": {"200": _json_response({})}}},
+        "/": {"get": {"summary": "Root", "operationId": "root__get",
+                      "responses": {"200": _json_response({})}}},
         "/health-check": {"get": {"summary": "Healthcheck", "operationId": "healthcheck_health_check_get",
                                   "responses": {"200": _json_response({})}}},
         "/predictions": {"post": {

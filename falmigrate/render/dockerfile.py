@@ -75,7 +75,8 @@ def uv_python_lines(version: str) -> list[str]:
     return [
         f"COPY --from={UV_IMAGE} /uv /usr/local/bin/uv",
         # UV_NATIVE_TLS: uv trusts the system's CA certificates, as pip does (a TLS-inspecting proxy's too)
-        f"RUN UV_NATIVE_TLS=1 UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python {version} {PYTHON_VENV}",
+        ("RUN UV_NATIVE_TLS=1 UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python "
+         f"{version} {PYTHON_VENV}"),
         f'ENV VIRTUAL_ENV={PYTHON_VENV} PATH="{PYTHON_VENV}/bin:$PATH"',
     ]
 
@@ -103,7 +104,8 @@ def pth_command(code_dirs: list[str], python: str = "python3") -> str:
     """A RUN command writing a .pth file into the image Python's site-packages, so the app's code
     imports from any working directory (fal's runner may replace PYTHONPATH, never site-packages)."""
     lines = "".join(f"{folder}\\n" for folder in code_dirs)
-    script = f"import pathlib, site; pathlib.Path(site.getsitepackages()[0], '{PTH_FILE}').write_text('{lines}')"
+    script = ("import pathlib, site; pathlib.Path(site.getsitepackages()[0], "
+              f"'{PTH_FILE}').write_text('{lines}')")
     return f'{python} -c "{script}"'
 
 

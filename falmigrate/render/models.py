@@ -59,30 +59,38 @@ def annotation(ref: TypeRef, needs: ModelSource, *, file_inputs_as_url: bool = F
     """
     kind = ref.kind
     if kind in _SIMPLE:
-        if kind in ("json", "any"):
-            needs.typing_names.add("Any")
-        if kind == "secret":
-            needs.pydantic_names.add("SecretStr")
-        return _SIMPLE[kind]
+        return _simple(kind, needs)
     if kind in _TOOLKIT:
         if file_inputs_as_url:
             return "str"
         needs.toolkit_names.add(_TOOLKIT[kind])
         return _TOOLKIT[kind]
-    if kind == "list":
-        inner = annotation(ref.item, needs, file_inputs_as_url=file_inputs_as_url) if ref.item else "Any"
-        if ref.item is None:
-            needs.typing_names.add("Any")
-        return f"list[{inner}]"
-    if kind == "optional":
-        inner = annotation(ref.item, needs, file_inputs_as_url=file_inputs_as_url) if ref.item else "Any"
-        return f"{inner} | None"
+    if kind in ("list", "optional"):
+        return _container(ref, needs, file_inputs_as_url=file_inputs_as_url)
     if kind == "literal":
         needs.typing_names.add("Literal")
         return f"Literal[{', '.join(repr(c) for c in (ref.choices or []))}]"
     if kind == "model":
         return ref.name or "dict"
     raise ValueError(f"unknown type kind {kind!r}")
+
+
+def _simple(kind: str, needs: ModelSource) -> str:
+    if kind in ("json", "any"):
+        needs.typing_names.add("Any")
+    if kind == "secret":
+        needs.pydantic_names.add("SecretStr")
+    return _SIMPLE[kind]
+
+
+def _container(ref: TypeRef, needs: ModelSource, *, file_inputs_as_url: bool) -> str:
+    """``list[X]`` or ``X | None`` (an item of unknown type is ``Any``)."""
+    inner = annotation(ref.item, needs, file_inputs_as_url=file_inputs_as_url) if ref.item else "Any"
+    if ref.kind == "optional":
+        return f"{inner} | None"
+    if ref.item is None:
+        needs.typing_names.add("Any")
+    return f"list[{inner}]"
 
 
 def _field_call(f: InputField, needs: ModelSource) -> str | None:

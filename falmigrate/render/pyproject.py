@@ -26,7 +26,8 @@ REGISTRY_PASSWORD_SECRET = "FAL_IMAGE_REGISTRY_PASSWORD"
 _KNOBS = (
     ("hardware", "machine_type"), ("hardware", "num_gpus"),
     ("scaling", "keep_alive"), ("scaling", "min_concurrency"), ("scaling", "max_concurrency"),
-    ("scaling", "concurrency_buffer"), ("scaling", "concurrency_buffer_perc"), ("scaling", "max_multiplexing"),
+    ("scaling", "concurrency_buffer"), ("scaling", "concurrency_buffer_perc"),
+    ("scaling", "max_multiplexing"),
     ("scaling", "scaling_delay"), ("scaling", "startup_timeout"), ("scaling", "request_timeout"),
     ("scaling", "skip_retry_conditions"),
 )
@@ -62,7 +63,8 @@ def toml_value(value: Any) -> str:
 def registry_of(reference: str) -> str:
     """The registry host of an image reference (``host[:port]/repo@sha256:…``)."""
     first = reference.split("/", 1)[0]
-    return first if "/" in reference and ("." in first or ":" in first or first == "localhost") else "docker.io"
+    return (first if "/" in reference and ("." in first or ":" in first or first == "localhost")
+            else "docker.io")
 
 
 def image_table_for_ref(reference: str, *, credentials: bool) -> dict[str, Any]:
@@ -134,8 +136,10 @@ def tables(spec: AppSpec, *, image_ref: str | None = None, credentials: bool = F
         if health is not None:
             lines.append(f"health_check = {toml_value(health)}")
         own = image
-        if app.route == "image_only" and app.server is not None and app.server.launcher and app.server.command != default_cmd:
-            own = {**image, "cmd": list(app.server.command)}  # several servers share the image: each its own CMD
+        if (app.route == "image_only" and app.server is not None and app.server.launcher
+                and app.server.command != default_cmd):
+            # several servers share the image: each its own CMD
+            own = {**image, "cmd": list(app.server.command)}
         lines.append(f"image = {toml_value(own)}")
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)

@@ -49,7 +49,8 @@ def knob_rows(spec: AppSpec) -> list[dict[str, str]]:
             value = getattr(section, name)
             shown = "fal default" if value is None else _code(json.dumps(value))
             rows.append({"name": name, "value": shown})
-    rows.append({"name": "secrets", "value": _code(json.dumps(sorted(spec.secrets))) if spec.secrets else "none"})
+    rows.append({"name": "secrets",
+                 "value": _code(json.dumps(sorted(spec.secrets))) if spec.secrets else "none"})
     mounts = sorted({v.fal_path for v in spec.volumes})
     rows.append({"name": "data_mounts", "value": _code(json.dumps(mounts)) if mounts else "none"})
     return rows
@@ -116,10 +117,12 @@ def report_data(spec: AppSpec, *, image_ref: str | None = None) -> dict[str, Any
         "summary": {
             "endpoints": len(spec.endpoints),
             "decisions": len(spec.decisions),
-            "findings": {sev: sum(f.severity == sev for f in findings) for sev in ("error", "warning", "info")},
+            "findings": {sev: sum(f.severity == sev for f in findings)
+                         for sev in ("error", "warning", "info")},
         },
     }
 
 
 def render_json(spec: AppSpec, *, image_ref: str | None = None) -> str:
-    return json.dumps(report_data(spec, image_ref=image_ref), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return (json.dumps(report_data(spec, image_ref=image_ref), indent=2, sort_keys=True,
+                       ensure_ascii=False) + "\n")

@@ -108,7 +108,8 @@ def emit(module: str, names: Iterable[str], *, provided: Iterable[str] = ()) -> 
     chosen = [d for d in template.definitions if d.names & wanted and not d.names & set(provided)]
     used = set().union(*(d.uses for d in chosen)) if chosen else set()
     imports = [item for bound, item in template.imports.items() if bound in used]
-    return Snippet(code="\n\n".join(d.code.rstrip("\n") for d in chosen) + "\n" if chosen else "", imports=imports)
+    return Snippet(code="\n\n".join(d.code.rstrip("\n") for d in chosen) + "\n" if chosen else "",
+                   imports=imports)
 
 
 def defined_names(module: str) -> frozenset[str]:

@@ -36,7 +36,8 @@ def _sections() -> list[tuple[str, str, platforms.RuleRange, str]]:
 
 def _rule_rows(rules: list[Rule]) -> list[str]:
     rows = ["| rule | severity | area | title | what to do |", "|---|---|---|---|---|"]
-    rows += [f"| {r.id} | {r.severity} | {r.area} | {_cell(r.title)} | {_cell(r.what_to_do)} |" for r in rules]
+    rows += [f"| {r.id} | {r.severity} | {r.area} | {_cell(r.title)} | {_cell(r.what_to_do)} |"
+             for r in rules]
     return rows
 
 

@@ -45,6 +45,6 @@ __all__ = [
     "SCHEMA_VERSION", "AppSpec", "Auth", "CogCompat", "CogDetails", "Copy", "Decision", "DockerDetails",
     "DockerfileEdit", "Endpoint", "Finding", "HardwareSpec", "HealthCheck", "ImageSpec", "InputField",
     "Lifecycle", "Location", "ModalAppDetails", "ModalCall", "ModalDetails", "ModalServer", "Platform",
-    "PlatformDetails", "Route", "RunStep", "RunpodDetails", "RunpodProcess", "ScalingSpec", "SecretMount", "ServedApp",
-    "ServerSpec", "SourceInfo", "TypeRef", "UserDockerfile", "VolumeSpec", "json_schema",
+    "PlatformDetails", "Route", "RunStep", "RunpodDetails", "RunpodProcess", "ScalingSpec", "SecretMount",
+    "ServedApp", "ServerSpec", "SourceInfo", "TypeRef", "UserDockerfile", "VolumeSpec", "json_schema",
 ]

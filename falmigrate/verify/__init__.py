@@ -59,7 +59,8 @@ def load_cases(path: Path) -> list[dict[str, Any]]:
     except json.JSONDecodeError as exc:
         raise UsageError(f"cases file is not JSON: {exc.msg}", file=path, line=exc.lineno) from None
     if not isinstance(data, list) or not all(isinstance(c, dict) and "input" in c for c in data):
-        raise UsageError("a cases file is a JSON list of {\"name\", \"endpoint\", \"method\", \"input\"}", file=path)
+        raise UsageError("a cases file is a JSON list of {\"name\", \"endpoint\", \"method\", \"input\"}",
+                         file=path)
     return [{"name": c.get("name", f"case-{i}"), "endpoint": c.get("endpoint", "/"),
              "method": c.get("method", "POST"), **c} for i, c in enumerate(data, start=1)]
 
@@ -81,7 +82,8 @@ def run_side(side: str, directory: Path, spec: AppSpec, cases: list[dict[str, An
              env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[Any]:
     """Run one side in a worker subprocess; its normalized results, or VerifyError if it cannot run."""
     with tempfile.TemporaryDirectory(prefix="falmigrate-verify-") as tmp:
-        spec_path, cases_path, result_path = (Path(tmp) / n for n in ("spec.json", "cases.json", "result.json"))
+        spec_path, cases_path, result_path = (Path(tmp) / n
+                                              for n in ("spec.json", "cases.json", "result.json"))
         spec_path.write_text(spec.to_json(), encoding="utf-8")
         cases_path.write_text(json.dumps(cases), encoding="utf-8")
         command = [sys.executable, "-m", "falmigrate.verify.worker", side, str(directory),

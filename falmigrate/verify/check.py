@@ -31,8 +31,8 @@ def _compile(path: Path) -> list[str]:
 
 def _ruff(path: Path) -> list[str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--select", "F,E9", "--no-cache", "--output-format", "concise",
-         "--isolated", str(path)],
+        [sys.executable, "-m", "ruff", "check", "--select", "F,E9", "--no-cache", "--output-format",
+         "concise", "--isolated", str(path)],
         capture_output=True, text=True, check=False,
     )
     if proc.returncode == 0:
@@ -71,5 +71,6 @@ def check_generated_app(out_dir: Path, *, timeout: float = 120.0) -> None:
     if not problems:  # an app that does not compile cannot import either
         problems += _imports(path, timeout)
     if problems:
-        raise CheckFailed(f"generated app check failed for {path}:\n" + "\n".join(f"  - {p}" for p in problems),
+        raise CheckFailed(f"generated app check failed for {path}:\n"
+                          + "\n".join(f"  - {p}" for p in problems),
                           file=path)

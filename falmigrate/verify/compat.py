@@ -90,7 +90,8 @@ def _wait_for_client(client: Any, server: str, probe: str, timeout: float) -> No
         state = _state(client, server)
         if not state.get("Running"):
             tail = client.logs(server, tail=40).decode(errors="replace")
-            raise VerifyError(f"the image's server exited with code {state.get('ExitCode')} before answering\n{tail}")
+            raise VerifyError(f"the image's server exited with code {state.get('ExitCode')} "
+                              f"before answering\n{tail}")
         if time.monotonic() > deadline:
             raise VerifyError(f"the image's server did not answer the cases within {timeout:.0f}s")
         time.sleep(0.2)
@@ -104,7 +105,8 @@ def server_answers(client: Any, image: str, spec: AppSpec, inputs: list[dict[str
     job = {"port": spec.server.port, "ready_path": spec.server.health.path, "timeout": timeout,
            "parallel": details.compat.max_concurrency if details.compat else 1, "inputs": inputs}
     name = f"falmigrate-verify-{uuid.uuid4().hex[:12]}"
-    server = client.create_container(image, name=name, host_config=client.create_host_config(network_mode="none"))
+    server = client.create_container(image, name=name,
+                                     host_config=client.create_host_config(network_mode="none"))
     probe = None
     try:
         client.start(server["Id"])

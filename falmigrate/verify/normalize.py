@@ -64,19 +64,14 @@ def _looks_like_file(value: Mapping) -> bool:
     return isinstance(value.get("url"), str) and bool(_FILE_KEYS & set(value))
 
 
+_NOT_SCALAR = object()
+
+
 def normalize(value: Any) -> Any:
     """The comparable form of ``value`` (JSON-compatible)."""
-    if value is None or isinstance(value, (bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isnan(value) or math.isinf(value) else round(value, FLOAT_DIGITS)
-    if isinstance(value, str):
-        return _url_value(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return _sha(bytes(value))
-    if isinstance(value, os.PathLike):
-        path = Path(os.fspath(value))
-        return _sha(path.read_bytes()) if path.is_file() else str(path)
+    scalar = _normalize_scalar(value)
+    if scalar is not _NOT_SCALAR:
+        return scalar
     if hasattr(value, "model_dump") and callable(value.model_dump):
         return normalize(value.model_dump())
     if isinstance(value, Mapping):
@@ -90,6 +85,22 @@ def normalize(value: Any) -> Any:
     if inspect.isgenerator(value) or isinstance(value, Iterable):
         return [normalize(v) for v in value]
     return str(value)
+
+
+def _normalize_scalar(value: Any) -> Any:
+    """``normalize`` of a number, string, bytes or path; ``_NOT_SCALAR`` for anything else."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isnan(value) or math.isinf(value) else round(value, FLOAT_DIGITS)
+    if isinstance(value, str):
+        return _url_value(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _sha(bytes(value))
+    if isinstance(value, os.PathLike):
+        path = Path(os.fspath(value))
+        return _sha(path.read_bytes()) if path.is_file() else str(path)
+    return _NOT_SCALAR
 
 
 def unwrap_output(value: Any, field: str = "output") -> Any:

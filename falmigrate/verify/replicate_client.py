@@ -26,7 +26,8 @@ def call(port, method, path, body=None, timeout=600.0):
     """(status, parsed JSON body or text) of one request; HTTP errors are answers too."""
     data = None if body is None else json.dumps(body).encode("utf-8")
     request = urllib.request.Request(f"http://{HOST}:{port}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "Accept": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, raw = response.status, response.read()

@@ -6,8 +6,8 @@
 
 The parent starts it with cwd = that directory. ``image`` runs inside a built image the way fal's
 runner does: ``fal_app`` is imported by name from the working directory ``/`` (the image's .pth file
-makes it importable), nothing is added to ``sys.path``. The result file holds ``{"ok": true, "results": [...]}``
-(normalized values, one per case) or ``{"ok": false, "error": "..."}`` when the side could not start.
+makes it importable), nothing is added to ``sys.path``. The result file holds ``{"ok": true, "results":
+[...]}`` (normalized values, one per case) or ``{"ok": false, "error": "..."}`` when the side could not start.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def run_fal(out: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:
     from falmigrate.verify import falside
 
     routes = {app.class_name: app.route for app in spec.served_apps()}
-    served = [i for i, case in enumerate(cases) if routes.get(case.get("app") or spec.class_name) == "image_only"]
+    served = [i for i, case in enumerate(cases)
+              if routes.get(case.get("app") or spec.class_name) == "image_only"]
     results: dict[int, Any] = {}
     if served:  # image-only apps: the output's own server, run the way its image runs it
         values = _image_only(out, spec, [cases[i] for i in served])

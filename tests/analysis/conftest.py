@@ -48,7 +48,8 @@ def node_of(context: ModuleContext, code: str) -> cst.CSTNode:
 
     class Finder(cst.CSTVisitor):
         def on_visit(self, node: cst.CSTNode) -> bool:
-            if not found and isinstance(node, cst.BaseExpression) and context.module.code_for_node(node) == code:
+            if (not found and isinstance(node, cst.BaseExpression)
+                    and context.module.code_for_node(node) == code):
                 found.append(node)
             return not found
 

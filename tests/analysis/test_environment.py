@@ -87,7 +87,8 @@ def test_read_in_a_sibling_module_keeps_its_file(load: Write) -> None:
 
 @pytest.mark.parametrize("source", [
     'def getenv(name, default):\n    return "mine"\nV = getenv("GPU", "L4")\n',
-    'class environ:\n    @staticmethod\n    def get(name, default):\n        return "mine"\nV = environ.get("GPU", "L4")\n',
+    ('class environ:\n    @staticmethod\n    def get(name, default):\n        return "mine"\n'
+     'V = environ.get("GPU", "L4")\n'),
     'import os\nos = {"environ": 1}\nV = 1\n',
 ])
 def test_lookalikes_are_not_environment_reads(load: Write, source: str) -> None:
@@ -108,34 +109,42 @@ def test_env_name_must_be_known(load: Write) -> None:
 
 
 WRITES = [
-    ("set then read", 'import os\nos.environ["HF_HOME"] = "/data/hf"\nV = os.environ.get("HF_HOME", "/root")\n',
+    ("set then read",
+     'import os\nos.environ["HF_HOME"] = "/data/hf"\nV = os.environ.get("HF_HOME", "/root")\n',
      "/data/hf", []),
-    ("set then subscript", 'import os\nos.environ["HF_HOME"] = "/data"\nV = os.path.join(os.environ["HF_HOME"], "m")\n',
+    ("set then subscript",
+     'import os\nos.environ["HF_HOME"] = "/data"\nV = os.path.join(os.environ["HF_HOME"], "m")\n',
      "/data/m", []),
     ("set through environ", 'from os import environ, getenv\nenviron["A"] = "1"\nV = getenv("A")\n', "1", []),
     ("update", 'import os\nos.environ.update({"A": "x", "B": "y"})\nV = os.getenv("B", "d")\n', "y", []),
     ("update keywords", 'import os\nos.environ.update(A="kw")\nV = os.getenv("A")\n', "kw", []),
-    ("setdefault is the default", 'import os\nos.environ.setdefault("A", "sd")\nV = os.getenv("A")\n', "sd", ["A"]),
+    ("setdefault is the default", 'import os\nos.environ.setdefault("A", "sd")\nV = os.getenv("A")\n', "sd",
+     ["A"]),
     ("other variable untouched", 'import os\nos.environ["A"] = "1"\nV = os.getenv("B", "b")\n', "b", ["B"]),
     ("latest write wins", ('import os\nos.environ["A"] = "1"\nos.environ["B"] = "2"\nos.environ["A"] = "3"\n'
      'V = os.environ["A"]\n'), "3", []),
-    ("read before the write", 'import os\nV = os.getenv("A", "early")\nos.environ["A"] = "late"\n', "early", ["A"]),
-    ("removed", 'import os\nos.environ["A"] = "1"\ndel os.environ["A"]\nV = os.getenv("A", "gone")\n', "gone", []),
-    ("popped", 'import os\nos.environ["A"] = "1"\nos.environ.pop("A", None)\nV = os.getenv("A") or "x"\n', "x", []),
+    ("read before the write", 'import os\nV = os.getenv("A", "early")\nos.environ["A"] = "late"\n', "early",
+     ["A"]),
+    ("removed", 'import os\nos.environ["A"] = "1"\ndel os.environ["A"]\nV = os.getenv("A", "gone")\n', "gone",
+     []),
+    ("popped", 'import os\nos.environ["A"] = "1"\nos.environ.pop("A", None)\nV = os.getenv("A") or "x"\n',
+     "x", []),
     ("write under a known condition", ('import os\nFAST = True\nif FAST:\n    os.environ["T"] = "1"\n'
      'V = os.getenv("T", "0")\n'), "1", []),
-    ("key from a constant", 'import os\nK = "HF_HOME"\nos.environ[K] = "/x"\nV = os.environ["HF_HOME"]\n', "/x", []),
+    ("key from a constant", 'import os\nK = "HF_HOME"\nos.environ[K] = "/x"\nV = os.environ["HF_HOME"]\n',
+     "/x", []),
     ("user dict named environ", 'import os\nenviron = {}\nenviron["A"] = "mine"\nV = os.getenv("A", "d")\n',
      "d", ["A"]),
-    ("module still resolves", 'import os\nos.environ["A"] = "1"\nos.environ["B"] = "2"\nV = os.path.join("a", "b")\n',
-     "a/b", []),
+    ("module still resolves",
+     'import os\nos.environ["A"] = "1"\nos.environ["B"] = "2"\nV = os.path.join("a", "b")\n', "a/b", []),
     ("helper reads at the call site", ('import os\ndef gpu():\n    return os.getenv("GPU", "L4")\n'
      'os.environ["GPU"] = "H100"\nV = gpu()\n'), "H100", []),
 ]
 
 
 @pytest.mark.parametrize(("source", "expected", "reads"), [c[1:] for c in WRITES], ids=[c[0] for c in WRITES])
-def test_writes_before_a_read_decide_its_value(load: Write, source: str, expected: object, reads: list[str]) -> None:
+def test_writes_before_a_read_decide_its_value(load: Write, source: str, expected: object,
+                                               reads: list[str]) -> None:
     result = load(source).evaluate_name("V")
     assert known(result) == expected
     assert [read.name for read in result.env_reads] == reads
@@ -150,15 +159,18 @@ def test_writes_before_a_read_decide_its_value(load: Write, source: str, expecte
      "an environment variable is set inside a loop", 2),
     ('import os\nos.environ["PATH"] += ":/x"\nV = os.environ["PATH"]\n', "augmented assignment", 2),
     ('import os\nos.environ.clear()\nV = os.getenv("A", "d")\n', "removes variables", 2),
-    ('import os\nos.environ["A"] = "1"\ndel os.environ["A"]\nV = os.environ["A"]\n', "removed before it is read", 4),
+    ('import os\nos.environ["A"] = "1"\ndel os.environ["A"]\nV = os.environ["A"]\n',
+     "removed before it is read", 4),
 ])
-def test_writes_that_cannot_be_followed_make_reads_unknown(load: Write, source: str, reason: str, line: int) -> None:
+def test_writes_that_cannot_be_followed_make_reads_unknown(load: Write, source: str, reason: str,
+                                                           line: int) -> None:
     found = unknown(load(source).evaluate_name("V"))
     assert reason in found.reason
     assert found.location is not None and found.location.line == line
 
 
 def test_writes_of_other_variables_under_unknown_conditions_do_not_matter(load: Write) -> None:
-    context = load('import os\nimport torch\nif torch.cuda.is_available():\n    os.environ["CUDA_VISIBLE_DEVICES"] = "0"\n'
+    context = load('import os\nimport torch\nif torch.cuda.is_available():\n'
+                   '    os.environ["CUDA_VISIBLE_DEVICES"] = "0"\n'
                    '    torch.backends.cuda.matmul.allow_tf32 = True\nGPU = os.environ.get("GPU", "L4")\n')
     assert known(context.evaluate_name("GPU")) == "L4"

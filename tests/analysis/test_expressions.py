@@ -76,7 +76,8 @@ CONTAINERS = [
     "[x * 2 for x in [1, 2, 3]]", "[x for x in range(10) if x % 3 == 0]",
     "[(i, c) for i in range(2) for c in 'ab']", "{k: v for k, v in [('a', 1), ('b', 2)]}",
     "{x % 2 for x in range(5)}", "list(x.upper() for x in 'ab')", "'-'.join(str(i) for i in range(3))",
-    "[[y for y in range(x)] for x in range(3)]", "sorted({'b': 1, 'a': 2})", "[a + b for a, b in zip('ab', 'cd')]",
+    "[[y for y in range(x)] for x in range(3)]", "sorted({'b': 1, 'a': 2})",
+    "[a + b for a, b in zip('ab', 'cd')]",
 ]
 
 

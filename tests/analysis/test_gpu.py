@@ -22,8 +22,10 @@ from falmigrate.spec import Location
 
 @pytest.mark.parametrize("image", [
     "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04", "docker.io/nvidia/cuda:11.8.0-base-ubuntu22.04",
-    "pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime", "runpod/pytorch:2.1.0-py3.10-cuda11.8.0-devel-ubuntu22.04",
-    "tensorflow/tensorflow:2.15.0-gpu", "vllm/vllm-openai:v0.6.3", "ghcr.io/huggingface/text-generation-inference:2.4",
+    "pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime",
+    "runpod/pytorch:2.1.0-py3.10-cuda11.8.0-devel-ubuntu22.04",
+    "tensorflow/tensorflow:2.15.0-gpu", "vllm/vllm-openai:v0.6.3",
+    "ghcr.io/huggingface/text-generation-inference:2.4",
     "nvcr.io/nvidia/pytorch:24.01-py3", "myorg/base:cu121-py311", "registry.local:5000/team/cuda-base:1",
 ])
 def test_cuda_images(image):
@@ -49,7 +51,8 @@ def test_gpu_dependencies(line, name):
     assert hit is not None and hit.detail == name
 
 
-@pytest.mark.parametrize("line", ["fastapi", "jax==0.4.30", "torch==2.2.0+cpu", "onnxruntime", "numpy", "# torch",
+@pytest.mark.parametrize("line",
+                         ["fastapi", "jax==0.4.30", "torch==2.2.0+cpu", "onnxruntime", "numpy", "# torch",
                                   "-r base.txt", ""])
 def test_not_gpu_dependencies(line):
     assert dependency_evidence(line) is None
@@ -72,23 +75,27 @@ def test_code_evidence_with_lines():
               "    y = x.to('cuda')\n    return torch.device('cuda')\n")
     found = code_evidence(source, "app.py")
     assert [(e.detail, e.location.line) for e in found] == [
-        ('DEVICE = "cuda"', 3), (".cuda()", 5), ('device="cuda:0"', 6), ('to("cuda")', 7), ('device("cuda")', 8)]
+        ('DEVICE = "cuda"', 3), (".cuda()", 5), ('device="cuda:0"', 6), ('to("cuda")', 7),
+        ('device("cuda")', 8)]
 
 
 def test_code_without_cuda_and_broken_code():
-    assert code_evidence("import torch\nx = torch.zeros(3).to('cpu')\nok = torch.cuda.is_available()\n", "a.py") == []
+    assert code_evidence("import torch\nx = torch.zeros(3).to('cpu')\nok = torch.cuda.is_available()\n",
+                         "a.py") == []
     assert code_evidence("def (:\n", "broken.py") == []
 
 
 def test_gpu_chosen_from_evidence_is_a_warning_naming_it():
-    evidence = [base_image_evidence("nvidia/cuda:12.1.1-runtime-ubuntu22.04", Location(file="Dockerfile", line=2)),
+    evidence = [base_image_evidence("nvidia/cuda:12.1.1-runtime-ubuntu22.04",
+                                    Location(file="Dockerfile", line=2)),
                 dependency_evidence("torch", Location(file="requirements.txt", line=1)),
                 dependency_evidence("torch", Location(file="other.txt", line=9))]
     choice = choose_machine(evidence, source="the Dockerfile")
     assert choice.machine_type == GPU_MACHINE and choice.gpu
     assert len(choice.evidence) == 2  # the same requirement twice counts once
     (finding,) = choice.findings
-    assert finding.rule == GPU_RULE and finding.severity == "warning" and str(finding.location) == "Dockerfile:2"
+    assert (finding.rule == GPU_RULE and finding.severity == "warning"
+            and str(finding.location) == "Dockerfile:2")
     assert "nvidia/cuda:12.1.1" in finding.message and "torch (requirements.txt:1)" in finding.message
     assert choice.decisions[0].target == f"machine_type {GPU_MACHINE}"
 
@@ -102,5 +109,6 @@ def test_no_evidence_is_the_cpu_default_as_a_decision():
 def test_a_declared_machine_wins_without_findings():
     evidence = [GpuEvidence("code", ".cuda()", Location(file="a.py", line=1))]
     choice = choose_machine(evidence, declared="GPU-H100")
-    assert choice.machine_type == "GPU-H100" and choice.gpu and choice.findings == () and choice.decisions == ()
+    assert (choice.machine_type == "GPU-H100" and choice.gpu and choice.findings == ()
+            and choice.decisions == ())
     assert not choose_machine([], declared=["S", "M"]).gpu

@@ -16,27 +16,34 @@ HELPERS = [
     ("locals", ("def tag(v):\n    base = 'nvidia/cuda'\n    full = f'{base}:{v}'\n    return full.lower()\n"
      "V = tag('12.4')\n"), "nvidia/cuda:12.4"),
     ("reassigned local", "def f(x):\n    x = x * 2\n    x += 1\n    return x\nV = f(3)\n", 7),
-    ("if in body", "def dev(gpu):\n    if gpu:\n        return 'cuda'\n    return 'cpu'\nV = (dev(True), dev(None))\n",
+    ("if in body",
+     "def dev(gpu):\n    if gpu:\n        return 'cuda'\n    return 'cpu'\nV = (dev(True), dev(None))\n",
      ("cuda", "cpu")),
     ("elif/else", ("def size(n):\n    if n < 10:\n        s = 'small'\n    elif n < 100:\n        s = 'mid'\n"
-     "    else:\n        s = 'big'\n    return s\nV = [size(1), size(50), size(500)]\n"), ["small", "mid", "big"]),
+     "    else:\n        s = 'big'\n    return s\nV = [size(1), size(50), size(500)]\n"),
+     ["small", "mid", "big"]),
     ("no return", "def f():\n    x = 1\nV = f()\n", None),
     ("bare return", "def f():\n    return\nV = f()\n", None),
-    ("star args", "def join(*parts, sep='-'):\n    return sep.join(parts)\nV = join('a', 'b', sep='+')\n", "a+b"),
+    ("star args", "def join(*parts, sep='-'):\n    return sep.join(parts)\nV = join('a', 'b', sep='+')\n",
+     "a+b"),
     ("kwargs", "def kw(**options):\n    return sorted(options)\nV = kw(b=1, a=2)\n", ["a", "b"]),
     ("keyword-only", "def f(a, *, b=2):\n    return a * b\nV = f(3, b=4)\n", 12),
     ("positional-only", "def f(a, /, b):\n    return a - b\nV = f(5, 2)\n", 3),
     ("call with star", "ARGS = ('x', 'y')\ndef pair(a, b):\n    return a + b\nV = pair(*ARGS)\n", "xy"),
-    ("call with double star", "OPTS = {'b': 'B'}\ndef f(a, b):\n    return a + b\nV = f('A', **OPTS)\n", "AB"),
+    ("call with double star", "OPTS = {'b': 'B'}\ndef f(a, b):\n    return a + b\nV = f('A', **OPTS)\n",
+     "AB"),
     ("nested helpers", "def a(x):\n    return x + 1\ndef b(x):\n    return a(x) * 2\nV = b(3)\n", 8),
-    ("globals at call site", "SUFFIX = '-a'\ndef f(x):\n    return x + SUFFIX\nV = f('v')\nSUFFIX = '-b'\n", "v-a"),
+    ("globals at call site", "SUFFIX = '-a'\ndef f(x):\n    return x + SUFFIX\nV = f('v')\nSUFFIX = '-b'\n",
+     "v-a"),
     ("default bound at def", "D = 'first'\ndef f(x=D):\n    return x\nD = 'second'\nV = f()\n", "first"),
-    ("lru_cache", "import functools\n@functools.lru_cache(maxsize=None)\ndef f():\n    return 5\nV = f()\n", 5),
+    ("lru_cache", "import functools\n@functools.lru_cache(maxsize=None)\ndef f():\n    return 5\nV = f()\n",
+     5),
     ("cache", "from functools import cache\n@cache\ndef f():\n    return 6\nV = f()\n", 6),
     ("in comprehension", "def up(x):\n    return x.upper()\nV = [up(m) for m in ('a', 'b')]\n", ["A", "B"]),
     ("docstring", "def f():\n    '''Doc.'''\n    return 1\nV = f()\n", 1),
     ("unused unknown argument", "import torch\ndef f(a, b):\n    return a\nV = f(1, torch.x())\n", 1),
-    ("recursion base case", "def f(n):\n    if n <= 0:\n        return 0\n    return n + f(n - 1)\nV = f(5)\n", 15),
+    ("recursion base case",
+     "def f(n):\n    if n <= 0:\n        return 0\n    return n + f(n - 1)\nV = f(5)\n", 15),
 ]
 
 
@@ -46,7 +53,8 @@ def test_helper_calls(load: Write, source: str, expected: object) -> None:
 
 
 REFUSED = [
-    ("loop", "def f():\n    for i in range(3):\n        pass\n    return 1\nV = f()\n", "has a `for` statement", 2),
+    ("loop", "def f():\n    for i in range(3):\n        pass\n    return 1\nV = f()\n",
+     "has a `for` statement", 2),
     ("decorated", "import x\n@x.wrap\ndef f():\n    return 1\nV = f()\n", "is decorated", 3),
     ("async", "async def f():\n    return 1\nV = f()\n", "is async", 1),
     ("generator", "def f():\n    yield 1\nV = f()\n", "is a generator", 1),
@@ -165,7 +173,8 @@ def test_expand_call_refuses_what_is_not_a_project_function(load: Write) -> None
 
 
 def test_expression_of_stops_at_what_it_cannot_follow(load: Write) -> None:
-    context = load("import modal\nimport os\nA = 1\nA += 1\nB, C = PAIR = (1, 2)\nE = os.environ\nuse(A, C, E, modal)\n")
+    context = load("import modal\nimport os\nA = 1\nA += 1\nB, C = PAIR = (1, 2)\nE = os.environ\n"
+                   "use(A, C, E, modal)\n")
     call = node_of(context, "use(A, C, E, modal)")
     a, c, e, mod = (arg.value for arg in call.args)  # type: ignore[attr-defined]
     assert "changed in place" in unknown(context.expression_of(a)).reason  # type: ignore[arg-type]
@@ -175,7 +184,8 @@ def test_expression_of_stops_at_what_it_cannot_follow(load: Write) -> None:
 
 
 def test_expression_of_module_attribute(load: Write) -> None:
-    context = load("import settings\nuse(settings.IMAGE)\n", {"settings.py": "import modal\nIMAGE = modal.Image.debian_slim()\n"})
+    context = load("import settings\nuse(settings.IMAGE)\n",
+                   {"settings.py": "import modal\nIMAGE = modal.Image.debian_slim()\n"})
     found = context.expression_of(node_of(context, "settings.IMAGE"))  # type: ignore[arg-type]
     assert isinstance(found, Expression) and str(found.location) == "settings.py:2"
 

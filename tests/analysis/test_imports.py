@@ -44,7 +44,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("source", "files", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_project_imports_are_followed(load: Write, source: str, files: dict[str, str], expected: object) -> None:
+def test_project_imports_are_followed(load: Write, source: str, files: dict[str, str],
+                                      expected: object) -> None:
     assert known(load(source, files).evaluate_name("V")) == expected
 
 
@@ -73,7 +74,8 @@ def test_module_next_to_the_file_wins_over_the_root(tmp_path: Path) -> None:
 
 def test_nothing_outside_the_root_is_read(tmp_path: Path) -> None:
     write_project(tmp_path, {"outside/secret.py": "X = 'leak'\n", "outside/proj/app.py":
-                             "from ..secret import X\nfrom secret import X as Y\nimport linked\nA = X\nB = Y\nC = linked.X\n"})
+                             ("from ..secret import X\nfrom secret import X as Y\nimport linked\nA = X\n"
+                              "B = Y\nC = linked.X\n")})
     os.symlink(tmp_path / "outside" / "secret.py", tmp_path / "outside" / "proj" / "linked.py")
     context = Project(tmp_path / "outside" / "proj").module("app.py")
     assert "module ..secret is not found in the project" in unknown(context.evaluate_name("A")).reason

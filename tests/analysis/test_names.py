@@ -7,7 +7,8 @@ import pytest
 from tests.analysis.conftest import Write, known, node_of, unknown
 
 KNOWN_CASES = [
-    ("reassignment chain", 'BASE = "cuda"\nBASE = BASE + "-cu121"\nBASE = f"{BASE}-x"\n', "BASE", "cuda-cu121-x"),
+    ("reassignment chain", 'BASE = "cuda"\nBASE = BASE + "-cu121"\nBASE = f"{BASE}-x"\n', "BASE",
+     "cuda-cu121-x"),
     ("augmented assignment", 'TAG = "v1"\nTAG += "-slim"\nN = 2\nN *= 5\nN -= 1\n', "TAG", "v1-slim"),
     ("augmented number", "N = 2\nN *= 5\nN -= 1\nN **= 2\nN //= 4\n", "N", 20),
     ("list extended by +=", "L = [1]\nL += (2, 3)\n", "L", [1, 2, 3]),
@@ -21,22 +22,28 @@ KNOWN_CASES = [
     ("swap", "A, B = 1, 2\nA, B = B, A\n", "A", 2),
     ("semicolons", "A = 1; A = A + 1; B = A * 10\n", "B", 20),
     ("if true branch", 'DEV = True\nif DEV:\n    MODE = "dev"\nelse:\n    MODE = "prod"\n', "MODE", "dev"),
-    ("elif branch", 'V = 2\nif V == 1:\n    X = "a"\nelif V == 2:\n    X = "b"\nelse:\n    X = "c"\n', "X", "b"),
-    ("else branch", 'V = 3\nif V == 1:\n    X = "a"\nelif V == 2:\n    X = "b"\nelse:\n    X = "c"\n', "X", "c"),
+    ("elif branch", 'V = 2\nif V == 1:\n    X = "a"\nelif V == 2:\n    X = "b"\nelse:\n    X = "c"\n', "X",
+     "b"),
+    ("else branch", 'V = 3\nif V == 1:\n    X = "a"\nelif V == 2:\n    X = "b"\nelse:\n    X = "c"\n', "X",
+     "c"),
     ("untaken branch keeps previous", 'X = "kept"\nif False:\n    X = "no"\n', "X", "kept"),
     ("one-line if", 'X = 1\nif X: X = 2\n', "X", 2),
-    ("nested ifs", "A = 1\nif A:\n    if A > 5:\n        B = 'big'\n    else:\n        B = 'small'\n", "B", "small"),
-    ("type checking guard", "from typing import TYPE_CHECKING\nX = 1\nif TYPE_CHECKING:\n    X = 2\n", "X", 1),
+    ("nested ifs", "A = 1\nif A:\n    if A > 5:\n        B = 'big'\n    else:\n        B = 'small'\n", "B",
+     "small"),
+    ("type checking guard", "from typing import TYPE_CHECKING\nX = 1\nif TYPE_CHECKING:\n    X = 2\n", "X",
+     1),
     ("__name__ imported", 'X = "lib"\nif __name__ == "__main__":\n    X = "main"\n', "X", "lib"),
     ("try body certain", 'try:\n    X = "a"\nexcept Exception:\n    X = "b"\n', "X", "a"),
     ("try with finally", "try:\n    X = 1\nfinally:\n    Y = 2\n", "Y", 2),
     ("try else", "try:\n    X = 1\nexcept Exception:\n    pass\nelse:\n    X = 3\n", "X", 3),
     ("with body", "import contextlib\nwith contextlib.suppress(Exception):\n    X = 5\n", "X", 5),
-    ("class attribute", 'class Cfg:\n    GPU = "A100"\n    N = 2\n    SPEC = f"{GPU}:{N}"\nX = Cfg.SPEC\n', "X", "A100:2"),
+    ("class attribute", 'class Cfg:\n    GPU = "A100"\n    N = 2\n    SPEC = f"{GPU}:{N}"\nX = Cfg.SPEC\n',
+     "X", "A100:2"),
     ("nested class skips the outer class body", ('X = "module"\nclass Outer:\n    X = "outer"\n'
      '    class Inner:\n        Y = X\nV = Outer.Inner.Y\n'), "V", "module"),
     ("class body reads module", 'BASE = "b"\nclass C:\n    X = BASE + "!"\nY = C.X\n', "Y", "b!"),
-    ("list append", 'C = ["a"]\nC.append("b")\nC.extend(["c"])\nC.insert(0, "z")\n', "C", ["z", "a", "b", "c"]),
+    ("list append", 'C = ["a"]\nC.append("b")\nC.extend(["c"])\nC.insert(0, "z")\n', "C",
+     ["z", "a", "b", "c"]),
     ("dict items", 'S = {}\nS["DDIM"] = 1\nS["Euler"] = 2\nS.update({"PNDM": 3})\nK = list(S)\n', "K",
      ["DDIM", "Euler", "PNDM"]),
     ("dict item augmented", 'S = {"n": 1}\nS["n"] += 4\n', "S", {"n": 5}),
@@ -62,8 +69,8 @@ UNKNOWN_CASES = [
     ("deleted", "X = 1\ndel X\n", "X", "deleted", 2),
     ("deleted with others", "X = 1\nY = 2\ndel Y, X\n", "X", "deleted", 3),
     ("item deleted", "X = {'a': 1}\ndel X['a']\n", "X", "changed by `del`", 2),
-    ("try may raise", "try:\n    import torch\n    DEV = 'cuda'\nexcept ImportError:\n    DEV = 'cpu'\n", "DEV",
-     "whose body may raise", 1),
+    ("try may raise", "try:\n    import torch\n    DEV = 'cuda'\nexcept ImportError:\n    DEV = 'cpu'\n",
+     "DEV", "whose body may raise", 1),
     ("with target", "with open('f') as X:\n    pass\n", "X", "`with` statement", 1),
     ("walrus", "if (X := 3):\n    pass\n", "X", "bound under a condition", 1),
     ("not defined", "Y = 1\n", "X", "name X is not defined in app.py", None),
@@ -85,7 +92,8 @@ UNKNOWN_CASES = [
 
 @pytest.mark.parametrize(("source", "name", "reason", "line"), [c[1:] for c in UNKNOWN_CASES],
                          ids=[c[0] for c in UNKNOWN_CASES])
-def test_unknowns_say_why_and_where(load: Write, source: str, name: str, reason: str, line: int | None) -> None:
+def test_unknowns_say_why_and_where(load: Write, source: str, name: str, reason: str,
+                                    line: int | None) -> None:
     found = unknown(load(source).evaluate_name(name))
     assert reason in found.reason
     assert found.location is not None and found.location.file == "app.py"
@@ -131,7 +139,8 @@ def test_function_locals_and_parameters(load: Write) -> None:
 
 def test_local_read_before_assignment(load: Write) -> None:
     context = load('X = 1\ndef f():\n    use(X)\n    X = 2\n')
-    assert "read before it is assigned" in unknown(context.evaluate(next(_calls(context, "use")).args[0].value)).reason
+    call = next(_calls(context, "use"))
+    assert "read before it is assigned" in unknown(context.evaluate(call.args[0].value)).reason
 
 
 def test_global_declaration_reads_the_module(load: Write) -> None:

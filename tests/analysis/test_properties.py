@@ -16,7 +16,8 @@ from falmigrate.analysis import Known, ModuleContext, Unknown
 
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
 ROOT = "/nonexistent-project-root"
-SETTINGS = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150, deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 def _context(source: str) -> ModuleContext:
@@ -31,7 +32,8 @@ hashable = st.recursive(
 )
 literals = st.recursive(
     hashable,
-    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner) | st.dictionaries(hashable, inner, max_size=3)
+    lambda inner: (st.lists(inner, max_size=4) | st.tuples(inner)
+                   | st.dictionaries(hashable, inner, max_size=3))
     | st.sets(hashable, max_size=3),
     max_leaves=12,
 )
@@ -62,8 +64,9 @@ def _binary(left: st.SearchStrategy[str], right: st.SearchStrategy[str]) -> st.S
     return st.builds(lambda a, op, b: f"({a}{op}{b})", left, ops, right)
 
 
-atoms = (st.integers(-20, 20).map(str) | st.sampled_from(["'ab'", "''", "'x-y'", "[1, 2]", "()", "None", "True",
-                                                          "2.5", "[]", "{'k': 1}", "(1, 'a')"]))
+atoms = (st.integers(-20, 20).map(str)
+         | st.sampled_from(["'ab'", "''", "'x-y'", "[1, 2]", "()", "None", "True", "2.5", "[]", "{'k': 1}",
+                            "(1, 'a')"]))
 expressions = st.recursive(
     atoms,
     lambda inner: _binary(inner, inner)

@@ -117,16 +117,19 @@ def _keyword(call: cst.Call, name: str) -> cst.BaseExpression:
 
 
 def test_modal_app_settings(tmp_path: Path) -> None:
-    write_project(tmp_path, {"app.py": MODAL_APP, "common/__init__.py": "", "common/config.py": COMMON_CONFIG})
+    write_project(tmp_path,
+                  {"app.py": MODAL_APP, "common/__init__.py": "", "common/config.py": COMMON_CONFIG})
     context = Project(tmp_path).module("app.py")
-    decorator = node_of(context, "app.cls(gpu=GPU, timeout=TIMEOUT * MINUTES // 60, keep_warm=KEEP_WARM, image=image)")
+    decorator = node_of(context,
+                        "app.cls(gpu=GPU, timeout=TIMEOUT * MINUTES // 60, keep_warm=KEEP_WARM, image=image)")
     assert isinstance(decorator, cst.Call)
     gpu = context.evaluate(_keyword(decorator, "gpu"))
     assert gpu == Known("L4", (EnvRead("GPU", "L4", True, Location(file="app.py", line=13)),))
     assert known(context.evaluate(_keyword(decorator, "timeout"))) == 7200
     assert known(context.evaluate(_keyword(decorator, "keep_warm"))) == 1
     assert known(context.evaluate_name("TAG")) == "12.4.0-devel-ubuntu22.04"
-    assert known(context.evaluate_name("PACKAGES")) == ["torch==2.4.0", "diffusers", "transformers", "xformers"]
+    assert known(context.evaluate_name("PACKAGES")) == ["torch==2.4.0", "diffusers",
+                                                        "transformers", "xformers"]
     assert str(known(context.evaluate_name("WEIGHTS"))) == "/models/stabilityai--stable-diffusion-xl-base-1.0"
     registry = node_of(context, 'f"nvidia/cuda:{TAG}"')
     assert known(context.evaluate(registry)) == "nvidia/cuda:12.4.0-devel-ubuntu22.04"  # type: ignore[arg-type]
@@ -141,7 +144,8 @@ def test_modal_app_settings(tmp_path: Path) -> None:
 
 
 def test_modal_image_chain_is_followed_not_evaluated(tmp_path: Path) -> None:
-    write_project(tmp_path, {"app.py": MODAL_APP, "common/__init__.py": "", "common/config.py": COMMON_CONFIG})
+    write_project(tmp_path,
+                  {"app.py": MODAL_APP, "common/__init__.py": "", "common/config.py": COMMON_CONFIG})
     context = Project(tmp_path).module("app.py")
     image = context.expression_of(_image_argument(context))
     assert isinstance(image, Expression) and str(image.location) == "app.py:23"
@@ -149,7 +153,8 @@ def test_modal_image_chain_is_followed_not_evaluated(tmp_path: Path) -> None:
 
 
 def _image_argument(context) -> cst.BaseExpression:  # type: ignore[no-untyped-def]
-    decorator = node_of(context, "app.cls(gpu=GPU, timeout=TIMEOUT * MINUTES // 60, keep_warm=KEEP_WARM, image=image)")
+    decorator = node_of(context,
+                        "app.cls(gpu=GPU, timeout=TIMEOUT * MINUTES // 60, keep_warm=KEEP_WARM, image=image)")
     return _keyword(decorator, "image")  # type: ignore[arg-type]
 
 
@@ -159,9 +164,11 @@ def test_cog_choices_from_module_constants(tmp_path: Path) -> None:
     inputs = {}
     for name in ("scheduler", "model", "width"):
         call = node_of(context, next(line.strip().split(" = ", 1)[1].rstrip(",")
-                                     for line in COG_PREDICT.splitlines() if line.strip().startswith(f"{name}:")))
+                                     for line in COG_PREDICT.splitlines()
+                                     if line.strip().startswith(f"{name}:")))
         assert isinstance(call, cst.Call)
-        inputs[name] = (known(context.evaluate(_keyword(call, "default"))), known(context.evaluate(_keyword(call, "choices"))))
+        inputs[name] = (known(context.evaluate(_keyword(call, "default"))),
+                        known(context.evaluate(_keyword(call, "choices"))))
     assert inputs == {
         "scheduler": ("DDIM", ["DDIM", "K_EULER_ANCESTRAL", "PNDM"]),
         "model": ("sd-1.5", ("sd-1.5", "sd-2.1")),
@@ -177,12 +184,14 @@ def test_runpod_worker_settings(tmp_path: Path) -> None:
     script = Project(tmp_path).module("src/handler.py", main=True)
     assert known(script.evaluate_name("MAX_CONCURRENCY")) == 4
     assert known(script.evaluate_name("BASE_URL")) == "http://127.0.0.1:8000/v1"
-    concurrency = next(s for s in script.module.body if isinstance(s, cst.FunctionDef) and s.name.value == "concurrency")
+    concurrency = next(s for s in script.module.body
+                       if isinstance(s, cst.FunctionDef) and s.name.value == "concurrency")
     returned = concurrency.body.body[0].body[0].value  # type: ignore[attr-defined]
     assert known(script.evaluate(returned)) == 4  # a function body reads the module after it loaded
     token = unknown(script.evaluate_name("TOKEN"))
     assert "HF_TOKEN" in token.reason and str(token.location) == "src/handler.py:9"
-    start = script.binding("handler", at=node_of(script, '{"handler": handler, "concurrency_modifier": concurrency}'))
+    start = script.binding("handler",
+                           at=node_of(script, '{"handler": handler, "concurrency_modifier": concurrency}'))
     assert start.kind == "function" and str(start.location) == "src/handler.py:16"  # type: ignore[union-attr]
 
 

@@ -33,10 +33,12 @@ RANDOM_VALUE = "q8Zr2LmN5vXw9TbC3kPj7Hd4"
     ("AWS_SECRET_ACCESS_KEY", True), ("AWS_ACCESS_KEY_ID", True), ("OPENAI_API_KEY", True),
     ("ANTHROPIC_API_KEY", True), ("GITHUB_TOKEN", True), ("WANDB_API_KEY", True), ("RUNPOD_API_KEY", True),
     ("CIVITAI_TOKEN", True), ("MY_SERVICE_TOKEN", True), ("S3_SECRET", True), ("DB_PASSWORD", True),
-    ("REDIS_PASSWD", True), ("STRIPE_SECRET_KEY", True), ("SSH_PRIVATE_KEY", True), ("BUCKET_ACCESS_KEY", True),
+    ("REDIS_PASSWD", True), ("STRIPE_SECRET_KEY", True), ("SSH_PRIVATE_KEY", True),
+    ("BUCKET_ACCESS_KEY", True),
     ("AZURE_STORAGE_CONNECTION_STRING", True), ("DATABASE_URL", True), ("api_key", True), ("hf_token", True),
     ("Authorization", True), ("password", True), ("client-secret", True),
-    ("TOKENIZER_NAME", False), ("MAX_TOKENS", False), ("MAX_NEW_TOKENS", False), ("TOKENIZERS_PARALLELISM", False),
+    ("TOKENIZER_NAME", False), ("MAX_TOKENS", False), ("MAX_NEW_TOKENS", False),
+    ("TOKENIZERS_PARALLELISM", False),
     ("EOS_TOKEN", False), ("PAD_TOKEN", False), ("DEFAULT_BOS_TOKEN", False), ("IMAGE_TOKEN", False),
     ("HF_TOKEN_PATH", False), ("SECRET_NAME", False), ("CACHE_KEY", False), ("KEY_PREFIX", False),
     ("PASSWORD_MIN_LENGTH", False), ("MODEL_NAME", False), ("HF_HOME", False), ("TOKENS", False),
@@ -52,9 +54,12 @@ def test_reason_names_the_rule() -> None:
 
 
 @pytest.mark.parametrize(("value", "env"), [
-    (HF_KEY, "HF_TOKEN"), (OPENAI_KEY, "OPENAI_API_KEY"), ("sk-ant-api03-Zx8Cv7Bn6Mq5Wr4Et3Yu2", "ANTHROPIC_API_KEY"),
-    (AWS_ID, "AWS_ACCESS_KEY_ID"), (GITHUB_KEY, "GITHUB_TOKEN"), ("r8_Zq4Wx7Ec2Rv5Tb8Yn1Um3Ik6Ol9Pa0Sd2Fg4Hj", "REPLICATE_API_TOKEN"),
-    ("xoxb-1234567890-abcdefGHIJ", "SLACK_TOKEN"), ("AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW", "GOOGLE_API_KEY"),
+    (HF_KEY, "HF_TOKEN"), (OPENAI_KEY, "OPENAI_API_KEY"),
+    ("sk-ant-api03-Zx8Cv7Bn6Mq5Wr4Et3Yu2", "ANTHROPIC_API_KEY"),
+    (AWS_ID, "AWS_ACCESS_KEY_ID"), (GITHUB_KEY, "GITHUB_TOKEN"),
+    ("r8_Zq4Wx7Ec2Rv5Tb8Yn1Um3Ik6Ol9Pa0Sd2Fg4Hj", "REPLICATE_API_TOKEN"),
+    ("xoxb-1234567890-abcdefGHIJ", "SLACK_TOKEN"),
+    ("AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW", "GOOGLE_API_KEY"),
     (f"Bearer {HF_KEY}", "HF_TOKEN"), ("-----BEGIN RSA PRIVATE KEY-----\nMIIE", "PRIVATE_KEY"),
 ])
 def test_well_known_key_formats(value: str, env: str) -> None:
@@ -116,13 +121,15 @@ def test_redaction_replaces_every_key_and_copies_no_value() -> None:
     assert 'API_KEY = os.environ.get("API_KEY", "")' in code
     assert 'client_key = os.environ.get("OPENAI_API_KEY")\n' in code  # the literal default is dropped
     assert """f"Bearer {os.environ.get('GITHUB_TOKEN', '')}\"""" in code
-    assert """URL = ('https://example.com/?key=' + os.environ.get("AWS_ACCESS_KEY_ID", "") + '&v=2')""" in code
+    assert ("""URL = ('https://example.com/?key=' + os.environ.get("AWS_ACCESS_KEY_ID", "")"""
+            """ + '&v=2')""") in code
     assert 'def upload(data, api_key=os.environ.get("API_KEY", "")):' in code
     assert code.count(f"TODO(falmigrate {LITERAL_SECRET_RULE})") == len(result.secrets) == 6
     assert "import os\n" in code
     compile(code, "handler.py", "exec")
     found = [(s.line, s.secret, s.bound_to) for s in result.secrets]
-    assert found == [(5, "HF_TOKEN", "HF_TOKEN"), (6, "API_KEY", "API_KEY"), (9, "OPENAI_API_KEY", "OPENAI_API_KEY"),
+    assert found == [(5, "HF_TOKEN", "HF_TOKEN"), (6, "API_KEY", "API_KEY"),
+                     (9, "OPENAI_API_KEY", "OPENAI_API_KEY"),
                      (10, "GITHUB_TOKEN", None), (11, "AWS_ACCESS_KEY_ID", "URL"), (14, "API_KEY", "api_key")]
 
 

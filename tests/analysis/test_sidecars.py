@@ -59,7 +59,8 @@ def test_every_service_but_the_app_is_reported_with_advice(tmp_path):
     assert all(f.rule == SERVICE_RULE for f in found.values())
     queue = found["queue"]
     assert queue.severity == "error" and str(queue.location) == "docker-compose.yml:14"
-    assert "a Redis server" in queue.message and "REDIS_URL" in queue.message and "managed Redis" in queue.remediation
+    assert ("a Redis server" in queue.message and "REDIS_URL" in queue.message
+            and "managed Redis" in queue.remediation)
     assert "DATABASE_URL" in found["db"].message and "a database" in found["db"].message
     assert "background worker" in found["worker"].message and "its own fal app" in found["worker"].remediation
     assert found["proxy"].severity == "warning" and "reverse proxy" in found["proxy"].message
@@ -69,7 +70,8 @@ def test_every_service_but_the_app_is_reported_with_advice(tmp_path):
 
 def test_the_app_is_found_by_its_dockerfile_path(tmp_path):
     root = _write(tmp_path, {"compose.yaml": "services:\n  api:\n    build:\n      context: .\n"
-                                              "      dockerfile: docker/Dockerfile.prod\n  cache:\n    image: redis\n"})
+                                              "      dockerfile: docker/Dockerfile.prod\n"
+                                              "  cache:\n    image: redis\n"})
     assert [f.message.split("`")[1] for f in compose_findings(root, "docker/Dockerfile.prod")] == ["cache"]
     assert {f.message.split("`")[1] for f in compose_findings(root, "Dockerfile")} == {"api", "cache"}
 
@@ -147,4 +149,5 @@ def test_missing_files_are_warnings_where_the_code_names_them(tmp_path):
     assert [(str(f.location), f.message) for f in found] == [
         ("app.py:5", "the code reads 'configs/model.yaml', which is not in the repository"),
         ("app.py:6", "the code reads '/models/unet.safetensors', which is not in the repository")]
-    assert all(f.rule == MISSING_FILE_RULE and f.severity == "warning" and "/data" in f.remediation for f in found)
+    assert all(f.rule == MISSING_FILE_RULE and f.severity == "warning"
+               and "/data" in f.remediation for f in found)

@@ -52,9 +52,11 @@ def test_unreachable_engine_exit_10(tmp_path, host):
 
 def test_failing_step_exit_11_with_step_and_tail(tmp_path, docker_host, tiny_image, registry, unique_repo):
     write_context(tmp_path / "app", {
-        "Dockerfile": f"FROM {tiny_image}\nRUN echo first-step-ok\nRUN echo marker-before-failure && exit 3\n",
+        "Dockerfile": (f"FROM {tiny_image}\nRUN echo first-step-ok\n"
+                       "RUN echo marker-before-failure && exit 3\n"),
     })
-    result = _cli(["build", str(tmp_path / "app"), "--tag", f"{unique_repo}:v1", "--push", "--json"], docker_host)
+    result = _cli(["build", str(tmp_path / "app"), "--tag", f"{unique_repo}:v1", "--push",
+                   "--json"], docker_host)
     assert result.exit_code == 11, result.output
     error = json.loads(result.stdout)["error"]
     assert error["kind"] == "build"
@@ -89,7 +91,8 @@ def test_dockerignore_and_base_image_override(tmp_path, docker_client, docker_ho
     assert edited.read_text().splitlines()[0] == f"FROM {tiny_image} AS runtime"
     client = engine.connect(docker_host)
     log = BuildLog(lambda s: s, "Dockerfile")
-    image_id = engine_build.build_with_sdk(client, engine_build.BuildRequest(context=context, dockerfile=edited), log)
+    image_id = engine_build.build_with_sdk(client,
+                                           engine_build.BuildRequest(context=context, dockerfile=edited), log)
     archive = export.save_image(client, image_id, tmp_path / "out" / "image.tar")
     files = {name.split("!", 1)[1] for name in archive_members(archive) if "!" in name}
     assert "app/main.py" in files
@@ -100,7 +103,8 @@ def test_dockerignore_and_base_image_override(tmp_path, docker_client, docker_ho
     docker_client.images.remove(image_id, force=True)
 
 
-def test_base_image_replaces_only_the_final_stage(tmp_path, docker_client, docker_host, base_image, tiny_image):
+def test_base_image_replaces_only_the_final_stage(tmp_path, docker_client, docker_host,
+                                                  base_image, tiny_image):
     # The builder needs Python (the Debian base), the final stage is meant to be busybox: replacing the
     # first FROM instead would break the builder's RUN and leave the unpullable final base in place.
     context = write_context(tmp_path / "app", {"Dockerfile": (
@@ -114,9 +118,10 @@ def test_base_image_replaces_only_the_final_stage(tmp_path, docker_client, docke
                    "--layout", str(tmp_path / "oci"), "--json"], docker_host)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert (context / "Dockerfile").read_text().count("does-not-exist/runtime:1") == 1  # the user's file untouched
-    output = docker_client.containers.run(report["image_id"], ["cat", "/artifact"], entrypoint=[], remove=True,
-                                          network_mode="none")
+    # the user's file untouched
+    assert (context / "Dockerfile").read_text().count("does-not-exist/runtime:1") == 1
+    output = docker_client.containers.run(report["image_id"], ["cat", "/artifact"], entrypoint=[],
+                                          remove=True, network_mode="none")
     assert output == b"built by python"
     # the final stage's image (not the builder's, which has /artifact too): busybox + the COPY layer
     tiny_layers = docker_client.images.get(tiny_image).attrs["RootFS"]["Layers"]
@@ -149,7 +154,8 @@ def test_secret_never_in_image_or_log(tmp_path, docker_host, tiny_image, capture
     assert SECRET_VALUE not in printed
     archive = export.save_image(client, image_id, tmp_path / "image.tar")
     members = archive_members(archive)
-    assert members[next(n for n in members if n.endswith("!token-size"))].strip() == str(len(SECRET_VALUE)).encode()
+    token_size = next(n for n in members if n.endswith("!token-size"))
+    assert members[token_size].strip() == str(len(SECRET_VALUE)).encode()
     assert SECRET_VALUE.encode() not in archive.read_bytes()
     assert not any(SECRET_VALUE.encode() in data for data in members.values())
     client.remove_image(image_id, force=True)
@@ -157,8 +163,8 @@ def test_secret_never_in_image_or_log(tmp_path, docker_host, tiny_image, capture
 
 def test_startup_profile_records_opened_files(docker_client, docker_host, tiny_image):
     client = engine.connect(docker_host)
-    paths = profile.profile_startup(client, tiny_image, command=["sh", "-c", "cat /etc/passwd > /dev/null; sleep 60"],
-                                    seconds=3)
+    paths = profile.profile_startup(client, tiny_image,
+                                    command=["sh", "-c", "cat /etc/passwd > /dev/null; sleep 60"], seconds=3)
     assert "/etc/passwd" in paths
     assert "/bin/busybox" in paths or "/bin/sh" in paths
     assert not any(p.startswith(("/proc/", "/.falmigrate-profile")) for p in paths)
@@ -167,20 +173,24 @@ def test_startup_profile_records_opened_files(docker_client, docker_host, tiny_i
 
 
 @pytest.mark.registry
-def test_secret_build_report_and_layout_stay_clean(tmp_path, docker_host, tiny_image, unique_repo, monkeypatch):
+def test_secret_build_report_and_layout_stay_clean(tmp_path, docker_host, tiny_image,
+                                                   unique_repo, monkeypatch):
     monkeypatch.setenv("FM_TEST_TOKEN", SECRET_VALUE)
     context = write_context(tmp_path / "app", {
         "Dockerfile": (f"FROM {tiny_image}\nCOPY hello.txt /hello.txt\n"
-                       "RUN --mount=type=secret,id=tok echo \"using $(cat /run/secrets/tok)\" && touch /done\n"),
+                       "RUN --mount=type=secret,id=tok echo \"using $(cat "
+                       "/run/secrets/tok)\" && touch /done\n"),
         "hello.txt": "hello\n",
     })
     args = ["build", str(context), "--secret", "id=tok,env=FM_TEST_TOKEN", "--network", "host", "--tag",
             f"{unique_repo}:v1", "--push", "--compression", "gzip", "--layout", str(tmp_path / "oci")]
-    shown = CliRunner().invoke(app, [*args, "--no-cache"], env={"DOCKER_HOST": docker_host}, catch_exceptions=False)
+    shown = CliRunner().invoke(app, [*args, "--no-cache"], env={"DOCKER_HOST": docker_host},
+                               catch_exceptions=False)
     assert shown.exit_code == 0, shown.output
     assert "using ***" in shown.stderr
     assert SECRET_VALUE not in shown.stdout + shown.stderr
-    result = CliRunner().invoke(app, [*args, "--json"], env={"DOCKER_HOST": docker_host}, catch_exceptions=False)
+    result = CliRunner().invoke(app, [*args, "--json"], env={"DOCKER_HOST": docker_host},
+                                catch_exceptions=False)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["builder"] == "buildkit-cli"
@@ -203,8 +213,10 @@ def test_remote_engine_over_tcp(tmp_path, tcp_docker_host, tiny_image, unique_re
         "Dockerfile": f"FROM {tiny_image}\nCOPY hello.txt /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n",
         "hello.txt": "hello over tcp\n",
     })
-    report = json.loads(_cli(["build", str(context), "--tag", f"{unique_repo}:v1", "--push", "--compression", "gzip",
-                              "--layout", str(tmp_path / "oci"), "--profile", "--profile-seconds", "5", "--json"],
+    report = json.loads(_cli(["build", str(context), "--tag", f"{unique_repo}:v1", "--push", "--compression",
+                              "gzip",
+                              "--layout", str(tmp_path / "oci"), "--profile", "--profile-seconds", "5",
+                              "--json"],
                              host).stdout)
     assert report["ok"] and report["builder"] == "engine-sdk"
     assert report["startup_profile"]["files"] > 0 and report["push"]["bytes_sent"] > 0
@@ -237,10 +249,11 @@ def test_failing_buildkit_step_masks_the_secret_in_the_error(tmp_path, docker_ho
 
 
 @pytest.mark.registry
-def test_push_to_authenticated_registry_updates_app_without_writing_credentials(tmp_path, docker_host, tiny_image,
-                                                                               tls_registry):
+def test_push_to_authenticated_registry_updates_app_without_writing_credentials(tmp_path, docker_host,
+                                                                                tiny_image, tls_registry):
     """--push to the TLS + htpasswd registry with credentials from the Docker config (what `docker login`
-    writes in CI) and --update-app: pyproject.toml points at the digest and names fal secrets for the credentials."""
+    writes in CI) and --update-app: pyproject.toml points at the digest and names fal secrets for the
+    credentials."""
     import base64
 
     config_dir = tmp_path / "docker-config"
@@ -254,7 +267,8 @@ def test_push_to_authenticated_registry_updates_app_without_writing_credentials(
     })
     repo = f"{tls_registry.address}/build-tests/auth-{socket.gethostname()[:8].lower()}"
     result = CliRunner().invoke(
-        app, ["build", str(context), "--tag", f"{repo}:v1", "--push", "--ca", tls_registry.ca, "--compression",
+        app,
+        ["build", str(context), "--tag", f"{repo}:v1", "--push", "--ca", tls_registry.ca, "--compression",
               "gzip", "--layout", str(tmp_path / "oci"), "--update-app", str(context), "--json"],
         env={"DOCKER_HOST": docker_host, "DOCKER_CONFIG": str(config_dir)}, catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -1,6 +1,7 @@
 """``falmigrate build`` end to end on the real engine and registry: a converted fixture is built on
-the local base image, repacked as FlashPack into an OCI layout, validated (ours and skopeo), pushed, pulled back by podman and by our client; it runs on the Docker engine; a one-line code change repacks
-and uploads only the code layer; ``--update-app`` points pyproject.toml at the pushed digest.
+the local base image, repacked as FlashPack into an OCI layout, validated (ours and skopeo), pushed, pulled
+back by podman and by our client; it runs on the Docker engine; a one-line code change repacks and uploads
+only the code layer; ``--update-app`` points pyproject.toml at the pushed digest.
 
 One engine build is shared per module (builds cost tens of seconds on vfs); later builds of the
 same Dockerfile hit the engine's build cache.
@@ -64,7 +65,8 @@ def layout(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def flashpack(app_out, docker_host, fal_base_image, repo, layout, tmp_path_factory) -> dict:
     profile_out = tmp_path_factory.mktemp("profile") / "startup.txt"
-    report = run_build([str(app_out), "--base-image", fal_base_image, "--network", "host", "--tag", f"{repo}:v1",
+    report = run_build([str(app_out), "--base-image", fal_base_image, "--network", "host", "--tag",
+                        f"{repo}:v1",
                         "--push", "--layout", str(layout), "--profile",  # default: the entry points' setup()
                         "--profile-out", str(profile_out)], docker_host)
     report["profile_out"] = str(profile_out)
@@ -91,7 +93,8 @@ def test_startup_profile_recorded(flashpack):
     paths = Path(flashpack["profile_out"]).read_text().splitlines()
     assert any(p.endswith("/fal_app.py") for p in paths)  # read from the image's workdir
     assert any(p.startswith("/usr/bin/python3") for p in paths)
-    assert any("/site-packages/fal/" in p or "/dist-packages/fal/" in p for p in paths)  # loaded like a runner does
+    # loaded like a runner does
+    assert any("/site-packages/fal/" in p or "/dist-packages/fal/" in p for p in paths)
 
 
 def test_podman_pulls_the_pushed_image(flashpack, repo, tmp_path):
@@ -118,7 +121,8 @@ def test_our_client_pulls_it_back(flashpack, repo, tmp_path):
 
 
 def test_gzip_variant_runs_on_docker(app_out, docker_host, docker_client, fal_base_image, repo, tmp_path):
-    report = run_build([str(app_out), "--base-image", fal_base_image, "--network", "host", "--compression", "gzip",
+    report = run_build([str(app_out), "--base-image", fal_base_image, "--network", "host", "--compression",
+                        "gzip",
                         "--tag", f"{repo}-gzip:v1", "--push", "--layout", str(tmp_path / "oci")], docker_host)
     assert all(layer["media_type"] == mediatypes.OCI_LAYER_GZIP for layer in report["layers"])
     reference = f"{repo}-gzip@{report['digest']}"
@@ -136,16 +140,18 @@ def test_gzip_variant_runs_on_docker(app_out, docker_host, docker_client, fal_ba
     docker_client.images.remove(reference, force=True)
 
 
-def test_code_change_repacks_and_uploads_only_the_code_layer(app_out, flashpack, docker_host, fal_base_image, repo,
+def test_code_change_repacks_and_uploads_only_the_code_layer(app_out, flashpack, docker_host, fal_base_image,
+                                                             repo,
                                                               layout, registry_log, tmp_path):
     changed = tmp_path / "out"
     shutil.copytree(app_out, changed)
     with (changed / "fal_app.py").open("a") as handle:
         handle.write(f"# one more line {uuid.uuid4().hex}\n")  # unique: no registry holds this layer yet
     log_mark = registry_log.stat().st_size
-    report = run_build([str(changed), "--base-image", fal_base_image, "--network", "host", "--tag", f"{repo}:v2",
-                        "--push", "--layout", str(layout), "--update-app", str(changed),
-                        "--startup-profile", flashpack["profile_out"]], docker_host)  # same profile: cache hits
+    report = run_build([str(changed), "--base-image", fal_base_image, "--network", "host", "--tag",
+                        f"{repo}:v2", "--push", "--layout", str(layout), "--update-app", str(changed),
+                        # same profile: cache hits
+                        "--startup-profile", flashpack["profile_out"]], docker_host)
     old, new = flashpack["layers"], report["layers"]
     assert len(old) == len(new)
     assert [layer["digest"] for layer in new[:-1]] == [layer["digest"] for layer in old[:-1]]

@@ -15,7 +15,8 @@ from falmigrate.build import profile
 def test_parse_trace_with_descriptor_paths():
     text = """\
 7 execve("/usr/bin/python3", ["python3"], 0x1 /* 4 vars */) = 0
-7 openat(AT_FDCWD</app>, "/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY|O_CLOEXEC) = 3</usr/lib/x86_64-linux-gnu/libc.so.6>
+7 openat(AT_FDCWD</app>, "/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY|O_CLOEXEC) = \
+3</usr/lib/x86_64-linux-gnu/libc.so.6>
 7 openat(3</opt/venv/lib>, "numpy/core.so", O_RDONLY) = 4</opt/venv/lib/numpy/core.so>
 7 openat(AT_FDCWD</app>, "/app/model.bin", O_RDONLY) = 5</app/model.bin>
 7 openat(AT_FDCWD</app>, "/missing", O_RDONLY) = -1 ENOENT (No such file or directory)

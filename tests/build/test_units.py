@@ -155,7 +155,8 @@ def test_update_app_without_credentials_writes_only_the_reference(tmp_path):
     assert apps["web"]["image"] == {"image": ref} == apps["worker"]["image"]
 
 
-@pytest.mark.parametrize("text", ["[project]\nname = 'x'\n", "[tool.fal.apps.a]\nauth = 'private'\n", "[tool\n"])
+@pytest.mark.parametrize("text",
+                         ["[project]\nname = 'x'\n", "[tool.fal.apps.a]\nauth = 'private'\n", "[tool\n"])
 def test_update_app_refuses_a_pyproject_it_cannot_point_at_the_image(tmp_path, text):
     (tmp_path / "pyproject.toml").write_text(text)
     with pytest.raises(SourceError):

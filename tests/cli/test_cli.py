@@ -100,7 +100,8 @@ def test_name_and_fal_version_reach_pyproject_and_dockerfile(tmp_path):
     import tomllib
 
     out = tmp_path / "out"
-    assert invoke("convert", FIXTURE, "--out", out, "--name", "prod-echo", "--fal-version", "1.90.2").exit_code == 0
+    assert invoke("convert", FIXTURE, "--out", out, "--name", "prod-echo", "--fal-version",
+                  "1.90.2").exit_code == 0
     apps = tomllib.loads((out / "pyproject.toml").read_text())["tool"]["fal"]["apps"]
     assert list(apps) == ["prod-echo", "prod-echo-io-bound-app"]
     assert "RUN python3 -m pip install fal==1.90.2\n" in (out / "Dockerfile").read_text()

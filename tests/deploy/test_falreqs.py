@@ -18,7 +18,8 @@ def test_the_data_file_holds_the_installed_fals_own_requirements():
 
     text = resources.files("falmigrate.data").joinpath("fal_requirements.txt").read_text()
     own = text.split("# through", 1)[0]
-    listed = {str(Requirement(line)) for line in own.splitlines() if line.strip() and not line.startswith("#")}
+    listed = {str(Requirement(line)) for line in own.splitlines()
+              if line.strip() and not line.startswith("#")}
     installed = {str(Requirement(r)) for r in metadata.requires("fal") or [] if "extra ==" not in r}
     assert listed == installed
     assert f"# fal {metadata.version('fal')}" in text

@@ -29,7 +29,8 @@ def test_generated_files_use_no_private_fal_api(case):
 def test_templates_and_app_code_modules_use_no_private_fal_api():
     from tests.helpers.golden import REPO
 
-    sources = [*REPO.joinpath("templates").glob("*.j2"), *REPO.joinpath("falmigrate", "apptemplates").glob("*.py")]
+    sources = [*REPO.joinpath("templates").glob("*.j2"),
+               *REPO.joinpath("falmigrate", "apptemplates").glob("*.py")]
     assert sources
     for path in sources:
         assert not [hook for hook in PRIVATE if hook in path.read_text()], path

@@ -25,7 +25,8 @@ from tests.helpers.specs import echo_spec
 
 _scalars = st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=20))
 _values = st.recursive(_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=4)), max_leaves=12)
+    st.lists(inner, max_size=4),
+    st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=4)), max_leaves=12)
 
 
 @given(st.dictionaries(st.text(min_size=1, max_size=10), _values, max_size=5))
@@ -41,7 +42,8 @@ def _planned(**overrides):
 def test_entry_point_app_table():
     spec = _planned(hardware=HardwareSpec(machine_type="GPU-A100", num_gpus=1, gpu=True),
                     scaling=ScalingSpec(keep_alive=300, max_multiplexing=4, request_timeout=3600),
-                    secrets=["HF_TOKEN"], volumes=[VolumeSpec(name="w", source_path="/w", fal_path="/data/w")],
+                    secrets=["HF_TOKEN"],
+                    volumes=[VolumeSpec(name="w", source_path="/w", fal_path="/data/w")],
                     image=ImageSpec(python="3.12"))
     app = tomllib.loads(pyproject.render(spec, "# h"))["tool"]["fal"]["apps"]["echo"]
     assert app == {"python_entry_point": "fal_app:EchoApp", "python_version": "3.12", "auth": "private",
@@ -51,7 +53,8 @@ def test_entry_point_app_table():
 
 
 def test_image_only_app_table():
-    server = ServerSpec(command=["uvicorn"], port=7860, health=HealthCheck(path="/healthz", start_period_seconds=30))
+    server = ServerSpec(command=["uvicorn"], port=7860,
+                        health=HealthCheck(path="/healthz", start_period_seconds=30))
     app = tomllib.loads(pyproject.render(_planned(server=server), "# h"))["tool"]["fal"]["apps"]["echo"]
     assert "python_entry_point" not in app and "python_version" not in app
     assert app["exposed_port"] == 7860
@@ -62,7 +65,8 @@ def test_build_secrets_are_fal_secret_references():
     steps = [RunStep(command="x", secrets=[SecretMount(id="HF_TOKEN")])]
     spec = _planned(image=ImageSpec(run_steps=steps, build_secrets=["GH_TOKEN"]))
     image = tomllib.loads(pyproject.render(spec, "# h"))["tool"]["fal"]["apps"]["echo"]["image"]
-    assert image == {"dockerfile": "Dockerfile", "secrets": {"GH_TOKEN": "$GH_TOKEN", "HF_TOKEN": "$HF_TOKEN"}}
+    assert image == {"dockerfile": "Dockerfile",
+                     "secrets": {"GH_TOKEN": "$GH_TOKEN", "HF_TOKEN": "$HF_TOKEN"}}
 
 
 def test_pushed_image_with_credentials_names_secrets_never_values():
@@ -82,7 +86,8 @@ def test_registry_of(ref, host):
 
 
 def test_project_pyproject_is_kept_and_the_tables_appended():
-    own = '[project]\nname = "mine"  # keep this comment\ndependencies = ["torch"]\n\n[tool.uv]\ndev-dependencies = []\n'
+    own = ('[project]\nname = "mine"  # keep this comment\ndependencies = ["torch"]\n\n[tool.uv]\n'
+           'dev-dependencies = []\n')
     text = pyproject.render(_planned(), "# h", existing=own)
     assert text.startswith(own.rstrip("\n"))
     data = tomllib.loads(text)

@@ -18,7 +18,8 @@ def test_kebab(raw, expected):
     assert routes.kebab(raw) == expected
 
 
-@pytest.mark.parametrize("bad", ["My App", "app.py", "a::b", "-lead", "trail-", "two--dashes", "x" * 64, "ünï"])
+@pytest.mark.parametrize("bad",
+                         ["My App", "app.py", "a::b", "-lead", "trail-", "two--dashes", "x" * 64, "ünï"])
 def test_names_fal_would_not_take_as_an_app_name_are_refused(bad):
     with pytest.raises(UsageError) as caught:
         routes.check_name(bad)
@@ -51,7 +52,8 @@ def test_model_code_takes_the_entry_point_route_and_servers_the_image_route():
     server = ServerSpec(command=["uvicorn", "main:app"], port=8000)
     spec = echo_spec(more_apps=[ServedApp(name="x", class_name="Web", server=server)])
     planned = routes.plan(spec, routes.RouteOptions())
-    assert [(a.name, a.route) for a in planned.served_apps()] == [("echo", "entry_point"), ("echo-web", "image_only")]
+    assert ([(a.name, a.route) for a in planned.served_apps()]
+            == [("echo", "entry_point"), ("echo-web", "image_only")])
     native = routes.plan(spec, routes.RouteOptions(native=True))
     assert [a.route for a in native.served_apps()] == ["entry_point", "entry_point"]
 

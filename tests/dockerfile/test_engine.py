@@ -50,9 +50,10 @@ CMD ["./start.sh"]
 
 FILES = {
     "builder/fetch_weights.py": (
-        "import argparse\nimport pathlib\n\nparser = argparse.ArgumentParser()\nparser.add_argument('--revision')\n"
-        "parser.add_argument('--out')\nargs = parser.parse_args()\nout = pathlib.Path(args.out)\n"
-        "out.mkdir(parents=True)\n(out / 'model.txt').write_text(f'weights {args.revision}')\n"),
+        "import argparse\nimport pathlib\n\nparser = argparse.ArgumentParser()\n"
+        "parser.add_argument('--revision')\nparser.add_argument('--out')\nargs = parser.parse_args()\n"
+        "out = pathlib.Path(args.out)\nout.mkdir(parents=True)\n"
+        "(out / 'model.txt').write_text(f'weights {args.revision}')\n"),
     "builder/requirements.txt": "# the worker needs nothing beyond the standard library\n",
     "handler.py": (
         "import json\nimport os\nimport pathlib\nimport sys\n\n\ndef describe():\n    return {\n"
@@ -62,7 +63,8 @@ FILES = {
         "if __name__ == '__main__':\n    print(json.dumps(describe()))\n"),
     "start.sh": "#!/bin/sh\nset -e\nexec python -u /worker/handler.py\n",
 }
-IMPORT_CHECK = "RUN python -c \"import sys; sys.path.insert(0, '/worker'); import handler; print(handler.describe())\""
+IMPORT_CHECK = ("RUN python -c \"import sys; sys.path.insert(0, '/worker'); import handler; "
+                "print(handler.describe())\"")
 
 
 def test_patched_worker_builds_and_runs(tmp_path, docker_client, docker_host, base_image):
@@ -88,7 +90,8 @@ def test_patched_worker_builds_and_runs(tmp_path, docker_client, docker_host, ba
     tag = f"dockerfiles-test/patched-worker:{uuid.uuid4().hex[:10]}"
     client = engine.connect(docker_host)
     image_id = engine_build.build_with_sdk(
-        client, engine_build.BuildRequest(context=context, dockerfile=edited, tag=tag), BuildLog(lambda s: s, "Dockerfile"))
+        client, engine_build.BuildRequest(context=context, dockerfile=edited, tag=tag),
+        BuildLog(lambda s: s, "Dockerfile"))
     try:
         output = docker_client.containers.run(image_id, remove=True).decode()
         assert json.loads(output) == {"version": "0.3.1", "weights": "weights v1.2", "cache": "/data/cache",

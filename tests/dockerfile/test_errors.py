@@ -18,15 +18,17 @@ from tests.dockerfile.projects import project
 @pytest.mark.parametrize(
     ("text", "line", "needle"),
     [
-        pytest.param("FROM python:3.11\nFORM debian\n", 2, "unknown Dockerfile instruction 'FORM'", id="typo"),
+        pytest.param("FROM python:3.11\nFORM debian\n", 2, "unknown Dockerfile instruction 'FORM'",
+                     id="typo"),
         pytest.param("FROM python:3.11\nRUN true\nFROM", 3, "FROM needs arguments", id="from-without-image"),
         pytest.param("FROM python:3.11\nCMD\n", 2, "CMD needs arguments", id="no-arguments"),
         pytest.param("FROM python:3.11 AS a b\n", 1, "cannot read this FROM line", id="from-extra-words"),
         pytest.param("FROM python:3.11\nRUN <<EOF\napt-get update\n", 2, "heredoc <<EOF is never closed",
                      id="heredoc-unclosed"),
-        pytest.param("ARG A=${B}-x\nARG B=$A\nFROM python:$A\n", 1, "A -> B -> A", id="arg-cycle-before-from"),
-        pytest.param("FROM python:3.11\nARG X=1\nARG TORCH=${CUDA}\nARG CUDA=$TORCH\n", 3, "TORCH -> CUDA -> TORCH",
-                     id="arg-cycle-in-stage"),
+        pytest.param("ARG A=${B}-x\nARG B=$A\nFROM python:$A\n", 1, "A -> B -> A",
+                     id="arg-cycle-before-from"),
+        pytest.param("FROM python:3.11\nARG X=1\nARG TORCH=${CUDA}\nARG CUDA=$TORCH\n", 3,
+                     "TORCH -> CUDA -> TORCH", id="arg-cycle-in-stage"),
         pytest.param("FROM python:3.11\nCOPY --from=downloader /models /models\n", 2,
                      "--from=downloader names no stage", id="unknown-stage"),
         pytest.param("FROM python:3.11\nCOPY --from=weights /m /m\nFROM python:3.11 AS weights\n", 2,
@@ -46,7 +48,8 @@ def test_bad_input_is_a_source_error_with_file_and_line(text, line, needle):
 
 def test_self_reference_and_image_refs_are_fine():
     model = parse_text("ARG V=1\nARG V=${V}.2\nFROM python:3.11\nARG PATH_EXTRA=${PATH_EXTRA}:/x\n"
-                       "COPY --from=ghcr.io/astral-sh/uv:0.4.18 /uv /bin/uv\nCOPY --from=busybox:1.36 /bin/sh /sh\n")
+                       "COPY --from=ghcr.io/astral-sh/uv:0.4.18 /uv /bin/uv\n"
+                       "COPY --from=busybox:1.36 /bin/sh /sh\n")
     assert model.global_args == {"V": "1.2"}
     assert all(ref.resolved for ref in model.copy_from)
 
@@ -62,7 +65,8 @@ def test_unreadable_file_is_a_source_error(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "line", "needle"),
     [
-        pytest.param(("ARG BASE_IMAGE=", "ARG BASE_IMAGE=${TORCH_VERSION}\nARG TORCH_VERSION=${BASE_IMAGE}\n#"), 5,
+        pytest.param(("ARG BASE_IMAGE=",
+                      "ARG BASE_IMAGE=${TORCH_VERSION}\nARG TORCH_VERSION=${BASE_IMAGE}\n#"), 5,
                      "ARG defaults refer to each other", id="arg-cycle"),
         pytest.param(("COPY src/ /worker/src/", "COPY --from=weights src/ /worker/src/"), 28,
                      "--from=weights names no stage", id="unknown-stage"),

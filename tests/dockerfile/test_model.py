@@ -19,7 +19,8 @@ def test_spans_cover_each_instruction_exactly():
     assert (env.instruction, env.line, env.end_line) == ("ENV", 11, 13)
     assert env.source.endswith("HF_HOME=/runpod-volume/hf-cache\n")
     assert model.instruction_at(12) is None  # a continuation line starts nothing
-    assert [ins.line for ins in model.instructions] == [3, 4, 5, 7, 9, 10, 11, 15, 19, 20, 21, 24, 25, 28, 29, 30, 31]
+    assert [ins.line for ins in model.instructions] == [3, 4, 5, 7, 9, 10, 11, 15, 19, 20, 21, 24,
+                                                        25, 28, 29, 30, 31]
 
 
 def test_pre_from_args_choose_the_base_and_stay_as_written():
@@ -54,7 +55,8 @@ def test_secret_and_cache_mounts():
     assert run.arguments.startswith('HF_TOKEN="$(cat /run/secrets/hf_token)" python3.11 fetch_weights.py')
     assert sdxl.secret_ids() == ["hf_token"]
     downloader = parse_dockerfile(project("runpod-downloader").dockerfile)
-    assert [(m.type, m.target) for m in downloader.instruction_at(18).mounts] == [("cache", "/root/.cache/pip")]
+    assert ([(m.type, m.target) for m in downloader.instruction_at(18).mounts]
+            == [("cache", "/root/.cache/pip")])
     assert downloader.secret_ids() == []
 
 
@@ -65,7 +67,8 @@ def test_multi_stage_copy_from_and_stage_scopes():
         "downloader", "python:3.11-slim", None, "python:3.11-slim")
     assert downloader.args == {"MODEL_ID": "stabilityai/sdxl-turbo"}
     assert runtime.args == {}  # ARGs end with their stage
-    assert runtime.env == {"VIRTUAL_ENV": "/opt/venv", "PATH": "/opt/venv/bin:", "MODEL_DIR": "/runpod-volume/models"}
+    assert runtime.env == {"VIRTUAL_ENV": "/opt/venv", "PATH": "/opt/venv/bin:",
+                           "MODEL_DIR": "/runpod-volume/models"}
     assert model.instruction_at(15).raw == 'PATH="/opt/venv/bin:${PATH}"'  # the text keeps ${PATH}
     [ref] = model.copy_from
     assert (ref.ref, ref.line, ref.stage, ref.resolved) == ("downloader", 20, 0, True)
@@ -78,7 +81,8 @@ def test_heredocs_stage_chain_and_commands():
     assert model.directives == {"syntax": "docker/dockerfile:1.7"}
     run = model.instruction_at(4)
     [doc] = run.heredocs
-    assert (doc.marker, doc.first_line, doc.last_line, doc.quoted, doc.strip_tabs) == ("EOF", 5, 9, False, False)
+    assert ((doc.marker, doc.first_line, doc.last_line, doc.quoted, doc.strip_tabs)
+            == ("EOF", 5, 9, False, False))
     assert (run.line, run.end_line) == (4, 9)
     assert base.apt_packages == ["curl"]  # the heredoc body is the script the RUN runs
     copy = model.instruction_at(18)
@@ -90,7 +94,8 @@ def test_heredocs_stage_chain_and_commands():
     assert (app.user, app.workdir, app.expose) == ("app", "/srv", [8000])
     assert app.healthcheck.text == "curl -fsS http://localhost:8000/healthz || exit 1"
     assert model.effective_argv() == (
-        ["gunicorn", "-c", "/srv/gunicorn.conf.py", "service.main:app", "-k", "uvicorn.workers.UvicornWorker"], 26)
+        ["gunicorn", "-c", "/srv/gunicorn.conf.py", "service.main:app", "-k",
+         "uvicorn.workers.UvicornWorker"], 26)
 
 
 def test_entrypoint_reset_and_relative_launcher():
@@ -120,7 +125,8 @@ def test_crlf_bom_and_escape_directive():
 
 
 def test_empty_and_comment_lines_inside_a_continuation_belong_to_it():
-    text = "FROM debian:12\nRUN apt-get update \\\n\n    # a note\n    && apt-get install -y curl\nCMD [\"sh\"]\n"
+    text = ("FROM debian:12\nRUN apt-get update \\\n\n    # a note\n"
+            "    && apt-get install -y curl\nCMD [\"sh\"]\n")
     model = parse_text(text)
     run = model.instruction_at(2)
     assert (run.end_line, model.final.apt_packages) == (5, ["curl"])

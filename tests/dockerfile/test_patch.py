@@ -57,7 +57,8 @@ def test_heredoc_instruction_is_one_span():
 def test_crlf_and_missing_final_newline_are_kept():
     text = "FROM python:3.11\r\nRUN pip install \\\r\n    numpy\r\nCMD [\"python\"]"
     out = apply_edits(text, [_edit("insert_after", 2, ["RUN pip install fal"])])
-    assert out == "FROM python:3.11\r\nRUN pip install \\\r\n    numpy\r\nRUN pip install fal\r\nCMD [\"python\"]"
+    assert (out == "FROM python:3.11\r\nRUN pip install \\\r\n    numpy\r\n"
+                   "RUN pip install fal\r\nCMD [\"python\"]")
     out = apply_edits(text, [_edit("append", None, ["EXPOSE 8000"])])
     assert out == text + "\r\nEXPOSE 8000\r\n"
 
@@ -66,15 +67,18 @@ def test_several_inserts_at_one_place_keep_list_order():
     text = "FROM python:3.11\nCMD [\"python\"]\n"
     edits = [_edit("insert_before", 2, ["ENV A=1"]), _edit("insert_before", 2, ["ENV B=2"]),
              _edit("append", None, ["LABEL x=1"]), _edit("append", None, ["LABEL y=2"])]
-    assert apply_edits(text, edits) == "FROM python:3.11\nENV A=1\nENV B=2\nCMD [\"python\"]\nLABEL x=1\nLABEL y=2\n"
+    assert (apply_edits(text, edits)
+            == "FROM python:3.11\nENV A=1\nENV B=2\nCMD [\"python\"]\nLABEL x=1\nLABEL y=2\n")
 
 
 @pytest.mark.parametrize(
     ("edits", "line", "needle"),
     [
-        pytest.param([_edit("replace", 4, ["RUN true"])], 4, "does not start an instruction", id="continuation-line"),
+        pytest.param([_edit("replace", 4, ["RUN true"])], 4, "does not start an instruction",
+                     id="continuation-line"),
         pytest.param([_edit("delete", 1)], 1, "does not start an instruction", id="comment-line"),
-        pytest.param([_edit("insert_after", 99, ["RUN true"])], 99, "does not start an instruction", id="past-end"),
+        pytest.param([_edit("insert_after", 99, ["RUN true"])], 99, "does not start an instruction",
+                     id="past-end"),
         pytest.param([_edit("replace", 2, ["RUN a"]), _edit("insert_after", 2, ["RUN b"])], 2, "overlapping",
                      id="replace-and-insert"),
         pytest.param([_edit("delete", 2), _edit("delete", 2)], 2, "overlapping", id="two-deletes"),
@@ -106,7 +110,8 @@ def test_an_edit_cannot_swallow_the_rest_of_the_file():
 
 # -- property: random edit sets on the real files leave every untouched instruction byte-identical --
 
-_NEW = st.sampled_from(["RUN pip install fal", "ENV FAL_X=1", "LABEL fal.route=image", "RUN <<EOF\necho hi\nEOF"])
+_NEW = st.sampled_from(["RUN pip install fal", "ENV FAL_X=1", "LABEL fal.route=image",
+                        "RUN <<EOF\necho hi\nEOF"])
 
 
 @st.composite

@@ -35,7 +35,8 @@ print(json.dumps({"module": falmigrate.__file__, "templates": [str(p) for p in r
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(REPO)],
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist),
+                    str(REPO)],
                    check=True, capture_output=True, text=True)
     (path,) = dist.glob("falmigrate-*.whl")
     return path
@@ -92,12 +93,14 @@ def test_installed_convert_of_a_bundled_fixture(venv, tmp_path):
     cases = fixture_cases("cog") or [c for p in ("runpod", "modal", "docker") for c in fixture_cases(p)]
     case = cases[0]
     out = tmp_path / "out"
-    result = run(venv, "falmigrate", "convert", str(case / "input"), "--out", str(out), "--json", cwd=tmp_path)
+    result = run(venv, "falmigrate", "convert", str(case / "input"), "--out", str(out),
+                 "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["written"] is True
     for name in ("pyproject.toml", "fal_app.py", "Dockerfile", "MIGRATION.md", "report.json"):
         assert (out / name).is_file()
-    check = run(venv, "falmigrate", "convert", str(case / "input"), "--out", str(out), "--check", cwd=tmp_path)
+    check = run(venv, "falmigrate", "convert", str(case / "input"), "--out", str(out),
+                "--check", cwd=tmp_path)
     assert check.returncode == 0, check.stderr
     missing = run(venv, "falmigrate", "convert", str(tmp_path / "missing"), cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.startswith("error:")

@@ -17,11 +17,14 @@ from tests.helpers.wait import wait_until
 ALLOWED_SLEEPS = {
     "tests/helpers/wait.py": "the poll interval of wait_until",
     "tests/remote/fakeregistry.py": "the injected 'slow' fault paces a response (a slow network, not a wait)",
-    "tests/helpers/server_probe.py": "the poll interval of its wait for the health path: it runs in a container "
-                                     "with only the standard library, so it cannot use wait_until",
-    "tests/importers/docker/probe_server.py": "the same poll inside a container, for the Docker fixtures' servers",
-    "tests/importers/runpod/test_runpod_images.py": "the poll interval of the script a load-balancing worker's "
-                                                    "container runs (standard library only)",
+    "tests/helpers/server_probe.py": "the poll interval of its wait for the health path: it "
+                                     "runs in a container with only the standard library, so it "
+                                     "cannot use wait_until",
+    "tests/importers/docker/probe_server.py": ("the same poll inside a container, for the "
+                                               "Docker fixtures' servers"),
+    "tests/importers/runpod/test_runpod_images.py": "the poll interval of the script a "
+                                                    "load-balancing worker's container runs "
+                                                    "(standard library only)",
 }
 
 
@@ -94,7 +97,8 @@ def test_offline_selection_runs_only_tests_without_services(pytester):
     engine = pytester.runpytest("-m", "engine", "--collect-only", "-q")
     engine.stdout.fnmatch_lines(["*test_engine", "*test_both", "*2/4 tests collected (2 deselected)*"])
     registry = pytester.runpytest("-m", "registry and not engine", "--collect-only", "-q")
-    registry.stdout.fnmatch_lines(["*test_registry_through_a_fixture", "*1/4 tests collected (3 deselected)*"])
+    registry.stdout.fnmatch_lines(["*test_registry_through_a_fixture",
+                                   "*1/4 tests collected (3 deselected)*"])
 
 
 def test_wait_until_returns_the_value_once_the_condition_holds():

@@ -90,7 +90,8 @@ def _curl_bundle() -> bytes:
             info.uname = info.gname = "root"
             with open(os.path.realpath(path), "rb") as handle:
                 tar.addfile(info, handle)
-        wrapper = (f'#!/bin/sh\nexec {CURL_DIR}/{loader} --library-path {CURL_DIR} {CURL_DIR}/curl "$@"\n').encode()
+        wrapper = (f'#!/bin/sh\nexec {CURL_DIR}/{loader} --library-path {CURL_DIR} '
+                   f'{CURL_DIR}/curl "$@"\n').encode()
         info = tarfile.TarInfo("usr/local/bin/curl")
         info.size, info.mode = len(wrapper), 0o755
         tar.addfile(info, io.BytesIO(wrapper))

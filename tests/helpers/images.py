@@ -75,10 +75,12 @@ def ensure_uv_image(client) -> str:
 
 # What python:*-slim images have and the Debian test bases lack: ``python`` on PATH, a pip that installs into
 # the system Python, and site-packages under /usr/local (where ``pip install --prefix=/install`` + ``COPY
-# --from=… /install /usr/local`` put them; Debian's pip lays a prefix out as local/lib/pythonX.Y/dist-packages)
+# --from=… /install /usr/local`` put them;
+# Debian's pip lays a prefix out as local/lib/pythonX.Y/dist-packages)
 _PYTHON_SLIM = ("ENV PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n"
                 "RUN ln -sf /usr/bin/python3 /usr/local/bin/python && python3 -c \"import pathlib, sys; "
-                "v = '%d.%d' % sys.version_info[:2]; pathlib.Path('/usr/lib/python3/dist-packages/slim-site.pth')"
+                "v = '%d.%d' % sys.version_info[:2]; "
+                "pathlib.Path('/usr/lib/python3/dist-packages/slim-site.pth')"
                 ".write_text(f'/usr/local/lib/python{v}/site-packages\\\\n/usr/local/local/lib/python{v}/"
                 "dist-packages\\\\n')\"\n")
 
@@ -101,7 +103,8 @@ def _secret_stand_ins(spec: AppSpec, secrets_dir: Path) -> dict[str, Any]:
     for secret in ids:
         (secrets_dir / secret).write_text("not-a-real-secret")
         secrets.append(Secret(id=secret, src=secrets_dir / secret))
-    return {"secrets": tuple(secrets), "docker_host": os.environ.get("FALMIGRATE_TEST_DOCKER_HOST")} if ids else {}
+    return ({"secrets": tuple(secrets),
+             "docker_host": os.environ.get("FALMIGRATE_TEST_DOCKER_HOST")} if ids else {})
 
 
 def _user_dockerfile(client, out: Path, spec: AppSpec, fal_base: str, plain_base: str) -> dict[str, Any]:
@@ -111,7 +114,8 @@ def _user_dockerfile(client, out: Path, spec: AppSpec, fal_base: str, plain_base
     model = parse_text((out / "Dockerfile").read_text(), check_references=False)
     entry_point = any(app.route == "entry_point" for app in spec.served_apps())
     python = python_slim(client, fal_base if entry_point else plain_base)
-    mapping = {stage.base_as_written: python if "python" in stage.base.lower() or "python" in (spec.image.base or "")
+    mapping = {stage.base_as_written: python
+               if "python" in stage.base.lower() or "python" in (spec.image.base or "")
                else plain_base for stage in model.stages if stage.parent is None}
     return {"replace_images": {**mapping, UV_IMAGE: ensure_uv_image(client)}}
 
@@ -121,7 +125,8 @@ def _generated_dockerfile(client, out: Path, fal_base: str, plain_base: str | No
     bases of its build stages (a Modal ``from_dockerfile``'s builder) for python-slim look-alikes."""
     model = parse_text((out / "Dockerfile").read_text(), check_references=False)
     final = model.final
-    builders = {stage.base_as_written for stage in model.stages if stage.parent is None and stage is not final}
+    builders = {stage.base_as_written for stage in model.stages
+                if stage.parent is None and stage is not final}
     stand_in = python_slim(client, plain_base or fal_base)
     return {"base_image": fal_base,
             "replace_images": {**{b: stand_in for b in builders}, UV_IMAGE: ensure_uv_image(client)}}
@@ -176,7 +181,8 @@ def entry_point_results(client, image: str, spec: AppSpec, cases: list[dict[str,
 def pip_check(client, image: str) -> list[str]:
     """The lines of ``pip check`` in ``image`` that name a broken requirement (none: all consistent).
     pip writes them to stdout, and exits 1."""
-    output = client.containers.run(image, ["sh", "-c", "python3 -m pip check 2>&1; echo \"pip-check-exit=$?\""],
+    output = client.containers.run(image,
+                                   ["sh", "-c", "python3 -m pip check 2>&1; echo \"pip-check-exit=$?\""],
                                    entrypoint=[], network_mode="none", remove=True)
     lines = [line for line in output.decode(errors="replace").splitlines() if line.strip()]
     status = lines.pop() if lines and lines[-1].startswith("pip-check-exit=") else "pip-check-exit=?"
@@ -206,13 +212,15 @@ def server_results(client, image: str, probe_image: str, app: ServedApp,
     server = client.containers.run(image, detach=True, network_mode="none")
     try:
         output = client.containers.run(
-            probe_image, ["python3", "/probe.py", str(app.server.port), app.server.health.path, json.dumps(cases)],
+            probe_image,
+            ["python3", "/probe.py", str(app.server.port), app.server.health.path, json.dumps(cases)],
             network_mode=f"container:{server.id}", remove=True,
             volumes={str(PROBE): {"bind": "/probe.py", "mode": "ro"}})
     except Exception as exc:
         server.reload()
         state = server.attrs.get("State", {})
-        stopped = "" if state.get("Running") else f"the server container exited with code {state.get('ExitCode')}; "
+        stopped = ("" if state.get("Running")
+                   else f"the server container exited with code {state.get('ExitCode')}; ")
         logs = server.logs(tail=40).decode(errors="replace")
         raise AssertionError(f"{stopped}{exc}\nserver log:\n{logs}") from exc
     finally:

@@ -17,4 +17,5 @@ REGISTRY_FIXTURES = frozenset({"registry", "tls_registry", "registry_log"})
 def service_marks(fixturenames: Iterable[str]) -> list[str]:
     """``["engine"]``, ``["registry"]``, both or neither, for a test using ``fixturenames``."""
     names = set(fixturenames)
-    return [mark for mark, needs in (("engine", ENGINE_FIXTURES), ("registry", REGISTRY_FIXTURES)) if names & needs]
+    return [mark for mark, needs in (("engine", ENGINE_FIXTURES), ("registry", REGISTRY_FIXTURES))
+            if names & needs]

@@ -22,7 +22,8 @@ def repo(tmp_path):
 
 
 @pytest.mark.parametrize(("entry", "platform"), [
-    ("replicate/cog.yaml", "cog"), ("serve.py", "modal"), ("worker.py", "runpod"), ("docker/Dockerfile.prod", "docker"),
+    ("replicate/cog.yaml", "cog"), ("serve.py", "modal"), ("worker.py", "runpod"),
+    ("docker/Dockerfile.prod", "docker"),
 ])
 def test_the_entry_file_names_its_platform(repo, entry, platform):
     assert importers.entry_platform(repo, entry) == platform
@@ -43,4 +44,5 @@ def test_paths_that_do_not_exist_or_fit_are_usage_errors(repo, request_, needle)
 def test_an_entry_of_another_platform_than_from_is_refused(repo):
     with pytest.raises(UsageError) as caught:
         importers.load(repo, "runpod", ImportRequest(entry="serve.py"))
-    assert caught.value.file == "serve.py" and "Modal" in caught.value.message and "--from modal" in caught.value.hint
+    assert (caught.value.file == "serve.py" and "Modal" in caught.value.message
+            and "--from modal" in caught.value.hint)

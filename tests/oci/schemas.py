@@ -17,7 +17,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 SCHEMA_DIR = Path("/usr/share/gocode/src/github.com/opencontainers/image-spec/schema")
-INDEX_TYPES = {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
+INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
+               "application/vnd.docker.distribution.manifest.list.v2+json"}
 
 
 def _retrieve(uri: str) -> Resource:
@@ -29,7 +30,8 @@ def _retrieve(uri: str) -> Resource:
 def validator(name: str) -> jsonschema.Draft4Validator:
     """A validator for ``<name>-schema.json`` (config, image-manifest, image-index, image-layout)."""
     path = SCHEMA_DIR / f"{name}-schema.json"
-    assert path.is_file(), f"{path} missing: scripts/services.sh installs golang-github-opencontainers-image-spec-dev"
+    assert path.is_file(), (f"{path} missing: scripts/services.sh installs "
+                            "golang-github-opencontainers-image-spec-dev")
     schema = json.loads(path.read_text())
     return jsonschema.Draft4Validator(schema, registry=Registry(retrieve=_retrieve),
                                       format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)

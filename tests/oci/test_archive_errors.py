@@ -1,4 +1,5 @@
-"""A broken docker-archive or OCI-layout source is a typed error naming the problem (CLI exit 4), and nothing is written."""
+"""A broken docker-archive or OCI-layout source is a typed error naming the problem (CLI exit
+4), and nothing is written."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def test_broken_archive_is_named_and_nothing_written(tmp_path, files, expected):
         archive.write_bytes(b"not a tar at all" * 100)
     else:
         _archive(archive, files)
-    result = CliRunner().invoke(app, ["pack", f"docker-archive:{archive}", f"oci:{tmp_path / 'out'}", "--json"])
+    result = CliRunner().invoke(app,
+                                ["pack", f"docker-archive:{archive}", f"oci:{tmp_path / 'out'}", "--json"])
     assert result.exit_code == 4, result.output
     assert expected in json.loads(result.stdout)["error"]["message"] or expected in result.output
     assert not (tmp_path / "out").exists()
@@ -67,7 +69,8 @@ def test_broken_oci_source_is_named(tmp_path, damage, expected):
     elif damage == "manifest-json":
         layout.blob_path(desc["digest"]).write_bytes(b'{"schemaVersion": 2,\n')
     tag = "nope" if damage == "tag" else "t"
-    result = CliRunner().invoke(app, ["pack", f"oci:{tmp_path / 'lay'}:{tag}", f"oci:{tmp_path / 'out'}", "--json"])
+    result = CliRunner().invoke(app, ["pack", f"oci:{tmp_path / 'lay'}:{tag}",
+                                      f"oci:{tmp_path / 'out'}", "--json"])
     assert result.exit_code == 4, result.output
     assert expected in result.output
     if damage == "config":

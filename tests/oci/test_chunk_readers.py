@@ -41,12 +41,14 @@ def _weights_chunks(blob: Path) -> list[toclib.Chunk]:
 def podman(tmp_path: Path):
     runroot = Path(tempfile.mkdtemp(prefix="fmc-", dir="/tmp"))  # podman wants a short runroot
     conf = tmp_path / "storage.conf"
-    conf.write_text(f'[storage]\ndriver = "overlay"\nrunroot = "{runroot}"\ngraphroot = "{tmp_path / "root"}"\n'
-                    '[storage.options]\npull_options = {enable_partial_images = "true", '
-                    'use_hard_links = "false", ostree_repos = ""}\n')
+    conf.write_text(f'[storage]\ndriver = "overlay"\nrunroot = "{runroot}"\n'
+                    f'graphroot = "{tmp_path / "root"}"\n[storage.options]\n'
+                    'pull_options = {enable_partial_images = "true", use_hard_links = "false", '
+                    'ostree_repos = ""}\n')
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        env = {"CONTAINERS_STORAGE_CONF": str(conf), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path)}
+        env = {"CONTAINERS_STORAGE_CONF": str(conf), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+               "HOME": str(tmp_path)}
         return subprocess.run(["podman", "--log-level", "debug", *args], check=False, capture_output=True,
                               text=True, timeout=300, env=env)
     yield run
@@ -115,11 +117,13 @@ def test_podman_partial_pull_reads_our_chunks_and_zero_runs(registry, registry_l
     # the registry writes an access log line as each response completes: wait until the lines of the
     # layer count at least what the pull had to fetch (its compressed TOC and the missing chunks), so
     # the bound below sees every range of the pull
-    toc_length = int(layer2["annotations"]["io.github.containers.zstd-chunked.manifest-position"].split(":")[1])
+    position = layer2["annotations"]["io.github.containers.zstd-chunked.manifest-position"]
+    toc_length = int(position.split(":")[1])
     fetched_at_least = toc_length + int(missing.group(1))
     wait_until(lambda: logged_layer_bytes() >= fetched_at_least, timeout=30,
                what=f"the registry log to show >= {fetched_at_least} B of the layer")
     layer_bytes = logged_layer_bytes()
-    assert 0 < layer_bytes <= toc_length + sum(c.end - c.offset for c in changed) + 4096, (layer_bytes, toc_length)
+    assert (0 < layer_bytes
+            <= toc_length + sum(c.end - c.offset for c in changed) + 4096), (layer_bytes, toc_length)
     mount = podman("image", "mount", f"{ref}:v2")
     assert Path(mount.stdout.strip(), "m", "w.bin").read_bytes() == bytes(data)

@@ -69,7 +69,8 @@ def packed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 def test_round_trip_through_zstd_cli_and_tarfile(packed, tmp_path) -> None:
     tree, tar, blob = packed
     subprocess.run(["zstd", "-q", "-d", str(blob), "-o", str(tmp_path / "out.tar")], check=True)
-    assert hashlib.sha256((tmp_path / "out.tar").read_bytes()).digest() == hashlib.sha256(tar.read_bytes()).digest()
+    assert (hashlib.sha256((tmp_path / "out.tar").read_bytes()).digest()
+            == hashlib.sha256(tar.read_bytes()).digest())
     with tarfile.open(tmp_path / "out.tar") as t:
         t.extractall(tmp_path / "x", filter="tar")
     for name in ("models/weights.bin", "models/tiny.bin", "app.py", "edge.bin"):
@@ -116,14 +117,17 @@ def test_mid_file_edit_changes_few_chunks(tmp_path) -> None:
     (tree / "m").mkdir(parents=True)
     weights = tree / "m" / "w.bin"
     write_weights(weights, 48, seed=11)
-    before = _chunks(compress_tar(tree_tar(tree, tmp_path / "1.tar"), tmp_path / "1.fp", "flashpack").path)["m/w.bin"]
+    before = _chunks(compress_tar(tree_tar(tree, tmp_path / "1.tar"), tmp_path / "1.fp",
+                                  "flashpack").path)["m/w.bin"]
     data = bytearray(weights.read_bytes())
     data[len(data) // 2 + 12345:len(data) // 2 + 12345 + 64] = b"\xff" * 64  # overwrite in the middle
     weights.write_bytes(bytes(data))
-    after_edit = _chunks(compress_tar(tree_tar(tree, tmp_path / "2.tar"), tmp_path / "2.fp", "flashpack").path)["m/w.bin"]
+    after_edit = _chunks(compress_tar(tree_tar(tree, tmp_path / "2.tar"), tmp_path / "2.fp",
+                                      "flashpack").path)["m/w.bin"]
     data[len(data) // 3:len(data) // 3] = b"inserted bytes shift everything after them"
     weights.write_bytes(bytes(data))
-    after_insert = _chunks(compress_tar(tree_tar(tree, tmp_path / "3.tar"), tmp_path / "3.fp", "flashpack").path)["m/w.bin"]
+    after_insert = _chunks(compress_tar(tree_tar(tree, tmp_path / "3.tar"), tmp_path / "3.fp",
+                                        "flashpack").path)["m/w.bin"]
     old = {c.digest for c in before}
     assert len(before) > 60
     assert 1 <= len({c.digest for c in after_edit} - old) <= 2

@@ -52,7 +52,8 @@ def _tar_snapshot(stream) -> dict:
             elif member.islnk():
                 out[rel] = out[member.linkname.strip("/")]
             elif member.isfile():
-                out[rel] = ("file", oct(member.mode & 0o7777), hashlib.sha256(tar.extractfile(member).read()).hexdigest())
+                out[rel] = ("file", oct(member.mode & 0o7777),
+                            hashlib.sha256(tar.extractfile(member).read()).hexdigest())
     return out
 
 
@@ -70,7 +71,8 @@ def _dir_snapshot(root: Path) -> dict:
             elif stat.S_ISDIR(st.st_mode):
                 out[rel] = ("dir", oct(stat.S_IMODE(st.st_mode)))
             else:
-                out[rel] = ("file", oct(stat.S_IMODE(st.st_mode)), hashlib.sha256(Path(full).read_bytes()).hexdigest())
+                out[rel] = ("file", oct(stat.S_IMODE(st.st_mode)),
+                            hashlib.sha256(Path(full).read_bytes()).hexdigest())
     return out
 
 
@@ -126,7 +128,8 @@ def built(docker_client, tiny_image, tmp_path_factory):
 @pytest.fixture(scope="module")
 def packed(built, tmp_path_factory):
     lay = tmp_path_factory.mktemp("oci") / "lay"
-    results = {c: repack(f"docker-archive:{built['archive']}", f"oci:{lay}:{c}", c) for c in ("gzip", "zstd", "flashpack")}
+    results = {c: repack(f"docker-archive:{built['archive']}", f"oci:{lay}:{c}", c)
+               for c in ("gzip", "zstd", "flashpack")}
     return lay, results
 
 
@@ -141,7 +144,8 @@ def test_layout_validates_and_keeps_the_engine_config(built, packed):
         assert len(image.layers) >= 2
     skopeo = _run("skopeo", "inspect", f"oci:{lay}:flashpack")
     assert skopeo.returncode == 0, skopeo.stderr
-    assert json.loads(skopeo.stdout)["Layers"] == [layer["digest"] for layer in results["flashpack"]["layers"]]
+    assert json.loads(skopeo.stdout)["Layers"] == [layer["digest"]
+                                                   for layer in results["flashpack"]["layers"]]
 
 
 def test_umoci_unpacks_the_engine_filesystem(built, packed, tmp_path):
@@ -154,7 +158,8 @@ def test_umoci_unpacks_the_engine_filesystem(built, packed, tmp_path):
 def test_podman_reads_the_flashpack_layout(built, packed, tmp_path):
     lay, _ = packed
     runroot = Path(tempfile.mkdtemp(prefix="fmo-", dir="/tmp"))  # podman wants a short runroot path
-    podman = ("podman", "--root", str(tmp_path / "podman"), "--runroot", str(runroot), "--storage-driver", "vfs")
+    podman = ("podman", "--root", str(tmp_path / "podman"), "--runroot", str(runroot),
+              "--storage-driver", "vfs")
     try:
         pulled = _run(*podman, "pull", "-q", f"oci:{lay}:flashpack")
         assert pulled.returncode == 0, pulled.stderr

@@ -95,7 +95,8 @@ def test_layout_dedups_and_skopeo_umoci_read_it(tree, tmp_path):
     pack_tree(tree, lay, "gz", "gzip")
     pack_tree(tree, lay, "gz2", "gzip")
     assert len(Layout(lay).read_index()["manifests"]) == 3
-    assert len(list((lay / "blobs" / "sha256").iterdir())) == 5  # 2 layers, 1 shared config, 2 manifests (gz2 = gz)
+    # 2 layers, 1 shared config, 2 manifests (gz2 = gz)
+    assert len(list((lay / "blobs" / "sha256").iterdir())) == 5
     validate(lay)
     subprocess.run(["skopeo", "inspect", f"oci:{lay}:fp"], check=True, capture_output=True)
     subprocess.run(["skopeo", "copy", f"oci:{lay}:fp", f"oci:{tmp_path / 'copy'}:x"], check=True,

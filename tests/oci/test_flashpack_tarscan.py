@@ -23,10 +23,12 @@ def _rows(members) -> list[tuple]:
 def _tar(path, fmt) -> None:
     entries = [("a.txt", tarfile.REGTYPE, b"hello", {}), ("dir", tarfile.DIRTYPE, b"", {}),
                ("p/" + "n" * 120, tarfile.DIRTYPE, b"", {}), ("e", tarfile.REGTYPE, b"", {}),
-               ("dev", tarfile.CHRTYPE, b"", {"devmajor": 1, "devminor": 3}), ("f", tarfile.FIFOTYPE, b"", {}),
+               ("dev", tarfile.CHRTYPE, b"", {"devmajor": 1, "devminor": 3}),
+               ("f", tarfile.FIFOTYPE, b"", {}),
                ("h", tarfile.LNKTYPE, b"", {"linkname": "a.txt"}), ("big", tarfile.REGTYPE, b"z" * 70000, {})]
     if fmt != tarfile.USTAR_FORMAT:
-        entries += [(LONG, tarfile.REGTYPE, b"z" * 1000, {}), ("l", tarfile.SYMTYPE, b"", {"linkname": "t" * 200}),
+        entries += [(LONG, tarfile.REGTYPE, b"z" * 1000, {}),
+                    ("l", tarfile.SYMTYPE, b"", {"linkname": "t" * 200}),
                     ("x", tarfile.REGTYPE, b"q", {"pax_headers": {"SCHILY.xattr.user.a": "v1",
                                                                    "SCHILY.xattr.security.b": "\x00bin"}})]
     with tarfile.open(path, "w", format=fmt) as tar:

@@ -48,7 +48,8 @@ def test_oci_imports_nothing_outside_itself_but_errors_and_progress():
     outside = {}
     modules = _modules()
     for path in OCI.rglob("*.py"):
-        bad = {d for d in _imports(path, modules) if not d.startswith("falmigrate.oci") and d not in ALLOWED_OUTSIDE}
+        bad = {d for d in _imports(path, modules)
+               if not d.startswith("falmigrate.oci") and d not in ALLOWED_OUTSIDE}
         if bad:
             outside[str(path.relative_to(PACKAGE))] = sorted(bad)
     assert outside == {}

@@ -58,8 +58,8 @@ def _tree(root: Path, seed: str, size: int) -> Path:
 
 def _python(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-c", *args], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-c", *args], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _check_store(lay: Path) -> None:
@@ -67,7 +67,8 @@ def _check_store(lay: Path) -> None:
     blobs = sorted((lay / "blobs" / "sha256").iterdir())
     for blob in blobs:
         assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name, f"{blob}: content is not its name"
-    assert {p.name for p in lay.iterdir()} <= {"oci-layout", "index.json", "blobs", ".falmigrate.lock", TMP_DIR}
+    assert {p.name for p in lay.iterdir()} <= {"oci-layout", "index.json", "blobs",
+                                               ".falmigrate.lock", TMP_DIR}
     assert [p.name for p in (lay / "blobs").iterdir()] == ["sha256"]
 
 
@@ -109,11 +110,18 @@ def _looper_reached(proc: subprocess.Popen, lay: Path, kill_point: str) -> bool:
     holds bytes) or has tagged an image ("after-tag": its next write is under way)."""
     assert proc.poll() is None, proc.stderr.read().decode()
     if kill_point == "mid-blob":
-        own = (lay / TMP_DIR).glob(f"{proc.pid}-*")
-        return any(path.is_file() and path.stat().st_size > 0 for path in own)
+        return any(_size(path) > 0 for path in (lay / TMP_DIR).glob(f"{proc.pid}-*"))
     index = json.loads((lay / "index.json").read_bytes())  # replaced atomically by writers
     tags = [m.get("annotations", {}).get("org.opencontainers.image.ref.name", "") for m in index["manifests"]]
     return any(tag.startswith(f"loop-{proc.pid}-") for tag in tags)
+
+
+def _size(path: Path) -> int:
+    """A temp file's size, 0 once the writer has renamed it away (it does so at any moment)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def test_killed_writer_leaves_a_valid_layout(tmp_path):

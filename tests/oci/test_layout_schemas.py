@@ -32,7 +32,8 @@ def test_each_compression_passes_the_schemas(tree, tmp_path, compression):
     validate(lay)
     manifest = json.loads(Layout(lay).blob_path(result["digest"]).read_bytes())
     annotations = manifest["layers"][0].get("annotations", {})
-    assert ("io.github.containers.zstd-chunked.manifest-checksum" in annotations) == (compression == "flashpack")
+    has_checksum = "io.github.containers.zstd-chunked.manifest-checksum" in annotations
+    assert has_checksum == (compression == "flashpack")
 
 
 def test_shared_layout_with_several_images_passes_and_skopeo_copy_too(tree, tmp_path):
@@ -53,7 +54,8 @@ def test_schema_check_catches_a_broken_manifest(tree, tmp_path):
     manifest["layers"][0]["annotations"] = {"size": 12}  # annotation values must be strings
     manifest["config"].pop("size")
     body = json.dumps(manifest).encode()
-    layout.tag({"mediaType": manifest["mediaType"], "digest": layout.put_bytes(body), "size": len(body)}, "bad")
+    layout.tag({"mediaType": manifest["mediaType"], "digest": layout.put_bytes(body),
+                "size": len(body)}, "bad")
     with pytest.raises(AssertionError) as err:
         check_layout(lay)
     assert "layers/0/annotations/size" in str(err.value) and "'size' is a required property" in str(err.value)

@@ -37,7 +37,8 @@ def test_built_image_is_consistent_and_schema_valid():
 
 def test_parse_keeps_original_bytes_and_unknown_keys():
     image = _image()
-    pretty = json.dumps({**json.loads(image.manifest.to_bytes()), "x-vendor": {"a": [1, 2]}}, indent=3).encode()
+    pretty = json.dumps({**json.loads(image.manifest.to_bytes()), "x-vendor": {"a": [1, 2]}},
+                        indent=3).encode()
     parsed = Manifest.parse(pretty)
     assert parsed.to_bytes() == pretty and parsed.digest == Digest.of_bytes(pretty)
     assert parsed.layers == image.manifest.layers
@@ -121,7 +122,8 @@ def test_layout_image_picks_the_platform_from_a_nested_index(tmp_path):
         tree = tmp_path / arch
         tree.mkdir()
         (tree / "arch").write_text(arch)
-        layer = stored_layer(layout, compress_tar(tree_tar(tree, tmp_path / f"{arch}.tar"), tmp_path / arch / "l",
+        layer = stored_layer(layout,
+                             compress_tar(tree_tar(tree, tmp_path / f"{arch}.tar"), tmp_path / arch / "l",
                                                   "gzip"))
         image = Image.build(ImageConfig.new([layer.diff_id], architecture=arch), [layer])
         desc = layout.write_image(image)
@@ -132,7 +134,8 @@ def test_layout_image_picks_the_platform_from_a_nested_index(tmp_path):
     assert check_layout(tmp_path / "lay") == 2 + 1 + 3 * 2  # nested index, its three images
     assert layout.image("multi", architecture="amd64").config.architecture == "amd64"
     assert layout.image("multi", architecture="s390x").config.architecture == "s390x"
-    assert layout.image("multi", architecture="riscv64").config.architecture == "arm64"  # none fits: the first
+    # none fits: the first
+    assert layout.image("multi", architecture="riscv64").config.architecture == "arm64"
     with layout.image("multi", architecture="amd64").layers[0].open_uncompressed() as tar_stream:
         import tarfile
         with tarfile.open(fileobj=tar_stream, mode="r|") as tar:

@@ -45,23 +45,7 @@ def test_random_trees_round_trip(files):
         tmp = Path(tmpdir)
         root = tmp / "root"
         root.mkdir()
-        made: dict[str, object] = {}
-        for rel, content in sorted(files.items()):
-            path = root / rel
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if isinstance(content, bytes):
-                    path.write_bytes(content)
-                elif content == 0 and made:
-                    os.symlink(next(iter(made)), path)
-                elif content == 1 and any(isinstance(v, bytes) for v in made.values()):
-                    os.link(root / next(k for k, v in made.items() if isinstance(v, bytes)), path)
-                else:
-                    with open(path, "wb") as handle:
-                        handle.truncate(2_000_000 + content)  # sparse-ish: zeros
-                made[rel] = content
-            except (OSError, ValueError):
-                continue
+        _make_tree(root, files)
         tar = tree_tar(root, tmp / "l.tar")
         comp = compress_tar(tar, tmp / "l.zst", "flashpack")
         toc = zc.read_toc(zc.file_reader(comp.path), comp.size)
@@ -73,11 +57,37 @@ def test_random_trees_round_trip(files):
         with open(comp.path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(
                 raw, read_across_frames=True) as stream, tarfile.open(fileobj=stream, mode="r|") as t:
             t.extractall(out, filter="tar")
-        for dirpath, _, names in os.walk(root):
-            for name in names:
-                src = Path(dirpath) / name
-                dst = out / src.relative_to(root)
-                if src.is_symlink():
-                    assert os.readlink(dst) == os.readlink(src)
-                else:
-                    assert dst.read_bytes() == src.read_bytes()
+        _assert_same_files(root, out)
+
+
+def _make_tree(root: Path, files: dict) -> None:
+    """Bytes become files; 0 a symlink and 1 a hardlink to an earlier file when there is one, else (as
+    other numbers) a large file of zeros. Names the file system refuses are left out."""
+    made: dict[str, object] = {}
+    for rel, content in sorted(files.items()):
+        path = root / rel
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            elif content == 0 and made:
+                os.symlink(next(iter(made)), path)
+            elif content == 1 and any(isinstance(v, bytes) for v in made.values()):
+                os.link(root / next(k for k, v in made.items() if isinstance(v, bytes)), path)
+            else:
+                with open(path, "wb") as handle:
+                    handle.truncate(2_000_000 + content)  # sparse-ish: zeros
+            made[rel] = content
+        except (OSError, ValueError):
+            continue
+
+
+def _assert_same_files(root: Path, out: Path) -> None:
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            src = Path(dirpath) / name
+            dst = out / src.relative_to(root)
+            if src.is_symlink():
+                assert os.readlink(dst) == os.readlink(src)
+            else:
+                assert dst.read_bytes() == src.read_bytes()

@@ -64,7 +64,8 @@ print(json.dumps(out))
 
 
 def _pack(tmp: Path, name: str, umask: str, mtime: int, order: str, chmods: dict | None = None) -> dict:
-    payload = json.dumps([(p, k, d.decode("latin-1") if isinstance(d, bytes) else d, m) for p, k, d, m in ENTRIES])
+    payload = json.dumps([(p, k, d.decode("latin-1") if isinstance(d, bytes) else d, m)
+                          for p, k, d, m in ENTRIES])
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run([sys.executable, "-c", MAKER, umask, str(mtime), order, str(tmp / name),

@@ -1,7 +1,7 @@
 """hypothesis: random trees (unicode names, paths over 100 bytes, empty files, symlinks, hardlinks, larger
-sparse-ish files, FIFOs, modes, user xattrs) → deterministic tar → gzip, zstd and FlashPack layers with one diff_id → extracted
-with Python's tarfile (each encoding) and with ``umoci unpack`` (gzip image in an OCI layout) → the
-same tree: types, modes, contents, link targets and hardlink groups (and xattrs, for umoci)."""
+sparse-ish files, FIFOs, modes, user xattrs) → deterministic tar → gzip, zstd and FlashPack layers with one
+diff_id → extracted with Python's tarfile (each encoding) and with ``umoci unpack`` (gzip image in an OCI
+layout) → the same tree: types, modes, contents, link targets and hardlink groups (and xattrs, for umoci)."""
 
 from __future__ import annotations
 
@@ -33,77 +33,98 @@ SPARSE = st.tuples(st.integers(64 << 10, 3 << 20),
 CONTENT = st.one_of(st.just(b""), st.binary(max_size=2048), SPARSE)
 
 
+class _Paths:
+    """Paths of a drawn tree: each is used once and none is longer than 3000 bytes."""
+
+    def __init__(self) -> None:
+        self.dirs: list[str] = [""]
+        self.files: list[str] = []
+        self.taken: set[str] = set()
+
+    def fresh(self, parent: str, name: str) -> str | None:
+        path = f"{parent}/{name}" if parent else name
+        if path in self.taken or len(path.encode()) > 3000:
+            return None
+        self.taken.add(path)
+        return path
+
+    def draw_fresh(self, draw) -> str | None:
+        return self.fresh(draw(st.sampled_from(self.dirs)), draw(NAMES))
+
+
 @st.composite
 def trees(draw) -> list[tuple]:
     """A list of (kind, path, payload, mode) in creation order; parents always come first."""
-    dirs, files, taken, out = [""], [], set(), []
+    paths = _Paths()
+    long_dir = paths.fresh("", "long-" + draw(NAMES) + "-" + "d" * 100)  # every tree has paths over 100 bytes
+    out = [("dir", long_dir, None, draw(DIR_MODES))]
+    paths.dirs.append(long_dir)
+    out += _dirs_and_files(draw, paths) + _links(draw, paths)
+    if draw(st.booleans()) and (path := paths.draw_fresh(draw)):
+        out.append(("fifo", path, None, draw(FILE_MODES)))
+    for _ in range(draw(st.integers(0, 2)) if paths.files else 0):
+        key = "user." + draw(st.text(alphabet="abcdefghij.-_", min_size=1, max_size=12))
+        out.append(("xattr", draw(st.sampled_from(paths.files)),
+                    (key, draw(st.binary(min_size=1, max_size=64))), None))
+    return out
 
-    def fresh(parent: str, name: str) -> str | None:
-        path = f"{parent}/{name}" if parent else name
-        if path in taken or len(path.encode()) > 3000:
-            return None
-        taken.add(path)
-        return path
 
-    long_dir = fresh("", "long-" + draw(NAMES) + "-" + "d" * 100)  # every tree has paths over 100 bytes
-    out.append(("dir", long_dir, None, draw(DIR_MODES)))
-    dirs.append(long_dir)
+def _dirs_and_files(draw, paths: _Paths) -> list[tuple]:
+    out = []
     for _ in range(draw(st.integers(0, 4))):
-        path = fresh(draw(st.sampled_from(dirs)), draw(NAMES))
-        if path:
-            dirs.append(path)
+        if path := paths.draw_fresh(draw):
+            paths.dirs.append(path)
             out.append(("dir", path, None, draw(DIR_MODES)))
     for _ in range(draw(st.integers(1, 7))):
-        path = fresh(draw(st.sampled_from(dirs)), draw(NAMES))
-        if path:
-            files.append(path)
+        if path := paths.draw_fresh(draw):
+            paths.files.append(path)
             out.append(("file", path, draw(CONTENT), draw(FILE_MODES)))
+    return out
+
+
+def _links(draw, paths: _Paths) -> list[tuple]:
+    """Symlinks (relative to a file or directory of the tree, absolute, or dangling) and hardlinks."""
+    out = []
     for _ in range(draw(st.integers(0, 3))):
-        path = fresh(draw(st.sampled_from(dirs)), draw(NAMES))
-        if path:
-            target = draw(st.one_of(st.sampled_from(files + dirs[1:]).map(
-                lambda t, p=path: os.path.relpath(t, os.path.dirname(p) or ".")), st.just("/etc/passwd"), NAMES))
-            out.append(("symlink", path, target, None))
-    for _ in range(draw(st.integers(0, 3)) if files else 0):
-        path = fresh(draw(st.sampled_from(dirs)), draw(NAMES))
-        if path:
-            out.append(("hardlink", path, draw(st.sampled_from(files)), None))
-    if draw(st.booleans()):
-        path = fresh(draw(st.sampled_from(dirs)), draw(NAMES))
-        if path:
-            out.append(("fifo", path, None, draw(FILE_MODES)))
-    for _ in range(draw(st.integers(0, 2)) if files else 0):
-        key = "user." + draw(st.text(alphabet="abcdefghij.-_", min_size=1, max_size=12))
-        out.append(("xattr", draw(st.sampled_from(files)), (key, draw(st.binary(min_size=1, max_size=64))), None))
+        if path := paths.draw_fresh(draw):
+            relative = st.sampled_from(paths.files + paths.dirs[1:]).map(
+                lambda t, p=path: os.path.relpath(t, os.path.dirname(p) or "."))
+            out.append(("symlink", path, draw(st.one_of(relative, st.just("/etc/passwd"), NAMES)), None))
+    for _ in range(draw(st.integers(0, 3)) if paths.files else 0):
+        if path := paths.draw_fresh(draw):
+            out.append(("hardlink", path, draw(st.sampled_from(paths.files)), None))
     return out
 
 
 def _make(root: Path, entries: list[tuple]) -> None:
     root.mkdir()
-    for kind, path, payload, mode in entries:
-        target = root / path
-        if kind == "dir":
-            target.mkdir()
-        elif kind == "file" and isinstance(payload, tuple):
-            size, islands = payload
-            with open(target, "wb") as handle:
-                handle.truncate(size)
-                for where, data in islands:
-                    handle.seek(int(where * max(size - len(data), 0)))
-                    handle.write(data)
-        elif kind == "file":
-            target.write_bytes(payload)
-        elif kind == "symlink":
-            os.symlink(payload, target)
-        elif kind == "fifo":
-            os.mkfifo(target)
-        elif kind == "xattr":
-            os.setxattr(target, *payload)
-        else:
-            os.link(root / payload, target)
-    for kind, path, _, mode in reversed(entries):  # modes last: a 0o444 file or 0o700 dir is still filled
+    for kind, path, payload, _ in entries:
+        _make_entry(root, kind, root / path, payload)
+    for _, path, _, mode in reversed(entries):  # modes last: a 0o444 file or 0o700 dir is still filled
         if mode is not None:
             os.chmod(root / path, mode)
+
+
+def _make_entry(root: Path, kind: str, target: Path, payload) -> None:
+    if kind == "dir":
+        target.mkdir()
+    elif kind == "file" and isinstance(payload, tuple):
+        size, islands = payload
+        with open(target, "wb") as handle:
+            handle.truncate(size)
+            for where, data in islands:
+                handle.seek(int(where * max(size - len(data), 0)))
+                handle.write(data)
+    elif kind == "file":
+        target.write_bytes(payload)
+    elif kind == "symlink":
+        os.symlink(payload, target)
+    elif kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "xattr":
+        os.setxattr(target, *payload)
+    else:
+        os.link(root / payload, target)
 
 
 def _user_xattrs(path: str) -> dict:
@@ -157,7 +178,8 @@ def _tarfile_extract(blob: Path, dest: Path) -> str:
     return "sha256:" + hasher.hexdigest()
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(trees())
 def test_random_trees_round_trip_through_every_encoding_tarfile_and_umoci(entries):
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -179,6 +201,7 @@ def test_random_trees_round_trip_through_every_encoding_tarfile_and_umoci(entrie
             layout.write_image(Image.build(ImageConfig.new([layer.diff_id]), [layer]), compression)
         check_layout(tmp / "lay")
         unpack = subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{tmp / 'lay'}:gzip",
-                                 str(tmp / "bundle")], capture_output=True, text=True, timeout=120, check=False)
+                                 str(tmp / "bundle")], capture_output=True, text=True,
+                                timeout=120, check=False)
         assert unpack.returncode == 0, unpack.stderr
         assert _snapshot(tmp / "bundle" / "rootfs", xattrs=True) == _snapshot(tmp / "root", xattrs=True)

@@ -27,7 +27,8 @@ def test_same_entries_and_digests_as_skopeo(tmp_path):
     pack_tree(tree, tmp_path / "ours", "gz", "gzip")
     pack_tree(tree, tmp_path / "ours", "fp", "flashpack")
     subprocess.run(["skopeo", "copy", "-q", "--dest-compress-format", "zstd:chunked",
-                    f"oci:{tmp_path / 'ours'}:gz", f"oci:{tmp_path / 'theirs'}:x"], check=True, capture_output=True)
+                    f"oci:{tmp_path / 'ours'}:gz", f"oci:{tmp_path / 'theirs'}:x"], check=True,
+                   capture_output=True)
     their_path, theirs = _toc(tmp_path / "theirs", "x")
     _, ours = _toc(tmp_path / "ours", "fp")
 
@@ -45,5 +46,6 @@ def test_same_entries_and_digests_as_skopeo(tmp_path):
     subprocess.run(["skopeo", "copy", "-q", f"oci:{tmp_path / 'ours'}:fp", f"dir:{tmp_path / 'dir'}"],
                    check=True, capture_output=True)
     subprocess.run(["skopeo", "copy", "-q", "--dest-compress-format", "gzip",
-                    f"oci:{tmp_path / 'ours'}:fp", f"oci:{tmp_path / 'gz'}:x"], check=True, capture_output=True)
+                    f"oci:{tmp_path / 'ours'}:fp", f"oci:{tmp_path / 'gz'}:x"], check=True,
+                   capture_output=True)
     validate(tmp_path / "gz")

@@ -30,6 +30,8 @@ def test_special_files_kept_sockets_reported(tmp_path):
         members = {m.name: m for m in tar}
     assert sorted(members) == ["dev", "dev/loop9", "dev/null", "pipe"]
     assert members["pipe"].isfifo()
-    assert members["dev/null"].ischr() and (members["dev/null"].devmajor, members["dev/null"].devminor) == (1, 3)
-    assert members["dev/loop9"].isblk() and (members["dev/loop9"].devmajor, members["dev/loop9"].devminor) == (7, 9)
+    assert (members["dev/null"].ischr()
+            and (members["dev/null"].devmajor, members["dev/null"].devminor) == (1, 3))
+    assert (members["dev/loop9"].isblk()
+            and (members["dev/loop9"].devmajor, members["dev/loop9"].devminor) == (7, 9))
     assert members["dev/null"].mode == 0o666 and members["dev/loop9"].mode == 0o660

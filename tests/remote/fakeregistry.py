@@ -107,7 +107,8 @@ class FaultProxy:
             return self._half_then_reset(h, body)
         if path == "/token":
             return self._token(h)
-        if self.token and path.startswith("/v2/") and h.headers.get("Authorization") != f"Bearer {self.token}":
+        if (self.token and path.startswith("/v2/")
+                and h.headers.get("Authorization") != f"Bearer {self.token}"):
             realm = f"http://{self.address}/token"
             self._record(h.command, path, 401)
             return self._reply(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {
@@ -115,33 +116,31 @@ class FaultProxy:
         if fault and fault.action == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             self._record(h.command, path, fault.status)
-            return self._reply(h, fault.status, b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}', headers)
+            return self._reply(h, fault.status,
+                               b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}', headers)
         if fault and fault.action == "reset":
             self._record(h.command, path, 0)
             _reset(h)
             return
+        self._forward(h, path, body, fault.action if fault else None)
+
+    def _forward(self, h: BaseHTTPRequestHandler, path: str, body: bytes, action: str | None) -> None:
+        """The upstream registry's answer, spoilt as the fault's action says (corrupt, truncate, slow)."""
         dropped = ("host", "authorization", "content-length") + (("range",) if self.no_ranges else ())
         headers = {k: v for k, v in h.headers.items() if k.lower() not in dropped}
         resp = self.client.request(h.command, self.upstream + h.path, content=body, headers=headers)
         data = resp.content
         self._record(h.command, path, resp.status_code)
         out = {k: v for k, v in resp.headers.items()
-               if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding", "location")}
+               if k.lower() not in ("content-length", "transfer-encoding", "connection",
+                                    "content-encoding", "location")}
         if "location" in resp.headers:
             out["Location"] = resp.headers["location"].replace(self.upstream, f"http://{self.address}")
-        if fault and fault.action == "corrupt" and data:
+        if action == "corrupt" and data:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
-        if fault and fault.action == "truncate" and data:
-            h.send_response(resp.status_code)
-            for k, v in out.items():
-                h.send_header(k, v)
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data[: len(data) // 2])
-            h.wfile.flush()
-            _reset(h)
-            return
-        if fault and fault.action == "slow":
+        if action == "truncate" and data:
+            return _truncated(h, resp.status_code, out, data)
+        if action == "slow":
             return self._slow(h, resp.status_code, out, data)
         self._reply(h, resp.status_code, data if h.command != "HEAD" else b"", out,
                     length=len(data) if h.command != "HEAD" else int(resp.headers.get("content-length") or 0))
@@ -152,7 +151,8 @@ class FaultProxy:
         start = int((h.headers.get("Content-Range") or "0-0").split("-")[0])
         half = body[: len(body) // 2]
         target = self.upstream + h.path.split("?", 1)[0]
-        headers = {"Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + len(half) - 1}"}
+        headers = {"Content-Type": "application/octet-stream",
+                   "Content-Range": f"{start}-{start + len(half) - 1}"}
         resp = self.client.request("PATCH", target, content=half, headers=headers)
         self._record(h.command, h.path.split("?", 1)[0], 0)
         assert resp.status_code == 202, resp.text
@@ -187,6 +187,18 @@ class FaultProxy:
         h.end_headers()
         if body and h.command != "HEAD":
             h.wfile.write(body)
+
+
+def _truncated(h: BaseHTTPRequestHandler, status: int, headers: dict, data: bytes) -> None:
+    """Half of the body the headers announce, then a reset connection."""
+    h.send_response(status)
+    for k, v in headers.items():
+        h.send_header(k, v)
+    h.send_header("Content-Length", str(len(data)))
+    h.end_headers()
+    h.wfile.write(data[: len(data) // 2])
+    h.wfile.flush()
+    _reset(h)
 
 
 def _reset(h: BaseHTTPRequestHandler) -> None:

@@ -59,7 +59,8 @@ def layout_from_tree(root: Path, layout: Path, tag: str = "latest") -> Path:
 
 
 def layout_from_trees(roots: list[Path | tuple[Path, str]], layout: Path, tag: str = "latest") -> Path:
-    """An OCI layout with one uncompressed layer per tree (lowest first); (tree, "dir/") puts it under dir/."""
+    """An OCI layout with one uncompressed layer per tree (lowest first); (tree,
+    "dir/") puts it under dir/."""
     layers = []
     for root in roots:
         tree, prefix = root if isinstance(root, tuple) else (root, "")

@@ -67,7 +67,8 @@ def two_images(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pa
     return images[0], images[1], root / "plain_b"
 
 
-def test_second_image_fetches_only_the_missing_files(registry, tls_registry, two_images, repo, tmp_path) -> None:
+def test_second_image_fetches_only_the_missing_files(registry, tls_registry, two_images, repo,
+                                                     tmp_path) -> None:
     image_a, image_b, plain_b = two_images
     layers_a = {layer["digest"] for layer in manifest_of(image_a)["layers"]}
     layers_b = manifest_of(image_b)["layers"]
@@ -83,13 +84,16 @@ def test_second_image_fetches_only_the_missing_files(registry, tls_registry, two
 
     log = Path(service_var("REGISTRY_TLS_LOG"))
     start = log.stat().st_size
-    second = pull_reference(reference.parse(f"{tls_registry.address}/{repo}-b:v1"), store, to=tmp_path / "b", **tls)
+    second = pull_reference(reference.parse(f"{tls_registry.address}/{repo}-b:v1"), store,
+                            to=tmp_path / "b", **tls)
     stats = second.stats
-    blobs = [plain_b / "blobs" / "sha256" / layer["digest"].split(":")[1] for layer in manifest_of(plain_b)["layers"]]
+    blobs = [plain_b / "blobs" / "sha256" / layer["digest"].split(":")[1]
+             for layer in manifest_of(plain_b)["layers"]]
     assert _tree(tmp_path / "b") == _tree(unpack_layers(blobs, tmp_path / "expected"))
     size_b = sum(layer["size"] for layer in layers_b)
     extra_layer = layers_b[1]["size"]
-    assert stats.bytes_fetched < extra_layer + 0.03 * size_b, stats.as_dict()  # TOCs, manifest, config, the new files
+    # TOCs, manifest, config, the new files
+    assert stats.bytes_fetched < extra_layer + 0.03 * size_b, stats.as_dict()
     assert stats.bytes_reused > 0.9 * (size_b - extra_layer), stats.as_dict()
     assert [layer["mode"] for layer in second.layers] == ["cached", "full", "partial", "partial", "partial"]
     # the registry writes its access-log line when a request completes

@@ -83,7 +83,8 @@ def test_bad_blob_once_is_retried(registry, pushed, tmp_path, action) -> None:
 
 
 @pytest.mark.parametrize("action", ["truncate", "corrupt"])
-def test_always_bad_blob_is_rejected_and_never_stored(registry, pushed, gzip_layout, tmp_path, action) -> None:
+def test_always_bad_blob_is_rejected_and_never_stored(registry, pushed, gzip_layout, tmp_path,
+                                                      action) -> None:
     layer = manifest_of(gzip_layout)["layers"][0]["digest"]
     with FaultProxy(registry) as proxy, _client(proxy) as client:
         proxy.add(Fault("GET", f"/blobs/{layer}", action, times=-1))
@@ -98,7 +99,8 @@ def test_connection_reset_mid_upload_resumes(registry, chunked_layout, repo, tmp
     with FaultProxy(registry) as proxy, _client(proxy) as client:
         proxy.add(Fault("PATCH", "/blobs/uploads/", "reset-body", times=2, after=2))
         ref = reference.parse(f"{proxy.address}/{repo}:v1")
-        result = push_image(store, store.resolve("latest"), ref, client, monolithic_limit=0, chunk_size=200_000)
+        result = push_image(store, store.resolve("latest"), ref, client, monolithic_limit=0,
+                            chunk_size=200_000)
     assert [s for m, _, s in proxy.log if m == "PATCH"].count(0) == 2
     assert any(m == "GET" and "/blobs/uploads/" in p for m, p, _ in proxy.log)  # asked where it stood
     with RegistryClient(registry) as client:
@@ -108,7 +110,8 @@ def test_connection_reset_mid_upload_resumes(registry, chunked_layout, repo, tmp
 
 
 @pytest.mark.parametrize("mode", ["monolithic", "chunked"])
-def test_upload_broken_after_the_registry_kept_half_recovers(registry, chunked_layout, repo, tmp_path, mode) -> None:
+def test_upload_broken_after_the_registry_kept_half_recovers(registry, chunked_layout, repo,
+                                                             tmp_path, mode) -> None:
     """The registry really holds part of the body when the connection breaks: a monolithic upload starts
     a fresh session (re-sending into the old one would fail its digest), a chunked one resumes from the
     offset the registry reports."""
@@ -117,9 +120,10 @@ def test_upload_broken_after_the_registry_kept_half_recovers(registry, chunked_l
     options = {"monolithic_limit": 0, "chunk_size": 300_000} if mode == "chunked" else {}
     method = "PATCH" if mode == "chunked" else "PUT"
     with FaultProxy(registry) as proxy, _client(proxy) as client:
-        proxy.add(Fault(method, "/blobs/uploads/", "half-then-reset", times=1, after=1 if mode == "chunked" else 0))
-        result = push_image(store, store.resolve("latest"), reference.parse(f"{proxy.address}/{repo}:v1"), client,
-                            **options)
+        proxy.add(Fault(method, "/blobs/uploads/", "half-then-reset", times=1,
+                        after=1 if mode == "chunked" else 0))
+        result = push_image(store, store.resolve("latest"), reference.parse(f"{proxy.address}/{repo}:v1"),
+                            client, **options)
     assert [s for m, _, s in proxy.log if m == method].count(0) == 1
     if mode == "chunked":
         assert result.stats.bytes_sent < layer["size"] + 200_000  # resumed, not restarted
@@ -133,7 +137,8 @@ def test_connection_reset_on_monolithic_upload_is_retried(registry, gzip_layout,
     with FaultProxy(registry) as proxy, _client(proxy) as client:
         proxy.add(Fault("PUT", "/blobs/uploads/", "reset-body", times=1))
         store = Store(gzip_layout)
-        result = push_image(store, store.resolve("latest"), reference.parse(f"{proxy.address}/{repo}:v1"), client)
+        result = push_image(store, store.resolve("latest"),
+                            reference.parse(f"{proxy.address}/{repo}:v1"), client)
     assert result.stats.blobs_uploaded == 2
 
 
@@ -172,7 +177,8 @@ def test_kill_9_during_pull_then_rerun_succeeds(registry, chunked_layout, repo, 
         proxy.add(Fault("GET", f"/blobs/{layer}", "slow", times=-1))
         cmd = [sys.executable, "-m", "falmigrate", "pull", f"docker://{proxy.address}/{repo}:v1", "--store",
                str(store), *extra]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=os.environ.copy())
         wait_until(lambda: any(p.stat().st_size > 100_000 for p in _temp_files(store)),
                    timeout=120, what="the layer's temp file to be half-way")
         proc.send_signal(signal.SIGKILL)
@@ -183,7 +189,8 @@ def test_kill_9_during_pull_then_rerun_succeeds(registry, chunked_layout, repo, 
         assert str(Digest.of_bytes(blob.read_bytes())) == f"sha256:{blob.name}"
     assert not rootfs.exists()  # the rootfs is built aside and renamed into place only when complete
     rerun = subprocess.run([sys.executable, "-m", "falmigrate", "pull", f"docker://{registry}/{repo}:v1",
-                            "--store", str(store), "--json", *extra], capture_output=True, text=True, check=False)
+                            "--store", str(store), "--json", *extra], capture_output=True,
+                           text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
     assert Store(store).has_blob(layer) and json.loads(rerun.stdout)["bytes_reused"] > 0
     if unpack:
@@ -242,8 +249,10 @@ def test_kill_9_during_chunked_push_then_rerun_resumes(registry, chunked_layout,
     assert summary["bytes_sent"] <= layer["size"] - 3 * chunk + 10_000
     assert any(m == "GET" and "/blobs/uploads/" in p for m, p, _ in proxy.log)
     with RegistryClient(registry) as client:
-        back = pull(reference.parse(f"{registry}/{repo}@{summary['manifest_digest']}"), Store(tmp_path / "s"), client)
-    assert Store(tmp_path / "s").read_blob(layer["digest"]) == Store(chunked_layout).read_blob(layer["digest"])
+        back = pull(reference.parse(f"{registry}/{repo}@{summary['manifest_digest']}"),
+                    Store(tmp_path / "s"), client)
+    assert (Store(tmp_path / "s").read_blob(layer["digest"])
+            == Store(chunked_layout).read_blob(layer["digest"]))
     assert back.digest == summary["manifest_digest"]
     assert json.loads((tmp_path / "cache" / "falmigrate" / "uploads.json").read_text()) == {}
 

@@ -38,4 +38,5 @@ def test_index_push_and_platform_pull(registry, gzip_layout, repo, tmp_path) -> 
                             to=tmp_path / "fs", platform="linux/amd64")
     assert pulled.digest == str(digest) and (tmp_path / "fs" / "bin" / "busybox").is_file()
     with pytest.raises(ImageError, match="no linux/arm64 image"):
-        pull_reference(reference.parse(f"{registry}/{repo}:multi"), tmp_path / "store", platform="linux/arm64")
+        pull_reference(reference.parse(f"{registry}/{repo}:multi"), tmp_path / "store",
+                       platform="linux/arm64")

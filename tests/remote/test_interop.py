@@ -23,12 +23,15 @@ def _run(*cmd: str, timeout: int = 180) -> subprocess.CompletedProcess:
 
 def test_skopeo_and_podman_read_our_flashpack_push(registry, chunked_layout, repo, tmp_path) -> None:
     pushed = push_layout(chunked_layout, "latest", reference.parse(f"{registry}/{repo}:fp"))
-    copy = _run("skopeo", "copy", "--src-tls-verify=false", f"docker://{registry}/{repo}:fp", f"oci:{tmp_path / 'copy'}:x")
+    copy = _run("skopeo", "copy", "--src-tls-verify=false", f"docker://{registry}/{repo}:fp",
+                f"oci:{tmp_path / 'copy'}:x")
     assert copy.returncode == 0, copy.stderr
     copied = manifest_of(tmp_path / "copy")
-    assert [layer["digest"] for layer in copied["layers"]] == [layer["digest"] for layer in manifest_of(chunked_layout)["layers"]]
+    assert ([layer["digest"] for layer in copied["layers"]]
+            == [layer["digest"] for layer in manifest_of(chunked_layout)["layers"]])
     runroot = Path(tempfile.mkdtemp(prefix="fmp-", dir="/tmp"))  # podman wants a runroot path < 50 chars
-    podman = ("podman", "--root", str(tmp_path / "podman"), "--runroot", str(runroot), "--storage-driver", "vfs")
+    podman = ("podman", "--root", str(tmp_path / "podman"), "--runroot", str(runroot),
+              "--storage-driver", "vfs")
     pulled = _run(*podman, "pull", "--tls-verify=false", f"{registry}/{repo}:fp")
     assert pulled.returncode == 0, pulled.stderr
     inspect = _run(*podman, "image", "inspect", f"{registry}/{repo}:fp")
@@ -81,7 +84,8 @@ def test_pack_converts_registry_image_to_flashpack_registry_to_registry(
     cfg.write_text(json.dumps({"auths": {tls_registry.address: {"username": tls_registry.user,
                                                                 "password": tls_registry.password}}}))
     dst = f"{tls_registry.address}/{repo}-fp:v1"
-    packed = cli("pack", f"docker://{src}", f"docker://{dst}", "--ca", tls_registry.ca, "--config", str(cfg), "--json")
+    packed = cli("pack", f"docker://{src}", f"docker://{dst}", "--ca", tls_registry.ca, "--config",
+                 str(cfg), "--json")
     assert packed.exit_code == 0, packed.output
     summary = json.loads(packed.stdout)
     assert tls_registry.password not in packed.output
@@ -99,7 +103,8 @@ def test_pack_converts_registry_image_to_flashpack_registry_to_registry(
                 f"docker://{dst}", f"oci:{tmp_path / 'copy'}:x")
     assert copy.returncode == 0, copy.stderr
     runroot = Path(tempfile.mkdtemp(prefix="fmp-", dir="/tmp"))
-    podman = ("podman", "--root", str(tmp_path / "podman"), "--runroot", str(runroot), "--storage-driver", "vfs")
+    podman = ("podman", "--root", str(tmp_path / "podman"), "--runroot", str(runroot),
+              "--storage-driver", "vfs")
     try:
         pulled = _run(*podman, "pull", "--cert-dir", str(_cert_dir(tls_registry, tmp_path)), "--creds",
                       f"{tls_registry.user}:{tls_registry.password}", dst)
@@ -107,8 +112,8 @@ def test_pack_converts_registry_image_to_flashpack_registry_to_registry(
     finally:
         _run(*podman, "rmi", "-a", "-f")
         shutil.rmtree(runroot, ignore_errors=True)
-    ours = cli("pull", f"docker://{dst}", "--ca", tls_registry.ca, "--config", str(cfg), "--to", str(tmp_path / "fs"),
-               "--store", str(tmp_path / "store"), "--json")
+    ours = cli("pull", f"docker://{dst}", "--ca", tls_registry.ca, "--config", str(cfg), "--to",
+               str(tmp_path / "fs"), "--store", str(tmp_path / "store"), "--json")
     assert ours.exit_code == 0, ours.output
     assert json.loads(ours.stdout)["manifest_digest"] == summary["digest"]
     ours_gz = pull_reference(reference.parse(src), tmp_path / "store-gz", to=tmp_path / "fs-gz")

@@ -42,7 +42,8 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
     return v1, v2, tree, base
 
 
-def test_update_pull_fetches_only_the_changed_file(registry, registry_log, repo, two_versions, tmp_path) -> None:
+def test_update_pull_fetches_only_the_changed_file(registry, registry_log, repo, two_versions,
+                                                   tmp_path) -> None:
     v1, v2, tree, _ = two_versions
     push_layout(v1, "latest", reference.parse(f"{registry}/{repo}:v1"))
     push_layout(v2, "latest", reference.parse(f"{registry}/{repo}:v2"))
@@ -140,11 +141,12 @@ def test_update_pull_after_mid_file_edit_fetches_only_changed_chunks(
     assert stats.files_fetched == 1 and stats.chunks_fetched == len(changed), stats.as_dict()
     weights2 = next(found for entry, found in _files(toc2) if entry["name"] == "model/weights.bin")
     assert stats.chunks_reused == sum(1 for c in weights2 if c.digest not in changed)  # zero runs included
-    toc_length = int(layer2["annotations"]["io.github.containers.zstd-chunked.manifest-position"].split(":")[1])
+    position = layer2["annotations"]["io.github.containers.zstd-chunked.manifest-position"]
+    toc_length = int(position.split(":")[1])
     manifest_bytes = (v["v2"] / "blobs" / "sha256" / update.digest.split(":")[1]).stat().st_size
     fixed = manifest_bytes + manifest_of(v["v2"])["config"]["size"] + toc_length
-    assert fixed + sum(changed.values()) <= stats.bytes_fetched <= fixed + sum(changed.values()) + (16 << 10), \
-        (fixed, changed, stats.as_dict())
+    assert (fixed + sum(changed.values()) <= stats.bytes_fetched
+            <= fixed + sum(changed.values()) + (16 << 10)), (fixed, changed, stats.as_dict())
     assert stats.bytes_fetched < layer2["size"] // 20  # a 48 MiB file changed: a chunk or two travel
     wait_until(lambda: _log_bytes(registry_log, start, repo) >= stats.bytes_fetched, timeout=60,
                what=f"the registry log to show the {stats.bytes_fetched} B fetched")
@@ -159,7 +161,8 @@ def test_update_pull_after_mid_file_edit_fetches_only_changed_chunks(
     assert _tree(tmp_path / "r3") == _tree(v["base"] / "tree_v3")
     small = sum(e["endOffset"] - e["offset"] for e, c in _files(toc3) if e["name"] != "model/weights.bin")
     assert 1 <= third.stats.chunks_fetched <= len(changed3) + 1, third.stats.as_dict()
-    assert third.stats.bytes_fetched <= fixed + sum(changed3.values()) + small + (32 << 10), third.stats.as_dict()
+    assert (third.stats.bytes_fetched
+            <= fixed + sum(changed3.values()) + small + (32 << 10)), third.stats.as_dict()
 
 
 def _files(entries: list[dict]) -> list:
@@ -196,4 +199,5 @@ def test_update_pull_of_skopeo_chunked_layers_fetches_only_changed_chunks(regist
     layer = manifest_of(layouts[1])["layers"][0]
     toc_length = int(next(v for k, v in layer["annotations"].items()  # skopeo 1.9: the old prefix
                           if k.endswith("zstd-chunked.manifest-position")).split(":")[1])
-    assert update.stats.bytes_fetched <= toc_length + sum(changed.values()) + (32 << 10), update.stats.as_dict()
+    assert (update.stats.bytes_fetched
+            <= toc_length + sum(changed.values()) + (32 << 10)), update.stats.as_dict()

@@ -29,7 +29,8 @@ def test_a_cold_store_stops_planning_once_the_budget_is_spent(tmp_path: Path) ->
 
 def test_a_warm_store_plans_to_the_end_within_the_budget(tmp_path: Path) -> None:
     entries = _entries(100)
-    known = LocalIndex(files={entry["digest"]: Source(tmp_path / "blob", 0, 10, 1000) for entry in entries[:90]})
+    stored = Source(tmp_path / "blob", 0, 10, 1000)
+    known = LocalIndex(files={entry["digest"]: stored for entry in entries[:90]})
     capped = chunked.plan(entries, Store(tmp_path / "store"), known, budget=50_000)
     full = chunked.plan(entries, Store(tmp_path / "store"), known)
     assert not capped.over_budget

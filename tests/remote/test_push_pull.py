@@ -36,7 +36,8 @@ def _source_tree(layout: Path, tmp: Path) -> dict:
     return _tree(unpack_layers(layers, tmp / "expected"))
 
 
-def test_push_pull_by_digest_compare_trees_and_validate(registry, chunked_layout, repo, tmp_path, cli) -> None:
+def test_push_pull_by_digest_compare_trees_and_validate(registry, chunked_layout, repo,
+                                                        tmp_path, cli) -> None:
     ref = f"docker://{registry}/{repo}:v1"
     pushed = cli("push", f"oci:{chunked_layout}:latest", ref, "--json")
     assert pushed.exit_code == 0, pushed.output
@@ -59,7 +60,8 @@ def test_push_pull_by_digest_compare_trees_and_validate(registry, chunked_layout
     assert Store(store).resolve(digest)["digest"] == digest
     for blob in (store / "blobs" / "sha256").iterdir():
         assert (chunked_layout / "blobs" / "sha256" / blob.name).read_bytes() == blob.read_bytes()
-    inspect = subprocess.run(["skopeo", "inspect", f"oci:{store}:{digest}"], check=False, capture_output=True, text=True)
+    inspect = subprocess.run(["skopeo", "inspect", f"oci:{store}:{digest}"], check=False,
+                             capture_output=True, text=True)
     assert inspect.returncode == 0, inspect.stderr
     # pull + unpack into a fresh store gives the same tree as unpacking the source layers; a cold
     # FlashPack layer is fetched whole (after its TOC) and its TOC kept for later partial pulls
@@ -72,7 +74,8 @@ def test_push_pull_by_digest_compare_trees_and_validate(registry, chunked_layout
     assert _tree(tmp_path / "rootfs") == _source_tree(chunked_layout, tmp_path)
 
 
-def test_our_flashpack_image_round_trips_and_validates(registry, flashpack_layout, repo, tmp_path, cli) -> None:
+def test_our_flashpack_image_round_trips_and_validates(registry, flashpack_layout, repo,
+                                                       tmp_path, cli) -> None:
     """Our own FlashPack writer's image: pushed, pulled back by digest into a layout that oci.validate
     (the oracle) and skopeo accept, and unpacked to the tree of the source layers."""
     from falmigrate.oci.validate import validate
@@ -101,9 +104,11 @@ def test_second_push_uploads_nothing_and_other_repo_mounts(registry, gzip_layout
     second = push_layout(gzip_layout, "latest", ref)
     assert second.stats.blobs_uploaded == 0 and second.stats.bytes_skipped == total
     # only the manifest PUT carries bytes the second time
-    assert second.stats.bytes_sent == (gzip_layout / "blobs" / "sha256" / second.digest.split(":")[1]).stat().st_size
+    assert (second.stats.bytes_sent
+            == (gzip_layout / "blobs" / "sha256" / second.digest.split(":")[1]).stat().st_size)
     other = push_layout(gzip_layout, "latest", ref.with_repository(repo + "-copy"))
-    assert other.stats.blobs_mounted == 2 and other.stats.bytes_mounted == total and other.stats.blobs_uploaded == 0
+    assert (other.stats.blobs_mounted == 2 and other.stats.bytes_mounted == total
+            and other.stats.blobs_uploaded == 0)
     assert other.digest == first.digest
 
 
@@ -114,7 +119,8 @@ def test_chunked_upload_round_trip(registry, chunked_layout, repo, tmp_path) -> 
     ref = reference.parse(f"{registry}/{repo}:chunks")
     store = Store(chunked_layout)
     with RegistryClient(registry) as client:
-        result = push_image(store, store.resolve("latest"), ref, client, monolithic_limit=0, chunk_size=100_000)
+        result = push_image(store, store.resolve("latest"), ref, client, monolithic_limit=0,
+                            chunk_size=100_000)
     pulled = pull_reference(ref, tmp_path / "store")
     assert pulled.digest == result.digest
     layer = manifest_of(chunked_layout)["layers"][0]["digest"]
@@ -131,7 +137,8 @@ def _docker_config(path: Path, registry: str, user: str, password: str) -> Path:
 def test_tls_htpasswd_registry_with_docker_config(tls_registry, gzip_layout, repo, tmp_path, cli) -> None:
     config = _docker_config(tmp_path / "cfg", tls_registry.address, tls_registry.user, tls_registry.password)
     ref = f"docker://{tls_registry.address}/{repo}:v1"
-    pushed = cli("push", f"oci:{gzip_layout}:latest", ref, "--ca", tls_registry.ca, "--config", str(config), "--json")
+    pushed = cli("push", f"oci:{gzip_layout}:latest", ref, "--ca", tls_registry.ca, "--config",
+                 str(config), "--json")
     assert pushed.exit_code == 0, pushed.output
     pulled = cli("pull", ref, "--ca", tls_registry.ca, "--config", str(config), "--to", str(tmp_path / "fs"),
                  "--store", str(tmp_path / "st"), "--json")

@@ -22,7 +22,8 @@ def _non_loopback_address() -> str:
     for address in out:
         if "." in address and not address.startswith("127."):
             return address
-    pytest.fail(f"this machine has no non-loopback IPv4 address (hostname -I: {out}); the rule cannot be tested")
+    pytest.fail(f"this machine has no non-loopback IPv4 address (hostname -I: {out}); the "
+                "rule cannot be tested")
 
 
 def test_plain_http_only_for_loopback_unless_insecure(registry, gzip_layout, repo, tmp_path, cli) -> None:
@@ -44,9 +45,9 @@ def test_plain_http_only_for_loopback_unless_insecure(registry, gzip_layout, rep
 def _helper(bindir: Path, name: str, registry: str, user: str, secret: str) -> None:
     answer = json.dumps({"ServerURL": registry, "Username": user, "Secret": secret})
     script = bindir / f"docker-credential-{name}"
-    script.write_text(f"#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\n[ \"$server\" = \"{registry}\" ] || "
-                      f"{{ echo 'credentials not found in native keychain'; exit 1; }}\n"
-                      f"cat <<'EOF'\n{answer}\nEOF\n")
+    script.write_text("#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\n"
+                      f"[ \"$server\" = \"{registry}\" ] || {{ echo 'credentials not found in native "
+                      f"keychain'; exit 1; }}\ncat <<'EOF'\n{answer}\nEOF\n")
     script.chmod(0o755)
 
 
@@ -60,7 +61,8 @@ def test_creds_store_helper_against_the_tls_registry(tls_registry, gzip_layout, 
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"credsStore": "falstore", "auths": {tls_registry.address: {}}}))
     ref = f"docker://{tls_registry.address}/{repo}:store"
-    pushed = cli("push", f"oci:{gzip_layout}:latest", ref, "--ca", tls_registry.ca, "--config", str(cfg), "--json")
+    pushed = cli("push", f"oci:{gzip_layout}:latest", ref, "--ca", tls_registry.ca, "--config",
+                 str(cfg), "--json")
     assert pushed.exit_code == 0, pushed.output
     assert json.loads(pushed.stdout)["blobs_uploaded"] == 2
     # a store that has nothing for this registry: a clear auth error, exit 7
@@ -71,8 +73,8 @@ def test_creds_store_helper_against_the_tls_registry(tls_registry, gzip_layout, 
 
 
 def _run_cli(*args: str, env: dict) -> str:
-    proc = subprocess.run([sys.executable, "-m", "falmigrate", *args], capture_output=True, text=True, env=env,
-                          check=False, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "falmigrate", *args], capture_output=True, text=True,
+                          env=env, check=False, timeout=300)
     return f"exit={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
 
 
@@ -93,26 +95,30 @@ def test_credentials_and_tokens_are_never_printed_or_stored(registry, gzip_layou
         ref = f"docker://{proxy.address}/{repo}:v1"
         outputs = [
             _run_cli("push", f"oci:{gzip_layout}:latest", ref, "--config", str(good), env=env),
-            _run_cli("push", f"oci:{chunked_layout}:latest", f"{ref}-b", "--config", str(good), "--json", env=env),
-            _run_cli("pull", ref, "--config", str(good), "--to", str(tmp_path / "fs"), "--store", str(tmp_path / "s"),
+            _run_cli("push", f"oci:{chunked_layout}:latest", f"{ref}-b", "--config", str(good), "--json",
                      env=env),
+            _run_cli("pull", ref, "--config", str(good), "--to", str(tmp_path / "fs"), "--store",
+                     str(tmp_path / "s"), env=env),
             _run_cli("pull", ref, "--config", str(bad), "--store", str(tmp_path / "s2"), env=env),
             _run_cli("pull", ref, "--config", str(bad), "--store", str(tmp_path / "s3"), "--json", env=env),
             _run_cli("pack", ref, f"oci:{tmp_path / 'packed'}:x", "--config", str(good), env=env),
         ]
-    assert [o.split("\n", 1)[0] for o in outputs] == ["exit=0", "exit=0", "exit=0", "exit=7", "exit=7", "exit=0"], outputs
+    assert [o.split("\n", 1)[0] for o in outputs] == ["exit=0", "exit=0", "exit=0", "exit=7", "exit=7",
+                                                      "exit=0"], outputs
     assert "retrying" in "".join(outputs)  # the faults did make it log
     for output in outputs:
         for secret in secrets:
             assert secret not in output, output
-    written = [p for root in (cache, tmp_path / "s", tmp_path / "packed") for p in root.rglob("*") if p.is_file()]
+    written = [p for root in (cache, tmp_path / "s", tmp_path / "packed")
+               for p in root.rglob("*") if p.is_file()]
     assert written
     for path in written:
         data = path.read_bytes()
         assert not any(secret.encode() in data for secret in secrets), path
 
 
-@pytest.mark.parametrize("case", ["symlink parent relative", "whiteout dotdot", "hardlink dotdot", "char device"])
+@pytest.mark.parametrize("case",
+                         ["symlink parent relative", "whiteout dotdot", "hardlink dotdot", "char device"])
 def test_pulling_a_hostile_image_is_refused_and_leaves_nothing(registry, repo, tmp_path, cli, case) -> None:
     """End to end: a hostile layer in a registry image stops `pull --to` with exit 9; the rootfs is not
     created (it was being built aside) and nothing next to it changed."""
@@ -123,7 +129,8 @@ def test_pulling_a_hostile_image_is_refused_and_leaves_nothing(registry, repo, t
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "sentinel").write_text("precious")
-    members = [(n, k, p.replace("{outside}", str(outside)) if isinstance(p, str) else p) for n, k, p in HOSTILE[case]]
+    members = [(n, k, p.replace("{outside}", str(outside)) if isinstance(p, str) else p)
+               for n, k, p in HOSTILE[case]]
     layer = gzip.compress(_tar([("ok", "dir", None), ("ok/file", "reg", "fine"), *members]))
     layout = _layout(tmp_path / "layout", [layer])
     push_layout(layout, "evil", reference.parse(f"{registry}/{repo}:evil"))
@@ -151,16 +158,18 @@ def _layout(layout: Path, layers: list[bytes]) -> Path:
         return f"sha256:{digest}"
 
     diff_ids = ["sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest() for layer in layers]
-    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}})
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}})
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                       "digest": put(config.encode()), "size": len(config)},
                            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                                       "digest": put(layer), "size": len(layer)} for layer in layers]}).encode()
+                                       "digest": put(layer), "size": len(layer)}
+                                      for layer in layers]}).encode()
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest), "size": len(manifest),
-        "annotations": {"org.opencontainers.image.ref.name": "evil"}}]}))
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest),
+        "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": "evil"}}]}))
     return layout
 
 
@@ -183,7 +192,8 @@ def test_a_refused_layer_abandons_the_downloads_still_running(registry, repo, tm
     with FaultProxy(registry) as proxy, RegistryClient(proxy.address, backoff=0.01) as client:
         proxy.add(Fault("GET", f"/blobs/{big_digest}", "slow", times=-1))  # ~3 s for 1 MiB
         with pytest.raises(UnsafeArchiveError):
-            pull(reference.parse(f"{proxy.address}/{repo}:evil"), Store(tmp_path / "s"), client, to=tmp_path / "fs")
+            pull(reference.parse(f"{proxy.address}/{repo}:evil"), Store(tmp_path / "s"), client,
+                 to=tmp_path / "fs")
     assert not Store(tmp_path / "s").has_blob(big_digest)
     assert not list((tmp_path / "s" / ".falmigrate-tmp").glob("*"))
     assert not (tmp_path / "fs").exists()

@@ -79,7 +79,8 @@ def profiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _expected_tree(plain: Path, dest: Path) -> dict:
-    blobs = [plain / "blobs" / "sha256" / layer["digest"].split(":")[1] for layer in manifest_of(plain)["layers"]]
+    blobs = [plain / "blobs" / "sha256" / layer["digest"].split(":")[1]
+             for layer in manifest_of(plain)["layers"]]
     unpack_layers(blobs, dest)
     return _tree(dest)
 
@@ -89,7 +90,8 @@ def test_cold_pull_writes_the_startup_set_first(registry, profiled, repo, tmp_pa
     push_layout(layout, "latest", reference.parse(f"{registry}/{repo}:v1"))
     sink = Recorder()
     with progress.use_sink(sink):
-        result = pull_reference(reference.parse(f"{registry}/{repo}:v1"), tmp_path / "store", to=tmp_path / "fs")
+        result = pull_reference(reference.parse(f"{registry}/{repo}:v1"), tmp_path / "store",
+                                to=tmp_path / "fs")
     files = [detail for kind, detail in sink.events if kind == "unpack.file"]
     first = files[:len(STARTUP)]
     assert set(first) == STARTUP, first

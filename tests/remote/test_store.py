@@ -26,7 +26,8 @@ def test_pushing_a_users_layout_adds_nothing_to_it(registry, gzip_layout, repo, 
     assert _listing(mine) == before  # no lock file, no files/, no temp area
 
 
-def test_pull_and_pack_into_one_directory_at_once(registry, gzip_layout, flashpack_layout, repo, tmp_path) -> None:
+def test_pull_and_pack_into_one_directory_at_once(registry, gzip_layout, flashpack_layout, repo,
+                                                  tmp_path) -> None:
     push_layout(gzip_layout, "latest", reference.parse(f"{registry}/{repo}:gz"))
     push_layout(flashpack_layout, "latest", reference.parse(f"{registry}/{repo}:fp"))
     tree = tmp_path / "tree"
@@ -37,7 +38,8 @@ def test_pull_and_pack_into_one_directory_at_once(registry, gzip_layout, flashpa
     rounds = 3
     env = {**os.environ, "COLUMNS": "200"}
     falmigrate = [sys.executable, "-m", "falmigrate"]
-    pulls = " && ".join(" ".join([*falmigrate, "pull", f"docker://{registry}/{repo}:{name}", "--store", str(shared)])
+    pulls = " && ".join(" ".join([*falmigrate, "pull", f"docker://{registry}/{repo}:{name}",
+                                  "--store", str(shared)])
                         for _ in range(rounds) for name in ("gz", "fp"))
     packs = " && ".join(" ".join([*falmigrate, "pack", f"dir-tree:{tree}", f"oci:{shared}:packed{n}",
                                   "--compression", "flashpack" if n % 2 else "gzip"]) for n in range(rounds))

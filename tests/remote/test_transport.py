@@ -18,5 +18,6 @@ def test_pull_to_layout_and_write_image(registry, chunked_layout, repo, tmp_path
     assert inspect.returncode == 0, inspect.stderr
     written = transport.write_image(tmp_path / "layout", tag, f"docker://{registry}/{repo}-out:v1",
                                     mount_from=(repo,))
-    assert written.digest == src.digest and written.stats.blobs_uploaded == 0 and written.stats.blobs_mounted == 2
+    assert (written.digest == src.digest and written.stats.blobs_uploaded == 0
+            and written.stats.blobs_mounted == 2)
     assert transport.parse("docker://busybox").repository == "library/busybox"

@@ -39,8 +39,10 @@ def test_docker_hub_talks_to_its_api_host() -> None:
     assert parse("busybox").api_host == "registry-1.docker.io"
 
 
-@pytest.mark.parametrize(("host", "loop"), [("localhost:5000", True), ("127.0.0.1:1", True), ("[::1]:5000", True),
-                                            ("127.8.0.1", True), ("10.0.0.1:5000", False), ("example.com", False)])
+@pytest.mark.parametrize(("host", "loop"),
+                         [("localhost:5000", True), ("127.0.0.1:1", True), ("[::1]:5000", True),
+                                            ("127.8.0.1", True), ("10.0.0.1:5000", False),
+                                            ("example.com", False)])
 def test_loopback(host, loop) -> None:
     assert is_loopback(host) is loop
 
@@ -75,7 +77,8 @@ def test_config_auths_forms(tmp_path) -> None:
     b64 = base64.b64encode(b"u1:p:with:colons").decode()
     path = _config(tmp_path, {"auths": {"reg.example:5000": {"auth": b64},
                                         "https://other.example": {"username": "u2", "password": "p2"},
-                                        "https://index.docker.io/v1/": {"auth": base64.b64encode(b"hub:pw").decode()}}})
+                                        "https://index.docker.io/v1/": {
+                                            "auth": base64.b64encode(b"hub:pw").decode()}}})
     assert auth.from_docker_config("reg.example:5000", path) == auth.Credentials("u1", "p:with:colons")
     assert auth.from_docker_config("other.example", path) == auth.Credentials("u2", "p2")
     assert auth.from_docker_config("docker.io", path) == auth.Credentials("hub", "pw")
@@ -93,8 +96,10 @@ def _helper(tmp_path, monkeypatch, name: str, body: str) -> None:
 
 
 def test_cred_helpers_and_store(tmp_path, monkeypatch) -> None:
-    _helper(tmp_path, monkeypatch, "one", 'read s; echo "{\\"Username\\":\\"h1\\",\\"Secret\\":\\"s-$s\\"}"\n')
-    _helper(tmp_path, monkeypatch, "store", 'read s; echo "credentials not found in native keychain"; exit 1\n')
+    _helper(tmp_path, monkeypatch, "one",
+            'read s; echo "{\\"Username\\":\\"h1\\",\\"Secret\\":\\"s-$s\\"}"\n')
+    _helper(tmp_path, monkeypatch, "store",
+            'read s; echo "credentials not found in native keychain"; exit 1\n')
     path = _config(tmp_path, {"credHelpers": {"a.example": "one"}, "credsStore": "store",
                               "auths": {"b.example": {}}})
     assert auth.from_docker_config("a.example", path) == auth.Credentials("h1", "s-a.example")
@@ -130,7 +135,8 @@ def test_credentials_never_go_to_a_plain_http_token_realm_elsewhere() -> None:
         client.request("GET", "/v2/a/manifests/latest", scope="repository:a:pull")
     assert "pw-xyz" not in str(info.value)
     assert not any(s.startswith("auth.example.com") for s in seen)
-    trusting = RegistryClient("127.0.0.1:5999", credentials=auth.Credentials("u", "pw-xyz"), insecure=True, backoff=0)
+    trusting = RegistryClient("127.0.0.1:5999", credentials=auth.Credentials("u", "pw-xyz"),
+                              insecure=True, backoff=0)
     trusting._http = httpx.Client(transport=httpx.MockTransport(handler))
     with pytest.raises(RegistryAuthError, match="rejected the token"):  # the mock never accepts the token
         trusting.request("GET", "/v2/a/manifests/latest", scope="repository:a:pull")
@@ -161,7 +167,8 @@ def test_incoming_blob_is_read_while_written_and_only_a_verified_attempt_counts(
         """The payload in 64 KiB chunks, each handed to the writer once the reader has every byte
         written before it: the reader reads while the blob is written, however fast either thread runs."""
         for i in range(0, len(payload), 65536):
-            wait_until(lambda i=i: len(got) >= i, timeout=30, what=f"the reader to reach byte {i}", interval=0.001)
+            wait_until(lambda i=i: len(got) >= i, timeout=30,
+                       what=f"the reader to reach byte {i}", interval=0.001)
             yield payload[i:i + 65536]
 
     # a corrupted first attempt: the reader following it is superseded, and it was not verified
@@ -170,7 +177,8 @@ def test_incoming_blob_is_read_while_written_and_only_a_verified_attempt_counts(
     bad[-1] ^= 0xFF
     got = bytearray()
     writer = threading.Thread(target=lambda: pytest.raises(IntegrityError, store.write_blob, digest,
-                                                           in_step(bytes(bad), got), len(data), incoming=incoming))
+                                                           in_step(bytes(bad), got), len(data),
+                                                           incoming=incoming))
     writer.start()
     reader = incoming.open()
     with pytest.raises(Superseded):

@@ -26,8 +26,8 @@ def _leftovers(parent):
 def test_write_output_writes_files_and_sources(tmp_path):
     out = write_output(_result(), tmp_path / "out")
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
-        ".dockerignore", "Dockerfile", "MIGRATION.md", "fal_app.py", "pkg/data.bin", "predict.py", "pyproject.toml",
-        "report.json"]
+        ".dockerignore", "Dockerfile", "MIGRATION.md", "fal_app.py", "pkg/data.bin", "predict.py",
+        "pyproject.toml", "report.json"]
     assert (out / "pkg" / "data.bin").read_bytes() == b"\x00\x01"
     assert _leftovers(tmp_path) == []
 

@@ -19,7 +19,8 @@ def test_rendered_dockerfile_builds_and_runs(docker_client, fal_base_image, tmp_
         run_steps=[RunStep(command="mkdir -p /opt/marker\necho built > /opt/marker/ok")],
         env={"GREETING": "hello world"}, exposed_port=8080))
     result = ConvertResult(spec=spec, files=render_files(spec, None),
-                           sources={"predict.py": PREDICT_PY.encode(), "requirements.txt": b"# no packages\n"})
+                           sources={"predict.py": PREDICT_PY.encode(),
+                                    "requirements.txt": b"# no packages\n"})
     out = write_output(result, tmp_path / "out")
     image, _ = docker_client.images.build(path=str(out), rm=True, forcerm=True, network_mode="none")
     try:
@@ -30,7 +31,8 @@ def test_rendered_dockerfile_builds_and_runs(docker_client, fal_base_image, tmp_
         assert output.decode().strip() == "abab! hello world built"
         # fal's runtime needs: curl, and fal (installed last) importable by the image's python3
         runtime = docker_client.containers.run(
-            image.id, ["sh", "-c", "command -v curl && python3 -c 'import fal, pydantic; print(pydantic.VERSION)'"],
+            image.id,
+            ["sh", "-c", "command -v curl && python3 -c 'import fal, pydantic; print(pydantic.VERSION)'"],
             remove=True, network_mode="none")
         assert runtime.decode().split()[1].startswith("2.")
         listing = docker_client.containers.run(image.id, ["ls", "/app"], remove=True, network_mode="none")

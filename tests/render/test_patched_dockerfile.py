@@ -27,7 +27,8 @@ CMD ["python", "handler.py"]
 
 def _spec(**overrides):
     image = ImageSpec(python="3.11", code_dirs=["/srv/app"], dockerfile=UserDockerfile(
-        path="docker/Dockerfile", edits=[DockerfileEdit(action="replace", line=11, lines=['CMD ["python", "serve.py"]'],
+        path="docker/Dockerfile",
+        edits=[DockerfileEdit(action="replace", line=11, lines=['CMD ["python", "serve.py"]'],
                                                          reason="the server the route needs")]))
     return routes.plan(echo_spec(image=image, **overrides), routes.RouteOptions())
 
@@ -57,7 +58,8 @@ def test_preflight_of_the_written_dockerfile_reaches_the_report():
     spec = _spec()
     options = RenderOptions(user_dockerfile=broken, context_files=frozenset({"handler.py", "serve.py"}))
     found = preflight_findings(spec, options, {"fal_app.py", "pyproject.toml"})
-    assert [(f.rule, str(f.location)) for f in found] == [("FM055", "Dockerfile:8")]  # line 7 of the user's file, under the header
+    # line 7 of the user's file, under the header
+    assert [(f.rule, str(f.location)) for f in found] == [("FM055", "Dockerfile:8")]
     report = json.loads(render_files(spec.with_findings(found), None, options)["report.json"])
     assert [f["rule"] for f in report["findings"]] == ["FM055"]
     clean = RenderOptions(user_dockerfile=USER, context_files=frozenset({"handler.py", "serve.py"}))

@@ -45,7 +45,8 @@ def test_dockerfile_order_and_contents():
     assert "RUN --mount=type=secret,id=HF_TOKEN echo token-needed" in lines
     assert 'ENV GREETING="hello world"' in lines and 'ENV MODEL_DIR="/weights"' in lines
     assert "EXPOSE 8000" in lines
-    order = [text.index(s) for s in ("FROM ", "uv venv", "apt-get install", "pip install -r", "pip install \\",
+    order = [text.index(s)
+             for s in ("FROM ", "uv venv", "apt-get install", "pip install -r", "pip install \\",
                                       "RUN python3 -c", "ENV GREETING", "pip install fal", "COPY . /app",
                                       "EXPOSE")]
     assert order == sorted(order)
@@ -78,9 +79,11 @@ def test_fal_runtime_needs_come_last_before_the_code():
 
 def test_renderer_chosen_cuda_base_gets_the_specs_python():
     # Ubuntu 22.04's apt python3 is 3.10; fal needs the image's Python to match the deploying one
-    lines = render_files(echo_spec(image=ImageSpec(cuda="12.1", python="3.12")), None)["Dockerfile"].splitlines()
+    lines = render_files(echo_spec(image=ImageSpec(cuda="12.1", python="3.12")),
+                         None)["Dockerfile"].splitlines()
     assert "FROM nvidia/cuda:12.1.0-cudnn8-runtime-ubuntu22.04" in lines
-    assert "RUN UV_NATIVE_TLS=1 UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python 3.12 /opt/venv" in lines
+    assert ("RUN UV_NATIVE_TLS=1 UV_PYTHON_INSTALL_DIR=/opt/python uv venv --seed --python 3.12 "
+            "/opt/venv") in lines
     assert lines.index('ENV VIRTUAL_ENV=/opt/venv PATH="/opt/venv/bin:$PATH"') < lines.index(
         "RUN python3 -m pip install fal==1.83.0")
     assert not any("python3-pip" in line or "python-is-python3" in line for line in lines)
@@ -124,7 +127,8 @@ def test_template_app_has_no_deploy_settings_only_the_pyproject_does():
     for word in ("machine_type", "num_gpus", "keep_alive", "max_concurrency", "secrets =", "data_mounts",
                  "ContainerImage", "_allow_init", "_add_extra_routes"):
         assert word not in files["fal_app.py"]
-    assert 'machine_type = "GPU-A100"' in files["pyproject.toml"] and "keep_alive = 300" in files["pyproject.toml"]
+    assert ('machine_type = "GPU-A100"' in files["pyproject.toml"]
+            and "keep_alive = 300" in files["pyproject.toml"])
 
 
 def test_pth_command_writes_every_code_dir_into_site_packages(tmp_path):

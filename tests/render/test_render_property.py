@@ -24,7 +24,8 @@ SIMPLE = st.sampled_from(["str", "int", "float", "bool", "json", "any", "file", 
 
 @st.composite
 def type_refs(draw, depth=0):
-    kind = draw(st.sampled_from(["simple", "list", "optional", "literal", "model"] if depth < 2 else ["simple"]))
+    kind = draw(st.sampled_from(["simple", "list", "optional", "literal", "model"] if depth < 2
+                                else ["simple"]))
     if kind == "simple":
         return TypeRef(kind=draw(SIMPLE))
     if kind in ("list", "optional"):

@@ -95,7 +95,8 @@ def test_check_syntax_error_and_no_app(tmp_path):
     (tmp_path / "fal_app.py").write_text("import fal\n\nVALUE = fal.__name__\n")
     with pytest.raises(CheckFailed, match="no fal.App subclass"):
         check_generated_app(tmp_path)
-    (tmp_path / "fal_app.py").write_text("import fal\n\nraise RuntimeError('boom at import ' + fal.__name__)\n")
+    (tmp_path / "fal_app.py").write_text("import fal\n\nraise RuntimeError('boom at "
+                                         "import ' + fal.__name__)\n")
     with pytest.raises(CheckFailed, match="boom at import"):
         check_generated_app(tmp_path)
 

@@ -55,7 +55,8 @@ def test_each_rule_sits_in_its_platforms_range():
 
 
 def test_platform_ranges_do_not_overlap():
-    spans = sorted([(r.first, r.last) for r in (platforms.SHARED_RULES, *(p.rules for p in platforms.PLATFORMS))])
+    spans = sorted([(r.first, r.last)
+                    for r in (platforms.SHARED_RULES, *(p.rules for p in platforms.PLATFORMS))])
     for (_, last), (first, _) in itertools.pairwise(spans):
         assert last < first, spans
     assert "FM500" not in platforms.SHARED_RULES and platforms.platform_of_rule("FM999") is None
@@ -107,7 +108,8 @@ def test_lookup_of_an_unknown_id_is_a_key_error_naming_the_data_file():
     ('[FM100]\nplatform = "cog"\narea = "importer"\nseverity = "fatal"\ntitle = "t"\nwhat_to_do = "w"\n',
      "severity"),
     ('[FM100]\nplatform = "cog"\narea = "importer"\nseverity = "info"\ntitle = "t"\n', "what_to_do"),
-    ('[FM100]\nplatform = "cog"\narea = "importer"\nseverity = "info"\ntitle = "t"\nwhat_to_do = "w"\nx = 1\n',
+    (('[FM100]\nplatform = "cog"\narea = "importer"\nseverity = "info"\ntitle = "t"\n'
+      'what_to_do = "w"\nx = 1\n'),
      "x"),
     ('FM100 = "just a string"\n', "FM100"),
 ])

@@ -16,7 +16,8 @@ def test_schema_is_the_committed_golden():
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if updating():
         GOLDEN.write_text(text)
-    assert GOLDEN.read_text() == text, "the AppSpec schema changed: regenerate with FALMIGRATE_UPDATE_GOLDEN=1"
+    assert GOLDEN.read_text() == text, ("the AppSpec schema changed: regenerate with "
+                                        "FALMIGRATE_UPDATE_GOLDEN=1")
 
 
 def test_schema_version_is_2_and_the_spec_has_no_untyped_bag():

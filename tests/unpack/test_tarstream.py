@@ -30,7 +30,8 @@ def _tar(fmt: int, gnu_in_the_middle: bool = False) -> bytes:
                 tar.format = tarfile.GNU_FORMAT  # a GNU long-name member after ustar/PAX ones
                 name = "g/" + "z" * 140
             info = tarfile.TarInfo(name)
-            info.type, info.size, info.mtime, info.uid, info.gid, info.mode = kind, len(data), 1_700_000_000, 7, 8, 0o640
+            info.type, info.size, info.mtime = kind, len(data), 1_700_000_000
+            info.uid, info.gid, info.mode = 7, 8, 0o640
             info.linkname = "dir/a.txt" if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
             info.devmajor, info.devminor = (1, 3) if kind == tarfile.CHRTYPE else (0, 0)
             tar.addfile(info, io.BytesIO(data) if data else None)
@@ -39,7 +40,8 @@ def _tar(fmt: int, gnu_in_the_middle: bool = False) -> bytes:
 
 def _expected(data: bytes) -> list[tuple]:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-        return [(*(getattr(i, f) for f in FIELDS), tar.extractfile(i).read() if i.isreg() else None) for i in tar]
+        return [(*(getattr(i, f) for f in FIELDS), tar.extractfile(i).read() if i.isreg() else None)
+                for i in tar]
 
 
 def _read(stream) -> list[tuple]:

@@ -66,10 +66,12 @@ def _snapshot(path: Path) -> dict[str, tuple]:
 def test_layers_in_order_with_whiteouts_and_opaque_dirs(tmp_path: Path, compress: str, jobs: int) -> None:
     base = _layer(tmp_path, "l0", [("etc", "dir", None), ("etc/a", "reg", "a0"), ("etc/gone", "reg", "x"),
                                    ("opq", "dir", None), ("opq/old1", "reg", "o"), ("opq/sub", "dir", None),
-                                   ("opq/sub/deep", "reg", "d"), ("bin", "dir", None), ("bin/tool", "reg", "T"),
-                                   ("usr", "dir", None), ("usr/lib", "dir", None), ("lib", "sym", "usr/lib")], compress)
+                                   ("opq/sub/deep", "reg", "d"), ("bin", "dir", None),
+                                   ("bin/tool", "reg", "T"), ("usr", "dir", None), ("usr/lib", "dir", None),
+                                   ("lib", "sym", "usr/lib")], compress)
     top = _layer(tmp_path, "l1", [("etc/a", "reg", "a1"), ("etc/.wh.gone", "reg", ""),
-                                  ("opq", "dir", None), ("opq/.wh..wh..opq", "reg", ""), ("opq/new", "reg", "n"),
+                                  ("opq", "dir", None), ("opq/.wh..wh..opq", "reg", ""),
+                                  ("opq/new", "reg", "n"),
                                   ("bin/tool2", "link", "bin/tool"), ("lib/libx.so", "reg", "L")], compress)
     target = tmp_path / "rootfs"
     unpack_layers([base, top], target, jobs=jobs)
@@ -120,7 +122,8 @@ def test_hostile_layer_is_refused_and_nothing_outside_changes(tmp_path: Path, ca
     outside.mkdir()
     (outside / "sentinel").write_text("precious")
     work.mkdir()
-    members = [(n.replace("{outside}", str(outside)), k, p.replace("{outside}", str(outside)) if isinstance(p, str) else p)
+    members = [(n.replace("{outside}", str(outside)), k,
+                p.replace("{outside}", str(outside)) if isinstance(p, str) else p)
                for n, k, p in HOSTILE[case]]
     layer = _layer(work, "layer.tar", members)
     target = work / "root"
@@ -140,7 +143,8 @@ def test_hostile_layer_is_refused_and_nothing_outside_changes(tmp_path: Path, ca
 def test_devices_allowed_when_asked(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.fail("this test needs root to create device nodes (the test machines run as root)")
-    layer = _layer(tmp_path, "l", [("dev", "dir", None), ("dev/null", "chr", None), ("dev/fifo", "fifo", None)])
+    layer = _layer(tmp_path, "l",
+                   [("dev", "dir", None), ("dev/null", "chr", None), ("dev/fifo", "fifo", None)])
     unpack_layers([layer], tmp_path / "root", allow_devices=True)
     import stat
 
@@ -180,7 +184,8 @@ def test_modes_owners_and_mtimes_are_kept(tmp_path: Path, jobs: int) -> None:
         for name, (mode, uid, gid) in cases.items():
             data = (b"z" * (3 << 20)) if name == "big" else name.encode()
             info = tarfile.TarInfo(name)
-            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), mode, uid, gid, 1_600_000_000 + mode
+            info.size, info.mode, info.uid, info.gid = len(data), mode, uid, gid
+            info.mtime = 1_600_000_000 + mode
             tar.addfile(info, io.BytesIO(data))
     (tmp_path / "l.tar").write_bytes(buf.getvalue())
     root = unpack_layers([tmp_path / "l.tar"], tmp_path / "root", jobs=jobs)
@@ -202,7 +207,8 @@ def _mixed_layers(tmp: Path) -> list[Path]:
             ("gone/x", "reg", "x"), ("opq/old", "reg", "o"), ("swap", "dir", None), ("swap/in", "reg", "i")]
     base += [(f"many/d{n % 7}/f{n}", "reg", str(n)) for n in range(300)]
     top = [("gone/.wh.x", "reg", ""), ("opq/.wh..wh..opq", "reg", ""), ("opq/new", "reg", "n"),
-           ("swap", "reg", "now a file"), ("etc/conf", "reg", "changed"), ("big/blob", "reg", b"y" * (2 << 20))]
+           ("swap", "reg", "now a file"), ("etc/conf", "reg", "changed"), ("big/blob", "reg",
+                                                                           b"y" * (2 << 20))]
     return [_layer(tmp, "base.tar", base), _layer(tmp, "top.tar", top)]
 
 

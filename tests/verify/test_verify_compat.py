@@ -41,7 +41,8 @@ def _verify(out: Path, docker_host: str, fal_base_image: str, uv_image: str) -> 
     return result.exit_code, json.loads(result.stdout)
 
 
-def test_verify_calls_the_image_like_a_replicate_client(compat_out, docker_client, docker_host, fal_base_image):
+def test_verify_calls_the_image_like_a_replicate_client(compat_out, docker_client, docker_host,
+                                                        fal_base_image):
     code, report = _verify(compat_out, docker_host, fal_base_image, ensure_uv_image(docker_client))
     assert code == 0 and report["ok"], json.dumps(report, indent=1)
     rows = {row["name"]: row for row in report["cases"]}
@@ -50,8 +51,8 @@ def test_verify_calls_the_image_like_a_replicate_client(compat_out, docker_clien
 
 
 @pytest.mark.parametrize("change", ["weights", "slots"])
-def test_verify_fails_when_the_image_answers_differently(change, compat_out, tmp_path, docker_client, docker_host,
-                                                         fal_base_image):
+def test_verify_fails_when_the_image_answers_differently(change, compat_out, tmp_path, docker_client,
+                                                         docker_host, fal_base_image):
     out = Path(shutil.copytree(compat_out, tmp_path / "out"))
     if change == "weights":  # other code or data in the image: other answers
         (out / "keywords.json").write_text(json.dumps({"en": {"fast": 1}, "de": {}}))

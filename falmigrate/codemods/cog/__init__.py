@@ -95,7 +95,8 @@ def _models(spec: AppSpec, taken: set[str]) -> tuple[EndpointPlan, ModelSource, 
     return plan, needs, models.code
 
 
-def _trainer(spec: AppSpec, cog: CogDetails, taken: set[str], needs: ModelSource) -> tuple[TrainerCall, list[str]] | None:
+def _trainer(spec: AppSpec, cog: CogDetails, taken: set[str],
+             needs: ModelSource) -> tuple[TrainerCall, list[str]] | None:
     """The trainer class to write (cog.yaml ``train:``), with its request/response models."""
     app = next((a for a in spec.more_apps if a.class_name == cog.train_app), None)
     if app is None or not app.endpoints or cog.train_file is None or cog.train_function is None:
@@ -233,7 +234,8 @@ def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     stream = spec.endpoints[0].output_mode == "stream"
     generated = _generated_imports(needs, helpers.imports, stream, aliases)
     rewritten = original.with_changes(body=body).visit(apps.ParseNoArgv())
-    module, findings = imports.fix_imports(original, rewritten, names, generated, file=file, user_names=user_names)
+    module, findings = imports.fix_imports(original, rewritten, names, generated, file=file,
+                                           user_names=user_names)
     code = module.code
     compile(code, "fal_app.py", "exec")  # a bug here must not produce a broken file silently
     return RewriteResult(code=code, findings=findings)

@@ -56,17 +56,20 @@ def _arguments(call: TrainerCall, request: str) -> str:
 
 def trainer_class(call: TrainerCall) -> list[cst.BaseStatement]:
     """The trainer app class (led by two blank lines)."""
-    request = next(n for n in ("request", "request_", "fal_request") if n not in {f.name for f in call.endpoint.inputs})
+    request = next(n for n in ("request", "request_", "fal_request")
+                   if n not in {f.name for f in call.endpoint.inputs})
     target = "self.train_function" if call.module else call.function
     prefix, wait = ("async def", "await ") if call.endpoint.is_async else ("def", "")
     answer = (f"{call.output_class}(**_falmigrate_value(result))" if call.wrap_model
               else f"{call.output_class}(output=_falmigrate_value(result))")
     lines = [f"class {call.class_name}(fal.App):",
-             f'    """cog.yaml `train: {call.reference}` as its own app: trainings run far longer than predictions."""',
+             (f'    """cog.yaml `train: {call.reference}` as its own app: trainings run far longer '
+              'than predictions."""'),
              ""]
     if call.module:
         lines += ["    def setup(self):",
-                  f"        from {call.module} import {call.function} as train_function  # runs as cog ran it",
+                  (f"        from {call.module} import {call.function} as train_function  "
+                   "# runs as cog ran it"),
                   "",
                   "        self.train_function = train_function",
                   ""]

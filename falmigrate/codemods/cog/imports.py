@@ -66,7 +66,8 @@ def _is_cog_import(small: cst.BaseSmallStatement, names: Names) -> bool:
     return False
 
 
-def _prune(statement: cst.SimpleStatementLine, names: Names, gone: set[str]) -> cst.SimpleStatementLine | None:
+def _prune(statement: cst.SimpleStatementLine, names: Names,
+           gone: set[str]) -> cst.SimpleStatementLine | None:
     """The import line without cog imports and without aliases in ``gone``; None when nothing is left."""
     kept = []
     for small in statement.body:
@@ -108,7 +109,8 @@ class _MetricTodos(cst.CSTTransformer):
         self.hit = None
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
-        if isinstance(node.value, cst.Name) and node.value.value == "self" and node.attr.value in _METRIC_ATTRS:
+        if (isinstance(node.value, cst.Name) and node.value.value == "self"
+                and node.attr.value in _METRIC_ATTRS):
             self.hit = f"self.{node.attr.value}"
 
     def visit_Name(self, node: cst.Name) -> None:
@@ -119,21 +121,25 @@ class _MetricTodos(cst.CSTTransformer):
                                   updated: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
         if self.hit is None or any(isinstance(s, (cst.Import, cst.ImportFrom)) for s in updated.body) \
                 or any(isinstance(s, cst.Assign) and any(isinstance(t.target, cst.Name) and t.target.value in
-                                                         self.cog_locals for t in s.targets) for s in updated.body):
+                                                         self.cog_locals for t in s.targets)
+                       for s in updated.body):
             return updated  # an import, or the stand-in's own definition
         line = self.get_metadata(PositionProvider, original).start.line
         stand_in = self.hit in support.COG_STUBS or self.hit == "self.record_metric"
-        text = f"cog's {self.hit} has no fal equivalent" + ("; fal_app.py defines a no-op stand-in" if stand_in else
+        text = f"cog's {self.hit} has no fal equivalent" + ("; fal_app.py defines a no-op stand-in"
+                                                            if stand_in else
                                                             "; it still needs the cog package")
         self.findings.append(Finding(rule="FM109", severity=mapping.severity("FM109"), message=text,
-                                     remediation="remove it or replace it (fal streams logs; metrics are not kept)",
+                                     remediation="remove it or replace it (fal streams logs; "
+                                                 "metrics are not kept)",
                                      location=Location(file=self.file, line=line)))
         comment = cst.EmptyLine(indent=True, comment=cst.Comment(f"# TODO(falmigrate FM109): {text}"))
         self.hit = None
         return updated.with_changes(leading_lines=[*updated.leading_lines, comment])
 
 
-def _cog_imports(module: cst.Module, names: Names, after: set[str]) -> tuple[list[ImportItem], set[str], list[str]]:
+def _cog_imports(module: cst.Module, names: Names,
+                 after: set[str]) -> tuple[list[ImportItem], set[str], list[str]]:
     """(imports of the equivalents, stand-ins to define, names still imported from cog) for the cog names
     the rewritten module still uses."""
     bound = {local for _, _, local in support.existing_bindings(module)}
@@ -208,7 +214,8 @@ def _insert_after_imports(module: cst.Module, statements: list[cst.BaseStatement
 
 
 def user_names(module: cst.Module, names: Names) -> set[str]:
-    """The names the user's (rewritten) code uses, ``cog.X`` counted as ``X``: which cog names it still needs."""
+    """The names the user's (rewritten) code uses, ``cog.X`` counted as ``X``:
+    which cog names it still needs."""
     return used_names(module.visit(_CogAttributes(names)))
 
 

@@ -55,7 +55,8 @@ def helpers(used: set[str], *, images: bool) -> snippets.Snippet:
     found = snippets.emit(IO_MODULE, wanted, provided=provided)
     if images and UPLOAD in _calls(found.code):
         image = snippets.emit(IMAGES_MODULE, {UPLOAD})
-        found = snippets.Snippet(code=image.code + "\n\n" + found.code, imports=[*image.imports, *found.imports])
+        found = snippets.Snippet(code=image.code + "\n\n" + found.code,
+                                 imports=[*image.imports, *found.imports])
     return found
 
 

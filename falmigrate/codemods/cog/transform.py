@@ -38,8 +38,8 @@ def _comment_lines(texts: list[str], indent: bool = False) -> list[cst.EmptyLine
 
 def _is_docstring(statement: cst.BaseStatement) -> bool:
     return (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
-            and isinstance(statement.body[0], cst.Expr) and isinstance(statement.body[0].value,
-                                                                     (cst.SimpleString, cst.ConcatenatedString)))
+            and isinstance(statement.body[0], cst.Expr)
+            and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
 
 
 def _insert_after_docstring(body: list[cst.BaseStatement], new: list[cst.BaseStatement]) -> list:
@@ -72,7 +72,8 @@ class _Returns(cst.CSTTransformer):
         if updated.value is None:
             return updated
         value = cst.Call(func=cst.Name("_falmigrate_value"), args=[cst.Arg(updated.value)])
-        tight = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+        tight = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                                whitespace_after=cst.SimpleWhitespace(""))
         arg = cst.Arg(value, star="**") if self.plan.wrap_model else \
             cst.Arg(value, keyword=cst.Name("output"), equal=tight)
         return updated.with_changes(value=cst.Call(func=cst.Name(self.plan.output_class), args=[arg]))
@@ -159,7 +160,8 @@ def setup_def(function: cst.FunctionDef, plan: EndpointPlan) -> cst.FunctionDef:
     """``setup(self, weights)`` → ``setup(self)`` with ``weights`` bound like cog bound it."""
     if not plan.setup_weights:
         return function
-    kept = [p.with_changes(comma=cst.MaybeSentinel.DEFAULT) for p in function.params.params if p.name.value == "self"]
+    kept = [p.with_changes(comma=cst.MaybeSentinel.DEFAULT) for p in function.params.params
+            if p.name.value == "self"]
     params = function.params.with_changes(params=kept)
     uses = _Uses()
     function.body.visit(uses)

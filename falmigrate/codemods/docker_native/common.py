@@ -9,8 +9,9 @@ from falmigrate.spec import Finding, Location
 
 INDENT = "    "
 # fal endpoints answer POST only (``fal.endpoint`` takes no method): what a client of a GET route does now
-GET_REMEDIATION = ("clients POST to the same path (query parameters as JSON body fields); to keep GET, deploy "
-                   "without --native: the image-only route serves every method as the server does")
+GET_REMEDIATION = ("clients POST to the same path (query parameters as JSON body fields); "
+                   "to keep GET, deploy without --native: the image-only route serves every "
+                   "method as the server does")
 RESERVED = {"setup", "teardown", "health", "image", "collect_routes", "lifespan", "openapi", "serve",
             "provide_hints", "handle_exit", "requirements", "machine_type"}
 
@@ -38,7 +39,8 @@ def is_main_guard(stmt: cst.CSTNode) -> bool:
     if not isinstance(stmt, cst.If):
         return False
     test = stmt.test
-    return (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name) and test.left.value == "__name__"
+    return (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name)
+            and test.left.value == "__name__"
             and any(isinstance(c.comparator, cst.SimpleString) and "__main__" in c.comparator.value
                     for c in test.comparisons))
 
@@ -155,7 +157,8 @@ def _imported_names(module: cst.Module) -> list[str]:
 
 def _used(module: cst.Module, name: str) -> bool:
     return any(mentions(s, {name}) for s in module.body
-               if not (isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], (cst.Import, cst.ImportFrom))))
+               if not (isinstance(s, cst.SimpleStatementLine)
+                       and isinstance(s.body[0], (cst.Import, cst.ImportFrom))))
 
 
 def drop_orphaned_imports(original: cst.Module, new: cst.Module) -> cst.Module:

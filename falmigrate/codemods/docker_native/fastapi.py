@@ -32,8 +32,10 @@ _VERBS = {"get", "post", "put", "delete", "patch", "head", "options"}
 
 
 class _Route:
-    def __init__(self, fn: cst.FunctionDef, path: str, methods: list[str], response_model: str | None, line: int):
-        self.fn, self.path, self.methods, self.response_model, self.line = fn, path, methods, response_model, line
+    def __init__(self, fn: cst.FunctionDef, path: str, methods: list[str],
+                 response_model: str | None, line: int):
+        self.fn, self.path, self.methods = fn, path, methods
+        self.response_model, self.line = response_model, line
 
 
 def _string(node: cst.BaseExpression | None) -> str | None:
@@ -43,7 +45,8 @@ def _string(node: cst.BaseExpression | None) -> str | None:
     return None
 
 
-def _route_of(dec: cst.Decorator, apps: set[str], module: cst.Module) -> tuple[str, list[str], str | None] | None:
+def _route_of(dec: cst.Decorator, apps: set[str],
+              module: cst.Module) -> tuple[str, list[str], str | None] | None:
     call = dec.decorator
     if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
             and isinstance(call.func.value, cst.Name) and call.func.value.value in apps):
@@ -65,7 +68,8 @@ def _route_of(dec: cst.Decorator, apps: set[str], module: cst.Module) -> tuple[s
 
 def _event(dec: cst.Decorator, apps: set[str]) -> str | None:
     call = dec.decorator
-    if (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "on_event"
+    if (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "on_event"
             and isinstance(call.func.value, cst.Name) and call.func.value.value in apps and call.args):
         return _string(call.args[0].value)
     return None
@@ -115,7 +119,8 @@ class _State:
         self.names: set[str] = set()  # module-level names, to keep generated ones apart
 
 
-def _function(stmt: cst.FunctionDef, module: cst.Module, apps: set[str], st: _State, line: int) -> cst.CSTNode:
+def _function(stmt: cst.FunctionDef, module: cst.Module, apps: set[str], st: _State,
+              line: int) -> cst.CSTNode:
     kept = []
     for dec in stmt.decorators:
         route = _route_of(dec, apps, module)
@@ -125,7 +130,8 @@ def _function(stmt: cst.FunctionDef, module: cst.Module, apps: set[str], st: _St
         elif event in st.events:
             st.events[event].append(stmt)
             st.result.findings.append(finding("FM452", f"{stmt.name.value} ({event}) runs in "
-                                              f"{'setup' if event == 'startup' else 'teardown'}()", st.path, line))
+                                              f"{'setup' if event == 'startup' else 'teardown'}()", st.path,
+                                              line))
         elif mentions(dec, apps):
             st.result.findings.append(finding("FM453", f"decorator on {stmt.name.value} uses the app object; "
                                               "it is removed", st.path, line, "warning",
@@ -151,8 +157,10 @@ def rewrite_fastapi(source: str, path: str, class_name: str, app_name: str) -> R
         line = positions[stmt].start.line
         if index in assigned.values():
             if "lifespan" in module.code_for_node(stmt):
-                body.append(todo(stmt, module, "FM457", "FastAPI(lifespan=...): move its startup code into setup()"))
-                st.result.findings.append(finding("FM457", "FastAPI(lifespan=...) is not migrated", path, line,
+                body.append(todo(stmt, module, "FM457",
+                                 "FastAPI(lifespan=...): move its startup code into setup()"))
+                st.result.findings.append(finding("FM457", "FastAPI(lifespan=...) is not migrated", path,
+                                                  line,
                                                   "warning", "call the lifespan's startup code from setup()"))
             elif index + 1 < len(module.body):
                 pending = stmt.leading_lines
@@ -163,19 +171,23 @@ def rewrite_fastapi(source: str, path: str, class_name: str, app_name: str) -> R
         if isinstance(stmt, cst.FunctionDef):
             body.append(_function(stmt, module, apps, st, line))
         elif is_main_guard(stmt) and mentions(stmt, apps | {"uvicorn"}):
-            st.result.findings.append(finding("FM454", "the __main__ server launch is removed: fal serves the app",
+            st.result.findings.append(finding("FM454",
+                                              "the __main__ server launch is removed: fal serves the app",
                                               path, line))
         elif mentions(stmt, apps) and not isinstance(stmt, cst.ClassDef):
-            body.append(todo(stmt, module, "FM453", "uses the FastAPI app object, which the fal app replaces"))
-            st.result.findings.append(finding("FM453", "a use of the FastAPI app object is not migrated", path, line,
-                                              "warning", "re-create it with fal (middleware → endpoint code)"))
+            body.append(todo(stmt, module, "FM453",
+                             "uses the FastAPI app object, which the fal app replaces"))
+            st.result.findings.append(finding("FM453", "a use of the FastAPI app object is not migrated",
+                                              path, line, "warning",
+                                              "re-create it with fal (middleware → endpoint code)"))
         else:
             body.append(stmt)
     st.names = {s.name.value for s in module.body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
     lines = _class_lines(st, module, class_name)
     new = drop_orphaned_imports(module, module.with_changes(body=body))
     new = with_imports(new, ["import fal"] + (["import pydantic"] if st.models else []))
-    st.result.code = "\n\n\n".join([new.code.rstrip(), *(m.strip() for m in st.models), "\n".join(without_leading_blank(lines))]) + "\n"
+    st.result.code = ("\n\n\n".join([new.code.rstrip(), *(m.strip() for m in st.models),
+                                     "\n".join(without_leading_blank(lines))]) + "\n")
     st.result.decisions.append(Decision(source=f"FastAPI app `{app_name}` ({path})",
                                         target=f"fal.App {class_name}, one endpoint per route",
                                         location=Location(file=path)))
@@ -192,21 +204,24 @@ def _class_lines(st: _State, module: cst.Module, class_name: str) -> list[str]:
     seen: set[str] = set()
     for route in st.routes:
         if route.path in seen:
-            st.result.findings.append(finding("FM455", f"{route.methods[0]} {route.path} ({route.fn.name.value}) "
-                                              "shares its path with another route and is not migrated", st.path,
-                                              route.line, "warning", "give it its own path"))
+            st.result.findings.append(finding("FM455",
+                                              f"{route.methods[0]} {route.path} ({route.fn.name.value}) "
+                                              "shares its path with another route and is not migrated",
+                                              st.path, route.line, "warning", "give it its own path"))
             continue
         seen.add(route.path)
         before = len(st.models)
         lines += ["", *_endpoint(route, module, taken, st)]
         if route.methods != ["POST"]:
             moved = "; its query parameters are read from the JSON body" if len(st.models) > before else ""
-            st.result.findings.append(finding("FM451", f"{'/'.join(route.methods)} {route.path} answers POST as a "
+            st.result.findings.append(finding("FM451",
+                                              f"{'/'.join(route.methods)} {route.path} answers POST as a "
                                               f"fal endpoint{moved}", st.path, route.line, "warning",
                                               GET_REMEDIATION))
         st.result.decisions.append(Decision(source=f"{'/'.join(route.methods)} {route.path}",
                                             target=f'@fal.endpoint("{route.path}")',
                                             location=Location(file=st.path, line=route.line)))
     if not st.routes:
-        raise SourceError("no routes found on the FastAPI app: nothing to turn into fal endpoints", file=st.path)
+        raise SourceError("no routes found on the FastAPI app: nothing to turn into fal endpoints",
+                          file=st.path)
     return lines

@@ -44,7 +44,8 @@ def _endpoint(route: Route, taken: set[str], app: str) -> list[str]:
     return [f'{INDENT}@fal.endpoint("{path}")',
             f"{INDENT}async def {name}(self, request: Request{', ' + params if params else ''}) -> Response:",
             f"{INDENT}{INDENT}del {params.replace(': str', '')}" if params else None,
-            f'{INDENT}{INDENT}return _falmigrate_flask({app}, "{route.method}", request, await request.body())']
+            (f'{INDENT}{INDENT}return _falmigrate_flask({app}, "{route.method}", request, '
+             'await request.body())')]
 
 
 def rewrite_flask(source: str, path: str, class_name: str, app_name: str) -> RewriteResult:
@@ -60,7 +61,8 @@ def rewrite_flask(source: str, path: str, class_name: str, app_name: str) -> Rew
     body = []
     for stmt in module.body:
         if is_main_guard(stmt) and mentions(stmt, apps):
-            result.findings.append(finding("FM454", "the __main__ server launch is removed: fal serves the app",
+            result.findings.append(finding("FM454",
+                                           "the __main__ server launch is removed: fal serves the app",
                                            path, positions[stmt].start.line))
             continue
         body.append(stmt)
@@ -74,22 +76,27 @@ def rewrite_flask(source: str, path: str, class_name: str, app_name: str) -> Rew
     for route in info.routes if info else ():
         fpath = fal_path(route.path)
         if fpath in seen:
-            result.findings.append(finding("FM455", f"{route.method} {route.path} shares its path with another route "
+            result.findings.append(finding("FM455",
+                                           f"{route.method} {route.path} shares its path with another route "
                                            "and is not migrated", path, route.line, "warning"))
             continue
         seen.add(fpath)
         if route.method != "POST":
-            result.findings.append(finding("FM451", f"{route.method} {route.path} answers POST as a fal endpoint "
+            result.findings.append(finding("FM451",
+                                           f"{route.method} {route.path} answers POST as a fal endpoint "
                                            "(Flask still sees it as " + route.method + ")", path, route.line,
                                            "warning", GET_REMEDIATION))
         endpoint = [ln for ln in _endpoint(route, taken, app) if ln is not None]
         lines += ["", *endpoint]
-        result.decisions.append(Decision(source=f"{route.method} {route.path}", target=f'@fal.endpoint("{fpath}")',
+        result.decisions.append(Decision(source=f"{route.method} {route.path}",
+                                         target=f'@fal.endpoint("{fpath}")',
                                          location=Location(file=path, line=route.line)))
     if not seen:
         raise SourceError("no routes found on the Flask app: nothing to turn into fal endpoints", file=path)
-    result.findings.append(finding("FM456", "Flask views are dispatched through Flask in-process", path, None))
-    result.code = "\n\n\n".join([new.code.rstrip(), helper.code.strip(), "\n".join(without_leading_blank(lines))]) + "\n"
+    result.findings.append(finding("FM456",
+                                   "Flask views are dispatched through Flask in-process", path, None))
+    result.code = ("\n\n\n".join([new.code.rstrip(), helper.code.strip(),
+                                  "\n".join(without_leading_blank(lines))]) + "\n")
     result.decisions.append(Decision(source=f"Flask app `{app}` ({path})",
                                      target=f"fal.App {class_name}, one endpoint per route",
                                      location=Location(file=path)))

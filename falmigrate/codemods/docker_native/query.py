@@ -60,5 +60,6 @@ def plan_query(fn: cst.FunctionDef, path: str, module: cst.Module, taken_names: 
     while var in {p.name.value for p in every}:
         var += "_"
     kept = [_code(module, p.with_changes(comma=cst.MaybeSentinel.DEFAULT)) for p in in_path]
-    call = [f"{p.name.value}={p.name.value}" for p in in_path] + [f"{p.name.value}={var}.{p.name.value}" for p in moved]
+    call = ([f"{p.name.value}={p.name.value}" for p in in_path]
+            + [f"{p.name.value}={var}.{p.name.value}" for p in moved])
     return QueryPlan(name, model, ", ".join([f"{var}: {name}", *kept]), ", ".join(call))

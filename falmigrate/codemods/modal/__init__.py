@@ -29,7 +29,8 @@ def volume_paths(spec: AppSpec) -> dict[str, str]:
 
 
 def transform_source(source: str, path: str = "app.py", *, root: Path | None = None,
-                     routes: dict[str, str] | None = None, volumes: dict[str, str] | None = None) -> RewriteOutput:
+                     routes: dict[str, str] | None = None,
+                     volumes: dict[str, str] | None = None) -> RewriteOutput:
     """Rewrite one Modal module's text (``routes``: fal class name → route, default entry point)."""
     mod = read_module(source, path, root, Project(root) if root is not None else None)
     return ModalRewrite(mod, routes or {}, volumes or {}).run()
@@ -63,7 +64,9 @@ def rewrite(spec: AppSpec, root: Path, **options: object) -> RewriteResult:
     inner = f"{module}{SUFFIX}"
     inner_path = (Path(entry).parent / f"{Path(entry).stem}{SUFFIX}.py").as_posix()
     decision = Decision(source=f"{entry} (imported as {module} from {folder})",
-                        target=f"{inner_path} (the rewritten module, next to the original) + fal_app.py importing its "
-                               "apps", note="the modules next to it are imported as they are")
-    return RewriteResult(code=_reexport(inner, folder, out.class_names, entry, inner_path), findings=out.findings,
-                         decisions=[*out.decisions, decision], files={inner_path: with_header(spec, out.code)})
+                        target=f"{inner_path} (the rewritten module, next to the original) + "
+                               "fal_app.py importing its apps",
+                        note="the modules next to it are imported as they are")
+    return RewriteResult(code=_reexport(inner, folder, out.class_names, entry, inner_path),
+                         findings=out.findings, decisions=[*out.decisions, decision],
+                         files={inner_path: with_header(spec, out.code)})

@@ -22,7 +22,8 @@ from falmigrate.spec import Finding
 RULE = "FM245"
 DIRECT = ("remote", "local", "call")
 MAPS = ("map", "starmap", "for_each")
-NO_DIRECT_FORM = ("spawn", "spawn_map", "remote_gen", "get_raw_f", "keep_warm", "update_autoscaler", "with_options")
+NO_DIRECT_FORM = ("spawn", "spawn_map", "remote_gen", "get_raw_f", "keep_warm",
+                  "update_autoscaler", "with_options")
 
 
 @dataclass
@@ -62,7 +63,8 @@ class _Finder(cst.CSTVisitor):
             return
         self._plan(node, verb, receiver, depth, owner)
 
-    def _plan(self, node: cst.Call, verb: str, receiver: cst.BaseExpression, depth: int, owner: tuple[str, Any]) -> None:
+    def _plan(self, node: cst.Call, verb: str, receiver: cst.BaseExpression, depth: int,
+              owner: tuple[str, Any]) -> None:
         kind, target = owner
         code = self.mod.module.code_for_node(node).splitlines()[0]
         problem = None
@@ -73,7 +75,8 @@ class _Finder(cst.CSTVisitor):
         elif kind == "instance" and target in self.fal_classes:
             problem = f"{target} is now a fal.App, which is not instantiated by user code"
         elif verb in MAPS and any(a.keyword is not None for a in node.args):
-            problem = f"`.{verb}(...)` options ({', '.join(a.keyword.value for a in node.args if a.keyword)}) have no map() form"
+            problem = (f"`.{verb}(...)` options "
+                       f"({', '.join(a.keyword.value for a in node.args if a.keyword)}) have no map() form")
         if problem is not None:
             self._todo(node, code, problem)
             return
@@ -87,18 +90,21 @@ class _Finder(cst.CSTVisitor):
         message = f"`{code}`: {problem}"
         self.plan.findings.append(Finding(
             rule=RULE, severity="error", location=self.mod.location(node), message=message,
-            remediation="call the function directly, or call the fal app's endpoint (fal_client) from outside it"))
+            remediation="call the function directly, or call the fal app's endpoint "
+                        "(fal_client) from outside it"))
         if statement is not None:
             self.plan.todos.setdefault(id(statement), []).append(f"# TODO(falmigrate {RULE}): {message}")
 
     def _statement(self, node: cst.CSTNode) -> cst.CSTNode | None:
         current: cst.CSTNode | None = node
-        while current is not None and not isinstance(current, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        while (current is not None
+               and not isinstance(current, (cst.SimpleStatementLine, cst.BaseCompoundStatement))):
             current = self.parents.get(current)
         return current
 
     def _owner(self, receiver: cst.BaseExpression) -> tuple[str, Any] | None:
-        """("function", FunctionDef) | ("method", FunctionDef) | ("instance", class name) for own Modal code."""
+        """("function", FunctionDef) | ("method", FunctionDef) | ("instance",
+        class name) for own Modal code."""
         if isinstance(receiver, cst.Name):
             bound = self._bound(receiver)
             if bound is not None and id(bound) in self.functions:
@@ -141,7 +147,8 @@ class _Finder(cst.CSTVisitor):
                 statement = self.parents.get(bound)
             if isinstance(statement, (cst.Assign, cst.AnnAssign)) and statement.value is not None:
                 base = statement.value
-            elif isinstance(bound, cst.ClassDef):  # Model.method.remote(): the class itself (Modal 1.x allows it)
+            elif isinstance(bound, cst.ClassDef):
+                # Model.method.remote(): the class itself (Modal 1.x allows it)
                 return self.classes.get(id(bound))
         if isinstance(base, cst.Call) and isinstance(base.func, cst.Name):
             bound = self._bound(base.func)
@@ -164,7 +171,9 @@ def rewrite_call(call: cst.Call, rewrite: CallRewrite) -> cst.BaseExpression:
         func = func.value
     if rewrite.kind == "direct":
         return call.with_changes(func=func)
-    mapper = cst.Attribute(cst.Name("itertools"), cst.Name("starmap")) if rewrite.kind == "starmap" else cst.Name("map")
-    inner = cst.Call(func=mapper, args=[cst.Arg(func), *(a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in call.args)])
+    mapper = (cst.Attribute(cst.Name("itertools"), cst.Name("starmap")) if rewrite.kind == "starmap"
+              else cst.Name("map"))
+    inner = cst.Call(func=mapper, args=[cst.Arg(func), *(a.with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                                                         for a in call.args)])
     # Modal's .map()/.starmap() give an iterator of results, as map() does; .for_each() runs them all now
     return cst.Call(func=cst.Name("list"), args=[cst.Arg(inner)]) if rewrite.kind == "for_each" else inner

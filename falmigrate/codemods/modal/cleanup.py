@@ -33,7 +33,8 @@ class CleanupState:
 
 def imports_try(node: cst.With) -> cst.Try:
     """``with image.imports(): body`` → ``try: body except ImportError: pass`` (the same local semantics)."""
-    comment = cst.EmptyLine(comment=cst.Comment("# was `with <image>.imports():` (Modal): the packages are in the image"))
+    comment = cst.EmptyLine(comment=cst.Comment("# was `with <image>.imports():` (Modal): the "
+                                                "packages are in the image"))
     return cst.Try(
         body=node.body,
         handlers=[cst.ExceptHandler(body=cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])]),
@@ -77,12 +78,15 @@ class Cleanup(cst.CSTTransformer):
         if not handled or not isinstance(updated.body, cst.IndentedBlock):
             return updated
         item = updated.items[handled[0]].item
-        if isinstance(item, cst.Call) and isinstance(item.func, cst.Attribute) and item.func.attr.value == "imports":
-            return imports_try(updated.with_changes(items=[i for n, i in enumerate(updated.items) if n not in handled])
+        if (isinstance(item, cst.Call) and isinstance(item.func, cst.Attribute)
+                and item.func.attr.value == "imports"):
+            return imports_try(updated.with_changes(items=[i for n, i in enumerate(updated.items)
+                                                           if n not in handled])
                                if len(updated.items) > len(handled) else updated)
         if len(updated.items) > len(handled):  # other context managers of the same `with` stay
             return updated.with_changes(items=[i for n, i in enumerate(updated.items) if n not in handled])
-        header = cst.Module([]).code_for_node(updated.with_changes(body=cst.IndentedBlock([]), leading_lines=[]))
+        header = cst.Module([]).code_for_node(updated.with_changes(body=cst.IndentedBlock([]),
+                                                                   leading_lines=[]))
         note = note_line(f"`{header.strip().splitlines()[0]}` (Modal) removed; its body runs as is")
         self.state.findings.append(Finding(
             rule="FM215", severity="info", message="Modal context manager removed; its body runs as is",
@@ -101,8 +105,10 @@ class Cleanup(cst.CSTTransformer):
         self._markers.add(id(marker))
         return marker
 
-    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
-        """A dropped volume sync leaves its note on the next statement; ``pass`` only where the block needs one."""
+    def leave_IndentedBlock(self, original: cst.IndentedBlock,
+                            updated: cst.IndentedBlock) -> cst.IndentedBlock:
+        """A dropped volume sync leaves its note on the next statement; ``pass`` only
+        where the block needs one."""
         body, carried = [], []
         for stmt in updated.body:
             if id(stmt) in self._markers and len(updated.body) > 1 and stmt is not updated.body[-1]:

@@ -55,7 +55,8 @@ def _request(sig: Signature, member_name: str, call_target: str, batched: bool, 
     model_name = _unique(f"{camel(member_name)}Input", taken)
     fields = sig.fields
     if batched:
-        fields = [f.model_copy(update={"type": f.type.item}) if f.type.kind == "list" and f.type.item else f for f in fields]
+        fields = [f.model_copy(update={"type": f.type.item}) if f.type.kind == "list" and f.type.item else f
+                  for f in fields]
     ms = model_source(model_name, fields, docstring=f"Request body of {member_name}.")
     gen.models.append(ms.code)
     gen.needs.merge(ms)
@@ -77,7 +78,8 @@ def _response(sig: Signature, member_name: str, call: str, batched: bool, taken:
     return f" -> {out_name}", f"{out_name}(output={call})"
 
 
-def endpoint_source(mod: ModalModule, plan: AppPlan, handler: Handler, taken: set[str], gen: Generated) -> None:
+def endpoint_source(mod: ModalModule, plan: AppPlan, handler: Handler, taken: set[str],
+                    gen: Generated) -> None:
     """Add the wrapper endpoint (and its models) for one user method/function to ``gen``."""
     member = handler.member
     sig = read_signature(mod, member.node, is_method=handler.is_method)
@@ -101,9 +103,11 @@ def endpoint_source(mod: ModalModule, plan: AppPlan, handler: Handler, taken: se
     if batched:
         todo += f"# TODO(falmigrate FM211): @modal.batched: {member.name} now runs with batches of one\n"
     if sig.stream:
-        todo += f"# TODO(falmigrate FM224): {member.name} streamed its results; they are returned as one list\n"
+        todo += (f"# TODO(falmigrate FM224): {member.name} streamed its results; they are "
+                 "returned as one list\n")
     gen.members.append(
-        f'{todo}@fal.endpoint("{handler.path}")\n{asyn}def {name}({params}){returns}:\n{INDENT}return {result}\n'
+        f'{todo}@fal.endpoint("{handler.path}")\n{asyn}def {name}({params}){returns}:\n'
+        f'{INDENT}return {result}\n'
     )
 
 
@@ -136,7 +140,8 @@ def _enter_calls(plan: AppPlan, members: dict) -> list[tuple[str, bool]]:
 
 def _exit_calls(plan: AppPlan, members: dict) -> list[tuple[str, bool]]:
     # the old __exit__/__aexit__ take the exception triple; on a clean shutdown it is all None
-    return [_call(name, members[name].is_async, "None, None, None" if LIFECYCLE_DUNDERS.get(name) == "exit" else "")
+    return [_call(name, members[name].is_async,
+                  "None, None, None" if LIFECYCLE_DUNDERS.get(name) == "exit" else "")
             for name in plan.teardown]
 
 
@@ -173,14 +178,17 @@ def lifecycle_source(plan: AppPlan, gen: Generated, native_server: bool) -> None
 
 def server_source(plan: AppPlan, gen: Generated) -> None:
     """``--native``: the catch-all endpoint that forwards requests to the served ASGI/WSGI app or port."""
-    head = '@fal.endpoint("/{path:path}")\nasync def forward(self, path: str, request: Request) -> Response:\n'
+    head = ('@fal.endpoint("/{path:path}")\nasync def forward(self, path: str, request: '
+            'Request) -> Response:\n')
     if plan.kind == "asgi_app":
         gen.helpers.add("_falmigrate_forward")
-        body = f"{INDENT}return await _falmigrate_forward(request, path, transport=httpx.ASGITransport(app=self._served_app))\n"
+        body = (f"{INDENT}return await _falmigrate_forward(request, path, "
+                "transport=httpx.ASGITransport(app=self._served_app))\n")
     elif plan.kind == "wsgi_app":
         gen.helpers.add("_falmigrate_forward_wsgi")
         body = (f"{INDENT}body = await request.body()\n"
-                f"{INDENT}return await asyncio.to_thread(_falmigrate_forward_wsgi, self._served_app, request, path, body)\n")
+                f"{INDENT}return await asyncio.to_thread(_falmigrate_forward_wsgi, self._served_app, "
+                "request, path, body)\n")
     else:
         gen.helpers.add("_falmigrate_forward")
         port = plan.server_port or 8000
@@ -188,8 +196,10 @@ def server_source(plan: AppPlan, gen: Generated) -> None:
     gen.members.append(head + body)
 
 
-def generate_app(mod: ModalModule, plan: AppPlan, taken: set[str], *, native_server: bool = False) -> Generated:
-    """The generated parts of one entry-point fal app (``native_server``: a server rewritten with --native)."""
+def generate_app(mod: ModalModule, plan: AppPlan, taken: set[str], *,
+                 native_server: bool = False) -> Generated:
+    """The generated parts of one entry-point fal app (``native_server``: a
+    server rewritten with --native)."""
     gen = Generated()
     for handler in plan.handlers:
         endpoint_source(mod, plan, handler, taken, gen)

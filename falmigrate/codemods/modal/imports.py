@@ -26,14 +26,16 @@ def _aliases(module: cst.Module) -> list[tuple[str, str | None, str | None, str]
             if isinstance(small, cst.Import):
                 for alias in small.names:
                     dotted = cst.helpers.get_full_name_for_node(alias.name) or ""
-                    asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+                    asname = (alias.asname.name.value
+                              if alias.asname and isinstance(alias.asname.name, cst.Name) else None)
                     out.append((dotted, None, asname, asname or dotted.split(".")[0]))
             elif (isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative
                   and not isinstance(small.names, cst.ImportStar)):
                 source = cst.helpers.get_full_name_for_node(small.module) or ""
                 for alias in small.names:
                     name = cst.helpers.get_full_name_for_node(alias.name) or ""
-                    asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+                    asname = (alias.asname.name.value
+                              if alias.asname and isinstance(alias.asname.name, cst.Name) else None)
                     out.append((source, name, asname, asname or name))
     return out
 
@@ -49,10 +51,12 @@ def edit_imports(module: cst.Module, add: Iterable[ImportItem], dropped_names: s
             removals.append((source, name, bound))
     module = RemoveImportsVisitor(context).transform_module(module)
     still = {bound for _, _, _, bound in _aliases(module)}
-    gone = sorted({f"{source}.{name}" if name else source for source, name, bound in removals if bound not in still})
+    gone = sorted({f"{source}.{name}" if name else source for source, name, bound in removals
+                   if bound not in still})
     user_gone = [g for g in gone if g.split(".")[0] != "modal"]
     if user_gone:
-        decisions.append(Decision(source=f"import of {', '.join(user_gone)}", target="removed (only Modal code used it)"))
+        decisions.append(Decision(source=f"import of {', '.join(user_gone)}",
+                                  target="removed (only Modal code used it)"))
     context = CodemodContext()
     for item in add:
         AddImportsVisitor.add_needed_import(context, item.module_name, item.obj_name, item.alias)

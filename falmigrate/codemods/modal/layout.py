@@ -22,7 +22,8 @@ def names_in(node: cst.CSTNode) -> set[str]:
 
 
 def is_docstring(stmt: cst.BaseStatement) -> bool:
-    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr)
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)
             and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
 
 
@@ -30,7 +31,8 @@ def with_blank(stmts: list[cst.BaseStatement], lines: int = 1) -> list[cst.BaseS
     """Each def/class (and the first statement) preceded by exactly ``lines`` blank lines."""
     out = []
     for i, stmt in enumerate(stmts):
-        out.append(_spaced(stmt, lines) if i == 0 or isinstance(stmt, (cst.ClassDef, cst.FunctionDef)) else stmt)
+        out.append(_spaced(stmt, lines)
+                   if i == 0 or isinstance(stmt, (cst.ClassDef, cst.FunctionDef)) else stmt)
     return out
 
 

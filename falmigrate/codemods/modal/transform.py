@@ -31,11 +31,14 @@ from falmigrate.render.snippets import emit
 from falmigrate.spec import Decision, Finding, Location
 
 MAPPED_OBJECTS = {
-    "App": "the [tool.fal.apps] tables of pyproject.toml", "Stub": "the [tool.fal.apps] tables of pyproject.toml",
-    "Image": "the Dockerfile", "Mount": "COPY steps of the Dockerfile", "Secret": "`secrets` in pyproject.toml",
-    "Volume": "`data_mounts` (paths under /data) in pyproject.toml", "SharedVolume": "`data_mounts` in pyproject.toml",
-    "NetworkFileSystem": "`data_mounts` in pyproject.toml", "CloudBucketMount": "`data_mounts` in pyproject.toml",
-    "gpu": "machine_type in pyproject.toml", "Cron": "no schedule on fal (FM213)", "Period": "no schedule on fal (FM213)",
+    "App": "the [tool.fal.apps] tables of pyproject.toml",
+    "Stub": "the [tool.fal.apps] tables of pyproject.toml",
+    "Image": "the Dockerfile", "Mount": "COPY steps of the Dockerfile",
+    "Secret": "`secrets` in pyproject.toml", "Volume": "`data_mounts` (paths under /data) in pyproject.toml",
+    "SharedVolume": "`data_mounts` in pyproject.toml", "NetworkFileSystem": "`data_mounts` in pyproject.toml",
+    "CloudBucketMount": "`data_mounts` in pyproject.toml",
+    "gpu": "machine_type in pyproject.toml", "Cron": "no schedule on fal (FM213)",
+    "Period": "no schedule on fal (FM213)",
     "Retries": "fal's own retries (FM205)", "Proxy": "no fal equivalent",
 }
 VOLUME_KINDS = ("Volume", "SharedVolume", "NetworkFileSystem", "CloudBucketMount")
@@ -90,7 +93,8 @@ class ModalRewrite:
         body += extra
         if self._pending:
             body.append(cst.SimpleStatementLine([cst.Pass()], leading_lines=self._pending))
-        module = edit_imports(self.mod.module.with_changes(body=body), self._imports(), self.dropped, self.decisions)
+        module = edit_imports(self.mod.module.with_changes(body=body), self._imports(),
+                              self.dropped, self.decisions)
         self._summary()
         return RewriteOutput(module.code, [*self.findings, *self.state.findings, *self.calls.findings],
                              self.decisions, sorted(self.generated))
@@ -101,7 +105,8 @@ class ModalRewrite:
         lines, self._pending = self._pending, []
         if isinstance(stmt, (cst.ClassDef, cst.FunctionDef)) and stmt.decorators:
             first = stmt.decorators[0]
-            decorators = [first.with_changes(leading_lines=[*lines, *first.leading_lines]), *stmt.decorators[1:]]
+            decorators = [first.with_changes(leading_lines=[*lines, *first.leading_lines]),
+                          *stmt.decorators[1:]]
             return stmt.with_changes(decorators=decorators)
         return stmt.with_changes(leading_lines=[*lines, *stmt.leading_lines])
 
@@ -112,8 +117,9 @@ class ModalRewrite:
                 target=", ".join(f"{k} → {v}" for k, v in sorted(self.state.volume_paths.items())),
                 note=f"{self.state.path_rewrites} string literal(s) under Modal volume paths rewritten"))
         if self.calls.count:
-            self.decisions.append(Decision(source="f.remote(...) / f.local(...) / f.map(...) of the module's own "
-                                                  "Modal functions", target="direct calls of the same functions",
+            self.decisions.append(Decision(source="f.remote(...) / f.local(...) / f.map(...) "
+                                                  "of the module's own Modal functions",
+                                           target="direct calls of the same functions",
                                            note=f"{self.calls.count} call(s)"))
 
     def _statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
@@ -138,8 +144,10 @@ class ModalRewrite:
         if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
             kept = [a for a in small.names if id(a) not in self.removed]
             if len(kept) != len(small.names):
-                gone = [cst.helpers.get_full_name_for_node(a.name) for a in small.names if id(a) in self.removed]
-                self.decisions.append(Decision(source=f"import of {', '.join(map(str, gone))} (Modal objects)",
+                gone = [cst.helpers.get_full_name_for_node(a.name) for a in small.names
+                        if id(a) in self.removed]
+                names = ", ".join(map(str, gone))
+                self.decisions.append(Decision(source=f"import of {names} (Modal objects)",
                                                target="removed with their definitions"))
                 if not kept:
                     self._pending += list(stmt.leading_lines)
@@ -155,7 +163,8 @@ class ModalRewrite:
         kind = names[0].kind if names else ""
         fresh = [d.name for d in names if d.name not in self._noted]
         self._noted.update(fresh)
-        notes = [note_line(f"Modal {kind} `{label}` removed; now {MAPPED_OBJECTS.get(kind, 'fal configuration')}")]
+        notes = [note_line(f"Modal {kind} `{label}` removed; now "
+                           f"{MAPPED_OBJECTS.get(kind, 'fal configuration')}")]
         self._pending += [*stmt.leading_lines, *(notes if fresh else [])]
 
     def _strip(self, node: cst.FunctionDef | cst.ClassDef) -> cst.FunctionDef | cst.ClassDef:
@@ -178,14 +187,17 @@ class ModalRewrite:
         if member in self.mod.entrypoints:
             self.findings.append(Finding(
                 rule="FM214", severity="info", location=Location(file=self.mod.path, line=member.line),
-                message=f"@app.local_entrypoint {node.name.value} is kept as a plain function (it drove the app from "
-                        "`modal run`); its own Modal calls are direct calls now",
-                remediation="to drive the deployed app, send the requests listed under \"What was mapped\" to its endpoints"))
+                message=f"@app.local_entrypoint {node.name.value} is kept as a plain function "
+                        "(it drove the app from `modal run`); its own Modal calls are direct calls now",
+                remediation="to drive the deployed app, send the requests listed under \"What was "
+                            "mapped\" to its endpoints"))
             notes.append(note_line(f"was @app.local_entrypoint: run it with `python -c \"import fal_app; "
                                    f"fal_app.{node.name.value}()\"` or call the fal endpoints"))
-        elif member.app_call is not None and member.app_call.kw("schedule") is not None and member.web_role is None:
+        elif (member.app_call is not None and member.app_call.kw("schedule") is not None
+              and member.web_role is None):
             notes.append(cst.EmptyLine(comment=cst.Comment(
-                f"# TODO(falmigrate FM213): {node.name.value} ran on a Modal schedule; call it from a scheduler")))
+                f"# TODO(falmigrate FM213): {node.name.value} ran on a Modal schedule; "
+                "call it from a scheduler")))
         if notes:
             new = _prefixed(new, notes)
         return new.visit(Cleanup(self.state))
@@ -204,15 +216,18 @@ class ModalRewrite:
             body.append(stmt.visit(Cleanup(self.state)))
         bases = [b for b in node.bases if not (self.mod.dotted(b.value) or "").endswith("ClsMixin")]
         if not self._entry(plan):
-            self.decisions.append(Decision(source=f"@app.cls class {cls.name}", target=f"class {cls.name} (served "
+            self.decisions.append(Decision(source=f"@app.cls class {cls.name}",
+                                           target=f"class {cls.name} (served "
                                            "image-only from the original module; kept here without Modal)"))
             return [node.with_changes(bases=bases, body=node.body.with_changes(body=body or [_pass()]))]
         gen = self.generated[cls.name]
         for member in gen.members:
             body += with_blank(parse_members(member))
         new = node.with_changes(bases=[cst.Arg(cst.parse_expression("fal.App")), *bases],
-                                body=node.body.with_changes(body=body), lpar=cst.LeftParen(), rpar=cst.RightParen())
-        self.decisions.append(Decision(source=f"@app.cls class {cls.name}", target=f"class {cls.name}(fal.App)",
+                                body=node.body.with_changes(body=body), lpar=cst.LeftParen(),
+                                rpar=cst.RightParen())
+        self.decisions.append(Decision(source=f"@app.cls class {cls.name}",
+                                       target=f"class {cls.name}(fal.App)",
                                        location=Location(file=self.mod.path, line=cls.line)))
         models = parse_members("\n\n".join(gen.models)) if gen.models else []
         return with_blank([*models, new], lines=2)
@@ -222,11 +237,13 @@ class ModalRewrite:
         for small in stmt.body:
             if (isinstance(small, cst.AnnAssign) and isinstance(small.value, cst.Call)
                     and self.mod.dotted(small.value.func) == "modal.parameter"):
-                default = next((a.value for a in small.value.args if a.keyword and a.keyword.value == "default"), None)
+                default = next((a.value for a in small.value.args
+                                if a.keyword and a.keyword.value == "default"), None)
                 small = small.with_changes(value=default or cst.Name("None"))
                 note = ("one value per fal app, not per caller" if default is not None else
                         "it had no default (callers passed it to the constructor): set this app's value here")
-                stmt = stmt.with_changes(leading_lines=[*stmt.leading_lines, cst.EmptyLine(comment=cst.Comment(
+                stmt = stmt.with_changes(leading_lines=[*stmt.leading_lines,
+                                                        cst.EmptyLine(comment=cst.Comment(
                     f"# TODO(falmigrate FM210): was modal.parameter(); {note}"))])
             body.append(small)
         return stmt.with_changes(body=body)
@@ -263,7 +280,8 @@ class ModalRewrite:
             items.append(ImportItem("itertools"))
         native = [p for p in self.plans if p.server is not None and self._entry(p)]
         if native:
-            items += [ImportItem("fastapi", "Request"), ImportItem("fastapi", "Response"), ImportItem("httpx")]
+            items += [ImportItem("fastapi", "Request"), ImportItem("fastapi", "Response"),
+                      ImportItem("httpx")]
             items += [ImportItem("asyncio")] if any(p.kind == "wsgi_app" for p in native) else []
         helpers = self._helpers()
         items += emit(NATIVE_TEMPLATE, helpers).imports if helpers else []
@@ -285,7 +303,8 @@ def _pass() -> cst.SimpleStatementLine:
     return cst.SimpleStatementLine([cst.Pass()])
 
 
-def _prefixed(node: cst.FunctionDef | cst.ClassDef, lines: list[cst.EmptyLine]) -> cst.FunctionDef | cst.ClassDef:
+def _prefixed(node: cst.FunctionDef | cst.ClassDef,
+              lines: list[cst.EmptyLine]) -> cst.FunctionDef | cst.ClassDef:
     if node.decorators:
         first = node.decorators[0]
         return node.with_changes(decorators=[first.with_changes(leading_lines=[*first.leading_lines, *lines]),

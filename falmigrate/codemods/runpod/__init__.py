@@ -84,7 +84,8 @@ def _resolved(mod, options: WorkerOptions) -> tuple[str, str] | None:
     return found[0], handler_kind(mod.functions[found[2]])
 
 
-def transform_source(source: str, path: str = "handler.py", options: WorkerOptions | None = None) -> RewriteResult:
+def transform_source(source: str, path: str = "handler.py",
+                     options: WorkerOptions | None = None) -> RewriteResult:
     """Rewrite one worker module's text into a fal app module."""
     options = options or WorkerOptions()
     mod = read_worker(source, path)
@@ -95,13 +96,15 @@ def transform_source(source: str, path: str = "handler.py", options: WorkerOptio
     module = volume_paths(empty_argv(edit.module, parsers(mod)))
     redaction = redact_module(module, path)
     parts = AppParts(class_name=options.class_name, handler=resolved[0], kind=resolved[1],
-                     fields=list(options.fields), setup=bool(edit.moved.indices), description=options.description,
+                     fields=list(options.fields), setup=bool(edit.moved.indices),
+                     description=options.description,
                      job_fields=list(options.job_fields), processes=list(options.processes),
                      entry_dir=_folder(path))
     code, imports = app_source(parts, progress=bool(mod.progress_lines))
     module = redaction.module.with_changes(body=_before_imports(redaction.module, _path_lines(path)))
     module = _add_imports(module, imports)
-    return RewriteResult(code=module.code.rstrip() + "\n" + code, findings=edit.findings, decisions=edit.decisions)
+    return RewriteResult(code=module.code.rstrip() + "\n" + code, findings=edit.findings,
+                         decisions=edit.decisions)
 
 
 def _before_imports(module: cst.Module, lines: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
@@ -112,7 +115,8 @@ def _before_imports(module: cst.Module, lines: list[cst.BaseStatement]) -> list[
         stmt = body[at]
         first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
         is_doc = at == 0 and isinstance(first, cst.Expr) and isinstance(first.value, cst.SimpleString)
-        future = isinstance(first, cst.ImportFrom) and isinstance(first.module, cst.Name) and first.module.value == "__future__"
+        future = (isinstance(first, cst.ImportFrom) and isinstance(first.module, cst.Name)
+                  and first.module.value == "__future__")
         if not (is_doc or future):
             break
         at += 1

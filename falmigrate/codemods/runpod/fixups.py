@@ -28,7 +28,8 @@ class _EmptyArgv(cst.CSTTransformer):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         func = original.func
-        if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in self.parsers
+        if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and func.value.value in self.parsers
                 and func.attr.value in PARSE_METHODS and all(a.keyword is not None for a in original.args)
                 and not any(a.keyword and a.keyword.value == "args" for a in original.args)):
             self.marks += 1
@@ -40,7 +41,8 @@ class _EmptyArgv(cst.CSTTransformer):
         if not self.marks:
             return updated
         self.marks = 0
-        note = _comment("FM326", "parses an empty argument list (the defaults): argv is the fal runner's here")
+        note = _comment("FM326",
+                        "parses an empty argument list (the defaults): argv is the fal runner's here")
         return updated.with_changes(leading_lines=[*updated.leading_lines, note])
 
 

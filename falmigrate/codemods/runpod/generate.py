@@ -71,9 +71,10 @@ def _lifecycle(p: AppParts) -> list[str]:
     if launcher is not None:
         name = PurePosixPath(launcher.file).name
         wait = f", port={launcher.port}" if launcher.port else ""
-        wait += f", health_path={json.dumps(launcher.health_path)}" if launcher.port and launcher.health_path else ""
-        setup.append(f"self._falmigrate_group = _falmigrate_launch({LAUNCHER_CONSTANT}, {json.dumps(launcher.shell)}, "
-                     f"{WORKER_DIR_CONSTANT}, {json.dumps(name)}{wait})")
+        wait += (f", health_path={json.dumps(launcher.health_path)}"
+                 if launcher.port and launcher.health_path else "")
+        setup.append(f"self._falmigrate_group = _falmigrate_launch({LAUNCHER_CONSTANT}, "
+                     f"{json.dumps(launcher.shell)}, {WORKER_DIR_CONSTANT}, {json.dumps(name)}{wait})")
     if p.starts_processes:
         setup.append("before = set(_falmigrate_children())")
     if p.setup:
@@ -93,15 +94,18 @@ def _endpoints(p: AppParts, model: str) -> list[str]:
     job = f"{INDENT}job = {_job(p)}\n"
     if p.is_stream:
         is_async = p.kind == "async_generator"
-        collect = f"await _falmigrate_acollect({p.handler}(job))" if is_async else f"_falmigrate_collect({p.handler}(job))"
+        collect = (f"await _falmigrate_acollect({p.handler}(job))" if is_async
+                   else f"_falmigrate_collect({p.handler}(job))")
         events = "_falmigrate_aevents" if is_async else "_falmigrate_events"
         run = (f'@fal.endpoint("/")\n{"async " if is_async else ""}def run(self, input: {model}) -> {out}:\n'
                f"{job}{INDENT}return {out}(output={collect})\n")
         stream = (f'@fal.endpoint("/stream")\ndef stream(self, input: {model}) -> StreamingResponse:\n'
-                  f'{job}{INDENT}return StreamingResponse({events}({p.handler}(job)), media_type="text/event-stream")\n')
+                  f'{job}{INDENT}return StreamingResponse({events}({p.handler}(job)), '
+                  'media_type="text/event-stream")\n')
         return [run, stream]
     call = f"await {p.handler}(job)" if p.kind == "async" else f"{p.handler}(job)"
-    run = (f'@fal.endpoint("/")\n{"async " if p.kind == "async" else ""}def run(self, input: {model}) -> {out}:\n'
+    run = (f'@fal.endpoint("/")\n{"async " if p.kind == "async" else ""}def run(self, input: '
+           f'{model}) -> {out}:\n'
            f"{job}{INDENT}return {out}(output=_falmigrate_result({call}))\n")
     return [run]
 
@@ -128,7 +132,8 @@ def _spaced(code: str) -> str:
     """Top-level definitions two blank lines apart (PEP 8), their comments kept."""
     module = cst.parse_module(code)
     body = [stmt.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine(),
-                                             *(line for line in stmt.leading_lines if line.comment is not None)])
+                                             *(line for line in stmt.leading_lines
+                                               if line.comment is not None)])
             if index else stmt for index, stmt in enumerate(module.body)]
     return module.with_changes(body=body).code
 
@@ -151,14 +156,16 @@ def _import_items(lines: list[str]) -> list[ImportItem]:
 def app_source(p: AppParts, *, progress: bool = False) -> tuple[str, list[ImportItem]]:
     """(code appended after the user's module, the imports it needs)."""
     model = f"{p.class_name}Input"
-    ms = model_source(model, p.fields, docstring="The RunPod job input (extra keys pass through to the handler).")
+    ms = model_source(model, p.fields,
+                      docstring="The RunPod job input (extra keys pass through to the handler).")
     lines = ms.code.splitlines()
     lines.insert(2, f'{INDENT}model_config = ConfigDict(extra="allow")')
     ms.pydantic_names |= {"ConfigDict", "BaseModel"}
     ms.typing_names.add("Any")
     main, processes = _helper_names(p)
     main |= {"_falmigrate_progress"} if progress else set()
-    helpers = [snippets.emit("runpod", main)] + ([snippets.emit("runpod_processes", processes)] if processes else [])
+    helpers = [snippets.emit("runpod", main)] + ([snippets.emit("runpod_processes", processes)]
+                                                 if processes else [])
     imports = [ImportItem("fal"), *_import_items(ms.import_lines())]
     imports += [item for snippet in helpers for item in snippet.imports]
     if p.is_stream:
@@ -166,9 +173,11 @@ def app_source(p: AppParts, *, progress: bool = False) -> tuple[str, list[Import
     constants = []
     if p.launcher is not None:
         constants.append(f"{WORKER_DIR_CONSTANT} = _falmigrate_worker_dir({json.dumps(p.entry_dir)})")
-        constants.append(f"# {p.launcher.file} lines {p.launcher.first_line}-{p.launcher.last_line}: what it ran before "
-                         f"the worker\n{LAUNCHER_CONSTANT} = {_block_string(p.launcher.script or '')}")
-    output = f"class {p.class_name}Output(BaseModel):\n{INDENT}output: {'list[Any]' if p.is_stream else 'Any'}\n"
+        constants.append(f"# {p.launcher.file} lines {p.launcher.first_line}-{p.launcher.last_line}: what it "
+                         f"ran before the worker\n{LAUNCHER_CONSTANT} = "
+                         f"{_block_string(p.launcher.script or '')}")
+    output = (f"class {p.class_name}Output(BaseModel):\n{INDENT}output: "
+              f"{'list[Any]' if p.is_stream else 'Any'}\n")
     models = ["\n".join(lines) + "\n", output]
     doc = (p.description or DEFAULT_DOC).replace('"""', "")
     members = _lifecycle(p) + _endpoints(p, model)

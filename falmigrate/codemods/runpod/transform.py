@@ -46,17 +46,20 @@ class _Calls(cst.CSTTransformer):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         if self.mod.is_call_to(original, PROGRESS):
-            self.marks.append(("FM305", "progress_update has no fal equivalent; this logs the progress instead"))
+            self.marks.append(("FM305",
+                               "progress_update has no fal equivalent; this logs the progress instead"))
             return updated.with_changes(func=cst.Name(PROGRESS_FUNCTION))
         return updated
 
-    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
-                                  updated: cst.SimpleStatementLine) -> cst.BaseStatement | cst.RemovalSentinel:
+    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+                                  ) -> cst.BaseStatement | cst.RemovalSentinel:
         if is_start_statement(self.mod, original):
             self.marks = []
             line = cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=[
                 *updated.leading_lines,
-                _comment("FM300", "the runpod.serverless.start call was here; fal serves the handler through the App below"),
+                _comment("FM300",
+                         "the runpod.serverless.start call was here; fal serves the handler "
+                         "through the App below"),
             ])
             return line
         if not self.marks:
@@ -77,7 +80,8 @@ def _strip_start(mod: WorkerModule, body: list[cst.BaseStatement]) -> list[cst.B
             if len(inner) != len(stmt.body.body):
                 if not inner and stmt.orelse is None:
                     continue
-                stmt = stmt.with_changes(body=stmt.body.with_changes(body=inner or [cst.SimpleStatementLine([cst.Pass()])]))
+                kept = inner or [cst.SimpleStatementLine([cst.Pass()])]
+                stmt = stmt.with_changes(body=stmt.body.with_changes(body=kept))
         out.append(stmt)
     return out
 
@@ -123,15 +127,17 @@ def edit_module(mod: WorkerModule) -> ModuleEdit:
             moved += guard_statements(mod, body[i]) if i == plan.guard else [body[i]]
         function = _init_function(plan.names, moved)
         first = plan.indices[0]
-        body = [function if i == first else s for i, s in enumerate(body) if i == first or i not in plan.indices]
+        body = [function if i == first else s for i, s in enumerate(body)
+                if i == first or i not in plan.indices]
     body = _strip_start(mod, body)
     module = mod.module.with_changes(body=body)
     calls = _Calls(mod, edit)
     module = module.visit(calls)
     still_nested = any(line for line in _start_lines(mod, module))
     if still_nested:
-        edit.findings.append(Finding(rule="FM300", severity="info", message="a runpod.serverless.start call inside a "
-                                     "function became `pass` under a TODO marker",
+        edit.findings.append(Finding(rule="FM300", severity="info",
+                                     message="a runpod.serverless.start call inside a "
+                                             "function became `pass` under a TODO marker",
                                      location=Location(file=mod.path, line=mod.starts[0].line)))
     edit.module = _drop_unused_runpod_imports(module)
     return edit
@@ -150,7 +156,8 @@ def _is_runpod_import(node: cst.CSTNode) -> bool:
     if isinstance(node, cst.Import):
         return any(mod_name(a.name).split(".")[0] == "runpod" for a in node.names)
     return (isinstance(node, cst.ImportFrom) and node.module is not None and not node.relative
-            and mod_name(node.module).split(".")[0] == "runpod" and not isinstance(node.names, cst.ImportStar))
+            and mod_name(node.module).split(".")[0] == "runpod"
+            and not isinstance(node.names, cst.ImportStar))
 
 
 def mod_name(node: cst.BaseExpression) -> str:

@@ -22,7 +22,8 @@ NO_PYTHON = frozenset({
     "gcr.io/distroless/cc-debian12",
 })
 WITH_PYTHON = frozenset({
-    "python", "pytorch/pytorch", "nvcr.io/nvidia/pytorch", "runpod/base", "runpod/pytorch", "continuumio/miniconda3",
+    "python", "pytorch/pytorch", "nvcr.io/nvidia/pytorch", "runpod/base", "runpod/pytorch",
+    "continuumio/miniconda3",
     "continuumio/anaconda3", "condaforge/miniforge3", "condaforge/mambaforge", "tensorflow/tensorflow",
     "vllm/vllm-openai", "ghcr.io/huggingface/text-generation-inference", "pytorch/torchserve",
     "nvcr.io/nvidia/tritonserver", "huggingface/transformers-pytorch-gpu", "bitnami/python",
@@ -37,7 +38,8 @@ DISTRO_PYTHON = {
 _CODENAMES = {"bionic": "ubuntu18.04", "focal": "ubuntu20.04", "jammy": "ubuntu22.04", "noble": "ubuntu24.04",
               "buster": "debian10", "bullseye": "debian11", "bookworm": "debian12", "trixie": "debian13"}
 _TAG_PYTHON = re.compile(r"(?:^|[-_.])(?:py|python|cp)3\.?(\d{1,2})(?=$|[-_.])")
-_CONDA_INSTALLER = re.compile(r"(?:Miniconda|Miniforge|Mambaforge|Anaconda)3?(?:-py3\.?(\d{1,2}))?", re.IGNORECASE)
+_CONDA_INSTALLER = re.compile(r"(?:Miniconda|Miniforge|Mambaforge|Anaconda)3?(?:-py3\.?(\d{1,2}))?",
+                              re.IGNORECASE)
 _SOURCE_BUILD = re.compile(r"Python-3\.(\d+)\.\d+")
 _APT_INSTALL = re.compile(r"\b(?:apt-get|apt|apk|dnf|yum|microdnf)\s+(?:-\S+\s+)*(?:install|add)\b")
 

@@ -71,7 +71,8 @@ def copy_step(ins: Instruction) -> CopyStep | None:
     dest = image_path(dest_written, ins.workdir)
     into_dir = (dest_written.endswith("/") or len(sources) > 1 or dest_written in (".", "./")
                 or dest == image_path(".", ins.workdir))
-    return CopyStep(line=ins.line, sources=tuple(_normalise(s) for s in sources), dest=dest, into_dir=into_dir,
+    return CopyStep(line=ins.line, sources=tuple(_normalise(s) for s in sources), dest=dest,
+                    into_dir=into_dir,
                     from_ref=ins.flags.get("from"), judged=tuple(_judged(s, markers) for s in sources))
 
 
@@ -80,7 +81,8 @@ def in_context(source: str, context_files: set[str]) -> bool:
     if source == ".":
         return True
     if _GLOB & set(source):
-        return any(fnmatch.fnmatchcase(f, source) or fnmatch.fnmatchcase(f, source + "/*") for f in context_files)
+        return any(fnmatch.fnmatchcase(f, source) or fnmatch.fnmatchcase(f, source + "/*")
+                   for f in context_files)
     prefix = source + "/"
     return source in context_files or any(f.startswith(prefix) for f in context_files)
 
@@ -104,7 +106,8 @@ def _brings_from(source: str, step: CopyStep, target: str, context_files: set[st
         return context_files is None or inside in context_files
     base = posixpath.basename(source)
     if _GLOB & set(source):
-        return posixpath.dirname(target) == step.dest and fnmatch.fnmatchcase(posixpath.basename(target), base)
+        return (posixpath.dirname(target) == step.dest
+                and fnmatch.fnmatchcase(posixpath.basename(target), base))
     if step.into_dir:
         return target == posixpath.join(step.dest, base)
     return target in (step.dest, posixpath.join(step.dest, base))

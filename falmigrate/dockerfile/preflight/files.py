@@ -67,15 +67,18 @@ def context_findings(model: ParsedDockerfile, context: set[str] | None) -> list[
             if judged and not in_context(source, context):
                 out.append(finding("FM052", model.path, ins.line,
                                    f"{ins.instruction} source {source!r} is not in the build context",
-                                   remediation="add the file to the build context (and not to .dockerignore), "
-                                               "or build from the directory that has it"))
+                                   remediation="add the file to the build context (and "
+                                               "not to .dockerignore), or build from the "
+                                               "directory that has it"))
     return out
 
 
 def reference_findings(model: ParsedDockerfile) -> list[Finding]:
     """FM053: ``--from`` values that name no earlier stage and do not look like an image."""
-    return [finding("FM053", model.path, ref.line, f"--from={ref.ref} names no stage defined before this line",
-                    remediation=f"add the stage (FROM … AS {ref.ref}) before it, or write the image with its tag")
+    return [finding("FM053", model.path, ref.line,
+                    f"--from={ref.ref} names no stage defined before this line",
+                    remediation=f"add the stage (FROM … AS {ref.ref}) before it, or write "
+                                "the image with its tag")
             for ref in model.copy_from if not ref.resolved]
 
 
@@ -110,5 +113,6 @@ def launcher_findings(model: ParsedDockerfile, context: set[str] | None) -> list
             if in_ctx and "$" not in script and not any(_may_bring(s, target, context) for s in copies):
                 out.append(finding("FM059", model.path, command.line,
                                    f"the image's command runs {script} ({target}), but no COPY brings it in",
-                                   remediation=f"add COPY {script.removeprefix('./')} {target} before this line"))
+                                   remediation=f"add COPY {script.removeprefix('./')} "
+                                               f"{target} before this line"))
     return out

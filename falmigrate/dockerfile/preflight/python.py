@@ -19,7 +19,8 @@ _PYTHON_TREE = re.compile(r"python|venv|conda|mamba|/usr/local(?:/|$)|/\.local|s
 
 def _copied_python(ins: Instruction, state: Python) -> Python:
     step = copy_step(ins)
-    if step is None or step.from_ref is None or not any(_PYTHON_TREE.search(s) for s in (*step.sources, step.dest)):
+    if (step is None or step.from_ref is None
+            or not any(_PYTHON_TREE.search(s) for s in (*step.sources, step.dest))):
         return state
     return Python(True, None, ins.line, f"COPY --from={step.from_ref} (line {ins.line})")
 
@@ -41,7 +42,8 @@ class _StageWalk:
         for segment in segments(run_script(ins)):
             version = provided_python(segment, self.release)
             if version is not None:
-                self.state = Python(True, version or None, ins.line, f"the Python installed at line {ins.line}")
+                self.state = Python(True, version or None, ins.line,
+                                    f"the Python installed at line {ins.line}")
             elif uses_python(segment) and self.state.present is False and self.too_early is None:
                 self.too_early = finding(
                     "FM056", self.path, ins.line,
@@ -67,7 +69,8 @@ def python_findings(model: ParsedDockerfile) -> list[Finding]:
     final = walks[-1].state
     if final.present and older_than_310(final.version):
         out.append(finding("FM057", model.path, final.line,
-                           f"the image's Python is {final.version} ({final.origin}); fal needs Python 3.10 or newer",
+                           f"the image's Python is {final.version} ({final.origin}); fal needs "
+                           "Python 3.10 or newer",
                            remediation="build on a newer base (python:3.11-slim, a CUDA base with uv python "
                                        "install 3.11) or install Python 3.10+ in the image"))
     return out

@@ -14,4 +14,5 @@ def finding(rule: str, path: str, line: int | None, message: str, remediation: s
             severity: Severity | None = None) -> Finding:
     """A finding of ``rule`` at path:line; the severity is the registry's unless the caller knows better."""
     return Finding(rule=rule, severity=severity or rules.severity(rule), message=message,
-                   remediation=remediation or rules.lookup(rule).what_to_do, location=Location(file=path, line=line))
+                   remediation=remediation or rules.lookup(rule).what_to_do,
+                   location=Location(file=path, line=line))

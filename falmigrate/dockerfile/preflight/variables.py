@@ -15,7 +15,8 @@ from falmigrate.dockerfile.variables import pairs, references
 from falmigrate.spec import Finding
 
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-_INSTALL = re.compile(r"\b(?:pip3?|uv|apt-get|apt|apk|conda|mamba|micromamba|yum|dnf)\b[^&;|\n]*\b(?:install|add|sync)\b")
+_INSTALL = re.compile(r"\b(?:pip3?|uv|apt-get|apt|apk|conda|mamba|micromamba|yum|dnf)\b"
+                      r"[^&;|\n]*\b(?:install|add|sync)\b")
 _SEPARATOR = re.compile(r"&&|\|\||[;|\n]")
 
 
@@ -67,8 +68,9 @@ def path_findings(model: ParsedDockerfile) -> list[Finding]:
                 continue
             if not {"/usr/bin", "/bin"} & set(value.split(":")):
                 out.append(finding("FM055", model.path, ins.line,
-                                   f"ENV PATH={value} replaces the image's PATH (no $PATH in it): sh, apt and "
-                                   "pip are no longer found", remediation=f'write ENV PATH="{value.rstrip(":")}:$PATH"'))
+                                   f"ENV PATH={value} replaces the image's PATH (no $PATH "
+                                   "in it): sh, apt and pip are no longer found",
+                                   remediation=f'write ENV PATH="{value.rstrip(":")}:$PATH"'))
     return out
 
 
@@ -102,7 +104,8 @@ def _out_of_scope(ins: Instruction, ref: Reference, script: str, path: str) -> F
     return finding("FM058", path, ins.line,
                    f"${ref.name} is declared by ARG but not in this stage at this line, so it is empty here",
                    severity="error" if install else None,
-                   remediation=f"declare it in the stage (a line `ARG {ref.name}` after FROM) before using it")
+                   remediation=f"declare it in the stage (a line `ARG {ref.name}` after "
+                               "FROM) before using it")
 
 
 def _stage_findings(model: ParsedDockerfile, stage: Stage) -> Iterator[Finding]:

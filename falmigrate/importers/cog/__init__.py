@@ -87,8 +87,8 @@ def _app_class(info: PredictorInfo, taken: set[str]) -> str:
 def _gpu(project: _Project, facts: evidence.CodeFacts) -> tuple[bool | None, Finding | None]:
     """(the GPU decision when cog.yaml has none, FM121) from the requirements and the code."""
     said = project.config.build.get("gpu")
-    where = project.config.loc("build", "python_requirements") if project.config.build.get("python_requirements") \
-        else project.config.loc("build")
+    where = (project.config.loc("build", "python_requirements")
+             if project.config.build.get("python_requirements") else project.config.loc("build"))
     found = evidence.requirement_evidence(project.requirements, where) + facts.cuda
     from falmigrate.importers.cog.bases import table
 
@@ -102,12 +102,13 @@ def _main_decisions(project: _Project, info: PredictorInfo, key: tuple, class_na
     what = f"class {info.class_name}" if info.class_name else f"function {info.method}()"
     return [Decision(source=f"{key[0]}: \"{str(config.data[key[0]]).strip()}\"",
                      target=f"`class {class_name}(fal.App)` in fal_app.py",
-                     note=f"fal_app.py is {info.file} rewritten (comments kept; the {what} becomes the app); the "
-                          "project's other files are copied next to it unchanged", location=config.loc(*key)),
+                     note=f"fal_app.py is {info.file} rewritten (comments kept; the {what} "
+                          "becomes the app); the project's other files are copied next to it unchanged",
+                     location=config.loc(*key)),
             Decision(source=f"{info.endpoint.handler}()",
                      target=f'`@fal.endpoint("/")` taking `{title}Input`, returning `{title}Output`',
-                     note="setup() still runs once per runner (a running copy of the app, like a cog container) "
-                          "before its first request", location=info.endpoint.location),
+                     note="setup() still runs once per runner (a running copy of the app, "
+                          "like a cog container) before its first request", location=info.endpoint.location),
             rows.calling(info), *rows.inputs(info), rows.output(info)]
 
 
@@ -116,25 +117,28 @@ def _project_decision(project: _Project, root: Path) -> list[Decision]:
         return []
     others = [c for c in candidates(root) if c != f"{project.entry.project}/{project.entry.config}"]
     return [Decision(source=f"--entry {project.entry.project}/{project.entry.config}",
-                     target=f"the cog project `{project.entry.project}/` (the output is that folder, cog's build "
-                            "context); paths in this report are relative to it",
-                     note=f"the repository's other cog projects ({', '.join(others) or 'none'}) are not converted")]
+                     target=f"the cog project `{project.entry.project}/` (the output is that "
+                            "folder, cog's build context); paths in this report are relative to it",
+                     note=f"the repository's other cog projects ({', '.join(others) or 'none'}) are not "
+                          "converted")]
 
 
-def _findings(project: _Project, info: PredictorInfo, plan: ImagePlan, facts: evidence.CodeFacts) -> list[Finding]:
+def _findings(project: _Project, info: PredictorInfo, plan: ImagePlan,
+              facts: evidence.CodeFacts) -> list[Finding]:
     found = [*project.config.findings, *plan.findings, *info.findings]
     found += evidence.argparse_findings(facts.argparse, info.file)
     found += evidence.import_work_findings(facts.import_work)
     found += layout_findings(project.root, plan.image.run_steps, project.config.file)
     if info.endpoint.output_mode == "stream":
-        found.append(extras.finding("FM115", f"{info.method}() streams: `/` returns the whole list as `output`, "
+        found.append(extras.finding("FM115",
+                                    f"{info.method}() streams: `/` returns the whole list as `output`, "
                                     "`/stream` sends each item as a server-sent event",
                                     "clients that read a stream call /stream", info.endpoint.location))
     return found
 
 
-def _with_cog_installed(plan: ImagePlan, info: PredictorInfo, train: trainer.TrainerPlan, findings: list[Finding],
-                        decisions: list[Decision], root: Path) -> None:
+def _with_cog_installed(plan: ImagePlan, info: PredictorInfo, train: trainer.TrainerPlan,
+                        findings: list[Finding], decisions: list[Decision], root: Path) -> None:
     """The real cog package in the image when kept code still imports it (a trainer, helper modules)."""
     importers = extras.other_cog_imports(root, info.file)
     if not importers and not (train.app is not None and train.file == info.file):
@@ -142,7 +146,8 @@ def _with_cog_installed(plan: ImagePlan, info: PredictorInfo, train: trainer.Tra
     requirement, found, made = extras.cog_in_image(importers)
     findings += found
     decisions += made
-    plan.image = plan.image.model_copy(update={"python_requirements": [*plan.image.python_requirements, requirement]})
+    requirements = [*plan.image.python_requirements, requirement]
+    plan.image = plan.image.model_copy(update={"python_requirements": requirements})
 
 
 def _load(root: Path, entry: CogEntry) -> AppSpec:
@@ -175,13 +180,16 @@ def _load(root: Path, entry: CogEntry) -> AppSpec:
     # cog's layer order; on the CUDA base build.python_version comes from uv, as cog does
     image = plan.image.model_copy(update={"env_first": True, "workdir_late": True,
                                           "python_from_uv": plan.hardware.gpu})
-    files = {config.file, info.file} | ({plan.image.requirements_file} if plan.image.requirements_file else set())
+    files = ({config.file, info.file}
+             | ({plan.image.requirements_file} if plan.image.requirements_file else set()))
     return AppSpec(
         name=extras.app_name(project.root, config), class_name=class_name,
-        source=SourceInfo(platform="cog", root=entry.project, entry_file=info.file, entry_symbol=info.class_name
+        source=SourceInfo(platform="cog", root=entry.project, entry_file=info.file,
+                          entry_symbol=info.class_name
                           or info.method, files=sorted(files | ({train.file} if train.file else set()))),
         endpoints=[info.endpoint],
-        lifecycle=Lifecycle(setup="setup" if info.has_setup else None, setup_takes_weights=info.setup_weights),
+        lifecycle=Lifecycle(setup="setup" if info.has_setup else None,
+                            setup_takes_weights=info.setup_weights),
         scaling=scaling, hardware=plan.hardware, image=image, volumes=volumes, secrets=plan.secrets,
         more_apps=[train.app] if train.app else [], findings=findings, decisions=decisions, details=details,
     )

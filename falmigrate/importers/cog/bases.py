@@ -118,13 +118,15 @@ def _pick_cuda(cuda: str | None, torch: str | None, reasons: list[str], problems
     return default
 
 
-def _gpu_image(cuda: str, cudnn: str | None, reasons: list[str], problems: list[str]) -> dict[str, str] | None:
+def _gpu_image(cuda: str, cudnn: str | None, reasons: list[str],
+               problems: list[str]) -> dict[str, str] | None:
     available = _cudnn_for(cuda)
     if not available:
         problems.append(f"cog has no base image for CUDA {cuda}")
         return None
     if cudnn and cudnn not in available:
-        problems.append(f"CUDA {cuda} has no cuDNN {cudnn} base (cog refuses it; it has {', '.join(available)})")
+        problems.append(f"CUDA {cuda} has no cuDNN {cudnn} base (cog refuses it; it has "
+                        f"{', '.join(available)})")
         cudnn = None
     if cudnn:
         reasons.append(f"build.cudnn {cudnn}")
@@ -154,10 +156,11 @@ def cog_base(*, gpu: bool, python: str | None = None, cuda: str | None = None, c
         python = str(data["python"]["default"])
         reasons.append(f"cog's default Python {python}")
     if torch and torch_pythons(torch) and major_minor(python) not in torch_pythons(torch):
-        problems.append(f"torch {torch} has no wheels for Python {python} ({', '.join(torch_pythons(torch))})")
+        problems.append(f"torch {torch} has no wheels for Python {python} "
+                        f"({', '.join(torch_pythons(torch))})")
     if not gpu:
-        return CogBase(image=str(data["cpu_base"]).format(python=major_minor(python)), python=python, gpu=False,
-                       torch=torch, reasons=tuple(reasons), problems=tuple(problems))
+        return CogBase(image=str(data["cpu_base"]).format(python=major_minor(python)), python=python,
+                       gpu=False, torch=torch, reasons=tuple(reasons), problems=tuple(problems))
     chosen = _pick_cuda(cuda, torch, reasons, problems)
     image = _gpu_image(chosen, cudnn, reasons, problems)
     if image is None:

@@ -110,10 +110,11 @@ def _python(image: ImageSpec, server: ServerGeneration, config: str) -> tuple[st
     if bases.version_key(current) >= bases.version_key(server.python_floor):
         return current, []
     return server.python_floor, [_finding(
-        "FM190", f"cog's {server.name} server needs Python >= {server.python_floor}; the project pins {current}, "
-                 f"so the image gets {server.python_floor}",
-        "check the dependencies on the newer Python, or pin an older cog (build.sdk_version) whose server runs "
-        f"on {current}", Location(file=config))]
+        "FM190",
+        f"cog's {server.name} server needs Python >= {server.python_floor}; the project pins {current}, "
+        f"so the image gets {server.python_floor}",
+        "check the dependencies on the newer Python, or pin an older cog "
+        f"(build.sdk_version) whose server runs on {current}", Location(file=config))]
 
 
 def _image(image: ImageSpec, python: str, compat: CogCompat) -> ImageSpec:
@@ -170,8 +171,8 @@ def apply(spec: AppSpec) -> AppSpec:
     decisions = [d for d in spec.decisions if not _superseded(d, details)]
     endpoints = [_predictions(e) for e in spec.endpoints]
     return spec.model_copy(update={
-        "server": ServerSpec(command=list(SERVER_COMMAND), port=PORT, health=HealthCheck(path=server.health_path),
-                             kind="cog"),
+        "server": ServerSpec(command=list(SERVER_COMMAND), port=PORT,
+                             health=HealthCheck(path=server.health_path), kind="cog"),
         "image": _image(spec.image, python, compat), "endpoints": endpoints, "more_apps": [],
         "details": details.model_copy(update={"compat": compat}),
         "findings": [*kept, *findings],
@@ -182,22 +183,25 @@ def _predictions(endpoint: Endpoint) -> Endpoint:
     return endpoint.model_copy(update={"path": PREDICTIONS, "method": "POST"})
 
 
-def _findings(spec: AppSpec, details: CogDetails, compat: CogCompat, server: ServerGeneration) -> list[Finding]:
+def _findings(spec: AppSpec, details: CogDetails, compat: CogCompat,
+              server: ServerGeneration) -> list[Finding]:
     config = Location(file=details.config)
     endpoint = spec.endpoints[0] if spec.endpoints else None
     found = []
     if details.train:
         found.append(_finding(
-            "FM191", f"train: {details.train} is not served: the compat app answers POST /predictions only (cog "
-                     "serves trainings from a separate container started with --x-mode train)",
-            "train elsewhere, or convert without --route compat: the native route makes the trainer its own fal "
-            "app with a /train endpoint", config))
+            "FM191",
+            f"train: {details.train} is not served: the compat app answers POST /predictions only (cog "
+            "serves trainings from a separate container started with --x-mode train)",
+            "train elsewhere, or convert without --route compat: the native route makes the "
+            "trainer its own fal app with a /train endpoint", config))
     if not server.readiness:
         found.append(_finding(
-            "FM192", f"cog {compat.cog_version}'s server has no path that waits for setup(): fal's health check "
-                     "(GET /health-check) passes while setup() still runs, and predictions sent then are refused",
-            f"pin cog >= {COGLET_SINCE} (build.sdk_version), whose server answers /openapi.json only once setup() "
-            "has finished, or keep setup() short", config))
+            "FM192",
+            f"cog {compat.cog_version}'s server has no path that waits for setup(): fal's health check "
+            "(GET /health-check) passes while setup() still runs, and predictions sent then are refused",
+            f"pin cog >= {COGLET_SINCE} (build.sdk_version), whose server answers "
+            "/openapi.json only once setup() has finished, or keep setup() short", config))
     if server.name == "coglet":
         found.append(_busy_finding(compat, endpoint))
     if compat.max_concurrency > 1 and endpoint is not None and not endpoint.is_async:
@@ -207,10 +211,11 @@ def _findings(spec: AppSpec, details: CogDetails, compat: CogCompat, server: Ser
             f"make {endpoint.handler}() `async def`, or drop concurrency.max", endpoint.location))
     if compat.file_outputs:
         found.append(_finding(
-            "FM194", "file outputs come back inside the response as data: URLs (base64): the server has no upload "
-                     "URL, and Replicate's file hosting is not there",
-            "keep outputs small, or start the server with `--upload-url` (image.cmd in pyproject.toml) to PUT "
-            "each file to your storage and return its URL", endpoint.location))
+            "FM194",
+            "file outputs come back inside the response as data: URLs (base64): the server has no upload "
+            "URL, and Replicate's file hosting is not there",
+            "keep outputs small, or start the server with `--upload-url` (image.cmd in "
+            "pyproject.toml) to PUT each file to your storage and return its URL", endpoint.location))
     return found
 
 
@@ -219,14 +224,17 @@ def _busy_finding(compat: CogCompat, endpoint: Endpoint | None) -> Finding:
     where = endpoint.location if endpoint else None
     if compat.slots > 1:
         return _finding(
-            "FM195", f"cog's server frees a prediction slot a moment after it answers; with {compat.slots} slots for "
-                     f"fal's {compat.max_concurrency} requests at once a 409 Conflict (\"At capacity\") is rare, "
-                     "but it can still reach a client", "let clients retry a 409 (Replicate's platform retried "
-                     "them for you), or use the native route", where)
+            "FM195",
+            f"cog's server frees a prediction slot a moment after it answers; with {compat.slots} slots for "
+            f"fal's {compat.max_concurrency} requests at once a 409 Conflict (\"At "
+            "capacity\") is rare, but it can still reach a client",
+            "let clients retry a 409 (Replicate's platform retried "
+            "them for you), or use the native route", where)
     return _finding(
         "FM195", "cog's server frees its one prediction slot a moment after it answers: a request fal sends "
-                 "in that moment gets 409 Conflict (\"At capacity\"); in tests a few in a hundred back-to-back "
-                 "requests did. Replicate's platform retried those; fal passes them to the client",
+                 "in that moment gets 409 Conflict (\"At capacity\"); in tests a few in a "
+                 "hundred back-to-back requests did. Replicate's platform retried those; fal "
+                 "passes them to the client",
         "let clients retry a 409; or make predict() `async def` and set concurrency.max, so the image gets "
         "spare slots; or use the native route", where)
 
@@ -261,22 +269,26 @@ def _decisions(spec: AppSpec, details: CogDetails, compat: CogCompat, server: Se
             source="the predictor's inputs (types, defaults, ge/le, choices, lengths, regex)",
             target=f"`{SCHEMA_FILE}`, cog's OpenAPI schema",
             note="coglet validates every request against it (HTTP 422 for invalid input) as in a `cog build` "
-                 "image, which writes the same file", location=spec.endpoints[0].location if spec.endpoints else None))
+                 "image, which writes the same file",
+            location=spec.endpoints[0].location if spec.endpoints else None))
     if compat.max_concurrency > 1:
         made.append(Decision(
             source=f"concurrency.max: {compat.max_concurrency}",
-            target=f"`max_multiplexing = {compat.max_concurrency}` and `ENV COG_MAX_CONCURRENCY={compat.slots}`",
-            note=f"fal sends a runner at most {compat.max_concurrency} requests at once; cog answers 409 when every "
-                 "slot is busy and frees a slot a moment after answering, so the spare slots take a request that "
-                 "arrives in that moment", location=_located(spec, details, "concurrency.max")))
+            target=f"`max_multiplexing = {compat.max_concurrency}` and `ENV "
+                   f"COG_MAX_CONCURRENCY={compat.slots}`",
+            note=f"fal sends a runner at most {compat.max_concurrency} requests at once; cog "
+                 "answers 409 when every slot is busy and frees a slot a moment after "
+                 "answering, so the spare slots take a request that arrives in that moment",
+            location=_located(spec, details, "concurrency.max")))
     return made
 
 
 def _health_decision(server: ServerGeneration) -> Decision:
     if server.readiness:
         return Decision(source="cog's readiness", target=f"fal's health check: GET {server.health_path}",
-                        note="coglet answers it with 503 until setup() has finished (and after a failed setup); "
-                             "/health-check answers 200 with STARTING or SETUP_FAILED in its body, so fal would "
-                             "send requests too early. Clients may still call /health-check")
+                        note="coglet answers it with 503 until setup() has finished (and "
+                             "after a failed setup); /health-check answers 200 with "
+                             "STARTING or SETUP_FAILED in its body, so fal would send requests "
+                             "too early. Clients may still call /health-check")
     return Decision(source="cog's health check", target=f"fal's health check: GET {server.health_path}",
                     note="it answers 200 while setup() runs (FM192)")

@@ -50,7 +50,8 @@ class CogConfig:
         return self.data.get("build") or {}
 
     def predictor_ref(self) -> tuple[str, str, KeyPath]:
-        """``(file, class name or "", key path)`` of the predictor/runner (``run:`` wins over ``predict:``)."""
+        """``(file, class name or "", key path)`` of the predictor/runner
+        (``run:`` wins over ``predict:``)."""
         key = "run" if isinstance(self.data.get("run"), str) else "predict"
         ref = self.data.get(key)
         if not isinstance(ref, str) or not ref.strip():
@@ -129,18 +130,27 @@ def _check_shapes(config: CogConfig) -> None:
         if value is not None and not isinstance(value, list):
             raise config.error(f"`build.{key}` must be a list", "build", key)
     for index, step in enumerate(config.build.get("run") or []):
-        if isinstance(step, dict):
-            if not isinstance(step.get("command"), str):
-                raise config.error("a `build.run` entry that is a mapping needs a `command` string",
-                                   "build", "run", index)
-            for m, mount in enumerate(step.get("mounts") or []):
-                if not isinstance(mount, dict) or mount.get("type") != "secret" or not mount.get("id"):
-                    raise config.error("`mounts` entries must be {type: secret, id: …, target: …}",
-                                       "build", "run", index, "mounts", m)
-        elif not isinstance(step, str):
-            raise config.error("`build.run` entries are strings or {command, mounts}", "build", "run", index)
+        _check_run_step(config, index, step)
+    _check_top_level_shapes(config)
+
+
+def _check_run_step(config: CogConfig, index: int, step: object) -> None:
+    if isinstance(step, dict):
+        if not isinstance(step.get("command"), str):
+            raise config.error("a `build.run` entry that is a mapping needs a `command` string",
+                               "build", "run", index)
+        for m, mount in enumerate(step.get("mounts") or []):
+            if not isinstance(mount, dict) or mount.get("type") != "secret" or not mount.get("id"):
+                raise config.error("`mounts` entries must be {type: secret, id: …, target: …}",
+                                   "build", "run", index, "mounts", m)
+    elif not isinstance(step, str):
+        raise config.error("`build.run` entries are strings or {command, mounts}", "build", "run", index)
+
+
+def _check_top_level_shapes(config: CogConfig) -> None:
     env = config.data.get("environment")
-    if env is not None and (not isinstance(env, list) or not all(isinstance(e, str) and "=" in e for e in env)):
+    if (env is not None
+            and (not isinstance(env, list) or not all(isinstance(e, str) and "=" in e for e in env))):
         raise config.error("`environment` must be a list of \"KEY=value\" strings", "environment")
     concurrency = config.data.get("concurrency")
     if concurrency is not None and not (isinstance(concurrency, dict)

@@ -54,7 +54,8 @@ def _with_environment(module: cst.Module, environment: dict[str, str]) -> cst.Mo
 class StaticValues:
     """The values of expressions of one module of a cog project (see the module docstring)."""
 
-    def __init__(self, root: Path, file: str, module: cst.Module, environment: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, file: str, module: cst.Module,
+                 environment: dict[str, str] | None = None) -> None:
         self.environment = dict(environment or {})
         self.plain = Project(root).adopt(module, file)
         self.configured = Project(root).adopt(_with_environment(module, self.environment), file) \

@@ -50,13 +50,15 @@ def calling(info: PredictorInfo) -> Decision:
     body = ", ".join(f'"{f.name}": {_sample(f)}' for f in endpoint.inputs[:2])
     more = ", …" if len(endpoint.inputs) > 2 else ""
     if endpoint.output_mode == "stream":
-        response = '`{"output": [item, …]}` (the whole stream as a list); `POST /stream` sends each item as a server-sent event'
+        response = ('`{"output": [item, …]}` (the whole stream as a list); `POST /stream` sends each item '
+                    'as a server-sent event')
     elif endpoint.output.kind == "model":
         fields = ", ".join(f'"{f.name}": …' for f in (endpoint.output.fields or [])[:3])
         response = f"`{{{fields}}}` (the fields of {endpoint.output.name}, at the top level)"
     else:
         response = f'`{{"output": …}}` (the value {info.method}() returned)'
-    return Decision(source=f'a request to cog\'s `POST /predictions` (or Replicate): `{{"input": {{{body}{more}}}}}`',
+    return Decision(source='a request to cog\'s `POST /predictions` (or Replicate): '
+                           f'`{{"input": {{{body}{more}}}}}`',
                     target=f"`POST /` with the inputs as the JSON body: `{{{body}{more}}}`",
                     note=f"the response is {response}", location=endpoint.location)
 
@@ -87,7 +89,8 @@ def inputs(info: PredictorInfo) -> list[Decision]:
         constrained = _constraint_text(f)
         if constrained:
             limits = constrained[0] != "deprecated=True"
-            note = (f"other values are refused with HTTP 422 before {info.method}() runs (cog refused them too)"
+            note = (f"other values are refused with HTTP 422 before {info.method}() runs "
+                    "(cog refused them too)"
                     if limits else "still accepted; marked deprecated in the request schema")
             found.append(Decision(source=f"input `{f.name}`: Input({constrained[0]})",
                                   target=f"`{f.name}` in the request model: {constrained[1]}",
@@ -110,18 +113,21 @@ def output(info: PredictorInfo) -> Decision:
     images, files = _has_kind(out, "image"), _has_kind(out, "file")
     if images:
         seen = ", ".join(s for s in info.output_suffixes)
-        note = (f"typed fal `Image` (shown as a picture on fal) because {info.method}() names only image files "
-                f"({seen}); each returned path is uploaded and the response carries its `url`")
+        note = (f"typed fal `Image` (shown as a picture on fal) because {info.method}() "
+                f"names only image files ({seen}); each returned path is uploaded and the "
+                "response carries its `url`")
     elif files:
         seen = ", ".join(info.output_suffixes) or "none"
-        note = (f"typed fal `File` ({info.method}() names file suffixes: {seen}; only {', '.join(IMAGE_SUFFIXES[:4])}"
-                "… would make it an `Image`); each returned path is uploaded and the response carries its `url`")
+        note = (f"typed fal `File` ({info.method}() names file suffixes: {seen}; only "
+                f"{', '.join(IMAGE_SUFFIXES[:4])}… would make it an `Image`); each returned path "
+                "is uploaded and the response carries its `url`")
     else:
         note = None
     written = info.output_annotation or _cog_type(out)
     if info.endpoint.output_mode == "stream":
         return Decision(source=f"output `-> {written}` (streamed)",
-                        target=f'`output: list[{_fal_type(out)}]` at "/", one server-sent event per item at "/stream"',
+                        target=f'`output: list[{_fal_type(out)}]` at "/", one server-sent event '
+                               'per item at "/stream"',
                         note=note, location=where)
     if out.kind == "model":
         return Decision(source=f"output class `{out.name}` (cog BaseModel)",
@@ -154,10 +160,12 @@ def build(config: CogConfig) -> list[Decision]:
         if config.build.get(key):
             found.append(Decision(source=f"build.{key}", target=target, location=config.loc("build", key)))
     if config.data.get("environment"):
-        found.append(Decision(source="environment", target="`ENV` lines right after `FROM`, as cog writes them",
+        found.append(Decision(source="environment",
+                              target="`ENV` lines right after `FROM`, as cog writes them",
                               note="set while the image builds and when the app runs",
                               location=config.loc("environment")))
     found.append(Decision(source="cog's layout: code in /src, copied last",
                           target="`WORKDIR /src` and `COPY . /src` as the last layer",
-                          note="a code change rebuilds only that layer; relative paths in predict work as before"))
+                          note="a code change rebuilds only that layer; relative paths in "
+                               "predict work as before"))
     return found

@@ -50,7 +50,8 @@ def _checked(root: Path, entry: str) -> CogEntry:
                          hint="name the cog.yaml relative to SRC, e.g. --entry models/upscale/cog.yaml")
     if path.suffix not in (".yaml", ".yml"):
         raise UsageError(f"--entry {entry} is not a cog.yaml (a cog project is named by its config file)",
-                         file=entry, hint="pass the model's cog.yaml, or --from another platform for this file")
+                         file=entry,
+                         hint="pass the model's cog.yaml, or --from another platform for this file")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError):

@@ -1,8 +1,8 @@
 """What the project's code and requirements say that cog.yaml does not (read as text/libcst, never run).
 
 - GPU evidence (FM121): CUDA-only packages among the requirements (torch alone runs on CPU too), ``.cuda()``
-  calls and ``"cuda"`` devices in the code. cog.yaml without ``build.gpu`` then gets what ``build.gpu: true`` gives
-  (a GPU machine and cog's CUDA base), with the evidence named; an explicit ``gpu: false`` is kept.
+  calls and ``"cuda"`` devices in the code. cog.yaml without ``build.gpu`` then gets what ``build.gpu: true``
+  gives (a GPU machine and cog's CUDA base), with the evidence named; an explicit ``gpu: false`` is kept.
 - Module-level ``argparse`` parsing (FM122): ``parser.parse_args()`` at import reads the argv of whatever
   process imports the module — fal's runner, not a command line. The codemod makes it parse ``[]`` in
   the predictor module (the defaults, as under cog); elsewhere the finding says where to do the same.
@@ -22,8 +22,8 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from falmigrate.importers.cog import mapping
 from falmigrate.spec import Finding, Location
 
-# Packages that only work with CUDA. torch itself is not one: cog installs its CPU build when cog.yaml does not
-# set build.gpu, and such projects run on CPU on Replicate.
+# Packages that only work with CUDA. torch itself is not one: cog installs its CPU build when cog.yaml does
+# not set build.gpu, and such projects run on CPU on Replicate.
 GPU_PACKAGES = ("vllm", "xformers", "flash-attn", "flash_attn", "bitsandbytes", "triton", "auto-gptq",
                 "onnxruntime-gpu", "tensorrt", "cupy-cuda12x", "cupy-cuda11x", "exllamav2")
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -113,7 +113,8 @@ class _CodeScan(cst.CSTVisitor):
         if name in ("parse_args", "parse_known_args") and not node.args:
             self.argparse.append(self._loc(node))
         elif name in _IMPORT_TIME_WORK:
-            self.import_work.append(Evidence(f"`{cst.Module([]).code_for_node(node.func)}(…)`", self._loc(node)))
+            self.import_work.append(Evidence(f"`{cst.Module([]).code_for_node(node.func)}(…)`",
+                                             self._loc(node)))
 
 
 def scan(root: Path, file: str) -> _CodeScan | None:
@@ -150,13 +151,17 @@ def gpu_finding(said: object, evidence: list[Evidence], machine: str) -> Finding
         return None
     named = "; ".join(f"{e.what} ({e.location})" for e in evidence[:3]) + (" …" if len(evidence) > 3 else "")
     if said is False:
-        return _finding("FM121", f"cog.yaml says build.gpu: false, but the project uses CUDA: {named}; kept on a CPU "
-                                 "machine as cog.yaml says", "set build.gpu: true in cog.yaml if the model needs a GPU, "
-                                 "then convert again", evidence[0].location)
-    return _finding("FM121", f"cog.yaml does not set build.gpu, but the project uses CUDA: {named}; the app gets a "
-                             f"GPU machine ({machine}) and cog's CUDA base, as with build.gpu: true",
-                    "set build.gpu: true in cog.yaml to say so (or build.gpu: false and convert again if the model "
-                    "runs on CPU); choose the GPU with machine_type in pyproject.toml", evidence[0].location)
+        return _finding("FM121",
+                        f"cog.yaml says build.gpu: false, but the project uses CUDA: {named}; kept on a CPU "
+                        "machine as cog.yaml says",
+                        "set build.gpu: true in cog.yaml if the model needs a GPU, "
+                        "then convert again", evidence[0].location)
+    return _finding("FM121",
+                    f"cog.yaml does not set build.gpu, but the project uses CUDA: {named}; the app gets a "
+                    f"GPU machine ({machine}) and cog's CUDA base, as with build.gpu: true",
+                    "set build.gpu: true in cog.yaml to say so (or build.gpu: false and "
+                    "convert again if the model runs on CPU); choose the GPU with "
+                    "machine_type in pyproject.toml", evidence[0].location)
 
 
 def argparse_findings(locations: list[Location], predictor_file: str) -> list[Finding]:
@@ -164,15 +169,19 @@ def argparse_findings(locations: list[Location], predictor_file: str) -> list[Fi
     for where in locations:
         fixed = where.file == predictor_file
         found.append(_finding(
-            "FM122", "argument parsing at import reads the argv of the process that imports the module (fal's "
-                     "runner), not a command line" + ("; fal_app.py parses an empty list instead: the parser's "
-                                                      "defaults, as under cog" if fixed else ""),
-            "read settings from environment variables or constants" + ("" if fixed else
-                                                                       "; or pass [] to parse_args() here"), where))
+            "FM122",
+            "argument parsing at import reads the argv of the process that imports the module (fal's "
+            "runner), not a command line"
+            + ("; fal_app.py parses an empty list instead: the parser's "
+               "defaults, as under cog" if fixed else ""),
+            "read settings from environment variables or constants"
+            + ("" if fixed else "; or pass [] to parse_args() here"), where))
     return found
 
 
 def import_work_findings(evidence: list[Evidence]) -> list[Finding]:
-    return [_finding("FM126", f"{e.what} runs when the module is imported: fal imports the app once per deploy to "
-                              "read its schema, and on every runner before setup()",
-                     "move it into setup() (or behind a function setup() calls)", e.location) for e in evidence]
+    return [_finding("FM126",
+                     f"{e.what} runs when the module is imported: fal imports the app once per deploy to "
+                     "read its schema, and on every runner before setup()",
+                     "move it into setup() (or behind a function setup() calls)", e.location)
+            for e in evidence]

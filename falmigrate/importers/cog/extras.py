@@ -20,8 +20,8 @@ _SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".cog"}
 
 def finding(rule: str, message: str, remediation: str, location: Location | None, severity: str | None = None
             ) -> Finding:
-    return Finding(rule=rule, severity=severity or mapping.severity(rule), message=message, remediation=remediation,
-                   location=location)
+    return Finding(rule=rule, severity=severity or mapping.severity(rule), message=message,
+                   remediation=remediation, location=location)
 
 
 def app_name(root: Path, config: CogConfig) -> str:
@@ -45,17 +45,20 @@ def pinned_cog(config: CogConfig, requirements: list[str]) -> tuple[str | None, 
     return version, config.build.get("cog_runtime") is True
 
 
-def scaling(config: CogConfig, info: PredictorInfo, findings: list[Finding], decisions: list[Decision]) -> ScalingSpec:
+def scaling(config: CogConfig, info: PredictorInfo, findings: list[Finding],
+            decisions: list[Decision]) -> ScalingSpec:
     limit = (config.data.get("concurrency") or {}).get("max") or info.concurrent_max
     if not limit or limit <= 1:
         return ScalingSpec()
     where = config.loc("concurrency", "max") if config.data.get("concurrency") else info.endpoint.location
     decisions.append(Decision(source=f"concurrency.max: {limit}", target=f"`max_multiplexing = {limit}`",
-                              note=f"one runner serves up to {limit} requests at once, like cog's concurrency",
+                              note=f"one runner serves up to {limit} requests at once, "
+                                   "like cog's concurrency",
                               location=where))
     note = "" if info.endpoint.is_async else f" — but {info.method}() is not async, so one runner still " \
         "answers one request at a time"
-    findings.append(finding("FM105", f"concurrency.max {limit} became max_multiplexing = {limit}: fal sends up to "
+    findings.append(finding("FM105",
+                            f"concurrency.max {limit} became max_multiplexing = {limit}: fal sends up to "
                             f"{limit} requests at once to one runner{note}",
                             f"keep {info.method}() `async def` (as cog requires for concurrency) so the "
                             "requests really overlap", where))
@@ -76,15 +79,16 @@ def weights(config: CogConfig, info: PredictorInfo, text: str, findings: list[Fi
             "FM103", f"weights ({', '.join(runtime)}): Replicate passed a weights URL per deployment "
                      "(COG_WEIGHTS); fal has none, and `/data` is mounted (persistent storage shared by the "
                      "app's runners)",
-            "download the weights once into /data (e.g. fal.toolkit.download_model_weights) or set COG_WEIGHTS "
-            "as a fal secret; setup() receives os.environ['COG_WEIGHTS'] like cog did",
+            "download the weights once into /data (e.g. fal.toolkit.download_model_weights) or set "
+            "COG_WEIGHTS as a fal secret; setup() receives os.environ['COG_WEIGHTS'] like cog did",
             info.setup_location or info.endpoint.location))
     entries = config.data.get("weights")
     if entries:
         findings.append(finding(
-            "FM103", f"cog.yaml `weights:` ({len(entries)} file(s)): they ship inside the image with the code "
-                     "(`COPY . /src`; a target elsewhere gets its own `COPY`), so they are re-uploaded with "
-                     "every code change; `/data` is mounted too",
+            "FM103",
+            f"cog.yaml `weights:` ({len(entries)} file(s)): they ship inside the image with the code "
+            "(`COPY . /src`; a target elsewhere gets its own `COPY`), so they are re-uploaded with "
+            "every code change; `/data` is mounted too",
             "for large weights, download them once into /data in setup() (a small image starts faster and "
             "code-only changes stay small)", config.loc("weights")))
     if not runtime and not entries:
@@ -112,11 +116,15 @@ def other_cog_imports(root: Path, predictor_file: str) -> list[Location]:
 def cog_in_image(importers: list[Location]) -> tuple[str, list[Finding], list[Decision]]:
     """The requirement that installs cog for modules that still import it, with FM109 (info) for each."""
     requirement = f"cog=={bases.mirrored_cog_version()}"
-    found = [finding("FM109", f"{where.file} imports cog: the image installs {requirement} so it imports as under "
-                              "cog", "replace the cog names there (cog.Path → pathlib.Path, cog.BaseModel → a "
-                              "dataclass or pydantic model) to drop cog from the image", where, severity="info")
+    found = [finding("FM109",
+                     f"{where.file} imports cog: the image installs {requirement} so it imports as under "
+                     "cog",
+                     "replace the cog names there (cog.Path → pathlib.Path, cog.BaseModel → a "
+                     "dataclass or pydantic model) to drop cog from the image", where,
+                     severity="info")
              for where in importers]
     decision = Decision(source=f"modules that import cog ({', '.join(sorted({w.file for w in importers}))})",
                         target=f"`{requirement}` in the image's pip layer",
-                        note="only the predictor module is rewritten; the others run as they are", location=None)
+                        note="only the predictor module is rewritten; the others run as they are",
+                        location=None)
     return requirement, found, [decision]

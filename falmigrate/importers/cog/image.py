@@ -50,7 +50,8 @@ def requirement_lines(root: Path, config: CogConfig) -> list[str]:
     if req:
         path = Path(root) / str(req)
         if not path.is_file():
-            raise config.error(f"build.python_requirements: {req} does not exist", "build", "python_requirements")
+            raise config.error(f"build.python_requirements: {req} does not exist", "build",
+                               "python_requirements")
         lines += path.read_text(encoding="utf-8").splitlines()
     return lines
 
@@ -99,16 +100,19 @@ def _devel_decision(root: Path, config: CogConfig, base: CogBase, image: dict, p
     evidence = cuda_build_evidence(root, image["run_steps"], plan.requirements)
     if evidence:
         plan.decisions.append(Decision(
-            source=f"the project compiles CUDA code: {', '.join(evidence[:4])}" + (" …" if len(evidence) > 4 else ""),
+            source=f"the project compiles CUDA code: {', '.join(evidence[:4])}"
+            + (" …" if len(evidence) > 4 else ""),
             target=f"the devel base `{base.image}` (nvcc and the CUDA headers)",
-            note="a CUDA runtime base has neither: that build or start-up step would fail", location=config.loc("build", "gpu")))
+            note="a CUDA runtime base has neither: that build or start-up step would fail",
+            location=config.loc("build", "gpu")))
 
 
 def _base_findings(config: CogConfig, base: CogBase, plan: ImagePlan) -> None:
     """FM113 for what cog would warn about; the decision says how cog chose the base."""
     key = "cuda" if config.text("build", "cuda") else "python_version"
     for problem in base.problems:
-        plan.findings.append(_finding("FM113", problem, "pin a torch release built for this CUDA and Python, or "
+        plan.findings.append(_finding("FM113", problem,
+                                      "pin a torch release built for this CUDA and Python, or "
                                       "change build.cuda / build.python_version", config.loc("build", key)))
     flavour = f"CUDA {base.cuda}, cuDNN {base.cudnn} devel image" if base.gpu else "CPU image"
     said = config.build.get("gpu")
@@ -127,7 +131,8 @@ def _gpu_hardware(config: CogConfig, plan: ImagePlan) -> None:
     data = bases.table()["machines"]
     plan.hardware = HardwareSpec(machine_type=data["gpu"], gpu=True)
     plan.findings.append(_finding(
-        "FM102", f"build.gpu: true — Replicate picks the GPU per deployment; machine_type is set to {data['gpu']}",
+        "FM102",
+        f"build.gpu: true — Replicate picks the GPU per deployment; machine_type is set to {data['gpu']}",
         "set machine_type in pyproject.toml to the GPU the model needs (GPU-A6000, GPU-A100, GPU-H100, …)",
         config.loc("build", "gpu")))
 
@@ -145,7 +150,8 @@ def _torch_index(config: CogConfig, image: dict, base: CogBase, plan: ImagePlan)
     build = f"CUDA {base.torch_cuda}" if base.gpu else "CPU only (no CUDA libraries)"
     key = "python_requirements" if config.build.get("python_requirements") else "python_packages"
     plan.decisions.append(Decision(
-        source=f"torch {base.torch} pinned ({build})", target=f"`ENV PIP_EXTRA_INDEX_URL={url}` before the pip layers",
+        source=f"torch {base.torch} pinned ({build})",
+        target=f"`ENV PIP_EXTRA_INDEX_URL={url}` before the pip layers",
         note=f"pip takes the torch build for {build}, from the PyTorch index cog uses too",
         location=config.loc("build", key)))
 
@@ -160,7 +166,8 @@ def _run_tools(image: dict, base: CogBase, plan: ImagePlan) -> None:
             have.add(package)
             image["system_packages"] = [*image["system_packages"], package]
             plan.decisions.append(Decision(
-                source=f"build.run step uses `{package}`", target=f"`{package}` in the apt layer, before the run steps",
+                source=f"build.run step uses `{package}`",
+                target=f"`{package}` in the apt layer, before the run steps",
                 note="cog's base image has it" + (" (cog's CUDA path installs wget, curl, git and xz-utils)"
                                                    if base.gpu else " (curl: cog installs it for tini)")
                      + f"; {base.image.split(':')[0]} may not", location=step.location))
@@ -188,8 +195,8 @@ def _secret_mount_decisions(steps: list[RunStep], plan: ImagePlan) -> None:
             first = step.secrets[0].id
             plan.decisions.append(Decision(
                 source=f"build.run with secret mount(s) {', '.join(s.id for s in step.secrets)}",
-                target=f"`RUN --mount=type=secret,id={first},…` (BuildKit); the pyproject's image table passes "
-                       f"the fal secret `{first}` to the build",
+                target=f"`RUN --mount=type=secret,id={first},…` (BuildKit); the "
+                       f"pyproject's image table passes the fal secret `{first}` to the build",
                 note=f"create it once with `fal secrets set {first}=…`; locally: `docker build --secret "
                      f"id={first},src=FILE`; it is never stored in a layer", location=step.location))
 
@@ -204,7 +211,8 @@ def plan_image(root: Path, config: CogConfig, *, gpu: bool | None = None) -> Ima
     plan = ImagePlan(image=ImageSpec(), hardware=HardwareSpec(machine_type=bases.table()["machines"]["cpu"]),
                      requirements=requirements)
     pinned = config.text("build", "python_version")
-    python = pinned if pinned is None or bases.version_key(pinned) >= bases.version_key(MIN_PYTHON) else MIN_PYTHON
+    python = (pinned if pinned is None or bases.version_key(pinned) >= bases.version_key(MIN_PYTHON)
+              else MIN_PYTHON)
     use_gpu = bool(build.get("gpu")) if gpu is None else gpu
     base = cog_base(gpu=use_gpu, python=python, cuda=config.text("build", "cuda"),
                     cudnn=config.text("build", "cudnn"), torch=torch_version(requirements))
@@ -227,14 +235,18 @@ def plan_image(root: Path, config: CogConfig, *, gpu: bool | None = None) -> Ima
     _secret_mount_decisions(image["run_steps"], plan)
     if pinned and python != pinned:
         plan.decisions.append(Decision(
-            source=f"build.python_version {pinned}", target=f"Python {python} for cog's base and torch pairing",
-            note=f"cog {bases.mirrored_cog_version()} itself refuses Python below {MIN_PYTHON} (the project was built "
-                 "with an older cog); pinned packages are checked against the raised version", location=config.loc(
+            source=f"build.python_version {pinned}",
+            target=f"Python {python} for cog's base and torch pairing",
+            note=f"cog {bases.mirrored_cog_version()} itself refuses Python below {MIN_PYTHON} "
+                 "(the project was built with an older cog); pinned packages are checked "
+                 "against the raised version",
+            location=config.loc(
                      "build", "python_version")))
     if not pinned:
         plan.findings.append(_finding(
-            "FM127", f"cog.yaml sets no build.python_version: the image gets Python {base.python}, the default of "
-                     f"cog {bases.mirrored_cog_version()} (older cog releases defaulted to older Pythons)",
+            "FM127",
+            f"cog.yaml sets no build.python_version: the image gets Python {base.python}, the default of "
+            f"cog {bases.mirrored_cog_version()} (older cog releases defaulted to older Pythons)",
             "pin build.python_version to the Python the model was built with", config.loc("build")))
     plan.image = ImageSpec(**image)
     return plan

@@ -16,7 +16,8 @@ from falmigrate.importers.cog.constants import EnvRead, NotStatic, StaticValues
 from falmigrate.importers.cog.types import Names, Unsupported, to_typeref
 from falmigrate.spec import InputField, Location, TypeRef
 
-_INPUT_KEYS = {"default", "description", "ge", "le", "min_length", "max_length", "regex", "choices", "deprecated"}
+_INPUT_KEYS = {"default", "description", "ge", "le", "min_length", "max_length", "regex",
+               "choices", "deprecated"}
 
 
 class Reporter(Protocol):
@@ -25,7 +26,8 @@ class Reporter(Protocol):
 
     def loc(self, node: cst.CSTNode) -> Location: ...
 
-    def find(self, rule: str, message: str, remediation: str, node: cst.CSTNode | Location | None) -> None: ...
+    def find(self, rule: str, message: str, remediation: str,
+             node: cst.CSTNode | Location | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -75,17 +77,21 @@ def _input_args(reader: Reporter, call: cst.Call, param: cst.Param) -> _Args:
 def _report_reads(reader: Reporter, name: str, reads: list[EnvRead]) -> None:
     for read in dict.fromkeys(reads):
         source = "set by cog.yaml's environment" if read.from_config else "the read's literal default"
-        reader.find("FM123", f"`{name}` is computed from the environment variable {read.name} ({read.value!r}, "
-                             f"{source}): the request model fixes the result when the app is converted",
-                    f"set {read.name} in cog.yaml's environment (it becomes an ENV line) or edit the default in "
-                    "fal_app.py; a value set only at run time no longer changes the request schema", read.location)
+        reader.find("FM123",
+                    f"`{name}` is computed from the environment variable {read.name} ({read.value!r}, "
+                    f"{source}): the request model fixes the result when the app is converted",
+                    f"set {read.name} in cog.yaml's environment (it becomes an ENV line) or "
+                    "edit the default in fal_app.py; a value set only at run time no longer "
+                    "changes the request schema",
+                    read.location)
 
 
 def _typeref(reader: Reporter, param: cst.Param, annotation: cst.BaseExpression | None) -> TypeRef:
     try:
         return to_typeref(annotation, reader.names)
     except Unsupported as exc:
-        reader.find("FM107", f"input `{param.name.value}` has type {exc}, which has no fal request type: typed Any",
+        reader.find("FM107",
+                    f"input `{param.name.value}` has type {exc}, which has no fal request type: typed Any",
                     "give the field a concrete type in the request model", param)
         return TypeRef(kind="any")
 
@@ -95,7 +101,8 @@ def _with_choices(ref: TypeRef, choices: Any) -> TypeRef:
     return literal if ref.kind != "optional" else TypeRef(kind="optional", item=literal)
 
 
-def _special_kinds(reader: Reporter, param: cst.Param, ref: TypeRef, annotation: cst.BaseExpression | None) -> None:
+def _special_kinds(reader: Reporter, param: cst.Param, ref: TypeRef,
+                   annotation: cst.BaseExpression | None) -> None:
     name = param.name.value
     leaf = ref.item if ref.kind == "optional" and ref.item is not None else ref
     if leaf.kind == "secret":
@@ -111,8 +118,9 @@ def _none_default(reader: Reporter, param: cst.Param, rules: InputRules) -> bool
     name = param.name.value
     release = f"cog {rules.cog_version}" if rules.cog_version else "current cog (0.23)"
     if rules.none_required:
-        reader.find("FM118", f"`{name}` has Input(default=None) but its type is not Optional: {release} requires "
-                             "it (cog before 0.17 left it out); the fal request requires it too",
+        reader.find("FM118",
+                    f"`{name}` has Input(default=None) but its type is not Optional: {release} requires "
+                    "it (cog before 0.17 left it out); the fal request requires it too",
                     f"annotate it `Optional[...]` (in cog as well) if callers may omit `{name}`", param)
         return True
     reader.find("FM118", f"`{name}` has Input(default=None) but its type is not Optional: {release} (pinned) "

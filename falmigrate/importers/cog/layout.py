@@ -33,7 +33,8 @@ _LAYOUT = (
      "cog's pyenv Python (older cog releases installed Python with pyenv under /root/.pyenv)"),
     (re.compile(r"/usr/local/lib/python3\.\d+/(?:site|dist)-packages"),
      "the site-packages of cog's Python (the converted image's Python lives elsewhere on CUDA bases)"),
-    (re.compile(r"\bcog\.server\.http\b|\bpython3? -m cog\b"), "cog's own HTTP server (fal runs the app itself)"),
+    (re.compile(r"\bcog\.server\.http\b|\bpython3? -m cog\b"),
+     "cog's own HTTP server (fal runs the app itself)"),
     (re.compile(r"(?<![\w.])/\.cog/"), "cog's /.cog folder"),
 )
 _SCRIPT_SUFFIXES = (".sh", ".bash", ".py")
@@ -61,7 +62,8 @@ def cuda_build_evidence(root: Path, steps: list[RunStep], requirements: list[str
                 found.append(f"`{match.group(0)}` in {rel.as_posix()}")
     found += [f"`{_CUDA_BUILD.search(s.command).group(0)}` in a build.run step" for s in steps  # type: ignore[union-attr]
               if _CUDA_BUILD.search(s.command)]
-    found += [f"the requirement `{line.strip()}`" for line in requirements if _CUDA_BUILD.search(line.split("#")[0])]
+    found += [f"the requirement `{line.strip()}`" for line in requirements
+              if _CUDA_BUILD.search(line.split("#")[0])]
     return found
 
 
@@ -76,8 +78,8 @@ def run_step_tools(command: str) -> list[str]:
 def _finding(what: str, location: Location) -> Finding:
     return Finding(rule="FM119", severity=mapping.severity("FM119"), location=location,
                    message=f"this assumes {what}: the converted image does not have it",
-                   remediation="use the image's own `python3`/`pip` (on PATH) and paths relative to /src, or adapt "
-                               "the step to the Dockerfile falmigrate wrote")
+                   remediation="use the image's own `python3`/`pip` (on PATH) and paths "
+                               "relative to /src, or adapt the step to the Dockerfile falmigrate wrote")
 
 
 def _scan(text: str, file: str, first_line: int = 1) -> list[Finding]:
@@ -95,7 +97,8 @@ def layout_findings(root: Path, steps: list[RunStep], config_file: str) -> list[
     found: list[Finding] = []
     for step in steps:
         line = step.location.line if step.location and step.location.line else 1
-        found += [f.model_copy(update={"location": step.location}) for f in _scan(step.command, config_file, line)]
+        found += [f.model_copy(update={"location": step.location})
+                  for f in _scan(step.command, config_file, line)]
     for path in sorted(Path(root).rglob("*")):
         rel = path.relative_to(root)
         if not path.is_file() or path.suffix not in _SCRIPT_SUFFIXES or _SKIP_DIRS & set(rel.parts):

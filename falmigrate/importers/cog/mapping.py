@@ -67,13 +67,14 @@ def render_tables() -> str:
 def _base_rows() -> list[str]:
     table = bases.table()
     lines = ["", f"### Base image (CUDA, cuDNN, Python) — cog {table['cog_version']}'s choice", "",
-             (f"CPU apps: `{table['cpu_base'].format(python='<python_version>')}` (cog: `python:<version>-slim`; "
-              f"Debian pinned), machine `{table['machines']['cpu']}`. GPU apps: machine `{table['machines']['gpu']}` "
-              "(confirm, FM102) and the nvidia/cuda cuDNN **devel** image cog builds on: the CUDA given in "
+             (f"CPU apps: `{table['cpu_base'].format(python='<python_version>')}` (cog: "
+              "`python:<version>-slim`; Debian pinned), machine "
+              f"`{table['machines']['cpu']}`. GPU apps: machine `{table['machines']['gpu']}` (confirm, "
+              "FM102) and the nvidia/cuda cuDNN **devel** image cog builds on: the CUDA given in "
               "`build.cuda`, else the newest CUDA the pinned `torch` was built for, else CUDA "
-              f"{table['cuda_default']}; the newest cuDNN of that CUDA unless `build.cudnn` says; the newest patch "
-              f"release and Ubuntu. Python: `build.python_version`, else cog's default {table['python']['default']} "
-              f"(at least {table['python']['minimum']})."), "",
+              f"{table['cuda_default']}; the newest cuDNN of that CUDA unless `build.cudnn` says; the newest "
+              "patch release and Ubuntu. Python: `build.python_version`, else cog's default "
+              f"{table['python']['default']} (at least {table['python']['minimum']})."), "",
              "| torch | CUDA builds with a base image | Python |", "|---|---|---|"]
     for version in sorted(table["torch"], key=bases.version_key):
         cudas = bases.torch_cudas(version)

@@ -27,7 +27,8 @@ __all__ = ["PredictorInfo", "cog_names", "default_class", "is_input_call", "pars
            "scan_body"]
 
 _MODEL_BASES = {"BaseModel"}
-_WEIGHT_FETCHERS = {"pget", "snapshot_download", "hf_hub_download", "download_weights", "download_model_weights"}
+_WEIGHT_FETCHERS = {"pget", "snapshot_download", "hf_hub_download", "download_weights",
+                    "download_model_weights"}
 
 
 @dataclass
@@ -157,9 +158,9 @@ class _Reader:
 
 
 def _legacy(where: Location, construct: str) -> SourceError:
-    return SourceError(f"{construct} is cog's pre-0.1 API (cog.Predictor with stacked @cog.input decorators), "
-                       "which current cog and falmigrate do not read", file=where.file, line=where.line,
-                       column=where.column,
+    return SourceError(f"{construct} is cog's pre-0.1 API (cog.Predictor with stacked "
+                       "@cog.input decorators), which current cog and falmigrate do not read",
+                       file=where.file, line=where.line, column=where.column,
                        hint="port the predictor to `BasePredictor` with `name: type = Input(...)` parameters "
                             "(cog's own migration), then convert again")
 
@@ -239,7 +240,8 @@ def default_class(root: Path, file: str, ref_location: Location) -> str:
     if not (Path(root) / file).is_file():
         raise SourceError(f"the predictor file {file} does not exist", file=ref_location.file,
                           line=ref_location.line, hint="fix `predict:`/`run:` in cog.yaml")
-    classes = {s.name.value for s in parse_module(root, file).body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
+    classes = {s.name.value for s in parse_module(root, file).body
+               if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
     for name in ("Runner", "Predictor"):
         if name in classes:
             return name
@@ -285,13 +287,14 @@ def _class_predictor(reader: _Reader, cls: cst.ClassDef, path: str, rules: Input
     return info
 
 
-def read_predictor(root: Path, file: str, name: str, ref_location: Location, *, rules: InputRules | None = None,
+def read_predictor(root: Path, file: str, name: str, ref_location: Location, *,
+                   rules: InputRules | None = None,
                    environment: dict[str, str] | None = None, path: str = "/") -> PredictorInfo:
     """Read ``root/file`` and the class or function ``name``; errors point at cog.yaml's reference line.
     ``path`` is the endpoint the callable becomes; ``environment`` cog.yaml's environment."""
     if not (Path(root) / file).is_file():
-        raise SourceError(f"the predictor file {file} does not exist", file=ref_location.file, line=ref_location.line,
-                          hint="fix the reference in cog.yaml")
+        raise SourceError(f"the predictor file {file} does not exist", file=ref_location.file,
+                          line=ref_location.line, hint="fix the reference in cog.yaml")
     rules = rules or InputRules()
     reader = _Reader(root, file, environment or {})
     reader.collect_models()

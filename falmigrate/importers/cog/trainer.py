@@ -68,9 +68,12 @@ def read_trainer(root: Path, config: CogConfig, *, rules: InputRules, environmen
         plan.findings.append(_finding("FM104", f"train: {file} does not exist: the trainer is not migrated",
                                       "fix `train:` in cog.yaml, or remove it", config))
         return plan
-    defined = {s.name.value for s in parse_module(root, file).body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
+    defined = {s.name.value for s in parse_module(root, file).body
+               if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
     if name not in defined:
-        plan.findings.append(_finding("FM104", f"train: {file} defines no function {name}: the trainer is not migrated",
+        plan.findings.append(_finding("FM104",
+                                      f"train: {file} defines no function {name}: the "
+                                      "trainer is not migrated",
                                       "fix `train:` in cog.yaml, or remove it", config))
         return plan
     info = read_predictor(root, file, name, config.loc("train"), rules=rules, environment=environment,
@@ -78,30 +81,39 @@ def read_trainer(root: Path, config: CogConfig, *, rules: InputRules, environmen
     plan.findings += info.findings
     if not info.is_function or info.endpoint.output_mode == "stream":
         what = "a class" if not info.is_function else "a generator"
-        plan.findings.append(_finding("FM104", f"train: {file}:{name} is {what}; cog trains with a plain function, "
-                                      "so the trainer is not migrated", "run training elsewhere, or write the "
+        plan.findings.append(_finding("FM104",
+                                      f"train: {file}:{name} is {what}; cog trains with a plain function, "
+                                      "so the trainer is not migrated",
+                                      "run training elsewhere, or write the "
                                       "trainer as a function returning the weights", config))
         return plan
     class_name = class_name_for(taken)
     endpoint = info.endpoint.model_copy(update={"handler": name})
-    plan.app = ServedApp(name=class_name.lower(), class_name=class_name, endpoints=[endpoint], hardware=hardware,
+    plan.app = ServedApp(name=class_name.lower(), class_name=class_name, endpoints=[endpoint],
+                         hardware=hardware,
                          scaling=ScalingSpec(request_timeout=TRAIN_TIMEOUT), secrets=list(secrets),
-                         volumes=[VolumeSpec(name="trained", source_path="train output", fal_path=DATA_MOUNT)])
+                         volumes=[VolumeSpec(name="trained", source_path="train output",
+                                             fal_path=DATA_MOUNT)])
     plan.file, plan.function, plan.info = file, name, info
     plan.findings.append(_finding(
         "FM124", f"train: {file}:{name} became the fal app class {class_name} with a {TRAIN_PATH} endpoint "
-                 f"(request_timeout {TRAIN_TIMEOUT} s); its returned weights are uploaded and answered as fal File "
-                 "URLs — Replicate stored them as a new model version, fal does not",
-        f"write the trained weights to {DATA_MOUNT} (mounted, shared with the predictor's runners) or to your own "
-        f"store, and load them from there in the predictor's setup(); raise request_timeout if training runs longer",
+                 f"(request_timeout {TRAIN_TIMEOUT} s); its returned weights are uploaded and "
+                 "answered as fal File URLs — Replicate stored them as a new model version, fal does not",
+        f"write the trained weights to {DATA_MOUNT} (mounted, shared with the predictor's "
+        "runners) or to your own store, and load them from there in the predictor's setup(); "
+        "raise request_timeout if training runs longer",
         config))
     plan.decisions.append(Decision(
-        source=f"train: \"{file}:{name}\"", target=f"`class {class_name}(fal.App)` with `@fal.endpoint(\"{TRAIN_PATH}\")` "
-        f"in fal_app.py, deployed as its own app", note=f"{name}() runs unchanged from {file}; its inputs are the "
-        "request body, file inputs are downloaded first, returned paths become fal Files", location=config.loc("train")))
+        source=f"train: \"{file}:{name}\"",
+        target=f"`class {class_name}(fal.App)` with `@fal.endpoint(\"{TRAIN_PATH}\")` "
+               f"in fal_app.py, deployed as its own app",
+        note=f"{name}() runs unchanged from {file}; its inputs are the "
+             "request body, file inputs are downloaded first, returned paths become fal Files",
+        location=config.loc("train")))
     return plan
 
 
 def trainer_module(file: str) -> str:
-    """The import path of the trainer's module from the project root (``training/train.py`` → ``training.train``)."""
+    """The import path of the trainer's module from the project root
+    (``training/train.py`` → ``training.train``)."""
     return file[:-3].replace("/", ".")

@@ -67,31 +67,43 @@ def to_typeref(node: cst.BaseExpression | None, names: Names) -> TypeRef:
     if node is None:
         return TypeRef(kind="any")
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
-        parts = [node.left, node.right]
-        rest = [p for p in parts if not _is_none(p)]
-        if len(rest) == 1:
-            return TypeRef(kind="optional", item=to_typeref(rest[0], names))
-        raise Unsupported(cst.Module([]).code_for_node(node))
+        return _union_typeref(node, names)
     if _is_none(node):
         return TypeRef(kind="none")
     if isinstance(node, cst.Subscript):
-        head = names.resolve(node.value)
-        args = _args(node)
-        if head in OPTIONAL_NAMES and len(args) == 1:
-            return TypeRef(kind="optional", item=to_typeref(args[0], names))
-        if head in UNION_NAMES:
-            rest = [a for a in args if not _is_none(a)]
-            if len(rest) == 1 and len(args) == 2:
-                return TypeRef(kind="optional", item=to_typeref(rest[0], names))
-        if head in LIST_NAMES and args:
-            return TypeRef(kind="list", item=to_typeref(args[0], names))
-        if head in STREAM_NAMES and args:
-            return to_typeref(args[0], names)
-        if head == "Literal":
-            return TypeRef(kind="literal", choices=[_literal_value(a) for a in args])
-        if head in ("dict", "Dict"):
-            return TypeRef(kind="json")
-        raise Unsupported(cst.Module([]).code_for_node(node))
+        return _subscript_typeref(node, names)
+    return _named_typeref(node, names)
+
+
+def _union_typeref(node: cst.BinaryOperation, names: Names) -> TypeRef:
+    """``X | None`` is optional X; any other union has no fal form."""
+    rest = [p for p in (node.left, node.right) if not _is_none(p)]
+    if len(rest) == 1:
+        return TypeRef(kind="optional", item=to_typeref(rest[0], names))
+    raise Unsupported(cst.Module([]).code_for_node(node))
+
+
+def _subscript_typeref(node: cst.Subscript, names: Names) -> TypeRef:
+    head = names.resolve(node.value)
+    args = _args(node)
+    if head in OPTIONAL_NAMES and len(args) == 1:
+        return TypeRef(kind="optional", item=to_typeref(args[0], names))
+    if head in UNION_NAMES:
+        rest = [a for a in args if not _is_none(a)]
+        if len(rest) == 1 and len(args) == 2:
+            return TypeRef(kind="optional", item=to_typeref(rest[0], names))
+    if head in LIST_NAMES and args:
+        return TypeRef(kind="list", item=to_typeref(args[0], names))
+    if head in STREAM_NAMES and args:
+        return to_typeref(args[0], names)
+    if head == "Literal":
+        return TypeRef(kind="literal", choices=[_literal_value(a) for a in args])
+    if head in ("dict", "Dict"):
+        return TypeRef(kind="json")
+    raise Unsupported(cst.Module([]).code_for_node(node))
+
+
+def _named_typeref(node: cst.BaseExpression, names: Names) -> TypeRef:
     head = names.resolve(node)
     if head in names.models:
         return TypeRef(kind="model", name=head, fields=names.models[head])

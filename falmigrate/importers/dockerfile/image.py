@@ -15,6 +15,7 @@ lines that come after the Dockerfile copied the code go to ``dockerfile_extra`` 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from falmigrate.dockerfile import Instruction, ParsedDockerfile, Stage, installs
 from falmigrate.spec import Copy, Finding, ImageSpec, Location, RunStep, SecretMount
@@ -75,63 +76,76 @@ def _run_command(ins: Instruction) -> str:
     return text.strip()
 
 
+@dataclass
+class _Build:
+    """What the final chain's instructions add up to, read one instruction at a time."""
+
+    code_dir: str  # the final stage's WORKDIR, where the project's code goes
+    apt: list[str] = field(default_factory=list)
+    pip: list[str] = field(default_factory=list)
+    req_file: str | None = None
+    steps: list[RunStep] = field(default_factory=list)
+    copies: list[Copy] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    code_copied: bool = False
+
+    def run(self, ins: Instruction, workdir: str, loc: Location) -> None:
+        command = _run_command(ins)
+        segments = re.split(r"&&|;", command)
+        if self.code_copied:  # needs the project's files: the code is copied in first
+            if not any(line.startswith("COPY . ") for line in self.extra):
+                self.extra.append(f"COPY . {self.code_dir}")
+            self.extra.append(f"RUN {command}")
+        elif all(_PURE.match(s) for s in segments):
+            a, p, files = installs(command)
+            self.apt += [x for x in a if x not in self.apt]
+            self.pip += [x for x in p if x not in self.pip and x != "pip"]
+            if files and self.req_file is None:
+                self.req_file = _dest(workdir, files[0]).removeprefix(self.code_dir).lstrip("/")
+        else:
+            self.steps.append(RunStep(command=command, secrets=_secrets(ins), location=loc))
+
+    def copy(self, ins: Instruction, workdir: str, loc: Location) -> None:
+        srcs, dest = _copy_parts(ins)
+        if "from" in ins.flags:
+            self.extra.append(f"COPY --from={ins.flags['from']} {' '.join(srcs)} {_dest(workdir, dest)}")
+            return
+        target = _dest(workdir, dest)
+        if target.rstrip("/") == self.code_dir.rstrip("/") or not srcs:
+            self.code_copied = self.code_copied or any(_is_code(src) for src in srcs)
+            return
+        for src in srcs:
+            if src.startswith(("http://", "https://")):
+                self.findings.append(Finding(rule="FM407", severity="warning", location=loc,
+                                             message=f"ADD of a URL ({src}) is not reproduced",
+                                             remediation="download it in a RUN step"))
+                continue
+            self.copies.append(Copy(src=src.removeprefix("./"), dest=target))
+
+
 def image_spec(parsed: ParsedDockerfile, port: int) -> tuple[ImageSpec, list[Finding]]:
-    chain = parsed.chain()
     final = parsed.final
     base = parsed.external_base()
-    apt: list[str] = []
-    pip: list[str] = []
-    req_file: str | None = None
-    steps: list[RunStep] = []
-    copies: list[Copy] = []
-    extra: list[str] = []
-    findings: list[Finding] = []
-    code_copied = False
-    for stage in chain:
+    build = _Build(code_dir=final.workdir or "/app")
+    for stage in parsed.chain():
         workdir = _workdir(stage)
         for ins in stage.instructions:
             loc = Location(file=parsed.path, line=ins.line)
             if ins.instruction == "WORKDIR":
                 workdir = ins.value if ins.value.startswith("/") else _dest(workdir, ins.value)
             if ins.instruction == "RUN":
-                command = _run_command(ins)
-                segments = re.split(r"&&|;", command)
-                if code_copied:  # needs the project's files: the code is copied in first
-                    if not any(line.startswith("COPY . ") for line in extra):
-                        extra.append(f"COPY . {final.workdir or '/app'}")
-                    extra.append(f"RUN {command}")
-                elif all(_PURE.match(s) for s in segments):
-                    a, p, files = installs(command)
-                    apt += [x for x in a if x not in apt]
-                    pip += [x for x in p if x not in pip and x != "pip"]
-                    if files and req_file is None:
-                        req_file = _dest(workdir, files[0]).removeprefix(final.workdir or "/app").lstrip("/")
-                else:
-                    steps.append(RunStep(command=command, secrets=_secrets(ins), location=loc))
+                build.run(ins, workdir, loc)
             elif ins.instruction in ("COPY", "ADD"):
-                srcs, dest = _copy_parts(ins)
-                if "from" in ins.flags:
-                    extra.append(f"COPY --from={ins.flags['from']} {' '.join(srcs)} {_dest(workdir, dest)}")
-                    continue
-                target = _dest(workdir, dest)
-                if target.rstrip("/") == (final.workdir or "/app").rstrip("/") or not srcs:
-                    code_copied = code_copied or any(_is_code(src) for src in srcs)
-                    continue
-                for src in srcs:
-                    if src.startswith(("http://", "https://")):
-                        findings.append(Finding(rule="FM407", severity="warning", location=loc,
-                                                message=f"ADD of a URL ({src}) is not reproduced",
-                                                remediation="download it in a RUN step"))
-                        continue
-                    copies.append(Copy(src=src.removeprefix("./"), dest=target))
+                build.copy(ins, workdir, loc)
     python = m.group(1) if (m := _PY_TAG.search(base)) else None
     cuda = m.group(1) if (m := _CUDA_TAG.search(base)) else None
     env = dict(sorted(final.env.items()))
     return ImageSpec(
-        base=base, python=python, cuda=cuda, system_packages=apt, python_requirements=pip,
-        requirements_file=req_file, run_steps=steps, env=env, workdir=final.workdir or "/app",
-        copies=copies, exposed_port=port, dockerfile_extra=extra,
-    ), findings
+        base=base, python=python, cuda=cuda, system_packages=build.apt, python_requirements=build.pip,
+        requirements_file=build.req_file, run_steps=build.steps, env=env, workdir=final.workdir or "/app",
+        copies=build.copies, exposed_port=port, dockerfile_extra=build.extra,
+    ), build.findings
 
 
 def stage_texts(parsed: ParsedDockerfile) -> list[str]:

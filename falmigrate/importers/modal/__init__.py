@@ -54,8 +54,10 @@ class ModalImporter:
         rel = entry.relative_to(root).as_posix()
         mod = read_module(entries.read_text(entry, root), rel, root, Project(root))
         spec = load_module(mod, root)
-        extra = [Finding(rule="FM227", severity="info", location=Location(file=p.relative_to(root).as_posix()),
-                         message=f"{p.relative_to(root).as_posix()} also uses a Modal App; only {rel} was converted",
+        extra = [Finding(rule="FM227", severity="info",
+                         location=Location(file=p.relative_to(root).as_posix()),
+                         message=f"{p.relative_to(root).as_posix()} also uses a Modal App; "
+                                 f"only {rel} was converted",
                          remediation="convert that file separately with --entry")
                  for p in others]
         return spec.with_findings(extra) if extra else spec
@@ -64,16 +66,18 @@ class ModalImporter:
 def _no_plans(mod: ModalModule) -> SourceError:
     call = next(iter(mod.apps.values()), None)
     if mod.entrypoints:
-        return SourceError("the Modal module has only a local_entrypoint: nothing serves requests", file=mod.path,
-                           line=mod.entrypoints[0].line,
-                           hint="convert the file that defines the @app.function / @app.cls it calls (--entry)")
+        return SourceError("the Modal module has only a local_entrypoint: nothing serves requests",
+                           file=mod.path, line=mod.entrypoints[0].line,
+                           hint="convert the file that defines the @app.function / "
+                                "@app.cls it calls (--entry)")
     here = call is not None and mod.location(call.node, call.within).file == mod.path
     return SourceError("the Modal App has no @app.cls class and no @app.function: nothing serves requests",
                        file=mod.path, line=call.line if here and call is not None else None,
                        hint="convert the file that decorates functions or classes with the App (--entry)")
 
 
-def _servers(mod: ModalModule, plans: list[AppPlan], apps: list[BuiltApp], root: Path, image: ImageSpec) -> list[Decision]:
+def _servers(mod: ModalModule, plans: list[AppPlan], apps: list[BuiltApp], root: Path,
+             image: ImageSpec) -> list[Decision]:
     """The image-only ServerSpec of each ASGI/WSGI/web_server app."""
     folder, module = entries.package_root(root, root / mod.path)
     paths = [] if folder == "." else [folder]
@@ -91,10 +95,10 @@ def env_findings(mod: ModalModule) -> list[Finding]:
     for read in sorted(mod.env_reads.values(), key=lambda r: (str(r.location), r.name)):
         if read.has_default:
             out.append(Finding(rule=ENV_RULE, severity="warning", location=read.location,
-                               message=f"environment variable {read.name} is read where Modal evaluated the app; its "
-                                       f"default {read.default!r} is used",
-                               remediation=f"if you deploy with {read.name} set, change the value it feeds in "
-                                           "pyproject.toml / the Dockerfile"))
+                               message=f"environment variable {read.name} is read where Modal "
+                                       f"evaluated the app; its default {read.default!r} is used",
+                               remediation=f"if you deploy with {read.name} set, change "
+                                           "the value it feeds in pyproject.toml / the Dockerfile"))
     return out
 
 
@@ -109,15 +113,17 @@ def load_module(mod: ModalModule, root: Path) -> AppSpec:
     decisions = [*image_decisions, *_servers(mod, plans, apps, root, image)]
     folder, _ = entries.package_root(root, root / mod.path)
     if folder != ".":
-        image = image.model_copy(update={"code_dirs": [image.workdir, f"{image.workdir.rstrip('/')}/{folder}"]})
-    findings = [*app_findings(mod), *image_findings, *usage.findings(), *(f for a in apps for f in a.findings),
-                *version_findings()]
+        image = image.model_copy(update={"code_dirs": [image.workdir,
+                                                       f"{image.workdir.rstrip('/')}/{folder}"]})
+    findings = [*app_findings(mod), *image_findings, *usage.findings(),
+                *(f for a in apps for f in a.findings), *version_findings()]
     decisions += [d for a in apps for d in a.decisions]
     if len(apps) > 1:
         findings.append(Finding(
             rule="FM226", severity="info", location=Location(file=mod.path, line=plans[1].line),
             message=f"the Modal app becomes {len(apps)} fal apps ({', '.join(a.class_name for a in apps)})",
-            remediation="each has its own [tool.fal.apps.<name>] table in pyproject.toml: `fal deploy <name>`"))
+            remediation="each has its own [tool.fal.apps.<name>] table in "
+                        "pyproject.toml: `fal deploy <name>`"))
     findings += env_findings(mod)
     modal_name = app_name(mod) or apps[0].class_name
     name = _kebab(modal_name) or "modal-app"

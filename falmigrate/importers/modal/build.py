@@ -62,8 +62,8 @@ class BuiltApp:
         # others from the app, so `secrets` stays unset (fal then exposes every secret of the team).
         secrets = [] if self.settings.secrets_without_keys else self.secrets
         return {"class_name": self.class_name, "endpoints": self.endpoints, "lifecycle": self.lifecycle,
-                "scaling": self.scaling, "hardware": self.hardware, "secrets": secrets, "volumes": self.volumes,
-                "server": self.server, "regions": self.settings.regions}
+                "scaling": self.scaling, "hardware": self.hardware, "secrets": secrets,
+                "volumes": self.volumes, "server": self.server, "regions": self.settings.regions}
 
 
 def _loc(mod: ModalModule, line: int) -> Location:
@@ -76,23 +76,27 @@ def _server_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> Non
     if plan.kind == "web_server":
         if plan.server_port in mapping.FAL_RESERVED_PORTS:
             out.append(Finding(rule="FM229", severity="warning", location=loc,
-                               message=f"web_server port {plan.server_port} is also a port of fal's own runner "
-                                       f"({sorted(mapping.FAL_RESERVED_PORTS)}): with --native the two collide",
-                               remediation="keep the default image-only route, or make the server listen on another port"))
+                               message=f"web_server port {plan.server_port} is also a port "
+                                       f"of fal's own runner ({sorted(mapping.FAL_RESERVED_PORTS)}): with "
+                                       "--native the two collide",
+                               remediation="keep the default image-only route, or make the server "
+                                           "listen on another port"))
         if plan.server_port is None:
             out.append(Finding(rule="FM221", severity="error", location=loc,
-                               message=f"web_server port cannot be evaluated statically ({plan.port_problem}); "
-                                       "exposed_port is set to 8000",
-                               remediation="set exposed_port in pyproject.toml and --port in the Dockerfile's CMD to "
-                                           "the port the server listens on"))
+                               message="web_server port cannot be evaluated statically "
+                                       f"({plan.port_problem}); exposed_port is set to 8000",
+                               remediation="set exposed_port in pyproject.toml and --port in the "
+                                           "Dockerfile's CMD to the port the server listens on"))
         out.append(Finding(rule="FM221", severity="info", location=loc,
-                           message=f"web_server {name} (port {plan.server_port}): the image runs the function, which "
-                                   "starts the server; fal sends requests straight to that port",
+                           message=f"web_server {name} (port {plan.server_port}): the image runs "
+                                   "the function, which starts the server; fal sends requests "
+                                   "straight to that port",
                            remediation="check the server listens on 0.0.0.0 (as Modal also requires)"))
         return
     out.append(Finding(rule="FM220", severity="info", location=loc,
-                       message=f"{plan.kind} {name}: the image serves the app as it is (every route, method, stream "
-                               "and websocket); `--native` rewrites its routes as fal endpoints instead",
+                       message=f"{plan.kind} {name}: the image serves the app as it is (every "
+                               "route, method, stream and websocket); `--native` rewrites its routes as "
+                               "fal endpoints instead",
                        remediation="nothing to do; the app's own OpenAPI schema stays at its /openapi.json"))
 
 
@@ -116,9 +120,10 @@ def plan_settings(mod: ModalModule, plan: AppPlan) -> Settings:
             if (other.hardware, other.scaling) != (first.hardware, first.scaling):
                 settings.findings.append(Finding(
                     rule="FM222", severity="warning", location=_loc(mod, call.line),
-                    message="the Modal functions ask for different gpu/scaling settings; one fal app holds them all "
-                            "and the last setting wins",
-                    remediation="split the functions into several fal.App classes if they need different machines"))
+                    message="the Modal functions ask for different gpu/scaling settings; one "
+                            "fal app holds them all and the last setting wins",
+                    remediation="split the functions into several fal.App classes if they "
+                                "need different machines"))
                 break
     if plan.concurrent is not None:
         _concurrent(mod, plan, settings)
@@ -127,7 +132,8 @@ def plan_settings(mod: ModalModule, plan: AppPlan) -> Settings:
         seconds = math.ceil(plan.server_startup_timeout)
         settings.scaling["startup_timeout"] = seconds
         settings.decisions.append(Decision(source=f"@modal.web_server(startup_timeout={plan.server_startup_timeout:g})",
-                                           target=f"startup_timeout={seconds}", location=_loc(mod, plan.server.line)))
+                                           target=f"startup_timeout={seconds}",
+                                           location=_loc(mod, plan.server.line)))
     return settings
 
 
@@ -143,11 +149,13 @@ def _concurrent(mod: ModalModule, plan: AppPlan, settings: Settings) -> None:
         plan.max_inputs = max_inputs
         settings.scaling["max_multiplexing"] = max_inputs
         settings.decisions.append(Decision(source=f"@modal.concurrent(max_inputs={max_inputs})",
-                                           target=f"max_multiplexing={max_inputs}", location=_loc(mod, call.line)))
+                                           target=f"max_multiplexing={max_inputs}",
+                                           location=_loc(mod, call.line)))
     if target is not None:
         settings.findings.append(Finding(
             rule="FM212", severity="info", location=_loc(mod, call.line),
-            message=f"@modal.concurrent(target_inputs={target}) has no fal equivalent; max_multiplexing={max_inputs}",
+            message=f"@modal.concurrent(target_inputs={target}) has no fal equivalent; "
+                    f"max_multiplexing={max_inputs}",
             remediation="tune concurrency_buffer / scaling_delay on fal if the autoscaling target matters"))
     sync = [h.member.name for h in plan.handlers if not h.member.is_async]
     if sync:
@@ -161,8 +169,10 @@ def _handler_findings(mod: ModalModule, handler: Handler, out: list[Finding]) ->
     member, loc = handler.member, _loc(mod, handler.member.line)
     if "batched" in member.roles:
         out.append(Finding(rule="FM211", severity="warning", location=loc,
-                           message=f"@modal.batched on {member.name}: the fal endpoint calls it with batches of one",
-                           remediation="batch requests yourself (e.g. a queue in setup()) if throughput matters"))
+                           message=f"@modal.batched on {member.name}: the fal endpoint calls "
+                                   "it with batches of one",
+                           remediation="batch requests yourself (e.g. a queue in setup()) "
+                                       "if throughput matters"))
     web = member.roles.get("fastapi_endpoint") or member.roles.get("web_endpoint")
     if web is not None:
         try:
@@ -171,7 +181,8 @@ def _handler_findings(mod: ModalModule, handler: Handler, out: list[Finding]) ->
             method = "GET"
         if method.upper() != "POST":
             out.append(Finding(rule="FM219", severity="info", location=loc,
-                               message=f"{member.name} was a {method.upper()} web endpoint; fal endpoints take POST with a JSON body",
+                               message=f"{member.name} was a {method.upper()} web endpoint; fal endpoints "
+                                       "take POST with a JSON body",
                                remediation="send the former query parameters as JSON fields"))
     web_options_findings(mod, member, out)
 
@@ -180,7 +191,8 @@ def _handler_findings(mod: ModalModule, handler: Handler, out: list[Finding]) ->
 WEB_OPTIONS = {
     "docs": "the fal app's FastAPI serves /docs and /openapi.json itself",
     "label": "fal's URL is named after the app (`app_name`, default from the class name), not a label",
-    "custom_domains": "fal serves the app on its own domain; put your domain in front (a proxy) if you need it",
+    "custom_domains": ("fal serves the app on its own domain; put your domain in front (a "
+                       "proxy) if you need it"),
     "requires_proxy_auth": "use `app_auth = \"private\"` on the fal app (callers then need a fal key)",
 }
 
@@ -221,7 +233,8 @@ def call_decision(mod: ModalModule, plan: AppPlan, handler: Handler) -> Decision
         reply = "the same response body"
     else:
         owner = f"{plan.source_class.name}()." if plan.source_class is not None else ""
-        source = f"{owner}{member.name}.remote({', '.join(f'{f.name}=…' for f in sig.fields) or sig.body_param or ''})"
+        arguments = ", ".join(f"{f.name}=…" for f in sig.fields) or sig.body_param or ""
+        source = f"{owner}{member.name}.remote({arguments})"
         reply = "the result" if sig.output_model is not None else '{"output": <the result>}'
     return Decision(source=source, target=f"POST {handler.path} of {plan.class_name} with {body}",
                     note=f"answers {reply}", location=_loc(mod, member.line))
@@ -249,7 +262,8 @@ def _endpoint(mod: ModalModule, plan: AppPlan, handler: Handler, out: list[Findi
         path=handler.path,
         handler=f"{plan.class_name}.{member.name}" if handler.is_method else member.name,
         inputs=sig.fields,
-        output=sig.output if not sig.stream else TypeRef(kind="list", item=sig.output.item if sig.output.kind == "list" else None),
+        output=sig.output if not sig.stream
+        else TypeRef(kind="list", item=sig.output.item if sig.output.kind == "list" else None),
         output_mode="single",
         is_async=member.is_async,
         method="POST",
@@ -270,8 +284,9 @@ def _server_endpoints(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> li
     endpoints = []
     for route in plan.routes:
         sig = read_signature(mod, route.node, is_method=False)
-        endpoints.append(Endpoint(path=route.path, handler=f"{name}:{route.node.name.value}", inputs=sig.fields,
-                                  output=sig.output, method=route.method, is_async=route.node.asynchronous is not None,
+        endpoints.append(Endpoint(path=route.path, handler=f"{name}:{route.node.name.value}",
+                                  inputs=sig.fields, output=sig.output, method=route.method,
+                                  is_async=route.node.asynchronous is not None,
                                   location=_loc(mod, route.line)))
     return endpoints or [Endpoint(path="/", handler=name, location=loc)]
 
@@ -285,12 +300,15 @@ def build_app(mod: ModalModule, plan: AppPlan) -> BuiltApp:
     server = None
     if plan.server is not None:
         server = ModalServer(owner=plan.source_class.name if plan.source_class is not None else None,
-                             name=plan.server.name, port=plan.server_port, startup_timeout=plan.server_startup_timeout)
+                             name=plan.server.name, port=plan.server_port,
+                             startup_timeout=plan.server_startup_timeout)
         endpoints = _server_endpoints(mod, plan, findings) + endpoints
     runner = ModalAppDetails(kind=plan.kind, calls=calls, server=server)
     prefix = f"{plan.class_name}." if plan.source_class is not None else ""
-    setup = [f"{prefix}{n}" for n in plan.setup] or ([plan.server.name] if plan.server and plan.source_class is None else [])
-    lifecycle = Lifecycle(setup=", ".join(setup) or None, teardown=", ".join(f"{prefix}{n}" for n in plan.teardown) or None)
+    setup = ([f"{prefix}{n}" for n in plan.setup]
+             or ([plan.server.name] if plan.server and plan.source_class is None else []))
+    lifecycle = Lifecycle(setup=", ".join(setup) or None,
+                          teardown=", ".join(f"{prefix}{n}" for n in plan.teardown) or None)
     lifecycle_findings(mod, plan, findings)
     settings.decisions += lifecycle_decisions(mod, plan)
     return BuiltApp(

@@ -26,16 +26,19 @@ def _read(mod: ModalModule, path: str) -> str | None:
     return None
 
 
-def dockerfile_base(mod: ModalModule, path: str, context_dir: Any, loc: Location, chain: ImageChain) -> dict[str, Any]:
+def dockerfile_base(mod: ModalModule, path: str, context_dir: Any, loc: Location,
+                    chain: ImageChain) -> dict[str, Any]:
     """The FROM, steps and build stages of the Dockerfile ``Image.from_dockerfile(path)`` names."""
     text = _read(mod, path)
     if text is None:
         chain.findings.append(Finding(
             rule="FM217", severity="error", location=loc,
-            message=f"Image.from_dockerfile({path!r}): that Dockerfile is not in the project, so its steps are missing",
+            message=f"Image.from_dockerfile({path!r}): that Dockerfile is not in the project, so "
+                    "its steps are missing",
             remediation="put that Dockerfile's FROM and steps at the top of the generated one by hand"))
         chain.base_unknown = True
-        return {"ref": None, "lines": [f"# TODO(falmigrate FM217): the steps of {path} (not in the project) go here"]}
+        return {"ref": None,
+                "lines": [f"# TODO(falmigrate FM217): the steps of {path} (not in the project) go here"]}
     parsed = parse_text(text, path)
     prefix = "" if context_dir in (None, ".", "./") else str(context_dir).rstrip("/") + "/"
     lines, dropped = [], []
@@ -51,7 +54,8 @@ def dockerfile_base(mod: ModalModule, path: str, context_dir: Any, loc: Location
                 raw = _prefixed_copy(raw, prefix)
             lines.append(f"{ins.instruction} {raw}")
     chain.decisions.append(Decision(
-        source=f"Image.from_dockerfile({path!r})", target=f"FROM {parsed.external_base()} and its {len(lines)} step(s)",
+        source=f"Image.from_dockerfile({path!r})",
+        target=f"FROM {parsed.external_base()} and its {len(lines)} step(s)",
         note=f"dropped (the route decides what the image runs): {', '.join(dropped)}" if dropped else None,
         location=loc))
     workdir = next((st.workdir for st in reversed(parsed.chain()) if st.workdir), None)

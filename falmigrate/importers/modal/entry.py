@@ -41,7 +41,8 @@ def read_text(path: Path, root: Path) -> str:
         raise SourceError(f"{path.relative_to(root)} is not UTF-8 text: {exc.reason} (byte {exc.start})",
                           file=path.relative_to(root), line=line, hint="save the file as UTF-8") from exc
     except OSError as exc:
-        raise SourceError(f"cannot read {path.relative_to(root)}: {exc}", file=path.relative_to(root)) from exc
+        raise SourceError(f"cannot read {path.relative_to(root)}: {exc}",
+                          file=path.relative_to(root)) from exc
 
 
 def _text(path: Path) -> str:
@@ -54,8 +55,9 @@ def _text(path: Path) -> str:
 
 def is_candidate(text: str) -> bool:
     """The file decorates functions or classes with an App (created here or imported)."""
-    return bool(APP_DECORATOR.search(text)) and (bool(MODAL_IMPORT.search(text)) or "from ." in text
-                                                  or bool(re.search(r"^\s*from \w+(\.\w+)* import", text, re.MULTILINE)))
+    return bool(APP_DECORATOR.search(text)) and (
+        bool(MODAL_IMPORT.search(text)) or "from ." in text
+        or bool(re.search(r"^\s*from \w+(\.\w+)* import", text, re.MULTILINE)))
 
 
 def candidates(root: Path) -> list[Path]:
@@ -81,9 +83,11 @@ def choose(root: Path, entry: str | None) -> tuple[Path, list[Path]]:
             return made[0], made[1:]
         modal_files = [p for p in python_files(root) if MODAL_IMPORT.search(_text(p))]
         where = modal_files[0].relative_to(root) if modal_files else root
-        raise SourceError("no modal.App(...) found and no function or class decorated with one: nothing to migrate",
-                          file=where, hint="the Modal project needs `app = modal.App(...)` and functions or classes "
-                                           "decorated with it")
+        raise SourceError("no modal.App(...) found and no function or class decorated with "
+                          "one: nothing to migrate",
+                          file=where,
+                          hint="the Modal project needs `app = modal.App(...)` and functions or classes "
+                               "decorated with it")
     apps = [p for p in found if not _TESTS.search(p.relative_to(root).as_posix())] or found
     if len(apps) == 1:
         return apps[0], [p for p in found if p != apps[0]]
@@ -101,8 +105,9 @@ def _named(root: Path, entry: str) -> Path:
         raise SourceError(f"--entry {entry}: no such file in the source directory", file=entry,
                           hint="name the Modal app file relative to the source directory (e.g. src/app.py)")
     if path.suffix != ".py" or not is_candidate(read_text(path, root)):
-        raise SourceError(f"--entry {entry} is not a Modal app file (no @app.function / @app.cls in it)", file=entry,
-                          hint="name the Python file whose functions or classes are decorated with the Modal App")
+        raise SourceError(f"--entry {entry} is not a Modal app file (no @app.function / @app.cls in it)",
+                          file=entry, hint="name the Python file whose functions or classes are "
+                                           "decorated with the Modal App")
     return root / entry
 
 

@@ -16,8 +16,8 @@ from falmigrate.spec import Finding, HardwareSpec, ImageSpec, Location
 
 EVIDENCE_RULE = "FM238"
 EVIDENCE_GPU = "GPU-A6000"  # the smallest fal GPU class
-GPU_PACKAGES = ("vllm", "flash-attn", "flash_attn", "xformers", "bitsandbytes", "sglang", "tensorrt", "auto-gptq",
-                "exllamav2", "deepspeed", "triton")
+GPU_PACKAGES = ("vllm", "flash-attn", "flash_attn", "xformers", "bitsandbytes", "sglang", "tensorrt",
+                "auto-gptq", "exllamav2", "deepspeed", "triton")
 CPU_CAPABLE = ("torch", "tensorflow", "jax", "diffusers", "transformers")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+")
 _CUDA_BASE = re.compile(r"(nvidia/cuda|cuda[:\-_]|pytorch/pytorch|nvcr\.io/)", re.IGNORECASE)
@@ -63,7 +63,8 @@ def image_evidence(image: ImageSpec, packages: list[str]) -> tuple[list[str], li
     if image.base and _CUDA_BASE.search(image.base):
         strong.append(f"the CUDA base image {image.base}")
     names = {_package(p) for p in [*packages, *image.python_requirements]}
-    strong += [f"the {n} package" for n in sorted(names) if any(n.startswith(g.replace("_", "-")) for g in GPU_PACKAGES)]
+    strong += [f"the {n} package" for n in sorted(names)
+               if any(n.startswith(g.replace("_", "-")) for g in GPU_PACKAGES)]
     weak += [f"the {n} package" for n in sorted(names) if n in CPU_CAPABLE]
     return strong, weak
 
@@ -77,12 +78,13 @@ def apply(hardware: HardwareSpec, strong: list[str], weak: list[str], name: str,
         return HardwareSpec(machine_type=EVIDENCE_GPU, gpu=True), Finding(
             rule=EVIDENCE_RULE, severity="warning", location=where,
             message=f"{name} asks Modal for no GPU, but {', '.join(strong)} need one: it gets {EVIDENCE_GPU}",
-            remediation="set machine_type in pyproject.toml to the GPU the app needs (or to a CPU type if the GPU code "
-                        "is never reached)")
+            remediation="set machine_type in pyproject.toml to the GPU the app needs (or to a CPU "
+                        "type if the GPU code is never reached)")
     if weak:
         return hardware, Finding(
             rule=EVIDENCE_RULE, severity="warning", location=where,
-            message=f"{name} asks Modal for no GPU and uses {', '.join(weak)}: it stays on a CPU machine ({hardware.machine_type}) "
-                    "as on Modal",
-            remediation="set machine_type in pyproject.toml to a GPU type (e.g. GPU-A6000) if the app should run on one")
+            message=f"{name} asks Modal for no GPU and uses {', '.join(weak)}: it stays on a CPU machine "
+                    f"({hardware.machine_type}) as on Modal",
+            remediation="set machine_type in pyproject.toml to a GPU type (e.g. GPU-A6000) if the "
+                        "app should run on one")
     return hardware, None

@@ -53,7 +53,8 @@ def _extra_ops(apps: list[BuiltApp], usage: Usage, chain: ImageChain, where: Loc
         for local, remote in app.settings.copies:
             chain.ops.append(ImageOp("copy", (local, remote), where, "mounts"))
     if usage.needs_modal:
-        chain.ops.append(ImageOp("pip", {"packages": [modal_requirement()], "options": [], "requirements": []},
+        chain.ops.append(ImageOp("pip",
+                                 {"packages": [modal_requirement()], "options": [], "requirements": []},
                                  where, "modal"))
         chain.decisions.append(Decision(source="Modal used at run time by the kept code", location=where,
                                         target=f"{modal_requirement()} installed in the image (FM244)"))
@@ -64,7 +65,8 @@ def _evidence(mod: ModalModule, plans: list[AppPlan], apps: list[BuiltApp], chai
     strong, weak = evidence.image_evidence(ImageSpec(base=base), chain.packages)
     out = []
     for app, plan in zip(apps, plans):
-        scope = [plan.source_class.node] if plan.source_class is not None else [h.member.node for h in plan.handlers]
+        scope = ([plan.source_class.node] if plan.source_class is not None
+                 else [h.member.node for h in plan.handlers])
         code = evidence.code_evidence(scope, lambda node: mod.location(node))
         hardware, finding = evidence.apply(app.hardware, [*strong, *code], weak, plan.class_name,
                                            Location(file=mod.path, line=plan.line))
@@ -91,7 +93,8 @@ def image_for(mod: ModalModule, plans: list[AppPlan], apps: list[BuiltApp],
         name = cst.Module([]).code_for_node(expr) if isinstance(expr, cst.Name) else "image"
         methods = " → ".join(dict.fromkeys(op.method for op in chain.ops if op.method))
         chain.decisions.insert(0, Decision(source=f"Modal image `{name}` ({methods})",
-                                           target="Dockerfile: the same steps in the same order", location=where))
+                                           target="Dockerfile: the same steps in the same order",
+                                           location=where))
     # secret-looking Image.env names become secrets of the app that runs the image
     apps[0].secrets = [*apps[0].secrets, *(k for k in chain.secret_env if k not in apps[0].secrets)]
     image = image.model_copy(update={**chain.render_flags, "build_stages": stages})

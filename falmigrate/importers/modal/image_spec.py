@@ -45,7 +45,8 @@ def pip_command(packages: list[str], options: list[str]) -> str:
 
 def apt_command(packages: list[str]) -> str:
     quoted = " ".join(shlex.quote(p) for p in packages)
-    return f"apt-get update && apt-get install -y --no-install-recommends {quoted} && rm -rf /var/lib/apt/lists/*"
+    return (f"apt-get update && apt-get install -y --no-install-recommends {quoted} && rm -rf "
+            "/var/lib/apt/lists/*")
 
 
 class _Builder:
@@ -149,8 +150,10 @@ def _base(b: _Builder, value: dict[str, Any], chain: ImageChain) -> None:
         python = value.get("python") or DEFAULT_PYTHON
         data["base"] = MICROMAMBA_BASE
         # The same setup Modal's micromamba image runs; USER root so later apt/pip steps can write.
-        for line in ('SHELL ["/usr/local/bin/_dockerfile_shell.sh"]', "USER root", "ENV MAMBA_DOCKERFILE_ACTIVATE=1",
-                     f"RUN micromamba install -n base -y python={python} pip -c conda-forge && micromamba clean -a -y",
+        for line in ('SHELL ["/usr/local/bin/_dockerfile_shell.sh"]', "USER root",
+                     "ENV MAMBA_DOCKERFILE_ACTIVATE=1",
+                     (f"RUN micromamba install -n base -y python={python} pip -c conda-forge && "
+                      "micromamba clean -a -y"),
                      "ENV PATH=/opt/conda/bin:$PATH"):
             b.raw(line)
 
@@ -166,18 +169,21 @@ def _uv_sync(b: _Builder, value: dict[str, Any]) -> None:
         b.raw(f"COPY {folder}uv.lock {UV_ROOT}/uv.lock")
     args = [f"--project={UV_ROOT}", "--inexact", "--no-install-workspace", "--compile-bytecode"]
     args += [f"--group={g}" for g in value["groups"]] + [f"--extra={e}" for e in value["extras"]]
-    args += (["--frozen"] if value["lock"] and value["frozen"] else []) + ([value["options"]] if value["options"] else [])
+    args += ((["--frozen"] if value["lock"] and value["frozen"] else [])
+             + ([value["options"]] if value["options"] else []))
     # UV_NATIVE_TLS: uv trusts the system's CA certificates, as pip does (a TLS-inspecting proxy's too)
     b.raw(f"RUN export UV_NATIVE_TLS=1 && uv venv --seed {UV_ROOT}/.venv && uv sync {' '.join(args)}")
     b.raw(f'ENV VIRTUAL_ENV={UV_ROOT}/.venv PATH="{UV_ROOT}/.venv/bin:$PATH"')
 
 
 def _call(b: _Builder, value: dict[str, Any]) -> None:
-    """Image.run_function: the project's code at this point, and a RUN that imports the module and calls it."""
+    """Image.run_function: the project's code at this point, and a RUN that
+    imports the module and calls it."""
     workdir = b.data.get("workdir") or "/app"
     script = f"import {value['module']}; {value['call']}"
     b.raw(f"COPY . {workdir}")
-    b.raw(_run_line(f"{pip_command([modal_requirement()], [])} && cd {workdir} && python3 -c {shlex.quote(script)}"))
+    b.raw(_run_line(f"{pip_command([modal_requirement()], [])} && cd {workdir} && python3 -c "
+                    f"{shlex.quote(script)}"))
 
 
 def _copy_modules(b: _Builder, modules: list[str]) -> None:

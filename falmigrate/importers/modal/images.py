@@ -22,8 +22,8 @@ from falmigrate.importers.modal.reader import ModalModule, NotLiteral
 from falmigrate.spec import Decision, Finding, Location
 
 BASE_BUILDERS = {
-    "debian_slim", "micromamba", "from_registry", "from_dockerfile", "from_aws_ecr", "from_gcp_artifact_registry",
-    *IMAGE_BASES,
+    "debian_slim", "micromamba", "from_registry", "from_dockerfile", "from_aws_ecr",
+    "from_gcp_artifact_registry", *IMAGE_BASES,
 }
 MAX_CHAIN = 500  # builder calls followed in one chain (a bound on what user code can make us walk)
 UNREADABLE_RULE = "FM218"
@@ -31,7 +31,8 @@ UNREADABLE_RULE = "FM218"
 
 @dataclass
 class ImageOp:
-    kind: str  # base | apt | pip | pip_requirements | run | env | workdir | copy | extra | todo | uv_sync | call
+    # base | apt | pip | pip_requirements | run | env | workdir | copy | extra | todo | uv_sync | call
+    kind: str
     value: Any
     location: Location
     method: str = ""
@@ -53,7 +54,8 @@ class ImageChain:
             rule=UNREADABLE_RULE, severity="error", location=location,
             message=f"{what} cannot be evaluated statically: {reason}",
             remediation=f"write that step in the Dockerfile by hand at the TODO({UNREADABLE_RULE}) line "
-                        f"(the place it had in the Modal image), or make the value a literal / module constant"))
+                        "(the place it had in the Modal image), or make the value a "
+                        "literal / module constant"))
         return ImageOp("todo", (UNREADABLE_RULE, f"{what} at {location}: {reason}"), location, "")
 
 
@@ -119,13 +121,17 @@ def _base_op(step: Step) -> ImageOp:
     if method == "from_dockerfile":
         path = str(step.arg(0, "path"))
         found = dockerfile_base(step.mod, path, step.kw("context_dir"), loc, step.chain)
-        return ImageOp("base", {"kind": "dockerfile", "python": add_python, "location": loc, **found}, loc, step.method)
+        return ImageOp("base", {"kind": "dockerfile", "python": add_python, "location": loc, **found},
+                       loc, step.method)
     ref = step.arg(0, "tag")
     if method != "from_registry" or step.has("secret"):
-        step.note("FM235", "warning", f"Image.{method}({ref!r}) pulls from a private registry with a Modal secret",
-                  "run `docker login` for that registry before `falmigrate build`; for `fal deploy` of a pushed "
-                  "image, put the credentials in the pyproject image table's `registries` as $SECRET references")
-    return ImageOp("base", {"kind": "registry", "ref": ref, "python": add_python, "location": loc}, loc, step.method)
+        step.note("FM235", "warning",
+                  f"Image.{method}({ref!r}) pulls from a private registry with a Modal secret",
+                  "run `docker login` for that registry before `falmigrate build`; for `fal "
+                  "deploy` of a pushed image, put the credentials in the pyproject image "
+                  "table's `registries` as $SECRET references")
+    return ImageOp("base", {"kind": "registry", "ref": ref, "python": add_python, "location": loc},
+                   loc, step.method)
 
 
 def _links(mod: ModalModule, expr: cst.BaseExpression, within: Expression | None,
@@ -152,7 +158,8 @@ def _links(mod: ModalModule, expr: cst.BaseExpression, within: Expression | None
         if is_base:
             return links
         node = node.func.value
-    chain.ops.append(chain.unreadable("the image", f"the chain has more than {MAX_CHAIN} steps", mod.location(expr)))
+    chain.ops.append(chain.unreadable("the image", f"the chain has more than {MAX_CHAIN} steps",
+                                      mod.location(expr)))
     chain.base_unknown = True
     return links
 

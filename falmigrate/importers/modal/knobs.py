@@ -20,7 +20,8 @@ from falmigrate.spec import Decision, Finding, HardwareSpec, Location, ScalingSp
 
 # Old App decorators that were also web decorators (@stub.webhook(method="POST")…) and their web options.
 LEGACY_WEB_CALLS = ("App.webhook", "App.asgi", "App.wsgi")
-WEB_KEYWORDS = frozenset({"method", "label", "wait_for_response", "custom_domains", "docs", "requires_proxy_auth"})
+WEB_KEYWORDS = frozenset({"method", "label", "wait_for_response", "custom_domains", "docs",
+                          "requires_proxy_auth"})
 
 
 @dataclass
@@ -28,13 +29,16 @@ class Settings:
     hardware: HardwareSpec = field(default_factory=HardwareSpec)
     scaling: dict[str, Any] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
-    secrets_without_keys: list[str] = field(default_factory=list)  # Modal secrets whose keys the code does not name
+    # Modal secrets whose keys the code does not name
+    secrets_without_keys: list[str] = field(default_factory=list)
     volumes: list[VolumeSpec] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
-    copies: list[tuple[str, str]] = field(default_factory=list)  # old ``mounts=[modal.Mount...]``: files in the image
+    # old ``mounts=[modal.Mount...]``: files in the image
+    copies: list[tuple[str, str]] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
     image_expr: cst.BaseExpression | None = None
-    image_within: Any = None  # where image_expr is evaluated (an Expression for an App call of a sibling module)
+    # where image_expr is evaluated (an Expression for an App call of a sibling module)
+    image_within: Any = None
     findings: list[Finding] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
 
@@ -59,10 +63,12 @@ def _gpu_item(item: Any, types: list[str], counts: set[int], notes: list[tuple[s
         counts.add(int(count) if count else 1)
     if name == "ANY":
         types += [t for t in mapping.ANY_GPU_FALLBACKS if t not in types]
-        notes.append(("FM201", "info", f"gpu {item!r}: fal tries {', '.join(mapping.ANY_GPU_FALLBACKS)} in order"))
+        notes.append(("FM201", "info",
+                      f"gpu {item!r}: fal tries {', '.join(mapping.ANY_GPU_FALLBACKS)} in order"))
         return
     if name not in mapping.GPU_TYPES:
-        notes.append(("FM202", "error", f"unknown Modal GPU type {item!r}; known: {', '.join(sorted(mapping.GPU_TYPES))}"))
+        notes.append(("FM202", "error",
+                      f"unknown Modal GPU type {item!r}; known: {', '.join(sorted(mapping.GPU_TYPES))}"))
         return
     fal_type, note = mapping.GPU_TYPES[name]
     if name not in mapping.EXACT_GPUS:
@@ -81,7 +87,8 @@ def parse_gpu(value: Any) -> tuple[str | list[str], int | None, list[tuple[str, 
     if not types:
         types = ["GPU-A100"]
     if len(counts) > 1:
-        notes.append(("FM203", "warning", f"gpu fallbacks ask for different GPU counts {sorted(counts)}; using {max(counts)}"))
+        notes.append(("FM203", "warning",
+                      f"gpu fallbacks ask for different GPU counts {sorted(counts)}; using {max(counts)}"))
     count = max(counts) if counts else 1
     machine: str | list[str] = types[0] if len(types) == 1 else types
     return machine, (count if count > 1 else None), notes
@@ -107,7 +114,8 @@ def _gpu(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Settings) 
         value = _gpu_object(mod, expr, call) or mod.literal(expr, call.within)
     except NotLiteral as exc:
         out.findings.append(Finding(rule="FM202", severity="error", location=exc.location or loc,
-                                    message=f"gpu cannot be evaluated statically ({exc.reason}); using GPU-A100",
+                                    message="gpu cannot be evaluated statically "
+                                            f"({exc.reason}); using GPU-A100",
                                     remediation="set machine_type (and num_gpus) in pyproject.toml by hand"))
         out.hardware = HardwareSpec(machine_type="GPU-A100", gpu=True)
         return
@@ -118,7 +126,9 @@ def _gpu(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Settings) 
         out.findings.append(Finding(rule=rule, severity=severity, message=message, location=loc,  # type: ignore[arg-type]
                                     remediation="check machine_type in pyproject.toml"))
     out.hardware = HardwareSpec(machine_type=machine, num_gpus=count, gpu=True)
-    out.decisions.append(Decision(source=f"gpu={value!r}", target=f"machine_type={machine!r}" + (f", num_gpus={count}" if count else ""), location=loc))
+    out.decisions.append(Decision(source=f"gpu={value!r}",
+                                  target=f"machine_type={machine!r}"
+                                  + (f", num_gpus={count}" if count else ""), location=loc))
 
 
 def _int_knob(mod: ModalModule, key: str, expr: cst.BaseExpression, call: Call, out: Settings) -> None:
@@ -126,7 +136,8 @@ def _int_knob(mod: ModalModule, key: str, expr: cst.BaseExpression, call: Call, 
     try:
         value = mod.literal(expr, call.within)
     except NotLiteral as exc:
-        out.findings.append(Finding(rule="FM223", severity="error", location=exc.location or _loc(mod, expr, call),
+        out.findings.append(Finding(rule="FM223", severity="error",
+                                    location=exc.location or _loc(mod, expr, call),
                                     message=f"{key} cannot be evaluated statically: {exc.reason}",
                                     remediation=f"set {target} in pyproject.toml by hand"))
         return
@@ -135,7 +146,8 @@ def _int_knob(mod: ModalModule, key: str, expr: cst.BaseExpression, call: Call, 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     out.scaling[target] = int(value)
-    out.decisions.append(Decision(source=f"{key}={value!r}", target=f"{target}={int(value)}", location=_loc(mod, expr, call)))
+    out.decisions.append(Decision(source=f"{key}={value!r}", target=f"{target}={int(value)}",
+                                  location=_loc(mod, expr, call)))
 
 
 def _env(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Settings) -> None:
@@ -158,7 +170,8 @@ def _image(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Settings
     out.image_expr, out.image_within = expr, call.within
 
 
-def _storage(reader: Callable[..., None]) -> Callable[[ModalModule, str, cst.BaseExpression, Call, Settings], None]:
+def _storage(reader: Callable[..., None]
+             ) -> Callable[[ModalModule, str, cst.BaseExpression, Call, Settings], None]:
     return lambda mod, key, expr, call, out: reader(mod, expr, call, out)
 
 
@@ -196,24 +209,27 @@ def _retries(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Settin
         value = cst.Module([]).code_for_node(expr)
     if value == 0 and not isinstance(value, bool):
         out.scaling["skip_retry_conditions"] = list(mapping.FAL_RETRY_CONDITIONS)
-        out.decisions.append(Decision(source="retries=0", target=f"skip_retry_conditions={list(mapping.FAL_RETRY_CONDITIONS)!r}",
+        out.decisions.append(Decision(source="retries=0",
+                                      target=f"skip_retry_conditions={list(mapping.FAL_RETRY_CONDITIONS)!r}",
                                       location=loc))
         return
     if value is None:
         return
     out.findings.append(Finding(
         rule="FM205", severity="warning", location=loc,
-        message=f"retries={value}: Modal's retry count and backoff do not carry over; fal retries a request on its "
-                f"own terms for the conditions {', '.join(mapping.FAL_RETRY_CONDITIONS)}",
-        remediation="retry inside the endpoint if the exact count matters; set skip_retry_conditions on the fal app "
-                    "to turn fal's retries off for some conditions"))
+        message=f"retries={value}: Modal's retry count and backoff do not carry over; fal "
+                "retries a request on its own terms for the conditions "
+                f"{', '.join(mapping.FAL_RETRY_CONDITIONS)}",
+        remediation="retry inside the endpoint if the exact count matters; set "
+                    "skip_retry_conditions on the fal app to turn fal's retries off for some conditions"))
 
 
 def _other(mod: ModalModule, key: str, expr: cst.BaseExpression, call: Call, out: Settings) -> None:
     knob = mapping.KNOB_BY_NAME.get(key)
     loc = _loc(mod, expr, call)
     if knob is None:
-        out.findings.append(Finding(rule="FM223", location=loc, message=f"{call.target}({key}=...) is not a known Modal keyword",
+        out.findings.append(Finding(rule="FM223", location=loc,
+                                    message=f"{call.target}({key}=...) is not a known Modal keyword",
                                     remediation="check whether it needs a fal setting"))
         return
     try:
@@ -224,7 +240,8 @@ def _other(mod: ModalModule, key: str, expr: cst.BaseExpression, call: Call, out
         return
     severity = "info" if knob.rule in ("FM204", "FM209") else "warning"
     out.findings.append(Finding(rule=knob.rule, severity=severity, location=loc,  # type: ignore[arg-type]
-                                message=f"{key}={value!r} has no direct fal equivalent", remediation=knob.note))
+                                message=f"{key}={value!r} has no direct fal equivalent",
+                                remediation=knob.note))
 
 
 # Regions fal's pyproject reader accepts (fal 1.83, cli/_utils.py).
@@ -245,10 +262,11 @@ def _region(mod: ModalModule, expr: cst.BaseExpression, call: Call, out: Setting
     matched = [r for r in wanted if r in FAL_REGIONS]
     out.regions = matched
     if matched:
-        out.decisions.append(Decision(source=f"region={value!r}", target=f"regions={matched!r}", location=loc))
+        out.decisions.append(Decision(source=f"region={value!r}",
+                                      target=f"regions={matched!r}", location=loc))
     other = [r for r in wanted if r not in FAL_REGIONS]
     if other:
         out.findings.append(Finding(rule="FM209", severity="info", location=loc,
                                     message=f"region {', '.join(other)} is not a fal region name",
-                                    remediation=f"set regions in pyproject.toml ({', '.join(FAL_REGIONS)}) if placement "
-                                                "matters"))
+                                    remediation="set regions in pyproject.toml "
+                                                f"({', '.join(FAL_REGIONS)}) if placement matters"))

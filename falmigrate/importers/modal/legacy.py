@@ -58,7 +58,8 @@ def class_findings(mod: ModalModule, cls: ModalClass) -> list[Finding]:
                               mod.location(member.node)))
     for base in cls.node.bases:
         if (mod.dotted(base.value) or "").endswith("ClsMixin"):
-            out.append(mapped(f"{cls.name}(ClsMixin)", "a plain class (the mixin is dropped)", mod.location(base)))
+            out.append(mapped(f"{cls.name}(ClsMixin)", "a plain class (the mixin is dropped)",
+                              mod.location(base)))
     return out
 
 
@@ -93,6 +94,6 @@ def _stub_objects(mod: ModalModule) -> list[Finding]:
                     out.append(refused(
                         f"`{code} = ...` (an object attached to the Stub)",
                         "Modal runtime objects kept on the Stub have no fal counterpart", mod.location(small),
-                        "keep such state in the app (a module-level object created in setup()) or in an external "
-                        "store (Redis, a database)"))
+                        "keep such state in the app (a module-level object created in "
+                        "setup()) or in an external store (Redis, a database)"))
     return out

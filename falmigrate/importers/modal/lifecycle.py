@@ -29,9 +29,11 @@ def lifecycle_decisions(mod: ModalModule, plan: AppPlan) -> list[Decision]:
     members = {m.name: m for m in cls.members}
 
     def calls(hook: str, name: str) -> str:
-        return f"{plan.class_name}.{hook}() is this method" if name == hook else f"{plan.class_name}.{hook}() calls self.{name}()"
+        return (f"{plan.class_name}.{hook}() is this method" if name == hook
+                else f"{plan.class_name}.{hook}() calls self.{name}()")
 
-    out = [Decision(source=f"@modal.{_hook_of(name, members[name].roles)} {cls.name}.{name}", target=calls("setup", name),
+    out = [Decision(source=f"@modal.{_hook_of(name, members[name].roles)} {cls.name}.{name}",
+                    target=calls("setup", name),
                     note="once per runner, before its first request (as a Modal container start)",
                     location=mod.location(members[name].node)) for name in plan.setup]
     out += [Decision(source=f"@modal.exit {cls.name}.{name}", target=calls("teardown", name),
@@ -43,8 +45,10 @@ def lifecycle_decisions(mod: ModalModule, plan: AppPlan) -> list[Decision]:
 def lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> None:
     for skipped in plan.skipped:
         out.append(Finding(rule="FM213", severity="warning", location=mod.location(skipped.node),
-                           message=f"{skipped.name} runs on a Modal schedule; fal apps have no schedules, it is not an endpoint",
-                           remediation="call the function from an external scheduler (cron, CI) or expose it as an endpoint"))
+                           message=f"{skipped.name} runs on a Modal schedule; fal apps have no schedules, "
+                                   "it is not an endpoint",
+                           remediation="call the function from an external scheduler (cron, CI) or "
+                                       "expose it as an endpoint"))
     cls = plan.source_class
     if cls is None:
         return
@@ -52,8 +56,10 @@ def lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> N
     where = mod.location(cls.node)
     if not plan.handlers and plan.server is None:
         out.append(Finding(rule="FM233", severity="warning", location=where,
-                           message=f"class {cls.name} has no @modal.method or web endpoint, so its fal app has no endpoints",
-                           remediation="add a @fal.endpoint method to the generated class, or drop the class"))
+                           message=f"class {cls.name} has no @modal.method or web endpoint, so its fal "
+                                   "app has no endpoints",
+                           remediation="add a @fal.endpoint method to the generated "
+                                       "class, or drop the class"))
     clashes = sorted({m.name for m in cls.members} & mapping.FAL_APP_ATTRIBUTES)
     clashes += sorted({name for name, _ in cls.parameters} & mapping.FAL_APP_ATTRIBUTES)
     for name in clashes:
@@ -63,17 +69,18 @@ def lifecycle_findings(mod: ModalModule, plan: AppPlan, out: list[Finding]) -> N
     for member in cls.with_role("enter"):
         if is_true(mod, member.roles["enter"].kw("snap")):
             out.append(Finding(rule="FM208", severity="info", location=mod.location(member.node),
-                               message=f"@modal.enter(snap=True) {member.name}: fal has no memory snapshots; it runs in setup()",
+                               message=f"@modal.enter(snap=True) {member.name}: fal has no memory "
+                                       "snapshots; it runs in setup()",
                                remediation="nothing to do; cold starts run the whole setup()"))
     for member in cls.with_role("build"):
         out.append(Finding(rule="FM216", severity="warning", location=mod.location(member.node),
-                           message=f"@modal.build {member.name} ran while Modal built the image; on fal it runs first in "
-                                   "setup(), on every cold start",
-                           remediation="write its results under /data so later cold starts find them, or move the work "
-                                       "into a RUN step of the Dockerfile"))
+                           message=f"@modal.build {member.name} ran while Modal built the image; on "
+                                   "fal it runs first in setup(), on every cold start",
+                           remediation="write its results under /data so later cold starts find "
+                                       "them, or move the work into a RUN step of the Dockerfile"))
     for name, line in cls.parameters:
         out.append(Finding(rule="FM210", severity="warning", location=Location(file=mod.path, line=line),
-                           message=f"modal.parameter {name!r}: fal has one instance per runner; it becomes a class attribute "
-                                   "with its default",
+                           message=f"modal.parameter {name!r}: fal has one instance per runner; it "
+                                   "becomes a class attribute with its default",
                            remediation="pass the value in each request instead if it varies per call"))
 

@@ -47,7 +47,8 @@ class Knob:
 
 
 KNOBS: list[Knob] = [
-    Knob("gpu", "machine_type + num_gpus", note="see the GPU table; `T:N` sets num_gpus=N; a list is a fallback list"),
+    Knob("gpu", "machine_type + num_gpus",
+         note="see the GPU table; `T:N` sets num_gpus=N; a list is a fallback list"),
     Knob("cpu", None, "FM204", "fal sizes CPU by machine_type (XS/S/M/L); pick one by hand"),
     Knob("memory", None, "FM204", "fal sizes memory by machine_type (XS/S/M/L); pick one by hand"),
     Knob("timeout", "request_timeout", note="seconds per request"),
@@ -57,21 +58,28 @@ KNOBS: list[Knob] = [
     Knob("min_containers", "min_concurrency", note="warm floor", old_names=("keep_warm",)),
     Knob("max_containers", "max_concurrency", note="scale ceiling", old_names=("concurrency_limit",)),
     Knob("buffer_containers", "concurrency_buffer", note="extra warm runners"),
-    Knob("allow_concurrent_inputs", "max_multiplexing", note="old spelling of `@modal.concurrent(max_inputs=)`"),
+    Knob("allow_concurrent_inputs", "max_multiplexing",
+         note="old spelling of `@modal.concurrent(max_inputs=)`"),
     Knob("max_inputs", None, "FM223", "fal runners are not recycled after N inputs"),
     Knob("retries", "skip_retry_conditions", "FM205",
-         "`retries=0` → `skip_retry_conditions` = all of fal's conditions; other values: fal retries on its own terms"),
-    Knob("volumes", "data_mounts (/data paths)", note="`{path: Volume.from_name(name)}` → `/data/<name>`; literal "
-         "paths rewritten", old_names=("shared_volumes", "network_file_systems")),
-    Knob("secrets", "secrets (env var names)", "FM207", "values are never read; create fal secrets by hand; a secret "
+         "`retries=0` → `skip_retry_conditions` = all of fal's conditions; other values: fal "
+         "retries on its own terms"),
+    Knob("volumes", "data_mounts (/data paths)",
+         note="`{path: Volume.from_name(name)}` → `/data/<name>`; literal "
+              "paths rewritten", old_names=("shared_volumes", "network_file_systems")),
+    Knob("secrets", "secrets (env var names)", "FM207",
+         "values are never read; create fal secrets by hand; a secret "
          "whose keys the code does not name leaves `secrets` unset"),
-    Knob("mounts", "COPY in the Dockerfile", "FM241", "old `modal.Mount.from_local_dir/file` → the files copied into "
+    Knob("mounts", "COPY in the Dockerfile", "FM241",
+         "old `modal.Mount.from_local_dir/file` → the files copied into "
          "the image"),
     Knob("env", "ENV in the Dockerfile", note="environment variables of the container; secret-looking names "
          "(TOKEN/KEY/SECRET/PASSWORD/CREDENTIAL) become fal secrets instead (FM234)"),
     Knob("image", "Dockerfile", note="the image chain, in order"),
-    Knob("enable_memory_snapshot", None, "FM208", "fal has no memory snapshots; setup() runs on every cold start"),
-    Knob("region", "regions", "FM209", "fal region names (us-west, us-central, us-east, eu-north, eu-west) are kept; "
+    Knob("enable_memory_snapshot", None, "FM208",
+         "fal has no memory snapshots; setup() runs on every cold start"),
+    Knob("region", "regions", "FM209",
+         "fal region names (us-west, us-central, us-east, eu-north, eu-west) are kept; "
          "others are a finding"),
     Knob("cloud", None, "FM209", "fal chooses the cloud"),
     Knob("ephemeral_disk", None, "FM223", "no fal equivalent"),
@@ -116,39 +124,49 @@ class DecoratorMap:
 
 
 DECORATORS: list[DecoratorMap] = [
-    DecoratorMap("modal.App(...) / modal.Stub(...)", "one fal app (`[tool.fal.apps.<name>]`) per Modal class, per web "
+    DecoratorMap("modal.App(...) / modal.Stub(...)",
+                 "one fal app (`[tool.fal.apps.<name>]`) per Modal class, per web "
                  "server, and one for the plain functions", "FM241"),
-    DecoratorMap("@app.cls(...)", "`class X(fal.App)`; its keywords go to pyproject.toml, not into the class"),
+    DecoratorMap("@app.cls(...)",
+                 "`class X(fal.App)`; its keywords go to pyproject.toml, not into the class"),
     DecoratorMap("@app.function(...)", "a `@fal.endpoint` on the functions app calling the function"),
     DecoratorMap("@modal.enter() (snap=) / __enter__", "`setup()` calls each enter method in order", "FM208"),
     DecoratorMap("@modal.exit() / __exit__", "`teardown()` calls each exit method"),
     DecoratorMap("@modal.build()", "runs first in `setup()` (on every cold start)", "FM216"),
-    DecoratorMap("@modal.method()", "`@fal.endpoint(\"/<name>\")` with a pydantic input model from the signature"),
-    DecoratorMap("@modal.fastapi_endpoint / web_endpoint / @stub.webhook", "`@fal.endpoint`; the request body keeps its "
+    DecoratorMap("@modal.method()",
+                 "`@fal.endpoint(\"/<name>\")` with a pydantic input model from the signature"),
+    DecoratorMap("@modal.fastapi_endpoint / web_endpoint / @stub.webhook",
+                 "`@fal.endpoint`; the request body keeps its "
                  "shape", "FM219"),
-    DecoratorMap("@modal.asgi_app() / wsgi_app() / @stub.asgi / @stub.wsgi", "image-only fal app: the image's CMD serves "
+    DecoratorMap("@modal.asgi_app() / wsgi_app() / @stub.asgi / @stub.wsgi",
+                 "image-only fal app: the image's CMD serves "
                  "the app object with uvicorn / gunicorn (`--native`: a catch-all fal endpoint)", "FM220"),
-    DecoratorMap("@modal.web_server(port)", "image-only fal app: the image's CMD runs the function, which starts the "
+    DecoratorMap("@modal.web_server(port)",
+                 "image-only fal app: the image's CMD runs the function, which starts the "
                  "server on its port (`--native`: setup() starts it, a catch-all endpoint proxies)", "FM221"),
-    DecoratorMap("@modal.concurrent(max_inputs=, target_inputs=)", "`max_multiplexing = max_inputs`", "FM212"),
+    DecoratorMap("@modal.concurrent(max_inputs=, target_inputs=)", "`max_multiplexing = max_inputs`",
+                 "FM212"),
     DecoratorMap("@modal.batched(...)", "endpoint calls the function with one-element batches", "FM211"),
     DecoratorMap("modal.parameter()", "a plain class attribute with the default", "FM210"),
-    DecoratorMap("@app.local_entrypoint()", "kept as a plain function; its own Modal calls become direct calls", "FM214"),
+    DecoratorMap("@app.local_entrypoint()",
+                 "kept as a plain function; its own Modal calls become direct calls", "FM214"),
     DecoratorMap("with image.imports():", "`try: ... except ImportError: pass`"),
     DecoratorMap("f.remote() / .local() / .call() / .map() / .starmap() of the module's own functions",
-                 "direct calls, `map()`, `itertools.starmap()`; `.spawn()` and calls on a class that became a fal.App "
-                 "stay, with a TODO", "FM245"),
-    DecoratorMap("modal.Dict / Queue / Function.from_name / Sandbox (Modal at run time)", "kept; the image installs "
+                 "direct calls, `map()`, `itertools.starmap()`; `.spawn()` and calls on a class "
+                 "that became a fal.App stay, with a TODO", "FM245"),
+    DecoratorMap("modal.Dict / Queue / Function.from_name / Sandbox (Modal at run time)",
+                 "kept; the image installs "
                  "modal", "FM244"),
 ]
 
 # Image builder method -> how it reaches the Dockerfile.
 IMAGE_METHODS: dict[str, str] = {
-    "debian_slim": "FROM python:<version>-slim-bookworm; a GPU app gets FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04 "
-                   "with that Python version installed on it",
+    "debian_slim": "FROM python:<version>-slim-bookworm; a GPU app gets FROM "
+                   "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04 with that Python version installed on it",
     "from_dockerhub (old)": "as from_registry (FM241)",
     "conda (old)": "as micromamba (FM241)",
-    "micromamba": "FROM mambaorg/micromamba:2.1.1-debian12-slim + `micromamba install python=<version> pip`, as Modal does",
+    "micromamba": ("FROM mambaorg/micromamba:2.1.1-debian12-slim + `micromamba install "
+                   "python=<version> pip`, as Modal does"),
     "from_registry": "FROM <ref>; `add_python=X` → Python X installed with uv into /opt/venv, first on PATH",
     "from_aws_ecr": "FROM <ref> (private registry: FM235)",
     "from_gcp_artifact_registry": "FROM <ref> (private registry: FM235)",
@@ -156,8 +174,8 @@ IMAGE_METHODS: dict[str, str] = {
                        "FM217 when it is not in the project",
     "pip_install": "RUN pip install ... (in order)",
     "uv_pip_install": "RUN pip install ... (in order)",
-    "uv_sync": "RUN pip install uv; COPY pyproject.toml (+ uv.lock); RUN uv sync into /.uv/.venv (seeded with pip, "
-               "--inexact), first on PATH — as Modal does",
+    "uv_sync": "RUN pip install uv; COPY pyproject.toml (+ uv.lock); RUN uv sync into "
+               "/.uv/.venv (seeded with pip, --inexact), first on PATH — as Modal does",
     "pip_install_from_requirements": "COPY <file> + RUN pip install -r <file>",
     "pip_install_from_pyproject": "RUN pip install <project dir>",
     "micromamba_install": "RUN micromamba install ...",
@@ -168,12 +186,12 @@ IMAGE_METHODS: dict[str, str] = {
     "workdir": "WORKDIR <path>",
     "add_local_dir": "COPY <local> <remote> (FM232 when <local> is outside the project)",
     "add_local_file": "COPY <local> <remote> (FM232 when <local> is outside the project)",
-    "add_local_python_source": "the project copy (made importable by the .pth file); `copy=True`: COPY <module> at "
-                               "that place",
+    "add_local_python_source": "the project copy (made importable by the .pth file); "
+                               "`copy=True`: COPY <module> at that place",
     "copy_local_dir": "COPY <local> <remote>",
     "copy_local_file": "COPY <local> <remote>",
-    "run_function": "COPY the project, RUN pip install modal && python3 -c 'import <module>; <module>.<fn>()' at that "
-                    "place (FM216; a function that cannot be found: error + TODO)",
+    "run_function": "COPY the project, RUN pip install modal && python3 -c 'import <module>; "
+                    "<module>.<fn>()' at that place (FM216; a function that cannot be found: error + TODO)",
     "entrypoint": "ENTRYPOINT",
     "cmd": "CMD",
     "shell": "SHELL",
@@ -183,7 +201,8 @@ IMAGE_METHODS: dict[str, str] = {
 FAL_APP_ATTRIBUTES = frozenset({
     "app_auth", "app_files", "app_files_context_dir", "app_files_ignore", "app_name", "build_metadata",
     "collect_routes", "concurrency_buffer", "concurrency_buffer_perc", "current_request", "data_mounts",
-    "get_billing_components", "get_endpoints", "get_health_check_config", "handle_exit", "health", "host_kwargs",
+    "get_billing_components", "get_endpoints", "get_health_check_config", "handle_exit", "health",
+    "host_kwargs",
     "image", "isolate_channel", "kind", "lifespan", "local_file_path", "local_python_modules", "machine_type",
     "max_concurrency", "max_multiplexing", "metrics_port", "min_concurrency", "num_gpus", "openapi",
     "provide_hints", "regions", "request_start_timeout", "request_timeout", "requirements",
@@ -197,7 +216,8 @@ SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNO
 
 def secret_env_finding(key: str, location: Location) -> Finding:
     return Finding(rule="FM234", severity="warning", location=location,
-                   message=f"environment variable {key} looks like a secret: its value is not copied into the image",
+                   message=f"environment variable {key} looks like a secret: its value is not "
+                           "copied into the image",
                    remediation=f"create it in fal: `fal secrets set {key}=…` (the app lists it in `secrets`)")
 
 
@@ -221,9 +241,11 @@ def render_mapping_doc() -> str:
     gpu_rows.append(["`T:N` (e.g. `H100:2`)", "machine type of `T`", "`num_gpus = N`"])
     gpu_rows.append(["list of types", "list of machine types", "fal tries them in order"])
     out += _table(["Modal gpu", "fal machine_type", "note"], gpu_rows)
-    out += ["", f"`gpu=\"any\"` becomes `machine_type = {ANY_GPU_FALLBACKS!r}`.", "", "## Function and class keywords", ""]
+    out += ["", f"`gpu=\"any\"` becomes `machine_type = {ANY_GPU_FALLBACKS!r}`.", "",
+            "## Function and class keywords", ""]
     knob_rows = [
-        [f"`{k.modal}`" + "".join(f" / `{o}`" for o in k.old_names), f"`{k.fal}`" if k.fal else "—", k.rule or "", k.note]
+        [f"`{k.modal}`" + "".join(f" / `{o}`" for o in k.old_names), f"`{k.fal}`" if k.fal else "—",
+         k.rule or "", k.note]
         for k in KNOBS
     ]
     out += _table(["Modal keyword", "fal", "finding", "note"], knob_rows)

@@ -98,7 +98,8 @@ def find_routes(mod: ModalModule, scope: cst.CSTNode) -> list[Route]:
                 if not (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)):
                     continue
                 verb = expr.func.attr.value
-                if verb not in ("get", "post", "put", "delete", "patch", "route", "api_route") or not expr.args:
+                if (verb not in ("get", "post", "put", "delete", "patch", "route", "api_route")
+                        or not expr.args):
                     continue
                 try:
                     path = mod.literal(expr.args[0].value)
@@ -161,7 +162,8 @@ def _class_plan(mod: ModalModule, cls: ModalClass) -> AppPlan:
     # @enter(snap=True) methods (before its memory snapshot), then the other @enter methods.
     snapped = {m.name for m in cls.with_role("enter") if is_true(mod, m.roles["enter"].kw("snap"))}
     built = {m.name for m in cls.with_role("build")}
-    plan.setup.sort(key=lambda name: (name not in built, LIFECYCLE_DUNDERS.get(name) != "enter", name not in snapped))
+    plan.setup.sort(key=lambda name: (name not in built, LIFECYCLE_DUNDERS.get(name) != "enter",
+                                      name not in snapped))
     return plan
 
 
@@ -187,7 +189,8 @@ def plan_module(mod: ModalModule) -> list[AppPlan]:
         if functions is None:
             functions = AppPlan(_unique(_app_class_name(app_name), taken), "functions", member.line)
             plans.append(functions)
-        if member.app_call is not None and member.app_call.kw("schedule") is not None and member.web_role is None:
+        if (member.app_call is not None and member.app_call.kw("schedule") is not None
+                and member.web_role is None):
             functions.skipped.append(member)
             continue
         functions.calls.append(member.app_call)  # type: ignore[arg-type]

@@ -140,7 +140,8 @@ class ModalModule:
 
     def dotted(self, expr: cst.BaseExpression | None, within: Expression | None = None) -> str | None:
         """``modal.Image.debian_slim`` / ``Image.debian_slim`` (bound by ``from modal import Image``) →
-        "modal.Image.debian_slim"; ``app.cls`` for a name bound to an App → "App.cls"; other names as written."""
+        "modal.Image.debian_slim"; ``app.cls`` for a name bound to an App → "App.cls"; other names as
+        written."""
         parts: list[str] = []
         while isinstance(expr, cst.Attribute):
             parts.append(expr.attr.value)
@@ -259,7 +260,8 @@ def app_call_of(mod: ModalModule, name: cst.Name, *, at_end: bool = False) -> Ca
 
 def _func_name(call: cst.Call) -> str:
     func = call.func
-    return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return (func.attr.value if isinstance(func, cst.Attribute) else func.value
+            if isinstance(func, cst.Name) else "")
 
 
 def decorator_call(mod: ModalModule, dec: cst.Decorator) -> Call | None:
@@ -340,7 +342,8 @@ def _collect_apps(mod: ModalModule) -> None:
             continue
         for small in stmt.body:
             targets = ([t.target for t in small.targets] if isinstance(small, cst.Assign)
-                       else [small.target] if isinstance(small, cst.AnnAssign) and small.value is not None else [])
+                       else [small.target]
+                       if isinstance(small, cst.AnnAssign) and small.value is not None else [])
             for target in targets:
                 if isinstance(target, cst.Name) and target.value not in mod.apps:
                     call = app_call_of(mod, target, at_end=True)
@@ -366,7 +369,8 @@ def parse(source: str, path: str) -> cst.Module:
         ) from exc
 
 
-def read_module(source: str, path: str, root: Path | None = None, project: Project | None = None) -> ModalModule:
+def read_module(source: str, path: str, root: Path | None = None,
+                project: Project | None = None) -> ModalModule:
     """Parse ``source`` (the file at ``path``, relative to the project ``root``) into a ModalModule."""
     module = parse(source, path)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)

@@ -13,7 +13,8 @@ from importlib import metadata
 
 from falmigrate.spec import Finding
 
-CHECKED_MODAL_VERSION = "1.6.4"  # modal_serve.py's use of Modal's local-call path is checked against this release
+# modal_serve.py's use of Modal's local-call path is checked against this release
+CHECKED_MODAL_VERSION = "1.6.4"
 NO_LOCAL_MODAL_RULE = "FM249"
 
 
@@ -22,7 +23,8 @@ def modal_version() -> str:
         version = metadata.version("modal")
     except metadata.PackageNotFoundError:
         return CHECKED_MODAL_VERSION
-    return version if version.split(".")[0].isdigit() and int(version.split(".")[0]) >= 1 else CHECKED_MODAL_VERSION
+    return (version if version.split(".")[0].isdigit() and int(version.split(".")[0]) >= 1
+            else CHECKED_MODAL_VERSION)
 
 
 def modal_requirement() -> str:
@@ -37,5 +39,6 @@ def version_findings() -> list[Finding]:
         return [Finding(rule=NO_LOCAL_MODAL_RULE, severity="info",
                         message=f"modal is not installed here; images that import the Modal module install "
                                 f"modal=={CHECKED_MODAL_VERSION}",
-                        remediation="install the modal version your app uses before converting, to pin that one")]
+                        remediation="install the modal version your app uses before "
+                                    "converting, to pin that one")]
     return []

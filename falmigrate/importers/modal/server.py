@@ -22,7 +22,8 @@ DEFAULT_PORT = 8000
 HEALTH_RULE = "FM243"
 KINDS = {"asgi_app": "asgi", "wsgi_app": "wsgi", "web_server": "web_server"}
 REQUIREMENTS = {"asgi": ["uvicorn", "websockets"], "wsgi": ["gunicorn"], "web_server": []}
-_HEALTH = re.compile(r"^/(health|healthz|healthcheck|health-check|health_check|ping|ready|readyz|livez|status)/?$")
+_HEALTH = re.compile(r"^/(health|healthz|healthcheck|health-check|health_check|ping|ready|readyz|livez"
+                     r"|status)/?$")
 
 
 def _health(mod: ModalModule, plan: AppPlan, loc: Location, out: list[Finding]) -> str:
@@ -35,10 +36,11 @@ def _health(mod: ModalModule, plan: AppPlan, loc: Location, out: list[Finding]) 
     root = any(r.path == "/" and r.method == "GET" for r in plan.routes)  # the app answers GET / itself
     out.append(Finding(
         rule=HEALTH_RULE, severity="info" if root else "warning", location=loc,
-        message=f"{plan.server.name if plan.server else plan.class_name} ({kind}) has no /health-like GET route; "
-                "fal's health check calls GET /" + ("" if root else ", which the app may not answer with 200"),
-        remediation="add a GET /health route that answers 200 when the app is ready, and set health_check.path in "
-                    "pyproject.toml to it"))
+        message=f"{plan.server.name if plan.server else plan.class_name} ({kind}) has no "
+                "/health-like GET route; fal's health check calls GET /"
+        + ("" if root else ", which the app may not answer with 200"),
+        remediation="add a GET /health route that answers 200 when the app is ready, and set "
+                    "health_check.path in pyproject.toml to it"))
     return "/"
 
 
@@ -67,6 +69,6 @@ def server_spec(mod: ModalModule, plan: AppPlan, module: str, paths: list[str], 
               "web_server": "the function starts its own server"}[kind]
     decision = Decision(source=f"@modal.{plan.kind} {owner}{plan.server.name}",
                         target=f"the image's CMD: {LAUNCHER_FILE} {kind} {target} on 0.0.0.0:{port}",
-                        note=f"{served}; the module is imported unchanged with modal installed, enter methods run "
-                             "first as in a Modal container", location=loc)
+                        note=f"{served}; the module is imported unchanged with modal "
+                             "installed, enter methods run first as in a Modal container", location=loc)
     return spec, decision

@@ -59,7 +59,8 @@ def _generic(mod: ModalModule, ann: cst.Subscript, models: dict[str, cst.ClassDe
     items = [e.slice.value for e in ann.slice if isinstance(e.slice, cst.Index)]
     if base in ("Optional", "Annotated", *_LISTS) and items:
         inner = type_ref(mod, items[0], models)
-        return inner if base == "Annotated" else TypeRef(kind="optional" if base == "Optional" else "list", item=inner)
+        return (inner if base == "Annotated"
+                else TypeRef(kind="optional" if base == "Optional" else "list", item=inner))
     if base == "Literal":
         try:
             return TypeRef(kind="literal", choices=[mod.literal(i) for i in items])
@@ -97,7 +98,8 @@ def _field_call_defaults(mod: ModalModule, call: cst.Call) -> dict[str, Any]:
     return out
 
 
-def input_field(mod: ModalModule, param: cst.Param, models: dict[str, cst.ClassDef]) -> tuple[InputField, Finding | None]:
+def input_field(mod: ModalModule, param: cst.Param,
+                models: dict[str, cst.ClassDef]) -> tuple[InputField, Finding | None]:
     name = param.name.value
     ann = param.annotation.annotation if param.annotation else None
     tref = type_ref(mod, ann, models)
@@ -106,7 +108,9 @@ def input_field(mod: ModalModule, param: cst.Param, models: dict[str, cst.ClassD
     finding = None
     if param.default is not None:
         try:
-            if isinstance(param.default, cst.Call) and (cst.helpers.get_full_name_for_node(param.default.func) or "").rsplit(".", 1)[-1] in ("Field", "Query", "Body"):
+            if (isinstance(param.default, cst.Call)
+                    and (cst.helpers.get_full_name_for_node(param.default.func) or "").rsplit(".", 1)[-1]
+                    in ("Field", "Query", "Body")):
                 extra = _field_call_defaults(mod, param.default)
                 if "default" in extra:
                     data["required"] = False
@@ -117,7 +121,8 @@ def input_field(mod: ModalModule, param: cst.Param, models: dict[str, cst.ClassD
         except NotLiteral:
             data["required"] = False
             finding = Finding(rule="FM219", severity="warning", location=loc,
-                              message=f"default of {name!r} is computed at run time; the request model has no default",
+                              message=f"default of {name!r} is computed at run time; the request "
+                                      "model has no default",
                               remediation="set a literal default in the generated input model")
     return InputField(**data), finding
 
@@ -133,7 +138,8 @@ def read_signature(mod: ModalModule, fn: cst.FunctionDef, *, is_method: bool) ->
     if variadic:
         sig.findings.append(Finding(
             rule="FM219", severity="warning", location=Location(file=mod.path, line=mod.line_of(fn)),
-            message=f"{fn.name.value}: variadic parameters ({', '.join(variadic)}) are not part of the request model",
+            message=f"{fn.name.value}: variadic parameters ({', '.join(variadic)}) are not part "
+                    "of the request model",
             remediation="add named fields for them to the generated input model"))
     for param in params:
         fld, finding = input_field(mod, param, models)
@@ -147,7 +153,8 @@ def read_signature(mod: ModalModule, fn: cst.FunctionDef, *, is_method: bool) ->
         if only.type.kind == "model":
             sig.fields = model_fields(mod, models[only.type.name], models)
     ret = fn.returns.annotation if fn.returns else None
-    if isinstance(ret, cst.Subscript) and (cst.helpers.get_full_name_for_node(ret.value) or "").rsplit(".", 1)[-1] in _STREAMS:
+    if (isinstance(ret, cst.Subscript)
+            and (cst.helpers.get_full_name_for_node(ret.value) or "").rsplit(".", 1)[-1] in _STREAMS):
         sig.stream = True
         items = [e.slice.value for e in ret.slice if isinstance(e.slice, cst.Index)]
         sig.output = TypeRef(kind="list", item=type_ref(mod, items[0], models) if items else None)

@@ -23,8 +23,8 @@ from falmigrate.importers.modal.reader import ModalModule, decorator_call
 from falmigrate.spec import Finding, Location
 
 CONFIG_KINDS = frozenset({
-    "App", "Stub", "Image", "Volume", "Secret", "Mount", "SharedVolume", "NetworkFileSystem", "CloudBucketMount",
-    "gpu", "Cron", "Period", "Retries", "Proxy",
+    "App", "Stub", "Image", "Volume", "Secret", "Mount", "SharedVolume", "NetworkFileSystem",
+    "CloudBucketMount", "gpu", "Cron", "Period", "Retries", "Proxy",
 })
 RUNTIME_RULE = "FM244"
 VOLUME_SYNC = ("commit", "reload")
@@ -37,15 +37,18 @@ class Definition:
 
     name: str
     kind: str
-    statements: list[cst.CSTNode] = field(default_factory=list)  # Assign/AnnAssign statements or ImportAlias nodes
+    # Assign/AnnAssign statements or ImportAlias nodes
+    statements: list[cst.CSTNode] = field(default_factory=list)
 
 
 @dataclass
 class Usage:
     removable: dict[str, Definition] = field(default_factory=dict)
-    kept: dict[str, tuple[str, Location]] = field(default_factory=dict)  # name -> (kind, first use that keeps it)
+    # name -> (kind, first use that keeps it)
+    kept: dict[str, tuple[str, Location]] = field(default_factory=dict)
     runtime: list[tuple[str, Location]] = field(default_factory=list)  # Modal used at run time
-    modal_modules: list[tuple[str, Location]] = field(default_factory=list)  # kept imports of project modules that import modal
+    # kept imports of project modules that import modal
+    modal_modules: list[tuple[str, Location]] = field(default_factory=list)
     handled: set[int] = field(default_factory=set)  # ids of nodes the rewrite replaces (decorators, syncs…)
 
     @property
@@ -54,22 +57,25 @@ class Usage:
 
     def findings(self) -> list[Finding]:
         out = [Finding(rule=RUNTIME_RULE, severity="error", location=where,
-                       message=f"Modal {kind} `{name}` is used by code that stays ({where}), so its definition and "
-                               "`import modal` stay in the module",
-                       remediation="replace that use with its fal equivalent (see MIGRATION.md), then delete the "
-                                   "definition; until then the image installs modal")
+                       message=f"Modal {kind} `{name}` is used by code that stays ({where}), "
+                               "so its definition and `import modal` stay in the module",
+                       remediation="replace that use with its fal equivalent (see "
+                                   "MIGRATION.md), then delete the definition; until then the "
+                                   "image installs modal")
                for name, (kind, where) in sorted(self.kept.items())]
         out += [Finding(rule=RUNTIME_RULE, severity="error", location=where,
-                        message=f"{what} uses Modal at run time: the code is kept, the image installs modal, and "
-                                "the app needs Modal credentials (MODAL_TOKEN_ID / MODAL_TOKEN_SECRET as fal secrets)",
+                        message=f"{what} uses Modal at run time: the code is kept, the image "
+                                "installs modal, and the app needs Modal credentials (MODAL_TOKEN_ID / "
+                                "MODAL_TOKEN_SECRET as fal secrets)",
                         remediation="replace it with a fal or plain-Python equivalent (a dict in setup(), an "
                                     "external queue or store, a call to another fal app)")
                 for what, where in self.runtime]
         out += [Finding(rule=RUNTIME_RULE, severity="warning", location=where,
-                        message=f"the converted module imports {what}, which imports modal: the image installs modal "
-                                "so that import works (Modal's objects are only defined there, nothing contacts Modal)",
-                        remediation=f"move what the app needs from {what} into a module without Modal to drop modal "
-                                    "from the image")
+                        message=f"the converted module imports {what}, which imports modal: the "
+                                "image installs modal so that import works (Modal's objects are "
+                                "only defined there, nothing contacts Modal)",
+                        remediation=f"move what the app needs from {what} into a module without "
+                                    "Modal to drop modal from the image")
                 for what, where in self.modal_modules]
         return out
 
@@ -83,7 +89,8 @@ def kind_of(origin: str | None) -> str | None:
 
 def _config_assignments(mod: ModalModule, stmt: cst.BaseStatement) -> list[tuple[str, str]] | None:
     """(name, kind) of each configuration object the statement binds; None when it does anything else.
-    An ``if``/``else`` whose branches only bind configuration objects counts (``if GPU: image = image...``)."""
+    An ``if``/``else`` whose branches only bind configuration objects counts (``if GPU: image =
+    image...``)."""
     if isinstance(stmt, cst.If):
         parts = [*stmt.body.body, *(_else_body(stmt.orelse))]
         found = [_config_assignments(mod, s) for s in parts]
@@ -114,13 +121,15 @@ def _module_definitions(mod: ModalModule) -> dict[str, Definition]:
         if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
             continue
         small = stmt.body[0]
-        if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar) and not _imports_modal(small):
+        if (isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar)
+                and not _imports_modal(small)):
             for alias in small.names:
                 bound = alias.asname.name if alias.asname else alias.name
                 # a fresh node is read once the module has run (the alias's own node: before the import)
                 kind = kind_of(mod.origin(cst.Name(bound.value))) if isinstance(bound, cst.Name) else None
                 if kind in CONFIG_KINDS and isinstance(bound, cst.Name):
-                    found.setdefault(bound.value, Definition(bound.value, kind or "")).statements.append(alias)
+                    found.setdefault(bound.value,
+                                     Definition(bound.value, kind or "")).statements.append(alias)
     return found
 
 
@@ -156,7 +165,8 @@ def volume_sync(stmt: cst.SimpleStatementLine, volumes: set[str]) -> str | None:
     if len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Expr):
         return None
     call = stmt.body[0].value
-    if (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value in VOLUME_SYNC
+    if (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value in VOLUME_SYNC
             and isinstance(call.func.value, cst.Name) and call.func.value.value in volumes):
         return f"{call.func.value.value}.{call.func.attr.value}()"
     return None
@@ -177,7 +187,8 @@ def analyse(mod: ModalModule) -> Usage:
     scopes, parents = wrapper.resolve(ScopeProvider), wrapper.resolve(ParentNodeProvider)
     scope = scopes[mod.module]
     candidates = _module_definitions(mod)
-    handler = _Handled(mod, {n for n, d in candidates.items() if d.kind in ("Volume", "SharedVolume", "NetworkFileSystem")})
+    handler = _Handled(mod, {n for n, d in candidates.items()
+                             if d.kind in ("Volume", "SharedVolume", "NetworkFileSystem")})
     mod.module.visit(handler)
     usage = Usage(handled=handler.ids)
     changed = True
@@ -200,10 +211,12 @@ def analyse(mod: ModalModule) -> Usage:
 
 def _unused(name: str, scope: Any, parents: Any, regions: set[int]) -> bool:
     """Every reference to the name sits in code the rewrite removes."""
-    return all(_inside(a.node, regions, parents) for assignment in scope.assignments[name] for a in assignment.references)
+    return all(_inside(a.node, regions, parents) for assignment in scope.assignments[name]
+               for a in assignment.references)
 
 
-def _modal_modules(mod: ModalModule, scope: Any, parents: Any, regions: set[int]) -> list[tuple[str, Location]]:
+def _modal_modules(mod: ModalModule, scope: Any, parents: Any,
+                   regions: set[int]) -> list[tuple[str, Location]]:
     """Project modules the converted module still imports that themselves import modal."""
     out = []
     for stmt in mod.module.body:
@@ -234,7 +247,8 @@ def _project_module(mod: ModalModule, name: str):
         return None
 
 
-def _runtime_uses(mod: ModalModule, scope: Any, parents: Any, regions: set[int], kept: set[str]) -> list[tuple[str, Location]]:
+def _runtime_uses(mod: ModalModule, scope: Any, parents: Any, regions: set[int],
+                  kept: set[str]) -> list[tuple[str, Location]]:
     """References to names bound by ``import modal`` / ``from modal import …`` outside removed code."""
     uses: list[tuple[str, Location]] = []
     for assignment in scope.assignments:
@@ -253,7 +267,8 @@ def _runtime_uses(mod: ModalModule, scope: Any, parents: Any, regions: set[int],
 
 def _imports_modal(node: cst.Import | cst.ImportFrom) -> bool:
     if isinstance(node, cst.Import):
-        return any((cst.helpers.get_full_name_for_node(a.name) or "").split(".")[0] == "modal" for a in node.names)
+        return any((cst.helpers.get_full_name_for_node(a.name) or "").split(".")[0] == "modal"
+                   for a in node.names)
     module = cst.helpers.get_full_name_for_node(node.module) if node.module is not None else ""
     return not node.relative and (module or "").split(".")[0] == "modal"
 

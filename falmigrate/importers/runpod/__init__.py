@@ -41,7 +41,8 @@ def _no_worker(mod: WorkerModule | None) -> SourceError:
         return SourceError(f"{mod.path} calls no runpod.serverless.start(...) and serves no load-balancing "
                            "HTTP app (a GET /ping route)", file=mod.path,
                            hint='call runpod.serverless.start({"handler": handler}) in the worker module')
-    return SourceError("no runpod.serverless.start(...) call found: nothing says which function is the handler",
+    return SourceError("no runpod.serverless.start(...) call found: nothing says which "
+                       "function is the handler",
                        hint='call runpod.serverless.start({"handler": handler}) in the worker module')
 
 
@@ -57,7 +58,8 @@ def _load_balancer_spec(root: Path, request: ImportRequest, mod: WorkerModule | 
     lb = load_balancer(root, built.patch, module, info, project.env)
     image = built.image
     assert image.dockerfile is not None
-    image = image.model_copy(update={"dockerfile": image.dockerfile.model_copy(update={"edits": list(built.patch.edits)})})
+    dockerfile = image.dockerfile.model_copy(update={"edits": list(built.patch.edits)})
+    image = image.model_copy(update={"dockerfile": dockerfile})
     new_decisions = [d for d in built.patch.decisions if d not in built.decisions]
     name, class_name = names(root / _entry_dir(module) if _entry_dir(module) else root, project.title)
     return AppSpec(

@@ -55,19 +55,22 @@ def _python_findings(built: WorkerImage, patch: PatchedDockerfile) -> tuple[str 
     if python.version is None:
         built.findings.append(Finding(
             rule="FM320", severity="warning", location=where,
-            message=f"{python.evidence}; the pyproject says Python 3.11 and fal's runtime goes into `python3`",
+            message=f"{python.evidence}; the pyproject says Python 3.11 and fal's "
+                    "runtime goes into `python3`",
             remediation="set python_version in pyproject.toml to the image's python3 (fal needs >= 3.10)"))
         return None, python.interpreter
     if tuple(int(p) for p in python.version.split(".")) < MIN_PYTHON:
         built.findings.append(Finding(
             rule="FM320", severity="error", location=where,
-            message=f"the image runs Python {python.version} ({python.evidence}); fal runs apps on Python >= 3.10, "
-                    "so `pip install fal` in this image fails",
-            remediation="move the Dockerfile to a base with Python >= 3.10 (or install one, e.g. with uv, and run "
-                        "the worker with it)"))
+            message=f"the image runs Python {python.version} ({python.evidence}); fal runs "
+                    "apps on Python >= 3.10, so `pip install fal` in this image fails",
+            remediation="move the Dockerfile to a base with Python >= 3.10 (or install one, "
+                        "e.g. with uv, and run the worker with it)"))
     else:
-        built.decisions.append(Decision(source=python.evidence, target=f"python_version = \"{python.version}\"; "
-                                        f"fal's runtime is installed with {python.interpreter}", location=where))
+        built.decisions.append(Decision(source=python.evidence,
+                                        target=f"python_version = \"{python.version}\"; "
+                                               f"fal's runtime is installed with {python.interpreter}",
+                                        location=where))
     return python.version, python.interpreter
 
 
@@ -83,13 +86,16 @@ def _code_dir(built: WorkerImage, patch: PatchedDockerfile, entry_file: str) -> 
     workdir = patch.parsed.final.workdir or TEMPLATE_WORKDIR
     folder = posixpath.dirname(entry_file) or "."  # the output folder (the source root) is the build context
     edit = append_to_final_stage(patch.parsed, [f"COPY {folder}/ {workdir}/"],
-                                 "the Dockerfile does not copy the worker module; fal's runner imports it from the image")
+                                 "the Dockerfile does not copy the worker module; fal's runner "
+                                 "imports it from the image")
     patch.edits.append(edit)
     built.decisions.append(edit_decision(patch.path, edit))
     built.findings.append(Finding(rule="FM321", severity="warning", location=Location(file=patch.path),
-                                  message=f"no COPY/ADD of {patch.path} brings {entry_file} into the image; it is "
-                                          f"copied to {workdir} at the end of the Dockerfile",
-                                  remediation="check that the worker's files and what it reads are in the image"))
+                                  message=f"no COPY/ADD of {patch.path} brings {entry_file} "
+                                          f"into the image; it is copied to {workdir} at the "
+                                          "end of the Dockerfile",
+                                  remediation="check that the worker's files and what it "
+                                              "reads are in the image"))
     return workdir
 
 
@@ -110,7 +116,8 @@ def _endpoint_env(built: WorkerImage, patch: PatchedDockerfile, env: dict[str, s
     if not missing:
         return
     line = "ENV " + " ".join(f"{key}={_quoted(value)}" for key, value in missing.items())
-    edit = append_to_final_stage(patch.parsed, [line], "RunPod set the endpoint's environment (.runpod) when the "
+    edit = append_to_final_stage(patch.parsed, [line],
+                                 "RunPod set the endpoint's environment (.runpod) when the "
                                  "container started; fal runs the image as built")
     patch.edits.append(edit)
     built.decisions.append(edit_decision(patch.path, edit))
@@ -122,7 +129,8 @@ def _quoted(value: str) -> str:
 
 def _volumes(patch: PatchedDockerfile, worker_source: str) -> list[VolumeSpec]:
     mentioned = "/runpod-volume" in patch.parsed.text or "/runpod-volume" in worker_source
-    return [VolumeSpec(name="runpod-volume", source_path="/runpod-volume", fal_path="/data")] if mentioned else []
+    return ([VolumeSpec(name="runpod-volume", source_path="/runpod-volume", fal_path="/data")]
+            if mentioned else [])
 
 
 def worker_image(root: Path, entry_file: str, request: ImportRequest, project: Project,
@@ -143,7 +151,8 @@ def worker_image(root: Path, entry_file: str, request: ImportRequest, project: P
     built.findings.append(Finding(
         rule="FM315", severity="info", location=Location(file=patch.path, line=patch.parsed.final.line),
         message=f"the worker's Dockerfile is kept as written (stages, ARGs, ENV, order) and patched; "
-                f"build context: {patch.context}", remediation="review the patches listed under \"What was mapped\""))
+                f"build context: {patch.context}",
+        remediation="review the patches listed under \"What was mapped\""))
     version, interpreter = _python_findings(built, patch) if route_needs_fal else (None, "python3")
     code = _code_dir(built, patch, entry_file) if route_needs_fal else (patch.parsed.final.workdir or "/")
     if route_needs_fal:
@@ -153,8 +162,8 @@ def worker_image(root: Path, entry_file: str, request: ImportRequest, project: P
     base = patch.parsed.external_base()
     cuda = _CUDA.search(base)
     built.image = ImageSpec(
-        base=base, python=version, cuda=cuda.group(1) if cuda else None, workdir=patch.parsed.final.workdir or "/",
-        code_dirs=[code], build_secrets=list(patch.build_secrets),
+        base=base, python=version, cuda=cuda.group(1) if cuda else None,
+        workdir=patch.parsed.final.workdir or "/", code_dirs=[code], build_secrets=list(patch.build_secrets),
         # context ".": COPY sources of a subfolder context are prefixed with it, so the output folder (the
         # source root) is the patched file's build context
         dockerfile=UserDockerfile(path=patch.path, context=".", edits=list(patch.edits),

@@ -48,7 +48,8 @@ def argv_parses(mod: WorkerModule) -> list[tuple[str, int]]:
     class _Visit(cst.CSTVisitor):
         def visit_Call(self, call: cst.Call) -> None:
             func = call.func
-            if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value in names
+            if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                    and func.value.value in names
                     and func.attr.value in PARSE_METHODS and not any(a.keyword is None for a in call.args)
                     and not any(a.keyword and a.keyword.value == "args" for a in call.args)):
                 found.append((f"{func.value.value}.{func.attr.value}", mod.line(call)))

@@ -80,7 +80,8 @@ def choose(root: Path) -> WorkerModule | None:
     found = workers(root)
     if len(found) > 1:
         where = ", ".join(f"{mod.path}:{mod.starts[0].line}" for mod in found)
-        raise SourceError(f"{len(found)} RunPod workers in this repository ({where}); say which one to convert",
+        raise SourceError(f"{len(found)} RunPod workers in this repository ({where}); say "
+                          "which one to convert",
                           file=found[1].path, line=found[1].starts[0].line,
                           hint="pass --entry PATH (relative to the source directory), e.g. --entry "
                                f"{found[0].path}")
@@ -97,8 +98,9 @@ def merged_start(mod: WorkerModule) -> StartCall:
         named = other.config.get("handler")
         other_shown = mod.module.code_for_node(named) if named is not None else None
         if other_shown != shown:
-            raise SourceError(f"runpod.serverless.start is called with handler {other_shown} here and {shown} at "
-                              f"line {first.line}; a worker serves one handler", file=mod.path, line=other.line,
+            raise SourceError(f"runpod.serverless.start is called with handler {other_shown} "
+                              f"here and {shown} at line {first.line}; a worker serves one handler",
+                              file=mod.path, line=other.line,
                               hint="split the handlers into separate workers (one module each) and pick one "
                                    "with --entry")
         for key, value in other.config.items():

@@ -151,11 +151,13 @@ def _helper_reads(mod: WorkerModule, nodes: list[cst.CSTNode], job: str | None, 
                 continue
             if arg.star or not _is_job_input(arg.value, job, inputs):
                 continue
-            param = arg.keyword.value if arg.keyword is not None else (params[index] if index < len(params) else None)
+            param = (arg.keyword.value if arg.keyword is not None
+                     else (params[index] if index < len(params) else None))
             if param is None:
                 continue
             seen.add(n.func.value)
-            inner = Handler(name=callee.name.value, node=callee, line=mod.line(callee), kind="sync", job_param=None)
+            inner = Handler(name=callee.name.value, node=callee, line=mod.line(callee),
+                            kind="sync", job_param=None)
             inner_nodes = _own_nodes(callee)
             inner_inputs, _ = _track_inputs(mod, inner, inner_nodes)
             inner_inputs.add(param)
@@ -193,8 +195,10 @@ def _job_key(node: cst.CSTNode, job: str) -> str | None:
     return None
 
 
-def _job_fields(mod: WorkerModule, fn: cst.FunctionDef, job: str | None, depth: int = 0) -> list[tuple[str, int]]:
-    """Top-level job keys other than input/id read by ``fn`` or by the module functions it hands the job to."""
+def _job_fields(mod: WorkerModule, fn: cst.FunctionDef, job: str | None,
+                depth: int = 0) -> list[tuple[str, int]]:
+    """Top-level job keys other than input/id read by ``fn`` or by the module
+    functions it hands the job to."""
     if job is None:
         return []
     out: list[tuple[str, int]] = []
@@ -202,7 +206,8 @@ def _job_fields(mod: WorkerModule, fn: cst.FunctionDef, job: str | None, depth: 
         key = _job_key(n, job)
         if key is not None and key not in ("input", "id"):
             out.append((key, mod.line(n)))
-        if (depth < 2 and isinstance(n, cst.Call) and isinstance(n.func, cst.Name) and n.func.value in mod.functions
+        if (depth < 2 and isinstance(n, cst.Call) and isinstance(n.func, cst.Name)
+                and n.func.value in mod.functions
                 and mod.functions[n.func.value] is not fn):
             callee = mod.functions[n.func.value]
             params = _positional_params(callee)

@@ -62,7 +62,8 @@ def _inside(root: Path, rel: str, option: str) -> Path:
 
 
 def locate(root: Path, entry_dir: str, request: ImportRequest) -> Path | None:
-    """The worker's Dockerfile: ``--dockerfile``, else the nearest one from the worker's folder up to the root."""
+    """The worker's Dockerfile: ``--dockerfile``, else the nearest one from the
+    worker's folder up to the root."""
     if request.dockerfile is not None:
         path = _inside(root, request.dockerfile, "--dockerfile")
         if not path.is_file():
@@ -106,7 +107,8 @@ def _sources_exist(root: Path, context: str, parsed: ParsedDockerfile) -> bool:
 
 
 def build_context(root: Path, dockerfile: Path, parsed: ParsedDockerfile, request: ImportRequest) -> str:
-    """``--context``, else the Dockerfile's own folder when its COPY sources are found there, else the root."""
+    """``--context``, else the Dockerfile's own folder when its COPY sources are
+    found there, else the root."""
     if request.context is not None:
         path = _inside(root, request.context, "--context")
         if not path.is_dir():
@@ -235,7 +237,8 @@ def _layout_edits(patch: PatchedDockerfile) -> None:
             continue
         prefixed = _prefixed(ins, patch.context)
         if prefixed is not None:
-            _replace(patch, ins, [prefixed], f"the build context is {patch.context}/; the output folder, which "
+            _replace(patch, ins, [prefixed],
+                     f"the build context is {patch.context}/; the output folder, which "
                      "holds the whole project, is the context of this Dockerfile")
         elif ins.line in moved:
             _replace(patch, ins, list(moved[ins.line].lines),
@@ -243,12 +246,14 @@ def _layout_edits(patch: PatchedDockerfile) -> None:
 
 
 def patch_dockerfile(root: Path, dockerfile: Path, request: ImportRequest) -> PatchedDockerfile:
-    """The parsed worker Dockerfile (a SourceError with file:line when docker would refuse it) and its edits."""
+    """The parsed worker Dockerfile (a SourceError with file:line when docker
+    would refuse it) and its edits."""
     parsed = parse_dockerfile(dockerfile, root)
     patch = PatchedDockerfile(parsed=parsed, context=build_context(root, dockerfile, parsed, request))
     _secret_edits(patch)
     _layout_edits(patch)
-    patch.build_secrets = [*parsed.secret_ids(), *(s for s in patch.build_secrets if s not in parsed.secret_ids())]
+    patch.build_secrets = [*parsed.secret_ids(),
+                           *(s for s in patch.build_secrets if s not in parsed.secret_ids())]
     return patch
 
 

@@ -10,6 +10,7 @@ Imports, defs, classes, docstrings, literal constants and ``if __name__ == "__ma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -52,13 +53,17 @@ class _Scan(cst.CSTVisitor):
         elif isinstance(node, cst.For):
             self._targets(node.target)
         elif isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
-            for alias in node.names:
-                if alias.asname is None:
-                    name = alias.name
-                    while isinstance(name, cst.Attribute):
-                        name = name.value
-                    self._targets(name)
+            self._import_targets(node.names)
         return True
+
+    def _import_targets(self, aliases: Sequence[cst.ImportAlias]) -> None:
+        """``import a.b`` binds ``a``; an alias with ``as`` is bound where its AsName is visited."""
+        for alias in aliases:
+            if alias.asname is None:
+                name = alias.name
+                while isinstance(name, cst.Attribute):
+                    name = name.value
+                self._targets(name)
 
     def _bind(self, name: str) -> None:
         if name not in self.binds:
@@ -90,14 +95,16 @@ def _stays(stmt: cst.CSTNode, index: int) -> bool:
 
 def _is_main_guard(stmt: cst.If) -> bool:
     test = stmt.test
-    return (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name) and test.left.value == "__name__"
+    return (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name)
+            and test.left.value == "__name__"
             and any(isinstance(c.comparator, cst.SimpleString) and "__main__" in c.comparator.value
                     for c in test.comparisons))
 
 
 def is_start_statement(mod: WorkerModule, stmt: cst.CSTNode) -> bool:
     """A simple statement that is only ``runpod.serverless.start(...)``."""
-    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr)
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)
             and mod.is_call_to(stmt.body[0].value, START))
 
 

@@ -102,7 +102,8 @@ def launcher_process(root: Path, patch: PatchedDockerfile, worker_file: str) -> 
     if script_word is None:
         return None
     workdir = patch.parsed.final.workdir or "/"
-    image_path = script_word if script_word.startswith("/") else posixpath.normpath(posixpath.join(workdir, script_word))
+    image_path = (script_word if script_word.startswith("/")
+                  else posixpath.normpath(posixpath.join(workdir, script_word)))
     rel = _script_file(root, patch, image_path)
     if rel is None:
         return None
@@ -118,7 +119,8 @@ def launcher_process(root: Path, patch: PatchedDockerfile, worker_file: str) -> 
     last = lines[at][0] - 1
     kept = "\n".join(text.splitlines()[:last]) + "\n"
     port, health = _port_and_health([line for _, line in before])
-    dropped = [line.strip() for _, line in lines[at + 1:] if line.strip() and not line.strip().startswith("#")]
+    dropped = [line.strip() for _, line in lines[at + 1:]
+               if line.strip() and not line.strip().startswith("#")]
     return RunpodProcess(origin="launcher", script=kept, shell=_shell(text), file=rel, first_line=1,
                          last_line=last, port=port, health_path=health, dropped=dropped)
 
@@ -134,7 +136,8 @@ def _calls(node: cst.CSTNode, mod: WorkerModule) -> tuple[set[str], bool]:
             if isinstance(call.func, cst.Name) and call.func.value in mod.functions:
                 called.add(call.func.value)
             dotted = mod.module.code_for_node(call.func)
-            spawns = spawns or dotted in _SPAWNERS or dotted.split(".")[-1] in ("Popen", "create_subprocess_exec")
+            spawns = (spawns or dotted in _SPAWNERS
+                      or dotted.split(".")[-1] in ("Popen", "create_subprocess_exec"))
 
     node.visit(_Visit())
     return called, spawns

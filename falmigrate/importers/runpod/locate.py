@@ -83,9 +83,11 @@ def find_handler(modules: ProjectModules, start: StartCall) -> HandlerRef:
         raise SourceError('the start config has no "handler" key', file=mod.path, line=start.config_line,
                           hint='pass {"handler": your_function}')
     what = mod.module.code_for_node(handler)
-    problem = SourceError(f"the handler {what!r} is not a function falmigrate can find (a def in {mod.path} or "
-                          "in a module of this project)", file=mod.path, line=mod.line(handler),
-                          hint="name a function defined with def/async def in the worker or in a module next to it")
+    problem = SourceError(f"the handler {what!r} is not a function falmigrate can find (a "
+                          f"def in {mod.path} or in a module of this project)", file=mod.path,
+                          line=mod.line(handler),
+                          hint="name a function defined with def/async def in the worker or "
+                               "in a module next to it")
     resolved = resolve_handler(mod, handler, start.line)
     if resolved is None:
         raise problem
@@ -107,8 +109,10 @@ def find_handler(modules: ProjectModules, start: StartCall) -> HandlerRef:
     raise problem
 
 
-def find_schema(modules: ProjectModules, mod: WorkerModule, name: str) -> tuple[WorkerModule, cst.BaseExpression] | None:
-    """The module-level value bound to the schema ``name`` in ``mod``, or in the project module it comes from."""
+def find_schema(modules: ProjectModules, mod: WorkerModule,
+                name: str) -> tuple[WorkerModule, cst.BaseExpression] | None:
+    """The module-level value bound to the schema ``name`` in ``mod``, or in the
+    project module it comes from."""
     for _ in range(_HOPS):
         if name in mod.assignments:
             return mod, mod.assignments[name]

@@ -65,37 +65,59 @@ GPU_PACKAGES: frozenset[str] = frozenset({
 
 # Source construct → fal construct (what the codemod does), with the rule id of its finding.
 CONSTRUCTS: list[tuple[str, str, str]] = [
-    ('`runpod.serverless.start({"handler": fn})`', '`@fal.endpoint("/")` on a `fal.App` calling `fn(job)`; entry-point route', "FM300"),
+    ('`runpod.serverless.start({"handler": fn})`',
+     '`@fal.endpoint("/")` on a `fal.App` calling `fn(job)`; entry-point route', "FM300"),
     ("several `start` calls naming the same handler", "one app; the calls' settings merged", "FM328"),
-    ("sync / async handler", "sync / async endpoint; `job` = `{\"id\": <request id>, \"input\": <request body>}`", "FM300"),
-    ("generator / async generator handler", '`/` returns the aggregated list; `/stream` streams each item (server-sent events)', "FM310"),
-    ('`rp_validator.validate(job_input, SCHEMA)`', "pydantic request model (type, required, default, recognised constraints); the validate call stays", "FM304"),
-    ('keys read from `job["input"]` (no schema)', "optional request fields, typed from literal `.get` defaults, else `Any`", "FM303"),
-    ('`fn(**job["input"])` (no schema)', "`fn`'s parameters: annotation → type, default, required when it has none", "FM303"),
-    ('job fields beside the input (`job["s3Config"]`, `job.get("webhook")`)', "optional request fields, put back next to `input` in the job", "FM325"),
-    ("module-level initialisation (model loading, globals)", "moved, in order, into `_falmigrate_init()` called from `setup()`; names stay module globals", "FM309"),
-    ("`main()` under the main guard starting a server, then `start`", "runs in `setup()`; the processes it started are stopped in `teardown()`", "FM323"),
-    ("launcher script (`CMD [\"/start.sh\"]`): lines before the worker", "run in `setup()` (same shell, worker's folder, exported variables kept, port waited for); stopped in `teardown()`", "FM323"),
-    ("module-level `argparse` `parse_args()`", "`parse_args([])`: the parser's defaults (argv is the fal runner's)", "FM326"),
+    ("sync / async handler",
+     "sync / async endpoint; `job` = `{\"id\": <request id>, \"input\": <request body>}`", "FM300"),
+    ("generator / async generator handler",
+     '`/` returns the aggregated list; `/stream` streams each item (server-sent events)', "FM310"),
+    ('`rp_validator.validate(job_input, SCHEMA)`',
+     "pydantic request model (type, required, default, recognised constraints); the validate call stays",
+     "FM304"),
+    ('keys read from `job["input"]` (no schema)',
+     "optional request fields, typed from literal `.get` defaults, else `Any`", "FM303"),
+    ('`fn(**job["input"])` (no schema)',
+     "`fn`'s parameters: annotation → type, default, required when it has none", "FM303"),
+    ('job fields beside the input (`job["s3Config"]`, `job.get("webhook")`)',
+     "optional request fields, put back next to `input` in the job", "FM325"),
+    ("module-level initialisation (model loading, globals)",
+     "moved, in order, into `_falmigrate_init()` called from `setup()`; names stay module globals", "FM309"),
+    ("`main()` under the main guard starting a server, then `start`",
+     "runs in `setup()`; the processes it started are stopped in `teardown()`", "FM323"),
+    ("launcher script (`CMD [\"/start.sh\"]`): lines before the worker",
+     ("run in `setup()` (same shell, worker's folder, exported variables kept, port waited for); "
+      "stopped in `teardown()`"), "FM323"),
+    ("module-level `argparse` `parse_args()`",
+     "`parse_args([])`: the parser's defaults (argv is the fal runner's)", "FM326"),
     ('return `{"error": msg}`', "HTTP 400 with `detail` = msg", "FM307"),
     ('return `{"refresh_worker": True}`', "key dropped; fal has no per-request worker restart", "FM308"),
     ("`runpod.serverless.progress_update(job, msg)`", "a log line (`print`) — fal streams logs", "FM305"),
-    ("`concurrency_modifier`", "`max_multiplexing` = the largest constant it can return (or the env-var default it reads)", "FM306"),
-    ("worker Dockerfile (`runpod/base`, `runpod/pytorch`, multi-stage, ARGs)", "kept as written and patched: fal's runtime appended to the final stage, `fal_app.py` next to the worker", "FM315"),
-    ("load-balancing worker (HTTP server, `GET /ping`, `$PORT`)", "image-only app: the server itself, `exposed_port`, `health_check`", "FM322"),
-    ("`test_input.json`, `.runpod/tests.json` tests", "`Endpoint.examples` → `falmigrate verify` cases", "FM300"),
-    ("network volume `/runpod-volume`", "fal persistent storage `/data` (Dockerfile and worker module paths rewritten)", "FM313"),
-    ("a literal API key in code or the Dockerfile", "a read of the fal secret of that name (value never copied)",
-     LITERAL_SECRET_RULE),
+    ("`concurrency_modifier`",
+     "`max_multiplexing` = the largest constant it can return (or the env-var default it reads)", "FM306"),
+    ("worker Dockerfile (`runpod/base`, `runpod/pytorch`, multi-stage, ARGs)",
+     ("kept as written and patched: fal's runtime appended to the final stage, "
+      "`fal_app.py` next to the worker"), "FM315"),
+    ("load-balancing worker (HTTP server, `GET /ping`, `$PORT`)",
+     "image-only app: the server itself, `exposed_port`, `health_check`", "FM322"),
+    ("`test_input.json`, `.runpod/tests.json` tests", "`Endpoint.examples` → `falmigrate verify` cases",
+     "FM300"),
+    ("network volume `/runpod-volume`",
+     "fal persistent storage `/data` (Dockerfile and worker module paths rewritten)", "FM313"),
+    ("a literal API key in code or the Dockerfile",
+     "a read of the fal secret of that name (value never copied)", LITERAL_SECRET_RULE),
 ]
 
 # hub.json / tests.json / endpoint knobs → pyproject.toml keys.
 KNOBS: list[tuple[str, str, str]] = [
-    ("`config.gpuIds` (hub.json), `config.gpuTypeId` (tests.json)", "`machine_type` (list = fallbacks)", "GPU_POOLS table"),
-    ("no GPU named, but a CUDA base or GPU packages", f"`machine_type = \"{DEFAULT_GPU}\"`", "FM324 names the evidence"),
+    ("`config.gpuIds` (hub.json), `config.gpuTypeId` (tests.json)", "`machine_type` (list = fallbacks)",
+     "GPU_POOLS table"),
+    ("no GPU named, but a CUDA base or GPU packages", f"`machine_type = \"{DEFAULT_GPU}\"`",
+     "FM324 names the evidence"),
     ("`config.gpuCount`", "`num_gpus`", "only when > 1"),
     ('`config.runsOn: "CPU"`', '`machine_type = "M"`', ""),
-    ("`config.env` (literal value or input default)", "Dockerfile `ENV`", "secret names (`HF_TOKEN`, `*_API_KEY`, …) → `secrets` (never values)"),
+    ("`config.env` (literal value or input default)", "Dockerfile `ENV`",
+     "secret names (`HF_TOKEN`, `*_API_KEY`, …) → `secrets` (never values)"),
     ("`workersMin` / `workersMax`", "`min_concurrency` / `max_concurrency`", ""),
     ("`idleTimeout` (s)", "`keep_alive`", ""),
     ("`executionTimeoutMs`", "`request_timeout` (s)", ""),
@@ -122,7 +144,8 @@ def render_tables() -> str:
     lines += [f"| {a} | {b} | {c} |" for a, b, c in KNOBS]
     lines += ["", "### GPU pools", "", "| RunPod `gpuIds` | fal `machine_type` |", "|---|---|"]
     lines += [f"| `{a}` | `{b}` |" for a, b in GPU_POOLS.items()]
-    lines += ["", "### GPU type names (first match wins)", "", "| name contains | fal `machine_type` |", "|---|---|"]
+    lines += ["", "### GPU type names (first match wins)", "",
+              "| name contains | fal `machine_type` |", "|---|---|"]
     lines += [f"| `{a}` | `{b}` |" for a, b in GPU_NAME_MARKERS]
     lines += ["", f"Unknown ids map to `{DEFAULT_GPU}` with a warning (FM311)."]
     return "\n".join(lines) + "\n"

@@ -39,8 +39,9 @@ class Project:
             return
         self.secrets += new
         self.findings.append(Finding(rule=SECRET_ENV_RULE, severity="info", location=where,
-                                     message=f"{', '.join(new)} {'is a secret' if len(new) == 1 else 'are secrets'}: listed in "
-                                             "the app's `secrets` by name (no values copied)",
+                                     message=f"{', '.join(new)} "
+                                             f"{'is a secret' if len(new) == 1 else 'are secrets'}: listed "
+                                             "in the app's `secrets` by name (no values copied)",
                                      remediation="create them with `fal secrets set NAME=...`"))
 
 
@@ -105,7 +106,8 @@ def _gpus(config: dict[str, Any], project: Project, rel: str) -> None:
                                     num_gpus=int(count) if isinstance(count, int) and count > 1 else None)
     project.findings.append(Finding(rule="FM311", severity="info", location=Location(file=rel),
                                     message=f"RunPod GPUs {', '.join(map(str, ids))} → fal machine_type "
-                                            f"{' or '.join(machines)}" + (" (fallbacks in order)" if len(machines) > 1 else "")))
+                                            f"{' or '.join(machines)}"
+                                    + (" (fallbacks in order)" if len(machines) > 1 else "")))
 
 
 def _scaling(config: dict[str, Any], project: Project) -> None:
@@ -127,13 +129,15 @@ def _examples(root: Path, entry_dir: str, project: Project, tests_rel: str | Non
     if tests_rel is not None and isinstance(tests, dict):
         project.files.append(tests_rel)
         for test in tests.get("tests") or []:
-            if isinstance(test, dict) and isinstance(test.get("input"), dict) and test["input"] not in project.examples:
+            if (isinstance(test, dict) and isinstance(test.get("input"), dict)
+                    and test["input"] not in project.examples):
                 project.examples.append(test["input"])
 
 
 def read_project(root: Path, entry_dir: str = "") -> Project:
     project = Project()
-    hub_rel, tests_rel = nearest(root, entry_dir, ".runpod/hub.json"), nearest(root, entry_dir, ".runpod/tests.json")
+    hub_rel = nearest(root, entry_dir, ".runpod/hub.json")
+    tests_rel = nearest(root, entry_dir, ".runpod/tests.json")
     _examples(root, entry_dir, project, tests_rel)
     hub, tests = read_json(root, hub_rel), read_json(root, tests_rel)
     env: dict[str, str] = {}
@@ -160,10 +164,12 @@ def template_image(root: Path, entry_dir: str, project: Project) -> ImageSpec:
     """The image of a worker without a Dockerfile: its requirements.txt on the default base."""
     req = nearest(root, entry_dir, "requirements.txt")
     project.findings.append(Finding(rule="FM315", severity="info", location=None,
-                                    message="no Dockerfile: the image installs requirements.txt on the default base",
-                                    remediation="add system packages or a CUDA base to the generated Dockerfile if "
-                                                "needed"))
-    return ImageSpec(requirements_file=req, python_requirements=[] if req else ["runpod"], env=dict(project.env))
+                                    message="no Dockerfile: the image installs "
+                                            "requirements.txt on the default base",
+                                    remediation="add system packages or a CUDA base to the "
+                                                "generated Dockerfile if needed"))
+    return ImageSpec(requirements_file=req, python_requirements=[] if req else ["runpod"],
+                     env=dict(project.env))
 
 
 def scaling_spec(values: dict[str, int], max_multiplexing: int | None) -> ScalingSpec:

@@ -159,7 +159,8 @@ class _Imports(cst.CSTVisitor):
             return
         for alias in node.names:
             name = _dotted(alias.name)
-            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
+            local = (alias.asname.name.value
+                     if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name)
             self.mod.aliases[local] = f"{base}.{name}"
 
 
@@ -173,10 +174,22 @@ def _config_dict(mod: WorkerModule, arg: cst.BaseExpression | None,
                  call_line: int) -> tuple[dict[str, cst.BaseExpression], int]:
     """The start config's keys. A name is followed to the dict it was bound to before the call (any
     scope: module, main guard, function), with later ``name["key"] = value`` items merged in."""
-    out: dict[str, cst.BaseExpression] = {}
     variable = arg.value if isinstance(arg, cst.Name) else None
     if variable is not None:
         arg = bound_before(mod, variable, call_line)
+    out = _dict_items(mod, arg, call_line)
+    start = mod.line(arg)
+    if variable is not None:
+        for name, key, at, value in mod.item_sets:
+            if name == variable and start <= at <= call_line:
+                out[key] = value
+    return out, start
+
+
+def _dict_items(mod: WorkerModule, arg: cst.BaseExpression | None,
+                call_line: int) -> dict[str, cst.BaseExpression]:
+    """The items of a ``{...}`` or ``dict(...)`` literal."""
+    out: dict[str, cst.BaseExpression] = {}
     if isinstance(arg, cst.Dict) and all(isinstance(e, cst.DictElement) for e in arg.elements):
         for element in arg.elements:
             if isinstance(element, cst.DictElement) and (key := string_value(element.key)) is not None:
@@ -190,15 +203,11 @@ def _config_dict(mod: WorkerModule, arg: cst.BaseExpression | None,
                           file=mod.path, line=mod.line(arg) if arg is not None else call_line,
                           hint='pass {"handler": your_function} to runpod.serverless.start (a dict literal, '
                                "or a variable bound to one)")
-    start = mod.line(arg)
-    if variable is not None:
-        for name, key, at, value in mod.item_sets:
-            if name == variable and start <= at <= call_line:
-                out[key] = value
-    return out, start
+    return out
 
 
-def resolve_handler(mod: WorkerModule, expr: cst.BaseExpression, line: int) -> tuple[str, str | None, str] | None:
+def resolve_handler(mod: WorkerModule, expr: cst.BaseExpression,
+                    line: int) -> tuple[str, str | None, str] | None:
     """Where the handler expression leads: (local name to call, project module it is imported from or
     None, function name there). Names bound to other names are followed (``entry = handler``)."""
     for _ in range(8):
@@ -233,7 +242,8 @@ class _Calls(cst.CSTVisitor):
             if first is None:
                 first = next((a.value for a in node.args if a.keyword and a.keyword.value == "config"), None)
             config, config_line = _config_dict(mod, first, mod.line(node))
-            mod.starts.append(StartCall(node=node, line=mod.line(node), config=config, config_line=config_line))
+            mod.starts.append(StartCall(node=node, line=mod.line(node), config=config,
+                                        config_line=config_line))
         elif mod.is_call_to(node, PROGRESS):
             mod.progress_lines.append(mod.line(node))
 

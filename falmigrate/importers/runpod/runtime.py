@@ -21,7 +21,8 @@ from falmigrate.importers.runpod.mapping import BASE_PYTHONS, GPU_BASES, GPU_PAC
 
 _INTERPRETER = re.compile(r"(?<![\w.-])(?:/\S*/)?python(3\.\d{1,2})(?![\w.])")
 _INSTALLERS = (
-    re.compile(r"\buv\s+(?:venv|python\s+install)\b[^\n]*?(?:--python[= ]|install\s+)(?:python|cpython-)?(3\.\d{1,2})"),
+    re.compile(r"\buv\s+(?:venv|python\s+install)\b[^\n]*?(?:--python[= "
+               r"]|install\s+)(?:python|cpython-)?(3\.\d{1,2})"),
     re.compile(r"\bconda\s+(?:create|install)\b[^\n]*\bpython=+(3\.\d{1,2})"),
     re.compile(r"\bpyenv\s+(?:install|global)\b[^\n]*?\b(3\.\d{1,2})"),
 )
@@ -55,14 +56,16 @@ def image_python(parsed: ParsedDockerfile) -> ImagePython:
     for text, line in _commands(parsed):
         for pattern in _INSTALLERS:
             if m := pattern.search(text):
-                return ImagePython(m.group(1), "python3", f"the Dockerfile installs Python {m.group(1)}", line)
+                return ImagePython(m.group(1), "python3",
+                                   f"the Dockerfile installs Python {m.group(1)}", line)
     base = parsed.external_base()
     for pattern, version in BASE_PYTHONS:
         if m := re.search(pattern, base):
             if not version:
                 break
             found = m.expand(version)
-            return ImagePython(found, "python3", f"python3 of the base image {base}", parsed.base_stage().line)
+            return ImagePython(found, "python3", f"python3 of the base image {base}",
+                               parsed.base_stage().line)
     return ImagePython(None, "python3", f"the base image {base} does not say which Python python3 is",
                        parsed.base_stage().line)
 
@@ -104,11 +107,13 @@ def gpu_evidence(parsed: ParsedDockerfile, root: Path, context: str) -> GpuEvide
             if ins.instruction != "RUN":
                 continue
             for segment in segments(ins.expanded):
-                installed = [w.split("==")[0].split(">")[0].split("<")[0].split("[")[0].lower() for w in words(segment)]
+                installed = [w.split("==")[0].split(">")[0].split("<")[0].split("[")[0].lower()
+                             for w in words(segment)]
                 if "install" in installed:
                     for package in sorted(set(installed) & GPU_PACKAGES):
                         evidence.add(f"{package} installed ({parsed.path}:{ins.line})")
-        for package, file in _requirement_names(root, context, stage.pip_requirement_files, stage.workdir or "/"):
+        for package, file in _requirement_names(root, context, stage.pip_requirement_files,
+                                                stage.workdir or "/"):
             if package in GPU_PACKAGES:
                 evidence.add(f"{package} in {file}")
     return evidence

@@ -33,35 +33,51 @@ def literal(node: cst.BaseExpression | None, mod: WorkerModule | None = None) ->
     """The Python value of a literal expression (names of module constants followed once)."""
     if node is None:
         raise NotLiteral("nothing")
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        value = node.evaluated_value
-        if isinstance(value, str):
-            return value
-    elif isinstance(node, cst.Integer):
-        return int(node.value.replace("_", ""), 0)
-    elif isinstance(node, cst.Float):
-        return float(node.value.replace("_", ""))
-    elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.Integer, cst.Float)):
+        return _scalar(node)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
         return -literal(node.expression, mod)
-    elif isinstance(node, cst.Name):
-        if node.value in ("True", "False", "None"):
-            return {"True": True, "False": False, "None": None}[node.value]
-        if mod is not None and node.value in mod.assignments:
-            return literal(mod.assignments[node.value], None)
-    elif isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+    if isinstance(node, cst.Name):
+        return _name_value(node, mod)
+    if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
         return [literal(e.value, mod) for e in node.elements]
-    elif isinstance(node, cst.Dict):
-        out = {}
-        for e in node.elements:
-            if not isinstance(e, cst.DictElement):
-                raise NotLiteral("**")
-            out[literal(e.key, mod)] = literal(e.value, mod)
-        return out
+    if isinstance(node, cst.Dict):
+        return _dict_value(node, mod)
     raise NotLiteral(type(node).__name__)
 
 
+def _scalar(node: cst.SimpleString | cst.ConcatenatedString | cst.Integer | cst.Float) -> str | int | float:
+    if isinstance(node, cst.Integer):
+        return int(node.value.replace("_", ""), 0)
+    if isinstance(node, cst.Float):
+        return float(node.value.replace("_", ""))
+    value = node.evaluated_value
+    if isinstance(value, str):
+        return value
+    raise NotLiteral(type(node).__name__)  # bytes, or a concatenation that holds an f-string
+
+
+def _name_value(node: cst.Name, mod: WorkerModule | None) -> Any:
+    """True, False and None, or a module constant's value (its own names are not followed)."""
+    if node.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[node.value]
+    if mod is not None and node.value in mod.assignments:
+        return literal(mod.assignments[node.value], None)
+    raise NotLiteral(type(node).__name__)
+
+
+def _dict_value(node: cst.Dict, mod: WorkerModule | None) -> dict:
+    out = {}
+    for e in node.elements:
+        if not isinstance(e, cst.DictElement):
+            raise NotLiteral("**")
+        out[literal(e.key, mod)] = literal(e.value, mod)
+    return out
+
+
 def type_of_value(value: Any) -> TypeRef:
-    for py, kind in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (list, "list"), (dict, "dict")):
+    for py, kind in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (list, "list"),
+                     (dict, "dict")):
         if isinstance(value, py):
             return TypeRef(kind=kind)
     return TypeRef(kind="any")
@@ -78,7 +94,8 @@ def _operand(node: cst.BaseExpression, var: str, mod: WorkerModule) -> tuple[str
     if isinstance(node, cst.Name) and node.value == var:
         return "x", None
     if (isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "len"
-            and len(node.args) == 1 and isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == var):
+            and len(node.args) == 1 and isinstance(node.args[0].value, cst.Name)
+        and node.args[0].value.value == var):
         return "len", None
     return "const", literal(node, mod)
 
@@ -125,14 +142,16 @@ def read_constraint(node: cst.BaseExpression, mod: WorkerModule) -> Constraint |
     return out
 
 
-def _schema_field(name: str, rules: cst.Dict, mod: WorkerModule, loc: Location, findings: list[Finding]) -> InputField:
+def _schema_field(name: str, rules: cst.Dict, mod: WorkerModule, loc: Location,
+                  findings: list[Finding]) -> InputField:
     entries = {string_value(e.key): e.value for e in rules.elements if isinstance(e, cst.DictElement)}
     type_node = entries.get("type")
     kind = _TYPES.get(type_node.value) if isinstance(type_node, cst.Name) else None
     ref = TypeRef(kind=kind or "any")
     if kind is None:
         findings.append(Finding(rule="FM303", severity="warning", location=loc,
-                                message=f"schema field {name!r} has a type falmigrate does not know; typed Any",
+                                message=f"schema field {name!r} has a type falmigrate "
+                                        "does not know; typed Any",
                                 remediation="give the request model field its real type"))
     try:
         required = bool(literal(entries.get("required"), mod)) if "required" in entries else True
@@ -144,7 +163,8 @@ def _schema_field(name: str, rules: cst.Dict, mod: WorkerModule, loc: Location, 
             default = literal(entries["default"], mod)
         except NotLiteral:
             findings.append(Finding(rule="FM304", severity="info", location=loc,
-                                    message=f"the default of {name!r} is computed; the request model leaves it unset",
+                                    message=f"the default of {name!r} is computed; the request "
+                                            "model leaves it unset",
                                     remediation="the handler's validate() call still fills it in"))
     update: dict[str, Any] = {}
     if "constraints" in entries and "default" in entries:
@@ -152,19 +172,22 @@ def _schema_field(name: str, rules: cst.Dict, mod: WorkerModule, loc: Location, 
         # with a default when the value has the default's type: a request model enforcing the
         # constraint would refuse requests RunPod accepts.
         findings.append(Finding(rule="FM304", severity="info", location=loc,
-                                message=f"the constraint on {name!r} is not enforced by RunPod (rp_validator skips "
-                                        "constraints of fields with a default); the request model does not add it",
+                                message=f"the constraint on {name!r} is not enforced by RunPod "
+                                        "(rp_validator skips constraints of fields with a "
+                                        "default); the request model does not add it",
                                 remediation="add a pydantic Field constraint if the check was intended"))
     elif "constraints" in entries:
         constraint = read_constraint(entries["constraints"], mod)
         if constraint is None:
             findings.append(Finding(rule="FM304", severity="info", location=loc,
                                     message=f"the constraint on {name!r} is not a form falmigrate translates",
-                                    remediation="the handler's validate() call still checks it; add a pydantic "
-                                                "Field constraint to reject bad input before the handler runs"))
+                                    remediation="the handler's validate() call still "
+                                                "checks it; add a pydantic Field constraint to reject bad "
+                                                "input before the handler runs"))
         else:
             update = dict(constraint.bounds)
-            if constraint.choices is not None and all(isinstance(c, (str, int, float, bool)) for c in constraint.choices):
+            if (constraint.choices is not None
+                    and all(isinstance(c, (str, int, float, bool)) for c in constraint.choices)):
                 ref = TypeRef(kind="literal", choices=constraint.choices)
     return InputField(name=name, type=ref, required=required, default=None if required else default,
                       location=loc, **update)
@@ -175,7 +198,8 @@ def schema_fields(mod: WorkerModule, schema_name: str, findings: list[Finding]) 
     return dict_fields(mod, mod.assignments.get(schema_name), findings)
 
 
-def dict_fields(mod: WorkerModule, node: cst.BaseExpression | None, findings: list[Finding]) -> list[InputField] | None:
+def dict_fields(mod: WorkerModule, node: cst.BaseExpression | None,
+                findings: list[Finding]) -> list[InputField] | None:
     """The request fields of a schema dict literal found in ``mod``; None when it is not one."""
     if not isinstance(node, cst.Dict):
         return None

@@ -21,7 +21,8 @@ from falmigrate.spec import Decision, Endpoint, Finding, HealthCheck, Location, 
 
 RUNPOD_DEFAULT_PORT = 80
 HEALTH_PATH = "/ping"
-_LOCAL_BIND = re.compile(r"host\s*=\s*[\"'](?:127\.0\.0\.1|localhost)[\"']|--host[= ]+(?:127\.0\.0\.1|localhost)\b")
+_LOCAL_BIND = re.compile(r"host\s*=\s*[\"'](?:127\.0\.0\.1|localhost)[\"']|--host[= "
+                         r"]+(?:127\.0\.0\.1|localhost)\b")
 
 
 @dataclass
@@ -39,7 +40,8 @@ def _started_module(patch: PatchedDockerfile, root: Path) -> str | None:
     started = patch.parsed.effective_argv()
     for word in started[0] if started else []:
         name = word.split(":", 1)[0]
-        candidates = [name] if name.endswith(".py") else [name.replace(".", "/") + ".py"] if ":" in word else []
+        candidates = ([name] if name.endswith(".py") else [name.replace(".", "/") + ".py"]
+                      if ":" in word else [])
         for candidate in candidates:
             base = Path(candidate).name
             for path in sorted((root / patch.context).rglob(base)):
@@ -53,7 +55,8 @@ def _is_load_balancer(info: ModuleInfo | None, source: str) -> bool:
     return any(r.path == HEALTH_PATH for r in info.routes) or "PORT_HEALTH" in source
 
 
-def find_server(root: Path, patch: PatchedDockerfile | None, entry: str | None) -> tuple[str, ModuleInfo] | None:
+def find_server(root: Path, patch: PatchedDockerfile | None,
+                entry: str | None) -> tuple[str, ModuleInfo] | None:
     """(module, what it serves) when the worker is a load-balancing HTTP server; None otherwise."""
     if patch is None:
         return None
@@ -96,7 +99,8 @@ def load_balancer(root: Path, patch: PatchedDockerfile, module: str, info: Modul
     """The image-only app of a load-balancing worker: its server, port, health path, and the ENV edit."""
     source = (root / module).read_text(encoding="utf-8", errors="replace")
     port, why = _port(patch, info, endpoint_env)
-    health = HEALTH_PATH if any(r.path == HEALTH_PATH for r in info.routes) else (health_route(info.routes) or "/")
+    health = (HEALTH_PATH if any(r.path == HEALTH_PATH for r in info.routes)
+              else (health_route(info.routes) or "/"))
     started = patch.parsed.effective_argv()
     server = ServerSpec(command=list(started[0]) if started else ["python3", Path(module).name], port=port,
                         health=HealthCheck(path=health), kind=info.framework)
@@ -104,28 +108,36 @@ def load_balancer(root: Path, patch: PatchedDockerfile, module: str, info: Modul
     lb.endpoints = [Endpoint(path=r.path, handler=r.handler, method=r.method, is_async=r.is_async,
                              location=Location(file=module, line=r.line)) for r in info.routes]
     lb.decisions.append(Decision(source="RunPod load-balancing worker (HTTP server, GET /ping health check)",
-                                 target=f"image-only fal app: the server on port {port} ({why}), health check "
-                                        f"GET {health}", location=Location(file=module)))
+                                 target=f"image-only fal app: the server on port {port} "
+                                        f"({why}), health check GET {health}",
+                                 location=Location(file=module)))
     pinned = {**patch.parsed.final.env, **endpoint_env}  # the endpoint's environment is appended as ENV too
-    missing = [name for name in ("PORT", "PORT_HEALTH") if name not in pinned and (name == "PORT" or name in source)]
+    missing = [name for name in ("PORT", "PORT_HEALTH")
+               if name not in pinned and (name == "PORT" or name in source)]
     if missing:
         line = "ENV " + " ".join(f"{name}={port}" for name in missing)
-        edit = append_to_final_stage(patch.parsed, [line], "RunPod sets PORT/PORT_HEALTH for the container; fal "
-                                     "does not, so the image pins the port fal sends traffic and health checks to")
+        edit = append_to_final_stage(patch.parsed, [line],
+                                     "RunPod sets PORT/PORT_HEALTH for the container; fal "
+                                     "does not, so the image pins the port fal sends traffic "
+                                     "and health checks to")
         patch.edits.append(edit)
         patch.decisions.append(edit_decision(patch.path, edit))
     health_port = endpoint_env.get("PORT_HEALTH", "")
     if health_port.isdigit() and int(health_port) != port:
         lb.findings.append(Finding(rule="FM322", severity="warning", location=Location(file=module),
-                                   message=f"the health check was on port {health_port} (PORT_HEALTH), apart from the "
-                                           f"app's port {port}; fal checks health on the exposed port",
+                                   message=f"the health check was on port {health_port} "
+                                           f"(PORT_HEALTH), apart from the app's port {port}; fal checks "
+                                           "health on the exposed port",
                                    remediation=f"serve GET {health} on port {port} too"))
     if health != HEALTH_PATH:
         lb.findings.append(Finding(rule="FM322", severity="warning", location=Location(file=module),
-                                   message=f"no GET {HEALTH_PATH} route found; fal's health check uses GET {health}",
-                                   remediation="check that the health path answers 200 once the model is loaded"))
+                                   message=f"no GET {HEALTH_PATH} route found; fal's health "
+                                           f"check uses GET {health}",
+                                   remediation="check that the health path answers 200 "
+                                               "once the model is loaded"))
     if _LOCAL_BIND.search(source):
         lb.findings.append(Finding(rule="FM322", severity="error", location=Location(file=module),
-                                   message="the server binds only to localhost; fal's gateway cannot reach it",
+                                   message="the server binds only to localhost; fal's "
+                                           "gateway cannot reach it",
                                    remediation="bind 0.0.0.0 (uvicorn.run(app, host=\"0.0.0.0\", …))"))
     return lb

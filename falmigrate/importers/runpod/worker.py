@@ -56,14 +56,18 @@ def _fields(modules: ProjectModules, mod: WorkerModule, handler: Handler,
         if fields is not None:
             return fields, True
         findings.append(Finding(
-            rule="FM304", severity="warning", location=Location(file=mod.path, line=handler.validate_lines[0]),
-            message=f"the rp_validator schema {schema or '(inline expression)'} is not a dict literal falmigrate "
-                    "can read; the request fields come from the keys the handler reads",
-            remediation="type the generated request model's fields by hand (validate() still checks the input)"))
+            rule="FM304", severity="warning",
+            location=Location(file=mod.path, line=handler.validate_lines[0]),
+            message=f"the rp_validator schema {schema or '(inline expression)'} is not a "
+                    "dict literal falmigrate can read; the request fields come from the "
+                    "keys the handler reads",
+            remediation="type the generated request model's fields by hand (validate() "
+                        "still checks the input)"))
     return read_fields(mod, handler.reads), False
 
 
-def _job_fields(mod: WorkerModule, handler: Handler, fields: list[InputField]) -> tuple[list[InputField], list[Finding]]:
+def _job_fields(mod: WorkerModule, handler: Handler,
+                fields: list[InputField]) -> tuple[list[InputField], list[Finding]]:
     """Job keys beside ``input`` (``s3Config``, ``webhook`` …) as optional request fields."""
     taken = {f.name for f in fields}
     extra, findings = [], []
@@ -71,11 +75,13 @@ def _job_fields(mod: WorkerModule, handler: Handler, fields: list[InputField]) -
         if key in taken:
             continue
         extra.append(InputField(name=key, type=TypeRef(kind="any"), required=False,
-                                description=f"RunPod job field {key} (sent next to the input; the handler reads "
-                                            f"job[{key!r}])", location=Location(file=mod.path, line=line)))
+                                description=f"RunPod job field {key} (sent next to the "
+                                            f"input; the handler reads job[{key!r}])",
+                                location=Location(file=mod.path, line=line)))
         findings.append(Finding(rule="FM325", severity="info", location=Location(file=mod.path, line=line),
-                                message=f"the handler reads the job field {key!r} (next to \"input\" on RunPod); it is "
-                                        "an optional request field that the app puts back beside the input",
+                                message=f"the handler reads the job field {key!r} (next to "
+                                        "\"input\" on RunPod); it is an optional request field that the app "
+                                        "puts back beside the input",
                                 remediation=f"clients send {key} in the request body with the other fields"))
     return extra, findings
 
@@ -99,7 +105,8 @@ def _decisions(mod: WorkerModule, start: StartCall, ref: HandlerRef, handler: Ha
                  note="sync like /runsync: https://fal.run/<owner>/<app>; queued like /run + /status: "
                       "https://queue.fal.run/<owner>/<app>"),
         Decision(source='handler returns `{"error": msg}` / raises',
-                 target='HTTP 400 `{"detail": msg}` / HTTP 500', note="the job's FAILED status becomes an HTTP error"),
+                 target='HTTP 400 `{"detail": msg}` / HTTP 500',
+                 note="the job's FAILED status becomes an HTTP error"),
     ]
     if handler.is_stream:
         out.append(Decision(source=f"{handler.kind.replace('_', ' ')} handler (`/stream/<id>` polling)",
@@ -110,7 +117,8 @@ def _decisions(mod: WorkerModule, start: StartCall, ref: HandlerRef, handler: Ha
         out.append(Decision(source=f"module-level initialisation ({_lines(init.lines)})",
                             target="_falmigrate_init() called once per runner from setup()",
                             location=Location(file=mod.path, line=init.lines[0]),
-                            note="statements kept verbatim and in order; the names they bind stay module globals"))
+                            note="statements kept verbatim and in order; the names they "
+                                 "bind stay module globals"))
     return out
 
 
@@ -119,28 +127,33 @@ def _process_findings(processes: list[RunpodProcess]) -> list[Finding]:
     for p in processes:
         where = Location(file=p.file, line=p.first_line)
         if p.origin == "launcher":
-            wait = (f"; setup() waits for port {p.port}" + (f" (GET {p.health_path})" if p.health_path else "")
+            wait = (f"; setup() waits for port {p.port}"
+                    + (f" (GET {p.health_path})" if p.health_path else "")
                     if p.port else "")
             out.append(Finding(rule="FM323", severity="info", location=where,
-                               message=f"{p.file} lines {p.first_line}-{p.last_line} ran before the worker; setup() "
-                                       f"runs them ({p.shell}, in the worker's folder){wait} and teardown() stops "
-                                       "what they started",
+                               message=f"{p.file} lines {p.first_line}-{p.last_line} ran before "
+                                       f"the worker; setup() runs them ({p.shell}, in the "
+                                       f"worker's folder){wait} and teardown() stops what they started",
                                remediation="check that the paths they use exist in the image"))
             if p.dropped:
-                out.append(Finding(rule="FM323", severity="warning", location=Location(file=p.file, line=p.last_line + 1),
-                                   message=f"{p.file} runs more after starting the worker ({'; '.join(p.dropped)}); "
-                                           "that part is not run on fal", remediation="move it into setup() by hand "
-                                                                                     "if it is needed"))
+                out.append(Finding(rule="FM323", severity="warning",
+                                   location=Location(file=p.file, line=p.last_line + 1),
+                                   message=f"{p.file} runs more after starting the worker "
+                                           f"({'; '.join(p.dropped)}); that part is not run on fal",
+                                   remediation="move it into setup() by hand "
+                                               "if it is needed"))
         else:
             out.append(Finding(rule="FM323", severity="info", location=where,
                                message="the worker's start-up function starts a process before "
                                        "runpod.serverless.start; it runs in setup() and teardown() stops the "
-                                       "processes it started", remediation="check that setup() waits until that "
-                                                                           "process is ready"))
+                                       "processes it started",
+                               remediation="check that setup() waits until that "
+                                           "process is ready"))
     return out
 
 
-def _hardware(project: Project, built: WorkerImage, modules: list[WorkerModule]) -> tuple[HardwareSpec, list[Finding]]:
+def _hardware(project: Project, built: WorkerImage,
+              modules: list[WorkerModule]) -> tuple[HardwareSpec, list[Finding]]:
     """The hub's GPUs when it names them; else a GPU machine when the image or code shows one is needed."""
     if project.hardware != HardwareSpec():
         return project.hardware, []
@@ -153,7 +166,8 @@ def _hardware(project: Project, built: WorkerImage, modules: list[WorkerModule])
     if not evidence:
         return project.hardware, []
     finding = Finding(rule="FM324", severity="warning", location=None,
-                      message=f"no GPU type is named (.runpod/hub.json gpuIds); machine_type {DEFAULT_GPU} because: "
+                      message="no GPU type is named (.runpod/hub.json gpuIds); machine_type "
+                              f"{DEFAULT_GPU} because: "
                               + "; ".join(evidence),
                       remediation="set machine_type in pyproject.toml to the GPU the model needs")
     return HardwareSpec(machine_type=DEFAULT_GPU, gpu=True), [finding]
@@ -162,9 +176,10 @@ def _hardware(project: Project, built: WorkerImage, modules: list[WorkerModule])
 def _code_findings(root: Path, mod: WorkerModule) -> tuple[list[Finding], list[str], list[str]]:
     """argparse reads, literal keys (findings; project files to rewrite; secret names read instead)."""
     findings = [Finding(rule="FM326", severity="warning", location=Location(file=mod.path, line=line),
-                        message=f"{call}() reads the command line; in setup() that would be the fal runner's argv, "
-                                "so it parses an empty list (the parser's defaults)",
-                        remediation="set what the arguments configured through environment variables or constants")
+                        message=f"{call}() reads the command line; in setup() that would be "
+                                "the fal runner's argv, so it parses an empty list (the parser's defaults)",
+                        remediation="set what the arguments configured through environment "
+                                    "variables or constants")
                 for call, line in argv_parses(mod)]
     found = literal_secrets(root, python_files(root))
     findings += [literal_finding(s) for items in found.values() for s in items]
@@ -195,19 +210,23 @@ def _endpoint(ref: HandlerRef, handler: Handler, inputs: list[InputField], proje
 def _more_findings(mod: WorkerModule, ref: HandlerRef, handler: Handler) -> list[Finding]:
     out = []
     if len(mod.starts) > 1:
-        out.append(Finding(rule="FM328", severity="info", location=Location(file=mod.path, line=mod.starts[1].line),
-                           message=f"runpod.serverless.start is called {len(mod.starts)} times with the same handler; "
-                                   "their settings are merged (the first call's win)"))
+        out.append(Finding(rule="FM328", severity="info",
+                           location=Location(file=mod.path, line=mod.starts[1].line),
+                           message=f"runpod.serverless.start is called {len(mod.starts)} times "
+                                   "with the same handler; their settings are merged (the first call's win)"))
     if ref.mod is not mod:
-        out.append(Finding(rule="FM300", severity="info", location=Location(file=ref.mod.path, line=handler.line),
-                           message=f"the handler is {ref.fn.name.value} from {ref.mod.path}; the fal app calls it as "
-                                   f"{ref.call} from {mod.path} (the module stays as written)"))
+        out.append(Finding(rule="FM300", severity="info",
+                           location=Location(file=ref.mod.path, line=handler.line),
+                           message=f"the handler is {ref.fn.name.value} from {ref.mod.path}; the "
+                                   f"fal app calls it as {ref.call} from {mod.path} (the "
+                                   "module stays as written)"))
     return out
 
 
 def _image(built: WorkerImage) -> ImageSpec:
     image = built.image
-    if built.patch is None and "runpod" not in " ".join(image.python_requirements) and image.requirements_file is None:
+    if (built.patch is None and "runpod" not in " ".join(image.python_requirements)
+            and image.requirements_file is None):
         image = image.model_copy(update={"python_requirements": [*image.python_requirements, "runpod"]})
     return image
 
@@ -229,8 +248,8 @@ def worker_spec(root: Path, request: ImportRequest, mod: WorkerModule) -> AppSpe
     code_findings, secret_files, literal_names = _code_findings(root, mod)
     hardware, gpu_findings = _hardware(project, built, [mod, ref.mod])
     findings += findings_for(mod, handler, init, ceiling, from_schema, fields, handler_mod=ref.mod)
-    findings += [*job_findings, *_process_findings(processes), *_more_findings(mod, ref, handler), *code_findings,
-                 *gpu_findings]
+    findings += [*job_findings, *_process_findings(processes), *_more_findings(mod, ref, handler),
+                 *code_findings, *gpu_findings]
     name, class_name = names(root / entry_dir if entry_dir else root, project.title)
     aggregate = start.config.get("return_aggregate_stream")
     details = RunpodDetails(
@@ -251,6 +270,7 @@ def worker_spec(root: Path, request: ImportRequest, mod: WorkerModule) -> AppSpe
                             teardown="_falmigrate_stop" if processes else None),
         scaling=scaling_spec(project.scaling, ceiling.value if ceiling else None),
         hardware=hardware, image=_image(built), secrets=secrets, volumes=built.volumes,
-        findings=findings, decisions=[*_decisions(mod, start, ref, handler, init, class_name), *built.decisions],
+        findings=findings,
+        decisions=[*_decisions(mod, start, ref, handler, init, class_name), *built.decisions],
         details=details,
     )

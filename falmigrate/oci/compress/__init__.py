@@ -42,7 +42,8 @@ def _sha(path: Path) -> tuple[str, int]:
     return "sha256:" + h.hexdigest(), size
 
 
-def compress_tar(tar_path: Path, dest: Path, compression: str, *, prefetch: list[str] | None = None) -> Compressed:
+def compress_tar(tar_path: Path, dest: Path, compression: str, *,
+                 prefetch: list[str] | None = None) -> Compressed:
     """Compress ``tar_path`` into ``dest``; returns digests, size, media type and annotations."""
     if compression == "flashpack":
         from falmigrate.oci.compress import zstd_chunked

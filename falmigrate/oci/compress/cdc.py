@@ -7,7 +7,8 @@ in step within a chunk or two. Runs of zero bytes of at least ``ZERO_MIN`` insid
 filling it) become separate ``zeros`` pieces, merged with neighbouring zero pieces, so sparse regions
 cost one tiny frame and a puller can write holes; that split depends only on content too.
 
-``pieces(src, start, length)`` / ``pieces_of(reader)`` stream: it holds at most a few ``MAX_CHUNK`` buffers at a time.
+``pieces(src, start, length)`` / ``pieces_of(reader)`` stream: it holds at most a few ``MAX_CHUNK`` buffers at
+a time.
 """
 
 from __future__ import annotations

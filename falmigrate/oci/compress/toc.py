@@ -115,7 +115,8 @@ def parse_toc(raw: bytes, position: TocPosition) -> dict:
         toc = json.loads(data)
     except (zstandard.ZstdError, ValueError) as exc:
         raise ImageError(f"zstd:chunked TOC is unreadable: {exc}") from exc
-    if len(data) != position.uncompressed or not isinstance(toc, dict) or not isinstance(toc.get("entries"), list):
+    if (len(data) != position.uncompressed or not isinstance(toc, dict)
+            or not isinstance(toc.get("entries"), list)):
         raise ImageError("zstd:chunked TOC has the wrong size or no entries")
     return toc
 

@@ -69,8 +69,8 @@ _DEVICES = (tarfile.CHRTYPE, tarfile.BLKTYPE)
 _EMPTY_DIGEST = "sha256:" + hashlib.sha256(b"").hexdigest()
 # TOC keys in one fixed order: frames finish on worker threads in any order, the TOC bytes must not
 _KEY_ORDER = ("type", "name", "linkName", "mode", "size", "uid", "gid", "modtime", "devMajor", "devMinor",
-              "xattrs", "digest", "offset", "endOffset", "chunkSize", "chunkOffset", "chunkDigest", "chunkType",
-              "prefetch")
+              "xattrs", "digest", "offset", "endOffset", "chunkSize", "chunkOffset", "chunkDigest",
+              "chunkType", "prefetch")
 _local = threading.local()
 
 
@@ -265,7 +265,8 @@ def _chunked_file(frames: _Frames, blocks: tarscan.Blocks, member: tarscan.Membe
             part["chunkSize"] = piece.size
             whole.feed(piece.zeros if piece.data is None else piece.data)
             if seen < piece.size:
-                tar_hash.feed(piece.zeros - seen if piece.data is None else piece.data[seen:] if seen else piece.data)
+                tar_hash.feed(piece.zeros - seen if piece.data is None else piece.data[seen:] if seen
+                              else piece.data)
             seen = max(0, seen - piece.size)
             if piece.data is None:
                 part["chunkType"] = "zeros"
@@ -282,7 +283,8 @@ def _chunked_file(frames: _Frames, blocks: tarscan.Blocks, member: tarscan.Membe
 
 
 def _threads() -> int:
-    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                         else os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -306,7 +308,8 @@ def encode(tar_path: Path, dest: Path, *, prefetch: list[str] | None = None) -> 
         return _encode(tar_path, dest, prefetch, tarscan.tarfile_members(tar_path))
 
 
-def _encode(tar_path: Path, dest: Path, prefetch: list[str] | None, members: Iterable[tarscan.Member]) -> Encoded:
+def _encode(tar_path: Path, dest: Path, prefetch: list[str] | None,
+            members: Iterable[tarscan.Member]) -> Encoded:
     entries: list[dict] = []
     wanted = {p.strip("/") for p in prefetch or []}
     # a symlink on the way to a profiled path (``lib`` → ``usr/lib`` for ``/lib/…/libc.so.6``) is needed

@@ -93,7 +93,8 @@ def _from_auth_entry(entry: dict, path: Path) -> Credentials | None:
         try:
             user, sep, password = base64.b64decode(entry["auth"]).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
-            raise RegistryAuthError(f"Docker config {path}: an `auth` entry is not base64 user:password") from None
+            raise RegistryAuthError(f"Docker config {path}: an `auth` entry is not "
+                                    "base64 user:password") from None
         if not sep:
             raise RegistryAuthError(f"Docker config {path}: an `auth` entry has no ':' separator")
         return Credentials(user, password)
@@ -106,7 +107,8 @@ def from_helper(name: str, server: str, *, missing_ok: bool = False) -> Credenti
     """Ask ``docker-credential-<name> get`` for ``server``'s credentials."""
     program = f"docker-credential-{name}"
     try:
-        proc = subprocess.run([program, "get"], check=False, input=server.encode(), capture_output=True, timeout=30)
+        proc = subprocess.run([program, "get"], check=False, input=server.encode(),
+                              capture_output=True, timeout=30)
     except FileNotFoundError:
         raise RegistryAuthError(f"credential helper {program} is not installed",
                                 hint="install it or remove it from ~/.docker/config.json") from None

@@ -216,7 +216,8 @@ def _chunk_pieces(store: Store, local: LocalIndex, chunk: Chunk) -> Iterator[byt
         return
     assert chunk.digest is not None  # plan() refuses data chunks without one
     path = store.file_path(chunk.digest)
-    source = Source(path, 0, chunk.size, chunk.size, compressed=False) if path.is_file() else local.chunks[chunk.digest]
+    source = (Source(path, 0, chunk.size, chunk.size, compressed=False) if path.is_file()
+              else local.chunks[chunk.digest])
     yield from source.read()
 
 
@@ -279,7 +280,8 @@ def fetch_files(client: RegistryClient, repo: str, layer: dict, work: Plan, stor
     ``spool``, the fetched compressed ranges are kept there too; ``gap``: the largest hole between two
     chunks fetched in one request."""
     local = local or LocalIndex()
-    stats.add(files_reused=work.files_reused, chunks_reused=work.chunks_reused, bytes_reused=work.bytes_reused)
+    stats.add(files_reused=work.files_reused, chunks_reused=work.chunks_reused,
+              bytes_reused=work.bytes_reused)
 
     def one(group: list[tuple[Chunk, str]]) -> None:
         start, end = group[0][0].offset, max(chunk.end for chunk, _ in group)

@@ -97,9 +97,11 @@ class RegistryClient:
                     self._challenge = auth.parse_challenge(resp.headers.get("www-authenticate", ""))
                 self.base = base
                 return
-            failures.append(f"{scheme}: GET /v2/ answered HTTP {resp.status_code}, not an OCI distribution registry")
+            failures.append(f"{scheme}: GET /v2/ answered HTTP {resp.status_code}, not an OCI "
+                            "distribution registry")
         hint = None if self.insecure or self.ca else (
-            "pass --ca FILE for a private CA, or --insecure for a plain-HTTP registry that is not on loopback")
+            "pass --ca FILE for a private CA, or --insecure for a plain-HTTP registry "
+            "that is not on loopback")
         raise RegistryError(f"cannot reach registry {self.registry}: {'; '.join(failures)}", hint=hint)
 
     def url(self, path: str) -> str:
@@ -131,16 +133,19 @@ class RegistryClient:
     def _authenticate(self, resp: httpx.Response, scope: str | None, sent: bool) -> None:
         challenge = auth.parse_challenge(resp.headers.get("www-authenticate", ""))
         if challenge is None:
-            raise RegistryAuthError(f"{self.registry} refused the request (HTTP 401) without an auth challenge")
+            raise RegistryAuthError(f"{self.registry} refused the request (HTTP 401) "
+                                    "without an auth challenge")
         with self._lock:
             self._challenge = challenge
         creds = self._creds()
         if challenge.scheme == "basic":
             if creds is None:
-                raise RegistryAuthError(f"{self.registry} requires authentication and no credentials were found",
+                raise RegistryAuthError(f"{self.registry} requires authentication and no "
+                                        "credentials were found",
                                         hint="docker login, or put them in a Docker config file (--config)")
             if sent:
-                raise RegistryAuthError(f"{self.registry} rejected the credentials for user {creds.username!r}")
+                raise RegistryAuthError(f"{self.registry} rejected the credentials for "
+                                        f"user {creds.username!r}")
             return
         if challenge.scheme != "bearer":
             raise RegistryAuthError(f"{self.registry}: unsupported auth scheme {challenge.scheme!r}")
@@ -148,7 +153,8 @@ class RegistryClient:
             raise RegistryAuthError(f"{self.registry} rejected the token for scope {scope!r}")
         self._fetch_token(challenge, scope, creds)
 
-    def _fetch_token(self, challenge: auth.Challenge, scope: str | None, creds: auth.Credentials | None) -> None:
+    def _fetch_token(self, challenge: auth.Challenge, scope: str | None,
+                     creds: auth.Credentials | None) -> None:
         realm = challenge.params.get("realm")
         if not realm:
             raise RegistryAuthError(f"{self.registry}: Bearer challenge without a realm")
@@ -160,12 +166,15 @@ class RegistryClient:
         realm_url = urlsplit(realm)
         if creds and realm_url.scheme != "https" and not (self.insecure or is_loopback(realm_url.netloc)):
             raise RegistryAuthError(f"{self.registry}: its token service {realm_url.netloc} is plain HTTP; "
-                                    "refusing to send credentials there", hint="use --insecure if you trust it")
+                                    "refusing to send credentials there",
+                                    hint="use --insecure if you trust it")
         headers = {"Authorization": creds.basic_header()} if creds else {}
         try:
-            resp = self._http.get(realm, params=tuple(params), headers=headers)  # a tuple: httpx types it covariantly
+            # a tuple: httpx types it covariantly
+            resp = self._http.get(realm, params=tuple(params), headers=headers)
         except httpx.HTTPError as exc:
-            raise RegistryAuthError(f"token service of {self.registry} unreachable: {type(exc).__name__}") from None
+            raise RegistryAuthError(f"token service of {self.registry} unreachable: "
+                                    f"{type(exc).__name__}") from None
         if resp.status_code in (401, 403):
             who = f"user {creds.username!r}" if creds else "anonymous access"
             raise RegistryAuthError(f"{self.registry}: token service refused {who}")

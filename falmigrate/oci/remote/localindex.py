@@ -76,7 +76,8 @@ def remember(store: Store, layer_digest: str, toc_checksum: str) -> None:
 
 def _entries(store: Store, checksum: str) -> list[dict] | None:
     try:
-        raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(store.file_path(checksum).read_bytes())).read()
+        compressed = store.file_path(checksum).read_bytes()
+        raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(compressed)).read()
         entries: list[dict] = json.loads(raw)["entries"]
         return entries
     except (OSError, zstandard.ZstdError, ValueError, KeyError, TypeError):
@@ -93,26 +94,33 @@ def sources(store: Store) -> LocalIndex:
         entries = _entries(store, checksum) if store.has_file(checksum) else None
         if entries is None:
             continue
-        blob = store.blob_path(layer)
-        have_blob = blob.is_file()
         try:
             files = list(toclib.file_chunks(entries))
         except FalmigrateError:
             continue
-        for entry, chunks in files:
-            digest = entry.get("digest")
-            if have_blob and digest:
-                found.files.setdefault(digest, Source(blob, entry["offset"], entry["endOffset"], entry["size"]))
-            stored = store.file_path(digest) if digest else None
-            for chunk in chunks:
-                if not chunk.digest or chunk.zeros:
-                    continue
-                if have_blob:
-                    found.chunks.setdefault(chunk.digest, Source(blob, chunk.offset, chunk.end, chunk.size))
-                elif stored is not None and stored.is_file():
-                    found.chunks.setdefault(chunk.digest, Source(
-                        stored, chunk.file_offset, chunk.file_offset + chunk.size, chunk.size, compressed=False))
+        _add_layer(found, store, store.blob_path(layer), files)
     return found
+
+
+def _add_layer(found: LocalIndex, store: Store, blob: Path,
+               files: list[tuple[dict, list[toclib.Chunk]]]) -> None:
+    """A layer's files and chunks, read from its blob when the store holds it, else its chunks read from
+    the files the store kept whole."""
+    have_blob = blob.is_file()
+    for entry, chunks in files:
+        digest = entry.get("digest")
+        if have_blob and digest:
+            found.files.setdefault(digest, Source(blob, entry["offset"], entry["endOffset"], entry["size"]))
+        stored = store.file_path(digest) if digest else None
+        for chunk in chunks:
+            if not chunk.digest or chunk.zeros:
+                continue
+            if have_blob:
+                found.chunks.setdefault(chunk.digest, Source(blob, chunk.offset, chunk.end, chunk.size))
+            elif stored is not None and stored.is_file():
+                found.chunks.setdefault(chunk.digest, Source(
+                    stored, chunk.file_offset, chunk.file_offset + chunk.size, chunk.size,
+                    compressed=False))
 
 
 class _SourceReader(io.RawIOBase):

@@ -65,7 +65,8 @@ def default_platform() -> str:
     return f"linux/{_ARCH.get(platform_mod.machine().lower(), platform_mod.machine().lower())}"
 
 
-def get_manifest(client: RegistryClient, repo: str, reference: str, stats: TransferStats) -> tuple[bytes, str, str]:
+def get_manifest(client: RegistryClient, repo: str, reference: str,
+                 stats: TransferStats) -> tuple[bytes, str, str]:
     """(bytes, media type, digest) of a manifest, checked against a pinned digest."""
     resp = client.request("GET", f"/v2/{repo}/manifests/{reference}", scope=repo_scope(repo),
                           headers={"Accept": MANIFEST_ACCEPT}, what=f"manifest {repo}:{reference}")
@@ -90,7 +91,8 @@ def _choose(index: dict, wanted: str) -> dict:
     manifests: list[dict] = index.get("manifests", [])
     for m in manifests:
         p = m.get("platform") or {}
-        if p.get("os") == os_name and p.get("architecture") == arch and (not variant or p.get("variant") == variant):
+        if (p.get("os") == os_name and p.get("architecture") == arch
+                and (not variant or p.get("variant") == variant)):
             return m
     found = sorted(f"{(m.get('platform') or {}).get('os')}/{(m.get('platform') or {}).get('architecture')}"
                    for m in manifests)
@@ -98,7 +100,8 @@ def _choose(index: dict, wanted: str) -> dict:
 
 
 def fetch_blob(client: RegistryClient, repo: str, desc: dict, store: Store, stats: TransferStats,
-               on_progress: Callable[[int], None] = lambda n: None, attempts: int = 3, incoming: Incoming | None = None,
+               on_progress: Callable[[int], None] = lambda n: None, attempts: int = 3,
+               incoming: Incoming | None = None,
                stop: threading.Event | None = None, spool: chunked.Spool | None = None) -> Path:
     """Download a blob into the store, verified while streaming; retried on truncation/corruption.
     ``incoming`` lets another thread read the bytes as they arrive (see ``Incoming``); setting ``stop``
@@ -114,7 +117,8 @@ def fetch_blob(client: RegistryClient, repo: str, desc: dict, store: Store, stat
         pieces = (_around(client, repo, desc, stats, stop, spool) if spool is not None
                   else _whole(client, repo, digest, stats, stop))
         try:
-            path = store.write_blob(digest, _counted(pieces, on_progress), desc.get("size"), incoming=incoming)
+            path = store.write_blob(digest, _counted(pieces, on_progress), desc.get("size"),
+                                    incoming=incoming)
             stats.add(blobs_fetched=1)
             return path
         except (IntegrityError, httpx.TransportError) as exc:
@@ -180,7 +184,8 @@ def _resolve(client: RegistryClient, ref: Reference, store: Store, stats: Transf
 
 
 def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | None = None,
-         platform: str | None = None, partial: bool = True, jobs: int = 4, allow_devices: bool = False) -> PullResult:
+         platform: str | None = None, partial: bool = True, jobs: int = 4,
+         allow_devices: bool = False) -> PullResult:
     """Pull ``ref`` into ``store``; with ``to``, unpack its rootfs there.
 
     With ``to``, the image's startup files (marked in its FlashPack TOCs) are fetched and written first
@@ -188,14 +193,15 @@ def pull(ref: Reference, store: Store, client: RegistryClient, *, to: Path | Non
     in order: a whole layer is unpacked as its bytes arrive. Nothing unverified stays: an empty or new
     ``to`` is built in a staging directory renamed onto it once every blob checked out (a non-empty
     ``to`` is unpacked in place, each layer only after its blob was verified)."""
-    return _Pull(ref, store, client, to=to, partial=partial, jobs=jobs, allow_devices=allow_devices).run(platform)
+    return _Pull(ref, store, client, to=to, partial=partial, jobs=jobs,
+                 allow_devices=allow_devices).run(platform)
 
 
 class _Pull:
     """One pull: the phases of ``pull`` and the state they share."""
 
-    def __init__(self, ref: Reference, store: Store, client: RegistryClient, *, to: Path | None, partial: bool,
-                 jobs: int, allow_devices: bool) -> None:
+    def __init__(self, ref: Reference, store: Store, client: RegistryClient, *, to: Path | None,
+                 partial: bool, jobs: int, allow_devices: bool) -> None:
         self.ref, self.store, self.client, self.repo = ref, store, client, ref.repository
         self.to, self.jobs, self.allow_devices = to, max(1, jobs), allow_devices
         self.chunking = to is not None and partial
@@ -209,11 +215,12 @@ class _Pull:
         root, manifest, _ = _resolve(self.client, self.ref, self.store, self.stats, platform)
         fetch_blob(self.client, self.repo, manifest["config"], self.store, self.stats)
         self.layers = manifest.get("layers", [])
-        result = PullResult(reference=f"{self.ref.name}@{root['digest']}", digest=root["digest"], manifest=manifest,
-                            stats=self.stats)
+        result = PullResult(reference=f"{self.ref.name}@{root['digest']}", digest=root["digest"],
+                            manifest=manifest, stats=self.stats)
         staging = _Staging(Path(self.to)) if self.to is not None else None
         total = sum(layer.get("size", 0) for layer in self.layers)
-        with progress.task(f"pull {self.ref}", total) as bar, progress.ThreadPool(max_workers=self.jobs) as pool:
+        with (progress.task(f"pull {self.ref}", total) as bar,
+              progress.ThreadPool(max_workers=self.jobs) as pool):
             self.bar, self.pool = bar, pool
             try:
                 self.tocs = self._tocs()
@@ -264,7 +271,8 @@ class _Pull:
                 result.startup_ready_seconds = round(time.monotonic() - self.started, 3)
                 progress.event("pull.startup_ready", str(result.startup_ready_seconds))
             plans: list[Future] = [Future() for _ in self.layers]
-            downloads = [self.pool.submit(self._guarded, n, plans[n], staging) for n in range(len(self.layers))]
+            downloads = [self.pool.submit(self._guarded, n, plans[n], staging)
+                         for n in range(len(self.layers))]
             try:
                 _unpack(rootfs, self.layers, plans, downloads, self.store, self.local)
                 return [f.result() for f in downloads]
@@ -305,7 +313,8 @@ class _Pull:
             if not work.over_budget and work.fetch_bytes * 2 < size:
                 chunked.fetch_files(self.client, self.repo, layer, work, store, self.stats, self.bar.advance,
                                     self.jobs, self.local)
-                localindex.remember(store, layer["digest"], chunked.toc_checksum(pos))  # its chunks, for next time
+                # its chunks, for next time
+                localindex.remember(store, layer["digest"], chunked.toc_checksum(pos))
                 plan.set_result(("partial", entries))
                 return "partial"
         cached = store.has_blob(layer["digest"])
@@ -314,7 +323,8 @@ class _Pull:
         fetch_blob(self.client, self.repo, layer, store, self.stats, self.bar.advance, incoming=incoming,
                    stop=self.stop, spool=self.early.spools.get(number))
         if toc is not None and store.has_file(chunked.toc_checksum(toc[0])):
-            localindex.remember(store, layer["digest"], chunked.toc_checksum(toc[0]))  # cold layer: whole blob, TOC kept
+            # cold layer: whole blob, TOC kept
+            localindex.remember(store, layer["digest"], chunked.toc_checksum(toc[0]))
         return "cached" if cached else "full"
 
 

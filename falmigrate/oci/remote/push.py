@@ -116,8 +116,8 @@ def push_image(store: Layout, descriptor: dict, ref: Reference, client: Registry
         for index, (desc, data) in enumerate(manifests):
             last = index == len(manifests) - 1
             target = (ref.tag or desc["digest"]) if last else desc["digest"]
-            resp = client.request("PUT", f"/v2/{ref.repository}/manifests/{target}", scope=scope, content=data,
-                                  headers={"Content-Type": desc["mediaType"]}, ok=(201,),
+            resp = client.request("PUT", f"/v2/{ref.repository}/manifests/{target}", scope=scope,
+                                  content=data, headers={"Content-Type": desc["mediaType"]}, ok=(201,),
                                   what=f"manifest {desc['digest']}")
             stats.add(bytes_sent=len(data))
             echoed = resp.headers.get("docker-content-digest")
@@ -138,6 +138,8 @@ def push_layout(layout: Path, tag: str | None, ref: Reference, **client_options:
     descriptor = source.resolve(tag)
     mount_from = tuple(client_options.pop("mount_from", ()))
     jobs = client_options.pop("jobs", 4)
-    uploader_options = {k: client_options.pop(k) for k in ("chunk_size", "monolithic_limit") if k in client_options}
+    uploader_options = {k: client_options.pop(k) for k in ("chunk_size", "monolithic_limit")
+                        if k in client_options}
     with RegistryClient(ref.api_host, **client_options) as client:
-        return push_image(source, descriptor, ref, client, mount_from=mount_from, jobs=jobs, **uploader_options)
+        return push_image(source, descriptor, ref, client, mount_from=mount_from, jobs=jobs,
+                          **uploader_options)

@@ -107,7 +107,8 @@ class StartupSet:
 
 
 def fetch(client: RegistryClient, repo: str, layers: list[dict], tocs: list[list[dict] | None], store: Store,
-          local: LocalIndex, stats: TransferStats, on_progress: Callable[[int], None], jobs: int) -> StartupSet:
+          local: LocalIndex, stats: TransferStats, on_progress: Callable[[int], None],
+          jobs: int) -> StartupSet:
     """Find the startup set and put its missing file contents into the store (``files/``)."""
     found = StartupSet(marked(tocs))
     try:
@@ -130,6 +131,7 @@ def write(rootfs: Rootfs, found: StartupSet, store: Store, local: LocalIndex) ->
     for number, entries in sorted(found.entries.items()):
         rootfs.begin_layer(f"{number} (startup files)", number)
         for entry in entries:
-            content = opener(store, local, entry["digest"]) if entry.get("type") == "reg" and entry.get("size") else None
+            content = (opener(store, local, entry["digest"])
+                       if entry.get("type") == "reg" and entry.get("size") else None)
             rootfs.apply(chunked.toc_entry(entry), content, parallel=True, ahead=True)
     rootfs.flush()

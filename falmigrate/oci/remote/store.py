@@ -77,16 +77,7 @@ def _verified_write(layout: Layout, dest: Path, digest: str, chunks: Iterable[by
     try:
         if incoming is not None:
             incoming.begin(tmp)
-        with os.fdopen(fd, "wb", buffering=0) as handle:
-            for chunk in chunks:
-                verifier.update(chunk)
-                view = memoryview(chunk)
-                while view:  # unbuffered (a reader of ``incoming`` sees every byte counted): may be partial
-                    view = view[handle.write(view):]
-                if incoming is not None:
-                    incoming.grew(len(chunk))
-            if sync:
-                os.fsync(handle.fileno())
+        _write_all(fd, chunks, verifier, incoming, sync=sync)
         verifier.check(f"blob {digest}")
         os.replace(tmp, dest)
     except BaseException:
@@ -98,6 +89,20 @@ def _verified_write(layout: Layout, dest: Path, digest: str, chunks: Iterable[by
     if incoming is not None:
         incoming.done(dest)
     return dest
+
+
+def _write_all(fd: int, chunks: Iterable[bytes], verifier: Verifier, incoming: Incoming | None, *,
+               sync: bool) -> None:
+    with os.fdopen(fd, "wb", buffering=0) as handle:
+        for chunk in chunks:
+            verifier.update(chunk)
+            view = memoryview(chunk)
+            while view:  # unbuffered (a reader of ``incoming`` sees every byte counted): may be partial
+                view = view[handle.write(view):]
+            if incoming is not None:
+                incoming.grew(len(chunk))
+        if sync:
+            os.fsync(handle.fileno())
 
 
 class Superseded(Exception):
@@ -158,7 +163,8 @@ class Incoming:
     def verified(self, reader: _IncomingReader) -> bool:
         """Wait until the attempt ``reader`` followed ends; True if it was verified and stored."""
         with self._cond:
-            self._cond.wait_for(lambda: self._generation != reader.generation or self._state in ("done", "failed"))
+            self._cond.wait_for(lambda: self._generation != reader.generation
+                                or self._state in ("done", "failed"))
             return reader.generation == self._generation and self._state == "done"
 
 

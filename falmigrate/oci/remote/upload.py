@@ -27,7 +27,8 @@ def _with_digest(location: str, digest: str) -> str:
     return f"{location}{'&' if '?' in location else '?'}digest={quote(digest)}"
 
 
-def _file_body(opener: Opener, start: int, length: int, on_bytes: Callable[[int], None]) -> Callable[[], Iterator[bytes]]:
+def _file_body(opener: Opener, start: int, length: int,
+               on_bytes: Callable[[int], None]) -> Callable[[], Iterator[bytes]]:
     def body() -> Iterator[bytes]:
         with opener() as handle:
             handle.seek(start)

@@ -6,7 +6,8 @@ for a case that raised), which runs the user's code the platform's own way. A mo
 ``fal_side_env(src, spec) -> dict`` with environment variables the fal side's worker needs (e.g. a
 server's port), and ``default_cases(spec) -> list | None`` for the cases to run when none are given
 (e.g. empty inputs, so each side applies its own defaults), and ``run_output(out, spec, cases) -> list``
-for image-only apps (it runs the output's own server locally and sends it the cases). Modules are imported lazily, so one platform's missing SDK cannot break another.
+for image-only apps (it runs the output's own server locally and sends it the cases). Modules are imported
+lazily, so one platform's missing SDK cannot break another.
 
 ``FALMIGRATE_VERIFY_RUNNERS="platform=dotted.module,..."`` replaces a platform's runner module (for
 out-of-tree runners and tests); the module must be importable from the worker's environment.

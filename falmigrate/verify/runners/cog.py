@@ -146,7 +146,8 @@ def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[A
     project = (Path(root) / spec.source.root).resolve()
     os.chdir(project)  # cog runs the predictor in /src, its project folder
     os.environ.update(image_environment(spec))
-    sys.argv = [str(project / (spec.source.entry_file or "predict.py"))]  # cog imports it with no CLI arguments
+    # cog imports it with no CLI arguments
+    sys.argv = [str(project / (spec.source.entry_file or "predict.py"))]
     targets = _targets(spec)
     results: list[Any] = []
     for case in cases:

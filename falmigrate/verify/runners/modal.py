@@ -38,7 +38,8 @@ def _module(root: Path, spec: AppSpec) -> Any:
     try:
         return importlib.import_module(name)
     except Exception as exc:  # the user's module failed to import: the source side cannot start
-        raise VerifyError(f"cannot import {entry} under modal: {type(exc).__name__}: {exc}", file=str(entry)) from exc
+        raise VerifyError(f"cannot import {entry} under modal: {type(exc).__name__}: {exc}",
+                          file=str(entry)) from exc
 
 
 def _old_names() -> None:
@@ -100,7 +101,8 @@ class _Runner:
             raise VerifyError(f"case {case.get('name')!r}: {app_name} has no endpoint {path!r}")
         fn = self._target(call.owner, call.name)
         if call.body_param is not None:
-            arg = getattr(self.module, call.body_type).model_validate(body) if call.body_type != "dict" else body
+            arg = (getattr(self.module, call.body_type).model_validate(body)
+                   if call.body_type != "dict" else body)
             args, kwargs = [[arg] if call.batched else arg], {}
         else:
             args, kwargs = [], ({k: [v] for k, v in body.items()} if call.batched else dict(body))
@@ -140,7 +142,8 @@ def _wait_for_port(port: int, timeout: float) -> None:
                 return
         except OSError as exc:
             if time.monotonic() > deadline:
-                raise VerifyError(f"the Modal web_server did not listen on port {port} within {timeout}s") from exc
+                raise VerifyError("the Modal web_server did not listen on port "
+                                  f"{port} within {timeout}s") from exc
             time.sleep(0.1)
 
 
@@ -216,7 +219,8 @@ def _free_port() -> int:
 
 
 def _served_command(out: Path, server: ServerSpec) -> tuple[list[str], int]:
-    """The image's CMD for this app, run from OUT (the launcher next to it) on a free port when it may move."""
+    """The image's CMD for this app, run from OUT (the launcher next to it) on a
+    free port when it may move."""
     command = [sys.executable, *server.command[1:]]
     command[1] = str(out / Path(command[1]).name)
     port = server.port
@@ -247,7 +251,8 @@ def _request(port: int, case: dict[str, Any]) -> Any:
     method = str(case.get("method", "POST")).upper()
     body = case.get("input", {})
     payload = {"params": body} if method in ("GET", "HEAD", "DELETE") else {"json": body}
-    response = httpx.request(method, f"http://127.0.0.1:{port}{case.get('endpoint', '/')}", timeout=60, **payload)
+    response = httpx.request(method, f"http://127.0.0.1:{port}{case.get('endpoint', '/')}",
+                             timeout=60, **payload)
     return response_value(response)
 
 

@@ -139,8 +139,10 @@ def _server_port(root: Path, spec: AppSpec, details: RunpodDetails) -> int:
     return docker.free_port() if info is not None and info.reads_port_env else spec.server.port
 
 
-def _run_load_balancer(root: Path, spec: AppSpec, details: RunpodDetails, cases: list[dict[str, Any]]) -> list[Any]:
-    """One value per case from the worker's own server (``docker.response_value``'s shape, as the fal side)."""
+def _run_load_balancer(root: Path, spec: AppSpec, details: RunpodDetails,
+                       cases: list[dict[str, Any]]) -> list[Any]:
+    """One value per case from the worker's own server (``docker.response_value``'s
+    shape, as the fal side)."""
     import subprocess
 
     import httpx
@@ -149,13 +151,14 @@ def _run_load_balancer(root: Path, spec: AppSpec, details: RunpodDetails, cases:
 
     assert spec.server is not None
     port = _server_port(root, spec, details)
-    env = {**os.environ, **spec.image.env, "PORT": str(port), "PORT_HEALTH": str(port), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **spec.image.env, "PORT": str(port), "PORT_HEALTH": str(port),
+           "PYTHONUNBUFFERED": "1"}
     # the image's python3 is this environment's interpreter here (the verify worker's, with the SDKs)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     command = list(spec.server.command)
     try:
-        process = subprocess.Popen(command, cwd=root / Path(details.entry).parent, env=env, start_new_session=True,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(command, cwd=root / Path(details.entry).parent, env=env,
+                                   start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except OSError as exc:
         raise VerifyError(f"cannot start {' '.join(command)!r}: {exc}") from exc
     try:

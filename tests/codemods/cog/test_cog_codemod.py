@@ -37,8 +37,8 @@ def basic(tmp_path: Path) -> Path:
 def _ruff_clean(code: str, tmp_path: Path) -> None:
     path = tmp_path / "fal_app.py"
     path.write_text(code)
-    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F,E9", "--isolated", "--no-cache",
-                           str(path)], capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F,E9", "--isolated",
+                           "--no-cache", str(path)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout
 
 
@@ -230,7 +230,8 @@ def test_cog_stand_ins_let_the_app_run_without_cog(tmp_path: Path) -> None:
     (root / "predict.py").write_text(textwrap.dedent("""
         import warnings
 
-        from cog import BasePredictor, ExperimentalFeatureWarning, Input, __version__, current_scope, emit_metric
+        from cog import (BasePredictor, ExperimentalFeatureWarning, Input, __version__, current_scope,
+                         emit_metric)
 
         warnings.filterwarnings("ignore", category=ExperimentalFeatureWarning)
 
@@ -254,6 +255,6 @@ def test_cog_stand_ins_let_the_app_run_without_cog(tmp_path: Path) -> None:
              "module = falside.load_module(sys.argv[1])\n"
              "with falside.client(falside.pick_app(module)) as c:\n"
              "    print('RESULT=' + c.post('/', json={'n': 3}).json()['output'])\n")
-    proc = subprocess.run([sys.executable, "-c", probe, str(out / "fal_app.py")], cwd=out, capture_output=True,
-                          text=True, timeout=120, check=False)
+    proc = subprocess.run([sys.executable, "-c", probe, str(out / "fal_app.py")], cwd=out,
+                          capture_output=True, text=True, timeout=120, check=False)
     assert "RESULT=3:True" in proc.stdout, proc.stderr[-2000:]

@@ -68,9 +68,11 @@ def test_outputs_parse_and_pass_ruff(tmp_path: Path) -> None:
         assert not re.search(r"^\s*(@app\.|@modal\.|@stub\.)", code, re.MULTILINE), name
         # modal stays imported only where user code uses it at run time (the demo's modal.Dict)
         assert bool(re.search(r"^import modal", code, re.MULTILINE)) == (name == "demo"), name
-        assert not re.search(r"_add_extra_routes|_allow_init|ContainerImage|^\s+machine_type =", code, re.MULTILINE), name
+        assert not re.search(r"_add_extra_routes|_allow_init|ContainerImage|^\s+machine_type =", code,
+                             re.MULTILINE), name
         (tmp_path / f"{name}.py").write_text(code)
-    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "F,E9", str(tmp_path)],
+    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select",
+                           "F,E9", str(tmp_path)],
                           capture_output=True, text=True, check=False)
     assert ruff.returncode == 0, ruff.stdout + ruff.stderr
 
@@ -89,7 +91,8 @@ def test_class_rules() -> None:
     assert "    # TODO(falmigrate FM245): `Model().predict.remote(1.0)`" in code
     assert "    other = Model().predict.remote(1.0)" in code
     # modal.Dict is used at run time: it and `import modal` stay (the importer reports FM244)
-    assert 'lookup = modal.Dict.from_name("lookup")' in code and "# falmigrate: Modal Image `image` removed" in code
+    assert ('lookup = modal.Dict.from_name("lookup")' in code
+            and "# falmigrate: Modal Image `image` removed" in code)
 
 
 def test_only_names_bound_to_modal_are_rewritten() -> None:
@@ -236,6 +239,7 @@ def test_every_todo_marker_has_a_finding(name: str) -> None:
 def test_settings_are_not_class_attributes() -> None:
     code = fixture_code("gpu_volumes_secrets")
     assert "# TODO(falmigrate FM210)" in code  # modal.parameter: a change in the class itself
-    for attribute in ("image", "machine_type", "num_gpus", "keep_alive", "secrets", "data_mounts", "request_timeout"):
+    for attribute in ("image", "machine_type", "num_gpus", "keep_alive", "secrets", "data_mounts",
+                      "request_timeout"):
         assert not re.search(rf"^\s+{attribute} = ", code, re.MULTILINE), attribute
     assert "pathlib" not in code and "_FALMIGRATE_DIR" not in code

@@ -23,7 +23,8 @@ SOURCE_CASES = {
     "asgi_app": [{"name": "add", "endpoint": "/add", "method": "POST", "input": {"a": 1.5, "b": 2}},
                  {"name": "ping", "endpoint": "/ping", "method": "GET", "input": {"name": "fal"}}],
     "wsgi_batched": [{"name": "echo", "endpoint": "/any/path", "method": "POST", "input": {"b": 1, "a": 2}}],
-    "web_server": [{"name": "reverse", "endpoint": "/reverse", "method": "POST", "input": {"text": "native"}}],
+    "web_server": [{"name": "reverse", "endpoint": "/reverse", "method": "POST",
+                    "input": {"text": "native"}}],
 }
 
 
@@ -33,7 +34,8 @@ def test_native_web_apps_answer_like_the_source(name: str, tmp_path: Path) -> No
     result = convert(src, "modal", native=True)
     assert all(app.route == "entry_point" for app in result.spec.served_apps())
     code = result.files["fal_app.py"]
-    assert '@fal.endpoint("/{path:path}")' in code and "_add_extra_routes" not in code and "_allow_init" not in code
+    assert ('@fal.endpoint("/{path:path}")' in code and "_add_extra_routes" not in code
+            and "_allow_init" not in code)
     assert "falmigrate_modal_serve.py" not in result.files  # no launcher: fal's runner serves the app
     out = write_output(result, tmp_path / "out")
     check_generated_app(out)

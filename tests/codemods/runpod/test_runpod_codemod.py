@@ -79,7 +79,8 @@ def test_comments_and_user_code_are_kept() -> None:
 def test_init_is_moved_with_globals_and_called_from_setup() -> None:
     code = converted("worker")
     module = cst.parse_module(code)
-    init = next(s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == "_falmigrate_init")
+    init = next(s for s in module.body
+                if isinstance(s, cst.FunctionDef) and s.name.value == "_falmigrate_init")
     assert "global started, MODEL, NAME" in module.code_for_node(init)
     assert "SCHEMA = {" in code.split("def _falmigrate_init")[0]  # literal constants stay at module level
     assert "def setup(self) -> None:\n        _falmigrate_init()" in code
@@ -90,7 +91,8 @@ def test_start_under_main_guard_and_unused_imports_go() -> None:
     assert "import runpod as rp" not in code and "progress_update" not in code.split("def handler")[0]
     assert "from runpod.serverless.utils.rp_validator import validate" in code  # still used
     assert "__main__" not in code  # the guard's other statements are the worker's startup: moved
-    assert "    parser = argparse.ArgumentParser()" in code.split("def _falmigrate_init")[1].split("def handler")[0]
+    init = code.split("def _falmigrate_init")[1].split("def handler")[0]
+    assert "    parser = argparse.ArgumentParser()" in init
 
 
 def test_nested_start_becomes_a_todo_with_a_finding() -> None:

@@ -27,13 +27,16 @@ CASES = {
                      GOOD, "cog.yaml:", "not valid YAML"),
     "missing_file": ('build:\n  python_version: "3.11"\npredict: "missing.py:Predictor"\n',
                      GOOD, "cog.yaml:3", "the predictor file missing.py does not exist"),
-    "missing_class": ('predict: "predict.py:Nope"\n', GOOD, "cog.yaml:1", "defines no top-level class or function Nope"),
+    "missing_class": ('predict: "predict.py:Nope"\n', GOOD, "cog.yaml:1",
+                      "defines no top-level class or function Nope"),
     "syntax_error": ('predict: "predict.py:Predictor"\n',
-                     "from cog import BasePredictor\n\nclass Predictor(BasePredictor):\n    def predict(self:\n",
+                     ("from cog import BasePredictor\n\nclass Predictor(BasePredictor):\n"
+                      "    def predict(self:\n"),
                      "predict.py:4", "syntax error"),
     "no_predict_method": ('predict: "predict.py:Predictor"\n',
-                          ("from cog import BasePredictor\n\n\nclass Predictor(BasePredictor):\n    def setup(self):\n"
-                          "        pass\n"), "predict.py:4", "neither run() nor predict()"),
+                          ("from cog import BasePredictor\n\n\nclass Predictor(BasePredictor):\n"
+                           "    def setup(self):\n"
+                           "        pass\n"), "predict.py:4", "neither run() nor predict()"),
     "wrong_shape": ('build:\n  system_packages: "git"\npredict: "predict.py:Predictor"\n', GOOD, "cog.yaml:2",
                     "must be a list"),
 }

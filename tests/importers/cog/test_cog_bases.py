@@ -20,7 +20,8 @@ MIRRORED = "0.23.1"
 
 def test_the_table_mirrors_the_installed_cog_release() -> None:
     assert bases.mirrored_cog_version() == MIRRORED
-    assert metadata.version("cog") == MIRRORED, "cog was upgraded: re-read its pkg/config tables into cog_bases.json"
+    assert metadata.version("cog") == MIRRORED, ("cog was upgraded: re-read its pkg/config "
+                                                 "tables into cog_bases.json")
 
 
 @pytest.mark.parametrize("kwargs, image", [
@@ -29,7 +30,8 @@ def test_the_table_mirrors_the_installed_cog_release() -> None:
     ({"gpu": True, "torch": "2.4.0", "python": "3.12"}, "nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04"),
     ({"gpu": True, "torch": "2.7.1"}, "nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04"),
     ({"gpu": True, "torch": "2.9.0"}, "nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04"),  # 13.0 has no base image
-    ({"gpu": True, "torch": "2.1", "python": "3.11"}, "nvidia/cuda:12.1.1-cudnn8-devel-ubuntu22.04"),  # 2.1 matches 2.1.x
+    # 2.1 matches 2.1.x
+    ({"gpu": True, "torch": "2.1", "python": "3.11"}, "nvidia/cuda:12.1.1-cudnn8-devel-ubuntu22.04"),
     ({"gpu": True, "cuda": "12.1"}, "nvidia/cuda:12.1.1-cudnn8-devel-ubuntu22.04"),
     ({"gpu": True, "cuda": "12.1.0"}, "nvidia/cuda:12.1.0-cudnn8-devel-ubuntu22.04"),
     ({"gpu": True, "cuda": "12.3"}, "nvidia/cuda:12.3.2-cudnn9-devel-ubuntu22.04"),
@@ -46,7 +48,8 @@ def test_cog_chooses(kwargs: dict, image: str) -> None:
 def test_build_cuda_wins_over_the_torch_pin_with_cogs_warning() -> None:
     base = cog_base(gpu=True, cuda="12.6", torch="2.3.1", python="3.11")
     assert base.image == "nvidia/cuda:12.6.3-cudnn-devel-ubuntu24.04"
-    assert base.problems == ("CUDA 12.6 is not one torch 2.3.1 was built for (11.8, 12.1); cog warns and suggests 12.1",)
+    assert base.problems == (("CUDA 12.6 is not one torch 2.3.1 was built for (11.8, 12.1); cog "
+                              "warns and suggests 12.1"),)
 
 
 def test_python_and_torch_builds() -> None:

@@ -53,7 +53,8 @@ def test_three_kinds_of_predictor_among_the_fixtures() -> None:
     specs = {case.name: convert(case / "input", "cog", request=fixture_request(case)).spec for case in CASES}
     assert len(specs) >= 3
     endpoints = [spec.endpoints[0] for spec in specs.values()]
-    assert any(e.output.kind in ("file", "image") and any(f.type.kind == "file" for f in e.inputs) for e in endpoints)
+    assert any(e.output.kind in ("file", "image") and any(f.type.kind == "file" for f in e.inputs)
+               for e in endpoints)
     assert any(e.output_mode == "stream" for e in endpoints)
     assert any(e.is_async and spec.scaling.max_multiplexing for e, spec in zip(endpoints, specs.values(),
                                                                                strict=True))
@@ -82,7 +83,8 @@ def test_golden_and_image_only_shape(case_dir: Path) -> None:
     assert (int(slots.group(1)) if slots else 1) == (2 * multiplexing if multiplexing > 1 else 1)
     assert details.compat.max_concurrency == multiplexing
     schema = json.loads(result.files[compat.SCHEMA_FILE])
-    assert list(schema["components"]["schemas"]["Input"]["properties"]) == [f.name for f in spec.endpoints[0].inputs]
+    assert (list(schema["components"]["schemas"]["Input"]["properties"])
+            == [f.name for f in spec.endpoints[0].inputs])
 
 
 @pytest.mark.parametrize("case_dir", CASES, ids=lambda p: p.name)
@@ -100,11 +102,14 @@ def test_same_base_image_as_the_native_route(name: str) -> None:
     source = FIXTURES / "cog" / name / "input"
     native, served = convert(source, "cog").spec, _compat(source).spec
     assert base_image(served.image) == base_image(native.image)
-    assert (served.image.cuda, served.image.python_from_uv) == (native.image.cuda, native.image.python_from_uv)
+    assert (served.image.cuda, served.image.python_from_uv) == (native.image.cuda,
+                                                                native.image.python_from_uv)
 
 
 def test_pinned_legacy_cog_serves_with_its_fastapi_server(tmp_path: Path) -> None:
-    src = _project(tmp_path, 'build:\n  python_version: "3.9"\n  sdk_version: "0.16.12"\npredict: "predict.py:Predictor"\n',
+    src = _project(tmp_path,
+                   'build:\n  python_version: "3.9"\n  sdk_version: "0.16.12"\n'
+                   'predict: "predict.py:Predictor"\n',
                    PREDICT)
     result = _compat(src)
     details = result.spec.require_details(CogDetails)
@@ -117,8 +122,9 @@ def test_pinned_legacy_cog_serves_with_its_fastapi_server(tmp_path: Path) -> Non
 
 
 def test_python_raised_to_the_floor_of_cogs_server(tmp_path: Path) -> None:
-    src = _project(tmp_path, 'build:\n  python_version: "3.10"\npredict: "predict.py:Predictor"\nconcurrency:\n'
-                             '  max: 3\n', PREDICT.replace("def predict", "async def predict"))
+    src = _project(tmp_path,
+                   'build:\n  python_version: "3.10"\npredict: "predict.py:Predictor"\nconcurrency:\n'
+                   '  max: 3\n', PREDICT.replace("def predict", "async def predict"))
     spec = _compat(src).spec
     assert spec.image.python == "3.11"  # cog's minimum for concurrency
     assert {f.rule for f in spec.findings if f.rule.startswith("FM19")} == {"FM190", "FM195"}
@@ -136,8 +142,9 @@ def test_one_prediction_slot_warns_about_409(tmp_path: Path) -> None:
 
 
 def test_synchronous_predictor_with_slots_is_an_error(tmp_path: Path) -> None:
-    src = _project(tmp_path, 'build:\n  python_version: "3.11"\npredict: "predict.py:Predictor"\nconcurrency:\n'
-                             '  max: 2\n', PREDICT)
+    src = _project(tmp_path,
+                   'build:\n  python_version: "3.11"\npredict: "predict.py:Predictor"\nconcurrency:\n'
+                   '  max: 2\n', PREDICT)
     found = {f.rule: f for f in _compat(src).spec.findings}
     assert found["FM193"].severity == "error" and "async" in found["FM193"].remediation
 

@@ -23,10 +23,12 @@ predictor = load_predictor_from_ref(ref)
 if inspect.isfunction(predictor):
     method = predictor
 else:
-    setup = predictor.setup() if "weights" not in inspect.signature(predictor.setup).parameters else predictor.setup(None)
+    takes_weights = "weights" in inspect.signature(predictor.setup).parameters
+    setup = predictor.setup(None) if takes_weights else predictor.setup()
     if inspect.iscoroutine(setup):
         asyncio.run(setup)
-    method = getattr(predictor, "run" if hasattr(type(predictor), "run") and "run" in vars(type(predictor)) else "predict")
+    runs = hasattr(type(predictor), "run") and "run" in vars(type(predictor))
+    method = getattr(predictor, "run" if runs else "predict")
 first = json.load(open(cases_file))[0]["input"] if cases_file else {}
 kwargs = {}
 for name, param in inspect.signature(method).parameters.items():

@@ -57,5 +57,6 @@ def test_secret_values_never_reach_generated_files() -> None:
     assert "HF_TOKEN=hf_fake_value_for_tests" in (case / "input" / "cog.yaml").read_text()
     files = convert(case / "input", "cog").files
     assert all("hf_fake_value_for_tests" not in text for text in files.values())
-    assert 'secrets = ["HF_TOKEN"]' in files["pyproject.toml"] and "fal secrets set HF_TOKEN" in files["MIGRATION.md"]
+    assert ('secrets = ["HF_TOKEN"]' in files["pyproject.toml"]
+            and "fal secrets set HF_TOKEN" in files["MIGRATION.md"])
     assert "secrets" not in files["fal_app.py"]  # deploy settings live in the pyproject only

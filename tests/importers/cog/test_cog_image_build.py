@@ -44,7 +44,8 @@ class Predictor(BasePredictor):
 """
 
 
-def test_converted_cog_dockerfile_builds_in_cogs_order(tmp_path: Path, docker_host: str, fal_base_image: str) -> None:
+def test_converted_cog_dockerfile_builds_in_cogs_order(tmp_path: Path, docker_host: str,
+                                                       fal_base_image: str) -> None:
     import docker
 
     src = tmp_path / "src"
@@ -65,7 +66,8 @@ def test_converted_cog_dockerfile_builds_in_cogs_order(tmp_path: Path, docker_ho
     report = json.loads(result.stdout)
     client = docker.DockerClient(base_url=docker_host)
     try:
-        shown = client.containers.run(tag, ["sh", "-c", "cat /order.txt; pwd; ls -A /run/secrets 2>/dev/null"],
+        shown = client.containers.run(tag,
+                                      ["sh", "-c", "cat /order.txt; pwd; ls -A /run/secrets 2>/dev/null"],
                                       remove=True, network_mode="none").decode().split("\n")
         image = client.images.get(tag)
         history = [h.get("CreatedBy", "") for h in image.history()]

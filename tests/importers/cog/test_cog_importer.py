@@ -38,7 +38,8 @@ def rules(spec) -> set[str]:
 
 
 def test_invalid_yaml_points_at_the_line(tmp_path: Path) -> None:
-    root = project(tmp_path, 'build:\n  python_version: "3.11"\n  gpu: [true\npredict: "predict.py:Predictor"\n')
+    root = project(tmp_path,
+                   'build:\n  python_version: "3.11"\n  gpu: [true\npredict: "predict.py:Predictor"\n')
     with pytest.raises(SourceError) as info:
         CogImporter().load(root)
     assert info.value.file == "cog.yaml" and info.value.line is not None and info.value.line >= 3
@@ -59,7 +60,8 @@ def test_bad_predictor_reference_points_at_cog_yaml(tmp_path: Path, ref: str, me
 
 def test_syntax_error_points_at_the_predictor_line(tmp_path: Path) -> None:
     root = project(tmp_path, 'predict: "predict.py:Predictor"\n',
-                   {"predict.py": "from cog import BasePredictor\n\nclass Predictor(BasePredictor):\n    def predict(self:\n"})
+                   {"predict.py": ("from cog import BasePredictor\n\nclass Predictor(BasePredictor):\n"
+                                   "    def predict(self:\n")})
     with pytest.raises(SourceError) as info:
         CogImporter().load(root)
     assert info.value.file == "predict.py" and info.value.line == 4
@@ -82,7 +84,8 @@ def test_unsupported_types_are_findings_not_crashes(tmp_path: Path) -> None:
     import numpy as np
 
     class Predictor(BasePredictor):
-        def predict(self, arr: np.ndarray = Input(description="x"), n: int = Input(default=random.randint(1, 3))) -> np.ndarray:
+        def predict(self, arr: np.ndarray = Input(description="x"),
+                    n: int = Input(default=random.randint(1, 3))) -> np.ndarray:
             return arr
     """
     spec = CogImporter().load(project(tmp_path, 'predict: "predict.py:Predictor"\n', {"predict.py": predict}))
@@ -140,7 +143,8 @@ def test_concurrency_gpu_weights_and_secrets(tmp_path: Path) -> None:
         def setup(self, weights: Optional[Path] = None):
             self.w = weights
 
-        async def predict(self, token: Secret = Input(description="t"), image: Path = Input(description="i")) -> str:
+        async def predict(self, token: Secret = Input(description="t"),
+                          image: Path = Input(description="i")) -> str:
             return "x"
     """
     spec = CogImporter().load(project(tmp_path, """\
@@ -188,7 +192,8 @@ def test_base_image_selection(tmp_path: Path, yaml_text: str, base: str, finding
 
 
 def test_cpu_keeps_python_version_as_written(tmp_path: Path) -> None:
-    spec = CogImporter().load(project(tmp_path, 'build:\n  python_version: 3.10\npredict: "predict.py:Predictor"\n'))
+    spec = CogImporter().load(project(tmp_path,
+                                      'build:\n  python_version: 3.10\npredict: "predict.py:Predictor"\n'))
     assert spec.image.python == "3.10" and spec.image.base == "python:3.10-slim-bookworm"
     assert spec.hardware.machine_type == "S"
 
@@ -248,12 +253,14 @@ def test_no_cog_in_the_image_when_nothing_kept_imports_it(tmp_path: Path) -> Non
     ('build:\n  gpu: true\n  python_packages: ["torch==2.8.0"]\n', "https://download.pytorch.org/whl/cu129"),
     # CUDA 12.8 has no torch 2.1.2 build: cog installs the newest one below it (cu121) and warns (FM113)
     ('build:\n  gpu: true\n  cuda: "12.8"\n  python_packages: ["torch==2.1.2"]\n', "https://download.pytorch.org/whl/cu121"),
-    ('build:\n  gpu: true\n  cuda: "11.3"\n  python_packages: ["torch==2.4.1"]\n', None),  # no build at or below 11.3
+    # no build at or below 11.3
+    ('build:\n  gpu: true\n  cuda: "11.3"\n  python_packages: ["torch==2.4.1"]\n', None),
     ('build:\n  python_packages: ["torch"]\n', None),  # not pinned
     ('build:\n  python_packages: ["torch==2.3.1"]\nenvironment: ["PIP_EXTRA_INDEX_URL=https://mirror.example/simple"]\n',
      "https://mirror.example/simple"),  # the user's own index wins
 ])
-def test_pinned_torch_comes_from_the_pytorch_index_like_cog(tmp_path: Path, yaml_text: str, index: str | None) -> None:
+def test_pinned_torch_comes_from_the_pytorch_index_like_cog(tmp_path: Path, yaml_text: str,
+                                                            index: str | None) -> None:
     root = project(tmp_path, yaml_text + 'predict: "predict.py:Predictor"\n')
     spec = CogImporter().load(root)
     assert spec.image.env.get("PIP_EXTRA_INDEX_URL") == index
@@ -272,12 +279,14 @@ def test_pinned_torch_comes_from_the_pytorch_index_like_cog(tmp_path: Path, yaml
 def test_reference_without_a_class_picks_like_cogs_loader(tmp_path: Path, ref: str, classes: list[str],
                                                            expected: str | None) -> None:
     body = "from cog import BasePredictor\n" + "".join(
-        f"\n\nclass {c}(BasePredictor):\n    def predict(self, x: int = 1) -> int:\n        return x\n" for c in classes)
+        f"\n\nclass {c}(BasePredictor):\n    def predict(self, x: int = 1) -> int:\n        return x\n"
+        for c in classes)
     root = project(tmp_path, f'predict: "{ref}"\n', {"predict.py": body})
     if expected is None:
         with pytest.raises(SourceError) as info:
             CogImporter().load(root)
-        assert (info.value.file, info.value.line) == ("cog.yaml", 1) and "neither Runner nor Predictor" in info.value.message
+        assert ((info.value.file, info.value.line) == ("cog.yaml", 1)
+                and "neither Runner nor Predictor" in info.value.message)
         return
     spec = CogImporter().load(root)
     assert spec.class_name == expected and spec.decisions[0].source == f'predict: "{ref}"'
@@ -288,7 +297,8 @@ def test_gpu_image_gets_build_python_version_like_cog(tmp_path: Path) -> None:
     the image's Python minor version must match the one `fal deploy` runs with."""
     from falmigrate.convert import convert
 
-    root = project(tmp_path, 'build:\n  gpu: true\n  python_version: "3.12"\npredict: "predict.py:Predictor"\n')
+    root = project(tmp_path,
+                   'build:\n  gpu: true\n  python_version: "3.12"\npredict: "predict.py:Predictor"\n')
     spec = CogImporter().load(root)
     assert spec.image.python == "3.12" and spec.image.base.startswith("nvidia/cuda:")
     assert "python3" not in spec.image.system_packages and "FM112" not in rules(spec)
@@ -298,7 +308,9 @@ def test_gpu_image_gets_build_python_version_like_cog(tmp_path: Path) -> None:
 
 
 def test_torch_without_wheels_for_the_python_is_a_finding(tmp_path: Path) -> None:
-    spec = CogImporter().load(project(tmp_path, 'build:\n  python_version: "3.13"\n  python_packages: ["torch==2.1.2"]\n'
-                                                 'predict: "predict.py:Predictor"\n'))
+    spec = CogImporter().load(project(tmp_path,
+                                      'build:\n  python_version: "3.13"\n  '
+                                      'python_packages: ["torch==2.1.2"]\n'
+                                      'predict: "predict.py:Predictor"\n'))
     finding = next(f for f in spec.findings if f.rule == "FM113")
     assert finding.location.line == 2 and "Python 3.13" in finding.message

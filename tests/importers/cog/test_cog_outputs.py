@@ -27,8 +27,9 @@ def project(tmp_path: Path, predict: str, yaml_text: str = 'predict: "predict.py
 
 
 def predictor(returns: str, body: str, extra: str = "") -> str:
-    return (f"from typing import Iterator, List\nfrom cog import BaseModel, BasePredictor, Input, Path\n{extra}\n\n"
-            f"class Predictor(BasePredictor):\n    def predict(self, n: int = Input(default=1)) -> {returns}:\n"
+    return ("from typing import Iterator, List\nfrom cog import BaseModel, BasePredictor, "
+            f"Input, Path\n{extra}\n\nclass Predictor(BasePredictor):\n    def predict(self, n: int = "
+            f"Input(default=1)) -> {returns}:\n"
             + textwrap.indent(textwrap.dedent(body), "        "))
 
 
@@ -91,9 +92,10 @@ def test_image_fixture_answers_an_image_offline(tmp_path: Path) -> None:
         "    print('TYPE=' + body['content_type'])\n"
         "    print('MAGIC=' + base64.b64decode(body['url'].split(',', 1)[1])[:8].hex())\n"
     )
-    proc = subprocess.run([sys.executable, "-c", probe, str(out / "fal_app.py")], cwd=out, capture_output=True,
-                          text=True, timeout=120, check=True)
-    found = dict(line.split("=", 1) for line in proc.stdout.splitlines() if line[:6] in ("SCHEMA", "TYPE=i", "MAGIC="))
+    proc = subprocess.run([sys.executable, "-c", probe, str(out / "fal_app.py")], cwd=out,
+                          capture_output=True, text=True, timeout=120, check=True)
+    found = dict(line.split("=", 1) for line in proc.stdout.splitlines()
+                 if line[:6] in ("SCHEMA", "TYPE=i", "MAGIC="))
     schema, content_type, magic = json.loads(found["SCHEMA"]), found["TYPE"], found["MAGIC"]
     assert schema["$defs"]["Image"]["ui"]["field"] == "image"
     assert content_type == "image/png" and magic == "89504e470d0a1a0a"
@@ -184,7 +186,8 @@ def test_weights_entries_are_copied_to_their_targets(tmp_path: Path) -> None:
 def test_weights_of_the_wrong_shape_are_a_source_error(tmp_path: Path) -> None:
     from falmigrate.errors import SourceError
 
-    root = project(tmp_path, predictor("str", 'return "x"\n'), 'predict: "predict.py:Predictor"\nweights: w.bin\n')
+    root = project(tmp_path, predictor("str", 'return "x"\n'),
+                   'predict: "predict.py:Predictor"\nweights: w.bin\n')
     with pytest.raises(SourceError) as info:
         CogImporter().load(root)
     assert (info.value.file, info.value.line) == ("cog.yaml", 2)

@@ -19,7 +19,8 @@ NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file(
 # Cases refused before predict runs (cog's input checks / fal's 422): both sides must fail.
 FAILING = {("choices", "bad_choice"), ("choices", "too_many_steps"), ("choices", "bad_tag"),
            ("runner_run", "missing_document"), ("image_output", "bad_color"),
-           ("secret_mounts", "train_too_many_steps"), ("run_curl", "bad_separator"), ("run_curl", "empty_title"),
+           ("secret_mounts", "train_too_many_steps"), ("run_curl", "bad_separator"),
+           ("run_curl", "empty_title"),
            ("multi_model", "ragged"), ("multi_model", "scale_too_big"), ("function_train", "bad_style"),
            ("function_train", "train_missing_examples"), ("gpu_devel", "not_numbers"),
            ("gpu_devel", "precision_too_high"), ("future_annotations", "too_many_sentences"),
@@ -83,7 +84,8 @@ def test_a_changed_app_is_caught(converted: dict[str, Path], tmp_path: Path) -> 
     for path in converted["text_io"].iterdir():
         (out / path.name).write_bytes(path.read_bytes())
     app = out / "fal_app.py"
-    app.write_text(app.read_text().replace("self.model.generate(text, shout)", "self.model.generate(text, True)"))
+    app.write_text(app.read_text().replace("self.model.generate(text, shout)",
+                                           "self.model.generate(text, True)"))
     report = verify(FIXTURES / "text_io" / "input", out, load_cases(FIXTURES / "text_io" / "cases.json"),
                     platform="cog")
     assert not report["ok"] and report["failed"] == 1
@@ -101,11 +103,12 @@ def test_stream_endpoint_sends_server_sent_events(converted: dict[str, Path]) ->
         "with falside.client(falside.pick_app(module)) as c:\n"
         "    r = c.post('/stream', json={'max_tokens': 3})\n"
         "    print(r.headers['content-type'])\n"
-        "    print(json.dumps([json.loads(line[6:]) for line in r.text.splitlines() if line.startswith('data: ')]))\n"
+        "    print(json.dumps([json.loads(line[6:]) for line in r.text.splitlines() if "
+        "line.startswith('data: ')]))\n"
     )
     out = converted["streaming"]
-    proc = subprocess.run([sys.executable, "-c", probe, str(out / "fal_app.py")], cwd=out, capture_output=True,
-                          text=True, timeout=120, check=True)
+    proc = subprocess.run([sys.executable, "-c", probe, str(out / "fal_app.py")], cwd=out,
+                          capture_output=True, text=True, timeout=120, check=True)
     lines = proc.stdout.strip().splitlines()
     assert lines[-2].startswith("text/event-stream")
     assert json.loads(lines[-1]) == [" lazy", " over", " lazy"]
@@ -121,24 +124,30 @@ def test_every_fixture_has_a_mutation() -> None:
 WRAP_OUTPUTS = [("", ("\n\n_falmigrate_kept = _falmigrate_value\n\n\n"  # "" = append to the module
                       "def _falmigrate_value(value):\n    return ['changed', _falmigrate_kept(value)]\n"))]
 ACCEPT_REFUSED = {
-    "choices": [[("Literal['plain', 'fancy', 'loud']", "str")], [("pattern='^[a-z]+$'", "pattern='^[a-zA-Z]+$'")]],
+    "choices": [[("Literal['plain', 'fancy', 'loud']", "str")],
+                [("pattern='^[a-z]+$'", "pattern='^[a-zA-Z]+$'")]],
     "image_output": [[("Literal['red', 'green', 'blue']", "str"),
-                      ("color = request.color", "color = request.color if request.color in COLORS else 'red'")]],
-    "runner_run": [[("document: str = Field(...,", "document: str = Field(default='data:text/plain;base64,eAo=',")]],
+                      ("color = request.color",
+                       "color = request.color if request.color in COLORS else 'red'")]],
+    "runner_run": [[("document: str = Field(...,",
+                     "document: str = Field(default='data:text/plain;base64,eAo=',")]],
     "secret_mounts": [[("Field(default=1, ge=1, le=100)", "Field(default=1, ge=1)")]],
     "run_curl": [[("Literal['-', '_']", "str")], [("min_length=1", "min_length=0")]],
     "multi_model": [[("scale: int = Field(default=2, ge=1, le=4)", "scale: int = Field(default=2, ge=1)"),
                      ("grid = request.grid", "grid = request.grid if '\\n3' not in request.grid else '1'")]],
     "function_train": [[("Literal['shout', 'whisper', 'title', 'spongebob']", "str")],
-                       [("examples: str = Field(...,", "examples: str = Field(default='data:text/plain;base64,eAo=',")]],
-    "gpu_devel": [[("precision: int = Field(default=4, ge=0, le=8)", "precision: int = Field(default=4, ge=0)"),
+                       [("examples: str = Field(...,",
+                         "examples: str = Field(default='data:text/plain;base64,eAo=',")]],
+    "gpu_devel": [[("precision: int = Field(default=4, ge=0, le=8)",
+                    "precision: int = Field(default=4, ge=0)"),
                    ("matrix = request.matrix", "matrix = request.matrix.replace('a,b', '1')")]],
     "future_annotations": [[("Field(default=2, ge=1, le=5)", "Field(default=2, ge=1)"),
                             ("min_length=1)", "min_length=0)")]],
 }
 
 
-def _mutated_report(name: str, converted: dict[str, Path], tmp_path: Path, edits: list[tuple[str, str]]) -> dict:
+def _mutated_report(name: str, converted: dict[str, Path], tmp_path: Path,
+                    edits: list[tuple[str, str]]) -> dict:
     out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
     shutil.copytree(converted[name], out)
     app = out / "fal_app.py"
@@ -172,7 +181,8 @@ def test_verify_cli_exit_codes(converted: dict[str, Path], tmp_path: Path) -> No
     from falmigrate.cli.app import app as cli_app
 
     src, cases = FIXTURES / "choices" / "input", FIXTURES / "choices" / "cases.json"
-    agree = CliRunner().invoke(cli_app, ["verify", str(src), str(converted["choices"]), "--cases", str(cases)])
+    agree = CliRunner().invoke(cli_app,
+                               ["verify", str(src), str(converted["choices"]), "--cases", str(cases)])
     assert agree.exit_code == 0, agree.output
     out = tmp_path / "out"
     shutil.copytree(converted["choices"], out)
@@ -183,7 +193,8 @@ def test_verify_cli_exit_codes(converted: dict[str, Path], tmp_path: Path) -> No
     assert "too_many_steps" in differ.output
 
 
-def test_default_case_lets_each_side_apply_its_own_defaults(converted: dict[str, Path], tmp_path: Path) -> None:
+def test_default_case_lets_each_side_apply_its_own_defaults(converted: dict[str, Path],
+                                                            tmp_path: Path) -> None:
     """Without --cases, cog projects run one case with an empty input: a default changed in the
     generated request model is caught (sending the importer's defaults to both sides would hide it)."""
     from falmigrate.verify import runners

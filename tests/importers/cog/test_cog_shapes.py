@@ -50,9 +50,11 @@ def test_several_cog_projects_need_entry_exit_2_listing_them(tmp_path: Path) -> 
     out = tmp_path / "out"
     result = CliRunner().invoke(cli_app, ["convert", str(src), "-o", str(out)])
     assert result.exit_code == 2
-    assert "models/captioner/cog.yaml, models/upscaler/cog.yaml" in result.output and "--entry" in result.output
+    assert ("models/captioner/cog.yaml, models/upscaler/cog.yaml" in result.output
+            and "--entry" in result.output)
     assert not out.exists()
-    chosen = CliRunner().invoke(cli_app, ["convert", str(src), "-o", str(out), "--entry", "models/upscaler/cog.yaml"])
+    chosen = CliRunner().invoke(cli_app,
+                                ["convert", str(src), "-o", str(out), "--entry", "models/upscaler/cog.yaml"])
     assert chosen.exit_code == 0, chosen.output
     # the output is the chosen project's folder (cog's build context), nothing of the other project
     assert (out / "pixels.py").is_file() and (out / "weights" / "kernel.json").is_file()
@@ -119,14 +121,17 @@ def test_function_predictor_becomes_an_app_class(tmp_path: Path) -> None:
     spec = load(tmp_path)
     assert spec.class_name == "RunApp" and spec.details.class_name is None and spec.details.method == "run"
     code = convert(tmp_path, "cog").files["fal_app.py"]
-    assert "class RunApp(fal.App):" in code and '@fal.endpoint("/")' in code and "def run(self, request: RunInput)" in code
+    assert ("class RunApp(fal.App):" in code and '@fal.endpoint("/")' in code
+            and "def run(self, request: RunInput)" in code)
     assert "from cog import" not in code and "import cog" not in code
     compile(code, "fal_app.py", "exec")
 
 
 @pytest.mark.parametrize("trainer, rule", [
-    ("from cog import Input, Path\n\ndef train(n: int = Input(default=1)) -> Path:\n    return Path('w')\n", "FM124"),
-    ("class Trainer:\n    def train(self, n: int = 1) -> str:\n        return 'w'\n", "FM104"),  # not a function
+    ("from cog import Input, Path\n\ndef train(n: int = Input(default=1)) -> Path:\n    return Path('w')\n",
+     "FM124"),
+    # not a function
+    ("class Trainer:\n    def train(self, n: int = 1) -> str:\n        return 'w'\n", "FM104"),
     ("def other(n: int = 1) -> str:\n    return 'w'\n", "FM104"),  # no function named train
     (None, "FM104"),  # the file is missing
 ])
@@ -156,12 +161,14 @@ def test_without_train_there_is_no_trainer(tmp_path: Path) -> None:
      "    @cog.input('x', type=str, default='a', help='x')\n    def predict(self, x):\n        return x\n"),
      "`@cog.input(…)` on predict()"),
 ])
-def test_the_pre_0_1_api_is_refused_naming_the_construct(tmp_path: Path, predict: str, construct: str) -> None:
+def test_the_pre_0_1_api_is_refused_naming_the_construct(tmp_path: Path, predict: str,
+                                                         construct: str) -> None:
     write(tmp_path, {"cog.yaml": YAML, "predict.py": predict})
     with pytest.raises(SourceError) as info:
         load(tmp_path)
     assert construct in info.value.message and "pre-0.1 API" in info.value.message
-    assert info.value.file == "predict.py" and info.value.line in (3, 5) and "BasePredictor" in info.value.hint
+    assert (info.value.file == "predict.py" and info.value.line in (3, 5)
+            and "BasePredictor" in info.value.hint)
 
 
 # --- findings, each with and without its construct ---------------------------------------------------
@@ -187,7 +194,8 @@ def test_fm121_cuda_in_the_code_without_build_gpu_chooses_a_gpu(tmp_path: Path) 
     (note,) = [f for f in spec.findings if f.rule == "FM121"]
     assert 'the device "cuda"' in note.message and note.location.file == "predict.py"
     assert spec.hardware.gpu and spec.hardware.machine_type == "GPU-A100" and "-devel-" in spec.image.base
-    kept = _with_predict(tmp_path / "b", CUDA_PREDICT, yaml_text=YAML.replace("build:\n", "build:\n  gpu: false\n"))
+    kept = _with_predict(tmp_path / "b", CUDA_PREDICT,
+                         yaml_text=YAML.replace("build:\n", "build:\n  gpu: false\n"))
     assert "FM121" in rules(kept) and not kept.hardware.gpu  # cog.yaml said CPU: kept, with the warning
     quiet = _with_predict(tmp_path / "c", CUDA_PREDICT.replace('"cuda"', '"cpu"'))
     assert "FM121" not in rules(quiet) and not quiet.hardware.gpu
@@ -221,14 +229,16 @@ if __name__ == "__main__":
 
 def test_fm122_module_level_argparse_parses_an_empty_list(tmp_path: Path) -> None:
     root = write(tmp_path / "a", {"cog.yaml": YAML, "predict.py": ARGPARSE,
-                                  "helpers.py": "import argparse\nOPTS = argparse.ArgumentParser().parse_known_args()\n"})
+                                  "helpers.py": ("import argparse\nOPTS = "
+                                                 "argparse.ArgumentParser().parse_known_args()\n")})
     spec = load(root)
     found = [f for f in spec.findings if f.rule == "FM122"]
     assert [(f.location.file, f.location.line) for f in found] == [("helpers.py", 2), ("predict.py", 7)]
     code = convert(root, "cog").files["fal_app.py"]
     assert "ARGS = parser.parse_args([])" in code  # module level: the parser's defaults, as under cog
     assert "    return parser.parse_args()" in code and "    print(parser.parse_args())" in code  # left alone
-    quiet = _with_predict(tmp_path / "b", ARGPARSE.replace("ARGS = parser.parse_args()", "ARGS = parser.parse_args([])"))
+    quiet = _with_predict(tmp_path / "b",
+                          ARGPARSE.replace("ARGS = parser.parse_args()", "ARGS = parser.parse_args([])"))
     assert "FM122" not in rules(quiet)
 
 
@@ -240,31 +250,36 @@ MODEL = os.environ.get("MODEL_NAME", "base")
 LABEL = f"{MODEL}-v2"
 
 class Predictor(BasePredictor):
-    def predict(self, label: str = Input(default=LABEL), steps: int = Input(default=int(os.getenv("STEPS", "20")))) -> str:
+    def predict(self, label: str = Input(default=LABEL),
+                steps: int = Input(default=int(os.getenv("STEPS", "20")))) -> str:
         return label * steps
 """
 
 
 def test_fm123_env_var_defaults_use_cog_yaml_then_the_literal(tmp_path: Path) -> None:
-    spec = _with_predict(tmp_path / "a", ENV_DEFAULT, yaml_text=YAML + 'environment:\n  - "MODEL_NAME=large"\n')
+    spec = _with_predict(tmp_path / "a", ENV_DEFAULT,
+                         yaml_text=YAML + 'environment:\n  - "MODEL_NAME=large"\n')
     label, steps = spec.endpoints[0].inputs
     assert (label.default, steps.default) == ("large-v2", 20)
     messages = [f.message for f in spec.findings if f.rule == "FM123"]
     assert any("MODEL_NAME ('large', set by cog.yaml" in m for m in messages)
     assert any("STEPS ('20', the read's literal default)" in m for m in messages)
-    plain = _with_predict(tmp_path / "b", ENV_DEFAULT.replace('os.environ.get("MODEL_NAME", "base")', '"base"')
+    plain = _with_predict(tmp_path / "b",
+                          ENV_DEFAULT.replace('os.environ.get("MODEL_NAME", "base")', '"base"')
                           .replace('int(os.getenv("STEPS", "20"))', "20"))
     assert "FM123" not in rules(plain) and plain.endpoints[0].inputs[0].default == "base-v2"
 
 
 def test_fm126_work_at_import(tmp_path: Path) -> None:
-    loads = PREDICT.replace("class Predictor", 'from transformers import AutoModel\nMODEL = AutoModel.from_pretrained("x")\n\n'
-                                               "class Predictor")
+    loads = PREDICT.replace("class Predictor",
+                            'from transformers import AutoModel\nMODEL = AutoModel.from_pretrained("x")\n\n'
+                            "class Predictor")
     spec = _with_predict(tmp_path / "a", loads)
     (note,) = [f for f in spec.findings if f.rule == "FM126"]
     assert "AutoModel.from_pretrained" in note.message and note.location.line == 5
-    moved = PREDICT.replace("    def predict", '    def setup(self):\n        self.m = AutoModel.from_pretrained("x")\n\n'
-                                              "    def predict")
+    moved = PREDICT.replace("    def predict",
+                            '    def setup(self):\n        self.m = AutoModel.from_pretrained("x")\n\n'
+                            "    def predict")
     assert "FM126" not in rules(_with_predict(tmp_path / "b", moved))
 
 
@@ -280,7 +295,8 @@ def test_fm119_cog_layout_in_run_steps_and_scripts(tmp_path: Path) -> None:
                          extra={"scripts/serve.sh": "#!/bin/sh\npython -m cog.server.http\n"})
     found = sorted((f.location.file, f.location.line) for f in spec.findings if f.rule == "FM119")
     assert found == [("cog.yaml", 3), ("scripts/serve.sh", 2)]
-    assert "FM119" not in rules(_with_predict(tmp_path / "b", PREDICT, extra={"scripts/serve.sh": "#!/bin/sh\necho ok\n"}))
+    assert "FM119" not in rules(_with_predict(tmp_path / "b", PREDICT,
+                                              extra={"scripts/serve.sh": "#!/bin/sh\necho ok\n"}))
 
 
 @pytest.mark.parametrize("yaml_extra, required", [
@@ -320,13 +336,15 @@ def test_future_annotations_keep_a_json_request_body(tmp_path: Path) -> None:
 
     out = tmp_path / "out"
     write_output(convert(FIXTURES / "future_annotations" / "input", "cog"), out)
-    probe = ("import json, sys\nfrom falmigrate.verify import falside\nmodule = falside.load_module(sys.argv[1])\n"
-             "with falside.client(falside.pick_app(module)) as c:\n"
+    probe = ("import json, sys\nfrom falmigrate.verify import falside\n"
+             "module = falside.load_module(sys.argv[1])\nwith "
+             "falside.client(falside.pick_app(module)) as c:\n"
              "    body = c.get('/openapi.json').json()['paths']['/']['post']['requestBody']\n"
              "    answer = c.post('/', json={'text': 'One. Two two. Three three three.'})\n"
              "    print(json.dumps([sorted(body['content']), answer.status_code, answer.json()]))\n")
-    proc = subprocess.run([sys.executable, "-c", probe, str(out / "fal_app.py")], cwd=out, capture_output=True,
-                          text=True, timeout=120, check=True)
+    proc = subprocess.run([sys.executable, "-c", probe, str(out / "fal_app.py")], cwd=out,
+                          capture_output=True, text=True, timeout=120, check=True)
     content, status, answer = json.loads(proc.stdout.strip().splitlines()[-1])
     assert content == ["application/json"] and status == 200
-    assert answer["sentences"] == 2 and "from __future__ import annotations" in (out / "fal_app.py").read_text()
+    assert (answer["sentences"] == 2
+            and "from __future__ import annotations" in (out / "fal_app.py").read_text())

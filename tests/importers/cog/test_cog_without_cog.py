@@ -43,5 +43,6 @@ def test_converted_app_runs_without_the_cog_package(name: str, tmp_path: Path) -
     assert line is not None, proc.stderr[-2000:]
     codes = dict(json.loads(line[6:]))
     # 500 only where the user's code fails under cog too (e.g. a ragged grid): never an import problem
-    assert all(code in (200, 422) or (code == 500 and (name, case) in FAILING) for case, code in codes.items()), codes
+    assert all(code in (200, 422) or (code == 500 and (name, case) in FAILING)
+               for case, code in codes.items()), codes
     assert 200 in codes.values(), codes

@@ -21,7 +21,8 @@ def options(case_dir: Path) -> dict:
 
 def request_of(case_dir: Path) -> ImportRequest:
     found = options(case_dir)
-    return ImportRequest(entry=found.get("entry"), dockerfile=found.get("dockerfile"), context=found.get("context"))
+    return ImportRequest(entry=found.get("entry"), dockerfile=found.get("dockerfile"),
+                         context=found.get("context"))
 
 
 @pytest.fixture

@@ -54,7 +54,8 @@ def sse(path):
     return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
 
 
-report = {"health": wait_healthy(time.monotonic() + 120), "all_interfaces": listens_on_all_interfaces(plan["port"])}
+report = {"health": wait_healthy(time.monotonic() + 120),
+          "all_interfaces": listens_on_all_interfaces(plan["port"])}
 if plan.get("route"):
     method, path, body = plan["route"]
     report["route"] = call(method, path, body)

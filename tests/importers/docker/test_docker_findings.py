@@ -83,7 +83,8 @@ def test_fm032_a_process_the_launcher_starts_next_to_the_server(fixture_copy):
 def test_fm033_a_data_file_the_repository_lacks(fixture_copy):
     root = fixture_copy("dockerdir_from_root")
     assert "FM033" in _rules(root)
-    _edit(root / "src/embedder/settings.py", '"/models/embedder-v3.safetensors"', '"weights/embedder-v3.safetensors"')
+    _edit(root / "src/embedder/settings.py", '"/models/embedder-v3.safetensors"',
+          '"weights/embedder-v3.safetensors"')
     assert "FM033" in _rules(root)
     (root / "weights").mkdir()
     (root / "weights/embedder-v3.safetensors").write_bytes(b"\0")

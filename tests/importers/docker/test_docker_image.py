@@ -37,7 +37,8 @@ def test_patched_command_listens_on_all_interfaces(tmp_path, docker_client, fal_
 
 
 @pytest.mark.parametrize("case", NATIVE)
-def test_native_image_imports_the_app_from_anywhere(case, tmp_path, docker_client, fal_base_image, base_image):
+def test_native_image_imports_the_app_from_anywhere(case, tmp_path, docker_client,
+                                                    fal_base_image, base_image):
     result = convert(FIXTURES / case / "input", "docker", native=True)
     out = write_output(result, tmp_path / "out")
     tag = f"falmigrate-test/docker-native-{case.replace('_', '-')}:latest"
@@ -46,7 +47,8 @@ def test_native_image_imports_the_app_from_anywhere(case, tmp_path, docker_clien
              f"cls = getattr(module, {result.spec.class_name!r}); print(issubclass(cls, fal.App))")
     try:
         output = docker_client.containers.run(tag, ["python3", "-c", check], remove=True, working_dir="/",
-                                              entrypoint=[], network_mode="none", environment={"PYTHONPATH": ""})
+                                              entrypoint=[], network_mode="none",
+                                              environment={"PYTHONPATH": ""})
     finally:
         docker_client.images.remove(tag, force=True)
     assert output.decode().strip().splitlines()[-1] == "True"

@@ -11,14 +11,16 @@ from falmigrate.importers.dockerfile import DockerImporter
 from tests.importers.docker.conftest import FIXTURES
 
 EXPECTED = {  # kind, port, health path, code folder, command (a command-line port marked {port})
-    "fastapi_uvicorn": ("uvicorn", 8000, "/health", "", ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "{port}"]),
+    "fastapi_uvicorn": ("uvicorn", 8000, "/health", "",
+                        ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "{port}"]),
     "flask_gunicorn": ("gunicorn", 5000, "/healthz", "",
                        ["/bin/sh", "-c", "gunicorn --workers $WORKERS --bind 0.0.0.0:{port} app:app"]),
     "multi_stage": ("uvicorn", 8080, "/ready", "src",
                     ["python", "-m", "uvicorn", "api.service:app", "--host", "0.0.0.0", "--port", "{port}"]),
     "http_server": ("python", 9000, "/health", "", ["python", "server.py"]),
     "entrypoint_script": ("flask", 7000, "/ping", "",
-                          ["/bin/sh", "./docker-entrypoint.sh", "flask", "run", "--host", "0.0.0.0", "--port", "{port}"]),
+                          ["/bin/sh", "./docker-entrypoint.sh", "flask", "run", "--host", "0.0.0.0", "--port",
+                           "{port}"]),
     "spaces_healthcheck_user": ("python", 7860, "/healthz", "", ["python", "app.py", "--port", "8080"]),
     "node_server": ("node", 3000, "/health", "", ["node", "server.js"]),
 }
@@ -58,7 +60,8 @@ def test_flask_fixture_describes_the_build():
 
 def test_multi_stage_keeps_pre_from_args_and_stages():
     spec = DockerImporter().load(FIXTURES / "multi_stage" / "input")
-    assert spec.image.base == "python:3.11-slim"  # ${PYTHON_VERSION} read for analysis, never written expanded
+    # ${PYTHON_VERSION} read for analysis, never written expanded
+    assert spec.image.base == "python:3.11-slim"
     assert spec.image.env["APP_PORT"] == "8080" and spec.server.native_module == "api.service:app"
     assert spec.server.port == 8080  # no port of fal's is reserved on the image-only route
 
@@ -78,7 +81,8 @@ def test_dockerdir_fixture_reads_the_root_layout():
     assert spec.details.port_variable == "APP_PORT" and spec.server.port == 8000
     assert spec.image.build_secrets == ["hf_token"] and spec.image.code_dirs == ["/srv", "/srv/src"]
     (edit,) = spec.image.dockerfile.edits
-    assert edit.line == 29 and edit.lines == ["CMD uvicorn --host 0.0.0.0 embedder.api:app --port ${APP_PORT} --workers 1"]
+    assert (edit.line == 29
+            and edit.lines == ["CMD uvicorn --host 0.0.0.0 embedder.api:app --port ${APP_PORT} --workers 1"])
     assert spec.hardware.machine_type == "GPU-A100"
     rules = sorted(f.rule for f in spec.findings)
     assert rules == ["FM030", "FM031", "FM031", "FM033"]
@@ -90,7 +94,8 @@ def test_spaces_fixture_health_timing_and_ignored_port_flag():
     assert (health.path, health.start_period_seconds, health.timeout_seconds, health.failure_threshold) == \
         ("/healthz", 20, 5, 3)
     (finding,) = spec.findings
-    assert finding.rule == "FM410" and "--port 8080" in finding.message and str(finding.location) == "Dockerfile:17"
+    assert (finding.rule == "FM410" and "--port 8080" in finding.message
+            and str(finding.location) == "Dockerfile:17")
     assert spec.details.port_movable is False  # the code binds 7860 itself
 
 
@@ -104,7 +109,8 @@ def test_node_fixture_needs_no_python():
 def test_detect_prefers_dockerfiles_with_a_command(project):
     assert DockerImporter().detect(FIXTURES / "fastapi_uvicorn" / "input") == 0.5
     assert DockerImporter().detect(project({"Dockerfile": "FROM x\n"})) == 0.2
-    assert DockerImporter().detect(FIXTURES / "dockerdir_from_root" / "input") == 0.15  # only docker/Dockerfile.prod
+    # only docker/Dockerfile.prod
+    assert DockerImporter().detect(FIXTURES / "dockerdir_from_root" / "input") == 0.15
     assert isinstance(detect(FIXTURES / "http_server" / "input"), DockerImporter)
 
 
@@ -151,9 +157,10 @@ def test_port_mismatch_and_health_from_code(project):
 
 def test_code_dir_and_build_secrets(project):
     root = project({
-        "Dockerfile": "FROM python:3.11\nWORKDIR /w\nRUN --mount=type=secret,id=hf,target=/run/hf make weights\n"
-                      "COPY app/ .\nCMD uvicorn m:app --host 0.0.0.0 --port 81\n",
-        "app/m.py": "from fastapi import FastAPI\napp = FastAPI()\n@app.get('/ping')\ndef p():\n    return 1\n",
+        "Dockerfile": "FROM python:3.11\nWORKDIR /w\nRUN --mount=type=secret,id=hf,target=/run/hf make "
+                      "weights\nCOPY app/ .\nCMD uvicorn m:app --host 0.0.0.0 --port 81\n",
+        "app/m.py": ("from fastapi import FastAPI\napp = FastAPI()\n@app.get('/ping')\n"
+                     "def p():\n    return 1\n"),
     })
     spec = DockerImporter().load(root)
     assert spec.details.server_dir == "app"

@@ -15,9 +15,9 @@ from falmigrate.importers.dockerfile.server import image_repository
 
 FASTAPI = "from fastapi import FastAPI\napp = FastAPI()\n\n@app.get('/healthz')\ndef ok():\n    return {}\n"
 FLASK = "from flask import Flask\napp = Flask(__name__)\n\n@app.route('/ping')\ndef ok():\n    return 'ok'\n"
-HTTP_SERVER = ("from http.server import BaseHTTPRequestHandler, HTTPServer\n\nclass H(BaseHTTPRequestHandler):\n"
-               "    def do_GET(self):\n        if self.path == '/health':\n            self.send_response(200)\n\n"
-               "HTTPServer(('0.0.0.0', 7000), H).serve_forever()\n")
+HTTP_SERVER = ("from http.server import BaseHTTPRequestHandler, HTTPServer\n\n"
+               "class H(BaseHTTPRequestHandler):\n    def do_GET(self):\n        if self.path == '/health':\n"
+               "            self.send_response(200)\n\nHTTPServer(('0.0.0.0', 7000), H).serve_forever()\n")
 HEAD = "FROM python:3.11-slim\nWORKDIR /app\nCOPY . .\n"
 
 
@@ -28,7 +28,8 @@ HEAD = "FROM python:3.11-slim\nWORKDIR /app\nCOPY . .\n"
      "uvicorn", 8002, "/healthz", ["/bin/sh", "-c", "uvicorn main:app --host 0.0.0.0 --port {port}"]),
     ('CMD ["gunicorn", "--bind=0.0.0.0:5005", "wsgi:app"]', {"wsgi.py": FLASK},
      "gunicorn", 5005, "/ping", ["gunicorn", "--bind=0.0.0.0:{port}", "wsgi:app"]),
-    ('CMD ["hypercorn", "main:app"]', {"main.py": FASTAPI}, "hypercorn", 8000, "/healthz", ["hypercorn", "main:app"]),
+    ('CMD ["hypercorn", "main:app"]', {"main.py": FASTAPI}, "hypercorn", 8000, "/healthz",
+     ["hypercorn", "main:app"]),
     ('CMD ["fastapi", "run", "--port", "8010"]', {"main.py": FASTAPI},
      "fastapi", 8010, "/healthz", ["fastapi", "run", "--port", "{port}"]),
     ("ENV FLASK_APP=web.py\nCMD flask run --host=0.0.0.0 --port=5050", {"web.py": FLASK},
@@ -39,8 +40,10 @@ HEAD = "FROM python:3.11-slim\nWORKDIR /app\nCOPY . .\n"
      "torchserve", 8080, "/ping", ["torchserve", "--start", "--model-store", "/m", "--foreground"]),
     ('CMD ["text-generation-launcher", "--model-id", "gpt2", "--port", "3000"]', {},
      "tgi", 3000, "/health", ["text-generation-launcher", "--model-id", "gpt2", "--port", "{port}"]),
-    ('ENTRYPOINT ["python3", "-m", "vllm.entrypoints.openai.api_server"]\nCMD ["--model", "m", "--port", "8100"]', {},
-     "vllm", 8100, "/health", ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "m", "--port", "{port}"]),
+    (('ENTRYPOINT ["python3", "-m", "vllm.entrypoints.openai.api_server"]\n'
+      'CMD ["--model", "m", "--port", "8100"]'), {},
+     "vllm", 8100, "/health",
+     ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "m", "--port", "{port}"]),
 ])
 def test_launcher_forms_in_a_dockerfile(project, cmd, files, kind, port, health, command):
     root = project({"Dockerfile": HEAD + cmd + "\n", **files})
@@ -50,7 +53,8 @@ def test_launcher_forms_in_a_dockerfile(project, cmd, files, kind, port, health,
 
 
 @pytest.mark.parametrize(("dockerfile", "kind", "port", "command"), [
-    ("FROM ghcr.io/huggingface/text-generation-inference:2.4.0\nCMD [\"--model-id\", \"gpt2\", \"--port\", \"8085\"]\n",
+    (("FROM ghcr.io/huggingface/text-generation-inference:2.4.0\n"
+      "CMD [\"--model-id\", \"gpt2\", \"--port\", \"8085\"]\n"),
      "tgi", 8085, ["text-generation-launcher", "--model-id", "gpt2", "--port", "{port}"]),
     ("FROM vllm/vllm-openai:v0.6.3\nCMD [\"--model\", \"facebook/opt-125m\"]\n",
      "vllm", 8000, ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model", "facebook/opt-125m"]),
@@ -80,15 +84,18 @@ def test_gunicorn_port_from_its_config_file(project):
     default = project({"Dockerfile": HEAD + 'CMD ["gunicorn", "wsgi:app"]\n',
                        "gunicorn.conf.py": 'bind = "0.0.0.0:7002"\n', "wsgi.py": FLASK})
     assert DockerImporter().load(default).server.port == 7002  # gunicorn reads ./gunicorn.conf.py itself
-    env = project({"Dockerfile": HEAD + 'ENV GUNICORN_CMD_ARGS="--bind=0.0.0.0:7003 -w 2"\nCMD ["gunicorn", "wsgi:app"]\n',
+    env = project({"Dockerfile": HEAD
+                   + 'ENV GUNICORN_CMD_ARGS="--bind=0.0.0.0:7003 -w 2"\nCMD ["gunicorn", "wsgi:app"]\n',
                    "wsgi.py": FLASK})
     assert DockerImporter().load(env).server.port == 7003
 
 
 def test_torchserve_port_from_ts_config(project):
     root = project({
-        "Dockerfile": "FROM pytorch/torchserve:0.9.0-cpu\nCOPY config.properties /home/model-server/config.properties\n"
-                      'CMD ["torchserve", "--start", "--ts-config", "/home/model-server/config.properties"]\n',
+        "Dockerfile": "FROM pytorch/torchserve:0.9.0-cpu\nCOPY config.properties "
+                      "/home/model-server/config.properties\n"
+                      'CMD ["torchserve", "--start", "--ts-config", '
+                      '"/home/model-server/config.properties"]\n',
         "config.properties": "inference_address=http://0.0.0.0:8090\nmanagement_address=http://0.0.0.0:8091\n",
     })
     spec = DockerImporter().load(root)
@@ -98,17 +105,19 @@ def test_torchserve_port_from_ts_config(project):
 
 
 def test_torchserve_default_is_the_inference_port_not_management(project):
-    spec = DockerImporter().load(project({"Dockerfile": 'FROM pytorch/torchserve:0.9.0-cpu\nCMD ["serve"]\n'}))
+    spec = DockerImporter().load(project({"Dockerfile": ('FROM pytorch/torchserve:0.9.0-cpu\nCMD '
+                                                         '["serve"]\n')}))
     assert spec.server.port == 8080 and spec.server.health_path == "/ping"
     port = next(d for d in spec.decisions if d.source.startswith("server port"))
     assert "management API on 8081 is not exposed" in port.note
 
 
 @pytest.mark.parametrize(("files", "needle", "where"), [
-    ({"Dockerfile": "FROM python:3.11\nRUNN pip install x\nCMD [\"python\", \"a.py\"]\n"}, "unknown Dockerfile instruction",
-     "Dockerfile:2"),
+    ({"Dockerfile": "FROM python:3.11\nRUNN pip install x\nCMD [\"python\", \"a.py\"]\n"},
+     "unknown Dockerfile instruction", "Dockerfile:2"),
     ({"Dockerfile": "RUN echo hi\nFROM python:3.11\n"}, "before the first FROM", "Dockerfile:1"),
-    ({"Dockerfile": "FROM python:3.11\nEXPOSE http\nCMD [\"python\", \"a.py\"]\n"}, "not a port number", "Dockerfile:2"),
+    ({"Dockerfile": "FROM python:3.11\nEXPOSE http\nCMD [\"python\", \"a.py\"]\n"}, "not a port number",
+     "Dockerfile:2"),
     ({"Dockerfile": "FROM debian:12\nCMD [\"./bin/serve\"]\n"}, "cannot tell which port", "Dockerfile:2"),
     ({"Dockerfile": "FROM python:3.11\nRUN pip install flask\n"}, "no CMD or ENTRYPOINT", "Dockerfile:1"),
     ({"Dockerfile": "FROM python:3.11 AS build\nRUN true\nFROM python:3.11-slim\nCOPY --from=biuld /x /x\n"

@@ -22,15 +22,16 @@ ROOT_BUILT = ('FROM python:3.11-slim\nWORKDIR /app\nCOPY services/api/ .\nCOPY s
 def _monorepo(project):
     return project({
         "services/api/Dockerfile": SERVICE, "services/api/main.py": SERVER,
-        "services/worker/Dockerfile": SERVICE.replace("main:app", "jobs:app"), "services/worker/jobs.py": SERVER,
-        "docker/api.Dockerfile": ROOT_BUILT, "shared/util.py": "X = 1\n",
+        "services/worker/Dockerfile": SERVICE.replace("main:app", "jobs:app"),
+        "services/worker/jobs.py": SERVER, "docker/api.Dockerfile": ROOT_BUILT, "shared/util.py": "X = 1\n",
         "node_modules/pkg/Dockerfile": "FROM node\n",
     })
 
 
 def test_candidates_are_listed_shallow_first_without_junk(project):
     root = _monorepo(project)
-    assert candidates(root) == ["docker/api.Dockerfile", "services/api/Dockerfile", "services/worker/Dockerfile"]
+    assert candidates(root) == ["docker/api.Dockerfile", "services/api/Dockerfile",
+                                "services/worker/Dockerfile"]
 
 
 def test_several_candidates_without_entry_is_a_usage_error_listing_them(project, tmp_path):
@@ -50,7 +51,8 @@ def test_entry_picks_a_service_built_from_its_own_folder(project):
     assert spec.details.context == "services/worker"  # its COPY sources are there, not at the root
     assert spec.source.entry_file == "services/worker/jobs.py" and spec.name == "worker"
     result = convert(root, "docker", request=ImportRequest(entry="services/worker/Dockerfile"))
-    assert "jobs.py" in result.sources and "shared/util.py" not in result.sources  # the output is that context
+    # the output is that context
+    assert ("jobs.py" in result.sources and "shared/util.py" not in result.sources)
 
 
 def test_dockerfile_option_builds_from_the_root(project):
@@ -83,7 +85,8 @@ def test_a_root_dockerfile_is_clearly_the_entry(project):
     (ImportRequest(entry="services/nope/Dockerfile"), "no such file"),
     (ImportRequest(entry="services/api/main.py"), "is not a Dockerfile"),
     (ImportRequest(entry="../outside/Dockerfile"), "outside the source directory"),
-    (ImportRequest(entry="services/api/Dockerfile", dockerfile="docker/api.Dockerfile"), "different Dockerfiles"),
+    (ImportRequest(entry="services/api/Dockerfile", dockerfile="docker/api.Dockerfile"),
+     "different Dockerfiles"),
     (ImportRequest(entry="services/api/Dockerfile", context="nowhere"), "not a directory"),
 ])
 def test_bad_entry_options(project, request_, needle):

@@ -59,7 +59,8 @@ if __name__ == "__main__":
 def _ruff_clean(code: str, tmp_path: Path) -> str:
     path = tmp_path / "fal_app.py"
     path.write_text(code)
-    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F,E9", "--no-cache", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F,E9", "--no-cache",
+                           str(path)],
                           check=False, capture_output=True, text=True)
     return proc.stdout + proc.stderr if proc.returncode else ""
 
@@ -84,7 +85,8 @@ def test_fastapi_module_becomes_fal_endpoints(project, tmp_path):
     assert "def setup_endpoint(self, query: SetupQuery):" in code  # reserved name; PUT query → body model
     assert "return setup(q=query.q, flag=query.flag)" in code
     assert "ContainerImage" not in code and "_add_extra_routes" not in code and "_HERE" not in code
-    assert f"class {spec.class_name}(fal.App):\n    async def setup(self):" in code  # no settings in the class
+    # no settings in the class
+    assert f"class {spec.class_name}(fal.App):\n    async def setup(self):" in code
     assert 'class SetupQuery(pydantic.BaseModel):\n    q: str = "a"\n    flag: bool = False\n' in code
     assert "    async def setup(self):\n        await load()" in code
     rules = sorted(f.rule for f in result.findings)
@@ -109,8 +111,9 @@ def test_flask_module_keeps_the_app_and_dispatches(tmp_path):
 def test_flask_path_converters(project):
     spec, root = _spec(project, {
         "Dockerfile": 'FROM python:3.11\nCOPY . .\nCMD ["flask", "run"]\n',
-        "app.py": "from flask import Flask\napp = Flask(__name__)\n\n@app.post('/items/<int:item_id>/<name>')\n"
-                  "def item(item_id, name):\n    return {'id': item_id}\n",
+        "app.py": "from flask import Flask\napp = Flask(__name__)\n\n"
+                  "@app.post('/items/<int:item_id>/<name>')\ndef item(item_id, name):\n"
+                  "    return {'id': item_id}\n",
     })
     code = rewrite(spec, root, native=True).code
     assert '@fal.endpoint("/items/{item_id}/{name}")' in code
@@ -129,7 +132,8 @@ def test_native_image_appends_fal_runtime_to_the_users_dockerfile():
     dockerfile = result.files["Dockerfile"]
     assert dockerfile.split("\n", 1)[1].startswith(source)  # the user's file, then fal's runtime
     added = dockerfile[len(source) + dockerfile.index("\n") + 1:]
-    assert "python3 -m pip install --no-cache-dir fal==" in added and "COPY fal_app.py /srv/app/fal_app.py" in added
+    assert ("python3 -m pip install --no-cache-dir fal==" in added
+            and "COPY fal_app.py /srv/app/fal_app.py" in added)
     assert "USER" not in added and "ENTRYPOINT" not in added  # root already; no ENTRYPOINT to reset
     assert 'python_entry_point = "fal_app:FlaskGunicorn"' in result.files["pyproject.toml"]
     appended = next(d for d in result.spec.decisions if d.target.startswith("fal's runtime appended"))
@@ -139,7 +143,8 @@ def test_native_image_appends_fal_runtime_to_the_users_dockerfile():
 def test_native_runtime_runs_as_root_and_restores_the_user(project):
     root = project({"Dockerfile": 'FROM python:3.11\nWORKDIR /app\nCOPY . .\nUSER 1000:1000\n'
                                   'ENTRYPOINT ["uvicorn", "m:app", "--host", "0.0.0.0"]\n',
-                    "m.py": "from fastapi import FastAPI\napp = FastAPI()\n\n@app.post('/x')\ndef x():\n    return 1\n"})
+                    "m.py": ("from fastapi import FastAPI\napp = FastAPI()\n\n@app.post('/x')\n"
+                             "def x():\n    return 1\n")})
     result = convert(root, "docker", native=True)
     tail = result.files["Dockerfile"].split("USER 1000:1000\n", 1)[1]
     assert tail.index("USER root") < tail.index("pip install") < tail.index("USER 1000:1000")
@@ -149,8 +154,10 @@ def test_native_runtime_runs_as_root_and_restores_the_user(project):
 
 def test_entrypoint_script_that_starts_the_server_is_reset_with_a_finding(project):
     root = project({"Dockerfile": 'FROM python:3.11\nWORKDIR /app\nCOPY . .\nENTRYPOINT ["./start.sh"]\n',
-                    "start.sh": "#!/bin/sh\nexport MODE=prod\nexec uvicorn m:app --host 0.0.0.0 --port 8000\n",
-                    "m.py": "from fastapi import FastAPI\napp = FastAPI()\n\n@app.post('/x')\ndef x():\n    return 1\n"})
+                    "start.sh": ("#!/bin/sh\nexport MODE=prod\nexec uvicorn m:app --host "
+                                 "0.0.0.0 --port 8000\n"),
+                    "m.py": ("from fastapi import FastAPI\napp = FastAPI()\n\n@app.post('/x')\n"
+                             "def x():\n    return 1\n")})
     result = convert(root, "docker", native=True)
     assert result.files["Dockerfile"].rstrip().endswith("ENTRYPOINT []")
     (finding,) = [f for f in result.spec.findings if f.rule == "FM458"]
@@ -159,7 +166,8 @@ def test_entrypoint_script_that_starts_the_server_is_reset_with_a_finding(projec
                                      'CMD ["uvicorn", "m:app", "--host", "0.0.0.0"]\n',
                        "e.sh": '#!/bin/sh\nexec "$@"\n', "m.py": (root / "m.py").read_text()})
     kept = convert(handing, "docker", native=True)
-    assert "ENTRYPOINT []" not in kept.files["Dockerfile"] and not any(f.rule == "FM458" for f in kept.spec.findings)
+    assert ("ENTRYPOINT []" not in kept.files["Dockerfile"]
+            and not any(f.rule == "FM458" for f in kept.spec.findings))
 
 
 def test_dispatch_only_with_native():
@@ -183,17 +191,19 @@ def test_native_is_deterministic_and_parses(case):
 def test_get_query_parameters_move_into_a_body_model(project, tmp_path):
     spec, root = _spec(project, {
         "Dockerfile": 'FROM python:3.11\nCOPY . .\nCMD ["uvicorn", "m:app"]\n',
-        "m.py": "from typing import Optional\n\nfrom fastapi import FastAPI, Request\nfrom pydantic import BaseModel\n\n"
-                "app = FastAPI()\n\n\nclass Body(BaseModel):\n    x: int\n\n\n"
-                "@app.get('/users/{uid}/posts')\ndef posts(uid: int, limit: int = 10, tag: Optional[str] = None):\n"
-                "    return []\n\n\n@app.get('/raw')\ndef raw(request: Request):\n    return {}\n\n\n"
-                "@app.put('/body')\ndef body(b: Body, n: int = 1):\n    return b\n",
+        "m.py": "from typing import Optional\n\nfrom fastapi import FastAPI, Request\n"
+                "from pydantic import BaseModel\n\napp = FastAPI()\n\n\n"
+                "class Body(BaseModel):\n    x: int\n\n\n@app.get('/users/{uid}/posts')\n"
+                "def posts(uid: int, limit: int = 10, tag: Optional[str] = None):\n    return []\n\n"
+                "\n@app.get('/raw')\ndef raw(request: Request):\n    return {}\n\n\n@app.put('/body')\n"
+                "def body(b: Body, n: int = 1):\n    return b\n",
     })
     code = rewrite(spec, root, native=True).code
     assert _ruff_clean(code, tmp_path) == ""
-    assert "class PostsQuery(pydantic.BaseModel):\n    limit: int = 10\n    tag: Optional[str] = None\n" in code
-    assert "def posts(self, query: PostsQuery, uid: int):\n        return posts(uid=uid, limit=query.limit, " \
-           "tag=query.tag)" in code
+    assert ("class PostsQuery(pydantic.BaseModel):\n    limit: int = 10\n"
+            "    tag: Optional[str] = None\n") in code
+    assert ("def posts(self, query: PostsQuery, uid: int):\n"
+            "        return posts(uid=uid, limit=query.limit, tag=query.tag)") in code
     assert "def raw(self, request: Request):" in code  # not scalar: kept as is
     assert "def body(self, b: Body, n: int = 1):" in code  # already has a body: kept as is
     assert "import pydantic" in code

@@ -12,8 +12,8 @@ from falmigrate.importers.dockerfile import DockerImporter
 
 HEAD = "FROM python:3.11-slim\nWORKDIR /app\nCOPY . .\n"
 GRADIO = "import gradio as gr\n\ndemo = gr.Interface(fn=str.upper, inputs='text', outputs='text')\n"
-LITSERVE = ("import litserve as ls\n\n\nclass Api(ls.LitAPI):\n    def predict(self, x):\n        return x\n\n\n"
-            "if __name__ == '__main__':\n    ls.LitServer(Api()).run({args})\n")
+LITSERVE = ("import litserve as ls\n\n\nclass Api(ls.LitAPI):\n    def predict(self, x):\n"
+            "        return x\n\n\nif __name__ == '__main__':\n    ls.LitServer(Api()).run({args})\n")
 
 
 def _port(project, dockerfile: str, files: dict[str, str]):
@@ -31,14 +31,16 @@ def _port(project, dockerfile: str, files: dict[str, str]):
     ('CMD ["python", "app.py"]\n', LITSERVE.format(args=""), 8000, "litserve's default port"),
     ('CMD ["python", "app.py"]\n', LITSERVE.format(args="port=8123"), 8123, "the port in the code"),
     ('ENV PORT=9100\nCMD ["python", "app.py"]\n',
-     "import os\nimport uvicorn\nuvicorn.run('a:b', host='0.0.0.0', port=int(os.environ.get('PORT', '9000')))\n",
+     ("import os\nimport uvicorn\nuvicorn.run('a:b', host='0.0.0.0', "
+      "port=int(os.environ.get('PORT', '9000')))\n"),
      9100, "PORT from the image's ENV, read at app.py:3"),
     ('CMD ["python", "app.py"]\n',
      "import os\nimport uvicorn\nuvicorn.run('a:b', host='0.0.0.0', port=int(os.getenv('PORT', 9000)))\n",
      9000, "the port in the code"),
     ('CMD ["python", "app.py", "--port", "8500"]\n',
      ("import argparse\nimport uvicorn\np = argparse.ArgumentParser()\np.add_argument('--port', type=int)\n"
-      "uvicorn.run('a:b', host='0.0.0.0', port=p.parse_args().port)\n"), 8500, "the command line's --port flag"),
+      "uvicorn.run('a:b', host='0.0.0.0', port=p.parse_args().port)\n"), 8500,
+     "the command line's --port flag"),
     ('CMD ["python", "app.py", "--port", "8500"]\n', GRADIO + "demo.launch(server_name='0.0.0.0')\n", 7860,
      "gradio's default port"),
 ])
@@ -58,7 +60,8 @@ def test_a_port_flag_the_server_ignores_is_a_warning(project):
 
 def test_a_port_flag_the_server_reads_is_the_port_and_moves(project):
     spec, _ = _port(project, 'CMD ["python", "app.py", "-p", "8600"]\n',
-                    {"app.py": "import sys\nimport uvicorn\nuvicorn.run('a:b', host='0.0.0.0', port=int(sys.argv[2]))\n"})
+                    {"app.py": ("import sys\nimport uvicorn\nuvicorn.run('a:b', host='0.0.0.0', "
+                                "port=int(sys.argv[2]))\n")})
     assert spec.server.port == 8600 and spec.server.command == ["python", "app.py", "-p", "{port}"]
     assert not [f for f in spec.findings if f.rule == "FM410"]
 
@@ -66,7 +69,8 @@ def test_a_port_flag_the_server_reads_is_the_port_and_moves(project):
 def test_hugging_face_space_app_port(project):
     readme = "---\ntitle: Demo\nsdk: docker\napp_port: 7861\n---\n# Demo\n"
     spec, decision = _port(project, 'CMD ["./serve"]\n', {"README.md": readme, "serve": "#!/bin/sh\n"})
-    assert spec.server.port == 7861 and "app_port" in decision.note and str(decision.location) == "README.md:2"
+    assert (spec.server.port == 7861 and "app_port" in decision.note
+            and str(decision.location) == "README.md:2")
     spec, _ = _port(project, 'CMD ["./serve"]\n', {"README.md": readme.replace("app_port: 7861\n", ""),
                                                   "serve": "#!/bin/sh\n"})
     assert spec.server.port == 7860  # Spaces' default
@@ -82,7 +86,8 @@ def test_config_beats_the_command_line_default(project):
 
 
 def test_flask_run_port_from_env(project):
-    spec, _ = _port(project, 'ENV FLASK_RUN_PORT=5055 FLASK_APP=web.py\nCMD ["flask", "run", "--host", "0.0.0.0"]\n',
+    spec, _ = _port(project,
+                    'ENV FLASK_RUN_PORT=5055 FLASK_APP=web.py\nCMD ["flask", "run", "--host", "0.0.0.0"]\n',
                     {"web.py": "from flask import Flask\napp = Flask(__name__)\n"})
     assert spec.server.port == 5055 and spec.details.port_variable == "FLASK_RUN_PORT"
 

@@ -13,17 +13,19 @@ from falmigrate.importers.dockerfile.server import recognise, recognise_words
     [
         (["uvicorn", "pkg.main:app", "--host", "0.0.0.0", "--port", "8001"], "uvicorn", 8001,
          ["uvicorn", "pkg.main:app", "--host", "0.0.0.0", "--port", "{port}"], "pkg/main.py"),
-        (["uvicorn", "main:app", "--port=9"], "uvicorn", 9, ["uvicorn", "main:app", "--port={port}"], "main.py"),
+        (["uvicorn", "main:app", "--port=9"], "uvicorn", 9, ["uvicorn", "main:app", "--port={port}"],
+         "main.py"),
         (["uvicorn", "main:app"], "uvicorn", 8000, ["uvicorn", "main:app"], "main.py"),
-        (["gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-b", "0.0.0.0:7000", "wsgi:application"], "gunicorn",
-         7000, ["gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-b", "0.0.0.0:{port}", "wsgi:application"],
+        (["gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-b", "0.0.0.0:7000", "wsgi:application"],
+         "gunicorn", 7000,
+         ["gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-b", "0.0.0.0:{port}", "wsgi:application"],
          "wsgi.py"),
         (["hypercorn", "--bind", "[::]:8100", "svc:app"], "hypercorn", 8100,
          ["hypercorn", "--bind", "[::]:{port}", "svc:app"], "svc.py"),
-        (["fastapi", "run", "api.py", "--port", "80"], "fastapi", 80, ["fastapi", "run", "api.py", "--port", "{port}"],
-         "api.py"),
-        (["flask", "--app", "web", "run", "-p", "5001"], "flask", 5001, ["flask", "--app", "web", "run", "-p", "{port}"],
-         "web.py"),
+        (["fastapi", "run", "api.py", "--port", "80"], "fastapi", 80,
+         ["fastapi", "run", "api.py", "--port", "{port}"], "api.py"),
+        (["flask", "--app", "web", "run", "-p", "5001"], "flask", 5001,
+         ["flask", "--app", "web", "run", "-p", "{port}"], "web.py"),
         (["python3", "-m", "uvicorn", "a.b:app", "--port", "1234"], "uvicorn", 1234,
          ["python3", "-m", "uvicorn", "a.b:app", "--port", "{port}"], "a/b.py"),
         (["python", "-u", "server.py"], "python", None, ["python", "-u", "server.py"], "server.py"),
@@ -49,7 +51,8 @@ def test_torchserve_port_is_its_inference_api():
 
 
 @pytest.mark.parametrize(("words", "app_file"), [
-    (["node", "server.js"], "server.js"), (["npm", "start"], None), (["bun", "run", "./src/index.ts"], "src/index.ts"),
+    (["node", "server.js"], "server.js"), (["npm", "start"], None),
+    (["bun", "run", "./src/index.ts"], "src/index.ts"),
 ])
 def test_non_python_servers(words, app_file):
     rec = recognise_words(words)
@@ -62,13 +65,15 @@ def test_shell_form_keeps_the_shell_line_and_moves_the_port():
     assert rec.words == ["/bin/sh", "-c", "cd /srv && exec gunicorn -w $W --bind 0.0.0.0:{port} app:app"]
 
 
-@pytest.mark.parametrize("words", [["./bin/serve"], ["nginx", "-g", "daemon off;"], ["java", "-jar", "app.jar"], []])
+@pytest.mark.parametrize("words",
+                         [["./bin/serve"], ["nginx", "-g", "daemon off;"], ["java", "-jar", "app.jar"], []])
 def test_unknown_commands(words):
     assert recognise_words(words) is None
 
 
 def test_entrypoint_script_exec_line(tmp_path):
-    (tmp_path / "start.sh").write_text("#!/bin/bash\nset -e\npython migrate.py\nexec uvicorn app:app --port 9100\n")
+    (tmp_path / "start.sh").write_text("#!/bin/bash\nset -e\npython migrate.py\n"
+                                       "exec uvicorn app:app --port 9100\n")
     parsed = parse_text('FROM x\nWORKDIR /app\nCOPY . .\nENTRYPOINT ["./start.sh"]\n')
     rec = recognise(parsed, tmp_path)
     assert rec.kind == "uvicorn" and rec.port == 9100 and rec.via == "start.sh" and rec.via_line == 4

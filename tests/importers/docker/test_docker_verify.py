@@ -37,7 +37,8 @@ def test_image_only_output_answers_like_the_source(case, tmp_path):
     report = verify(src, out, cases)
     assert report["ok"], [row.get("diff") for row in report["cases"] if not row["equal"]]
     assert report["passed"] == len(cases) and report["platform"] == "docker"
-    assert not any(isinstance(row["source"], dict) and "error" in row["source"] and "HTTP" not in row["source"]["error"]
+    assert not any(isinstance(row["source"], dict) and "error" in row["source"]
+                   and "HTTP" not in row["source"]["error"]
                    for row in report["cases"])
 
 
@@ -53,7 +54,8 @@ def test_verify_finds_a_different_answer(tmp_path):
              {"name": "root", "endpoint": "/", "method": "GET", "input": {}}]
     report = verify(src, out, cases)
     assert not report["ok"] and report["passed"] == 1
-    assert report["cases"][0]["source"] == {"reversed": "cb a"} and report["cases"][0]["fal"]["error"] == "HTTP 404"
+    assert (report["cases"][0]["source"] == {"reversed": "cb a"}
+            and report["cases"][0]["fal"]["error"] == "HTTP 404")
 
 
 def test_fal_side_runs_the_output_images_command(tmp_path):
@@ -77,7 +79,8 @@ def test_image_only_output_needs_no_fal_app_but_entry_points_do(tmp_path):
         verify(src, out, [{"endpoint": "/tag", "input": {"text": "a"}}])
 
 
-@pytest.mark.parametrize("case", ["fastapi_uvicorn", "flask_gunicorn", "multi_stage", "fastapi_native", "flask_native"])
+@pytest.mark.parametrize("case", ["fastapi_uvicorn", "flask_gunicorn", "multi_stage", "fastapi_native",
+                                  "flask_native"])
 def test_native_app_answers_like_the_server(case, tmp_path):
     """--native output through ``falmigrate verify``: same answers, original methods included."""
     src = FIXTURES / case / "input"
@@ -95,7 +98,8 @@ def test_environment_matters(tmp_path):
     spec = DockerImporter().load(src)
     case = [{"name": "p", "endpoint": "/predict", "method": "POST", "input": {"text": "ab"}}]
     with_env = run_source(src, spec, case)
-    without = run_source(src, spec.model_copy(update={"image": spec.image.model_copy(update={"env": {}})}), case)
+    without = run_source(src,
+                         spec.model_copy(update={"image": spec.image.model_copy(update={"env": {}})}), case)
     assert with_env[0]["score"] == 6 and without[0]["score"] == 2
 
 

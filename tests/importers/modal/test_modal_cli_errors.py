@@ -27,7 +27,8 @@ def test_bad_input_exits_non_zero_with_file_and_line(case: str, tmp_path: Path) 
     src.mkdir()
     (src / "app.py").write_bytes(source)
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "falmigrate", "convert", str(src), "-o", str(out), "--from", "modal"],
+    proc = subprocess.run([sys.executable, "-m", "falmigrate", "convert", str(src), "-o", str(out), "--from",
+                           "modal"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == SourceError.exit_code, proc.stdout + proc.stderr
     assert f"error: {expected}" in proc.stderr

@@ -81,12 +81,14 @@ def test_class_knobs_with_old_names_and_constants(tmp_path: Path) -> None:
     assert spec.name == "old-style" and spec.class_name == "Model"
     assert spec.hardware.machine_type == "GPU-A100" and spec.hardware.num_gpus == 2 and spec.hardware.gpu
     s = spec.scaling
-    assert (s.keep_alive, s.min_concurrency, s.max_concurrency, s.max_multiplexing, s.request_timeout) == (300, 1, 4, 10, 600)
+    assert (s.keep_alive, s.min_concurrency, s.max_concurrency, s.max_multiplexing,
+            s.request_timeout) == (300, 1, 4, 10, 600)
     assert {"FM205", "FM204"} <= set(rules(spec))
     assert spec.lifecycle.setup == "Model.load"
     [endpoint] = spec.endpoints
     assert endpoint.path == "/" and endpoint.handler == "Model.run"
-    assert endpoint.inputs[0].name == "n" and endpoint.inputs[0].default == 3 and not endpoint.inputs[0].required
+    assert (endpoint.inputs[0].name == "n" and endpoint.inputs[0].default == 3
+            and not endpoint.inputs[0].required)
 
 
 def test_new_knob_names_volumes_secrets(tmp_path: Path) -> None:
@@ -104,9 +106,11 @@ def test_new_knob_names_volumes_secrets(tmp_path: Path) -> None:
             return a
     """)
     s = spec.scaling
-    assert (s.keep_alive, s.min_concurrency, s.max_concurrency, s.concurrency_buffer, s.startup_timeout) == (30, 2, 9, 1, 90)
+    assert (s.keep_alive, s.min_concurrency, s.max_concurrency, s.concurrency_buffer,
+            s.startup_timeout) == (30, 2, 9, 1, 90)
     assert spec.hardware.machine_type == "GPU-A6000"
-    assert [(v.name, v.source_path, v.fal_path) for v in spec.volumes] == [("my-weights", "/vol", "/data/my-weights")]
+    assert ([(v.name, v.source_path, v.fal_path) for v in spec.volumes]
+            == [("my-weights", "/vol", "/data/my-weights")])
     assert spec.secrets == ["HF_TOKEN", "API_KEY"]
     assert "not-read" not in spec.to_json()
     assert {"FM201", "FM206", "FM207", "FM208"} <= set(rules(spec))
@@ -137,14 +141,16 @@ def test_image_chain_in_order() -> None:
     assert steps[0] == "FROM python:3.12-slim-bookworm"
     order = ["apt-get install", "pillow==10.4.0", "COPY requirements.txt", "-r /tmp/falmigrate-requirements",
              "mkdir -p /cache", "echo built > /cache/marker", 'ENV HF_HOME="/cache"', 'ENV APP_MODE="prod"',
-             "WORKDIR /srv", "COPY assets/config.json /srv/config.json", "COPY assets /srv/assets", "COPY . /srv", "import app; app.download_weights()", "COPY . /srv"]
+             "WORKDIR /srv", "COPY assets/config.json /srv/config.json", "COPY assets /srv/assets",
+             "COPY . /srv", "import app; app.download_weights()", "COPY . /srv"]
     at = 0
     for needle in order:  # each step found after the previous one
         at = next((i for i in range(at + 1, len(steps)) if needle in steps[i]), None)
         assert at is not None, (needle, steps)
     pip = next(step for step in steps if "pillow" in step)
     assert pip.index("pillow") < pip.index("requests") < pip.index("httpx")
-    assert [f.severity for f in spec.findings if f.rule == "FM216"] == ["info"]  # the function runs in a RUN step
+    # the function runs in a RUN step
+    assert [f.severity for f in spec.findings if f.rule == "FM216"] == ["info"]
     assert any("add_local_python_source" in d.source for d in spec.decisions)
 
 
@@ -164,7 +170,8 @@ def test_web_kinds_and_extra_apps() -> None:
     assert other.class_name == "WsgiBatchedApp" and other.endpoints[0].handler == "square"
     assert {"FM220", "FM211", "FM226"} <= set(rules(spec))
     server = ModalImporter().load(FIXTURES / "web_server" / "input")
-    assert server.details.apps["ServeApp"].server == ModalServer(owner=None, name="serve", port=18741, startup_timeout=20.0)
+    assert server.details.apps["ServeApp"].server == ModalServer(owner=None, name="serve", port=18741,
+                                                                 startup_timeout=20.0)
     assert server.scaling.startup_timeout == 20  # fal's setup() limit covers the wait for the port
     asgi = ModalImporter().load(FIXTURES / "asgi_app" / "input")
     assert [(e.path, e.method) for e in asgi.endpoints] == [
@@ -175,7 +182,8 @@ def test_web_kinds_and_extra_apps() -> None:
     assert asgi.server.command[2:4] == ["asgi", "app:web"] and asgi.server.health.path == "/ping"
     assert asgi.server.launcher == "modal_serve" and asgi.server.requirements[1:] == ["uvicorn", "websockets"]
     assert spec.server is not None and spec.server.kind == "wsgi" and "gunicorn" in spec.server.requirements
-    assert server.server is not None and (server.server.port, server.server.health.start_period_seconds) == (18741, 20)
+    assert (server.server is not None
+            and (server.server.port, server.server.health.start_period_seconds) == (18741, 20))
 
 
 def test_body_model_and_parameters() -> None:
@@ -235,7 +243,8 @@ def test_second_app_file_is_reported(tmp_path: Path) -> None:
     (tmp_path / "tools").mkdir()
     (tmp_path / "tools" / "other.py").write_text("import modal\napp = modal.App('o')\n")
     (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_app.py").write_text("import modal\napp = modal.App('t')\n\n@app.function()\ndef t():\n    pass\n")
+    (tmp_path / "tests" / "test_app.py").write_text("import modal\napp = modal.App('t')\n\n@app.function()\n"
+                                                    "def t():\n    pass\n")
     spec = load(tmp_path, "import modal\napp = modal.App('m')\n\n@app.function()\ndef f():\n    return 1\n")
     assert spec.source.entry_file == "app.py"  # the one app file (tests aside) is clearly the entry
     assert any(f.rule == "FM227" and "tests/test_app.py" in f.message for f in spec.findings)
@@ -317,7 +326,8 @@ def test_copy_before_run_and_requirements_after_pip(tmp_path: Path) -> None:
 def test_micromamba_base_installs_python_first(tmp_path: Path) -> None:
     spec = load(tmp_path, """
         import modal
-        image = modal.Image.micromamba(python_version="3.12").micromamba_install("numpy", channels=["conda-forge"]).pip_install("rich")
+        image = (modal.Image.micromamba(python_version="3.12")
+                 .micromamba_install("numpy", channels=["conda-forge"]).pip_install("rich"))
         app = modal.App("mamba", image=image)
 
         @app.function()
@@ -390,7 +400,8 @@ def test_gpu_image_on_the_cuda_base(tmp_path: Path) -> None:
             return 1
     """)
     # the renderer picks the CUDA base (a tag that exists) and installs the image's Python on it
-    assert (spec.image.base, spec.image.cuda, spec.image.cudnn, spec.image.python) == (None, "12.1.1", "8", "3.12")
+    assert ((spec.image.base, spec.image.cuda, spec.image.cudnn, spec.image.python)
+            == (None, "12.1.1", "8", "3.12"))
     assert dockerfile_steps(spec)[0] == "FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04"
     registry = load(tmp_path, """
         import modal
@@ -402,7 +413,8 @@ def test_gpu_image_on_the_cuda_base(tmp_path: Path) -> None:
             def f(self) -> int:
                 return 1
     """)
-    assert registry.image.base == "pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime" and registry.image.cuda is None
+    assert (registry.image.base == "pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime"
+            and registry.image.cuda is None)
 
 
 def test_fal_attribute_clash_and_the_table_matches_fal(tmp_path: Path) -> None:
@@ -436,7 +448,8 @@ def test_web_server_on_a_fal_runner_port(tmp_path: Path) -> None:
         def serve():
             subprocess.Popen("python -m http.server 8080", shell=True)
     """)
-    assert any(f.rule == "FM229" and f.severity == "warning" and "--native" in f.message for f in spec.findings)
+    assert any(f.rule == "FM229" and f.severity == "warning" and "--native" in f.message
+               for f in spec.findings)
     assert spec.server is not None and spec.server.port == 8080 and spec.server.kind == "web_server"
 
 

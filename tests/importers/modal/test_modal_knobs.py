@@ -51,7 +51,8 @@ def test_secret_without_named_keys_leaves_secrets_unset(tmp_path: Path) -> None:
         import modal
         app = modal.App("s")
 
-        @app.function(secrets=[modal.Secret.from_name("hf", required_keys=["HF_TOKEN"]), modal.Secret.from_name("openai")])
+        @app.function(secrets=[modal.Secret.from_name("hf", required_keys=["HF_TOKEN"]),
+                               modal.Secret.from_name("openai")])
         def f() -> int:
             return 1
 
@@ -149,11 +150,12 @@ def test_secret_looking_env_is_never_baked_into_the_image(tmp_path: Path) -> Non
     result = convert(tmp_path, "modal")
     written = "\n".join(result.files.values())
     assert "hf_not_copied_1" not in written and "sk-not-copied-2" not in written
-    assert 'ENV MODE="prod"' in result.files["Dockerfile"] and 'ENV LOG_LEVEL="debug"' in result.files["Dockerfile"]
+    assert ('ENV MODE="prod"' in result.files["Dockerfile"]
+            and 'ENV LOG_LEVEL="debug"' in result.files["Dockerfile"])
     assert sorted(result.spec.secrets) == ["HF_TOKEN", "OPENAI_API_KEY"]
     assert pyproject_app(result.files, "env")["secrets"] == ["HF_TOKEN", "OPENAI_API_KEY"]
-    assert sorted((f.message.split()[2], f.location.line) for f in result.spec.findings if f.rule == "FM234") == [
-        ("HF_TOKEN", 3), ("OPENAI_API_KEY", 6)]
+    found = sorted((f.message.split()[2], f.location.line) for f in result.spec.findings if f.rule == "FM234")
+    assert found == [("HF_TOKEN", 3), ("OPENAI_API_KEY", 6)]
 
 
 def test_old_names_stub_web_endpoint_and_keywords(tmp_path: Path) -> None:
@@ -162,7 +164,8 @@ def test_old_names_stub_web_endpoint_and_keywords(tmp_path: Path) -> None:
 
         stub = Stub("legacy", image=Image.debian_slim().copy_local_dir("assets", "/assets"))
 
-        @stub.function(allow_concurrent_inputs=5, container_idle_timeout=100, keep_warm=1, concurrency_limit=3)
+        @stub.function(allow_concurrent_inputs=5, container_idle_timeout=100, keep_warm=1,
+                       concurrency_limit=3)
         @web_endpoint()
         def hello(name: str = "x") -> dict:
             return {"hello": name}
@@ -174,7 +177,8 @@ def test_old_names_stub_web_endpoint_and_keywords(tmp_path: Path) -> None:
     assert (endpoint.path, endpoint.handler, [f.name for f in endpoint.inputs]) == ("/", "hello", ["name"])
     s = spec.scaling
     assert (s.max_multiplexing, s.keep_alive, s.min_concurrency, s.max_concurrency) == (5, 100, 1, 3)
-    assert any(f.rule == "FM219" and "GET" in f.message for f in spec.findings)  # web_endpoint's default method
+    # web_endpoint's default method
+    assert any(f.rule == "FM219" and "GET" in f.message for f in spec.findings)
     assert [(c.src, c.dest) for c in spec.image.copies] == [("assets", "/assets")]
     code = result.files["fal_app.py"]
     assert "\nfrom modal" not in code and "@stub." not in code and "@web_endpoint" not in code

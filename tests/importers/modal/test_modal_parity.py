@@ -20,8 +20,10 @@ FIXTURES = REPO / "fixtures" / "modal"
 NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file())
 # Cases for the fal apps other than the primary one (spec.more_apps).
 EXTRA_CASES = {
-    "concurrent": [{"name": "ping", "app": "IoBoundApp", "endpoint": "/", "method": "POST", "input": {"n": 41}}],
-    "wsgi_batched": [{"name": "square", "app": "WsgiBatchedApp", "endpoint": "/", "method": "POST", "input": {"xs": 7}}],
+    "concurrent": [{"name": "ping", "app": "IoBoundApp", "endpoint": "/", "method": "POST",
+                    "input": {"n": 41}}],
+    "wsgi_batched": [{"name": "square", "app": "WsgiBatchedApp", "endpoint": "/", "method": "POST",
+                      "input": {"xs": 7}}],
 }
 
 
@@ -63,9 +65,11 @@ def test_a_changed_app_fails_the_diff(name: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = convert(src, "modal", request=fixture_request(FIXTURES / name))
     write_output(result, out)
-    rewritten = [name for name in result.files if name.endswith("_fal.py")]  # a package entry's rewritten module
+    # a package entry's rewritten module
+    rewritten = [name for name in result.files if name.endswith("_fal.py")]
     old, new, *where = MUTATIONS[name]
-    app = out / (where[0] if where else rewritten[0] if rewritten else "fal_app.py" if "fal_app.py" in result.files
+    app = out / (where[0] if where else rewritten[0] if rewritten else "fal_app.py"
+                 if "fal_app.py" in result.files
                  else result.spec.source.entry_file)
     code = app.read_text()
     assert code.count(old) == 1, f"mutation target {old!r} not in {name}'s {app.name}"

@@ -31,7 +31,8 @@ def test_old_api_app_answers_like_its_code(tmp_path: Path) -> None:
     out = write_output(result, tmp_path / "out")
     cases = [
         {"name": "count", "endpoint": "/", "input": {"text": "The cat and the dog and a cat"}},
-        {"name": "normalize", "app": "LegacyWordsApp", "endpoint": "/normalize", "input": {"text": "  A  b C "}},
+        {"name": "normalize", "app": "LegacyWordsApp", "endpoint": "/normalize",
+         "input": {"text": "  A  b C "}},
         {"name": "shout", "app": "LegacyWordsApp", "endpoint": "/shout", "input": {"text": " hi  there "}},
     ]
     old = os.getcwd()
@@ -67,7 +68,8 @@ def test_launcher_serves_websockets_and_server_sent_events(served_asgi: int) -> 
         socket.send("hello")
         assert socket.recv(timeout=10) == "HELLO"
         socket.send("bye")
-    with httpx.stream("GET", f"http://127.0.0.1:{served_asgi}/events", params={"n": 3}, timeout=30) as response:
+    with httpx.stream("GET", f"http://127.0.0.1:{served_asgi}/events", params={"n": 3},
+                      timeout=30) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = [line for line in response.iter_lines() if line]
     assert events == ["data: 0", "data: 1", "data: 4"]

@@ -48,7 +48,8 @@ def torch_standin_wheel(folder: Path) -> Path:
     files = {
         "torch/__init__.py": _TORCH_INIT.format(version=version).encode(),
         f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\n".encode(),
-        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: falmigrate-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist}/WHEEL": (b"Wheel-Version: 1.0\nGenerator: falmigrate-tests\n"
+                          b"Root-Is-Purelib: true\nTag: py3-none-any\n"),
     }
     record = "\n".join(_record_line(name, data) for name, data in files.items()) + f"\n{dist}/RECORD,,\n"
     path = folder / f"torch-{version}-py3-none-any.whl"
@@ -67,7 +68,8 @@ def _download(dest: Path) -> None:
 
 
 def _tag(fal_base: str) -> str:
-    key = hashlib.sha256(f"{fal_base} {PACKAGES} {TORCH_STANDIN_VERSION} {_TORCH_INIT} {DOCKERFILE}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{fal_base} {PACKAGES} {TORCH_STANDIN_VERSION} "
+                         f"{_TORCH_INIT} {DOCKERFILE}".encode()).hexdigest()[:12]
     return f"{REPOSITORY}:{key}"
 
 

@@ -18,7 +18,8 @@ def test_mapping_doc_is_current() -> None:
     if os.environ.get("FALMIGRATE_UPDATE_GOLDEN") == "1":
         DOC.write_text(mapping.update_doc(text))
         text = DOC.read_text()
-    assert mapping.update_doc(text) == text, "regenerate with FALMIGRATE_UPDATE_GOLDEN=1 pytest tests/importers/runpod"
+    assert mapping.update_doc(text) == text, ("regenerate with FALMIGRATE_UPDATE_GOLDEN=1 pytest "
+                                              "tests/importers/runpod")
 
 
 def test_doc_lists_every_gpu_pool_and_rule() -> None:

@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow]
 # The workers with their own image shapes (Dockerfiles kept and patched, launchers, a server): each
 # needs the RunPod stand-in base. The template-Dockerfile fixtures build on the generic test base
 # (tests/image/test_fixture_images.py, which leaves these out).
-NAMES = ["arg_pinned_torch", "hub_dockerfile", "load_balancer", "main_process", "multi_worker", "multistage_weights",
-         "secrets_s3", "start_sh_server", "venv_on_path"]
+NAMES = ["arg_pinned_torch", "hub_dockerfile", "load_balancer", "main_process", "multi_worker",
+         "multistage_weights", "secrets_s3", "start_sh_server", "venv_on_path"]
 # What fal's runner does with python_entry_point: import the module from site-packages, build the app.
 IMPORT_AND_CALL = """
 import importlib, json, os, sys
@@ -99,14 +99,15 @@ def _check_server(docker_client, tag: str, result) -> None:
     server = result.spec.server
     container = docker_client.containers.run(tag, detach=True, network_mode="none")
     try:
-        code, output = container.exec_run(["python3", "-c", CALL_SERVER, str(server.port), "fal runs servers"])
+        code, output = container.exec_run(["python3", "-c", CALL_SERVER, str(server.port),
+                                           "fal runs servers"])
         assert code == 0, output.decode()[-2000:]
         answer = _result(output)
     finally:
         container.remove(force=True)
     assert answer["generate"]["generated_text"] == "Response to: fal runs servers"
-    assert answer["events"] == ['data: {"token": "fal"}', 'data: {"token": "runs"}', 'data: {"token": "servers"}',
-                                "data: [DONE]"]
+    assert answer["events"] == ['data: {"token": "fal"}', 'data: {"token": "runs"}',
+                                'data: {"token": "servers"}', "data: [DONE]"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -121,7 +122,8 @@ def test_fixture_image_builds_and_answers(name: str, docker_client, runpod_base:
             _check_server(docker_client, tag, result)
             return
         cases = load_cases(case_dir / "cases.json") if (case_dir / "cases.json").is_file() else [
-            {"name": "example", "endpoint": "/", "method": "POST", "input": result.spec.endpoints[0].examples[0]}]
+            {"name": "example", "endpoint": "/", "method": "POST",
+             "input": result.spec.endpoints[0].examples[0]}]
         case = cases[0]
         with fixture_env(case_dir, tmp_path / "env"):
             expected = run_side("fal", out, result.spec, [case],

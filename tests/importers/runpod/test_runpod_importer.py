@@ -39,7 +39,8 @@ def rules(spec) -> list[str]:
 
 @pytest.mark.parametrize(("case", "kind"), [
     ("generator_stream", "generator"), ("async_handler", "async"), ("validator_schema", "sync"),
-    ("module_init", "sync"), ("error_return", "sync"), ("hub_dockerfile", "async"), ("main_guard_init", "sync"),
+    ("module_init", "sync"), ("error_return", "sync"), ("hub_dockerfile", "async"),
+    ("main_guard_init", "sync"),
 ])
 def test_handler_form(case: str, kind: str) -> None:
     spec = load(case)
@@ -123,7 +124,8 @@ def test_scaling_knobs_from_hub_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("gpu", "machine", "known"), [
-    ("AMPERE_80", "GPU-A100", True), ("ada_80_pro", "GPU-H100", True), ("NVIDIA H100 80GB HBM3", "GPU-H100", True),
+    ("AMPERE_80", "GPU-A100", True), ("ada_80_pro", "GPU-H100", True),
+    ("NVIDIA H100 80GB HBM3", "GPU-H100", True),
     ("NVIDIA GeForce RTX 4090", "GPU-A6000", True), ("BLACKWELL_180", "GPU-B200", True),
     ("MYSTERY_1", "GPU-A6000", False),
 ])
@@ -166,7 +168,8 @@ def test_two_start_calls_name_both_places(tmp_path: Path) -> None:
         def a(job):
             return 1
         runpod.serverless.start({"handler": a})
-    """, {"other.py": "import runpod\n\ndef b(job):\n    return 2\n\nrunpod.serverless.start({'handler': b})\n"})
+    """, {"other.py": "import runpod\n\ndef b(job):\n    return 2\n\n"
+                      "runpod.serverless.start({'handler': b})\n"})
     with pytest.raises(SourceError) as info:
         RunpodImporter().load(root)
     assert "handler.py:5" in str(info.value) and "other.py:6" in str(info.value)
@@ -174,13 +177,16 @@ def test_two_start_calls_name_both_places(tmp_path: Path) -> None:
 
 
 def test_syntax_error_has_file_and_line(tmp_path: Path) -> None:
-    root = project(tmp_path, "import runpod\n\ndef handler(job)\n    return 1\n\nrunpod.serverless.start({'handler': handler})\n")
+    root = project(tmp_path,
+                   "import runpod\n\ndef handler(job)\n    return 1\n\n"
+                   "runpod.serverless.start({'handler': handler})\n")
     with pytest.raises(SourceError) as info:
         RunpodImporter().load(root)
     assert (info.value.file, info.value.line) == ("handler.py", 3)
 
 
-@pytest.mark.parametrize("config", ['{"handler": lambda job: 1}', '{"handler": imported}', '{"other": 1}', "make()"])
+@pytest.mark.parametrize("config",
+                         ['{"handler": lambda job: 1}', '{"handler": imported}', '{"other": 1}', "make()"])
 def test_unusable_handler_is_a_source_error(tmp_path: Path, config: str) -> None:
     root = project(tmp_path, f"import runpod\nfrom x import imported\n\nrunpod.serverless.start({config})\n")
     with pytest.raises(SourceError) as info:
@@ -189,7 +195,8 @@ def test_unusable_handler_is_a_source_error(tmp_path: Path, config: str) -> None
 
 
 def test_invalid_hub_json_is_a_source_error(tmp_path: Path) -> None:
-    root = project(tmp_path, "import runpod\ndef h(job):\n    return 1\nrunpod.serverless.start({'handler': h})\n",
+    root = project(tmp_path,
+                   "import runpod\ndef h(job):\n    return 1\nrunpod.serverless.start({'handler': h})\n",
                    {".runpod/hub.json": "{\n  \"title\": ,\n}"})
     with pytest.raises(SourceError) as info:
         RunpodImporter().load(root)
@@ -204,7 +211,8 @@ def test_spec_round_trips_and_is_relative() -> None:
 
 
 def test_runpod_pytorch_base_keeps_cuda_and_python(tmp_path: Path) -> None:
-    root = project(tmp_path, "import runpod\ndef h(job):\n    return 1\nrunpod.serverless.start({'handler': h})\n", {
+    root = project(tmp_path,
+                   "import runpod\ndef h(job):\n    return 1\nrunpod.serverless.start({'handler': h})\n", {
         "Dockerfile": "ARG BASE=runpod/pytorch:2.1.0-py3.10-cuda11.8.0-devel-ubuntu22.04\nFROM ${BASE}\n"
                       "WORKDIR /workspace\nRUN apt-get update && apt-get install -y git-lfs\n"
                       "RUN pip install diffusers==0.27.2 transformers\nRUN python -c 'print(1)'\n"

@@ -36,7 +36,8 @@ def rules(spec) -> list[str]:
 def converts_and_agrees(root: Path, tmp_path: Path, inputs: list[dict]) -> dict:
     out = tmp_path / "out"
     write_output(convert(root, "runpod"), out)
-    cases = [{"name": f"c{i}", "endpoint": "/", "method": "POST", "input": inp} for i, inp in enumerate(inputs)]
+    cases = [{"name": f"c{i}", "endpoint": "/", "method": "POST", "input": inp}
+             for i, inp in enumerate(inputs)]
     report = verify(root, out, cases, platform="runpod")
     assert report["ok"], report["cases"]
     return report
@@ -138,7 +139,8 @@ def test_handler_and_schema_in_sibling_modules(tmp_path: Path) -> None:
     assert got["prompt"].required and got["prompt"].type.kind == "str"
     assert got["steps"].default == 2 and got["steps"].location.file == "src/rp_schemas.py"
     assert [f.location.file for f in spec.findings if f.rule == "FM307"] == ["src/rp_handler.py"]
-    report = converts_and_agrees(root, tmp_path, [{"prompt": "ab"}, {"prompt": "x", "steps": 3}, {"steps": 1}])
+    report = converts_and_agrees(root, tmp_path,
+                                 [{"prompt": "ab"}, {"prompt": "x", "steps": 3}, {"steps": 1}])
     assert report["cases"][1]["source"] == {"text": "xxx"}
 
 
@@ -152,7 +154,8 @@ def test_unreadable_schema_is_a_finding_and_reads_are_used(tmp_path: Path) -> No
 
         def handler(job):
             checked = validate(job["input"], make_schema())
-            return checked["validated_input"]["q"] if "errors" not in checked else {"error": checked["errors"]}
+            return (checked["validated_input"]["q"] if "errors" not in checked
+                    else {"error": checked["errors"]})
 
         runpod.serverless.start({"handler": handler})
     """})
@@ -163,16 +166,20 @@ def test_unreadable_schema_is_a_finding_and_reads_are_used(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("files", "needle", "where"), [
-    ({"handler.py": "import runpod\n\ndef handler(job):\n    return 1\n"}, "no runpod.serverless.start", None),
+    ({"handler.py": "import runpod\n\ndef handler(job):\n    return 1\n"}, "no runpod.serverless.start",
+     None),
     ({"handler.py": "import runpod\n\ndef h(job):\n    return 1\n\nrunpod.serverless.start({'handler': h})\n",
-      "b.py": "import runpod\n\nrunpod.serverless.start({'handler': print})\n"}, "2 RunPod workers", "handler.py:6"),
+      "b.py": "import runpod\n\nrunpod.serverless.start({'handler': print})\n"}, "2 RunPod workers",
+     "handler.py:6"),
     ({"handler.py": "import runpod\nfrom missing_pkg import h\n\nrunpod.serverless.start({'handler': h})\n"},
      "not a function falmigrate can find", "handler.py:4"),
-    ({"handler.py": "import runpod\n\nrunpod.serverless.start(make_config())\n"}, "not a dict literal", "handler.py:3"),
+    ({"handler.py": "import runpod\n\nrunpod.serverless.start(make_config())\n"}, "not a dict literal",
+     "handler.py:3"),
     ({"handler.py": "import runpod\n\ndef h(job)\n    return 1\n\nrunpod.serverless.start({'handler': h})\n"},
      "cannot parse Python", "handler.py:3"),
 ])
-def test_bad_workers_fail_through_the_cli(tmp_path: Path, files: dict[str, str], needle: str, where: str | None) -> None:
+def test_bad_workers_fail_through_the_cli(tmp_path: Path, files: dict[str, str], needle: str,
+                                          where: str | None) -> None:
     root = project(tmp_path, files)
     out = tmp_path / "out"
     result = CliRunner().invoke(cli_app, ["convert", str(root), "--out", str(out), "--from", "runpod"])
@@ -185,7 +192,8 @@ def test_bad_workers_fail_through_the_cli(tmp_path: Path, files: dict[str, str],
 
 def test_hub_json_gpus_win_over_tests_json_and_decisions_explain_the_api(tmp_path: Path) -> None:
     root = project(tmp_path, {
-        "handler.py": "import runpod\n\ndef h(job):\n    return 1\n\nrunpod.serverless.start({'handler': h})\n",
+        "handler.py": ("import runpod\n\ndef h(job):\n    return 1\n\n"
+                       "runpod.serverless.start({'handler': h})\n"),
         ".runpod/hub.json": '{"config": {"gpuIds": "AMPERE_80", "env": [{"key": "HF_TOKEN"}]}}',
         ".runpod/tests.json": '{"tests": [], "config": {"gpuTypeId": "NVIDIA GeForce RTX 4090", '
                               '"env": [{"key": "HF_TOKEN"}, {"key": "MODE", "value": "x"}]}}',
@@ -263,7 +271,7 @@ def test_input_splatted_into_a_function_gives_its_signature(tmp_path: Path) -> N
     """})
     spec = RunpodImporter().load(root)
     got = [(f.name, f.type.kind, f.required, f.default) for f in spec.endpoints[0].inputs]
-    assert got == [("prompt", "str", True, None), ("steps", "int", False, 20), ("guidance", "float", False, 7.5),
-                   ("seed", "int", False, None)]
+    assert got == [("prompt", "str", True, None), ("steps", "int", False, 20),
+                   ("guidance", "float", False, 7.5), ("seed", "int", False, None)]
     assert "FM303" not in rules(spec)  # every field is typed
     converts_and_agrees(root, tmp_path, [{"prompt": "a"}, {"prompt": "b", "steps": 2, "seed": 9}])

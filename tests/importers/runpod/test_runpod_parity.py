@@ -14,9 +14,11 @@ from tests.importers.runpod.fixture_env import FIXTURES, convert_fixture, fixtur
 
 NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "cases.json").is_file())
 # Cases where the worker itself fails the job (an {"error": ...} return): both sides must fail.
-FAILING = {("validator_schema", "too_many"), ("validator_schema", "bad_mode"), ("validator_schema", "bad_tag"),
+FAILING = {("validator_schema", "too_many"), ("validator_schema", "bad_mode"),
+           ("validator_schema", "bad_tag"),
            ("validator_schema", "missing_text"), ("error_return", "zero"), ("main_guard_init", "missing"),
-           ("arg_pinned_torch", "missing_text"), ("multistage_weights", "bad_top_k"), ("start_sh_server", "empty"),
+           ("arg_pinned_torch", "missing_text"), ("multistage_weights", "bad_top_k"),
+           ("start_sh_server", "empty"),
            ("venv_on_path", "bad_part"), ("venv_on_path", "bad_version"), ("multi_worker", "unknown_style")}
 
 

@@ -27,7 +27,8 @@ def test_generator_items_are_aggregated_and_an_error_item_ends_the_job(tmp_path:
         if __name__ == "__main__":
             runpod.serverless.start({"handler": gen, "return_aggregate_stream": True})
     """)
-    assert run_source(root, spec, [{"input": {"n": 2}}, {"input": {"n": 5}}]) == [[0, 1], {"error": "too far"}]
+    assert (run_source(root, spec, [{"input": {"n": 2}}, {"input": {"n": 5}}])
+            == [[0, 1], {"error": "too far"}])
 
 
 def test_async_generator_and_exceptions(tmp_path: Path) -> None:
@@ -73,7 +74,8 @@ def test_start_is_restored_after_the_run(tmp_path: Path) -> None:
     import runpod.serverless
 
     before = runpod.serverless.start
-    root, spec = worker(tmp_path, "import runpod\ndef h(job):\n    return 1\nrunpod.serverless.start({'handler': h})\n")
+    root, spec = worker(tmp_path,
+                        "import runpod\ndef h(job):\n    return 1\nrunpod.serverless.start({'handler': h})\n")
     assert run_source(root, spec, [{"input": {}}]) == [1]
     assert runpod.serverless.start is before
 
@@ -98,5 +100,6 @@ def test_load_balancer_is_served_on_the_port_runpod_hands_it(tmp_path: Path) -> 
     """))
     spec = RunpodImporter().load(tmp_path)
     assert spec.server is not None
-    cases = [{"endpoint": "/echo", "method": "POST", "input": {"a": 1}}, {"endpoint": "/ping", "method": "GET"}]
+    cases = [{"endpoint": "/echo", "method": "POST", "input": {"a": 1}},
+             {"endpoint": "/ping", "method": "GET"}]
     assert run_source(tmp_path, spec, cases) == [{"port": True, "a": 1}, {"status": "healthy"}]

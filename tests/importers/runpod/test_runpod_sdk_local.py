@@ -38,7 +38,8 @@ def run_local(entry: Path, job: dict, launcher: str | None = None) -> subprocess
     """The worker (through its launcher, if any) on one test job; what it left running is stopped."""
     start = [f"./{launcher}"] if launcher else [sys.executable, entry.name]
     command = [*start, "--test_input", json.dumps(job), "--rp_log_level", "INFO"]
-    env = {**os.environ, "RUNPOD_LOG_LEVEL": "INFO", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {**os.environ, "RUNPOD_LOG_LEVEL": "INFO",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         # files, not pipes: a launcher's background server keeps its copy of them open
         process = subprocess.Popen(command, cwd=entry.parent, env=env, stdout=out, stderr=err,

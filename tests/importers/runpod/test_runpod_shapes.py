@@ -18,8 +18,10 @@ from falmigrate.importers.base import ImportRequest
 from falmigrate.importers.runpod import RunpodImporter
 from tests.importers.runpod.fixture_env import FIXTURES, convert_fixture
 
-WORKER = "import runpod\n\n\ndef handler(job):\n    return job['input']\n\n\nrunpod.serverless.start({'handler': handler})\n"
-DOCKERFILE = "FROM runpod/base:1.0.2-ubuntu2204\nWORKDIR /app\nCOPY handler.py .\nCMD [\"python3.11\", \"-u\", \"handler.py\"]\n"
+WORKER = ("import runpod\n\n\ndef handler(job):\n    return job['input']\n\n\n"
+          "runpod.serverless.start({'handler': handler})\n")
+DOCKERFILE = ("FROM runpod/base:1.0.2-ubuntu2204\nWORKDIR /app\nCOPY handler.py .\n"
+              "CMD [\"python3.11\", \"-u\", \"handler.py\"]\n")
 
 
 def project(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -55,7 +57,8 @@ def test_arg_pinned_torch_dockerfile_expands_nothing() -> None:
     dockerfile = convert_fixture(FIXTURES / "arg_pinned_torch").files["Dockerfile"]
     assert '"torch==${TORCH_VERSION}" --extra-index-url "${TORCH_INDEX_URL}"' in dockerfile
     assert "ARG BASE_IMAGE=runpod/pytorch:" in dockerfile and "FROM ${BASE_IMAGE}" in dockerfile
-    assert dockerfile.index("COPY handler.py lexicon.py ./") < dockerfile.index("COPY fal_app.py /workspace/fal_app.py")
+    assert (dockerfile.index("COPY handler.py lexicon.py ./")
+            < dockerfile.index("COPY fal_app.py /workspace/fal_app.py"))
 
 
 def test_multistage_weights_keeps_every_stage_in_order() -> None:
@@ -69,7 +72,8 @@ def test_multistage_weights_keeps_every_stage_in_order() -> None:
 def test_start_sh_lines_run_in_setup() -> None:
     spec = fixture("start_sh_server")
     (launcher,) = spec.details.processes
-    assert (launcher.origin, launcher.file, launcher.shell, launcher.last_line) == ("launcher", "start.sh", "bash", 19)
+    assert ((launcher.origin, launcher.file, launcher.shell, launcher.last_line)
+            == ("launcher", "start.sh", "bash", 19))
     assert "model_server.py" in launcher.script and "handler.py" not in launcher.script
     assert spec.lifecycle.teardown == "_falmigrate_stop"
 
@@ -80,7 +84,8 @@ def test_venv_on_path_installs_fal_into_the_venv() -> None:
     assert spec.image.python == "3.11" and spec.image.dockerfile.python == "python3"  # the venv's, via PATH
     assert spec.scaling.max_multiplexing == 3
     written = result.files["Dockerfile"]
-    assert written.index('ENV PATH="${VIRTUAL_ENV}/bin:${PATH}"') < written.index("pip install --no-cache-dir fal==")
+    assert (written.index('ENV PATH="${VIRTUAL_ENV}/bin:${PATH}"')
+            < written.index("pip install --no-cache-dir fal=="))
     assert "parser.parse_known_args([])" in result.files["fal_app.py"]
 
 
@@ -91,9 +96,11 @@ def test_multi_worker_needs_entry_and_builds_from_the_worker_folder() -> None:
     for path in ("caption/rp_handler.py", "embed/handler.py", "upscale/handler.py"):
         assert path in info.value.message
     spec = fixture("multi_worker")
-    assert (spec.name, spec.details.kind, spec.details.return_aggregate_stream) == ("caption", "generator", True)
+    assert ((spec.name, spec.details.kind, spec.details.return_aggregate_stream)
+            == ("caption", "generator", True))
     assert spec.image.dockerfile.path == "caption/Dockerfile" and spec.image.dockerfile.context == "."
-    assert [e.lines for e in spec.image.dockerfile.edits] == [["COPY caption/requirements.txt ."], ["COPY caption ."]]
+    assert [e.lines for e in spec.image.dockerfile.edits] == [["COPY caption/requirements.txt ."],
+                                                              ["COPY caption ."]]
     assert spec.endpoints[0].examples == [{"subject": "a red fox", "place": "in the snow", "style": "news"}]
 
 
@@ -113,40 +120,48 @@ def test_main_process_runs_in_setup_and_is_stopped() -> None:
     (started,) = result.spec.details.processes
     assert started.origin == "main" and result.spec.scaling.max_multiplexing == 4
     code = result.files["fal_app.py"]
-    assert "before = set(_falmigrate_children())" in code and "_falmigrate_stop(None, self._falmigrate_started)" in code
+    assert ("before = set(_falmigrate_children())" in code
+            and "_falmigrate_stop(None, self._falmigrate_started)" in code)
     assert '@fal.endpoint("/stream")' in code  # return_aggregate_stream: "/" aggregates, "/stream" streams
 
 
 def test_secrets_and_job_fields() -> None:
     result = convert_fixture(FIXTURES / "secrets_s3")
     spec = result.spec
-    assert spec.details.job_fields == ["s3Config"] and "s3Config" in {f.name for f in spec.endpoints[0].inputs}
+    assert (spec.details.job_fields == ["s3Config"]
+            and "s3Config" in {f.name for f in spec.endpoints[0].inputs})
     assert '_falmigrate_job(input, ("s3Config",))' in result.files["fal_app.py"]
     assert spec.secrets == ["AWS_ACCESS_KEY_ID", "HF_TOKEN"]  # TOKENIZER_NAME is read too, and is no secret
     assert [(f.location.file, f.severity) for f in spec.findings if f.rule == "FM020"] == [
         ("handler.py", "error"), ("storage.py", "error")]
-    everything = json.dumps(result.files) + "".join(v.decode("utf-8", "replace") for v in result.sources.values())
+    everything = json.dumps(result.files) + "".join(v.decode("utf-8", "replace")
+                                                    for v in result.sources.values())
     for key in ("hf_gB95GEkUBm5O51xhSQiQ1ayc91kJk3y3Gv", "AKIA47U0HN1229ANA0WS"):
         assert key not in everything and key not in spec.to_json()
 
 
 MUTATIONS = [
     # (rule, files with the construct, the edit that removes it: (file, old, new))
-    ("FM020", {"handler.py": WORKER.replace("import runpod\n", "import runpod\nKEY = 'hf_Qw3rTy7UiOp2AsDfGh5JkLzXcVbNm1Pq8R'\n")},
+    ("FM020",
+     {"handler.py": WORKER.replace("import runpod\n",
+                                   "import runpod\nKEY = 'hf_Qw3rTy7UiOp2AsDfGh5JkLzXcVbNm1Pq8R'\n")},
      ("handler.py", "'hf_Qw3rTy7UiOp2AsDfGh5JkLzXcVbNm1Pq8R'", "'public-model'")),
     ("FM313", {"handler.py": WORKER.replace("return job['input']", "return '/runpod-volume/models'")},
      ("handler.py", "/runpod-volume/models", "/tmp/models")),
-    ("FM320", {"handler.py": WORKER, "Dockerfile": DOCKERFILE.replace("runpod/base:1.0.2-ubuntu2204", "python:3.9-slim")
+    ("FM320", {"handler.py": WORKER,
+               "Dockerfile": DOCKERFILE.replace("runpod/base:1.0.2-ubuntu2204", "python:3.9-slim")
                .replace("python3.11", "python3")},
      ("Dockerfile", "python:3.9-slim", "python:3.11-slim")),
     ("FM321", {"handler.py": WORKER, "Dockerfile": DOCKERFILE.replace("COPY handler.py .\n", "")},
      ("Dockerfile", "WORKDIR /app\n", "WORKDIR /app\nCOPY handler.py .\n")),
-    ("FM322", {"app.py": "import os\nfrom fastapi import FastAPI\napp = FastAPI()\n\n@app.get('/ping')\ndef ping():\n"
-                         "    return 'ok'\n\nif __name__ == '__main__':\n    import uvicorn\n"
-                         "    uvicorn.run(app, host='127.0.0.1', port=int(os.getenv('PORT', '80')))\n",
+    ("FM322",
+     {"app.py": "import os\nfrom fastapi import FastAPI\napp = FastAPI()\n\n@app.get('/ping')\ndef ping():\n"
+                "    return 'ok'\n\nif __name__ == '__main__':\n    import uvicorn\n"
+                "    uvicorn.run(app, host='127.0.0.1', port=int(os.getenv('PORT', '80')))\n",
                "Dockerfile": "FROM python:3.11-slim\nCOPY app.py .\nCMD [\"python3\", \"app.py\"]\n"},
      ("app.py", "host='127.0.0.1'", "host='0.0.0.0'")),
-    ("FM323", {"handler.py": WORKER, "start.sh": "#!/bin/bash\npython3 server.py --port 9000 &\npython3 -u handler.py\n",
+    ("FM323", {"handler.py": WORKER,
+               "start.sh": "#!/bin/bash\npython3 server.py --port 9000 &\npython3 -u handler.py\n",
                "Dockerfile": DOCKERFILE.replace("COPY handler.py .", "COPY . .").replace(
                    '["python3.11", "-u", "handler.py"]', '["./start.sh"]')},
      ("start.sh", "python3 server.py --port 9000 &\n", "")),
@@ -154,11 +169,13 @@ MUTATIONS = [
      ("requirements.txt", "torch==2.4.0\n", "")),
     ("FM325", {"handler.py": WORKER.replace("return job['input']", "return job.get('webhook')")},
      ("handler.py", "job.get('webhook')", "job['input']")),
-    ("FM326", {"handler.py": "import argparse\n" + WORKER.replace("\n\ndef handler", "\nparser = argparse.ArgumentParser()\n"
-                                                                  "ARGS = parser.parse_args()\n\n\ndef handler")},
+    ("FM326", {"handler.py": "import argparse\n" + WORKER.replace(
+        "\n\ndef handler",
+        "\nparser = argparse.ArgumentParser()\nARGS = parser.parse_args()\n\n\ndef handler")},
      ("handler.py", "parser.parse_args()", "parser.parse_args([])")),
     ("FM327", {"handler.py": "import os\n" + WORKER.replace(
-        "{'handler': handler}", "{'handler': handler, 'concurrency_modifier': lambda c: int(os.getenv('MAXC', '4'))}")},
+        "{'handler': handler}",
+        "{'handler': handler, 'concurrency_modifier': lambda c: int(os.getenv('MAXC', '4'))}")},
      ("handler.py", "int(os.getenv('MAXC', '4'))", "4")),
     ("FM328", {"handler.py": WORKER + "runpod.serverless.start({'handler': handler})\n"},
      ("handler.py", "runpod.serverless.start({'handler': handler})\n", "", 1)),
@@ -185,26 +202,33 @@ def test_a_dockerfile_key_goes_to_a_build_secret(tmp_path: Path) -> None:
     written = result.files["Dockerfile"]
     assert "hf_Qw3rTy7UiOp2AsDfGh5JkLzXcVbNm1Pq8R" not in written + result.spec.to_json()
     assert 'ENV MODE="fast"' in written
-    assert 'RUN --mount=type=secret,id=HF_TOKEN huggingface-cli login --token "$(cat /run/secrets/HF_TOKEN)"' in written
+    assert ('RUN --mount=type=secret,id=HF_TOKEN huggingface-cli login '
+            '--token "$(cat /run/secrets/HF_TOKEN)"') in written
     assert result.spec.image.build_secrets == ["HF_TOKEN"] and "HF_TOKEN" in result.spec.secrets
     assert 'secrets = { HF_TOKEN = "$HF_TOKEN" }' in result.files["pyproject.toml"]
 
 
 def test_dockerfile_and_context_options(tmp_path: Path) -> None:
-    dockerfile = "FROM python:3.11-slim\nWORKDIR /srv\nCOPY worker/ /srv/\nCMD [\"python3\", \"-u\", \"handler.py\"]\n"
+    dockerfile = ("FROM python:3.11-slim\nWORKDIR /srv\nCOPY worker/ /srv/\n"
+                  "CMD [\"python3\", \"-u\", \"handler.py\"]\n")
     root = project(tmp_path, {"worker/handler.py": WORKER, "docker/Dockerfile.prod": dockerfile,
-                              "services/api/worker/handler.py": WORKER, "services/api/Dockerfile": dockerfile})
-    spec = RunpodImporter().load(root, ImportRequest(entry="worker/handler.py", dockerfile="docker/Dockerfile.prod"))
+                              "services/api/worker/handler.py": WORKER,
+                              "services/api/Dockerfile": dockerfile})
+    spec = RunpodImporter().load(root, ImportRequest(entry="worker/handler.py",
+                                                     dockerfile="docker/Dockerfile.prod"))
     assert (spec.image.dockerfile.path, spec.image.dockerfile.context) == ("docker/Dockerfile.prod", ".")
     assert spec.image.code_dirs == ["/srv"] and spec.image.dockerfile.edits == []
     spec = RunpodImporter().load(root, ImportRequest(entry="services/api/worker/handler.py",
-                                                     dockerfile="services/api/Dockerfile", context="services/api"))
+                                                     dockerfile="services/api/Dockerfile",
+                                                     context="services/api"))
     assert [e.lines for e in spec.image.dockerfile.edits] == [["COPY services/api/worker/ /srv/"]]
     assert spec.image.code_dirs == ["/srv"]
     # a context the COPY sources are not in: the worker is copied from the output folder at the end
-    spec = RunpodImporter().load(root, ImportRequest(entry="worker/handler.py", dockerfile="docker/Dockerfile.prod",
+    spec = RunpodImporter().load(root,
+                                 ImportRequest(entry="worker/handler.py", dockerfile="docker/Dockerfile.prod",
                                                      context="docker"))
-    assert [e.lines for e in spec.image.dockerfile.edits] == [["COPY docker/worker/ /srv/"], ["COPY worker/ /srv/"]]
+    assert [e.lines for e in spec.image.dockerfile.edits] == [["COPY docker/worker/ /srv/"],
+                                                              ["COPY worker/ /srv/"]]
     assert "FM321" in {f.rule for f in spec.findings}
 
 
@@ -215,7 +239,8 @@ def test_dockerfile_and_context_options(tmp_path: Path) -> None:
     (["--entry", "helpers.py"], "--entry helpers.py is not a file falmigrate converts"),
     (["--entry", "b/rp_utils.py"], "b/rp_utils.py calls no runpod.serverless.start"),
     ([], "2 RunPod workers in this repository"),
-    (["--entry", "a/handler.py", "--dockerfile", "missing/Dockerfile"], "--dockerfile missing/Dockerfile: no such file"),
+    (["--entry", "a/handler.py", "--dockerfile", "missing/Dockerfile"],
+     "--dockerfile missing/Dockerfile: no such file"),
     (["--entry", "a/handler.py", "--context", "../.."], "is outside the source directory"),
 ])
 def test_bad_entry_options_fail_through_the_cli(tmp_path: Path, args: list[str], needle: str) -> None:
