@@ -22,6 +22,7 @@ from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import zstandard
 
 from falmigrate import progress
@@ -55,15 +56,28 @@ def toc_checksum(pos: TocPosition) -> str:
     return pos.checksum
 
 
-def fetch_range(client: RegistryClient, repo: str, digest: str, start: int, end: int,
-                stats: TransferStats) -> bytes:
-    """Bytes [start, end) of a blob; NoRangeSupport when the registry sends the whole blob."""
+def _open_range(client: RegistryClient, repo: str, digest: str, start: int, end: int) -> httpx.Response:
+    """The streamed response to a request for bytes [start, end) of a blob; NoRangeSupport (the
+    response closed) when the registry ignores the Range header and answers 200 with the whole blob."""
     resp = client.request("GET", f"/v2/{repo}/blobs/{digest}", scope=repo_scope(repo), stream=True,
                           headers={"Range": f"bytes={start}-{end - 1}"}, ok=(200, 206),
                           what=f"range {start}-{end - 1} of blob {digest}")
+    if resp.status_code != 206:
+        resp.close()
+        raise NoRangeSupport
+    return resp
+
+
+def _check_range_length(digest: str, start: int, end: int, got: int) -> None:
+    if got != end - start:
+        raise IntegrityError(f"range {start}-{end - 1} of blob {digest}: got {got} bytes")
+
+
+def fetch_range(client: RegistryClient, repo: str, digest: str, start: int, end: int,
+                stats: TransferStats) -> bytes:
+    """Bytes [start, end) of a blob; NoRangeSupport when the registry sends the whole blob."""
+    resp = _open_range(client, repo, digest, start, end)
     try:
-        if resp.status_code != 206:
-            raise NoRangeSupport
         data = bytearray()
         for chunk in body_pieces(resp):
             data += chunk
@@ -71,20 +85,15 @@ def fetch_range(client: RegistryClient, repo: str, digest: str, start: int, end:
         stats.add(range_requests=1)
     finally:
         resp.close()
-    if len(data) != end - start:
-        raise IntegrityError(f"range {start}-{end - 1} of blob {digest}: got {len(data)} bytes")
+    _check_range_length(digest, start, end, len(data))
     return bytes(data)
 
 
 def stream_range(client: RegistryClient, repo: str, digest: str, start: int, end: int, stats: TransferStats,
                  stop: threading.Event | None = None) -> Iterator[bytes]:
     """Bytes [start, end) of a blob as they arrive (for long ranges); NoRangeSupport as ``fetch_range``."""
-    resp = client.request("GET", f"/v2/{repo}/blobs/{digest}", scope=repo_scope(repo), stream=True,
-                          headers={"Range": f"bytes={start}-{end - 1}"}, ok=(200, 206),
-                          what=f"range {start}-{end - 1} of blob {digest}")
+    resp = _open_range(client, repo, digest, start, end)
     try:
-        if resp.status_code != 206:
-            raise NoRangeSupport
         stats.add(range_requests=1)
         got = 0
         for chunk in body_pieces(resp):
@@ -95,8 +104,7 @@ def stream_range(client: RegistryClient, repo: str, digest: str, start: int, end
             yield chunk
     finally:
         resp.close()
-    if got != end - start:
-        raise IntegrityError(f"range {start}-{end - 1} of blob {digest}: got {got} bytes")
+    _check_range_length(digest, start, end, got)
 
 
 def read_toc(client: RegistryClient, repo: str, layer: dict, pos: TocPosition, store: Store,
