@@ -115,20 +115,11 @@ def _report_error(exc: FalmigrateError, json_output: bool) -> None:
             stderr.print(f"  {line}", markup=False, highlight=False)
 
 
-class _LogOnlySink:
+class _LogOnlySink(progress.NullSink):
     """No bars (CI logs, --json); log lines still go to stderr unless quiet."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-
-    def start(self, key: int, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, key: int, amount: int) -> None:
-        pass
-
-    def finish(self, key: int) -> None:
-        pass
 
     def log(self, message: str) -> None:
         if not self.quiet:
