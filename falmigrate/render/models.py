@@ -123,6 +123,15 @@ def safe_name(name: str) -> str:
     return f"{name}_" if keyword.iskeyword(name) or name in {"model_config"} else name
 
 
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name2``, ``name3``, ... when it is taken; the name returned is added to ``taken``."""
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
 def model_source(
     class_name: str,
     fields: list[InputField],

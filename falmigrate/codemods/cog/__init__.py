@@ -26,7 +26,7 @@ from falmigrate.codemods.cog.apps import TrainerCall
 from falmigrate.codemods.cog.transform import EndpointPlan, rewrite_class
 from falmigrate.importers.cog.predictor import cog_names, parse_module
 from falmigrate.importers.cog.trainer import trainer_module
-from falmigrate.render.models import ModelSource, model_source
+from falmigrate.render.models import ModelSource, model_source, unique_name
 from falmigrate.spec import AppSpec, CogDetails, Endpoint, InputField, TypeRef
 
 _TODO_RULES = {"FM107", "FM108", "FM114", "FM116"}
@@ -34,14 +34,6 @@ _TODO_RULES = {"FM107", "FM108", "FM114", "FM116"}
 
 def _todo(rule: str, text: str) -> str:
     return f"# TODO(falmigrate {rule}): {text}"
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}{n}", n + 1
-    taken.add(candidate)
-    return candidate
 
 
 def _top_names(module: cst.Module) -> set[str]:
@@ -72,8 +64,8 @@ class _Models:
 def _endpoint_models(endpoint: Endpoint, owner: str, taken: set[str], needs: ModelSource) -> _Models:
     method = endpoint.handler.rsplit(".", 1)[-1]
     title = method[:1].upper() + method[1:]
-    input_class = _unique(f"{title}Input", taken)
-    output_class = _unique(f"{title}Output", taken)
+    input_class = unique_name(f"{title}Input", taken)
+    output_class = unique_name(f"{title}Output", taken)
     request = model_source(input_class, list(endpoint.inputs), file_inputs_as_url=True,
                            docstring=f"The request body: the inputs of {owner}.{method}().")
     fields, wrap_model = _output_fields(endpoint.output, endpoint.output_mode == "stream")
@@ -151,7 +143,7 @@ def _toolkit_aliases(taken: set[str], images: bool) -> dict[str, str]:
     """``{"Image": "FalImage"}`` when the rewritten module binds a fal.toolkit name itself (``from PIL import
     Image``, or a cog name kept from cog such as ``File``)."""
     wanted = ["File", "Image"] if images else ["File"]
-    return {name: _unique(f"Fal{name}", taken) for name in wanted if name in taken}
+    return {name: unique_name(f"Fal{name}", taken) for name in wanted if name in taken}
 
 
 def _blocks(helpers: str, model_code: list[str], aliases: dict[str, str]) -> list[cst.BaseStatement]:

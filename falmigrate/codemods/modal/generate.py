@@ -15,7 +15,7 @@ from falmigrate.importers.modal.legacy import LIFECYCLE_DUNDERS
 from falmigrate.importers.modal.plan import AppPlan, Handler, camel
 from falmigrate.importers.modal.reader import ModalModule
 from falmigrate.importers.modal.signature import Signature, read_signature
-from falmigrate.render.models import ModelSource, annotation, model_source, safe_name
+from falmigrate.render.models import ModelSource, annotation, model_source, safe_name, unique_name
 from falmigrate.spec import InputField, TypeRef
 
 INDENT = "    "
@@ -52,7 +52,7 @@ def _request(sig: Signature, member_name: str, call_target: str, batched: bool, 
     if sig.body_param is not None:
         params = f"self, {sig.body_param}: {_body_annotation(sig, gen.needs)}"
         return params, f"{call_target}({_call_args(sig, 'input', sig.fields, batched)})"
-    model_name = _unique(f"{camel(member_name)}Input", taken)
+    model_name = unique_name(f"{camel(member_name)}Input", taken)
     fields = sig.fields
     if batched:
         fields = [f.model_copy(update={"type": f.type.item}) if f.type.kind == "list" and f.type.item else f
@@ -66,7 +66,7 @@ def _request(sig: Signature, member_name: str, call_target: str, batched: bool, 
 def _response(sig: Signature, member_name: str, call: str, batched: bool, taken: set[str],
               gen: Generated) -> tuple[str, str]:
     """(the return annotation, the returned expression): the result wrapped as ``{"output": …}``."""
-    out_name = _unique(f"{camel(member_name)}Output", taken)
+    out_name = unique_name(f"{camel(member_name)}Output", taken)
     out_ref = sig.output.item if batched and sig.output.kind == "list" and sig.output.item else sig.output
     if batched and out_ref is sig.output:
         out_ref = TypeRef(kind="any")
@@ -109,14 +109,6 @@ def endpoint_source(mod: ModalModule, plan: AppPlan, handler: Handler, taken: se
         f'{todo}@fal.endpoint("{handler.path}")\n{asyn}def {name}({params}){returns}:\n'
         f'{INDENT}return {result}\n'
     )
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}{n}", n + 1
-    taken.add(candidate)
-    return candidate
 
 
 def _hook(name: str, calls: list[tuple[str, bool]]) -> str:

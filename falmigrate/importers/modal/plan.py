@@ -15,6 +15,7 @@ from libcst.metadata import ScopeProvider
 
 from falmigrate.importers.modal.legacy import LIFECYCLE_DUNDERS
 from falmigrate.importers.modal.reader import Call, Member, ModalClass, ModalModule, NotLiteral
+from falmigrate.render.models import unique_name
 
 ENDPOINT_ROLES = ("method", "fastapi_endpoint", "web_endpoint", "batched")
 SERVER_ROLES = ("asgi_app", "wsgi_app", "web_server")
@@ -66,14 +67,6 @@ def camel(name: str) -> str:
 def _app_class_name(name: str) -> str:
     base = camel(name)
     return base if base.endswith("App") else f"{base}App"
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}{n}", n + 1
-    taken.add(candidate)
-    return candidate
 
 
 def _taken_names(mod: ModalModule) -> set[str]:
@@ -182,12 +175,12 @@ def plan_module(mod: ModalModule) -> list[AppPlan]:
     app_name = next((_app_name(mod, c) for c in mod.apps.values()), None) or "modal"
     for member in mod.functions:
         if member.web_role in SERVER_ROLES:
-            name = _unique(_app_class_name(member.name), taken)
+            name = unique_name(_app_class_name(member.name), taken)
             plans.append(_server_plan(mod, member, name, [member.app_call] if member.app_call else [], False))
             plans[-1].concurrent = member.roles.get("concurrent")
             continue
         if functions is None:
-            functions = AppPlan(_unique(_app_class_name(app_name), taken), "functions", member.line)
+            functions = AppPlan(unique_name(_app_class_name(app_name), taken), "functions", member.line)
             plans.append(functions)
         if (member.app_call is not None and member.app_call.kw("schedule") is not None
                 and member.web_role is None):
