@@ -175,6 +175,17 @@ class _Regions(cst.CSTVisitor):
         self.walrus = True
 
 
+def attribute_chain(expr: cst.BaseExpression | None) -> tuple[cst.Name, list[str]] | None:
+    """``a.b.c`` → (the Name ``a``, ["b", "c"]); None when the chain does not start at a plain name."""
+    attributes: list[str] = []
+    while isinstance(expr, cst.Attribute):
+        attributes.append(expr.attr.value)
+        expr = expr.value
+    if not isinstance(expr, cst.Name):
+        return None
+    return expr, attributes[::-1]
+
+
 def parameters(function: cst.FunctionDef) -> list[cst.Param]:
     """Every parameter of a function, in declaration order (``*args`` / ``**kwargs`` included)."""
     params = function.params

@@ -21,6 +21,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from falmigrate.analysis import EnvRead, Expression, Known, ModuleContext, Project, Unknown
 from falmigrate.analysis.bindings import Binding
+from falmigrate.analysis.source import attribute_chain
 from falmigrate.errors import SourceError
 from falmigrate.importers.modal.legacy import APP_DECORATORS
 from falmigrate.spec import Location
@@ -142,13 +143,11 @@ class ModalModule:
         """``modal.Image.debian_slim`` / ``Image.debian_slim`` (bound by ``from modal import Image``) →
         "modal.Image.debian_slim"; ``app.cls`` for a name bound to an App → "App.cls"; other names as
         written."""
-        parts: list[str] = []
-        while isinstance(expr, cst.Attribute):
-            parts.append(expr.attr.value)
-            expr = expr.value
-        if not isinstance(expr, cst.Name):
+        chain = attribute_chain(expr)
+        if chain is None:
             return None
-        return ".".join([self._head(expr, within), *reversed(parts)])
+        head, attributes = chain
+        return ".".join([self._head(head, within), *attributes])
 
     def _head(self, name: cst.Name, within: Expression | None) -> str:
         key = (id(name), id(within))

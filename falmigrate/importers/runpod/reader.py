@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from falmigrate.analysis.source import attribute_chain
 from falmigrate.errors import SourceError
 
 START = "runpod.serverless.start"
@@ -93,16 +94,14 @@ class WorkerModule:
 
     def qualified(self, expr: cst.BaseExpression) -> str | None:
         """Dotted origin of a name/attribute chain (``rp.serverless.start`` → ``runpod.serverless.start``)."""
-        parts: list[str] = []
-        while isinstance(expr, cst.Attribute):
-            parts.append(expr.attr.value)
-            expr = expr.value
-        if not isinstance(expr, cst.Name):
+        chain = attribute_chain(expr)
+        if chain is None:
             return None
-        head = self.aliases.get(expr.value)
+        name, attributes = chain
+        head = self.aliases.get(name.value)
         if head is None:
             return None
-        return ".".join([head, *reversed(parts)])
+        return ".".join([head, *attributes])
 
     def is_call_to(self, node: cst.CSTNode, targets: tuple[str, ...] | str) -> bool:
         targets = (targets,) if isinstance(targets, str) else targets
