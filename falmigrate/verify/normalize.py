@@ -108,3 +108,15 @@ def unwrap_output(value: Any, field: str = "output") -> Any:
     if isinstance(value, dict) and list(value) == [field]:
         return value[field]
     return value
+
+
+def response_value(response: Any, **error_fields: Any) -> Any:
+    """What a case's HTTP answer is worth comparing: a 200's body (a lone ``output`` field unwrapped),
+    else ``{"error": "HTTP <status>", **error_fields, "body": body}``; non-JSON bodies as text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    if response.status_code == 200:
+        return unwrap_output(body)
+    return {"error": f"HTTP {response.status_code}", **error_fields, "body": body}

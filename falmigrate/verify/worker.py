@@ -20,20 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from falmigrate.spec import AppSpec
-from falmigrate.verify.normalize import normalize, unwrap_output
+from falmigrate.verify.normalize import normalize, response_value
 
 ENTRY_MODULE = "fal_app"  # the module pyproject's python_entry_point names
 
 
 def _fal_value(response: Any) -> Any:
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text
-    if response.status_code == 200:
-        return unwrap_output(body)
     kind = "refused" if response.status_code == 422 else "failed"  # 422: the request model refused the input
-    return {"error": f"HTTP {response.status_code}", "kind": kind, "body": body}
+    return response_value(response, kind=kind)
 
 
 def run_fal(out: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:

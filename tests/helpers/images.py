@@ -190,7 +190,7 @@ def pip_check(client, image: str) -> list[str]:
 
 
 class _Answer:
-    """What ``verify.runners.docker.response_value`` reads from an HTTP response."""
+    """What ``verify.normalize.response_value`` reads from an HTTP response."""
 
     def __init__(self, answer: dict[str, Any]) -> None:
         self.status_code = answer["status"]
@@ -206,7 +206,7 @@ class _Answer:
 def server_results(client, image: str, probe_image: str, app: ServedApp,
                    cases: list[dict[str, Any]]) -> list[Any]:
     """The cases answered by ``image``'s own server (started as the image starts it, no network)."""
-    from falmigrate.verify.runners.docker import response_value
+    from falmigrate.verify.normalize import response_value
 
     assert app.server is not None
     server = client.containers.run(image, detach=True, network_mode="none")

@@ -8,7 +8,7 @@ image's ENV and this interpreter's ``bin`` first on PATH; the fal side of an ima
 local port (the ``{port}`` mark on its command line, and ``PORT``); one that can do neither keeps its
 own. Each case is sent as a real HTTP request (``method`` → ``endpoint`` with ``input`` as the JSON
 body; as query parameters for GET/DELETE/HEAD), and the answer is shaped like the fal side's worker
-shapes its own (``response_value``).
+shapes its own (``normalize.response_value``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 from falmigrate.errors import VerifyError
 from falmigrate.spec import AppSpec, DockerDetails
+from falmigrate.verify.normalize import response_value
 
 PLACEHOLDER = "{port}"
 STARTUP_TIMEOUT = 60.0
@@ -147,20 +148,6 @@ def request(client: Any, case: dict[str, Any]) -> Any:
     else:
         response = client.request(method, path, json=body)
     return response_value(response)
-
-
-def response_value(response: Any) -> Any:
-    """The same shape as the fal side's worker: a 200's body (a lone ``output`` field unwrapped), else
-    ``{"error": "HTTP <status>", "body": body}``; non-JSON bodies as text."""
-    from falmigrate.verify.normalize import unwrap_output
-
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text
-    if response.status_code == 200:
-        return unwrap_output(body)
-    return {"error": f"HTTP {response.status_code}", "body": body}
 
 
 def run_source(root: Path, spec: AppSpec, cases: list[dict[str, Any]]) -> list[Any]:

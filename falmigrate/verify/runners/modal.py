@@ -24,7 +24,7 @@ from typing import Any
 from falmigrate.errors import VerifyError
 from falmigrate.importers.modal.entry import package_root
 from falmigrate.spec import AppSpec, ModalAppDetails, ModalDetails, ModalServer, ServerSpec
-from falmigrate.verify.runners.docker import response_value  # both sides of a server answer alike
+from falmigrate.verify.normalize import response_value  # both sides of a server answer alike
 
 
 def _module(root: Path, spec: AppSpec) -> Any:

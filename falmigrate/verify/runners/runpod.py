@@ -141,7 +141,7 @@ def _server_port(root: Path, spec: AppSpec, details: RunpodDetails) -> int:
 
 def _run_load_balancer(root: Path, spec: AppSpec, details: RunpodDetails,
                        cases: list[dict[str, Any]]) -> list[Any]:
-    """One value per case from the worker's own server (``docker.response_value``'s
+    """One value per case from the worker's own server (``normalize.response_value``'s
     shape, as the fal side)."""
     import subprocess
 
