@@ -12,16 +12,15 @@ Built once per engine (the tag is reused), serialised by a file lock across test
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import io
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
+
+from tests.helpers.build_once import build_once
 
 TAG_SUFFIX = "-fal"
 CURL_DIR = "/opt/falmigrate-curl"
@@ -36,31 +35,19 @@ def fal_ready_tag(base: str) -> str:
 
 def ensure_fal_ready_image(client, base: str) -> str:
     """The tag of ``base`` + curl + fal, building it when the engine does not have it yet."""
-    import docker.errors
 
-    tag = fal_ready_tag(base)
-    key = hashlib.sha256(f"{client.api.base_url} {tag}".encode()).hexdigest()[:16]
-    lock_path = Path(tempfile.gettempdir()) / f"falmigrate-fal-base-{key}.lock"
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            client.images.get(tag)
-            return tag
-        except docker.errors.ImageNotFound:
-            pass
-        with tempfile.TemporaryDirectory(prefix="fm-fal-base-") as tmp:
-            context = Path(tmp)
-            _download_fal(context / "wheels")
-            (context / "curl.tar").write_bytes(_curl_bundle())
-            (context / "Dockerfile").write_text(
-                f"FROM {base}\n"
-                "ADD curl.tar /\n"
-                "COPY wheels/ /tmp/wheels/\n"
-                "RUN python3 -m pip install --break-system-packages --no-index --find-links /tmp/wheels fal"
-                " && rm -rf /tmp/wheels && curl --version && python3 -c 'import fal'\n"
-            )
-            client.images.build(path=str(context), tag=tag, rm=True, forcerm=True, network_mode="none")
-    return tag
+    def make(context: Path) -> None:
+        _download_fal(context / "wheels")
+        (context / "curl.tar").write_bytes(_curl_bundle())
+        (context / "Dockerfile").write_text(
+            f"FROM {base}\n"
+            "ADD curl.tar /\n"
+            "COPY wheels/ /tmp/wheels/\n"
+            "RUN python3 -m pip install --break-system-packages --no-index --find-links /tmp/wheels fal"
+            " && rm -rf /tmp/wheels && curl --version && python3 -c 'import fal'\n"
+        )
+
+    return build_once(client, fal_ready_tag(base), make)
 
 
 def _download_fal(dest: Path) -> None:

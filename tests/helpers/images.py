@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import re
@@ -31,28 +29,11 @@ from falmigrate.dockerfile import parse_text
 from falmigrate.render.dockerfile import UV_IMAGE
 from falmigrate.spec import AppSpec, ServedApp
 from falmigrate.verify.normalize import normalize
+from tests.helpers.build_once import build_once
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("server_probe.py")
 CHECK_ROOT = "/opt/falmigrate-check"
-
-
-def _locked(client, tag: str, make) -> str:
-    """``tag``, made by ``make(context_dir)`` (a Dockerfile + files) once per engine under a file lock."""
-    import docker.errors
-
-    key = hashlib.sha256(f"{client.api.base_url} {tag}".encode()).hexdigest()[:16]
-    with (Path(tempfile.gettempdir()) / f"falmigrate-image-{key}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            client.images.get(tag)
-            return tag
-        except docker.errors.ImageNotFound:
-            pass
-        with tempfile.TemporaryDirectory(prefix="fm-image-") as tmp:
-            make(Path(tmp))
-            client.images.build(path=tmp, tag=tag, rm=True, forcerm=True, network_mode="none")
-    return tag
 
 
 def ensure_uv_image(client) -> str:
@@ -70,7 +51,7 @@ def ensure_uv_image(client) -> str:
                 (context / name).chmod(0o755)
         (context / "Dockerfile").write_text("FROM scratch\nCOPY uv uvx /\n")
 
-    return _locked(client, f"falmigrate-test/uv:{version}", make)
+    return build_once(client, f"falmigrate-test/uv:{version}", make)
 
 
 # What python:*-slim images have and the Debian test bases lack: ``python`` on PATH, a pip that installs into
@@ -92,7 +73,7 @@ def python_slim(client, base: str) -> str:
     def make(context: Path) -> None:
         (context / "Dockerfile").write_text(f"FROM {base}\n{_PYTHON_SLIM}")
 
-    return _locked(client, tag, make)
+    return build_once(client, tag, make)
 
 
 def _secret_stand_ins(spec: AppSpec, secrets_dir: Path) -> dict[str, Any]:

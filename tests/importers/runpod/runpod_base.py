@@ -13,13 +13,13 @@ Built once per engine and wheelhouse content (the tag carries a hash), serialise
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
+
+from tests.helpers.build_once import build_once
 
 PACKAGES = ["runpod==1.10.0", "fal==1.83.0"]
 TORCH_STANDIN_VERSION = "2.4.0"
@@ -87,22 +87,11 @@ ENV PIP_NO_INDEX=1 PIP_FIND_LINKS=/opt/wheelhouse PIP_DISABLE_PIP_VERSION_CHECK=
 
 def ensure_runpod_base(client, fal_base: str) -> str:
     """The tag of the RunPod stand-in base built on ``fal_base`` (built when the engine lacks it)."""
-    import docker.errors
 
-    tag = _tag(fal_base)
-    lock_path = Path(tempfile.gettempdir()) / f"falmigrate-runpod-base-{tag.rsplit(':', 1)[1]}.lock"
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            client.images.get(tag)
-            return tag
-        except docker.errors.ImageNotFound:
-            pass
-        with tempfile.TemporaryDirectory(prefix="runpod-base-") as tmp:
-            context = Path(tmp)
-            (context / "wheels").mkdir()
-            _download(context / "wheels")
-            torch_standin_wheel(context / "wheels")
-            (context / "Dockerfile").write_text(DOCKERFILE.format(base=fal_base))
-            client.images.build(path=str(context), tag=tag, rm=True, forcerm=True, network_mode="none")
-    return tag
+    def make(context: Path) -> None:
+        (context / "wheels").mkdir()
+        _download(context / "wheels")
+        torch_standin_wheel(context / "wheels")
+        (context / "Dockerfile").write_text(DOCKERFILE.format(base=fal_base))
+
+    return build_once(client, _tag(fal_base), make)
