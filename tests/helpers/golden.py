@@ -6,7 +6,8 @@
 ``fixture_platform(case_dir)`` the platform it converts from;
 ``assert_golden(case_dir, files)`` compares generated files with ``expected/`` and, when the
 environment has ``FALMIGRATE_UPDATE_GOLDEN=1``, rewrites ``expected/`` instead (the only way goldens
-change: an explicit flag, then a reviewed diff).
+change: an explicit flag, then a reviewed diff); ``assert_doc_current(doc, update_doc, tests)`` does the
+same for a doc whose generated part ``update_doc`` rewrites.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import difflib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from falmigrate.importers.base import ImportRequest
@@ -109,3 +111,13 @@ def assert_golden(case_dir: Path, files: dict[str, str]) -> None:
             f"golden mismatch for {Path(case_dir).name} (regenerate with {UPDATE_ENV}=1 if intended):\n"
             + "\n".join(problems)
         )
+
+
+def assert_doc_current(doc: Path, update_doc: Callable[[str], str], tests: str) -> None:
+    """``doc``'s generated part is what ``update_doc`` makes now; ``tests``: the test folder whose run
+    regenerates it."""
+    text = doc.read_text()
+    if updating():
+        doc.write_text(update_doc(text))
+        text = doc.read_text()
+    assert update_doc(text) == text, f"regenerate with {UPDATE_ENV}=1 pytest {tests}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -10,17 +9,13 @@ import pytest
 
 from falmigrate import rules
 from falmigrate.importers.cog import bases, mapping
+from tests.helpers.golden import assert_doc_current
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "from-replicate.md"
 
 
 def test_mapping_doc_is_current() -> None:
-    text = DOC.read_text()
-    if os.environ.get("FALMIGRATE_UPDATE_GOLDEN") == "1":
-        DOC.write_text(mapping.update_doc(text))
-        text = DOC.read_text()
-    assert mapping.update_doc(text) == text, ("regenerate with FALMIGRATE_UPDATE_GOLDEN=1 "
-                                              "pytest tests/importers/cog")
+    assert_doc_current(DOC, mapping.update_doc, "tests/importers/cog")
 
 
 def test_doc_lists_every_rule_key_and_torch_version() -> None:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from falmigrate import rules
 from falmigrate.importers.runpod import mapping
+from tests.helpers.golden import assert_doc_current
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "from-runpod.md"
 
 
 def test_mapping_doc_is_current() -> None:
-    text = DOC.read_text()
-    if os.environ.get("FALMIGRATE_UPDATE_GOLDEN") == "1":
-        DOC.write_text(mapping.update_doc(text))
-        text = DOC.read_text()
-    assert mapping.update_doc(text) == text, ("regenerate with FALMIGRATE_UPDATE_GOLDEN=1 pytest "
-                                              "tests/importers/runpod")
+    assert_doc_current(DOC, mapping.update_doc, "tests/importers/runpod")
 
 
 def test_doc_lists_every_gpu_pool_and_rule() -> None:
